@@ -1,0 +1,143 @@
+"""grammarflow: workflows whose shape is a graph grammar.
+
+The public API, re-exported lazily: ``import grammarflow.task`` (inside every task
+process) must not pay for the core, the store or the renderer.
+
+>>> from grammarflow import define
+>>> g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
+>>> print(g)
+start: start, end, X(start, end)
+X(a, b) ::= a -> A -> b | a -> B -> b
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "GrammarflowError": "grammarflow.errors",
+    "BrokenPromise": "grammarflow.errors",
+    "GrammarError": "grammarflow.errors",
+    "NotationError": "grammarflow.errors",
+    "Attempt": "grammarflow.errors",
+    "Graph": "grammarflow.graph",
+    "Task": "grammarflow.graph",
+    "Hole": "grammarflow.graph",
+    "Role": "grammarflow.graph",
+    "TaskState": "grammarflow.graph",
+    "Grammar": "grammarflow.grammar",
+    "HoleType": "grammarflow.grammar",
+    "Production": "grammarflow.grammar",
+    "Fragment": "grammarflow.grammar",
+    "TaskSpec": "grammarflow.grammar",
+    "HoleSpec": "grammarflow.grammar",
+    "Derivation": "grammarflow.grammar",
+    "Applied": "grammarflow.grammar",
+    "Expand": "grammarflow.grammar",
+    "Grow": "grammarflow.grammar",
+    "Refine": "grammarflow.grammar",
+    "NarrowType": "grammarflow.grammar",
+    "NarrowHole": "grammarflow.grammar",
+    "SetState": "grammarflow.grammar",
+    "hole_type": "grammarflow.grammar",
+    "open_type": "grammarflow.grammar",
+    "define": "grammarflow.notation",
+    "parse_types": "grammarflow.notation",
+    "parse_fragment": "grammarflow.notation",
+    "format_fragment": "grammarflow.notation",
+    "Diff": "grammarflow.match",
+    "Added": "grammarflow.match",
+    "add": "grammarflow.match",
+    "choice": "grammarflow.shapes",
+    "optional_edge": "grammarflow.shapes",
+    "repeat_parallel": "grammarflow.shapes",
+    "repeat_series": "grammarflow.shapes",
+}
+
+__all__ = [
+    "Added",
+    "Applied",
+    "Attempt",
+    "BrokenPromise",
+    "Derivation",
+    "Diff",
+    "Expand",
+    "Fragment",
+    "Grammar",
+    "GrammarError",
+    "GrammarflowError",
+    "Graph",
+    "Grow",
+    "Hole",
+    "HoleSpec",
+    "HoleType",
+    "NarrowHole",
+    "NarrowType",
+    "NotationError",
+    "Production",
+    "Refine",
+    "Role",
+    "SetState",
+    "Task",
+    "TaskSpec",
+    "TaskState",
+    "add",
+    "choice",
+    "define",
+    "format_fragment",
+    "hole_type",
+    "open_type",
+    "optional_edge",
+    "parse_fragment",
+    "parse_types",
+    "repeat_parallel",
+    "repeat_series",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'grammarflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from grammarflow.errors import (
+        Attempt,
+        BrokenPromise,
+        GrammarError,
+        GrammarflowError,
+        NotationError,
+    )
+    from grammarflow.grammar import (
+        Applied,
+        Derivation,
+        Expand,
+        Fragment,
+        Grammar,
+        Grow,
+        HoleSpec,
+        HoleType,
+        NarrowHole,
+        NarrowType,
+        Production,
+        Refine,
+        SetState,
+        TaskSpec,
+        hole_type,
+        open_type,
+    )
+    from grammarflow.graph import Graph, Hole, Role, Task, TaskState
+    from grammarflow.match import Added, Diff, add
+    from grammarflow.notation import define, format_fragment, parse_fragment, parse_types
+    from grammarflow.shapes import choice, optional_edge, repeat_parallel, repeat_series

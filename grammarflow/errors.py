@@ -1,0 +1,75 @@
+"""One exception hierarchy for grammarflow, rooted at :class:`GrammarflowError`.
+
+Every error says what was expected and what came, and carries its evidence as
+attributes so callers (the runtime, the journal) can record it without parsing text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GrammarflowError(Exception):
+    """Root of every error grammarflow raises on purpose."""
+
+
+class NotationError(GrammarflowError):
+    """The short notation `X(a,b) ::= a -> A -> b | ...` could not be parsed."""
+
+    def __init__(self, text: str, position: int, expected: str) -> None:
+        self.text = text
+        self.position = position
+        self.expected = expected
+        pointer = " " * position + "^"
+        super().__init__(f"expected {expected} at column {position + 1}:\n  {text}\n  {pointer}")
+
+
+class GrammarError(GrammarflowError):
+    """The grammar itself is ill-formed: registration (or a refinement) is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One production the checker tried for a hole, and why it did not match."""
+
+    production: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.production}: {self.reason}"
+
+
+class BrokenPromise(GrammarflowError):
+    """A requested change is not allowed by the grammar (or by the run-time invariants).
+
+    The graph is left untouched. ``hole`` names the hole the change was aimed at (if
+    any), ``attempts`` lists each production tried with the reason it did not match,
+    and ``reason`` says in one line what was refused.
+
+    >>> try:
+    ...     raise BrokenPromise("no production of X yields that diff", hole="X.1")
+    ... except BrokenPromise as e:
+    ...     e.hole
+    'X.1'
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        hole: str | None = None,
+        attempts: tuple[Attempt, ...] = (),
+    ) -> None:
+        self.reason = reason
+        self.hole = hole
+        self.attempts = attempts
+        lines = [reason]
+        lines.extend(f"  tried {a}" for a in attempts)
+        super().__init__("\n".join(lines))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "reason": self.reason,
+            "hole": self.hole,
+            "attempts": [{"production": a.production, "reason": a.reason} for a in self.attempts],
+        }

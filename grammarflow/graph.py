@@ -1,0 +1,447 @@
+"""The sentential form: tasks, edges, holes, run states, and the run-time invariants.
+
+A :class:`Graph` is the workflow as it stands. Tasks are terminal nodes; an edge
+``a -> b`` means *b runs after a*; a :class:`Hole` is a nonterminal glued to existing
+tasks by an ordered attachment, each argument in a role: the hole comes *after* its
+``after`` arguments and *before* its ``before`` arguments.
+
+The graph knows nothing of productions (that is :mod:`grammarflow.grammar`). It keeps
+the invariants that hold whatever the grammar says (DESIGN §4), and the bookkeeping a
+scheduler needs in O(1) per change: which tasks are ready, which holes are due.
+
+Every mutation can be undone: inside :meth:`Graph.atomic` a failure rolls back all
+changes made so far, so a refused step leaves no trace.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from grammarflow.errors import BrokenPromise, GrammarflowError
+
+#: Local names, kinds and hole type names: a conservative identifier, safe in
+#: file names, DOT, HTML and shell arguments.
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+JSON = Any  # a JSON-serialisable value; attrs are checked at the wire, not here
+
+
+class Role(enum.Enum):
+    """How a hole is glued to one of its arguments."""
+
+    AFTER = "after"  # the hole (and whatever replaces it) comes after this task
+    BEFORE = "before"  # the hole (and whatever replaces it) comes before this task
+
+
+class TaskState(enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+STARTED = frozenset({TaskState.RUNNING, TaskState.DONE, TaskState.FAILED})
+
+
+def check_name(name: str, what: str) -> str:
+    """Return ``name`` if it is a valid identifier, else raise with what was expected."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise GrammarflowError(
+            f"{what} {name!r} is not a valid name: expected a letter or '_' followed by "
+            "up to 63 letters, digits or '_'"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A terminal node: what runs (``kind``), with attributes (inputs, cosmetics)."""
+
+    id: str
+    kind: str
+    attrs: Mapping[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hole:
+    """A nonterminal: a hyperedge of ``type`` glued to ``args`` in ``roles``.
+
+    ``everywhere`` marks an open hole attached to every task (it never blocks a task
+    and becomes due only when every task is done). ``allowed`` narrows this one hole
+    to a subset of its type's productions (``None``: all of them).
+    """
+
+    id: str
+    type: str
+    args: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
+    everywhere: bool = False
+    allowed: frozenset[str] | None = None
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        return tuple(a for a, r in zip(self.args, self.roles, strict=True) if r is Role.AFTER)
+
+    @property
+    def before(self) -> tuple[str, ...]:
+        return tuple(a for a, r in zip(self.args, self.roles, strict=True) if r is Role.BEFORE)
+
+
+class Graph:
+    """The sentential form, with O(1) bookkeeping of ready tasks and due holes.
+
+    >>> g = Graph()
+    >>> g.add_task(Task("start", "start")); g.add_task(Task("end", "end"))
+    >>> g.add_edge("start", "end")
+    >>> list(g.ready())
+    ['start']
+    """
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.holes: dict[str, Hole] = {}
+        self.succ: dict[str, set[str]] = {}
+        self.pred: dict[str, set[str]] = {}
+        self.state: dict[str, TaskState] = {}
+        self._holes_at: dict[str, set[str]] = {}
+        self._everywhere: dict[str, None] = {}
+        self._waiting: dict[str, int] = {}  # pending task -> undone preds + blocking holes
+        self._ready: dict[str, None] = {}  # ordered set: pending tasks waiting on nothing
+        self._undone_after: dict[str, int] = {}  # local hole -> after-args not done
+        self._due: dict[str, None] = {}  # ordered set of local holes with all after-args done
+        self._undone_tasks = 0
+        self._serial: dict[str, int] = {}
+        self._type_count: dict[str, int] = {}
+        self._undo: list[Callable[[], None]] | None = None
+
+    # ---------------------------------------------------------------- queries
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.tasks or node_id in self.holes
+
+    def has_edge(self, u: str, v: str) -> bool:
+        return v in self.succ.get(u, ())
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        for u, vs in self.succ.items():
+            for v in vs:
+                yield (u, v)
+
+    def is_started(self, task_id: str) -> bool:
+        return self.state[task_id] in STARTED
+
+    def ready(self) -> Iterator[str]:
+        """Pending tasks whose predecessors are all done and that no hole comes before."""
+        return iter(self._ready)
+
+    def is_ready(self, task_id: str) -> bool:
+        return task_id in self._ready
+
+    def due(self) -> Iterator[str]:
+        """Holes that must be expanded now: every task they come after is done.
+
+        An ``everywhere`` hole is due once every task is done.
+        """
+        yield from self._due
+        if self._undone_tasks == 0:
+            yield from self._everywhere
+
+    def holes_at(self, task_id: str) -> set[str]:
+        """Ids of the local holes attached to ``task_id`` (in any role)."""
+        return self._holes_at.get(task_id, set())
+
+    def everywhere_holes(self) -> Iterator[str]:
+        return iter(self._everywhere)
+
+    def types_in_use(self) -> set[str]:
+        return {t for t, n in self._type_count.items() if n}
+
+    def reaches(self, src: str, dst: str) -> bool:
+        """Is there a path src ->* dst, counting a local hole as a node between its roles?
+
+        Only used for edges that may end at an existing task (open holes attached
+        everywhere); production steps are acyclic by construction and never call it.
+        """
+        if src == dst:
+            return True
+        seen = {src}
+        stack = [src]
+        while stack:
+            x = stack.pop()
+            nexts: list[str] = list(self.succ.get(x, ()))
+            for h in self._holes_at.get(x, ()):
+                hole = self.holes[h]
+                if x in hole.after:
+                    nexts.extend(hole.before)
+            for y in nexts:
+                if y == dst:
+                    return True
+                if y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        return False
+
+    # ---------------------------------------------------------------- atomicity
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All changes inside the block happen, or (on any exception) none do."""
+        if self._undo is not None:  # nested: the outer block owns the rollback
+            yield
+            return
+        self._undo = []
+        try:
+            yield
+        except BaseException:
+            log, self._undo = self._undo, None
+            for undo in reversed(log):
+                undo()
+            raise
+        self._undo = None
+
+    def _on_undo(self, fn: Callable[[], None]) -> None:
+        if self._undo is not None:
+            self._undo.append(fn)
+
+    # ---------------------------------------------------------------- mutations
+    def fresh_hole_id(self, hole_type: str) -> str:
+        """The next id ``Type.n`` for a new hole: deterministic in derivation order."""
+        old = self._serial.get(hole_type)
+        n = (old or 0) + 1
+        while f"{hole_type}.{n}" in self:
+            n += 1
+        self._serial[hole_type] = n
+        self._on_undo(lambda: self._restore_serial(hole_type, old))
+        return f"{hole_type}.{n}"
+
+    def _restore_serial(self, hole_type: str, old: int | None) -> None:
+        if old is None:
+            del self._serial[hole_type]
+        else:
+            self._serial[hole_type] = old
+
+    def add_task(self, task: Task) -> None:
+        if task.id in self:
+            raise BrokenPromise(f"node id {task.id!r} already exists; ids are never reused")
+        self.tasks[task.id] = task
+        self.succ[task.id] = set()
+        self.pred[task.id] = set()
+        self.state[task.id] = TaskState.PENDING
+        self._waiting[task.id] = 0
+        self._ready[task.id] = None
+        self._undone_tasks += 1
+        self._on_undo(lambda: self._drop_task(task.id))
+
+    def _drop_task(self, task_id: str) -> None:
+        del self.tasks[task_id], self.succ[task_id], self.pred[task_id], self.state[task_id]
+        del self._waiting[task_id]
+        self._ready.pop(task_id, None)
+        self._undone_tasks -= 1
+
+    def add_edge(self, u: str, v: str) -> None:
+        """Add ``u -> v`` (a no-op if present). ``v`` must not have started."""
+        if u not in self.tasks or v not in self.tasks:
+            missing = u if u not in self.tasks else v
+            raise BrokenPromise(f"edge {u} -> {v}: no task {missing!r} in the graph")
+        if u == v:
+            raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task")
+        if v in self.succ[u]:
+            return
+        if self.state[v] in STARTED:
+            raise BrokenPromise(
+                f"edge {u} -> {v} ends at task {v!r}, which has already started "
+                f"({self.state[v].value}); a started task can get no new predecessor"
+            )
+        self.succ[u].add(v)
+        self.pred[v].add(u)
+        if self.state[u] is not TaskState.DONE:
+            self._block(v)
+        self._on_undo(lambda: self._drop_edge(u, v))
+
+    def _drop_edge(self, u: str, v: str) -> None:
+        self.succ[u].discard(v)
+        self.pred[v].discard(u)
+        if self.state[u] is not TaskState.DONE:
+            self._unblock(v)
+
+    def _block(self, task_id: str) -> None:
+        self._waiting[task_id] += 1
+        self._ready.pop(task_id, None)
+
+    def _unblock(self, task_id: str) -> None:
+        self._waiting[task_id] -= 1
+        if self._waiting[task_id] == 0 and self.state[task_id] is TaskState.PENDING:
+            self._ready[task_id] = None
+
+    def add_hole(self, hole: Hole) -> None:
+        if hole.id in self:
+            raise BrokenPromise(f"node id {hole.id!r} already exists; ids are never reused")
+        for a in hole.args:
+            if a not in self.tasks:
+                raise BrokenPromise(f"hole {hole.id} ({hole.type}) is attached to {a!r}, "
+                                    "which is not a task in the graph")
+        for b in hole.before:
+            if self.state[b] in STARTED:
+                raise BrokenPromise(
+                    f"hole {hole.id} ({hole.type}) would come before task {b!r}, "
+                    f"which has already started ({self.state[b].value})"
+                )
+        self._link_hole(hole)
+        self._on_undo(lambda: self._unlink_hole(hole))
+
+    def remove_hole(self, hole_id: str) -> Hole:
+        hole = self.holes[hole_id]
+        self._unlink_hole(hole)
+        self._on_undo(lambda: self._link_hole(hole))
+        return hole
+
+    def replace_hole(self, hole: Hole) -> None:
+        """Swap a hole for an updated version with the same id (narrowed, grown)."""
+        old = self.remove_hole(hole.id)
+        try:
+            self.add_hole(hole)
+        except BaseException:
+            if self._undo is None:  # not inside atomic(): restore by hand
+                self._link_hole(old)
+            raise
+
+    def _link_hole(self, hole: Hole) -> None:
+        self.holes[hole.id] = hole
+        self._type_count[hole.type] = self._type_count.get(hole.type, 0) + 1
+        if hole.everywhere:
+            self._everywhere[hole.id] = None
+            return
+        undone = 0
+        for a, role in zip(hole.args, hole.roles, strict=True):
+            self._holes_at.setdefault(a, set()).add(hole.id)
+            if role is Role.AFTER:
+                if self.state[a] is not TaskState.DONE:
+                    undone += 1
+            else:
+                self._block(a)
+        self._undone_after[hole.id] = undone
+        if undone == 0:
+            self._due[hole.id] = None
+
+    def _unlink_hole(self, hole: Hole) -> None:
+        del self.holes[hole.id]
+        self._type_count[hole.type] -= 1
+        if hole.everywhere:
+            del self._everywhere[hole.id]
+            return
+        for a, role in zip(hole.args, hole.roles, strict=True):
+            at = self._holes_at[a]
+            at.discard(hole.id)
+            if not at:
+                del self._holes_at[a]
+            if role is Role.BEFORE:
+                self._unblock(a)
+        del self._undone_after[hole.id]
+        self._due.pop(hole.id, None)
+
+    def set_state(self, task_id: str, new: TaskState) -> None:
+        """Move a task along pending -> running -> done | failed (or back to pending)."""
+        old = self.state[task_id]
+        allowed = _TRANSITIONS[old]
+        if new not in allowed:
+            raise GrammarflowError(
+                f"task {task_id!r} cannot go from {old.value} to {new.value}; "
+                f"expected one of {sorted(s.value for s in allowed)}"
+            )
+        if new is TaskState.RUNNING and task_id not in self._ready:
+            raise GrammarflowError(f"task {task_id!r} is not ready: it waits on "
+                                   f"{self._waiting[task_id]} predecessor(s) or hole(s)")
+        self._set_state(task_id, old, new)
+        self._on_undo(lambda: self._set_state(task_id, new, old))
+
+    def _set_state(self, task_id: str, old: TaskState, new: TaskState) -> None:
+        self.state[task_id] = new
+        if new is not TaskState.PENDING:
+            self._ready.pop(task_id, None)
+        elif new is TaskState.PENDING and self._waiting[task_id] == 0:
+            self._ready[task_id] = None
+        if new is TaskState.DONE:
+            self._undone_tasks -= 1
+            self._on_done(task_id, +1)
+        elif old is TaskState.DONE:
+            self._undone_tasks += 1
+            self._on_done(task_id, -1)
+
+    def _on_done(self, task_id: str, sign: int) -> None:
+        for v in self.succ[task_id]:
+            if sign > 0:
+                self._unblock(v)
+            else:
+                self._block(v)
+        for h in self._holes_at.get(task_id, ()):
+            hole = self.holes[h]
+            if task_id not in hole.after:
+                continue
+            self._undone_after[h] -= sign
+            if self._undone_after[h] == 0:
+                self._due[h] = None
+            else:
+                self._due.pop(h, None)
+
+    # ---------------------------------------------------------------- (de)serialisation
+    def to_json(self) -> dict[str, Any]:
+        """A canonical JSON form: equal graphs give equal JSON."""
+        return {
+            "tasks": [
+                {"id": t.id, "kind": t.kind, "attrs": dict(t.attrs),
+                 "state": self.state[t.id].value}
+                for t in sorted(self.tasks.values(), key=lambda t: t.id)
+            ],
+            "edges": sorted([u, v] for u, v in self.edges()),
+            "holes": [
+                {"id": h.id, "type": h.type, "args": list(h.args),
+                 "roles": [r.value for r in h.roles], "everywhere": h.everywhere,
+                 "allowed": None if h.allowed is None else sorted(h.allowed)}
+                for h in sorted(self.holes.values(), key=lambda h: h.id)
+            ],
+            "serial": dict(sorted(self._serial.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Graph:
+        g = cls()
+        for t in data["tasks"]:
+            g.add_task(Task(t["id"], t["kind"], dict(t.get("attrs", {}))))
+        for u, v in data["edges"]:
+            g.add_edge(u, v)
+        for h in data["holes"]:
+            allowed = h.get("allowed")
+            g.add_hole(Hole(h["id"], h["type"], tuple(h["args"]),
+                            tuple(Role(r) for r in h["roles"]), bool(h.get("everywhere")),
+                            None if allowed is None else frozenset(allowed)))
+        # States last: DONE tasks must see their edges and holes to update counters.
+        for t in data["tasks"]:
+            state = TaskState(t.get("state", "pending"))
+            if state is not TaskState.PENDING:
+                g._force_state(t["id"], state)
+        g._serial.update(data.get("serial", {}))
+        return g
+
+    def _force_state(self, task_id: str, new: TaskState) -> None:
+        self._set_state(task_id, self.state[task_id], new)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Graph) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"<Graph {len(self.tasks)} tasks, {sum(len(s) for s in self.succ.values())} "
+                f"edges, {len(self.holes)} holes>")
+
+
+_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.PENDING: frozenset({TaskState.RUNNING}),
+    TaskState.RUNNING: frozenset({TaskState.DONE, TaskState.FAILED, TaskState.PENDING}),
+    TaskState.DONE: frozenset({TaskState.PENDING}),
+    TaskState.FAILED: frozenset({TaskState.PENDING}),
+}
+

@@ -1,0 +1,318 @@
+"""The short notation: ``X(a, b) ::= a -> A -> b | a -> B -> b``, parsed and formatted.
+
+Grammar of the notation (one production per line; a line starting with ``|`` continues
+the previous one; ``#`` starts a comment)::
+
+    production  := TYPE '(' params ')' '::=' body ('|' body)*
+    params      := NAME (',' NAME)* | '*' | (nothing)
+    body        := '*'                          an open hole: admits anything
+                 | ['[' label (',' label)* ']'] ('nothing' | item (',' item)*)
+    label       := NAME                         'default' marks the default production
+    item        := TYPE '(' args ')'            a hole
+                 | atom ('->' atom)*            a chain of edges
+    atom        := NAME [':' KIND]              a parameter, or a task (kind = its name)
+
+Parameter roles are inferred: a parameter that some edge enters (or that stands in
+a *before* position of a hole) is one the hole comes *before*; every other parameter
+is one it comes *after*. ``X(*) ::= *`` declares an open type attached everywhere.
+
+>>> g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
+>>> g.types["X"]
+X(a, b) ::= a -> A -> b | a -> B -> b
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from grammarflow.errors import GrammarError, NotationError
+from grammarflow.grammar import (
+    EVERYWHERE,
+    Fragment,
+    Grammar,
+    HoleSpec,
+    HoleType,
+    Production,
+    TaskSpec,
+    format_fragment,
+)
+from grammarflow.graph import Role
+
+__all__ = ["define", "format_fragment", "parse_fragment", "parse_types"]
+
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>::=|->|[(),|*\[\]:]))")
+
+
+@dataclass
+class _Tokens:
+    text: str
+    pos: int = 0
+    items: list[tuple[str, str, int]] = field(default_factory=list)
+    i: int = 0
+
+    @classmethod
+    def of(cls, text: str) -> _Tokens:
+        toks = cls(text)
+        pos = 0
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                break
+            m = _TOKEN.match(text, pos)
+            if not m or m.end() == pos:
+                raise NotationError(text, pos, "a name, '->', ',', '|', '(', ')' or '::='")
+            start = m.start("name") if m.group("name") else m.start("op")
+            kind = "name" if m.group("name") else m.group("op")
+            toks.items.append((kind, m.group("name") or m.group("op"), start))
+            pos = m.end()
+        return toks
+
+    def peek(self) -> str | None:
+        return self.items[self.i][0] if self.i < len(self.items) else None
+
+    def peek_value(self) -> str | None:
+        return self.items[self.i][1] if self.i < len(self.items) else None
+
+    def where(self) -> int:
+        return self.items[self.i][2] if self.i < len(self.items) else len(self.text)
+
+    def take(self, kind: str, expected: str) -> str:
+        if self.peek() != kind:
+            raise NotationError(self.text, self.where(), expected)
+        value = self.items[self.i][1]
+        self.i += 1
+        return value
+
+    def accept(self, kind: str) -> bool:
+        if self.peek() == kind:
+            self.i += 1
+            return True
+        return False
+
+    def done(self) -> bool:
+        return self.i >= len(self.items)
+
+
+@dataclass
+class _Alt:
+    fragment: Fragment
+    labels: list[str]
+
+
+@dataclass
+class _RawType:
+    name: str
+    params: tuple[str, ...]
+    everywhere: bool
+    open: bool = False
+    alts: list[_Alt] = field(default_factory=list)
+
+
+def _parse_fragment(toks: _Tokens, params: tuple[str, ...]) -> Fragment:
+    if toks.peek_value() == "nothing":
+        toks.i += 1
+        return Fragment()
+    kinds: dict[str, str] = {}
+    order: list[str] = []
+    edges: list[tuple[str, str]] = []
+    holes: list[HoleSpec] = []
+
+    def note(name: str, kind: str | None, at: int) -> None:
+        if name in params:
+            if kind is not None:
+                raise NotationError(toks.text, at, f"no kind on parameter {name!r}")
+            return
+        if name not in kinds:
+            kinds[name] = kind or name
+            order.append(name)
+        elif kind is not None and kinds[name] != kind:
+            raise NotationError(toks.text, at,
+                                f"one kind for task {name!r} (it is already {kinds[name]!r})")
+
+    def atom() -> str:
+        at = toks.where()
+        name = toks.take("name", "a task or parameter name")
+        if toks.peek() == "(":
+            raise NotationError(toks.text, at, f"a task or parameter, not hole {name}(...): a "
+                                "hole cannot be part of a chain; write it as its own item")
+        kind = None
+        if toks.accept(":"):
+            kind = toks.take("name", "a kind after ':'")
+        note(name, kind, at)
+        return name
+
+    while True:
+        at = toks.where()
+        if toks.peek() == "name" and toks.i + 1 < len(toks.items) \
+                and toks.items[toks.i + 1][0] == "(":
+            htype = toks.take("name", "a hole type")
+            toks.take("(", "'('")
+            args: list[str] = []
+            if toks.accept("*"):
+                args.append(EVERYWHERE)
+            elif toks.peek() == "name":
+                args.append(atom())
+                while toks.accept(","):
+                    args.append(atom())
+            toks.take(")", "')' closing the hole's arguments")
+            if toks.peek() == "->":
+                raise NotationError(toks.text, toks.where(),
+                                    f"',' or '|' after hole {htype}(...): a hole cannot be "
+                                    "part of a chain; write its attachment as arguments")
+            holes.append(HoleSpec(htype, tuple(args)))
+        else:
+            if toks.peek() != "name":
+                raise NotationError(toks.text, at, "a task, a hole 'T(args)' or 'nothing'")
+            prev = atom()
+            while toks.accept("->"):
+                nxt = atom()
+                edges.append((prev, nxt))
+                prev = nxt
+        if not toks.accept(","):
+            break
+    tasks = tuple(TaskSpec(n, kinds[n]) for n in order)
+    return Fragment(tasks, tuple(holes), tuple(edges))
+
+
+def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
+    toks = _Tokens.of(line)
+    name = toks.take("name", "a hole type name")
+    toks.take("(", "'(' after the hole type name")
+    params: list[str] = []
+    everywhere = False
+    if toks.accept("*"):
+        everywhere = True
+    elif toks.peek() == "name":
+        params.append(toks.take("name", "a parameter"))
+        while toks.accept(","):
+            params.append(toks.take("name", "a parameter"))
+    toks.take(")", "')' closing the parameters")
+    toks.take("::=", "'::='")
+    raw = _RawType(name, tuple(params), everywhere)
+    if toks.accept("*"):
+        if not toks.done():
+            raise NotationError(line, toks.where(), "end of line after '*' (an open type)")
+        return raw, [], True
+    alts: list[_Alt] = []
+    while True:
+        labels: list[str] = []
+        if toks.accept("["):
+            labels.append(toks.take("name", "a label"))
+            while toks.accept(","):
+                labels.append(toks.take("name", "a label"))
+            toks.take("]", "']' closing the labels")
+        alts.append(_Alt(_parse_fragment(toks, raw.params), labels))
+        if toks.done():
+            return raw, alts, False
+        toks.take("|", "'|', ',' or '->'")
+
+
+def _logical_lines(text: str) -> list[str]:
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("|") and lines:
+            lines[-1] = f"{lines[-1]} {line}"
+        else:
+            lines.append(line)
+    return lines
+
+
+def parse_types(rules: str | Iterable[str]) -> dict[str, HoleType]:
+    """Parse productions (one per logical line) into hole types, roles inferred."""
+    texts = [rules] if isinstance(rules, str) else list(rules)
+    raws: dict[str, _RawType] = {}
+    for text in texts:
+        for line in _logical_lines(text):
+            raw, alts, is_open = _parse_production(line)
+            known = raws.get(raw.name)
+            if known is None:
+                raws[raw.name] = known = raw
+            elif (known.params, known.everywhere) != (raw.params, raw.everywhere):
+                raise GrammarError(f"{raw.name} is declared with different parameters: "
+                                   f"{known.params} and {raw.params}")
+            known.open = known.open or is_open
+            known.alts.extend(alts)
+            if known.open and known.alts:
+                raise GrammarError(f"{raw.name} is open ('::= *'), so it takes no "
+                                   "other productions")
+    roles = _infer_roles(raws)
+    return {name: _build_type(raw, roles[name]) for name, raw in raws.items()}
+
+
+def _infer_roles(raws: dict[str, _RawType]) -> dict[str, tuple[Role, ...]]:
+    before: dict[str, set[str]] = {n: set() for n in raws}
+    changed = True
+    while changed:
+        changed = False
+        for name, raw in raws.items():
+            for alt in raw.alts:
+                targets = {v for _, v in alt.fragment.edges}
+                for h in alt.fragment.holes:
+                    child = raws.get(h.type)
+                    if child is None:
+                        continue
+                    for p, arg in zip(child.params, h.args, strict=False):
+                        if p in before[h.type]:
+                            targets.add(arg)
+                new = (targets & set(raw.params)) - before[name]
+                if new:
+                    before[name] |= new
+                    changed = True
+    return {n: tuple(Role.BEFORE if p in before[n] else Role.AFTER for p in raw.params)
+            for n, raw in raws.items()}
+
+
+def _build_type(raw: _RawType, roles: tuple[Role, ...]) -> HoleType:
+    if raw.open:
+        return HoleType(raw.name, raw.params, roles, open=True, everywhere=raw.everywhere)
+    if raw.everywhere:
+        raise GrammarError(f"{raw.name}(*) is attached everywhere, so it must be open: "
+                           f"write '{raw.name}(*) ::= *'")
+    prods: list[Production] = []
+    default: str | None = None
+    for i, alt in enumerate(raw.alts):
+        names = [label for label in alt.labels if label != "default"]
+        if len(names) > 1:
+            raise GrammarError(f"{raw.name}: alternative {i + 1} has two names {names}")
+        pname = names[0] if names else str(i + 1)
+        if "default" in alt.labels:
+            if default is not None:
+                raise GrammarError(f"{raw.name}: two alternatives are marked default")
+            default = pname
+        prods.append(Production(raw.name, raw.params, alt.fragment, pname))
+    return HoleType(raw.name, raw.params, roles, tuple(prods), default)
+
+
+def parse_fragment(text: str) -> Fragment:
+    """Parse a fragment with no parameters (a start graph): every name is a task."""
+    toks = _Tokens.of(text)
+    fragment = _parse_fragment(toks, ())
+    if not toks.done():
+        raise NotationError(text, toks.where(), "',' or the end of the fragment")
+    return fragment
+
+
+def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = ()) -> Grammar:
+    """A grammar from the short notation: the start graph and the productions.
+
+    >>> g = define("s -> e, Ms(s, e)", '''
+    ...     Ms(a, b) ::= [default] nothing | a -> M -> b, Ms(a, b)
+    ... ''')
+    >>> g.types["Ms"].default
+    '1'
+    """
+    items = [rules] if isinstance(rules, str | HoleType) else list(rules)
+    texts = [r for r in items if isinstance(r, str)]
+    types = parse_types(texts)
+    for t in items:
+        if isinstance(t, HoleType):
+            if t.name in types:
+                raise GrammarError(f"hole type {t.name} is defined twice")
+            types[t.name] = t
+    return Grammar(parse_fragment(start), types)

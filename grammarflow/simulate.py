@@ -1,0 +1,183 @@
+"""Random derivations and simulated runs of a grammar, through the core alone.
+
+No processes and no I/O: a *run* here is the scheduler's rules applied to a
+:class:`~grammarflow.grammar.Derivation` — tasks start when ready, each task, while
+it runs, may expand the holes that will be due when it ends, and due holes take
+their defaults. Choices come from a :class:`Chooser`: ``random.Random`` for the CLI's
+example runs, Hypothesis for :mod:`grammarflow.testing`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from grammarflow.grammar import (
+    Derivation,
+    Expand,
+    Fragment,
+    Grammar,
+    Grow,
+    HoleType,
+    Refine,
+    SetState,
+    TaskSpec,
+    finishing_depth,
+)
+from grammarflow.graph import Hole, TaskState
+
+T = TypeVar("T")
+
+
+class Chooser(Protocol):
+    """Where a simulation's choices come from."""
+
+    def choose(self, options: Sequence[T]) -> T: ...
+
+    def coin(self) -> bool: ...
+
+
+@dataclass
+class RandomChooser:
+    """Choices from a seeded ``random.Random``: the same seed, the same run."""
+
+    rng: random.Random = field(default_factory=random.Random)
+
+    def choose(self, options: Sequence[T]) -> T:
+        return options[self.rng.randrange(len(options))]
+
+    def coin(self) -> bool:
+        return self.rng.random() < 0.5
+
+
+@dataclass
+class Limits:
+    """When the simulation stops growing the graph and takes the shortest way to finish."""
+
+    max_tasks: int = 40
+    max_open_growth: int = 3
+
+
+def expand_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits) -> Expand | None:
+    """Choose a production for a closed hole: any while small, a finishing one when big."""
+    htype = d.grammar.types[hole.type]
+    allowed = list(htype.allowed(hole.allowed))
+    if not allowed:
+        return None
+    if len(d.graph.tasks) >= limits.max_tasks:
+        depth = finishing_depth(d.grammar.types)
+        names = {p.name for p in allowed}
+        best = [p for p in allowed
+                if all(h.type in depth for h in p.fragment.holes)]
+        best.sort(key=lambda p: sum(depth[h.type][0] for h in p.fragment.holes))
+        if best and best[0].name in names:
+            return Expand(hole.id, best[0].name)
+    return Expand(hole.id, chooser.choose(allowed).name)
+
+
+def open_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
+                kinds: Sequence[str], grown: dict[str, int]) -> Grow | Refine:
+    """For an open hole: grow one new task inside it, or close it (refine to nothing)."""
+    if grown.get(hole.id, 0) >= limits.max_open_growth or len(d.graph.tasks) >= limits.max_tasks \
+            or chooser.coin():
+        return Refine(hole.id, Fragment())
+    grown[hole.id] = grown.get(hole.id, 0) + 1
+    name = f"n{grown[hole.id]}"
+    kind = chooser.choose(list(kinds))
+    if hole.everywhere:
+        sources = [t for t in d.graph.tasks]
+        edges = [(chooser.choose(sources), name)] if sources and chooser.coin() else []
+        return Grow(hole.id, Fragment(tasks=(TaskSpec(name, kind),), edges=tuple(edges)))
+    edges = []
+    if hole.after and chooser.coin():
+        edges.append((chooser.choose(list(hole.after)), name))
+    if hole.before and chooser.coin():
+        edges.append((name, chooser.choose(list(hole.before))))
+    return Grow(hole.id, Fragment(tasks=(TaskSpec(name, kind),), edges=tuple(edges)))
+
+
+def _kinds(grammar: Grammar) -> list[str]:
+    found = {t.kind for t in grammar.start.tasks}
+    for ht in grammar.types.values():
+        for p in ht.productions:
+            found.update(t.kind for t in p.fragment.tasks)
+    return sorted(found) or ["task"]
+
+
+def derive(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:
+    """Expand holes (in chosen order, with chosen productions) until none is left."""
+    limits = limits or Limits()
+    d = grammar.derivation()
+    kinds = _kinds(grammar)
+    grown: dict[str, int] = {}
+    while d.graph.holes:
+        hole = d.graph.holes[chooser.choose(sorted(d.graph.holes))]
+        _step(d, hole, chooser, limits, kinds, grown)
+    return d
+
+
+def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
+          kinds: Sequence[str], grown: dict[str, int]) -> None:
+    htype: HoleType = d.grammar.types[hole.type]
+    if htype.open:
+        d.apply(open_choice(d, hole, chooser, limits, kinds, grown))
+        return
+    step = expand_choice(d, hole, chooser, limits)
+    if step is not None:
+        d.apply(step)
+
+
+def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:
+    """Run the workflow's scheduler through the core: one task at a time, to the end.
+
+    Each task, while it runs, expands the holes that become due when it ends (so no
+    hole ever needs a default it does not have) and, by chance, some others it is
+    attached to; then it is done and due holes take their defaults.
+    """
+    limits = limits or Limits()
+    d = grammar.derivation()
+    kinds = _kinds(grammar)
+    grown: dict[str, int] = {}
+    d.close_due()
+    while True:
+        ready = list(d.graph.ready())
+        if not ready:
+            break
+        task = chooser.choose(ready)
+        d.apply(SetState(task, TaskState.RUNNING))
+        for _ in range(limits.max_tasks):
+            hole = _hole_for(d, task, chooser)
+            if hole is None:
+                break
+            _step(d, hole, chooser, limits, kinds, grown)
+        d.apply(SetState(task, TaskState.DONE))
+        d.close_due()
+    return d
+
+
+def _hole_for(d: Derivation, task: str, chooser: Chooser) -> Hole | None:
+    """A hole the running ``task`` should handle now: one due when it ends, or by chance."""
+    g = d.graph
+    must: list[Hole] = []
+    may: list[Hole] = []
+    for hid in sorted(g.holes_at(task)) + sorted(g.due()):
+        hole = g.holes.get(hid)
+        if hole is None or hole in must:
+            continue
+        if hole.everywhere:
+            may.append(hole)
+            continue
+        others_done = all(g.state[a] is TaskState.DONE for a in hole.after if a != task)
+        if others_done and (task in hole.after or not hole.after):
+            must.append(hole)
+        elif task in hole.after:
+            may.append(hole)
+    if must:
+        return must[0]
+    everywhere = [g.holes[h] for h in g.everywhere_holes()]
+    may.extend(h for h in everywhere if h not in may)
+    if may and chooser.coin():
+        return chooser.choose(may)
+    return None

@@ -1,0 +1,89 @@
+import pytest
+
+from grammarflow import BrokenPromise, Graph, Hole, Role, Task, TaskState
+from grammarflow.errors import GrammarflowError
+
+
+def chain() -> Graph:
+    g = Graph()
+    for t in ("a", "b", "c"):
+        g.add_task(Task(t, t))
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    return g
+
+
+def test_ready_follows_done_predecessors() -> None:
+    g = chain()
+    assert list(g.ready()) == ["a"]
+    g.set_state("a", TaskState.RUNNING)
+    assert list(g.ready()) == []
+    g.set_state("a", TaskState.DONE)
+    assert list(g.ready()) == ["b"]
+
+
+def test_a_hole_blocks_the_tasks_it_comes_before_and_is_due_after_the_others() -> None:
+    g = chain()
+    g.add_hole(Hole("X.1", "X", ("a", "c"), (Role.AFTER, Role.BEFORE)))
+    assert list(g.due()) == []
+    g.set_state("a", TaskState.RUNNING)
+    g.set_state("a", TaskState.DONE)
+    assert list(g.due()) == ["X.1"]
+    g.set_state("b", TaskState.RUNNING)
+    g.set_state("b", TaskState.DONE)
+    assert list(g.ready()) == []  # c waits on the hole
+    g.remove_hole("X.1")
+    assert list(g.ready()) == ["c"]
+
+
+def test_an_edge_may_not_end_at_a_started_task() -> None:
+    g = chain()
+    g.set_state("a", TaskState.RUNNING)
+    g.add_task(Task("n", "n"))
+    with pytest.raises(BrokenPromise, match="already started"):
+        g.add_edge("n", "a")
+
+
+def test_starting_a_task_that_is_not_ready_is_an_error() -> None:
+    g = chain()
+    with pytest.raises(GrammarflowError, match="not ready"):
+        g.set_state("c", TaskState.RUNNING)
+
+
+def test_atomic_rolls_back_every_change() -> None:
+    g = chain()
+    before = g.to_json()
+    with pytest.raises(BrokenPromise), g.atomic():
+        g.add_task(Task("d", "d"))
+        g.add_edge("c", "d")
+        g.add_hole(Hole("X.1", "X", ("a", "d"), (Role.AFTER, Role.BEFORE)))
+        g.fresh_hole_id("X")
+        g.add_edge("d", "d")
+    assert g.to_json() == before
+    assert list(g.ready()) == ["a"]
+    assert g.fresh_hole_id("X") == "X.1"
+
+
+def test_ids_are_never_reused() -> None:
+    g = chain()
+    with pytest.raises(BrokenPromise, match="already exists"):
+        g.add_task(Task("a", "a"))
+
+
+def test_reaches_passes_through_holes() -> None:
+    g = chain()
+    g.add_task(Task("d", "d"))
+    g.add_hole(Hole("X.1", "X", ("c", "d"), (Role.AFTER, Role.BEFORE)))
+    assert g.reaches("a", "d")
+    assert not g.reaches("d", "a")
+
+
+def test_json_round_trip_keeps_states_and_bookkeeping() -> None:
+    g = chain()
+    g.add_hole(Hole("X.1", "X", ("b", "c"), (Role.AFTER, Role.BEFORE)))
+    g.set_state("a", TaskState.RUNNING)
+    g.set_state("a", TaskState.DONE)
+    copy = Graph.from_json(g.to_json())
+    assert copy == g
+    assert list(copy.ready()) == list(g.ready()) == ["b"]
+    assert list(copy.due()) == list(g.due()) == []

@@ -1,0 +1,81 @@
+import re
+
+import pytest
+
+from grammarflow import GrammarError, NotationError, Role, define, parse_types
+
+
+def test_a_production_prints_in_the_notation_it_was_written_in() -> None:
+    g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
+    assert repr(g.types["X"]) == "X(a, b) ::= a -> A -> b | a -> B -> b"
+    assert [repr(p) for p in g.types["X"].productions] == [
+        "X(a, b) ::= a -> A -> b", "X(a, b) ::= a -> B -> b"]
+
+
+def test_roles_are_inferred_from_which_parameters_edges_enter() -> None:
+    types = parse_types("""
+        Ms(a, b) ::= [default] a -> b | a -> M -> b, Ms(a, b)
+        Only(x) ::= x -> N
+        Via(a, b) ::= Ms(a, b)
+    """)
+    assert types["Ms"].roles == (Role.AFTER, Role.BEFORE)
+    assert types["Only"].roles == (Role.AFTER,)
+    assert types["Via"].roles == (Role.AFTER, Role.BEFORE)  # through the child hole
+    assert types["Ms"].default == "1"
+
+
+def test_labels_kinds_continuations_and_comments() -> None:
+    types = parse_types("""
+        # a choice with named alternatives
+        X(a, b) ::= [left] a -> F1:fetch -> F2:fetch -> b
+                  | [right, default] a -> B -> b   # the default
+    """)
+    x = types["X"]
+    assert [p.name for p in x.productions] == ["left", "right"]
+    assert x.default == "right"
+    assert [t.kind for t in x.productions[0].fragment.tasks] == ["fetch", "fetch"]
+    assert repr(x) == "X(a, b) ::= [left] a -> F1:fetch -> F2:fetch -> b | [right, default] a -> B -> b"
+
+
+def test_round_trip_through_the_notation() -> None:
+    text = "X(a, b) ::= a -> A -> b, a -> C, Y(C, b) | nothing"
+    types = parse_types([text, "Y(a, b) ::= a -> b"])
+    again = parse_types([repr(types["X"]), repr(types["Y"])])
+    assert again == types
+
+
+def test_open_types_and_everywhere() -> None:
+    g = define("s, Any(*)", "Any(*) ::= *")
+    assert g.types["Any"].open and g.types["Any"].everywhere
+    assert repr(g.types["Any"]) == "Any(*) ::= *"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("X(a, b) ::= a -> -> b", "a task or parameter name"),
+    ("X(a, b) a -> b", "'::='"),
+    ("X(a, b) ::= a -> Y(a, b) -> b", "a hole cannot be part of a chain"),
+    ("X(a b) ::= a", "')' closing the parameters"),
+    ("X(a, b) ::= a -> b $", "a name"),
+])
+def test_parse_errors_point_at_the_column(text: str, expected: str) -> None:
+    with pytest.raises(NotationError, match=re.escape(expected)) as e:
+        parse_types(text)
+    assert "^" in str(e.value)
+
+
+@pytest.mark.parametrize(("rules", "expected"), [
+    ("X(a, b) ::= a -> b, b -> N", "hole comes before 'b'"),  # b is entered, then left
+    ("X(a, b) ::= a -> N -> b | b -> a", "comes before 'a'"),
+    ("X(a, b) ::= a -> M -> b, X(a, b)", "can never finish"),
+    ("X(a, b) ::= a -> N -> b, Y(a, b)", "not declared"),
+    ("X(a) ::= a -> N, X(a, a, a) | nothing", "takes 1 argument"),
+    ("X(a, b) ::= [default] a -> b | [default] nothing", "two alternatives"),
+])
+def test_ill_formed_grammars_are_refused_with_the_reason(rules: str, expected: str) -> None:
+    with pytest.raises(GrammarError, match=expected):
+        define("s, e, X(s, e)" if "X(a, b)" in rules else "s, X(s)", rules)
+
+
+def test_a_start_hole_after_no_task_is_refused() -> None:
+    with pytest.raises(GrammarError, match="comes after no task"):
+        define("e, Y(e)", "Y(b) ::= N -> b | nothing")
