@@ -139,6 +139,12 @@ class HoleType:
     def signature(self) -> str:
         if self.everywhere:
             return f"{self.name}(*)"
+        if self.open and self.params:
+            after = [p for p, r in zip(self.params, self.roles, strict=True) if r is Role.AFTER]
+            before = [p for p, r in zip(self.params, self.roles, strict=True)
+                      if r is Role.BEFORE]
+            if self.params == (*after, *before):
+                return f"{self.name}({', '.join(after)}; {', '.join(before)})"
         return f"{self.name}({', '.join(self.params)})"
 
     def __repr__(self) -> str:

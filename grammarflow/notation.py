@@ -4,7 +4,8 @@ Grammar of the notation (one production per line; a line starting with ``|`` con
 the previous one; ``#`` starts a comment)::
 
     production  := TYPE '(' params ')' '::=' body ('|' body)*
-    params      := NAME (',' NAME)* | '*' | (nothing)
+    params      := names | names ';' names | '*'
+    names       := NAME (',' NAME)* | (nothing)
     body        := '*'                          an open hole: admits anything
                  | ['[' label (',' label)* ']'] ('nothing' | item (',' item)*)
     label       := NAME                         'default' marks the default production
@@ -14,7 +15,9 @@ the previous one; ``#`` starts a comment)::
 
 Parameter roles are inferred: a parameter that some edge enters (or that stands in
 a *before* position of a hole) is one the hole comes *before*; every other parameter
-is one it comes *after*. ``X(*) ::= *`` declares an open type attached everywhere.
+is one it comes *after*. ``X(a; b)`` gives them explicitly: the hole comes after the
+parameters left of ``;`` and before those right of it (an open type with parameters
+must say so). ``X(*) ::= *`` declares an open type attached everywhere.
 
 >>> g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 >>> g.types["X"]
@@ -42,7 +45,7 @@ from grammarflow.graph import Role
 
 __all__ = ["define", "format_fragment", "parse_fragment", "parse_types"]
 
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>::=|->|[(),|*\[\]:]))")
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>::=|->|[(),;|*\[\]:]))")
 
 
 @dataclass
@@ -107,6 +110,7 @@ class _RawType:
     name: str
     params: tuple[str, ...]
     everywhere: bool
+    roles: tuple[Role, ...] | None = None  # given with ';', else inferred
     open: bool = False
     alts: list[_Alt] = field(default_factory=list)
 
@@ -182,16 +186,25 @@ def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
     name = toks.take("name", "a hole type name")
     toks.take("(", "'(' after the hole type name")
     params: list[str] = []
+    split: int | None = None
     everywhere = False
     if toks.accept("*"):
         everywhere = True
-    elif toks.peek() == "name":
-        params.append(toks.take("name", "a parameter"))
-        while toks.accept(","):
-            params.append(toks.take("name", "a parameter"))
+    else:
+        while toks.peek() in ("name", ";"):
+            if toks.accept(";"):
+                if split is not None:
+                    raise NotationError(line, toks.where(), "one ';' at most")
+                split = len(params)
+            else:
+                params.append(toks.take("name", "a parameter"))
+                if toks.peek() != ")" and toks.peek() != ";":
+                    toks.take(",", "',', ';' or ')' between parameters")
     toks.take(")", "')' closing the parameters")
     toks.take("::=", "'::='")
-    raw = _RawType(name, tuple(params), everywhere)
+    roles = None if split is None else tuple(
+        Role.AFTER if i < split else Role.BEFORE for i in range(len(params)))
+    raw = _RawType(name, tuple(params), everywhere, roles)
     if toks.accept("*"):
         if not toks.done():
             raise NotationError(line, toks.where(), "end of line after '*' (an open type)")
@@ -233,7 +246,8 @@ def parse_types(rules: str | Iterable[str]) -> dict[str, HoleType]:
             known = raws.get(raw.name)
             if known is None:
                 raws[raw.name] = known = raw
-            elif (known.params, known.everywhere) != (raw.params, raw.everywhere):
+            elif (known.params, known.everywhere, known.roles) != (
+                    raw.params, raw.everywhere, raw.roles):
                 raise GrammarError(f"{raw.name} is declared with different parameters: "
                                    f"{known.params} and {raw.params}")
             known.open = known.open or is_open
@@ -241,16 +255,26 @@ def parse_types(rules: str | Iterable[str]) -> dict[str, HoleType]:
             if known.open and known.alts:
                 raise GrammarError(f"{raw.name} is open ('::= *'), so it takes no "
                                    "other productions")
+    for raw in raws.values():
+        if raw.open and raw.params and raw.roles is None:
+            raise GrammarError(
+                f"open type {raw.name}({', '.join(raw.params)}) needs its roles: write "
+                f"{raw.name}(after...; before...), e.g. {raw.name}({raw.params[0]}; "
+                f"{', '.join(raw.params[1:])}), since it has no productions to infer them from")
     roles = _infer_roles(raws)
     return {name: _build_type(raw, roles[name]) for name, raw in raws.items()}
 
 
 def _infer_roles(raws: dict[str, _RawType]) -> dict[str, tuple[Role, ...]]:
-    before: dict[str, set[str]] = {n: set() for n in raws}
+    before: dict[str, set[str]] = {
+        n: {p for p, r in zip(raw.params, raw.roles or (), strict=False) if r is Role.BEFORE}
+        for n, raw in raws.items()}
     changed = True
     while changed:
         changed = False
         for name, raw in raws.items():
+            if raw.roles is not None:
+                continue
             for alt in raw.alts:
                 targets = {v for _, v in alt.fragment.edges}
                 for h in alt.fragment.holes:

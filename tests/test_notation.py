@@ -34,7 +34,8 @@ def test_labels_kinds_continuations_and_comments() -> None:
     assert [p.name for p in x.productions] == ["left", "right"]
     assert x.default == "right"
     assert [t.kind for t in x.productions[0].fragment.tasks] == ["fetch", "fetch"]
-    assert repr(x) == "X(a, b) ::= [left] a -> F1:fetch -> F2:fetch -> b | [right, default] a -> B -> b"
+    assert repr(x) == (
+        "X(a, b) ::= [left] a -> F1:fetch -> F2:fetch -> b | [right, default] a -> B -> b")
 
 
 def test_round_trip_through_the_notation() -> None:
@@ -42,6 +43,15 @@ def test_round_trip_through_the_notation() -> None:
     types = parse_types([text, "Y(a, b) ::= a -> b"])
     again = parse_types([repr(types["X"]), repr(types["Y"])])
     assert again == types
+
+
+def test_explicit_roles_with_a_semicolon() -> None:
+    types = parse_types(["Dyn(a; b) ::= *", "Keep(a, c; b) ::= a -> N -> b"])
+    assert types["Dyn"].roles == (Role.AFTER, Role.BEFORE)
+    assert types["Keep"].roles == (Role.AFTER, Role.AFTER, Role.BEFORE)
+    assert repr(types["Dyn"]) == "Dyn(a; b) ::= *"
+    with pytest.raises(GrammarError, match=r"write Dyn\(after...; before...\)"):
+        parse_types("Dyn(a, b) ::= *")
 
 
 def test_open_types_and_everywhere() -> None:
@@ -54,7 +64,7 @@ def test_open_types_and_everywhere() -> None:
     ("X(a, b) ::= a -> -> b", "a task or parameter name"),
     ("X(a, b) a -> b", "'::='"),
     ("X(a, b) ::= a -> Y(a, b) -> b", "a hole cannot be part of a chain"),
-    ("X(a b) ::= a", "')' closing the parameters"),
+    ("X(a b) ::= a", "',', ';' or ')' between parameters"),
     ("X(a, b) ::= a -> b $", "a name"),
 ])
 def test_parse_errors_point_at_the_column(text: str, expected: str) -> None:
