@@ -253,6 +253,7 @@ def check_grammar(grammar: Grammar) -> None:
     for t in grammar.types.values():
         check_hole_type(t, grammar.types)
     _check_start(grammar)
+    _check_defaults_terminate(grammar.types)
     unproductive = sorted(set(grammar.types) - productive_types(grammar.types))
     if unproductive:
         raise GrammarError(
@@ -398,8 +399,34 @@ def find_cycle(succ: Mapping[str, Sequence[str]]) -> list[str]:
     return []
 
 
+def _check_defaults_terminate(types: Mapping[str, HoleType]) -> None:
+    """Defaults must end: following default productions never reaches a type twice.
+
+    A default is what happens when nobody chooses; if it could re-create its own type
+    (directly or through other defaults) an unattended run would never finish.
+    """
+    via_default: dict[str, list[str]] = {}
+    for t in types.values():
+        if t.default is None or t.open:
+            continue
+        children = [h.type for h in t.production(t.default).fragment.holes
+                    if not types[h.type].open]  # an open hole's default is nothing
+        if children:
+            via_default[t.name] = children
+    cycle = find_cycle(via_default)
+    if cycle:
+        raise GrammarError(
+            f"default productions would expand forever: {' -> '.join(cycle)}; a default is "
+            "what happens when no task chooses, so it must end (give one of these types a "
+            "default without holes)")
+
+
 def _check_start(grammar: Grammar) -> None:
     start = grammar.start
+    if not start.tasks and any(grammar.types[h.type].open for h in start.holes
+                               if h.type in grammar.types):
+        raise GrammarError("start graph: an open hole in a workflow with no task can never "
+                           "grow, since no task runs to grow it; add a first task")
     for h in start.holes:
         t = grammar.types.get(h.type)
         if t is None:

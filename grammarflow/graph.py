@@ -315,7 +315,8 @@ class Graph:
             self._everywhere[hole.id] = None
             return
         undone = 0
-        for a, role in zip(hole.args, hole.roles, strict=True):
+        # A hole may name a task twice (T(s, s)): count each task once per role.
+        for a, role in dict.fromkeys(zip(hole.args, hole.roles, strict=True)):
             self._holes_at.setdefault(a, set()).add(hole.id)
             if role is Role.AFTER:
                 if self.state[a] is not TaskState.DONE:
@@ -332,11 +333,12 @@ class Graph:
         if hole.everywhere:
             del self._everywhere[hole.id]
             return
-        for a, role in zip(hole.args, hole.roles, strict=True):
-            at = self._holes_at[a]
-            at.discard(hole.id)
-            if not at:
-                del self._holes_at[a]
+        for a, role in dict.fromkeys(zip(hole.args, hole.roles, strict=True)):
+            at = self._holes_at.get(a)
+            if at is not None:  # None: the same task in both roles, already unlinked
+                at.discard(hole.id)
+                if not at:
+                    del self._holes_at[a]
             if role is Role.BEFORE:
                 self._unblock(a)
         del self._undone_after[hole.id]

@@ -86,6 +86,20 @@ def test_ill_formed_grammars_are_refused_with_the_reason(rules: str, expected: s
         define("s, e, X(s, e)" if "X(a, b)" in rules else "s, X(s)", rules)
 
 
+def test_defaults_that_would_expand_forever_are_refused() -> None:
+    with pytest.raises(GrammarError, match="expand forever: X -> Y -> X"):
+        define("s, X(s)", ["X(a) ::= [default] a -> N, Y(a)", "Y(a) ::= [default] X(a) | nothing"])
+    # even through new tasks: every N would make another N, and the run never ends
+    with pytest.raises(GrammarError, match="expand forever: X -> X"):
+        define("s, X(s)", "X(a) ::= [default] a -> N, X(N) | nothing")
+    define("s, X(s)", "X(a) ::= a -> N, X(N) | [default] nothing")  # recursion by choice
+
+
+def test_an_open_hole_with_no_task_to_grow_it_is_refused() -> None:
+    with pytest.raises(GrammarError, match="no task runs to grow it"):
+        define("Any(*)", "Any(*) ::= *")
+
+
 def test_a_start_hole_after_no_task_is_refused() -> None:
     with pytest.raises(GrammarError, match="comes after no task"):
         define("e, Y(e)", "Y(b) ::= N -> b | nothing")
