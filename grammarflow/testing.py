@@ -161,6 +161,28 @@ def production_diff(d: Derivation, hole: Hole, production: str,
 
 
 @st.composite
+def _two_step_diff(draw: st.DrawFn, d: Derivation, hole: Hole, production: str,
+                   serial: int) -> Diff:
+    """The diff of a production and, maybe, one applied to a hole it creates."""
+    scratch = Derivation(d.grammar, Graph.from_json(d.graph.to_json()))
+    try:
+        first = scratch.apply(Expand(hole.id, production))
+    except BrokenPromise:  # narrowed away: the plain diff, to be refused
+        return production_diff(d, hole, production, prefix=f"m{serial}")
+    children = [h for h in first.holes if not scratch.grammar.types[
+        scratch.graph.holes[h].type].open]
+    if children:
+        child = scratch.graph.holes[draw(st.sampled_from(children))]
+        names = [p.name for p in scratch.grammar.types[child.type].allowed()]
+        scratch.apply(Expand(child.id, draw(st.sampled_from(names))))
+    new = [t for t in scratch.graph.tasks.values() if t.id not in d.graph.tasks]
+    rename = {t.id: f"m{serial}_{i}" for i, t in enumerate(new)}
+    edges = tuple((rename.get(u, u), rename.get(v, v)) for u, v in scratch.graph.edges()
+                  if not d.graph.has_edge(u, v) or u not in d.graph.tasks)
+    return Diff(tuple(TaskSpec(rename[t.id], t.kind) for t in new), edges)
+
+
+@st.composite
 def _mutated(draw: st.DrawFn, d: Derivation, diff: Diff) -> Diff:
     """A diff changed in one small way: usually no longer a production's."""
     tasks, edges = list(diff.tasks), list(diff.edges)
@@ -187,15 +209,16 @@ def _message(draw: st.DrawFn, d: Derivation, serial: int) -> Message:
     holes = sorted(g.holes)
     closed = [h for h in holes if not d.grammar.types[g.holes[h].type].open]
     opened = [h for h in holes if d.grammar.types[g.holes[h].type].open]
-    kinds = ["expand", "bogus"]
+    kinds = ["bogus"]
     if closed:
-        kinds += ["diff", "diff", "mutated", "narrow_type", "narrow_hole"]
+        kinds += ["expand", "expand", "diff", "diff", "diff2", "diff2", "mutated", "mutated",
+                  "narrow_type", "narrow_hole"]
     if opened:
-        kinds += ["grow", "refine"]
+        kinds += ["grow", "grow", "refine"]
     kind = draw(st.sampled_from(kinds))
     if kind == "bogus":
         return Expand(draw(st.sampled_from(["nope", "X.99", "../etc"])), "1")
-    if kind in ("expand", "diff", "mutated", "narrow_hole", "narrow_type") and not closed:
+    if kind != "bogus" and not closed and kind not in ("grow", "refine"):
         return Expand(draw(st.sampled_from(holes)) if holes else "nope", "1")
     if kind in ("grow", "refine"):
         return _open_message(draw, d, draw(st.sampled_from(opened)), kind, serial)
@@ -210,6 +233,8 @@ def _message(draw: st.DrawFn, d: Derivation, serial: int) -> Message:
     name = draw(st.sampled_from(names))
     if kind == "expand":
         return Expand(hole.id, name)
+    if kind == "diff2":
+        return draw(_two_step_diff(d, hole, name, serial))
     diff = production_diff(d, hole, name, prefix=f"m{serial}")
     if kind == "mutated":
         return draw(_mutated(d, diff))
@@ -259,8 +284,8 @@ def message_runs(draw: st.DrawFn, grammar: Grammar, max_messages: int = 12,
             actions.append("start")
         if running:
             actions.append("finish")
-            if sent < max_messages and len(d.graph.tasks) < max_tasks:
-                actions += ["message", "message"]
+            if sent < max_messages and len(d.graph.tasks) < max_tasks and d.graph.holes:
+                actions += ["message", "message", "message"]
         if not actions:
             return out
         action = draw(st.sampled_from(actions))

@@ -48,6 +48,27 @@ def fragments(draw: st.DrawFn, after: list[str], before: list[str],
 
 
 @st.composite
+def start_graphs(draw: st.DrawFn, sigs: dict[str, tuple[int, int]]) -> Fragment:
+    """1-3 tasks on a line, edges forward, and 1-2 holes (each after at least one task)."""
+    names = [f"s{i}" for i in range(draw(st.integers(1, 3)))]
+    tasks = tuple(TaskSpec(n, draw(st.sampled_from(KINDS))) for n in names)
+    edges = tuple((u, v) for i, u in enumerate(names) for v in names[i + 1:]
+                  if draw(st.integers(0, 2)) == 0)
+    holes = []
+    for _ in range(draw(st.integers(1, 2))):
+        htype = draw(st.sampled_from(sorted(sigs)))
+        n_after, n_before = sigs[htype]
+        split = draw(st.integers(1, len(names)))
+        left, right = names[:split], names[split:]
+        if n_before and not right:
+            continue
+        args = [draw(st.sampled_from(left)) for _ in range(n_after)]
+        args += [draw(st.sampled_from(right)) for _ in range(n_before)]
+        holes.append(HoleSpec(htype, tuple(args)))
+    return Fragment(tasks, tuple(holes), edges)
+
+
+@st.composite
 def grammars(draw: st.DrawFn, allow_open: bool = True) -> Grammar:
     sigs: dict[str, tuple[int, int]] = {}
     for i in range(draw(st.integers(1, 3))):
@@ -69,8 +90,7 @@ def grammars(draw: st.DrawFn, allow_open: bool = True) -> Grammar:
         types[name] = hole_type(name, after + before,
                                 [Role.AFTER] * n_after + [Role.BEFORE] * n_before,
                                 frags, default=default)
-    start_sigs = {n: s for n, s in child_sigs.items() if s[0] >= 1}
-    start = draw(fragments([], [], start_sigs, allow_holes=True, prefix="s", max_tasks=3))
+    start = draw(start_graphs({n: s for n, s in child_sigs.items() if s[0] >= 1}))
     if allow_open and start.tasks and draw(st.integers(0, 3)) == 0:
         types["Any"] = open_type("Any", everywhere=True)
         start = Fragment(start.tasks, (*start.holes, HoleSpec("Any", ("*",))), start.edges)
