@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from grammarflow.errors import Attempt, BrokenPromise, GrammarError, GrammarflowError
-from grammarflow.graph import JSON, Graph, Hole, Role, Task, TaskState, check_name
+from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState, check_name
 
 EVERYWHERE = "*"
 
@@ -31,7 +31,7 @@ class TaskSpec:
 
     local: str
     kind: str
-    attrs: Mapping[str, JSON] = field(default_factory=dict)
+    attrs: Mapping[str, JSON] = NO_ATTRS
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +126,10 @@ class HoleType:
             if only is not None and p.name not in only:
                 continue
             yield p
+
+    def permits(self, name: str, only: frozenset[str] | None = None) -> bool:
+        """Is production ``name`` still allowed (for a hole narrowed to ``only``)?"""
+        return name not in self.removed and (only is None or name in only)
 
     def production(self, name: str) -> Production:
         for p in self.productions:
@@ -481,7 +485,7 @@ class Expand:
 
     hole: str
     production: str
-    attrs: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict)
+    attrs: Mapping[str, Mapping[str, JSON]] = NO_ATTRS
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,7 +541,7 @@ class Applied:
     """What an accepted step did: the ids it created (by local name) and removed."""
 
     step: Step
-    tasks: Mapping[str, str] = field(default_factory=dict)
+    tasks: Mapping[str, str] = NO_ATTRS
     holes: tuple[str, ...] = ()
     removed: str | None = None
 
@@ -609,8 +613,18 @@ class Derivation:
             applied = self._apply_one(step)
             self._pending.append(step)
             return applied
-        with self.atomic():
-            return self.apply(step)
+        # The same as `with self.atomic()`, without two generator frames per step.
+        saved = self.grammar
+        self.graph.begin()
+        try:
+            applied = self._apply_one(step)
+        except BaseException:
+            self.graph.rollback()
+            self.grammar = saved
+            raise
+        self.graph.commit()
+        self.history.append(step)
+        return applied
 
     def apply_batch(self, steps: Sequence[Step]) -> list[Applied]:
         """Apply several steps as one: all of them, or (on any refusal) none."""
@@ -706,18 +720,44 @@ class Derivation:
             raise BrokenPromise(f"hole {hole.id} ({hole.type}) is open: it is changed by "
                                 "'add' or 'refine', not by a production", hole=hole.id)
         prod = htype.production(step.production)
-        allowed = [p.name for p in htype.allowed(hole.allowed)]
-        if prod.name not in allowed:
+        if not htype.permits(prod.name, hole.allowed):
+            allowed = [p.name for p in htype.allowed(hole.allowed)]
             raise BrokenPromise(
                 f"production {prod!r} was narrowed away for hole {hole.id}; still allowed: "
                 f"{allowed}", hole=hole.id,
                 attempts=(Attempt(repr(prod), "removed by a narrowing promise"),))
-        unknown = set(step.attrs) - set(prod.fragment.locals)
-        if unknown:
-            raise BrokenPromise(f"attrs name {sorted(unknown)}, which {prod!r} does not "
-                                "create", hole=hole.id)
-        binding = dict(zip(prod.params, hole.args, strict=True))
-        return self._instantiate(step, hole, prod.fragment, binding, step.attrs)
+        if step.attrs:
+            unknown = set(step.attrs) - set(prod.fragment.locals)
+            if unknown:
+                raise BrokenPromise(f"attrs name {sorted(unknown)}, which {prod!r} does not "
+                                    "create", hole=hole.id)
+        return self._instantiate_plan(step, hole, _plan(prod, self.grammar.types), step.attrs)
+
+    def _instantiate_plan(self, step: Step, hole: Hole, plan: _Plan,
+                          attrs: Mapping[str, Mapping[str, JSON]]) -> Applied:
+        """The hot path of :meth:`_instantiate` for a production compiled once."""
+        g = self.graph
+        g.remove_hole(hole.id)
+        nodes = list(hole.args)  # parameters first, then new tasks, by plan index
+        prefix = hole.id + "/"
+        created: dict[str, str] = {}
+        for local, kind, task_attrs in plan.tasks:
+            tid = prefix + local
+            extra = attrs.get(local) if attrs else None
+            g.add_task(Task(tid, kind, {**task_attrs, **extra} if extra else task_attrs))
+            nodes.append(tid)
+            created[local] = tid
+        new_holes = []
+        for htype, arg_index, roles, everywhere in plan.holes:
+            hid = g.fresh_hole_id(htype)
+            if everywhere:
+                g.add_hole(Hole(hid, htype, everywhere=True))
+            else:
+                g.add_hole(Hole(hid, htype, tuple([nodes[i] for i in arg_index]), roles))
+            new_holes.append(hid)
+        for u, v in plan.edges:
+            g.add_edge(nodes[u], nodes[v])
+        return Applied(step, created, tuple(new_holes), hole.id)
 
     def _instantiate(self, step: Step, hole: Hole, fragment: Fragment,
                      binding: dict[str, str],
@@ -875,6 +915,38 @@ class Derivation:
                                 "would leave it no way to finish", hole=hole.id)
         self.graph.replace_hole(replace(hole, allowed=left))
         return Applied(step)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A production compiled for instantiation: names replaced by indices into
+    [parameters..., new tasks...], child hole roles looked up once."""
+
+    tasks: tuple[tuple[str, str, Mapping[str, JSON]], ...]
+    holes: tuple[tuple[str, tuple[int, ...], tuple[Role, ...], bool], ...]
+    edges: tuple[tuple[int, int], ...]
+
+
+# Keyed by id(production); the production is kept alive in the value so ids stay unique.
+_PLANS: dict[int, tuple[Production, _Plan]] = {}
+
+
+def _plan(prod: Production, types: Mapping[str, HoleType]) -> _Plan:
+    cached = _PLANS.get(id(prod))
+    if cached is not None and cached[0] is prod:
+        return cached[1]
+    index = {p: i for i, p in enumerate(prod.params)}
+    for t in prod.fragment.tasks:
+        index[t.local] = len(index)
+    holes = []
+    for h in prod.fragment.holes:
+        ht = types[h.type]
+        args = () if ht.everywhere else tuple(index[a] for a in h.args)
+        holes.append((h.type, args, ht.roles, ht.everywhere))
+    plan = _Plan(tuple((t.local, t.kind, t.attrs) for t in prod.fragment.tasks), tuple(holes),
+                 tuple((index[u], index[v]) for u, v in prod.fragment.edges))
+    _PLANS[id(prod)] = (prod, plan)
+    return plan
 
 
 def _bind(binding: Mapping[str, str], name: str) -> str:

@@ -19,7 +19,7 @@ import enum
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from grammarflow.errors import BrokenPromise, GrammarflowError
@@ -29,6 +29,30 @@ from grammarflow.errors import BrokenPromise, GrammarflowError
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 JSON = Any  # a JSON-serialisable value; attrs are checked at the wire, not here
+
+class _Empty(Mapping[str, Any]):
+    """An immutable, hashable empty mapping: a safe shared default for attributes."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+#: The attributes of a task that has none: one shared, read-only empty mapping.
+NO_ATTRS: Mapping[str, Any] = _Empty()
 
 
 class Role(enum.Enum):
@@ -46,6 +70,10 @@ class TaskState(enum.Enum):
 
 
 STARTED = frozenset({TaskState.RUNNING, TaskState.DONE, TaskState.FAILED})
+# Hot-path constants: an Enum member's hash is a Python-level call, so the bookkeeping
+# below compares members by identity ("started" is exactly "not pending").
+_PENDING, _DONE = TaskState.PENDING, TaskState.DONE
+_AFTER, _BEFORE = Role.AFTER, Role.BEFORE
 
 
 def check_name(name: str, what: str) -> str:
@@ -64,7 +92,7 @@ class Task:
 
     id: str
     kind: str
-    attrs: Mapping[str, JSON] = field(default_factory=dict)
+    attrs: Mapping[str, JSON] = NO_ATTRS
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +144,7 @@ class Graph:
         self._due: dict[str, None] = {}  # ordered set of local holes with all after-args done
         self._undone_tasks = 0
         self._serial: dict[str, int] = {}
-        self._type_count: dict[str, int] = {}
+        self._by_type: dict[str, dict[str, None]] = {}  # hole type -> ordered hole ids
         self._undo: list[Callable[[], None]] | None = None
 
     # ---------------------------------------------------------------- queries
@@ -132,7 +160,7 @@ class Graph:
                 yield (u, v)
 
     def is_started(self, task_id: str) -> bool:
-        return self.state[task_id] in STARTED
+        return self.state[task_id] is not _PENDING
 
     def ready(self) -> Iterator[str]:
         """Pending tasks whose predecessors are all done and that no hole comes before."""
@@ -158,7 +186,11 @@ class Graph:
         return iter(self._everywhere)
 
     def types_in_use(self) -> set[str]:
-        return {t for t, n in self._type_count.items() if n}
+        return {t for t, ids in self._by_type.items() if ids}
+
+    def holes_of_type(self, hole_type: str) -> Iterator[str]:
+        """Ids of the holes of one type, oldest first."""
+        return iter(self._by_type.get(hole_type, ()))
 
     def reaches(self, src: str, dst: str) -> bool:
         """Is there a path src ->* dst, counting a local hole as a node between its roles?
@@ -192,15 +224,30 @@ class Graph:
         if self._undo is not None:  # nested: the outer block owns the rollback
             yield
             return
-        self._undo = []
+        self.begin()
         try:
             yield
         except BaseException:
-            log, self._undo = self._undo, None
-            for undo in reversed(log):
-                undo()
+            self.rollback()
             raise
+        self.commit()
+
+    def in_transaction(self) -> bool:
+        return self._undo is not None
+
+    def begin(self) -> None:
+        """Start recording undo actions (prefer :meth:`atomic`; this is its fast path)."""
+        if self._undo is not None:
+            raise GrammarflowError("a transaction is already open on this graph")
+        self._undo = []
+
+    def commit(self) -> None:
         self._undo = None
+
+    def rollback(self) -> None:
+        log, self._undo = self._undo or [], None
+        for undo in reversed(log):
+            undo()
 
     def _on_undo(self, fn: Callable[[], None]) -> None:
         if self._undo is not None:
@@ -233,7 +280,8 @@ class Graph:
         self._waiting[task.id] = 0
         self._ready[task.id] = None
         self._undone_tasks += 1
-        self._on_undo(lambda: self._drop_task(task.id))
+        if self._undo is not None:
+            self._undo.append(lambda: self._drop_task(task.id))
 
     def _drop_task(self, task_id: str) -> None:
         del self.tasks[task_id], self.succ[task_id], self.pred[task_id], self.state[task_id]
@@ -243,23 +291,27 @@ class Graph:
 
     def add_edge(self, u: str, v: str) -> None:
         """Add ``u -> v`` (a no-op if present). ``v`` must not have started."""
-        if u not in self.tasks or v not in self.tasks:
-            missing = u if u not in self.tasks else v
+        state = self.state
+        su = self.succ.get(u)
+        if su is None or v not in state:
+            missing = u if su is None else v
             raise BrokenPromise(f"edge {u} -> {v}: no task {missing!r} in the graph")
+        if v in su:
+            return
         if u == v:
             raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task")
-        if v in self.succ[u]:
-            return
-        if self.state[v] in STARTED:
+        if state[v] is not _PENDING:
             raise BrokenPromise(
                 f"edge {u} -> {v} ends at task {v!r}, which has already started "
-                f"({self.state[v].value}); a started task can get no new predecessor"
+                f"({state[v].value}); a started task can get no new predecessor"
             )
-        self.succ[u].add(v)
+        su.add(v)
         self.pred[v].add(u)
-        if self.state[u] is not TaskState.DONE:
-            self._block(v)
-        self._on_undo(lambda: self._drop_edge(u, v))
+        if state[u] is not _DONE:
+            self._waiting[v] += 1
+            self._ready.pop(v, None)
+        if self._undo is not None:
+            self._undo.append(lambda: self._drop_edge(u, v))
 
     def _drop_edge(self, u: str, v: str) -> None:
         self.succ[u].discard(v)
@@ -279,23 +331,28 @@ class Graph:
     def add_hole(self, hole: Hole) -> None:
         if hole.id in self:
             raise BrokenPromise(f"node id {hole.id!r} already exists; ids are never reused")
-        for a in hole.args:
-            if a not in self.tasks:
+        state = self.state
+        if len(hole.args) != len(hole.roles):
+            raise BrokenPromise(f"hole {hole.id} ({hole.type}) has {len(hole.args)} "
+                                f"argument(s) but {len(hole.roles)} role(s)")
+        for a, role in zip(hole.args, hole.roles, strict=False):  # lengths checked above
+            if a not in state:
                 raise BrokenPromise(f"hole {hole.id} ({hole.type}) is attached to {a!r}, "
                                     "which is not a task in the graph")
-        for b in hole.before:
-            if self.state[b] in STARTED:
+            if role is _BEFORE and state[a] is not _PENDING:
                 raise BrokenPromise(
-                    f"hole {hole.id} ({hole.type}) would come before task {b!r}, "
-                    f"which has already started ({self.state[b].value})"
+                    f"hole {hole.id} ({hole.type}) would come before task {a!r}, "
+                    f"which has already started ({state[a].value})"
                 )
         self._link_hole(hole)
-        self._on_undo(lambda: self._unlink_hole(hole))
+        if self._undo is not None:
+            self._undo.append(lambda: self._unlink_hole(hole))
 
     def remove_hole(self, hole_id: str) -> Hole:
         hole = self.holes[hole_id]
         self._unlink_hole(hole)
-        self._on_undo(lambda: self._link_hole(hole))
+        if self._undo is not None:
+            self._undo.append(lambda: self._link_hole(hole))
         return hole
 
     def replace_hole(self, hole: Hole) -> None:
@@ -310,36 +367,41 @@ class Graph:
 
     def _link_hole(self, hole: Hole) -> None:
         self.holes[hole.id] = hole
-        self._type_count[hole.type] = self._type_count.get(hole.type, 0) + 1
+        self._by_type.setdefault(hole.type, {})[hole.id] = None
         if hole.everywhere:
             self._everywhere[hole.id] = None
             return
         undone = 0
-        # A hole may name a task twice (T(s, s)): count each task once per role.
-        for a, role in dict.fromkeys(zip(hole.args, hole.roles, strict=True)):
-            self._holes_at.setdefault(a, set()).add(hole.id)
-            if role is Role.AFTER:
-                if self.state[a] is not TaskState.DONE:
+        holes_at, state = self._holes_at, self.state
+        for a, role in _attachment(hole):
+            at = holes_at.get(a)
+            if at is None:
+                holes_at[a] = {hole.id}
+            else:
+                at.add(hole.id)
+            if role is _AFTER:
+                if state[a] is not _DONE:
                     undone += 1
             else:
-                self._block(a)
+                self._waiting[a] += 1
+                self._ready.pop(a, None)
         self._undone_after[hole.id] = undone
         if undone == 0:
             self._due[hole.id] = None
 
     def _unlink_hole(self, hole: Hole) -> None:
         del self.holes[hole.id]
-        self._type_count[hole.type] -= 1
+        del self._by_type[hole.type][hole.id]
         if hole.everywhere:
             del self._everywhere[hole.id]
             return
-        for a, role in dict.fromkeys(zip(hole.args, hole.roles, strict=True)):
+        for a, role in _attachment(hole):
             at = self._holes_at.get(a)
             if at is not None:  # None: the same task in both roles, already unlinked
                 at.discard(hole.id)
                 if not at:
                     del self._holes_at[a]
-            if role is Role.BEFORE:
+            if role is _BEFORE:
                 self._unblock(a)
         del self._undone_after[hole.id]
         self._due.pop(hole.id, None)
@@ -438,6 +500,19 @@ class Graph:
     def __repr__(self) -> str:
         return (f"<Graph {len(self.tasks)} tasks, {sum(len(s) for s in self.succ.values())} "
                 f"edges, {len(self.holes)} holes>")
+
+
+def _attachment(hole: Hole) -> Iterator[tuple[str, Role]]:
+    """(task, role) pairs of a hole, each task once per role (a hole may name a task
+    twice, as in T(s, s); its bookkeeping counts it once)."""
+    args = hole.args
+    n = len(args)
+    if n < 2 or (n == 2 and args[0] != args[1]) or len(set(args)) == n:
+        return zip(args, hole.roles, strict=False)  # add_hole checked the lengths
+    seen: dict[tuple[str, str], Role] = {}
+    for a, r in zip(args, hole.roles, strict=True):
+        seen.setdefault((a, r.value), r)
+    return ((a, r) for (a, _), r in seen.items())
 
 
 _TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {

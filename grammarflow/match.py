@@ -310,8 +310,27 @@ class _Search:
                 found[ref] = h
         return [h for h in found.values() if not self.types[h.type].open]
 
+    def _holes_making(self, idx: int) -> list[_Hole]:
+        """Holes that could make an element attached to no existing task: those of the
+        types with a production that has a task of the element's kind."""
+        element = self.elements[idx]
+        kind = self.kind[element[0] if isinstance(element, tuple) else element]
+        types = [t.name for t in self.types.values()
+                 if not t.open and any(s.kind == kind for p in t.allowed()
+                                       for s in p.fragment.tasks)]
+        found: list[_Hole] = []
+        for name in types:
+            for hid in self.graph.holes_of_type(name):
+                if hid not in self.consumed:
+                    live = self.graph.holes[hid]
+                    found.append(_Hole(hid, live.type, live.args, live.allowed))
+        found.extend(h for h in self.alive.values() if h.type in types)
+        return found
+
     def _moves_covering(self, idx: int) -> Iterator[_Move]:
-        for hole in self._holes_at(self._anchors(idx)):
+        anchors = self._anchors(idx)
+        holes = self._holes_at(anchors) if anchors else self._holes_making(idx)
+        for hole in holes:
             for prod in self.types[hole.type].allowed(hole.allowed):
                 yield from self._embeddings(prod, hole, idx)
 
@@ -450,6 +469,8 @@ class _Search:
     def refusal(self) -> BrokenPromise:
         existing = sorted({n for e in self.edges for n in e if n in self.graph.tasks})
         holes = self._holes_at(set(existing))
+        if not existing and self.elements:
+            holes = self._holes_making(0)
         if not holes:
             where = f"tasks {existing}" if existing else "no existing task"
             return BrokenPromise(

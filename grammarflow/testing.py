@@ -241,8 +241,8 @@ def _message(draw: st.DrawFn, d: Derivation, serial: int) -> Message:
     return diff
 
 
-def _open_message(draw: st.DrawFn, d: Derivation, hole_id: str, kind: str,
-                  serial: int) -> Message:
+def _open_message(draw: Callable[[st.SearchStrategy[Any]], Any], d: Derivation,
+                  hole_id: str, kind: str, serial: int) -> Message:
     hole = d.graph.holes[hole_id]
     tasks = sorted(d.graph.tasks)
     name = f"g{serial}"
