@@ -81,7 +81,9 @@ def _print_run(d: Derivation, seed: int) -> None:
             case SetState(task, state):
                 click.echo(f"  {state.value:<8} {task}")
             case Expand(hole, production):
-                click.echo(f"  expand   {hole} with {production}")
+                htype = d.grammar.types[hole.split(".")[0]] if "." in hole else None
+                shown = repr(htype.production(production)) if htype else production
+                click.echo(f"  expand   {hole}: {shown}")
             case Grow(hole, fragment):
                 click.echo(f"  grow     {hole} by {[t.local for t in fragment.tasks]}")
             case Refine(hole, fragment):

@@ -1,0 +1,45 @@
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from grammarflow.cli import main
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def test_check_prints_the_grammar_in_notation() -> None:
+    result = CliRunner().invoke(main, ["check", str(EXAMPLES / "random_branch.py")])
+    assert result.exit_code == 0, result.output
+    assert "X(a, b) ::= a -> A -> b | a -> B -> b" in result.output
+
+
+def test_check_json_round_trips() -> None:
+    result = CliRunner().invoke(main, ["check", str(EXAMPLES / "subgraph.py"), "--json"])
+    data = json.loads(result.output)
+    assert [t["name"] for t in data["types"]] == ["X"]
+
+
+def test_simulate_is_deterministic_per_seed_and_stays_in_the_language() -> None:
+    args = ["simulate", str(EXAMPLES / "random_map.py"), "--runs", "5", "--json"]
+    first = CliRunner().invoke(main, [*args, "--seed", "7"])
+    again = CliRunner().invoke(main, [*args, "--seed", "7"])
+    assert first.exit_code == 0 and first.output == again.output
+    for run in json.loads(first.output):
+        kinds = sorted(t["kind"] for t in run["graph"]["tasks"])
+        assert kinds[0] == "A" and kinds[1] == "B" and set(kinds[2:]) <= {"M"}
+        assert all(t["state"] == "done" for t in run["graph"]["tasks"])
+
+
+def test_simulate_prints_productions_in_notation() -> None:
+    result = CliRunner().invoke(main, ["simulate", str(EXAMPLES / "random_branch.py")])
+    assert "expand   X.1: X(a, b) ::= a -> " in result.output
+
+
+def test_a_missing_or_wrong_workflow_file_is_a_clear_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "nope.py")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\n")
+    result = CliRunner().invoke(main, ["check", str(bad)])
+    assert result.exit_code == 2 and "must define 'grammar = define(...)'" in result.output
