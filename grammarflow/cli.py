@@ -1,22 +1,36 @@
-"""The command line: parse, call the library, print. Every command has ``--json``."""
+"""The command line: parse, call the library, print. Every command has ``--json``.
+
+Exit codes of ``run`` and ``resume``: 0 the run succeeded, 1 a task failed (after its
+retries), 2 usage error (bad workflow file, no such run), 3 a promise was broken,
+130 interrupted (Ctrl-C or SIGTERM; ``resume`` continues).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.grammar import Derivation, Expand, Grow, Refine, SetState, step_to_json
-from grammarflow.simulate import Limits, RandomChooser, run
-from grammarflow.workflow_file import load_grammar
+from grammarflow.simulate import Limits, RandomChooser
+from grammarflow.simulate import run as simulate_run
+from grammarflow.workflow import load_grammar
 
 EXIT_OK = 0
 EXIT_BROKEN_PROMISE = 3
 EXIT_USAGE = 2
+DEFAULT_DB = ".grammarflow/grammarflow.db"
+
+db_option = click.option("--db", default=DEFAULT_DB, show_default=True,
+                         type=click.Path(dir_okay=False),
+                         help="The SQLite file holding runs and their journals.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 def _emit(data: Any) -> None:
@@ -61,7 +75,8 @@ def simulate(workflow: str, seed: int, runs: int, max_tasks: int, as_json: bool)
     results = []
     for i in range(runs):
         try:
-            d = run(grammar, RandomChooser(random.Random(seed + i)), Limits(max_tasks=max_tasks))
+            d = simulate_run(grammar, RandomChooser(random.Random(seed + i)),
+                             Limits(max_tasks=max_tasks))
         except BrokenPromise as e:
             click.echo(f"run {i} (seed {seed + i}): broken promise: {e}", err=True)
             sys.exit(EXIT_BROKEN_PROMISE)
@@ -102,3 +117,167 @@ def _load(workflow: str) -> Any:
     except GrammarflowError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _usage_error(e: Exception) -> None:
+    click.echo(f"error: {e}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+# ==================================================================== runs
+@main.command("run")
+@click.argument("workflow", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many tasks may run at once.")
+@click.option("--durable", is_flag=True,
+              help="fsync every journal commit (survives power loss, ~0.35 ms a commit).")
+@json_option
+def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, as_json: bool) -> None:
+    """Run WORKFLOW.py to the end, enforcing its grammar; journal everything in --db."""
+    from grammarflow.runtime import Orchestrator
+    from grammarflow.store import Store
+    from grammarflow.workflow import load_workflow
+
+    try:
+        wf = load_workflow(workflow)
+        store = Store(db, durable=durable)
+    except GrammarflowError as e:
+        _usage_error(e)
+    orchestrator = Orchestrator.start(store, wf, _options(db, max_parallel), _reporter(as_json))
+    if not as_json:
+        click.echo(f"run {orchestrator.run_id} of {workflow} (journal: {db})", err=True)
+    _finish(store, orchestrator, as_json)
+
+
+@main.command("resume")
+@click.argument("run_id", type=int)
+@db_option
+@click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--durable", is_flag=True, help="fsync every journal commit.")
+@json_option
+def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, as_json: bool) -> None:
+    """Continue RUN_ID from its journal (after a crash, kill or interruption).
+
+    Tasks that were running when the orchestrator stopped run again (at least once).
+    """
+    from grammarflow.runtime import Orchestrator
+    from grammarflow.store import Store
+
+    try:
+        store = Store(db, durable=durable)
+        orchestrator = Orchestrator.resume(store, run_id, _options(db, max_parallel),
+                                           _reporter(as_json))
+    except GrammarflowError as e:
+        _usage_error(e)
+    _finish(store, orchestrator, as_json)
+
+
+def _options(db: str, max_parallel: int) -> Any:
+    from grammarflow.runtime import Options
+
+    return Options(max_parallel=max_parallel, logs=Path(db).parent / "logs",
+                   python=sys.executable)
+
+
+def _reporter(as_json: bool) -> Any:
+    from grammarflow.progress import PlainProgress, reporter_for
+    from grammarflow.runtime import _no_report
+
+    if as_json:
+        return _no_report
+    return reporter_for(sys.stderr) if sys.stderr.isatty() else PlainProgress(sys.stderr)
+
+
+def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
+    from grammarflow.runtime import STATUS_EXIT
+    from grammarflow.status import run_view
+
+    status = asyncio.run(orchestrator.run())
+    view = run_view(store, orchestrator.run_id)
+    if as_json:
+        _emit(view)
+    else:
+        _print_status(view)
+    sys.exit(STATUS_EXIT[status])
+
+
+@main.command("runs")
+@db_option
+@json_option
+def runs_cmd(db: str, as_json: bool) -> None:
+    """List the runs in --db."""
+    from grammarflow.store import Store
+
+    try:
+        rows = Store(db, readonly=True).runs()
+    except GrammarflowError as e:
+        _usage_error(e)
+    if as_json:
+        _emit([{"run": r.id, "status": r.status, "reason": r.reason,
+                "workflow": r.workflow["path"], "created": r.created, "updated": r.updated}
+               for r in rows])
+        return
+    if not rows:
+        click.echo("no runs yet")
+    for r in rows:
+        reason = f"  ({r.reason})" if r.reason else ""
+        click.echo(f"{r.id:>4}  {r.status:<11} {r.workflow['path']}{reason}")
+
+
+@main.command("status")
+@click.argument("run_id", type=int)
+@db_option
+@json_option
+def status_cmd(run_id: int, db: str, as_json: bool) -> None:
+    """The graph of RUN_ID as it stands: tasks with states, holes with productions."""
+    from grammarflow.status import run_view
+    from grammarflow.store import Store
+
+    try:
+        view = run_view(Store(db, readonly=True), run_id)
+    except GrammarflowError as e:
+        _usage_error(e)
+    if as_json:
+        _emit(view)
+    else:
+        _print_status(view)
+
+
+def _print_status(view: dict[str, Any]) -> None:
+    reason = f": {view['reason']}" if view.get("reason") else ""
+    click.echo(f"run {view['run']} {view['status']}{reason}")
+    for t in view["tasks"]:
+        state = "ready" if t["ready"] else t["state"]
+        extra = f"  attempts: {t['attempts']}" if t["attempts"] > 1 else ""
+        error = f"  last error: {t['error']}" if t["error"] and t["state"] != "done" else ""
+        click.echo(f"  {state:<8} {t['id']} ({t['kind']}){extra}{error}")
+    for h in view["holes"]:
+        shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
+        click.echo(f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}")
+    for r in view["refused"]:
+        click.echo(f"  refused  {r['reason']}")
+        for a in r.get("attempts", []):
+            click.echo(f"           tried {a['production']}: {a['reason']}")
+
+
+@main.command("history")
+@click.argument("run_id", type=int)
+@db_option
+@json_option
+def history_cmd(run_id: int, db: str, as_json: bool) -> None:
+    """The journal of RUN_ID, one entry a line."""
+    from grammarflow.status import describe, when
+    from grammarflow.store import Store
+
+    try:
+        store = Store(db, readonly=True)
+        store.run(run_id)
+    except GrammarflowError as e:
+        _usage_error(e)
+    entries = list(store.entries(run_id))
+    if as_json:
+        _emit([{"seq": x.seq, "at": x.at, "kind": x.kind, "data": x.data} for x in entries])
+        return
+    for x in entries:
+        click.echo(f"{x.seq:>5} {when(x.at)}  {describe(x)}")

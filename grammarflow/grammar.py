@@ -601,6 +601,7 @@ class Derivation:
         self.grammar = grammar
         self.history: list[Step] = []
         self._pending: list[Step] | None = None
+        self._speculation: tuple[int, Grammar] | None = None
         if graph is None:
             graph = Graph()
             _instantiate_start(grammar, graph)
@@ -614,15 +615,24 @@ class Derivation:
             self._pending.append(step)
             return applied
         # The same as `with self.atomic()`, without two generator frames per step.
+        # Inside a speculation (an open graph transaction) a savepoint does the job.
+        g = self.graph
+        nested = g.in_transaction()
+        mark = g.savepoint() if nested else 0
+        if not nested:
+            g.begin()
         saved = self.grammar
-        self.graph.begin()
         try:
             applied = self._apply_one(step)
         except BaseException:
-            self.graph.rollback()
+            if nested:
+                g.rollback_to(mark)
+            else:
+                g.rollback()
             self.grammar = saved
             raise
-        self.graph.commit()
+        if not nested:
+            g.commit()
         self.history.append(step)
         return applied
 
@@ -639,15 +649,57 @@ class Derivation:
             return
         saved = self.grammar
         self._pending = []
-        with self.graph.atomic():
-            try:
-                yield
-            except BaseException:
-                self.grammar = saved
-                self._pending = None
-                raise
+        g = self.graph
+        nested = g.in_transaction()
+        mark = g.savepoint() if nested else 0
+        if not nested:
+            g.begin()
+        try:
+            yield
+        except BaseException:
+            if nested:
+                g.rollback_to(mark)
+            else:
+                g.rollback()
+            self.grammar = saved
+            self._pending = None
+            raise
+        if not nested:
+            g.commit()
         self.history.extend(self._pending)
         self._pending = None
+
+    # ---------------------------------------------------------------- speculation
+    def speculate(self) -> None:
+        """Apply the next steps tentatively: :meth:`keep` them, or :meth:`discard` them
+        (graph, grammar and history back as they were). Used for a running task's
+        changes, which become permanent only when the task succeeds."""
+        if self._speculation is not None:
+            raise GrammarflowError("a speculation is already open")
+        self.graph.begin()
+        self._speculation = (len(self.history), self.grammar)
+
+    def is_speculating(self) -> bool:
+        return self._speculation is not None
+
+    def keep(self) -> list[Step]:
+        """End the speculation, keeping its steps; returns them."""
+        if self._speculation is None:
+            raise GrammarflowError("no speculation is open")
+        start, _ = self._speculation
+        self.graph.commit()
+        self._speculation = None
+        return self.history[start:]
+
+    def discard(self) -> None:
+        """End the speculation, undoing every step applied since it began."""
+        if self._speculation is None:
+            raise GrammarflowError("no speculation is open")
+        start, grammar = self._speculation
+        self.graph.rollback()
+        del self.history[start:]
+        self.grammar = grammar
+        self._speculation = None
 
     def close(self, hole_id: str) -> Applied:
         """Apply the default production of a due hole, or raise naming the hole."""

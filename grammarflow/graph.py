@@ -143,6 +143,7 @@ class Graph:
         self._undone_after: dict[str, int] = {}  # local hole -> after-args not done
         self._due: dict[str, None] = {}  # ordered set of local holes with all after-args done
         self._undone_tasks = 0
+        self.rank: dict[str, int] = {}  # task -> creation order, for a stable schedule
         self._serial: dict[str, int] = {}
         self._by_type: dict[str, dict[str, None]] = {}  # hole type -> ordered hole ids
         self._undo: list[Callable[[], None]] | None = None
@@ -165,6 +166,10 @@ class Graph:
     def ready(self) -> Iterator[str]:
         """Pending tasks whose predecessors are all done and that no hole comes before."""
         return iter(self._ready)
+
+    def ready_in_order(self) -> list[str]:
+        """Ready tasks, oldest first: the documented order in which runs start them."""
+        return sorted(self._ready, key=self.rank.__getitem__)
 
     def is_ready(self, task_id: str) -> bool:
         return task_id in self._ready
@@ -249,6 +254,19 @@ class Graph:
         for undo in reversed(log):
             undo()
 
+    def savepoint(self) -> int:
+        """A mark inside the open transaction to roll back to (nested atomicity)."""
+        if self._undo is None:
+            raise GrammarflowError("no transaction is open on this graph")
+        return len(self._undo)
+
+    def rollback_to(self, mark: int) -> None:
+        log = self._undo
+        if log is None:
+            raise GrammarflowError("no transaction is open on this graph")
+        while len(log) > mark:
+            log.pop()()
+
     def _on_undo(self, fn: Callable[[], None]) -> None:
         if self._undo is not None:
             self._undo.append(fn)
@@ -277,6 +295,7 @@ class Graph:
         self.succ[task.id] = set()
         self.pred[task.id] = set()
         self.state[task.id] = TaskState.PENDING
+        self.rank[task.id] = len(self.rank)
         self._waiting[task.id] = 0
         self._ready[task.id] = None
         self._undone_tasks += 1
@@ -285,6 +304,7 @@ class Graph:
 
     def _drop_task(self, task_id: str) -> None:
         del self.tasks[task_id], self.succ[task_id], self.pred[task_id], self.state[task_id]
+        del self.rank[task_id]
         del self._waiting[task_id]
         self._ready.pop(task_id, None)
         self._undone_tasks -= 1

@@ -1,0 +1,541 @@
+"""The orchestrator: runs a workflow's tasks as Python subprocesses, enforcing its grammar.
+
+Scheduling. Ready tasks (every predecessor done, no hole before them) start oldest
+first (creation order), at most ``max_parallel`` at a time (default 1). When a task
+ends, the holes that became due take their default productions.
+
+Atomic attempts. A task's messages are checked the moment they arrive — against the
+committed graph plus the task's own earlier changes — and become effective only when
+the task exits with status 0: then its changes and its completion are journaled in one
+transaction. If the attempt fails (non-zero exit, timeout, crash, protocol error) its
+changes vanish and it is retried up to its kind's ``retries``. With one task at a time
+its changes sit in the graph's open transaction; with several, the speculation is
+set aside whenever another change must be made and rebuilt on the task's next message.
+
+Broken promises. A message the grammar refuses (or that is malformed, unknown, or
+over :data:`~grammarflow.wire.MAX_LINE`) ends the workflow: every running task is
+killed, the run is marked ``broken`` and the journal keeps the message (truncated),
+the hole, the productions tried and why none matched.
+
+Crash recovery. The journal is the truth. On ``resume`` the state is folded from it;
+a task that was running when the orchestrator died had journaled nothing, so it is set
+back to pending and runs again: **tasks running at the moment of a crash run at least
+once more** (including one that had already exited 0 when the orchestrator died,
+before its completion was committed). Every other task runs exactly once per attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grammarflow import wire
+from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.grammar import (
+    Derivation,
+    Expand,
+    Fragment,
+    HoleSpec,
+    NarrowHole,
+    NarrowType,
+    Refine,
+    SetState,
+    Step,
+    TaskSpec,
+    step_from_json,
+    step_to_json,
+)
+from grammarflow.graph import TaskState
+from grammarflow.match import Diff, add
+from grammarflow.notation import parse_types
+from grammarflow.store import Store
+from grammarflow.workflow import Kind, Workflow
+
+EXIT_SUCCEEDED = 0
+EXIT_TASK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BROKEN_PROMISE = 3
+EXIT_INTERRUPTED = 130
+
+STATUS_EXIT = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_TASK_FAILED,
+               "broken": EXIT_BROKEN_PROMISE, "interrupted": EXIT_INTERRUPTED}
+
+#: How much of a refused message the journal keeps, and of a task's stderr.
+MESSAGE_KEEP = 64 * 1024
+STDERR_TAIL = 4 * 1024
+
+
+@dataclass
+class Options:
+    max_parallel: int = 1
+    logs: Path = Path(".grammarflow/logs")
+    python: str = sys.executable
+
+
+@dataclass
+class Event:
+    """What the progress display hears about."""
+
+    kind: str  # started | done | failed | retry | broken | progress | log | finished
+    task: str | None = None
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Reporter = Callable[["Orchestrator", Event], None]
+
+
+def _no_report(orchestrator: Orchestrator, event: Event) -> None:
+    return None
+
+
+@dataclass
+class Attempt:
+    task: str
+    number: int
+    kind: Kind
+    log_path: Path
+    pending: list[Step] = field(default_factory=list)
+    proc: asyncio.subprocess.Process | None = None
+    failure: str | None = None
+    progress: tuple[float, float | None] | None = None
+    tail: bytearray = field(default_factory=bytearray)
+
+
+class Orchestrator:
+    """One run of one workflow, journaled in a :class:`~grammarflow.store.Store`."""
+
+    def __init__(self, store: Store, run_id: int, workflow: Workflow, derivation: Derivation,
+                 options: Options, report: Reporter = _no_report) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.workflow = workflow
+        self.d = derivation
+        self.options = options
+        self.report = report
+        self.attempts: dict[str, int] = {}  # task -> attempts made so far
+        self.running: dict[str, Attempt] = {}
+        self.spec_owner: str | None = None  # whose changes the graph holds tentatively
+        self.broken: BrokenPromise | None = None
+        self.failed: str | None = None
+        self.interrupted = False
+        self.wake = asyncio.Event()
+
+    # ================================================================ start and resume
+    @classmethod
+    def start(cls, store: Store, workflow: Workflow, options: Options,
+              report: Reporter = _no_report) -> Orchestrator:
+        run_id = store.create_run(workflow.to_json())
+        return cls(store, run_id, workflow, workflow.grammar.derivation(), options, report)
+
+    @classmethod
+    def resume(cls, store: Store, run_id: int, options: Options,
+               report: Reporter = _no_report) -> Orchestrator:
+        """Fold the journal; set tasks that were running back to pending (they rerun)."""
+        row = store.run(run_id)
+        if row.status in ("succeeded", "broken"):
+            raise GrammarflowError(f"run {run_id} has {row.status}: nothing to resume"
+                                   + (f" ({row.reason})" if row.reason else ""))
+        workflow = Workflow.from_json(row.workflow)
+        steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
+        d = Derivation.replay(workflow.grammar, steps)
+        o = cls(store, run_id, workflow, d, options, report)
+        for e in store.entries(run_id, ["attempt"]):
+            if e.data.get("event") == "start":
+                o.attempts[e.data["task"]] = e.data["attempt"]
+        lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
+        for task in lost:
+            o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
+                "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
+                            "reason": "the orchestrator stopped while this attempt ran; "
+                                      "it will run again"})])
+        if row.status != "running":
+            store.set_status(run_id, "running", f"resumed (was {row.status})")
+        return o
+
+    # ================================================================ the loop
+    async def run(self) -> str:
+        """Run to the end; returns the final status (see :data:`STATUS_EXIT`)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._interrupt)
+        try:
+            self._close_due()
+            async with asyncio.TaskGroup() as tg:
+                while True:
+                    if not self._stopping():
+                        self._start_ready(tg)
+                    if not self.running:
+                        break
+                    await self.wake.wait()
+                    self.wake.clear()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        status, reason = self._outcome()
+        self.store.set_status(self.run_id, status, reason)
+        self.report(self, Event("finished", detail=reason or status, data={"status": status}))
+        return status
+
+    def _stopping(self) -> bool:
+        return self.broken is not None or self.failed is not None or self.interrupted
+
+    def _outcome(self) -> tuple[str, str | None]:
+        if self.broken is not None:
+            return "broken", f"broken promise: {self.broken.reason}"
+        if self.interrupted:
+            return "interrupted", "interrupted; `grammarflow resume` continues the run"
+        if self.failed is not None:
+            return "failed", self.failed
+        g = self.d.graph
+        if all(s is TaskState.DONE for s in g.state.values()) and not g.holes:
+            return "succeeded", None
+        stuck = sorted(t for t, s in g.state.items() if s is not TaskState.DONE)
+        return "failed", f"no task can start: {stuck[:5]} wait on {sorted(g.holes)[:5]}"
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        for attempt in self.running.values():
+            self._kill(attempt, "interrupted")
+        self.wake.set()
+
+    def _start_ready(self, tg: asyncio.TaskGroup) -> None:
+        if len(self.running) >= self.options.max_parallel:
+            return
+        self._settle()
+        for task in self.d.graph.ready_in_order():
+            if len(self.running) >= self.options.max_parallel:
+                break
+            attempt = self._begin_attempt(task)
+            if attempt is not None:
+                tg.create_task(self._run_attempt(attempt))
+
+    # ================================================================ journal helpers
+    def _journal_steps(self, steps: list[Step],
+                       extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Apply steps to the committed graph and journal them (one transaction)."""
+        self._settle()
+        self.d.apply_batch(steps)
+        self.store.append_many(self.run_id, [("step", step_to_json(s)) for s in steps]
+                               + list(extra))
+
+    def _settle(self) -> None:
+        """Set aside a running task's tentative changes before touching the graph."""
+        if self.spec_owner is not None:
+            self.d.discard()
+            self.spec_owner = None
+
+    def _close_due(self) -> None:
+        """Due holes take their defaults (each journaled); a hole without one breaks."""
+        self._settle()
+        while self.broken is None:
+            hole = next(self.d.graph.due(), None)
+            if hole is None:
+                return
+            try:
+                applied = self.d.close(hole)
+            except BrokenPromise as e:
+                self._break(e, {"event": "due", "hole": hole})
+                return
+            self.store.append(self.run_id, "step", step_to_json(applied.step))
+
+    def _break(self, error: BrokenPromise, message: dict[str, Any] | None,
+               task: str | None = None) -> None:
+        if self.broken is not None:
+            return
+        self._settle()
+        self.broken = error
+        text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
+        self.store.append(self.run_id, "refused", {
+            "task": task, "message": text, **error.to_json()})
+        for attempt in self.running.values():
+            self._kill(attempt, "the workflow broke a promise")
+        self.report(self, Event("broken", task, error.reason))
+        self.wake.set()
+
+    # ================================================================ attempts
+    def _begin_attempt(self, task: str) -> Attempt | None:
+        kind_name = self.d.graph.tasks[task].kind
+        try:
+            kind = self.workflow.kind(kind_name)
+        except GrammarflowError as e:
+            self.failed = f"task {task}: {e}"
+            return None
+        number = self.attempts.get(task, 0) + 1
+        self.attempts[task] = number
+        safe = task.replace("/", "__")
+        log_path = self.options.logs / f"run-{self.run_id}" / f"{safe}.{number}.log"
+        self._journal_steps([SetState(task, TaskState.RUNNING)], extra=[(
+            "attempt", {"event": "start", "task": task, "attempt": number,
+                        "log": str(log_path)})])
+        attempt = Attempt(task, number, kind, log_path)
+        self.running[task] = attempt
+        self.report(self, Event("started", task, f"attempt {number}"))
+        return attempt
+
+    async def _run_attempt(self, attempt: Attempt) -> None:
+        try:
+            await self._spawn_and_wait(attempt)
+        except OSError as e:
+            attempt.failure = f"could not start: {e}"
+        self.running.pop(attempt.task)
+        if self.broken is not None or self.interrupted:
+            self._abandon(attempt)
+        elif attempt.failure is None:
+            self._commit(attempt)
+        else:
+            self._fail(attempt)
+        if not self._stopping():
+            self._close_due()
+        self.wake.set()
+
+    async def _spawn_and_wait(self, attempt: Attempt) -> None:
+        task = self.d.graph.tasks[attempt.task]
+        argv = attempt.kind.argv(self.options.python, self.workflow.path.parent,
+                                 self.workflow.path)
+        env = dict(os.environ)
+        env[wire.ENV_TASK] = json.dumps({"run": str(self.run_id), "task": task.id,
+                                         "kind": task.kind, "attrs": dict(task.attrs),
+                                         "attempt": attempt.number})
+        attempt.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(attempt.log_path, "wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env, cwd=self.workflow.path.parent,
+                preexec_fn=_die_with_parent)
+            attempt.proc = proc
+            assert proc.stdout is not None and proc.stderr is not None
+            readers = asyncio.gather(self._read_stdout(attempt, proc.stdout, log),
+                                     self._read_stderr(attempt, proc.stderr, log))
+            try:
+                code = await asyncio.wait_for(proc.wait(), attempt.kind.timeout)
+            except TimeoutError:
+                self._kill(attempt, f"timed out after {attempt.kind.timeout} s")
+                code = await proc.wait()
+            await readers
+            if code != 0 and attempt.failure is None:
+                attempt.failure = f"exited with status {code}"
+
+    def _kill(self, attempt: Attempt, why: str) -> None:
+        if attempt.failure is None:
+            attempt.failure = why
+        if attempt.proc is not None and attempt.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                attempt.proc.kill()
+
+    async def _read_stderr(self, attempt: Attempt, stream: asyncio.StreamReader,
+                           log: Any) -> None:
+        while chunk := await stream.read(65536):
+            log.write(chunk)
+            attempt.tail += chunk
+            del attempt.tail[:-STDERR_TAIL]
+
+    async def _read_stdout(self, attempt: Attempt, stream: asyncio.StreamReader,
+                           log: Any) -> None:
+        """Split stdout into lines without a length limit on ordinary output; a protocol
+        line longer than MAX_LINE breaks the promise without being held in memory."""
+        buf = bytearray()
+        oversized = False
+        while chunk := await stream.read(65536):
+            buf += chunk
+            while True:
+                end = buf.find(b"\n")
+                if end < 0:
+                    break
+                line = bytes(buf[:end])
+                del buf[:end + 1]
+                if oversized:
+                    oversized = False
+                    continue
+                self._on_line(attempt, line, log)
+            if buf.startswith(wire.PREFIX_BYTES) and len(buf) > wire.MAX_LINE and not oversized:
+                oversized = True
+                self._break(BrokenPromise(
+                    f"task {attempt.task} sent a message of more than {wire.MAX_LINE} bytes; "
+                    "the largest message is 8 MiB"), {"size": f"> {wire.MAX_LINE} bytes",
+                                                       "start": buf[:200].decode(errors="replace")},
+                    attempt.task)
+            if oversized:
+                buf.clear()
+            elif not buf.startswith(wire.PREFIX_BYTES[:len(buf)]) and len(buf) > 65536:
+                log.write(bytes(buf))  # a long ordinary line: pass it through as output
+                buf.clear()
+        if buf and not oversized:
+            if buf.startswith(wire.PREFIX_BYTES):
+                attempt.failure = attempt.failure or (
+                    f"exited in the middle of a message ({len(buf)} bytes, no newline)")
+            else:
+                log.write(bytes(buf))
+
+    def _on_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
+        try:
+            self._handle_line(attempt, line, log)
+        except Exception as e:  # a bug of ours must not take the run down unrecorded
+            self._break(BrokenPromise(f"internal error while handling a message from "
+                                      f"{attempt.task}: {e!r}"),
+                        {"raw": line[:MESSAGE_KEEP].decode("utf-8", "replace")}, attempt.task)
+
+    def _handle_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
+        if not line.startswith(wire.PREFIX_BYTES):
+            log.write(line + b"\n")  # ordinary output
+            return
+        if self._stopping():
+            return
+        try:
+            message = wire.decode_message(line)
+        except wire.WireError as e:
+            self._reply_error(attempt, None, str(e))
+            self._break(BrokenPromise(f"task {attempt.task} sent a malformed message: {e}"),
+                        {"raw": line[:MESSAGE_KEEP].decode("utf-8", "replace")}, attempt.task)
+            return
+        op = message["op"]
+        if op == "log":
+            log.write(b"[log] " + message["msg"].encode() + b"\n")
+            self.report(self, Event("log", attempt.task, message["msg"]))
+            return
+        if op == "progress":
+            attempt.progress = (message.get("done") or 0, message.get("total"))
+            self.report(self, Event("progress", attempt.task, data=message))
+            return
+        self._handle_request(attempt, message)
+
+    # ================================================================ requests
+    def _handle_request(self, attempt: Attempt, message: dict[str, Any]) -> None:
+        if self.spec_owner != attempt.task:
+            self._settle()
+            self.d.speculate()
+            self.spec_owner = attempt.task
+            try:
+                for step in attempt.pending:
+                    self.d.apply(step)
+            except BrokenPromise as e:
+                self._break(BrokenPromise(
+                    f"task {attempt.task}'s earlier changes no longer apply after another "
+                    f"task's: {e.reason}", hole=e.hole, attempts=e.attempts),
+                    message, attempt.task)
+                return
+        start = len(self.d.history)
+        try:
+            result = self._apply_request(message)
+        except BrokenPromise as e:
+            self._reply_error(attempt, message["id"], str(e))
+            self._break(e, message, attempt.task)
+            return
+        attempt.pending.extend(self.d.history[start:])
+        self._reply(attempt, {"id": message["id"], "ok": True, "result": result})
+
+    def _apply_request(self, m: dict[str, Any]) -> Any:
+        op = m["op"]
+        if op == "expand":
+            steps = [Expand(s["hole"], s["production"], s.get("attrs") or {})
+                     for s in m.get("expansions", [m])]
+            applied = self.d.apply_batch(steps)
+            results = [{"tasks": dict(a.tasks), "holes": list(a.holes)} for a in applied]
+            return results if "expansions" in m else results[0]
+        if op == "add":
+            diff = Diff(tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
+                              for t in m.get("tasks", [])),
+                        tuple((u, v) for u, v in m.get("edges", [])))
+            added = add(self.d, diff)
+            return {"ids": dict(added.ids), "holes": list(added.holes)}
+        if op == "narrow":
+            step: Step = (NarrowType(m["type"], tuple(m["remove"])) if m.get("type")
+                          else NarrowHole(m["hole"], tuple(m["remove"])))
+            self.d.apply(step)
+            return {}
+        if op == "refine":
+            try:
+                types = tuple(parse_types(m.get("types", [])).values())
+            except GrammarflowError as e:
+                raise BrokenPromise(f"refine: the new types do not parse: {e}") from None
+            fragment = Fragment(
+                tasks=tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
+                            for t in m.get("tasks", [])),
+                holes=tuple(HoleSpec(h["type"], tuple(h.get("args", []))) for h in m["holes"])
+                if m.get("holes") else (),
+                edges=tuple((u, v) for u, v in m.get("edges", [])))
+            refined = self.d.apply(Refine(m["hole"], fragment, types))
+            return {"tasks": dict(refined.tasks), "holes": list(refined.holes)}
+        raise BrokenPromise(f"unknown request {op!r}")
+
+    def _reply(self, attempt: Attempt, reply: dict[str, Any]) -> None:
+        proc = attempt.proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            proc.stdin.write(wire.encode_reply(reply))
+
+    def _reply_error(self, attempt: Attempt, msg_id: int | None, error: str) -> None:
+        self._reply(attempt, {"id": msg_id, "ok": False, "error": error})
+
+    # ================================================================ outcomes
+    def _commit(self, attempt: Attempt) -> None:
+        """The attempt succeeded: its changes and its completion, in one transaction."""
+        if self.spec_owner == attempt.task:
+            steps = self.d.keep()
+            self.spec_owner = None
+        else:
+            self._settle()
+            try:
+                self.d.apply_batch(attempt.pending)
+            except BrokenPromise as e:
+                self._break(BrokenPromise(
+                    f"task {attempt.task} succeeded, but its changes no longer apply after "
+                    f"another task's: {e.reason}", hole=e.hole, attempts=e.attempts),
+                    None, attempt.task)
+                return
+            steps = list(attempt.pending)
+        done = SetState(attempt.task, TaskState.DONE)
+        self.d.apply(done)
+        self.store.append_many(self.run_id, [("step", step_to_json(s)) for s in [*steps, done]]
+                               + [("attempt", self._attempt_end(attempt, "succeeded"))])
+        self.report(self, Event("done", attempt.task))
+
+    def _fail(self, attempt: Attempt) -> None:
+        self._drop_changes(attempt)
+        retry = attempt.number <= attempt.kind.retries
+        state = TaskState.PENDING if retry else TaskState.FAILED
+        self._journal_steps([SetState(attempt.task, state)],
+                            extra=[("attempt", self._attempt_end(attempt, "failed"))])
+        if retry:
+            self.report(self, Event("retry", attempt.task, attempt.failure or ""))
+        else:
+            self.failed = (f"task {attempt.task} failed after {attempt.number} attempt(s): "
+                           f"{attempt.failure}")
+            self.report(self, Event("failed", attempt.task, attempt.failure or ""))
+
+    def _abandon(self, attempt: Attempt) -> None:
+        """The run is stopping: the attempt's changes vanish; the task may run again."""
+        self._drop_changes(attempt)
+        self._journal_steps([SetState(attempt.task, TaskState.PENDING)],
+                            extra=[("attempt", self._attempt_end(attempt, "abandoned"))])
+
+    def _drop_changes(self, attempt: Attempt) -> None:
+        if self.spec_owner == attempt.task:
+            self._settle()
+        attempt.pending.clear()
+
+    def _attempt_end(self, attempt: Attempt, outcome: str) -> dict[str, Any]:
+        return {"event": "end", "task": attempt.task, "attempt": attempt.number,
+                "outcome": outcome, "reason": attempt.failure,
+                "stderr_tail": attempt.tail.decode("utf-8", "replace"),
+                "log": str(attempt.log_path), "at": time.time()}
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL if the orchestrator dies, so no orphan runs on."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

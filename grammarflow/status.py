@@ -1,0 +1,98 @@
+"""What a run looks like now, folded from its journal: for `status`, `history`, `--json`."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from grammarflow.grammar import Derivation, step_from_json
+from grammarflow.store import Entry, Store
+from grammarflow.workflow import Workflow
+
+
+def fold(store: Store, run_id: int) -> tuple[Workflow, Derivation]:
+    """The run's workflow and its derivation: the journal's steps replayed."""
+    workflow = Workflow.from_json(store.run(run_id).workflow)
+    steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
+    return workflow, Derivation.replay(workflow.grammar, steps)
+
+
+def run_view(store: Store, run_id: int) -> dict[str, Any]:
+    """Status of a run as JSON: the graph as it stands, holes with their productions."""
+    row = store.run(run_id)
+    _, d = fold(store, run_id)
+    g = d.graph
+    attempts: dict[str, int] = {}
+    last_error: dict[str, str] = {}
+    refused: list[dict[str, Any]] = []
+    for e in store.entries(run_id, ["attempt", "refused"]):
+        if e.kind == "refused":
+            refused.append(e.data)
+        elif e.data.get("event") == "start":
+            attempts[e.data["task"]] = e.data["attempt"]
+        elif e.data.get("event") == "end" and e.data.get("reason"):
+            last_error[e.data["task"]] = e.data["reason"]
+    holes = []
+    for h in g.holes.values():
+        htype = d.grammar.types[h.type]
+        holes.append({
+            "id": h.id, "type": h.type, "args": list(h.args),
+            "roles": [r.value for r in h.roles], "everywhere": h.everywhere,
+            "open": htype.open,
+            "productions": [repr(p) for p in htype.allowed(h.allowed)],
+            "default": htype.default})
+    return {
+        "run": row.id, "status": row.status, "reason": row.reason,
+        "workflow": row.workflow["path"],
+        "created": row.created, "updated": row.updated,
+        "tasks": [{"id": t.id, "kind": t.kind, "state": g.state[t.id].value,
+                   "ready": g.is_ready(t.id), "attempts": attempts.get(t.id, 0),
+                   "error": last_error.get(t.id), "attrs": dict(t.attrs)}
+                  for t in g.tasks.values()],
+        "edges": sorted([u, v] for u, v in g.edges()),
+        "holes": holes,
+        "refused": refused,
+    }
+
+
+def describe(entry: Entry) -> str:
+    """One journal entry in plain words."""
+    d = entry.data
+    if entry.kind == "step":
+        op = d["op"]
+        if op == "state":
+            return f"task {d['task']} is {d['state']}"
+        if op == "expand":
+            return f"hole {d['hole']} expanded with production {d['production']}"
+        if op == "grow":
+            names = [t["local"] for t in d["fragment"]["tasks"]]
+            edges = len(d["fragment"]["edges"])
+            return f"open hole {d['hole']} grew by {names} and {edges} edge(s)"
+        if op == "refine":
+            return f"open hole {d['hole']} refined ({len(d['types'])} new hole type(s))"
+        if op == "narrow_type":
+            return f"promise narrowed: type {d['type']} loses productions {d['remove']}"
+        if op == "narrow_hole":
+            return f"promise narrowed: hole {d['hole']} loses productions {d['remove']}"
+    if entry.kind == "attempt":
+        event = d.get("event")
+        if event == "start":
+            return f"task {d['task']}: attempt {d['attempt']} started (log: {d.get('log')})"
+        if event == "lost":
+            return f"task {d['task']}: attempt {d['attempt']} lost: {d['reason']}"
+        reason = f": {d['reason']}" if d.get("reason") else ""
+        return f"task {d['task']}: attempt {d['attempt']} {d.get('outcome')}{reason}"
+    if entry.kind == "refused":
+        lines = [f"REFUSED (broken promise) from {d.get('task') or 'the orchestrator'}: "
+                 f"{d['reason']}"]
+        lines += [f"    tried {a['production']}: {a['reason']}" for a in d.get("attempts", [])]
+        if d.get("message"):
+            lines.append(f"    message: {d['message'][:300]}")
+        return "\n".join(lines)
+    if entry.kind == "status":
+        return f"run {d['status']}" + (f": {d['reason']}" if d.get("reason") else "")
+    return f"{entry.kind}: {d}"
+
+
+def when(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]

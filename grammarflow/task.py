@@ -1,0 +1,168 @@
+"""The task-side SDK: what a task process imports to talk to the orchestrator.
+
+Stdlib only and lazy: importing it costs next to nothing; JSON and the channel are
+set up on first use. Every request blocks until the orchestrator replies; a refused
+request raises :class:`Refused` (the orchestrator has then already ended the workflow
+with a broken promise, and will stop this process).
+
+    from grammarflow import task
+
+    ctx = task.context()                       # run, task id, kind, attrs (inputs)
+    n = random.Random(ctx.task).randint(0, 3)
+    task.add(tasks={f"m{i}": "M" for i in range(n)},
+             edges=[e for i in range(n) for e in (("A", f"m{i}"), (f"m{i}", "B"))])
+    task.expand("X.1", "2")                    # or name the production
+    task.progress(1, 3); task.log("fetched")
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from grammarflow import wire
+
+TYPE_CHECKING = False  # no `typing`/`dataclasses` at run time: every task pays its imports
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["Context", "Refused", "add", "context", "expand", "expand_all", "log", "narrow",
+           "progress", "refine"]
+
+
+class Refused(Exception):
+    """The orchestrator refused a request; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Context:
+    """Who this task is: run id, task id, kind, attributes (inputs), attempt (from 1)."""
+
+    __slots__ = ("attempt", "attrs", "kind", "run", "task")
+
+    def __init__(self, run: str, task: str, kind: str, attrs: dict[str, Any],
+                 attempt: int) -> None:
+        self.run, self.task, self.kind, self.attrs, self.attempt = (
+            run, task, kind, attrs, attempt)
+
+    def __repr__(self) -> str:
+        return (f"Context(run={self.run!r}, task={self.task!r}, kind={self.kind!r}, "
+                f"attrs={self.attrs!r}, attempt={self.attempt})")
+
+
+class _Channel:
+    def __init__(self) -> None:
+        # Keep the real stdout for the protocol; send fd 1 (print, child processes)
+        # to stderr so nothing else can ever write protocol lines.
+        self.out = os.fdopen(os.dup(1), "wb", buffering=0)
+        os.dup2(2, 1)
+        self.inp = sys.stdin.buffer
+        self.next_id = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.out.write(wire.encode_message(message))
+
+    def request(self, message: dict[str, Any]) -> Any:
+        import json
+
+        self.next_id += 1
+        message["id"] = self.next_id
+        self.send(message)
+        line = self.inp.readline()
+        if not line:
+            raise Refused("the orchestrator closed the channel (the run is ending)")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise Refused(str(reply.get("error")))
+        return reply.get("result")
+
+
+_channel: _Channel | None = None
+
+
+def _chan() -> _Channel:
+    global _channel
+    if _channel is None:
+        if wire.ENV_TASK not in os.environ:
+            raise RuntimeError("not running under grammarflow: no task channel "
+                               f"({wire.ENV_TASK} is not set)")
+        _channel = _Channel()
+    return _channel
+
+
+def context() -> Context:
+    """This task's run id, task id, kind, attributes (inputs) and attempt number."""
+    import json
+
+    raw = os.environ.get(wire.ENV_TASK)
+    if raw is None:
+        raise RuntimeError(f"not running under grammarflow ({wire.ENV_TASK} is not set)")
+    data = json.loads(raw)
+    return Context(data["run"], data["task"], data["kind"], data.get("attrs", {}),
+                   data.get("attempt", 1))
+
+
+def expand(hole: str, production: str, attrs: dict[str, dict[str, Any]] | None = None
+           ) -> dict[str, Any]:
+    """Apply production ``production`` (its name, e.g. ``"2"``) to ``hole``.
+
+    Returns ``{"tasks": {local: id}, "holes": [new hole ids]}``.
+    """
+    result: dict[str, Any] = _chan().request({"op": "expand", "hole": hole,
+                                              "production": production, "attrs": attrs or {}})
+    return result
+
+
+def expand_all(expansions: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Several expansions, applied atomically (all or none)."""
+    return _chan().request({  # type: ignore[no-any-return]
+        "op": "expand",
+        "expansions": [{"hole": h, "production": p} for h, p in expansions]})
+
+
+def add(tasks: dict[str, str] | None = None, edges: list[tuple[str, str]] | None = None,
+        attrs: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """A raw change: new tasks ``{name: kind}`` and edges; returns ``{name: task id}``.
+
+    Accepted only if some production application(s) yield exactly this change.
+    """
+    attrs = attrs or {}
+    result = _chan().request({
+        "op": "add",
+        "tasks": [{"name": n, "kind": k, "attrs": attrs.get(n, {})}
+                  for n, k in (tasks or {}).items()],
+        "edges": [list(e) for e in (edges or [])]})
+    return result["ids"]  # type: ignore[no-any-return]
+
+
+def narrow(*, type: str | None = None, hole: str | None = None,
+           remove: list[str]) -> None:
+    """A run-time promise: remove productions from a hole type, or from one hole."""
+    _chan().request({"op": "narrow", "type": type, "hole": hole, "remove": remove})
+
+
+def refine(hole: str, *, tasks: dict[str, str] | None = None,
+           edges: list[tuple[str, str]] | None = None,
+           holes: list[tuple[str, list[str]]] | None = None,
+           types: list[str] | None = None) -> dict[str, Any]:
+    """Replace an open hole by a fragment; ``types`` declares fresh hole types in the
+    notation (``"Only(a, b) ::= a -> M -> b | [default] nothing"``)."""
+    return _chan().request({  # type: ignore[no-any-return]
+        "op": "refine", "hole": hole,
+        "tasks": [{"name": n, "kind": k} for n, k in (tasks or {}).items()],
+        "edges": [list(e) for e in (edges or [])],
+        "holes": [{"type": t, "args": list(a)} for t, a in (holes or [])],
+        "types": list(types or [])})
+
+
+def log(msg: str) -> None:
+    """A line for the run's journal of this attempt (one-way, no reply)."""
+    _chan().send({"op": "log", "msg": str(msg)})
+
+
+def progress(done: float, total: float | None = None) -> None:
+    """Progress of this task, shown live by `grammarflow run` (one-way)."""
+    _chan().send({"op": "progress", "done": done, "total": total})
