@@ -69,6 +69,9 @@ EXIT_INTERRUPTED = 130
 STATUS_EXIT = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_TASK_FAILED,
                "broken": EXIT_BROKEN_PROMISE, "interrupted": EXIT_INTERRUPTED}
 
+#: Test hook: SIGKILL the orchestrator after this task exited 0, before its commit.
+CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
+
 #: How much of a refused message the journal keeps, and of a task's stderr.
 MESSAGE_KEEP = 64 * 1024
 STDERR_TAIL = 4 * 1024
@@ -482,6 +485,8 @@ class Orchestrator:
     # ================================================================ outcomes
     def _commit(self, attempt: Attempt) -> None:
         """The attempt succeeded: its changes and its completion, in one transaction."""
+        if os.environ.get(CRASH_BEFORE_COMMIT_ENV) == attempt.task:  # test hook
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.spec_owner == attempt.task:
             steps = self.d.keep()
             self.spec_owner = None

@@ -1,0 +1,155 @@
+"""Bad input never crashes the orchestrator and loses nothing (issue 3, point 6).
+
+Each case is a first task that misbehaves, run for real through `grammarflow run`.
+Every case must end with a clear reason recorded, an intact database (integrity check,
+a journal without gaps) whose fold is what `status` reports, and nothing of a refused
+change in the graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from .conftest import Project
+
+WORKFLOW = """
+from grammarflow import Kind, define
+grammar = define("start, end, X(start, end)",
+                 "X(a, b) ::= a -> A -> b | [default] a -> B -> b")
+kinds = {{"start": Kind("tasks/start.py", timeout={timeout}, retries={retries}),
+          "A": "tasks/ok.py", "B": "tasks/ok.py", "end": "tasks/ok.py"}}
+"""
+
+PRE = "import os, sys, time\nfrom grammarflow import task, wire\n"
+
+
+@dataclass
+class Case:
+    name: str
+    body: str
+    code: int  # expected exit code of `grammarflow run`
+    reason: str  # expected in the run's reason (or the refused entry)
+    timeout: float | None = None
+    retries: int = 0
+    log_has: tuple[bytes, int] | None = None  # (bytes, count) the attempt's log must hold
+
+
+def raw(line: str) -> str:
+    """A body that writes one protocol line by hand (bypassing the SDK's checks)."""
+    return f"task._chan().out.write(wire.PREFIX_BYTES + {line!r}.encode() + b'\\n')\n" \
+           "time.sleep(0.5)\n"
+
+
+CASES = [
+    Case("malformed JSON", raw('{"op": "expand", "id": 1, "hole": '), 3, "not JSON"),
+    Case("unknown operation", raw('{"op": "teleport", "id": 1}'), 3, "unknown op 'teleport'"),
+    Case("a JSON array", raw("[1, 2, 3]"), 3, "expected a JSON object, got list"),
+    Case("a field of the wrong type", raw('{"op": "expand", "id": 1, "hole": 7, '
+                                          '"production": "1"}'),
+         3, "'hole' must be a non-empty string"),
+    Case("binary garbage with the prefix",
+         "task._chan().out.write(wire.PREFIX_BYTES + bytes(range(256)) + b'\\n')\n"
+         "time.sleep(0.5)\n", 3, "malformed message"),
+    Case("binary garbage as ordinary output",
+         "os.write(1, bytes(range(256)) * 1000)\n", 0, "", log_has=(bytes(range(256)), 1000)),
+    Case("a single line of 64 MiB",
+         "out = task._chan().out\nout.write(wire.PREFIX_BYTES + b'{\"op\": \"log\", \"msg\": \"')\n"
+         "out.write(b'x' * (64 * 1024 * 1024))\nout.write(b'\"}\\n')\ntime.sleep(0.5)\n",
+         3, "more than 8388608 bytes"),
+    Case("64 MiB of ordinary output on one line",
+         "sys.stdout.buffer.write(b'y' * (64 * 1024 * 1024) + b'\\n')\n", 0, "",
+         log_has=(b"y" * 1024, 64 * 1024)),
+    Case("100,000 messages in a burst",
+         "for i in range(100_000):\n    task.log(f'line {i}')\n"
+         "task.expand('X.1', '1')\n", 0, "", log_has=(b"[log] line ", 100_000)),
+    Case("an edge ending at a started task",
+         "task.add(tasks={'x': 'A'}, edges=[('x', 'start')])\n", 3, "already started"),
+    Case("a hole that does not exist (or is another run's)",
+         "task.expand('X.99', '1')\n", 3, "no hole 'X.99'"),
+    Case("a production that does not exist", "task.expand('X.1', '7')\n", 3,
+         "no production named '7'"),
+    Case("a node the grammar does not allow",
+         "task.add(tasks={'c': 'C'}, edges=[('start', 'c'), ('c', 'end')])\n", 3,
+         "no sequence of allowed productions"),
+    Case("an id with path characters",
+         "task.add(tasks={'../../etc/passwd': 'A'}, edges=[])\n", 3, "not a valid name"),
+    Case("an id with markup characters",
+         "task.add(tasks={'<script>alert(1)</script>': 'A'}, edges=[])\n", 3,
+         "not a valid name"),
+    Case("a task that exits in the middle of a message",
+         "task._chan().out.write(wire.PREFIX_BYTES + b'{\"op\": \"exp')\nos._exit(0)\n",
+         1, "exited in the middle of a message"),
+    Case("a task that hangs", "time.sleep(60)\n", 1, "timed out after 1", timeout=1),
+    Case("a task that exits non-zero", "sys.exit(5)\n", 1, "exited with status 5"),
+    Case("a task that crashes", "raise RuntimeError('boom')\n", 1, "exited with status 1"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gets_a_clear_recorded_error_and_loses_nothing(
+        project: Project, case: Case) -> None:
+    project.write("wf.py", WORKFLOW.format(timeout=case.timeout, retries=case.retries))
+    project.write("tasks/start.py", PRE + case.body)
+    project.write("tasks/ok.py", "pass\n")
+    result = project.run()
+    assert result.code == case.code, (result.view.get("reason"), result.stderr[-2000:])
+    view = result.view
+    run = view["run"]
+    project.check_consistent(run)
+    if case.code == 0:
+        assert view["status"] == "succeeded"
+        if case.log_has is not None:
+            start = next(a for a in result.journal("attempt")
+                         if a["event"] == "start" and a["task"] == "start")
+            log = (project.root / start["log"]).read_bytes()
+            needle, count = case.log_has
+            assert log.count(needle) >= count, "output was lost"
+        return
+    texts = [view["reason"] or ""] + [r["reason"] for r in view["refused"]]
+    assert any(case.reason in t for t in texts), texts
+    if case.code == 3:
+        assert view["status"] == "broken"
+        refused = result.journal("refused")
+        assert len(refused) == 1 and refused[0]["task"] == "start"
+        assert refused[0]["message"] is not None  # the message is kept (truncated if huge)
+        assert len(refused[0]["message"]) <= 64 * 1024 + 2
+        # nothing of the refused change is in the graph
+        assert sorted(t["id"] for t in view["tasks"]) == ["end", "start"]
+    else:
+        assert view["status"] == "failed"
+        attempts = [a for a in result.journal("attempt") if a["event"] == "end"]
+        assert attempts and attempts[-1]["outcome"] == "failed"
+
+
+def test_a_retried_task_succeeds_and_its_failed_attempt_left_nothing(project: Project) -> None:
+    project.write("wf.py", WORKFLOW.format(timeout=None, retries=1))
+    project.write("tasks/start.py", PRE + """
+        ctx = task.context()
+        task.expand("X.1", "1")          # accepted, but this attempt then fails
+        if ctx.attempt == 1:
+            sys.exit(9)
+    """.replace("\n        ", "\n"))
+    project.write("tasks/ok.py", "pass\n")
+    result = project.run()
+    assert result.code == 0, result.view
+    start = next(t for t in result.view["tasks"] if t["id"] == "start")
+    assert start["attempts"] == 2
+    expansions = [s for s in result.journal("step") if s["op"] == "expand"]
+    assert expansions == [{"op": "expand", "hole": "X.1", "production": "1", "attrs": {}}]
+    project.check_consistent(result.view["run"])
+
+
+def test_a_due_hole_without_default_breaks_the_promise_naming_it(project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
+        kinds = {"start": "tasks/ok.py", "A": "tasks/ok.py", "B": "tasks/ok.py",
+                 "end": "tasks/ok.py"}
+    """)
+    project.write("tasks/ok.py", "pass\n")
+    result = project.run()
+    assert result.code == 3
+    assert "hole X.1 (X) is due" in result.view["reason"]
+    assert result.view["refused"][0]["hole"] == "X.1"

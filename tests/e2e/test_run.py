@@ -1,0 +1,119 @@
+"""grammarflow run / status / history / runs, with real task processes."""
+
+from __future__ import annotations
+
+import json
+
+from grammarflow.status import fold
+from grammarflow.store import Store
+
+from .conftest import Project
+
+MAP = """
+from grammarflow import define, repeat_parallel
+grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+kinds = {"A": "tasks/a.py", "M": "tasks/m.py", "B": "tasks/b.py"}
+"""
+
+FAN_OUT = """
+import os
+from grammarflow import task
+n = int(os.environ.get("FAN", "3"))
+print("this print goes to the log, never to the protocol")
+ids = task.add(tasks={f"m{i}": "M" for i in range(n)},
+               edges=[e for i in range(n) for e in (("A", f"m{i}"), (f"m{i}", "B"))])
+task.log(f"made {len(ids)}")
+"""
+
+
+def map_project(project: Project) -> None:
+    project.write("wf.py", MAP)
+    project.write("tasks/a.py", FAN_OUT)
+    project.write("tasks/m.py", "from grammarflow import task\ntask.progress(1, 1)\n")
+    project.write("tasks/b.py", "print('B')\n")
+
+
+def test_a_map_runs_to_the_end_and_the_journal_folds_to_it(project: Project) -> None:
+    map_project(project)
+    result = project.run()
+    assert result.code == 0, result.stderr
+    view = result.view
+    assert view["status"] == "succeeded"
+    kinds = sorted(t["kind"] for t in view["tasks"])
+    assert kinds == ["A", "B", "M", "M", "M"]
+    assert all(t["state"] == "done" for t in view["tasks"])
+    assert view["holes"] == []
+    project.check_consistent(view["run"])
+    store = Store(project.db, readonly=True)
+    _, d = fold(store, view["run"])
+    assert d.is_finished()
+
+
+def test_tasks_run_one_at_a_time_in_creation_order(project: Project) -> None:
+    map_project(project)
+    result = project.run()
+    order = [s["task"] for s in result.journal("step")
+             if s["op"] == "state" and s["state"] == "running"]
+    assert order == ["A", "Ms.1/M", "Ms_more.1/M", "Ms_more.2/M", "B"]
+
+
+def test_print_goes_to_the_attempt_log(project: Project) -> None:
+    map_project(project)
+    result = project.run()
+    starts = [a for a in result.journal("attempt") if a["event"] == "start" and a["task"] == "A"]
+    log = (project.root / starts[0]["log"]).read_text()
+    assert "this print goes to the log" in log and "[log] made 3" in log
+
+
+def test_status_history_and_runs_commands(project: Project) -> None:
+    map_project(project)
+    run_id = project.run().view["run"]
+    status = json.loads(project.cli("status", str(run_id), "--json").stdout)
+    assert status["status"] == "succeeded"
+    history = project.cli("history", str(run_id)).stdout
+    assert "hole Ms.1 expanded with production 2" in history
+    assert "run succeeded" in history
+    runs = json.loads(project.cli("runs", "--json").stdout)
+    assert [r["run"] for r in runs] == [run_id]
+    missing = project.cli("status", "99")
+    assert missing.returncode == 2 and "no run 99" in missing.stderr
+
+
+def test_parallel_runs_reach_the_same_graph(project: Project) -> None:
+    map_project(project)
+    one = project.run().view
+    many = project.run("wf.py", "--max-parallel", "3").view
+    assert many["status"] == "succeeded"
+    assert sorted(t["id"] for t in one["tasks"]) == sorted(t["id"] for t in many["tasks"])
+    assert one["edges"] == many["edges"]
+
+
+def test_function_tasks_in_the_workflow_file(project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
+
+        def start():
+            from grammarflow import task
+            task.expand("X.1", "2")
+
+        def B():
+            print("B ran")
+
+        def end():
+            pass
+        A = B
+    """)
+    result = project.run()
+    assert result.code == 0, result.stderr
+    assert sorted(t["id"] for t in result.view["tasks"]) == ["X.1/B", "end", "start"]
+
+
+def test_a_kind_without_a_command_is_a_clear_usage_error(project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("start", "")
+    """)
+    proc = project.cli("run", "wf.py")
+    assert proc.returncode == 2
+    assert "kind 'start' has no command" in proc.stderr
