@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,9 @@ class Project:
         store = Store(self.db, readonly=True)
         _, d = fold(store, run_id)
         view = run_view(store, run_id)
-        assert sorted(t.id for t in d.graph.tasks.values()) == sorted(t["id"] for t in view["tasks"])
+        folded = {t: s.value for t, s in d.graph.state.items()}
+        assert folded == {t["id"]: t["state"] for t in view["tasks"]}
+        assert sorted([u, v] for u, v in d.graph.edges()) == view["edges"]
 
 
 @pytest.fixture
@@ -89,4 +90,3 @@ def final_graph(view: dict[str, Any]) -> tuple[list[tuple[str, str]], list[list[
 
 
 __all__ = ["Project", "Result", "final_graph"]
-_: Callable[..., Any] | None = None

@@ -1,0 +1,169 @@
+"""kill -9 of the orchestrator at any moment, then `grammarflow resume` (issue 3, point 5).
+
+A workflow of a fan-out (A makes four Ms), a branch (B chooses), and an end. The run
+is killed after every k-th journal commit, and at seeded random times; each time
+`resume` must finish it with the same final graph as an uninterrupted run, every task
+completed exactly once, a journal without gaps and an intact database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grammarflow.store import CRASH_ENV
+
+from .conftest import Project, final_graph
+
+WORKFLOW = """
+from grammarflow import define, repeat_parallel
+grammar = define("A, B, Ms(A, B), end, X(B, end)", [
+    *repeat_parallel("Ms", "M"),
+    "X(a, b) ::= a -> L -> b | a -> R -> b",
+])
+kinds = {"A": "tasks/a.py", "M": "tasks/m.py", "B": "tasks/b.py",
+         "L": "tasks/m.py", "R": "tasks/m.py", "end": "tasks/m.py"}
+"""
+
+TASK_A = """
+from grammarflow import task
+task.add(tasks={f"m{i}": "M" for i in range(6)},
+         edges=[e for i in range(6) for e in (("A", f"m{i}"), (f"m{i}", "B"))])
+"""
+
+TASK_B = """
+import os
+from grammarflow import task
+task.expand("X.1", "2")
+with open(os.path.join(os.path.dirname(__file__), "..", "b-ran"), "a") as f:
+    f.write("x\\n")
+"""
+
+
+def make(project: Project) -> None:
+    project.write("wf.py", WORKFLOW)
+    project.write("tasks/a.py", TASK_A)
+    project.write("tasks/b.py", TASK_B)
+    project.write("tasks/m.py", "pass\n")
+
+
+def env(**extra: str) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items()
+         if k not in (CRASH_ENV, "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF")}
+    e.update(extra)
+    return e
+
+
+def completions(project: Project, run_id: int) -> dict[str, int]:
+    from grammarflow.store import Store
+
+    done: dict[str, int] = {}
+    for e in Store(project.db, readonly=True).entries(run_id, ["step"]):
+        if e.data["op"] == "state" and e.data["state"] == "done":
+            done[e.data["task"]] = done.get(e.data["task"], 0) + 1
+    return done
+
+
+def reference(tmp_path: Path) -> tuple[object, int]:
+    ref = Project(tmp_path / "reference")
+    make(ref)
+    result = ref.run(env=env())
+    assert result.code == 0, result.stderr
+    return final_graph(result.view), len(result.journal())
+
+
+def resume_until_done(project: Project, run_id: int) -> dict[str, object]:
+    """Resume; a run killed after its last commit has already succeeded."""
+    status = json.loads(project.cli("status", str(run_id), "--json").stdout)
+    if status["status"] == "succeeded":
+        return status  # type: ignore[no-any-return]
+    result = project.resume(run_id, env=env())
+    assert result.code == 0, (result.view.get("reason"), result.stderr[-1500:])
+    return result.view
+
+
+def test_kill_9_at_every_journal_commit_then_resume(tmp_path: Path) -> None:
+    expected, _ = reference(tmp_path)
+    k = 0
+    while True:  # kill after the 1st, 2nd, ... commit, until a run outlives every point
+        k += 1
+        project = Project(tmp_path / f"kill-{k}")
+        make(project)
+        killed = project.run(env=env(**{CRASH_ENV: str(k)}))
+        if killed.code == 0:
+            break
+        assert killed.code == -signal.SIGKILL, (k, killed.code, killed.stderr[-500:])
+        view = resume_until_done(project, 1)
+        assert final_graph(view) == expected, f"kill point {k}"
+        assert set(completions(project, 1).values()) == {1}, f"kill point {k}"
+        project.check_consistent(1)
+    assert k - 1 >= 20, f"only {k - 1} kill points"
+
+
+@pytest.mark.parametrize("first,second", [(3, 2), (8, 5), (14, 1)])
+def test_kill_9_again_during_recovery(tmp_path: Path, first: int, second: int) -> None:
+    expected, _ = reference(tmp_path)
+    project = Project(tmp_path / "p")
+    make(project)
+    assert project.run(env=env(**{CRASH_ENV: str(first)})).code == -signal.SIGKILL
+    again = project.resume(1, env=env(**{CRASH_ENV: str(second)}))
+    assert again.code == -signal.SIGKILL
+    view = resume_until_done(project, 1)
+    assert final_graph(view) == expected
+    assert set(completions(project, 1).values()) == {1}
+    project.check_consistent(1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kill_9_at_seeded_random_times(tmp_path: Path, seed: int) -> None:
+    expected, _ = reference(tmp_path)
+    project = Project(tmp_path / "p")
+    make(project)
+    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py", "--json",
+                             "--db", str(project.db)], cwd=project.root, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(random.Random(seed).uniform(0.05, 0.6))
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    if not project.db.exists():
+        return  # killed before the run was even created: nothing to resume
+    runs = json.loads(project.cli("runs", "--json").stdout)
+    if not runs:
+        return
+    if runs[0]["status"] == "succeeded":
+        view = json.loads(project.cli("status", "1", "--json").stdout)
+    else:
+        view = resume_until_done(project, 1)
+    assert final_graph(view) == expected
+    assert set(completions(project, 1).values()) == {1}
+    project.check_consistent(1)
+
+
+def test_a_task_that_succeeded_just_before_the_crash_runs_again_once_recorded(
+        tmp_path: Path) -> None:
+    """The at-least-once boundary: B exited 0, the orchestrator died before journaling it.
+
+    After resume B has run twice (its side effect happened twice: the documented
+    at-least-once), its completion and its expansion are recorded exactly once."""
+    expected, _ = reference(tmp_path)
+    project = Project(tmp_path / "p")
+    make(project)
+    crashed = project.run(env=env(GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF="B"))
+    assert crashed.code == -signal.SIGKILL
+    assert (project.root / "b-ran").read_text().count("x") == 1
+    view = resume_until_done(project, 1)
+    assert (project.root / "b-ran").read_text().count("x") == 2
+    assert final_graph(view) == expected
+    assert completions(project, 1)["B"] == 1
+    from grammarflow.store import Store
+    expands = [e.data for e in Store(project.db, readonly=True).entries(1, ["step"])
+               if e.data["op"] == "expand" and e.data["hole"] == "X.1"]
+    assert len(expands) == 1
