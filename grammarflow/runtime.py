@@ -152,11 +152,16 @@ class Orchestrator:
         steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
         d = Derivation.replay(workflow.grammar, steps)
         o = cls(store, run_id, workflow, d, options, report)
+        pids: dict[str, tuple[int, str | None]] = {}
         for e in store.entries(run_id, ["attempt"]):
             if e.data.get("event") == "start":
                 o.attempts[e.data["task"]] = e.data["attempt"]
+            elif e.data.get("event") == "pid":
+                pids[e.data["task"]] = (e.data["pid"], e.data.get("started"))
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
         for task in lost:
+            if task in pids:
+                kill_orphan(*pids[task])
             o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
                 "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
                             "reason": "the orchestrator stopped while this attempt ran; "
@@ -315,9 +320,12 @@ class Orchestrator:
         with open(attempt.log_path, "wb") as log:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, cwd=self.workflow.path.parent,
-                preexec_fn=_die_with_parent)
+                stderr=asyncio.subprocess.PIPE, env=env, cwd=self.workflow.path.parent)
             attempt.proc = proc
+            # So that `resume` after a crash can stop this process if it outlives us.
+            self.store.append(self.run_id, "attempt", {
+                "event": "pid", "task": attempt.task, "attempt": attempt.number,
+                "pid": proc.pid, "started": process_start(proc.pid)})
             assert proc.stdout is not None and proc.stderr is not None
             readers = asyncio.gather(self._read_stdout(attempt, proc.stdout, log),
                                      self._read_stderr(attempt, proc.stderr, log))
@@ -538,9 +546,22 @@ class Orchestrator:
                 "log": str(attempt.log_path), "at": time.time()}
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL if the orchestrator dies, so no orphan runs on."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux /proc), to tell it from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # field 22, counted after the parenthesised command name (which may hold spaces)
+    return stat.rsplit(b")", 1)[1].split()[19].decode()
 
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+def kill_orphan(pid: int, started: str | None) -> bool:
+    """Kill a task process left running by a crashed orchestrator (if it is still that one)."""
+    if started is None or process_start(pid) != started:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+        return True
+    return False

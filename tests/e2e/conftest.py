@@ -64,6 +64,10 @@ class Project:
             view = {}
         return Result(proc.returncode, view, proc.stderr, self.db)
 
+    def run_journal(self, run_id: int, kind: str | None = None) -> list[dict[str, Any]]:
+        store = Store(self.db, readonly=True)
+        return [e.data for e in store.entries(run_id, [kind] if kind else None)]
+
     def check_consistent(self, run_id: int) -> None:
         """The database is intact and the journal folds to what status reports."""
         db = sqlite3.connect(self.db)

@@ -62,6 +62,15 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for a reaper)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+
+
 def completions(project: Project, run_id: int) -> dict[str, int]:
     from grammarflow.store import Store
 
@@ -167,3 +176,38 @@ def test_a_task_that_succeeded_just_before_the_crash_runs_again_once_recorded(
     expands = [e.data for e in Store(project.db, readonly=True).entries(1, ["step"])
                if e.data["op"] == "expand" and e.data["hole"] == "X.1"]
     assert len(expands) == 1
+
+
+def test_resume_stops_a_task_process_the_crashed_orchestrator_left_running(
+        tmp_path: Path) -> None:
+    project = Project(tmp_path / "p")
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("slow")
+        kinds = {"slow": "tasks/slow.py"}
+    """)
+    project.write("tasks/slow.py", """
+        import os, time
+        from grammarflow import task
+        if task.context().attempt == 1:
+            open(os.path.join(os.path.dirname(__file__), "pid"), "w").write(str(os.getpid()))
+            time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py", "--json",
+                             "--db", str(project.db)], cwd=project.root, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid_file = project.root / "tasks" / "pid"
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # let the orchestrator journal the pid
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    orphan = int(pid_file.read_text())
+    assert alive(orphan)  # still running: nobody told it its orchestrator died
+    view = resume_until_done(project, 1)
+    assert view["status"] == "succeeded"
+    time.sleep(0.1)
+    assert not alive(orphan), "the orphaned task process still runs"
+    lost = [a for a in project.run_journal(1, "attempt") if a["event"] == "lost"]
+    assert lost and "will run again" in lost[0]["reason"]
