@@ -18,6 +18,7 @@ accepted steps and its completion) atomically: all or none after a crash.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -137,7 +138,15 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
 
         def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is not None:
+                self.db.execute("ROLLBACK")
+                return
+            try:
+                self.db.execute("COMMIT")
+            except BaseException:  # a failed commit (disk full, busy) must not linger
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
 
     def _tx(self) -> Store._Tx:
         return Store._Tx(self.db)
@@ -167,24 +176,36 @@ class Store:
 
     def set_status(self, run_id: int, status: str, reason: str | None = None) -> None:
         """Record the run's status (with a journal entry saying so), atomically."""
-        with self._tx():
-            self.db.execute("UPDATE runs SET status=?, reason=?, updated=? WHERE id=?",
-                            (status, reason, time.time(), run_id))
-            self._insert(run_id, "status", {"status": status, "reason": reason})
+        try:
+            with self._tx():
+                self.db.execute("UPDATE runs SET status=?, reason=?, updated=? WHERE id=?",
+                                (status, reason, time.time(), run_id))
+                self._insert(run_id, "status", {"status": status, "reason": reason})
+        except BaseException:
+            self._next_seq.pop(run_id, None)
+            raise
         self._count_append()
 
     # ---------------------------------------------------------------- journal
     def append(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
-        with self._tx():
-            seq = self._insert(run_id, kind, data)
+        try:
+            with self._tx():
+                seq = self._insert(run_id, kind, data)
+        except BaseException:
+            self._next_seq.pop(run_id, None)  # nothing was written: re-read the next seq
+            raise
         self._count_append()
         return seq
 
     def append_many(self, run_id: int, entries: Sequence[tuple[str, dict[str, Any]]]
                     ) -> list[int]:
         """Several entries in one transaction: after a crash, all or none are there."""
-        with self._tx():
-            seqs = [self._insert(run_id, kind, data) for kind, data in entries]
+        try:
+            with self._tx():
+                seqs = [self._insert(run_id, kind, data) for kind, data in entries]
+        except BaseException:
+            self._next_seq.pop(run_id, None)
+            raise
         self._count_append()
         return seqs
 
@@ -194,12 +215,8 @@ class Store:
             row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal WHERE run=?",
                                   (run_id,)).fetchone()
             seq = row[0] + 1
-        try:
-            self.db.execute("INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
-                            (run_id, seq, time.time(), kind, json.dumps(data)))
-        except BaseException:
-            self._next_seq.pop(run_id, None)  # re-read after a failed write
-            raise
+        self.db.execute("INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
+                        (run_id, seq, time.time(), kind, json.dumps(data)))
         self._next_seq[run_id] = seq + 1
         return seq
 
