@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,15 @@ def load_workflow(path: str | Path) -> Workflow:
     kinds: dict[str, Kind] = {}
     for name, value in given.items():
         kinds[name] = value if isinstance(value, Kind) else Kind(str(value))
+    # Every function of the file may run as a task of its name: kinds that first
+    # appear at run time (through open holes) resolve the same way.
     functions = frozenset(n for n, v in vars(module).items()
-                          if callable(v) and getattr(v, "__module__", None) == module.__name__)
-    for name in sorted(all_kinds(grammar) | functions & all_kinds(grammar)):
-        if name in kinds:
-            continue
-        if name in functions:
-            kinds[name] = Kind(f":{name}")
-        else:
+                          if isinstance(v, types.FunctionType)
+                          and v.__module__ == module.__name__ and not n.startswith("_"))
+    for name in sorted(functions):
+        kinds.setdefault(name, Kind(f":{name}"))
+    for name in sorted(all_kinds(grammar)):
+        if name not in kinds:
             raise GrammarError(
                 f"kind {name!r} has no command: add it to 'kinds' in {file.name} "
                 f"(e.g. kinds = {{{name!r}: 'tasks/{name.lower()}.py'}}) or define a "

@@ -117,3 +117,70 @@ def test_a_kind_without_a_command_is_a_clear_usage_error(project: Project) -> No
     proc = project.cli("run", "wf.py")
     assert proc.returncode == 2
     assert "kind 'start' has no command" in proc.stderr
+
+
+def test_module_kinds_and_arguments(project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import Kind, define
+        grammar = define("a -> b")
+        kinds = {"a": Kind("mymod.job", args=("hello", "world")), "b": Kind("tasks/b.py",
+                 args=("--flag",))}
+    """)
+    project.write("mymod/__init__.py", "")
+    project.write("mymod/job.py", """
+        import sys
+        open("a-args", "w").write(" ".join(sys.argv[1:]))
+    """)
+    project.write("tasks/b.py", """
+        import sys
+        open("b-args", "w").write(" ".join(sys.argv[1:]))
+    """)
+    result = project.run()
+    assert result.code == 0, result.stderr
+    assert (project.root / "a-args").read_text() == "hello world"
+    assert (project.root / "b-args").read_text() == "--flag"
+
+
+def test_a_task_narrows_the_promise_and_a_later_task_that_breaks_it_is_stopped(
+        project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define, repeat_parallel
+        grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+        def A():
+            from grammarflow import task
+            task.narrow(type="Ms_more", remove=["2"])   # from here on: at most one M
+            task.expand("Ms.1", "2")
+            task.expand("Ms_more.1", "2")               # a second M: refused
+        def M(): pass
+        def B(): pass
+    """)
+    result = project.run()
+    assert result.code == 3
+    assert "narrowed away" in result.view["reason"]
+    refused = result.journal("refused")[0]
+    assert refused["hole"] == "Ms_more.1"
+    assert "removed by a narrowing promise" in refused["attempts"][0]["reason"]
+    assert sorted(t["id"] for t in result.view["tasks"]) == ["A", "B"]
+
+
+def test_a_task_refines_an_open_hole_into_fresh_productions(project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("start, end, Dyn(start, end)", "Dyn(a; b) ::= *")
+        def start():
+            from grammarflow import task
+            made = task.refine("Dyn.1", tasks={"W": "W"}, edges=[("start", "W")],
+                               holes=[("Only", ["W", "end"])],
+                               types=["Only(a, b) ::= a -> M -> b | [default] nothing"])
+            print(made)
+        def W():
+            from grammarflow import task
+            task.expand("Only.1", "1")
+        def M(): pass
+        def end(): pass
+    """)
+    result = project.run()
+    assert result.code == 0, (result.view, result.stderr)
+    ids = sorted(t["id"] for t in result.view["tasks"])
+    assert ids == ["Dyn.1/W", "Only.1/M", "end", "start"]
+    assert ["Only.1/M", "end"] in result.view["edges"]
