@@ -23,13 +23,15 @@ need_venv() {
   local py
   py=$(python3 -c 'import sys; print(sys.executable)')
   [ -x .venv/bin/python ] || "$py" -m venv .venv
-  local stamp=.venv/.grammarflow-installed want
-  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  local stamp=.venv/.grammarflow-installed want log=.venv/install.log
+  want=$(cat pyproject.toml dev.sh | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "dev.sh: installing Python packages into .venv"
-    .venv/bin/python -m pip install -q --upgrade pip
-    # compat mode: a plain .pth path, not an import hook that every task start would pay
-    .venv/bin/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+    echo "dev.sh: installing Python packages into .venv (log: $log)"
+    {
+      .venv/bin/python -m pip install --upgrade pip &&
+      # compat mode: a plain .pth path, not an import hook that every task start pays
+      .venv/bin/python -m pip install -e '.[test]' --config-settings editable_mode=compat
+    } > "$log" 2>&1 || { tail -40 "$log" >&2; echo "dev.sh: pip failed (see $log)" >&2; exit 1; }
     echo "$want" > "$stamp"
   fi
 }
@@ -39,7 +41,7 @@ shift || true
 case "$cmd" in
   example)
     need_debian; need_venv
-    if [ $# -eq 0 ]; then set -- simulate examples/random_map.py --runs 3; fi
+    if [ $# -eq 0 ]; then set -- run examples/random_map.py; fi
     exec .venv/bin/grammarflow "$@"
     ;;
   test)

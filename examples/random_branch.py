@@ -1,8 +1,33 @@
-"""Random branch: the final DAG is always start -> A -> end or start -> B -> end."""
+"""Random branch: the final DAG is always start -> A -> end or start -> B -> end.
+
+    grammarflow run examples/random_branch.py
+"""
+
+import os
+import random
 
 from grammarflow import define
 
 grammar = define(
     "start, end, X(start, end)",
-    "X(a, b) ::= a -> A -> b | a -> B -> b",
+    "X(a, b) ::= [left] a -> A -> b | [right] a -> B -> b",
 )
+
+
+def start() -> None:
+    from grammarflow import task
+
+    side = random.Random(os.environ.get("EXAMPLE_SEED")).choice(["left", "right"])
+    task.expand("X.1", side)
+
+
+def A() -> None:
+    print("took the left branch")
+
+
+def B() -> None:
+    print("took the right branch")
+
+
+def end() -> None:
+    pass

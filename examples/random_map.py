@@ -1,12 +1,40 @@
 """Random map: the final DAG is always A -> M* -> B, with M repeated n >= 0 times.
 
-Task A decides n at run time; the grammar promises nothing else can happen.
+Task A decides n at run time (seeded by EXAMPLE_SEED if set) and adds the Ms as one
+raw change, which the orchestrator explains as applications of the map's productions.
 The repetition is an ordinary pair of productions built by `repeat_parallel`:
 
     Ms(a, b)      ::= [default] a -> b | a -> M -> b, Ms_more(a, b)
     Ms_more(a, b) ::= [default] nothing | a -> M -> b, Ms_more(a, b)
+
+    grammarflow run examples/random_map.py
 """
+
+import os
+import random
 
 from grammarflow import define, repeat_parallel
 
 grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+
+
+def A() -> None:
+    from grammarflow import task
+
+    n = random.Random(os.environ.get("EXAMPLE_SEED")).randint(0, 5)
+    task.log(f"mapping over {n} item(s)")
+    if n == 0:
+        task.expand("Ms.1", "1")  # nothing to map: keep the order A -> B
+        return
+    task.add(tasks={f"m{i}": "M" for i in range(n)},
+             edges=[e for i in range(n) for e in (("A", f"m{i}"), (f"m{i}", "B"))])
+
+
+def M() -> None:
+    from grammarflow import task
+
+    print(f"{task.context().task}: working")
+
+
+def B() -> None:
+    print("B: every M is done")

@@ -1,4 +1,10 @@
-"""A subgraph promise: A -> X -> B where X is N -> M or J -> K."""
+"""A subgraph promise: A -> X -> B where X is N -> M or J -> K.
+
+    grammarflow run examples/subgraph.py
+"""
+
+import os
+import random
 
 from grammarflow import define
 
@@ -6,3 +12,16 @@ grammar = define(
     "A, B, X(A, B)",
     "X(a, b) ::= a -> N -> M -> b | a -> J -> K -> b",
 )
+
+
+def A() -> None:
+    from grammarflow import task
+
+    task.expand("X.1", random.Random(os.environ.get("EXAMPLE_SEED")).choice(["1", "2"]))
+
+
+def N() -> None: ...
+def M() -> None: ...
+def J() -> None: ...
+def K() -> None: ...
+def B() -> None: ...
