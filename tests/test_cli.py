@@ -11,7 +11,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 def test_check_prints_the_grammar_in_notation() -> None:
     result = CliRunner().invoke(main, ["check", str(EXAMPLES / "random_branch.py")])
     assert result.exit_code == 0, result.output
-    assert "X(a, b) ::= a -> A -> b | a -> B -> b" in result.output
+    assert "X(a, b) ::= [left] a -> A -> b | [right] a -> B -> b" in result.output
 
 
 def test_check_json_round_trips() -> None:
