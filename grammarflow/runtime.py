@@ -132,6 +132,10 @@ class Orchestrator:
         self.failed: str | None = None
         self.interrupted = False
         self.wake = asyncio.Event()
+        self.db_key = str(store.path.resolve())
+        # Built once: subprocess would decode and re-encode os.environ at every spawn.
+        self.base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()
+                         if k != wire.ENV_TASK}
 
     # ================================================================ start and resume
     @classmethod
@@ -152,16 +156,12 @@ class Orchestrator:
         steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
         d = Derivation.replay(workflow.grammar, steps)
         o = cls(store, run_id, workflow, d, options, report)
-        pids: dict[str, tuple[int, str]] = {}
         for e in store.entries(run_id, ["attempt"]):
             if e.data.get("event") == "start":
                 o.attempts[e.data["task"]] = e.data["attempt"]
-            elif e.data.get("event") == "pid":
-                pids[e.data["task"]] = (e.data["pid"], e.data["marker"])
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
+        kill_orphans(o.db_key, run_id, lost)
         for task in lost:
-            if task in pids:
-                kill_orphan(*pids[task])
             o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
                 "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
                             "reason": "the orchestrator stopped while this attempt ran; "
@@ -313,20 +313,19 @@ class Orchestrator:
         task = self.d.graph.tasks[attempt.task]
         argv = attempt.kind.argv(self.options.python, self.workflow.path.parent,
                                  self.workflow.path)
-        env = dict(os.environ)
-        marker = json.dumps({"run": str(self.run_id), "task": task.id, "kind": task.kind,
-                             "attrs": dict(task.attrs), "attempt": attempt.number})
-        env[wire.ENV_TASK] = marker
-        attempt.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(attempt.log_path, "wb") as log:
+        # The marker names the database, run and task: `resume` finds a process left
+        # running by a crash by it (see kill_orphans); nothing is journaled at spawn.
+        marker = json.dumps({"db": self.db_key, "run": str(self.run_id), "task": task.id,
+                             "kind": task.kind, "attrs": dict(task.attrs),
+                             "attempt": attempt.number})
+        env = dict(self.base_env)
+        env[wire.ENV_TASK.encode()] = marker.encode()
+        log = _LazyLog(attempt.log_path)
+        try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=env, cwd=self.workflow.path.parent)
             attempt.proc = proc
-            # So that `resume` after a crash can stop this process if it outlives us.
-            self.store.append(self.run_id, "attempt", {
-                "event": "pid", "task": attempt.task, "attempt": attempt.number,
-                "pid": proc.pid, "marker": marker})
             assert proc.stdout is not None and proc.stderr is not None
             readers = asyncio.gather(self._read_stdout(attempt, proc.stdout, log),
                                      self._read_stderr(attempt, proc.stderr, log))
@@ -338,6 +337,8 @@ class Orchestrator:
             await readers
             if code != 0 and attempt.failure is None:
                 attempt.failure = f"exited with status {code}"
+        finally:
+            log.close()
 
     def _kill(self, attempt: Attempt, why: str) -> None:
         if attempt.failure is None:
@@ -568,21 +569,48 @@ def use_pidfd_child_watcher() -> None:
         asyncio.set_child_watcher(watcher)
 
 
-def kill_orphan(pid: int, marker: str) -> bool:
-    """Kill a task process left running by a crashed orchestrator, if ``pid`` is still it.
+class _LazyLog:
+    """An attempt's log file, created only when the task writes something."""
 
-    The process is recognised by its environment: each attempt's ``GRAMMARFLOW_TASK``
-    (run, task, attempt) is unique, so a reused pid is never killed by mistake.
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: Any = None
+
+    def write(self, data: bytes) -> None:
+        if self.file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+        self.file.write(data)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
+    """Kill task processes that a crashed orchestrator of this run left running.
+
+    They are recognised by their environment: every task process carries a marker
+    naming the database, the run and the task (``GRAMMARFLOW_TASK``), so a reused pid
+    or another run's task is never killed by mistake. Linux only (``/proc``); elsewhere
+    an orphan may finish on its own while its task runs again.
     """
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read()
-    except OSError:
-        return False
-    wanted = f"{wire.ENV_TASK}={marker}".encode()
-    if wanted not in environ.split(b"\0"):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-        return True
-    return False
+    if not tasks or not os.path.isdir("/proc"):
+        return []
+    prefixes = tuple(
+        (wire.ENV_TASK + "=" + json.dumps({"db": db_key, "run": str(run_id), "task": t})[:-1]
+         + ",").encode() for t in tasks)
+    killed = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if any(var.startswith(prefixes) for var in environ.split(b"\0")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(name), signal.SIGKILL)
+                killed.append(int(name))
+    return killed

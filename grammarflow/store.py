@@ -124,6 +124,13 @@ class Store:
                             (str(SCHEMA_VERSION),))
 
     def _check_version(self) -> None:
+        has_meta = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if has_meta is None:
+            # Created but never initialised (e.g. killed while creating it): no runs.
+            self.empty = True
+            return
+        self.empty = False
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None or int(row[0]) != SCHEMA_VERSION:
             found = None if row is None else row[0]
@@ -162,6 +169,8 @@ class Store:
         return cur.lastrowid
 
     def run(self, run_id: int) -> RunRow:
+        if self.empty:
+            raise StoreError(f"no run {run_id} in {str(self.path)!r}: it holds no runs yet")
         row = self.db.execute("SELECT id, workflow, status, reason, created, updated "
                               "FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
@@ -170,6 +179,8 @@ class Store:
         return RunRow(row[0], json.loads(row[1]), row[2], row[3], row[4], row[5])
 
     def runs(self) -> list[RunRow]:
+        if self.empty:
+            return []
         rows = self.db.execute("SELECT id, workflow, status, reason, created, updated "
                                "FROM runs ORDER BY id").fetchall()
         return [RunRow(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
@@ -189,8 +200,7 @@ class Store:
     # ---------------------------------------------------------------- journal
     def append(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
         try:
-            with self._tx():
-                seq = self._insert(run_id, kind, data)
+            seq = self._insert(run_id, kind, data)  # one statement: its own transaction
         except BaseException:
             self._next_seq.pop(run_id, None)  # nothing was written: re-read the next seq
             raise

@@ -77,6 +77,16 @@ def test_another_schema_version_is_refused_with_both_versions(tmp_path: Path) ->
         Store(tmp_path / "db")
 
 
+def test_a_database_killed_while_being_created_reads_as_empty(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "db").close()  # the file exists, the schema does not
+    store = Store(tmp_path / "db", readonly=True)
+    assert store.runs() == []
+    with pytest.raises(StoreError, match="holds no runs yet"):
+        store.run(1)
+    Store(tmp_path / "db").create_run({"path": "x"})  # a writer initialises it
+    assert [r.id for r in Store(tmp_path / "db", readonly=True).runs()] == [1]
+
+
 def test_reading_a_missing_database_says_so(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no database"):
         Store(tmp_path / "nope.db", readonly=True)

@@ -143,10 +143,12 @@ def test_kill_9_at_seeded_random_times(tmp_path: Path, seed: int) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     if not project.db.exists():
-        return  # killed before the run was even created: nothing to resume
-    runs = json.loads(project.cli("runs", "--json").stdout)
+        return  # killed before the database existed: nothing to resume
+    listed = project.cli("runs", "--json")
+    assert listed.returncode == 0, listed.stderr  # even a database killed while created
+    runs = json.loads(listed.stdout)
     if not runs:
-        return
+        return  # killed before the run was created: nothing to resume
     if runs[0]["status"] == "succeeded":
         view = json.loads(project.cli("status", "1", "--json").stdout)
     else:
