@@ -244,6 +244,62 @@ def status_cmd(run_id: int, db: str, as_json: bool) -> None:
         _print_status(view)
 
 
+@main.command("render")
+@click.argument("target")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]),
+              default="svg", show_default=True)
+@click.option("-o", "--output", help="The file to write ('-' for stdout); default: "
+              "<workflow>.<format> or run-<id>.<format>.")
+@click.option("--alternatives", is_flag=True,
+              help="Draw each hole's productions as small dashed clusters beside it.")
+@click.option("--at", "at", type=int, help="The graph as it stood after journal step AT.")
+@click.option("--collapse-above", type=int, default=200, show_default=True,
+              help="Collapse sibling tasks into one 'M ×N' node above this many tasks.")
+@json_option
+def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives: bool,
+               at: int | None, collapse_above: int, as_json: bool) -> None:
+    """Draw TARGET: a workflow file (its start graph) or a run id (as it stands now,
+    read-only, also while it runs), every hole as a wildcard for its futures."""
+    from grammarflow.render import Picture, render, to_dot
+
+    picture = Picture(alternatives=alternatives, collapse_above=collapse_above)
+    try:
+        if target.endswith(".py") or Path(target).is_file():
+            grammar = load_grammar(target)
+            graph = grammar.derivation().graph
+            stem = Path(target).stem
+            title = f"{target}: before any run"
+        else:
+            from grammarflow.status import fold
+            from grammarflow.store import Store
+
+            run_id = int(target)
+            _, d = fold(Store(db, readonly=True), run_id, upto=at)
+            grammar, graph = d.grammar, d.graph
+            stem = f"run-{run_id}"
+            title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
+    except (GrammarflowError, ValueError) as e:
+        _usage_error(e)
+    dot = to_dot(graph, grammar, Picture(alternatives=picture.alternatives,
+                                         collapse_above=picture.collapse_above, title=title))
+    try:
+        data = render(dot, fmt)
+    except Exception as e:  # the dot binary failing or missing: say so plainly
+        click.echo(f"error: rendering with Graphviz's dot failed: {e}", err=True)
+        sys.exit(1)
+    out = output or f"{stem}.{fmt}"
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        return
+    Path(out).write_bytes(data)
+    if as_json:
+        _emit({"output": out, "format": fmt, "tasks": len(graph.tasks),
+               "holes": len(graph.holes)})
+    else:
+        click.echo(f"wrote {out} ({len(graph.tasks)} task(s), {len(graph.holes)} hole(s))")
+
+
 def _print_status(view: dict[str, Any]) -> None:
     reason = f": {view['reason']}" if view.get("reason") else ""
     click.echo(f"run {view['run']} {view['status']}{reason}")
@@ -264,9 +320,11 @@ def _print_status(view: dict[str, Any]) -> None:
 @main.command("history")
 @click.argument("run_id", type=int)
 @db_option
+@click.option("--html", "html", type=click.Path(dir_okay=False),
+              help="Write a self-contained page that steps through the run's pictures.")
 @json_option
-def history_cmd(run_id: int, db: str, as_json: bool) -> None:
-    """The journal of RUN_ID, one entry a line."""
+def history_cmd(run_id: int, db: str, html: str | None, as_json: bool) -> None:
+    """The journal of RUN_ID, one entry a line (or, with --html, as pictures)."""
     from grammarflow.status import describe, when
     from grammarflow.store import Store
 
@@ -275,6 +333,16 @@ def history_cmd(run_id: int, db: str, as_json: bool) -> None:
         store.run(run_id)
     except GrammarflowError as e:
         _usage_error(e)
+    if html is not None:
+        from grammarflow.html import history_page
+
+        page, count = history_page(store, run_id)
+        Path(html).write_text(page, encoding="utf-8")
+        if as_json:
+            _emit({"output": html, "pictures": count})
+        else:
+            click.echo(f"wrote {html}: {count} picture(s), one per accepted change")
+        return
     entries = list(store.entries(run_id))
     if as_json:
         _emit([{"seq": x.seq, "at": x.at, "kind": x.kind, "data": x.data} for x in entries])

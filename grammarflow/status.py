@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from typing import Any
 
 from grammarflow.grammar import Derivation, step_from_json
@@ -10,11 +11,22 @@ from grammarflow.store import Entry, Store
 from grammarflow.workflow import Workflow
 
 
-def fold(store: Store, run_id: int) -> tuple[Workflow, Derivation]:
-    """The run's workflow and its derivation: the journal's steps replayed."""
+def fold(store: Store, run_id: int, upto: int | None = None) -> tuple[Workflow, Derivation]:
+    """The run's workflow and its derivation: the journal's steps replayed (those with
+    sequence number <= ``upto``, if given)."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
-    steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
+    steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])
+             if upto is None or e.seq <= upto]
     return workflow, Derivation.replay(workflow.grammar, steps)
+
+
+def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
+    """The derivation after each step of the journal, in order (one derivation, mutated)."""
+    workflow = Workflow.from_json(store.run(run_id).workflow)
+    d = workflow.grammar.derivation()
+    for e in store.entries(run_id, ["step"]):
+        d.apply(step_from_json(e.data))
+        yield e, d
 
 
 def run_view(store: Store, run_id: int) -> dict[str, Any]:

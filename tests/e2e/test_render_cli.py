@@ -1,0 +1,61 @@
+"""`grammarflow render` and `history --html`, with the real dot, on real runs."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import Project
+
+WF = """
+from grammarflow import define
+grammar = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
+def start():
+    from grammarflow import task
+    task.expand("X.1", "2")
+def A(): pass
+def B(): pass
+def end(): pass
+"""
+
+
+def test_render_a_workflow_before_any_run(project: Project) -> None:
+    project.write("wf.py", WF)
+    dot = project.cli("render", "wf.py", "--format", "dot", "-o", "-")
+    assert dot.returncode == 0, dot.stderr
+    assert '"h:X.1" [label="X.1: X\\nA | B"' in dot.stdout
+    svg = project.cli("render", "wf.py", "--json")
+    info = json.loads(svg.stdout)
+    assert info == {"output": "wf.svg", "format": "svg", "tasks": 2, "holes": 1}
+    assert (project.root / "wf.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_render_a_run_now_and_as_it_stood(project: Project) -> None:
+    project.write("wf.py", WF)
+    assert project.run().code == 0
+    now = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert "h:X.1" not in now and '"t:X.1/B"' in now and "#bbf7d0" in now  # all done
+    start = project.cli("render", "1", "--at", "0", "--format", "dot", "-o", "-").stdout
+    assert "h:X.1" in start and "X.1/B" not in start
+    png = project.cli("render", "1", "--format", "png", "-o", "run.png")
+    assert png.returncode == 0
+    assert (project.root / "run.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_history_html_steps_through_every_accepted_change(project: Project) -> None:
+    project.write("wf.py", WF)
+    result = project.run()
+    steps = len(result.journal("step"))
+    out = project.cli("history", "1", "--html", "h.html", "--json")
+    assert json.loads(out.stdout)["pictures"] == steps + 1
+    page = (project.root / "h.html").read_text()
+    assert page.count('<div class="step">') == steps + 1
+    assert page.count("<svg") == steps + 2  # and the legend
+    assert "hole X.1 expanded with production 2" in page
+    assert "<script src" not in page  # self-contained
+
+
+def test_render_of_a_missing_run_is_a_usage_error(project: Project) -> None:
+    project.write("wf.py", WF)
+    project.run()
+    missing = project.cli("render", "7")
+    assert missing.returncode == 2 and "no run 7" in missing.stderr
