@@ -84,7 +84,10 @@ def open_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
             or chooser.coin():
         return Refine(hole.id, Fragment())
     grown[hole.id] = grown.get(hole.id, 0) + 1
-    name = f"n{grown[hole.id]}"
+    n = grown[hole.id]
+    while f"{hole.id}/n{n}" in d.graph:  # a continued derivation may have grown it before
+        n += 1
+    name = f"n{n}"
     kind = chooser.choose(list(kinds))
     if hole.everywhere:
         sources = [t for t in d.graph.tasks]
@@ -108,9 +111,13 @@ def _kinds(grammar: Grammar) -> list[str]:
 
 def derive(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:
     """Expand holes (in chosen order, with chosen productions) until none is left."""
+    return finish(grammar.derivation(), chooser, limits)
+
+
+def finish(d: Derivation, chooser: Chooser, limits: Limits | None = None) -> Derivation:
+    """Continue a derivation (in place) until no hole is left; returns it."""
     limits = limits or Limits()
-    d = grammar.derivation()
-    kinds = _kinds(grammar)
+    kinds = _kinds(d.grammar)
     grown: dict[str, int] = {}
     while d.graph.holes:
         hole = d.graph.holes[chooser.choose(sorted(d.graph.holes))]

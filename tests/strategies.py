@@ -79,6 +79,11 @@ def grammars(draw: st.DrawFn, allow_open: bool = True) -> Grammar:
     if allow_open and draw(st.booleans()):
         types["Dyn"] = open_type("Dyn", ("a0", "b0"), (Role.AFTER, Role.BEFORE))
         child_sigs["Dyn"] = (1, 1)
+    if draw(st.booleans()):  # a potential edge: P(u, v) ::= u -> v | nothing
+        types["P"] = hole_type("P", ("a0", "b0"), (Role.AFTER, Role.BEFORE),
+                               [Fragment(edges=(("a0", "b0"),)), Fragment()],
+                               default=draw(st.sampled_from([None, "2"])))
+        child_sigs["P"] = (1, 1)
     for name, (n_after, n_before) in sigs.items():
         after = [f"a{i}" for i in range(n_after)]
         before = [f"b{i}" for i in range(n_before)]
