@@ -12,11 +12,13 @@ What is drawn (DESIGN §5):
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set);
 * a legend.
 
+Above ``collapse_above`` tasks, sibling tasks (same kind, same predecessors and
+successors, as instances of one production are) collapse into one node ``M ×N`` and
+long runs of same-kind tasks into one ``t ×N in a row``, with their states counted.
+
 Everything the graph or a task supplies is quoted by :func:`quote`: ids and attributes
 with quotes, braces, ``<``, newlines or HTML cannot break the DOT or inject markup (no
-HTML-like labels are ever produced). Above ``collapse_above`` tasks, sibling tasks —
-same kind, same predecessors and successors, as instances of one production are —
-collapse into one node ``M ×N`` with their states counted.
+HTML-like labels are ever produced).
 """
 
 from __future__ import annotations
@@ -282,7 +284,43 @@ def _collapse(graph: Graph, above: int) -> dict[str, list[str]]:
     for (kind, _, _), members in by_key.items():
         if len(members) >= 3:
             groups[f"{kind}#{members[0]}"] = members
+    grouped = {t for members in groups.values() for t in members}
+    for run in _runs(graph, grouped):
+        groups[f"{graph.tasks[run[0]].kind}~{run[0]}"] = run
     return groups
+
+
+def _runs(graph: Graph, taken: set[str]) -> list[list[str]]:
+    """Maximal runs a -> b -> c ... of 3+ same-kind tasks, each with one predecessor and
+    one successor inside the run and no hole attached: drawn as one node."""
+    def linear(t: str) -> bool:
+        return (t not in taken and not graph.holes_at(t)
+                and len(graph.pred[t]) <= 1 and len(graph.succ[t]) <= 1)
+
+    runs = []
+    seen: set[str] = set()
+    for t in graph.tasks:
+        if t in seen or not linear(t):
+            continue
+        kind = graph.tasks[t].kind
+        # walk back to the start of the run, then forward to its end
+        start = t
+        while True:
+            p = next(iter(graph.pred[start]), None)
+            if p is None or p in seen or not linear(p) or graph.tasks[p].kind != kind:
+                break
+            start = p
+        run = [start]
+        seen.add(start)
+        while True:
+            nxt = next(iter(graph.succ[run[-1]]), None)
+            if nxt is None or nxt in seen or not linear(nxt) or graph.tasks[nxt].kind != kind:
+                break
+            run.append(nxt)
+            seen.add(nxt)
+        if len(run) >= 3:
+            runs.append(run)
+    return runs
 
 
 def _group_node(graph: Graph, key: str, members: Sequence[str]) -> str:
@@ -290,7 +328,8 @@ def _group_node(graph: Graph, key: str, members: Sequence[str]) -> str:
     kind = graph.tasks[members[0]].kind
     counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     main = max(states, key=lambda s: states[s])
-    label = f"{kind} ×{len(members)}\n({counts})"
+    row = " in a row" if "~" in key else ""
+    label = f"{kind} ×{len(members)}{row}\n({counts})"
     return (f"  {quote('g:' + key)} [label={quote(label)}, shape=box3d, "
             f'style="filled", fillcolor="{STATE_FILL[main]}"];')
 

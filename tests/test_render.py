@@ -108,3 +108,10 @@ def test_the_real_dot_renders_svg_png_and_pdf() -> None:
     assert render(dot, "png").startswith(b"\x89PNG")
     assert render(dot, "pdf").startswith(b"%PDF")
     assert "cluster_X.1_0" in dot and "cluster_X.1_1" in dot
+
+
+def test_a_long_run_of_tasks_collapses_into_one_node() -> None:
+    g = define(" -> ".join(["start"] + [f"t{i}:t" for i in range(300)] + ["end"]), [])
+    dot = to_dot(g.derivation().graph, g, Picture(collapse_above=100))
+    assert re.findall(r'label="t ×(\d+) in a row\\n\((\d+) pending\)"', dot) == [("300", "300")]
+    assert {("t:start", "g:t~t0"), ("g:t~t0", "t:end")} <= edges(dot)
