@@ -344,8 +344,9 @@ def _legend() -> list[str]:
                'style=dashed, fontsize=8];')
     out.append('    "legend:a" [label="", shape=point]; "legend:b" [label="", shape=point];')
     out.append('    "legend:a" -> "legend:b" [style=dashed, label="may appear", fontsize=8];')
+    # one row: in a left-to-right layout, each invisible edge is one step to the right
     out.append('    "legend:pending" -> "legend:ready" -> "legend:running" -> "legend:done" '
-               '[style=invis];')
+               '-> "legend:failed" -> "legend:hole" -> "legend:a" [style=invis];')
     out.append("  }")
     return out
 

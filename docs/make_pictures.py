@@ -1,0 +1,48 @@
+"""Regenerate the README's pictures with grammarflow's own renderer.
+
+    .venv/bin/python docs/make_pictures.py
+
+For each example: the picture before any run (the start graph and its wildcards),
+during a run (after its first task committed its changes) and after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "pictures"
+EXAMPLES = ["random_map", "random_branch", "subgraph"]
+
+
+def gf(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grammarflow", *args, "--db", str(db)],
+                          cwd=ROOT, capture_output=True, text=True, check=True,
+                          env={**os.environ, "EXAMPLE_SEED": "3"})
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "pictures.db"
+        for i, name in enumerate(EXAMPLES, start=1):
+            wf = f"examples/{name}.py"
+            gf("render", wf, "-o", str(OUT / f"{name}-before.svg"), db=db)
+            gf("run", wf, "--json", db=db)
+            history = json.loads(gf("history", str(i), "--json", db=db).stdout)
+            first_done = next(e["seq"] for e in history if e["kind"] == "step"
+                              and e["data"].get("op") == "state"
+                              and e["data"].get("state") == "done")
+            gf("render", str(i), "--at", str(first_done),
+               "-o", str(OUT / f"{name}-during.svg"), db=db)
+            gf("render", str(i), "-o", str(OUT / f"{name}-after.svg"), db=db)
+            print(f"{name}: before, during (after step {first_done}), after")
+
+
+if __name__ == "__main__":
+    main()
