@@ -9,7 +9,8 @@ What is drawn (DESIGN §5):
 * a hole that can only become an edge or nothing (``E(u, v) ::= u -> v | nothing``) as
   a dashed edge ``u -> v`` labelled ``E?``;
 * an open hole attached everywhere as one floating ``∗`` node;
-* a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set);
+* a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
+  ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
 * a legend.
 
 Above ``collapse_above`` tasks, sibling tasks (same kind, same predecessors and
@@ -178,16 +179,30 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture()) -> str:
         if tid in node_of:
             continue
         lines.append(_task_node(graph, tid))
-    edges: set[tuple[str, str]] = set()
+    edges: dict[tuple[str, str], str] = {}
     for u, v in graph.edges():
-        edges.add((node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}")))
-    lines.extend(f"  {quote(u)} -> {quote(v)};" for u, v in sorted(edges))
+        edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, v)
+    lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
     for hole in graph.holes.values():
         lines.extend(_hole(hole, types, node_of, picture))
     if picture.legend:
         lines.extend(_legend())
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _edge_style(graph: Graph, target: str) -> str:
+    """Edges have no attributes (they are order only); a task may style the edges that
+    end at it: ``edge_color`` (a name or #rrggbb) and ``edge_label``."""
+    attrs = graph.tasks[target].attrs
+    parts = []
+    color = attrs.get("edge_color")
+    if isinstance(color, str) and _COLOR.match(color):
+        parts.append(f"color={quote(color)}")
+    label = attrs.get("edge_label")
+    if isinstance(label, str) and label:
+        parts.append(f"label={quote(label[:MAX_LABEL])}")
+    return f" [{', '.join(parts)}]" if parts else ""
 
 
 def _task_node(graph: Graph, tid: str) -> str:

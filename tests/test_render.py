@@ -90,6 +90,18 @@ def test_cosmetics_within_the_safe_set() -> None:
     assert "Fetch the data" in label
 
 
+def test_edge_cosmetics_come_from_the_task_the_edge_ends_at() -> None:
+    g = define("a -> b", [])
+    d = g.derivation()
+    d.graph.tasks["b"] = type(d.graph.tasks["b"])(
+        "b", "b", {"edge_color": "#00aa00", "edge_label": 'waits on "a"'})
+    line = next(x for x in to_dot(d.graph, g).splitlines() if x.startswith('  "t:a" -> "t:b"'))
+    assert 'color="#00aa00"' in line and 'label="waits on \\"a\\""' in line
+    d.graph.tasks["b"] = type(d.graph.tasks["b"])("b", "b", {"edge_color": "red; bad=1"})
+    line = next(x for x in to_dot(d.graph, g).splitlines() if x.startswith('  "t:a" -> "t:b"'))
+    assert line == '  "t:a" -> "t:b";'
+
+
 def test_siblings_collapse_above_the_threshold() -> None:
     g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
     d = g.derivation()

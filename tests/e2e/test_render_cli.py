@@ -59,3 +59,33 @@ def test_render_of_a_missing_run_is_a_usage_error(project: Project) -> None:
     project.run()
     missing = project.cli("render", "7")
     assert missing.returncode == 2 and "no run 7" in missing.stderr
+
+
+def test_render_a_run_while_it_runs(project: Project) -> None:
+    import subprocess
+    import sys
+    import time
+
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("slow -> after")
+        def slow():
+            import os, time
+            open("started", "w").write("x")
+            time.sleep(3)
+        def after(): pass
+    """)
+    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py",
+                             "--db", str(project.db)], cwd=project.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (project.root / "started").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        live = project.cli("render", "1", "--format", "dot", "-o", "-")
+        assert live.returncode == 0, live.stderr
+        assert 'fillcolor="#fde68a"' in live.stdout  # slow is drawn running
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
