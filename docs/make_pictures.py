@@ -17,12 +17,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "pictures"
-EXAMPLES = ["random_map", "random_branch", "subgraph"]
+EXAMPLES = ["static", "random_branch", "random_map", "dynamic", "narrowed", "subgraph",
+            "broken_promise"]
 
 
-def gf(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+def gf(*args: str, db: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "grammarflow", *args, "--db", str(db)],
-                          cwd=ROOT, capture_output=True, text=True, check=True,
+                          cwd=ROOT, capture_output=True, text=True, check=check,
                           env={**os.environ, "EXAMPLE_SEED": "3"})
 
 
@@ -33,11 +34,11 @@ def main() -> None:
         for i, name in enumerate(EXAMPLES, start=1):
             wf = f"examples/{name}.py"
             gf("render", wf, "-o", str(OUT / f"{name}-before.svg"), db=db)
-            gf("run", wf, "--json", db=db)
+            gf("run", wf, "--json", db=db, check=False)  # broken_promise exits 3
             history = json.loads(gf("history", str(i), "--json", db=db).stdout)
-            first_done = next(e["seq"] for e in history if e["kind"] == "step"
-                              and e["data"].get("op") == "state"
-                              and e["data"].get("state") == "done")
+            first_done = next((e["seq"] for e in history if e["kind"] == "step"
+                               and e["data"].get("op") == "state"
+                               and e["data"].get("state") == "done"), len(history))
             gf("render", str(i), "--at", str(first_done),
                "-o", str(OUT / f"{name}-during.svg"), db=db)
             gf("render", str(i), "-o", str(OUT / f"{name}-after.svg"), db=db)
