@@ -31,8 +31,11 @@ class Runner:
                               cwd=ROOT, capture_output=True, text=True, env=e, timeout=120)
 
     def run(self, example: str, seed: int | None = None, **env: str) -> tuple[int, dict[str, Any]]:
+        """Run an example; return its exit code and its final graph from `status --json`."""
         proc = self.gf("run", f"examples/{example}.py", "--json", seed=seed, **env)
-        return proc.returncode, json.loads(proc.stdout)
+        run_id = json.loads(proc.stdout)["run"]
+        status = self.gf("status", str(run_id), "--json")
+        return proc.returncode, json.loads(status.stdout)
 
     def picture(self, example: str) -> str:
         proc = self.gf("render", f"examples/{example}.py", "--format", "dot", "-o", "-")
