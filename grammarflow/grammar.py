@@ -766,24 +766,29 @@ class Derivation:
         return hole
 
     def _expand(self, step: Expand) -> Applied:
-        hole = self._hole(step.hole)
+        hole = self.graph.holes.get(step.hole)
+        if hole is None:
+            hole = self._hole(step.hole)  # raises with the reason
         htype = self.grammar.types[hole.type]
         if htype.open:
             raise BrokenPromise(f"hole {hole.id} ({hole.type}) is open: it is changed by "
                                 "'add' or 'refine', not by a production", hole=hole.id)
-        prod = htype.production(step.production)
+        prod, plan = _compiled(htype, step.production, self.grammar.types)
         if not htype.permits(prod.name, hole.allowed):
             allowed = [p.name for p in htype.allowed(hole.allowed)]
             raise BrokenPromise(
                 f"production {prod!r} was narrowed away for hole {hole.id}; still allowed: "
                 f"{allowed}", hole=hole.id,
                 attempts=(Attempt(repr(prod), "removed by a narrowing promise"),))
-        if step.attrs:
-            unknown = set(step.attrs) - set(prod.fragment.locals)
+        attrs = step.attrs
+        if attrs is not NO_ATTRS and attrs:
+            unknown = set(attrs) - set(prod.fragment.locals)
             if unknown:
                 raise BrokenPromise(f"attrs name {sorted(unknown)}, which {prod!r} does not "
                                     "create", hole=hole.id)
-        return self._instantiate_plan(step, hole, _plan(prod, self.grammar.types), step.attrs)
+        else:
+            attrs = NO_ATTRS
+        return self._instantiate_plan(step, hole, plan, attrs)
 
     def _instantiate_plan(self, step: Step, hole: Hole, plan: _Plan,
                           attrs: Mapping[str, Mapping[str, JSON]]) -> Applied:
@@ -795,7 +800,7 @@ class Derivation:
         created: dict[str, str] = {}
         for local, kind, task_attrs in plan.tasks:
             tid = prefix + local
-            extra = attrs.get(local) if attrs else None
+            extra = attrs.get(local) if attrs is not NO_ATTRS else None
             g.add_task(Task(tid, kind, {**task_attrs, **extra} if extra else task_attrs))
             nodes.append(tid)
             created[local] = tid
@@ -981,6 +986,23 @@ class _Plan:
 
 # Keyed by id(production); the production is kept alive in the value so ids stay unique.
 _PLANS: dict[int, tuple[Production, _Plan]] = {}
+
+
+# Keyed by (id(hole type), production name); the type is kept to check identity.
+_COMPILED: dict[tuple[int, str], tuple[HoleType, Production, _Plan]] = {}
+
+
+def _compiled(htype: HoleType, name: str, types: Mapping[str, HoleType]
+              ) -> tuple[Production, _Plan]:
+    """The production named ``name`` of ``htype`` and its plan, looked up once."""
+    key = (id(htype), name)
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is htype:
+        return hit[1], hit[2]
+    prod = htype.production(name)  # raises with the names that exist
+    plan = _plan(prod, types)
+    _COMPILED[key] = (htype, prod, plan)
+    return prod, plan
 
 
 def _plan(prod: Production, types: Mapping[str, HoleType]) -> _Plan:

@@ -146,7 +146,8 @@ class Graph:
         self.rank: dict[str, int] = {}  # task -> creation order, for a stable schedule
         self._serial: dict[str, int] = {}
         self._by_type: dict[str, dict[str, None]] = {}  # hole type -> ordered hole ids
-        self._undo: list[Callable[[], None]] | None = None
+        # undo log: (function, *args) entries, cheaper to make than closures
+        self._undo: list[tuple[Any, ...]] | None = None
 
     # ---------------------------------------------------------------- queries
     def __contains__(self, node_id: object) -> bool:
@@ -251,8 +252,8 @@ class Graph:
 
     def rollback(self) -> None:
         log, self._undo = self._undo or [], None
-        for undo in reversed(log):
-            undo()
+        for fn, *args in reversed(log):
+            fn(*args)
 
     def savepoint(self) -> int:
         """A mark inside the open transaction to roll back to (nested atomicity)."""
@@ -265,11 +266,12 @@ class Graph:
         if log is None:
             raise GrammarflowError("no transaction is open on this graph")
         while len(log) > mark:
-            log.pop()()
+            fn, *args = log.pop()
+            fn(*args)
 
-    def _on_undo(self, fn: Callable[[], None]) -> None:
+    def _on_undo(self, fn: Callable[..., None], *args: Any) -> None:
         if self._undo is not None:
-            self._undo.append(fn)
+            self._undo.append((fn, *args))
 
     # ---------------------------------------------------------------- mutations
     def fresh_hole_id(self, hole_type: str) -> str:
@@ -279,7 +281,8 @@ class Graph:
         while f"{hole_type}.{n}" in self:
             n += 1
         self._serial[hole_type] = n
-        self._on_undo(lambda: self._restore_serial(hole_type, old))
+        if self._undo is not None:
+            self._undo.append((self._restore_serial, hole_type, old))
         return f"{hole_type}.{n}"
 
     def _restore_serial(self, hole_type: str, old: int | None) -> None:
@@ -300,7 +303,7 @@ class Graph:
         self._ready[task.id] = None
         self._undone_tasks += 1
         if self._undo is not None:
-            self._undo.append(lambda: self._drop_task(task.id))
+            self._undo.append((self._drop_task, task.id))
 
     def _drop_task(self, task_id: str) -> None:
         del self.tasks[task_id], self.succ[task_id], self.pred[task_id], self.state[task_id]
@@ -331,7 +334,7 @@ class Graph:
             self._waiting[v] += 1
             self._ready.pop(v, None)
         if self._undo is not None:
-            self._undo.append(lambda: self._drop_edge(u, v))
+            self._undo.append((self._drop_edge, u, v))
 
     def _drop_edge(self, u: str, v: str) -> None:
         self.succ[u].discard(v)
@@ -366,13 +369,13 @@ class Graph:
                 )
         self._link_hole(hole)
         if self._undo is not None:
-            self._undo.append(lambda: self._unlink_hole(hole))
+            self._undo.append((self._unlink_hole, hole))
 
     def remove_hole(self, hole_id: str) -> Hole:
         hole = self.holes[hole_id]
         self._unlink_hole(hole)
         if self._undo is not None:
-            self._undo.append(lambda: self._link_hole(hole))
+            self._undo.append((self._link_hole, hole))
         return hole
 
     def replace_hole(self, hole: Hole) -> None:
@@ -439,7 +442,7 @@ class Graph:
             raise GrammarflowError(f"task {task_id!r} is not ready: it waits on "
                                    f"{self._waiting[task_id]} predecessor(s) or hole(s)")
         self._set_state(task_id, old, new)
-        self._on_undo(lambda: self._set_state(task_id, new, old))
+        self._on_undo(self._set_state, task_id, new, old)
 
     def _set_state(self, task_id: str, old: TaskState, new: TaskState) -> None:
         self.state[task_id] = new

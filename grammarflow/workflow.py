@@ -113,11 +113,7 @@ def load_workflow(path: str | Path) -> Workflow:
     if not file.is_file():
         raise GrammarflowError(f"workflow file {str(path)!r} does not exist")
     module = load_module(file)
-    grammar = getattr(module, "grammar", None)
-    if not isinstance(grammar, Grammar):
-        found = type(grammar).__name__ if grammar is not None else "nothing"
-        raise GrammarflowError(f"{str(path)!r} must define 'grammar = define(...)' "
-                               f"(a grammarflow Grammar); found {found}")
+    grammar = _grammar_of(module, path)
     given = getattr(module, "kinds", {}) or {}
     if not isinstance(given, dict):
         raise GrammarflowError(f"{str(path)!r}: 'kinds' must be a dict of kind -> command")
@@ -145,7 +141,11 @@ def load_grammar(path: str | Path) -> Grammar:
     file = Path(path)
     if not file.is_file():
         raise GrammarflowError(f"workflow file {str(path)!r} does not exist")
-    grammar = getattr(load_module(file), "grammar", None)
+    return _grammar_of(load_module(file), path)
+
+
+def _grammar_of(module: Any, path: str | Path) -> Grammar:
+    grammar = getattr(module, "grammar", None)
     if not isinstance(grammar, Grammar):
         found = type(grammar).__name__ if grammar is not None else "nothing"
         raise GrammarflowError(f"{str(path)!r} must define 'grammar = define(...)' "
