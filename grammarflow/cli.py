@@ -12,7 +12,7 @@ import json
 import random
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -115,11 +115,10 @@ def _load(workflow: str) -> Any:
     try:
         return load_grammar(workflow)
     except GrammarflowError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(EXIT_USAGE)
+        _usage_error(e)
 
 
-def _usage_error(e: Exception) -> None:
+def _usage_error(e: Exception) -> NoReturn:
     click.echo(f"error: {e}", err=True)
     sys.exit(EXIT_USAGE)
 

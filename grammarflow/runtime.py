@@ -166,6 +166,12 @@ class Orchestrator:
                 "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
                             "reason": "the orchestrator stopped while this attempt ran; "
                                       "it will run again"})])
+        # A resumed failed run gives its failed tasks another attempt.
+        for task in [t for t, s in d.graph.state.items() if s is TaskState.FAILED]:
+            o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
+                "attempt", {"event": "retry", "task": task,
+                            "attempt": o.attempts.get(task, 0),
+                            "reason": "the run was resumed: the failed task runs again"})])
         if row.status != "running":
             store.set_status(run_id, "running", f"resumed (was {row.status})")
         return o

@@ -90,8 +90,8 @@ def describe(entry: Entry) -> str:
         event = d.get("event")
         if event == "start":
             return f"task {d['task']}: attempt {d['attempt']} started (log: {d.get('log')})"
-        if event == "lost":
-            return f"task {d['task']}: attempt {d['attempt']} lost: {d['reason']}"
+        if event in ("lost", "retry"):
+            return f"task {d['task']}: attempt {d['attempt']} {event}: {d['reason']}"
         reason = f": {d['reason']}" if d.get("reason") else ""
         return f"task {d['task']}: attempt {d['attempt']} {d.get('outcome')}{reason}"
     if entry.kind == "refused":

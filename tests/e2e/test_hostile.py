@@ -153,3 +153,22 @@ def test_a_due_hole_without_default_breaks_the_promise_naming_it(project: Projec
     assert result.code == 3
     assert "hole X.1 (X) is due" in result.view["reason"]
     assert result.view["refused"][0]["hole"] == "X.1"
+
+
+def test_resuming_a_failed_run_gives_the_failed_task_another_attempt(project: Project) -> None:
+    project.write("wf.py", WORKFLOW.format(timeout=None, retries=0))
+    project.write("tasks/start.py", PRE + """
+        if not os.path.exists("fixed"):
+            sys.exit(4)
+        task.expand("X.1", "2")
+    """.replace("\n        ", "\n"))
+    project.write("tasks/ok.py", "pass\n")
+    failed = project.run()
+    assert failed.code == 1 and "exited with status 4" in failed.view["reason"]
+    (project.root / "fixed").write_text("now it works")
+    resumed = project.resume(1)
+    assert resumed.code == 0, resumed.view
+    assert sorted(t["id"] for t in resumed.view["tasks"]) == ["X.1/B", "end", "start"]
+    retries = [a for a in project.run_journal(1, "attempt") if a["event"] == "retry"]
+    assert len(retries) == 1 and retries[0]["task"] == "start"
+    project.check_consistent(1)
