@@ -485,7 +485,8 @@ class _Search:
         return BrokenPromise(
             f"no sequence of allowed productions yields exactly this change "
             f"({len(self.kind)} task(s), {len(self.edges)} edge(s)); not produced: "
-            f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''}",
+            f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''} (if a production "
+            "should allow it, name it with 'expand')",
             hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
 
     def _describe(self, idx: int) -> str:
