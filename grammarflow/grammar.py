@@ -232,6 +232,14 @@ class Grammar:
         """A fresh derivation at the start graph."""
         return Derivation(self)
 
+    def kinds(self) -> set[str]:
+        """Every task kind the start graph and the productions can create."""
+        found = {t.kind for t in self.start.tasks}
+        for t in self.types.values():
+            for p in t.productions:
+                found.update(s.kind for s in p.fragment.tasks)
+        return found
+
     def with_types(self, types: Iterable[HoleType]) -> Grammar:
         merged = dict(self.types)
         for t in types:
@@ -615,24 +623,16 @@ class Derivation:
             self._pending.append(step)
             return applied
         # The same as `with self.atomic()`, without two generator frames per step.
-        # Inside a speculation (an open graph transaction) a savepoint does the job.
         g = self.graph
-        nested = g.in_transaction()
-        mark = g.savepoint() if nested else 0
-        if not nested:
-            g.begin()
+        mark = g.open_or_savepoint()
         saved = self.grammar
         try:
             applied = self._apply_one(step)
         except BaseException:
-            if nested:
-                g.rollback_to(mark)
-            else:
-                g.rollback()
+            g.undo_to(mark)
             self.grammar = saved
             raise
-        if not nested:
-            g.commit()
+        g.close(mark)
         self.history.append(step)
         return applied
 
@@ -650,22 +650,15 @@ class Derivation:
         saved = self.grammar
         self._pending = []
         g = self.graph
-        nested = g.in_transaction()
-        mark = g.savepoint() if nested else 0
-        if not nested:
-            g.begin()
+        mark = g.open_or_savepoint()
         try:
             yield
         except BaseException:
-            if nested:
-                g.rollback_to(mark)
-            else:
-                g.rollback()
+            g.undo_to(mark)
             self.grammar = saved
             self._pending = None
             raise
-        if not nested:
-            g.commit()
+        g.close(mark)
         self.history.extend(self._pending)
         self._pending = None
 

@@ -255,6 +255,28 @@ class Graph:
         for fn, *args in reversed(log):
             fn(*args)
 
+    def open_or_savepoint(self) -> int | None:
+        """Start a transaction (None), or, inside one, mark a savepoint (its index).
+
+        Pair it with :meth:`close` on success and :meth:`undo_to` on failure.
+        """
+        if self._undo is None:
+            self._undo = []
+            return None
+        return len(self._undo)
+
+    def close(self, mark: int | None) -> None:
+        """Success: commit a transaction :meth:`open_or_savepoint` started."""
+        if mark is None:
+            self._undo = None
+
+    def undo_to(self, mark: int | None) -> None:
+        """Failure: undo back to the savepoint, or the whole transaction."""
+        if mark is None:
+            self.rollback()
+        else:
+            self.rollback_to(mark)
+
     def savepoint(self) -> int:
         """A mark inside the open transaction to roll back to (nested atomicity)."""
         if self._undo is None:

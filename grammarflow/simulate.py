@@ -102,11 +102,8 @@ def open_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
 
 
 def _kinds(grammar: Grammar) -> list[str]:
-    found = {t.kind for t in grammar.start.tasks}
-    for ht in grammar.types.values():
-        for p in ht.productions:
-            found.update(t.kind for t in p.fragment.tasks)
-    return sorted(found) or ["task"]
+    """Kinds for tasks grown in open holes: those the grammar knows (or one made up)."""
+    return sorted(grammar.kinds()) or ["task"]
 
 
 def derive(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:

@@ -23,14 +23,15 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from grammarflow.errors import GrammarflowError
 
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -187,37 +188,35 @@ class Store:
 
     def set_status(self, run_id: int, status: str, reason: str | None = None) -> None:
         """Record the run's status (with a journal entry saying so), atomically."""
-        try:
+        def write() -> None:
             with self._tx():
                 self.db.execute("UPDATE runs SET status=?, reason=?, updated=? WHERE id=?",
                                 (status, reason, time.time(), run_id))
                 self._insert(run_id, "status", {"status": status, "reason": reason})
-        except BaseException:
-            self._next_seq.pop(run_id, None)
-            raise
-        self._count_append()
+        self._write(run_id, write)
 
     # ---------------------------------------------------------------- journal
     def append(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
-        try:
-            seq = self._insert(run_id, kind, data)  # one statement: its own transaction
-        except BaseException:
-            self._next_seq.pop(run_id, None)  # nothing was written: re-read the next seq
-            raise
-        self._count_append()
-        return seq
+        # one statement: its own transaction
+        return self._write(run_id, lambda: self._insert(run_id, kind, data))
 
     def append_many(self, run_id: int, entries: Sequence[tuple[str, dict[str, Any]]]
                     ) -> list[int]:
         """Several entries in one transaction: after a crash, all or none are there."""
-        try:
+        def write() -> list[int]:
             with self._tx():
-                seqs = [self._insert(run_id, kind, data) for kind, data in entries]
+                return [self._insert(run_id, kind, data) for kind, data in entries]
+        return self._write(run_id, write)
+
+    def _write(self, run_id: int, write: Callable[[], T]) -> T:
+        """Do one write; if it fails nothing was written, so re-read the next seq."""
+        try:
+            result = write()
         except BaseException:
             self._next_seq.pop(run_id, None)
             raise
         self._count_append()
-        return seqs
+        return result
 
     def _insert(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
         seq = self._next_seq.get(run_id)

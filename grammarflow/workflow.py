@@ -84,14 +84,6 @@ class Workflow:
                    {k: Kind.from_json(v) for k, v in data["kinds"].items()}, Path(data["path"]))
 
 
-def all_kinds(grammar: Grammar) -> set[str]:
-    found = {t.kind for t in grammar.start.tasks}
-    for t in grammar.types.values():
-        for p in t.productions:
-            found.update(s.kind for s in p.fragment.tasks)
-    return found
-
-
 def load_module(path: Path) -> Any:
     name = f"grammarflow_workflow_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -127,7 +119,7 @@ def load_workflow(path: str | Path) -> Workflow:
                           and v.__module__ == module.__name__ and not n.startswith("_"))
     for name in sorted(functions):
         kinds.setdefault(name, Kind(f":{name}"))
-    for name in sorted(all_kinds(grammar)):
+    for name in sorted(grammar.kinds()):
         if name not in kinds:
             raise GrammarError(
                 f"kind {name!r} has no command: add it to 'kinds' in {file.name} "
