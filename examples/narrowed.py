@@ -22,20 +22,20 @@ def start() -> None:
     from grammarflow import task
 
     # The promise, narrowed: the open hole becomes an OnlyM hole after start.
-    task.refine("Dyn.1", edges=[("start", "end")], holes=[("OnlyM", ["start"])],
-                types=[ONLY_M])
-    task.expand("OnlyM.1", "2")  # the first M
+    made = task.refine("Dyn.1", edges=[("start", "end")], holes=[("OnlyM", ["start"])],
+                       types=[ONLY_M])
+    task.expand(made["holes"][0], "2", attrs={"M": {"n": 1}})  # the first M
 
 
 def M() -> None:
     from grammarflow import task
 
-    me = task.context().task  # OnlyM.k/M; the hole after it is OnlyM.{k+1}
-    k = int(me.split("/")[0].split(".")[1])
-    if k < 3:
-        task.expand(f"OnlyM.{k + 1}", "2")  # one more M after this one
+    ctx = task.context()  # attrs say which M this is; the hole after it is its OnlyM
+    n = ctx.attrs["n"]
+    if n < 3:
+        task.expand(ctx.hole("OnlyM"), "2", attrs={"M": {"n": n + 1}})  # one more M
     elif os.environ.get("EXAMPLE_BREAK"):
-        task.add(tasks={"q": "Q"}, edges=[(me, "q")])  # not promised: only Ms may follow
+        task.add(tasks={"q": "Q"}, edges=[(ctx.task, "q")])  # not promised: only Ms
 
 
 def end() -> None:

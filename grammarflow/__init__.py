@@ -37,14 +37,14 @@ _EXPORTS = {
     "Fragment": "grammarflow.grammar",
     "TaskSpec": "grammarflow.grammar",
     "HoleSpec": "grammarflow.grammar",
-    "Derivation": "grammarflow.grammar",
-    "Applied": "grammarflow.grammar",
-    "Expand": "grammarflow.grammar",
-    "Grow": "grammarflow.grammar",
-    "Refine": "grammarflow.grammar",
-    "NarrowType": "grammarflow.grammar",
-    "NarrowHole": "grammarflow.grammar",
-    "SetState": "grammarflow.grammar",
+    "Derivation": "grammarflow.derivation",
+    "Applied": "grammarflow.steps",
+    "Expand": "grammarflow.steps",
+    "Grow": "grammarflow.steps",
+    "Refine": "grammarflow.steps",
+    "NarrowType": "grammarflow.steps",
+    "NarrowHole": "grammarflow.steps",
+    "SetState": "grammarflow.steps",
     "hole_type": "grammarflow.grammar",
     "open_type": "grammarflow.grammar",
     "define": "grammarflow.notation",
@@ -119,6 +119,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from grammarflow.derivation import Derivation
     from grammarflow.errors import (
         Attempt,
         BrokenPromise,
@@ -127,19 +128,11 @@ if TYPE_CHECKING:
         NotationError,
     )
     from grammarflow.grammar import (
-        Applied,
-        Derivation,
-        Expand,
         Fragment,
         Grammar,
-        Grow,
         HoleSpec,
         HoleType,
-        NarrowHole,
-        NarrowType,
         Production,
-        Refine,
-        SetState,
         TaskSpec,
         hole_type,
         open_type,
@@ -148,4 +141,13 @@ if TYPE_CHECKING:
     from grammarflow.match import Added, Diff, add
     from grammarflow.notation import define, format_fragment, parse_fragment, parse_types
     from grammarflow.shapes import choice, optional_edge, repeat_parallel, repeat_series
+    from grammarflow.steps import (
+        Applied,
+        Expand,
+        Grow,
+        NarrowHole,
+        NarrowType,
+        Refine,
+        SetState,
+    )
     from grammarflow.workflow import Kind, Workflow

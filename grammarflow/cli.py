@@ -16,10 +16,11 @@ from typing import Any, NoReturn
 
 import click
 
+from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
-from grammarflow.grammar import Derivation, Expand, Grow, Refine, SetState, step_to_json
 from grammarflow.simulate import Limits, RandomChooser
 from grammarflow.simulate import run as simulate_run
+from grammarflow.steps import Expand, Grow, Refine, SetState, step_to_json
 from grammarflow.workflow import load_grammar
 
 EXIT_OK = 0

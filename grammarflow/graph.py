@@ -144,7 +144,6 @@ class Graph:
         self._due: dict[str, None] = {}  # ordered set of local holes with all after-args done
         self._undone_tasks = 0
         self.rank: dict[str, int] = {}  # task -> creation order, for a stable schedule
-        self._serial: dict[str, int] = {}
         self._by_type: dict[str, dict[str, None]] = {}  # hole type -> ordered hole ids
         # undo log: (function, *args) entries, cheaper to make than closures
         self._undo: list[tuple[Any, ...]] | None = None
@@ -296,23 +295,6 @@ class Graph:
             self._undo.append((fn, *args))
 
     # ---------------------------------------------------------------- mutations
-    def fresh_hole_id(self, hole_type: str) -> str:
-        """The next id ``Type.n`` for a new hole: deterministic in derivation order."""
-        old = self._serial.get(hole_type)
-        n = (old or 0) + 1
-        while f"{hole_type}.{n}" in self:
-            n += 1
-        self._serial[hole_type] = n
-        if self._undo is not None:
-            self._undo.append((self._restore_serial, hole_type, old))
-        return f"{hole_type}.{n}"
-
-    def _restore_serial(self, hole_type: str, old: int | None) -> None:
-        if old is None:
-            del self._serial[hole_type]
-        else:
-            self._serial[hole_type] = old
-
     def add_task(self, task: Task) -> None:
         if task.id in self:
             raise BrokenPromise(f"node id {task.id!r} already exists; ids are never reused")
@@ -511,7 +493,6 @@ class Graph:
                  "allowed": None if h.allowed is None else sorted(h.allowed)}
                 for h in sorted(self.holes.values(), key=lambda h: h.id)
             ],
-            "serial": dict(sorted(self._serial.items())),
         }
 
     @classmethod
@@ -531,7 +512,6 @@ class Graph:
             state = TaskState(t.get("state", "pending"))
             if state is not TaskState.PENDING:
                 g._force_state(t["id"], state)
-        g._serial.update(data.get("serial", {}))
         return g
 
     def _force_state(self, task_id: str, new: TaskState) -> None:

@@ -20,19 +20,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from grammarflow.derivation import Derivation
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
-from grammarflow.grammar import (
-    Derivation,
-    Expand,
-    Fragment,
-    Grow,
-    HoleType,
-    Production,
-    Step,
-    TaskSpec,
-    find_cycle,
-)
+from grammarflow.grammar import Fragment, HoleType, Production, TaskSpec
 from grammarflow.graph import JSON, check_name
+from grammarflow.steps import Expand, Grow, Step
+from grammarflow.wellformed import find_cycle
 
 #: Steps the search may try before it refuses a diff as too costly to explain.
 DEFAULT_BUDGET = 20_000

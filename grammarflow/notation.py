@@ -39,11 +39,11 @@ from grammarflow.grammar import (
     HoleType,
     Production,
     TaskSpec,
-    format_fragment,
 )
 from grammarflow.graph import Role
 
-__all__ = ["define", "format_fragment", "parse_fragment", "parse_types"]
+__all__ = ["define", "format_fragment", "format_grammar", "format_hole_type",
+           "parse_fragment", "parse_types", "signature"]
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>::=|->|[(),;|*\[\]:]))")
 
@@ -340,3 +340,81 @@ def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = ()) ->
                 raise GrammarError(f"hole type {t.name} is defined twice")
             types[t.name] = t
     return Grammar(parse_fragment(start), types)
+
+
+# ====================================================================== format
+def format_fragment(fragment: Fragment) -> str:
+    """The short notation of a fragment: chains, lone tasks and holes, or ``nothing``.
+
+    >>> format_fragment(parse_fragment("a -> b -> c, d, X(a, d)"))
+    'a -> b -> c, d, X(a, d)'
+    """
+    if fragment.is_empty():
+        return "nothing"
+    kinds = {t.local: t.kind for t in fragment.tasks}
+
+    def atom(name: str) -> str:
+        kind = kinds.get(name)
+        return name if kind is None or kind == name else f"{name}:{kind}"
+
+    items: list[str] = []
+    used: set[int] = set()
+    out: dict[str, list[int]] = {}
+    for i, (u, _) in enumerate(fragment.edges):
+        out.setdefault(u, []).append(i)
+    mentioned: set[str] = set()
+    for i, (u, v) in enumerate(fragment.edges):
+        if i in used:
+            continue
+        used.add(i)
+        chain = [u, v]
+        while chain[-1] in kinds:
+            nxt = next((j for j in out.get(chain[-1], ()) if j not in used), None)
+            if nxt is None:
+                break
+            used.add(nxt)
+            chain.append(fragment.edges[nxt][1])
+        # a task's kind is written once, where it first appears
+        parts = []
+        for n in chain:
+            parts.append(n if n in mentioned else atom(n))
+            mentioned.add(n)
+        items.append(" -> ".join(parts))
+    items.extend(atom(t.local) for t in fragment.tasks if t.local not in mentioned)
+    items.extend(f"{h.type}({', '.join(h.args)})" for h in fragment.holes)
+    return ", ".join(items)
+
+
+def signature(htype: HoleType) -> str:
+    """``X(a, b)``; ``X(a; b)`` for an open type (its roles cannot be inferred);
+    ``X(*)`` for a type attached everywhere."""
+    if htype.everywhere:
+        return f"{htype.name}(*)"
+    if htype.open and htype.params and htype.params == (*htype.after, *htype.before):
+        return f"{htype.name}({', '.join(htype.after)}; {', '.join(htype.before)})"
+    return f"{htype.name}({', '.join(htype.params)})"
+
+
+def format_hole_type(htype: HoleType) -> str:
+    """A hole type in the notation: ``X(a, b) ::= [left] a -> A -> b | ...``."""
+    if htype.open:
+        return f"{signature(htype)} ::= *"
+    alts = []
+    for i, p in enumerate(htype.productions):
+        marks = []
+        if p.name != str(i + 1):
+            marks.append(p.name)
+        if p.name == htype.default:
+            marks.append("default")
+        if p.name in htype.removed:
+            marks.append("removed")
+        prefix = f"[{', '.join(marks)}] " if marks else ""
+        alts.append(prefix + format_fragment(p.fragment))
+    return f"{signature(htype)} ::= {' | '.join(alts)}"
+
+
+def format_grammar(grammar: Grammar) -> str:
+    """The start graph and every hole type, one per line."""
+    lines = [f"start: {format_fragment(grammar.start)}"]
+    lines.extend(format_hole_type(t) for t in grammar.types.values())
+    return "\n".join(lines)

@@ -39,24 +39,22 @@ from pathlib import Path
 from typing import Any
 
 from grammarflow import wire
+from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
-from grammarflow.grammar import (
-    Derivation,
+from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
+from grammarflow.graph import TaskState
+from grammarflow.match import Diff, add
+from grammarflow.notation import parse_types
+from grammarflow.steps import (
     Expand,
-    Fragment,
-    HoleSpec,
     NarrowHole,
     NarrowType,
     Refine,
     SetState,
     Step,
-    TaskSpec,
     step_from_json,
     step_to_json,
 )
-from grammarflow.graph import TaskState
-from grammarflow.match import Diff, add
-from grammarflow.notation import parse_types
 from grammarflow.store import Store
 from grammarflow.workflow import Kind, Workflow
 
@@ -323,7 +321,7 @@ class Orchestrator:
         # running by a crash by it (see kill_orphans); nothing is journaled at spawn.
         marker = json.dumps({"db": self.db_key, "run": str(self.run_id), "task": task.id,
                              "kind": task.kind, "attrs": dict(task.attrs),
-                             "attempt": attempt.number})
+                             "attempt": attempt.number, "holes": self._holes_after(task.id)})
         env = dict(self.base_env)
         env[wire.ENV_TASK.encode()] = marker.encode()
         log = _LazyLog(attempt.log_path)
@@ -345,6 +343,14 @@ class Orchestrator:
                 attempt.failure = f"exited with status {code}"
         finally:
             log.close()
+
+    def _holes_after(self, task_id: str) -> dict[str, str]:
+        """The holes that come after a task (it may expand them): id -> type."""
+        g = self.d.graph
+        holes = {h: g.holes[h].type for h in sorted(g.holes_at(task_id))
+                 if task_id in g.holes[h].after}
+        holes.update((h, g.holes[h].type) for h in g.everywhere_holes())
+        return holes
 
     def _kill(self, attempt: Attempt, why: str) -> None:
         if attempt.failure is None:

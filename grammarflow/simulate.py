@@ -14,19 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from grammarflow.grammar import (
-    Derivation,
-    Expand,
-    Fragment,
-    Grammar,
-    Grow,
-    HoleType,
-    Refine,
-    SetState,
-    TaskSpec,
-    finishing_depth,
-)
+from grammarflow.derivation import Derivation
+from grammarflow.grammar import Fragment, Grammar, HoleType, TaskSpec
 from grammarflow.graph import Hole, TaskState
+from grammarflow.steps import Expand, Grow, Refine, SetState
+from grammarflow.wellformed import finishing_depth
 
 T = TypeVar("T")
 

@@ -6,7 +6,8 @@ import datetime
 from collections.abc import Iterator
 from typing import Any
 
-from grammarflow.grammar import Derivation, step_from_json
+from grammarflow.derivation import Derivation
+from grammarflow.steps import step_from_json
 from grammarflow.store import Entry, Store
 from grammarflow.workflow import Workflow
 

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from grammarflow.errors import GrammarflowError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 T = TypeVar("T")
 
 _SCHEMA = """

@@ -39,18 +39,29 @@ class Refused(Exception):
 
 
 class Context:
-    """Who this task is: run id, task id, kind, attributes (inputs), attempt (from 1)."""
+    """Who this task is: run id, task id, kind, attributes (inputs), attempt (from 1),
+    and ``holes``: the holes that come after this task when it starts (id -> type),
+    which are the ones it may expand."""
 
-    __slots__ = ("attempt", "attrs", "kind", "run", "task")
+    __slots__ = ("attempt", "attrs", "holes", "kind", "run", "task")
 
     def __init__(self, run: str, task: str, kind: str, attrs: dict[str, Any],
-                 attempt: int) -> None:
+                 attempt: int, holes: dict[str, str] | None = None) -> None:
         self.run, self.task, self.kind, self.attrs, self.attempt = (
             run, task, kind, attrs, attempt)
+        self.holes = holes or {}
+
+    def hole(self, type: str) -> str:
+        """The id of the one hole of ``type`` that comes after this task."""
+        found = [h for h, t in self.holes.items() if t == type]
+        if len(found) != 1:
+            raise LookupError(f"task {self.task} has {len(found)} hole(s) of type {type!r} "
+                              f"after it; holes after it: {self.holes}")
+        return found[0]
 
     def __repr__(self) -> str:
         return (f"Context(run={self.run!r}, task={self.task!r}, kind={self.kind!r}, "
-                f"attrs={self.attrs!r}, attempt={self.attempt})")
+                f"attrs={self.attrs!r}, attempt={self.attempt}, holes={self.holes!r})")
 
 
 class _Channel:
@@ -102,7 +113,7 @@ def context() -> Context:
         raise RuntimeError(f"not running under grammarflow ({wire.ENV_TASK} is not set)")
     data = json.loads(raw)
     return Context(data["run"], data["task"], data["kind"], data.get("attrs", {}),
-                   data.get("attempt", 1))
+                   data.get("attempt", 1), data.get("holes", {}))
 
 
 def expand(hole: str, production: str, attrs: dict[str, dict[str, Any]] | None = None

@@ -29,24 +29,22 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
+from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise
-from grammarflow.grammar import (
+from grammarflow.grammar import Fragment, Grammar, TaskSpec
+from grammarflow.graph import Graph, Hole, TaskState
+from grammarflow.match import Added, Diff, add
+from grammarflow.simulate import Limits, derive, run
+from grammarflow.steps import (
     Applied,
-    Derivation,
     Expand,
-    Fragment,
-    Grammar,
     Grow,
     NarrowHole,
     NarrowType,
     Refine,
     SetState,
     Step,
-    TaskSpec,
 )
-from grammarflow.graph import Graph, Hole, TaskState
-from grammarflow.match import Added, Diff, add
-from grammarflow.simulate import Limits, derive, run
 
 T = TypeVar("T")
 

@@ -2,8 +2,8 @@
 
 The soundness tests replay every accepted step here and compare with what the real
 core produced: two implementations that must agree (differential testing). It reads
-DESIGN.md directly: ids ``Type.n`` (per-type serial, skipping used ids) and
-``<hole>/<local>``; parameters bound to the hole's attachment in order.
+DESIGN.md directly: task ids ``<hole>/<local>``; hole ids a function of the derivation
+tree (:func:`child_id`); parameters bound to the hole's attachment in order.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ class Model:
     tasks: dict[str, str] = field(default_factory=dict)  # id -> kind
     edges: set[tuple[str, str]] = field(default_factory=set)
     holes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
-    serial: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, graph: dict[str, Any]) -> Model:
         return cls({t["id"]: t["kind"] for t in graph["tasks"]},
                    {(u, v) for u, v in graph["edges"]},
-                   {h["id"]: (h["type"], tuple(h["args"])) for h in graph["holes"]},
-                   dict(graph["serial"]))
+                   {h["id"]: (h["type"], tuple(h["args"])) for h in graph["holes"]})
 
     def same_shape(self, graph: dict[str, Any]) -> bool:
         other = Model.of(graph)
@@ -54,16 +52,34 @@ def expand(model: Model, grammar: dict[str, Any], hole_id: str, production: str)
         assert tid not in model.tasks
         bind[t["local"]] = tid
         model.tasks[tid] = t["kind"]
-    for h in frag["holes"]:
-        n = model.serial.get(h["type"], 0) + 1
-        while f"{h['type']}.{n}" in model.holes or f"{h['type']}.{n}" in model.tasks:
-            n += 1
-        model.serial[h["type"]] = n
+    kinds_of_holes = [h["type"] for h in frag["holes"]]
+    for i, h in enumerate(frag["holes"]):
+        index = kinds_of_holes[:i + 1].count(h["type"])
+        hid = child_id(hole_id, htype_name, h["type"], index, kinds_of_holes.count(h["type"]))
+        assert hid not in model.holes and hid not in model.tasks
         child = next(t for t in grammar["types"] if t["name"] == h["type"])
         hargs = () if child["everywhere"] else tuple(bind.get(a, a) for a in h["args"])
-        model.holes[f"{h['type']}.{n}"] = (h["type"], hargs)
+        model.holes[hid] = (h["type"], hargs)
     for u, v in frag["edges"]:
         model.edges.add((bind.get(u, u), bind.get(v, v)))
+
+
+def child_id(parent: str, parent_type: str, htype: str, index: int, count: int) -> str:
+    """The id rule, written out naively: ``parent/T.i``, except the sole hole of the
+    parent's own type, which continues the parent's chain (``T.k`` -> ``T.k.2`` -> ...)."""
+    if htype == parent_type and count == 1:
+        head, _, last = parent.rpartition("/")
+        pieces = last.split(".")
+        depth = 2 if len(pieces) == 2 else int(pieces[2]) + 1
+        last = ".".join([pieces[0], pieces[1], str(depth)])
+        return f"{head}/{last}" if head else last
+    hid = f"{parent}/{htype}.{index}"
+    if len(hid) > 160:
+        import hashlib
+
+        head, _, last = hid.rpartition("/")
+        hid = "~" + hashlib.sha256(head.encode()).hexdigest()[:16] + "/" + last
+    return hid
 
 
 def full_graph(graph: dict[str, Any]) -> nx.DiGraph:

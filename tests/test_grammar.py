@@ -21,7 +21,7 @@ from grammarflow import (
     parse_types,
     repeat_parallel,
 )
-from grammarflow.grammar import step_from_json, step_to_json
+from grammarflow.steps import step_from_json, step_to_json
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 
@@ -49,10 +49,10 @@ def test_a_refused_batch_leaves_no_trace() -> None:
     d = g.derivation()
     before = d.graph.to_json()
     with pytest.raises(BrokenPromise, match="no hole 'nope'"):
-        d.apply_batch([Expand("Ms.1", "2"), Expand("Ms_more.1", "2"), Expand("nope", "1")])
+        d.apply_batch([Expand("Ms.1", "2"), Expand("Ms.1/Ms_more.1", "2"), Expand("nope", "1")])
     assert d.graph.to_json() == before
     assert d.history == []
-    d.apply_batch([Expand("Ms.1", "2"), Expand("Ms_more.1", "2")])
+    d.apply_batch([Expand("Ms.1", "2"), Expand("Ms.1/Ms_more.1", "2")])
     assert len(d.history) == 2 and len(d.graph.tasks) == 4
 
 
@@ -118,8 +118,8 @@ def test_refine_an_open_hole_into_fresh_types() -> None:
                                       holes=(HoleSpec("Only", ("W", "e")),),
                                       edges=(("s", "W"),)), (fresh,)))
     assert "Only" in d.grammar.types
-    assert set(d.graph.holes) == {"Only.1"}
-    assert d.graph.holes["Only.1"].args == ("Dyn.1/W", "e")
+    assert set(d.graph.holes) == {"Dyn.1/Only.1"}
+    assert d.graph.holes["Dyn.1/Only.1"].args == ("Dyn.1/W", "e")
     with pytest.raises(BrokenPromise, match="already exist"):
         d2 = g.derivation()
         d2.apply(Refine("Dyn.1", Fragment(), (parse_types("Dyn(a) ::= nothing")["Dyn"],)))

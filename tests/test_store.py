@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import grammars
 
-from grammarflow.grammar import Derivation, step_to_json
+from grammarflow.derivation import Derivation
 from grammarflow.status import fold
-from grammarflow.store import Store, StoreError
+from grammarflow.steps import step_to_json
+from grammarflow.store import SCHEMA_VERSION, Store, StoreError
 from grammarflow.testing import MessageRun, message_runs
 from grammarflow.workflow import Workflow
 
@@ -73,7 +74,8 @@ def test_another_schema_version_is_refused_with_both_versions(tmp_path: Path) ->
     db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(StoreError, match="schema version 99; this grammarflow reads version 1"):
+    expected = f"schema version 99; this grammarflow reads version {SCHEMA_VERSION}"
+    with pytest.raises(StoreError, match=expected):
         Store(tmp_path / "db")
 
 

@@ -144,14 +144,15 @@ def test_promised_at_run_time_narrows_an_open_hole_and_is_kept(gf: Runner) -> No
     assert code == 0
     tasks, edges = shape(view)
     ms = sorted(t for t, k in tasks if k == "M")
-    assert ms == ["OnlyM.1/M", "OnlyM.2/M", "OnlyM.3/M"]
+    assert ms == ["Dyn.1/OnlyM.1.2/M", "Dyn.1/OnlyM.1.3/M", "Dyn.1/OnlyM.1/M"]
     assert {k for _, k in tasks} == {"start", "end", "M"}  # only Ms appeared
     assert [(u, v) for u, v in edges if v == "end"] == [("start", "end")]  # none into end
-    assert edges == {("start", "end"), ("start", ms[0]), (ms[0], ms[1]), (ms[1], ms[2])}
+    first, second, third = ms[2], ms[0], ms[1]
+    assert edges == {("start", "end"), ("start", first), (first, second), (second, third)}
     code, broken = gf.run("narrowed", EXAMPLE_BREAK="1")
     assert code == 3 and broken["status"] == "broken"
     refused = broken["refused"][0]
-    assert refused["hole"] == "OnlyM.4"
+    assert refused["hole"] == "Dyn.1/OnlyM.1.4"
     assert any("needs a new task of kind M; the change has kinds ['Q']" in a["reason"]
                for a in refused["attempts"])
     assert not any(k == "Q" for _, k in shape(broken)[0])

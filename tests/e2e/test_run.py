@@ -54,7 +54,7 @@ def test_tasks_run_one_at_a_time_in_creation_order(project: Project) -> None:
     result = project.run()
     order = [s["task"] for s in result.journal("step")
              if s["op"] == "state" and s["state"] == "running"]
-    assert order == ["A", "Ms.1/M", "Ms_more.1/M", "Ms_more.2/M", "B"]
+    assert order == ["A", "Ms.1/M", "Ms.1/Ms_more.1/M", "Ms.1/Ms_more.1.2/M", "B"]
 
 
 def test_print_goes_to_the_attempt_log(project: Project) -> None:
@@ -150,7 +150,7 @@ def test_a_task_narrows_the_promise_and_a_later_task_that_breaks_it_is_stopped(
             from grammarflow import task
             task.narrow(type="Ms_more", remove=["2"])   # from here on: at most one M
             task.expand("Ms.1", "2")
-            task.expand("Ms_more.1", "2")               # a second M: refused
+            task.expand("Ms.1/Ms_more.1", "2")         # a second M: refused
         def M(): pass
         def B(): pass
     """)
@@ -158,7 +158,7 @@ def test_a_task_narrows_the_promise_and_a_later_task_that_breaks_it_is_stopped(
     assert result.code == 3
     assert "narrowed away" in result.view["reason"]
     refused = result.journal("refused")[0]
-    assert refused["hole"] == "Ms_more.1"
+    assert refused["hole"] == "Ms.1/Ms_more.1"
     assert "removed by a narrowing promise" in refused["attempts"][0]["reason"]
     assert sorted(t["id"] for t in result.view["tasks"]) == ["A", "B"]
 
@@ -175,12 +175,12 @@ def test_a_task_refines_an_open_hole_into_fresh_productions(project: Project) ->
             print(made)
         def W():
             from grammarflow import task
-            task.expand("Only.1", "1")
+            task.expand(task.context().hole("Only"), "1")
         def M(): pass
         def end(): pass
     """)
     result = project.run()
     assert result.code == 0, (result.view, result.stderr)
     ids = sorted(t["id"] for t in result.view["tasks"])
-    assert ids == ["Dyn.1/W", "Only.1/M", "end", "start"]
-    assert ["Only.1/M", "end"] in result.view["edges"]
+    assert ids == ["Dyn.1/Only.1/M", "Dyn.1/W", "end", "start"]
+    assert ["Dyn.1/Only.1/M", "end"] in result.view["edges"]

@@ -1,0 +1,492 @@
+"""A grammar applied to a graph: steps, atomicity, instantiation, and the ids it makes.
+
+A :class:`Derivation` holds the sentential form (:class:`~grammarflow.graph.Graph`), the
+grammar as narrowed so far, and the accepted steps. Every change goes through
+:meth:`Derivation.apply`: it happens entirely, or raises
+:class:`~grammarflow.errors.BrokenPromise` and leaves graph and grammar as they were.
+
+Roles make acyclicity local (proofs/05-acyclicity.md): in a well-formed fragment every
+edge leaves an *after* parameter or a new node and enters a new node or a *before*
+parameter, so replacing a hole never closes a cycle, whatever the size of the graph.
+
+Ids are a function of the derivation tree (proofs/04-confluence.md), never of the
+order in which steps happen: a task is ``<hole id>/<local name>`` (start tasks keep
+their names); a start hole of type ``T`` is ``T.i`` (the i-th hole of type ``T`` in the
+start graph); a hole created by expanding hole ``h`` is ``h/T.i`` (the i-th hole of
+type ``T`` in the fragment) — except the one hole of ``h``'s own type that a
+production re-creates (``Ms_more(a, b) ::= a -> M -> b, Ms_more(a, b)``), which
+continues ``h``'s chain: ``Ms.1/Ms_more.1`` -> ``Ms.1/Ms_more.1.2`` -> ``...1.3``. So a
+repetition's ids stay short, and two tasks running at once that expand different holes
+can never be handed the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
+from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
+from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState
+from grammarflow.steps import (
+    Applied,
+    Expand,
+    Grow,
+    NarrowHole,
+    NarrowType,
+    Refine,
+    SetState,
+    Step,
+)
+from grammarflow.wellformed import check_fragment, productive_types, reachable_types
+
+#: Above this length the part of an id before its last hole segment is replaced by a
+#: digest of it, so ids stay short under any recursion (still a function of the tree).
+MAX_ID = 160
+
+
+# ====================================================================== plans and ids
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A fragment compiled for instantiation: names replaced by indices into
+    ``[outside names..., new tasks...]``, each new hole with its roles and its place
+    among the fragment's holes of its type (for its id)."""
+
+    outside: tuple[str, ...]
+    tasks: tuple[tuple[str, str, Mapping[str, JSON]], ...]
+    holes: tuple[tuple[str, tuple[int, ...], tuple[Role, ...], bool, int, int], ...]
+    edges: tuple[tuple[int, int], ...]
+
+
+def compile_fragment(fragment: Fragment, outside: Sequence[str],
+                     types: Mapping[str, HoleType]) -> Plan:
+    """The plan of ``fragment`` whose outside names are ``outside`` (in that order)."""
+    index = {p: i for i, p in enumerate(outside)}
+    for t in fragment.tasks:
+        index[t.local] = len(index)
+    counts: dict[str, int] = {}
+    for h in fragment.holes:
+        counts[h.type] = counts.get(h.type, 0) + 1
+    seen: dict[str, int] = {}
+    holes = []
+    for h in fragment.holes:
+        ht = types[h.type]
+        seen[h.type] = seen.get(h.type, 0) + 1
+        args = () if ht.everywhere else tuple(index[a] for a in h.args)
+        holes.append((h.type, args, ht.roles, ht.everywhere, seen[h.type], counts[h.type]))
+    return Plan(tuple(outside), tuple((t.local, t.kind, t.attrs) for t in fragment.tasks),
+                tuple(holes), tuple((index[u], index[v]) for u, v in fragment.edges))
+
+
+def child_hole_id(parent: Hole | None, htype: str, index: int, count: int) -> str:
+    """The id of the ``index``-th of ``count`` new holes of type ``htype`` made by
+    expanding ``parent`` (``None``: the start graph). See the module docstring."""
+    if parent is None:
+        return f"{htype}.{index}"
+    if htype == parent.type and count == 1:
+        prefix, slash, segment = parent.id.rpartition("/")
+        parts = segment.split(".")
+        depth = int(parts[2]) + 1 if len(parts) == 3 else 2
+        return f"{prefix}{slash}{parts[0]}.{parts[1]}.{depth}"
+    return _bounded(f"{parent.id}/{htype}.{index}")
+
+
+def _bounded(hole_id: str) -> str:
+    if len(hole_id) <= MAX_ID:
+        return hole_id
+    prefix, _, segment = hole_id.rpartition("/")
+    digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
+    return f"~{digest}/{segment}"
+
+
+def instantiate(graph: Graph, plan: Plan, values: Sequence[str], parent: Hole | None,
+                attrs: Mapping[str, Mapping[str, JSON]] = NO_ATTRS
+                ) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Add a compiled fragment to ``graph``, its outside names bound to ``values``, its
+    new nodes named under ``parent``. Returns the new task ids (by local name) and the
+    new hole ids. The one routine behind the start graph, Expand, Grow and Refine."""
+    nodes = list(values)
+    prefix = parent.id + "/" if parent is not None else ""
+    created: dict[str, str] = {}
+    for local, kind, task_attrs in plan.tasks:
+        tid = prefix + local
+        extra = attrs.get(local) if attrs else None
+        graph.add_task(Task(tid, kind, {**task_attrs, **extra} if extra else task_attrs))
+        nodes.append(tid)
+        created[local] = tid
+    new_holes = []
+    for htype, arg_index, roles, everywhere, index, count in plan.holes:
+        hid = child_hole_id(parent, htype, index, count)
+        if everywhere:
+            graph.add_hole(Hole(hid, htype, everywhere=True))
+        else:
+            graph.add_hole(Hole(hid, htype, tuple([nodes[i] for i in arg_index]), roles))
+        new_holes.append(hid)
+    for u, v in plan.edges:
+        graph.add_edge(nodes[u], nodes[v])
+    return created, tuple(new_holes)
+
+
+# ====================================================================== derivations
+class Derivation:
+    """A grammar applied to a graph: every change goes through :meth:`apply`.
+
+    >>> from grammarflow import define
+    >>> d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | a -> B -> b").derivation()
+    >>> d.apply(Expand("X.1", "2")).tasks
+    {'B': 'X.1/B'}
+    >>> sorted(d.graph.edges())
+    [('X.1/B', 'e'), ('s', 'X.1/B')]
+    """
+
+    def __init__(self, grammar: Grammar, graph: Graph | None = None) -> None:
+        self.grammar = grammar
+        self.history: list[Step] = []
+        self._pending: list[Step] | None = None
+        self._speculation: tuple[int, Grammar] | None = None
+        if graph is None:
+            graph = Graph()
+            instantiate(graph, compile_fragment(grammar.start, (), grammar.types), (), None)
+        self.graph = graph
+
+    # ---------------------------------------------------------------- public
+    def apply(self, step: Step) -> Applied:
+        """Apply one step atomically, or raise :class:`BrokenPromise` and change nothing
+        (also inside :meth:`atomic`, where a refused step caught by the caller leaves
+        no trace and the block goes on)."""
+        g = self.graph
+        mark = g.open_or_savepoint()
+        saved = self.grammar
+        try:
+            applied = self._apply_one(step)
+        except BaseException:
+            g.undo_to(mark)
+            self.grammar = saved
+            raise
+        g.close(mark)
+        if self._pending is not None:
+            self._pending.append(step)
+        else:
+            self.history.append(step)
+        return applied
+
+    def apply_batch(self, steps: Sequence[Step]) -> list[Applied]:
+        """Apply several steps as one: all of them, or (on any refusal) none."""
+        with self.atomic():
+            return [self.apply(s) for s in steps]
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every step applied inside the block is kept, or (on any exception) none is."""
+        if self._pending is not None:
+            yield
+            return
+        saved = self.grammar
+        self._pending = []
+        g = self.graph
+        mark = g.open_or_savepoint()
+        try:
+            yield
+        except BaseException:
+            g.undo_to(mark)
+            self.grammar = saved
+            self._pending = None
+            raise
+        g.close(mark)
+        self.history.extend(self._pending)
+        self._pending = None
+
+    # ---------------------------------------------------------------- speculation
+    def speculate(self) -> None:
+        """Apply the next steps tentatively: :meth:`keep` them, or :meth:`discard` them
+        (graph, grammar and history back as they were). Used for a running task's
+        changes, which become permanent only when the task succeeds."""
+        if self._speculation is not None:
+            raise GrammarflowError("a speculation is already open")
+        self.graph.begin()
+        self._speculation = (len(self.history), self.grammar)
+
+    def is_speculating(self) -> bool:
+        return self._speculation is not None
+
+    def keep(self) -> list[Step]:
+        """End the speculation, keeping its steps; returns them."""
+        if self._speculation is None:
+            raise GrammarflowError("no speculation is open")
+        start, _ = self._speculation
+        self.graph.commit()
+        self._speculation = None
+        return self.history[start:]
+
+    def discard(self) -> None:
+        """End the speculation, undoing every step applied since it began."""
+        if self._speculation is None:
+            raise GrammarflowError("no speculation is open")
+        start, grammar = self._speculation
+        self.graph.rollback()
+        del self.history[start:]
+        self.grammar = grammar
+        self._speculation = None
+
+    def close(self, hole_id: str) -> Applied:
+        """Apply the default production of a due hole, or raise naming the hole."""
+        hole = self._hole(hole_id)
+        htype = self.grammar.types[hole.type]
+        if htype.open:
+            return self.apply(Refine(hole_id, Fragment()))
+        allowed = {p.name for p in htype.allowed(hole.allowed)}
+        if htype.default is None or htype.default not in allowed:
+            raise BrokenPromise(
+                f"hole {hole_id} ({hole.type}) is due (every task it comes after is done) "
+                f"but was not expanded, and its type has no default production "
+                f"among {sorted(allowed)}",
+                hole=hole_id,
+            )
+        return self.apply(Expand(hole_id, htype.default))
+
+    def close_due(self) -> list[Applied]:
+        """Close due holes with their defaults until none is due (may raise)."""
+        out: list[Applied] = []
+        while True:
+            due = next(self.graph.due(), None)
+            if due is None:
+                return out
+            out.append(self.close(due))
+
+    def is_finished(self) -> bool:
+        return not self.graph.holes and all(
+            s is TaskState.DONE for s in self.graph.state.values())
+
+    @classmethod
+    def replay(cls, grammar: Grammar, steps: Iterable[Step]) -> Derivation:
+        """Fold accepted steps over the start graph (DESIGN §6.7)."""
+        d = cls(grammar)
+        for s in steps:
+            d.apply(s)
+        return d
+
+    # ---------------------------------------------------------------- dispatch
+    def _apply_one(self, step: Step) -> Applied:
+        match step:
+            case Expand():
+                return self._expand(step)
+            case Grow():
+                return self._grow(step)
+            case Refine():
+                return self._refine(step)
+            case NarrowType():
+                return self._narrow_type(step)
+            case NarrowHole():
+                return self._narrow_hole(step)
+            case SetState(task, state):
+                if task not in self.graph.tasks:
+                    raise BrokenPromise(f"no task {task!r} in the graph")
+                self.graph.set_state(task, state)
+                return Applied(step)
+        raise TypeError(f"not a step: {step!r}")
+
+    def _hole(self, hole_id: str) -> Hole:
+        hole = self.graph.holes.get(hole_id)
+        if hole is None:
+            raise BrokenPromise(f"no hole {hole_id!r} in the graph (it may have been "
+                                "expanded already)", hole=hole_id)
+        return hole
+
+    # ---------------------------------------------------------------- productions
+    def _expand(self, step: Expand) -> Applied:
+        hole = self.graph.holes.get(step.hole)
+        if hole is None:
+            hole = self._hole(step.hole)  # raises with the reason
+        htype = self.grammar.types[hole.type]
+        if htype.open:
+            raise BrokenPromise(f"hole {hole.id} ({hole.type}) is open: it is changed by "
+                                "'add' or 'refine', not by a production", hole=hole.id)
+        prod, plan = self._production_plan(htype, step.production)
+        if not htype.permits(prod.name, hole.allowed):
+            allowed = [p.name for p in htype.allowed(hole.allowed)]
+            raise BrokenPromise(
+                f"production {prod!r} was narrowed away for hole {hole.id}; still allowed: "
+                f"{allowed}", hole=hole.id,
+                attempts=(Attempt(repr(prod), "removed by a narrowing promise"),))
+        attrs = step.attrs
+        if attrs:
+            unknown = set(attrs) - set(prod.fragment.locals)
+            if unknown:
+                raise BrokenPromise(f"attrs name {sorted(unknown)}, which {prod!r} does not "
+                                    "create", hole=hole.id)
+        self.graph.remove_hole(hole.id)
+        created, holes = instantiate(self.graph, plan, hole.args, hole, attrs)
+        return Applied(step, created, holes, hole.id)
+
+    def _production_plan(self, htype: HoleType, name: str) -> tuple[Production, Plan]:
+        """Production ``name`` of ``htype`` and its plan, compiled once per grammar."""
+        plans = self.grammar.plans
+        key = (htype.name, name)
+        hit = plans.get(key)
+        prod = htype.production(name)  # raises with the names that exist
+        if hit is not None and hit[0] is prod:
+            return prod, hit[1]
+        plan = compile_fragment(prod.fragment, prod.params, self.grammar.types)
+        plans[key] = (prod, plan)
+        return prod, plan
+
+    # ---------------------------------------------------------------- open holes
+    def _open_hole(self, hole_id: str, what: str) -> tuple[Hole, HoleType]:
+        hole = self._hole(hole_id)
+        htype = self.grammar.types[hole.type]
+        if not htype.open:
+            raise BrokenPromise(
+                f"hole {hole.id} ({hole.type}) is not open: it only becomes one of its "
+                f"productions, so it cannot take a {what}", hole=hole.id,
+                attempts=tuple(Attempt(repr(p), f"a {what} is not a production")
+                               for p in htype.allowed(hole.allowed)))
+        return hole, htype
+
+    def _check_open_fragment(self, hole: Hole, fragment: Fragment,
+                             types: Mapping[str, HoleType]) -> None:
+        if hole.everywhere:
+            outside: dict[str, Role | None] = {}
+            outside_any = True
+        else:
+            outside = dict(zip(hole.args, hole.roles, strict=True))
+            outside_any = False
+        try:
+            check_fragment(fragment, outside, types, where=f"change to open hole {hole.id}",
+                           outside_any=outside_any)
+        except GrammarflowError as e:
+            raise BrokenPromise(str(e), hole=hole.id) from None
+        for u, v in fragment.edges:
+            for name in (u, v):
+                if name not in fragment.locals and name not in self.graph.tasks:
+                    raise BrokenPromise(f"edge {u} -> {v}: no task {name!r} in the graph",
+                                        hole=hole.id)
+
+    def _open_instantiate(self, hole: Hole, fragment: Fragment, types: Mapping[str, HoleType]
+                          ) -> tuple[dict[str, str], tuple[str, ...]]:
+        """Instantiate a one-off fragment sent for an open hole (its outside names are
+        task ids, bound to themselves)."""
+        outside = fragment.outside_names()
+        return instantiate(self.graph, compile_fragment(fragment, outside, types), outside, hole)
+
+    def _grow(self, step: Grow) -> Applied:
+        hole, _ = self._open_hole(step.hole, "raw fragment")
+        if step.fragment.holes:
+            raise BrokenPromise(f"a raw change through open hole {hole.id} adds tasks and "
+                                "edges only; use 'refine' to add holes", hole=hole.id)
+        self._check_open_fragment(hole, step.fragment, self.grammar.types)
+        self.graph.remove_hole(hole.id)
+        created, _ = self._open_instantiate(hole, step.fragment, self.grammar.types)
+        new_ids = tuple(created.values())
+        grown = hole if hole.everywhere else replace(
+            hole, args=hole.args + new_ids, roles=hole.roles + (Role.AFTER,) * len(new_ids))
+        self.graph.add_hole(grown)
+        if hole.everywhere:
+            self._check_acyclic(step.fragment, created)
+        return Applied(step, created, (), None)
+
+    def _refine(self, step: Refine) -> Applied:
+        hole, _ = self._open_hole(step.hole, "refinement")
+        grammar = self._with_new_types(step.types, hole)
+        self._check_open_fragment(hole, step.fragment, grammar.types)
+        if not hole.everywhere:
+            self._check_not_widened(hole, step, grammar)
+        self.grammar = grammar
+        self.graph.remove_hole(hole.id)
+        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)
+        if hole.everywhere:
+            self._check_acyclic(step.fragment, created)
+            self._check_holes_acyclic(holes, set(created.values()))
+        return Applied(step, created, holes, hole.id)
+
+    def _check_not_widened(self, hole: Hole, step: Refine, grammar: Grammar) -> None:
+        """A hole attached to some tasks may not become one attached everywhere: that
+        would admit changes anywhere in the graph, a wider promise than it made."""
+        fresh = [t.name for t in step.types if t.everywhere]
+        reach = reachable_types(grammar.types, (h.type for h in step.fragment.holes))
+        wide = sorted(set(fresh) | {t for t in reach if grammar.types[t].everywhere})
+        if wide:
+            raise BrokenPromise(
+                f"refining {hole.id} ({hole.type}, attached to {', '.join(hole.args)}) "
+                f"with hole type(s) {wide} attached everywhere would widen its promise: a "
+                "refinement may narrow the futures, never widen them", hole=hole.id)
+
+    def _with_new_types(self, new: Sequence[HoleType], hole: Hole) -> Grammar:
+        clash = [t.name for t in new if t.name in self.grammar.types]
+        if clash:
+            raise BrokenPromise(f"refining {hole.id}: hole type(s) {clash} already exist; "
+                                "a refinement may only declare fresh types", hole=hole.id)
+        if not new:
+            return self.grammar
+        try:
+            return self.grammar.with_types(new)
+        except GrammarflowError as e:
+            raise BrokenPromise(f"refining {hole.id}: {e}", hole=hole.id) from None
+
+    def _check_acyclic(self, fragment: Fragment, created: Mapping[str, str]) -> None:
+        """Edges and holes that may end at an existing task: search for a cycle."""
+        g = self.graph
+        for u, v in fragment.edges:
+            if v in created:
+                continue
+            src = created.get(u, u)
+            if g.reaches(v, src):
+                raise BrokenPromise(f"edge {src} -> {v} would close a cycle: {v} already "
+                                    f"runs before {src}")
+
+    def _check_holes_acyclic(self, hole_ids: Iterable[str], created: set[str]) -> None:
+        g = self.graph
+        for hid in hole_ids:
+            hole = g.holes[hid]
+            for b in hole.before:
+                if b in created:
+                    continue
+                for a in hole.after:
+                    if g.reaches(b, a):
+                        raise BrokenPromise(f"hole {hid} ({hole.type}) would come after {a} "
+                                            f"and before {b}, but {b} already runs before "
+                                            f"{a}: a cycle", hole=hid)
+
+    # ---------------------------------------------------------------- narrowing
+    def _narrow_type(self, step: NarrowType) -> Applied:
+        htype = self.grammar.types.get(step.type)
+        if htype is None:
+            raise BrokenPromise(f"no hole type {step.type!r}; expected one of "
+                                f"{sorted(self.grammar.types)}")
+        for name in step.remove:
+            htype.production(name)
+        removed = htype.removed | frozenset(step.remove)
+        default = htype.default if htype.default not in removed else None
+        narrowed = replace(htype, removed=removed, default=default)
+        types = dict(self.grammar.types)
+        types[htype.name] = narrowed
+        lost = set(types) - productive_types(types)
+        if lost:
+            raise BrokenPromise(
+                f"narrowing {htype.name} by removing {list(step.remove)} would leave "
+                f"{sorted(lost)} with no way to finish; a promise may narrow the futures "
+                "but must leave at least one")
+        self.grammar = Grammar(self.grammar.start, types, self.grammar.plans)
+        return Applied(step)
+
+    def _narrow_hole(self, step: NarrowHole) -> Applied:
+        hole = self._hole(step.hole)
+        htype = self.grammar.types[hole.type]
+        if htype.open:
+            raise BrokenPromise(f"hole {hole.id} is open; narrow it with 'refine'",
+                                hole=hole.id)
+        for name in step.remove:
+            htype.production(name)
+        left = frozenset(p.name for p in htype.allowed(hole.allowed)) - frozenset(step.remove)
+        productive = productive_types(self.grammar.types)
+        if not any(all(h.type in productive for h in p.fragment.holes)
+                   for p in htype.productions if p.name in left):
+            raise BrokenPromise(f"narrowing hole {hole.id} by removing {list(step.remove)} "
+                                "would leave it no way to finish", hole=hole.id)
+        self.graph.replace_hole(replace(hole, allowed=left))
+        return Applied(step)
+
+
+__all__ = ["EVERYWHERE", "Derivation", "Plan", "child_hole_id", "compile_fragment",
+           "instantiate"]

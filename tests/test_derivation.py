@@ -1,0 +1,199 @@
+"""The derivation: ids made from the derivation tree, refinements that never widen a
+promise, and refused steps that leave no trace even inside a batch (proofs/04, 02)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import grammars
+
+from grammarflow import (
+    BrokenPromise,
+    Derivation,
+    Expand,
+    Fragment,
+    GrammarError,
+    HoleSpec,
+    Refine,
+    SetState,
+    TaskSpec,
+    TaskState,
+    define,
+    hole_type,
+    open_type,
+    parse_types,
+    repeat_parallel,
+    repeat_series,
+)
+from grammarflow.derivation import MAX_ID, child_hole_id
+from grammarflow.graph import Hole, Role
+
+
+# ---------------------------------------------------------------- ids
+def test_a_map_names_its_holes_along_one_chain() -> None:
+    d = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M")).derivation()
+    first = d.apply(Expand("Ms.1", "2"))
+    assert first.tasks == {"M": "Ms.1/M"} and first.holes == ("Ms.1/Ms_more.1",)
+    second = d.apply(Expand("Ms.1/Ms_more.1", "2"))
+    assert second.tasks == {"M": "Ms.1/Ms_more.1/M"} and second.holes == ("Ms.1/Ms_more.1.2",)
+    third = d.apply(Expand("Ms.1/Ms_more.1.2", "2"))
+    assert third.holes == ("Ms.1/Ms_more.1.3",)
+
+
+def test_a_series_of_ten_thousand_keeps_its_ids_short() -> None:
+    d = define("a, b, Ss(a, b)", repeat_series("Ss", "S")).derivation()
+    hole = "Ss.1"
+    for _ in range(10_000):
+        hole = d.apply(Expand(hole, "2")).holes[0]
+    assert hole == "Ss.1.10001"
+    assert max(len(t) for t in d.graph.tasks) <= len("Ss.1.10000/S")
+
+
+def test_mutual_recursion_keeps_ids_bounded_and_distinct() -> None:
+    d = define("a, b, P(a, b)", """
+        P(x, y) ::= [default] x -> y | x -> p -> y, Q(p, y)
+        Q(x, y) ::= [default] x -> y | x -> q -> y, P(q, y)
+    """).derivation()
+    hole = "P.1"
+    for _ in range(200):
+        hole = d.apply(Expand(hole, "2")).holes[0]
+    assert all(len(n) <= MAX_ID + len("/q") for n in d.graph.tasks)
+    assert len(d.graph.tasks) == 202  # every id distinct (add_task refuses a reused one)
+
+
+def test_siblings_of_one_type_are_numbered_and_do_not_meet_a_chain() -> None:
+    parent = Hole("T.1", "T", ("a",), (Role.AFTER,))
+    assert child_hole_id(parent, "T", 1, 2) == "T.1/T.1"
+    assert child_hole_id(parent, "T", 2, 2) == "T.1/T.2"
+    assert child_hole_id(parent, "T", 1, 1) == "T.1.2"
+    assert child_hole_id(None, "T", 2, 2) == "T.2"
+    # the chain of the start's second T never meets the first T's children
+    assert child_hole_id(Hole("T.2", "T"), "T", 1, 1) == "T.2.2"
+
+
+@st.composite
+def reordered(draw: st.DrawFn) -> tuple[Derivation, list[Expand]]:
+    """A random finished derivation and its expansions in another order that respects
+    which expansion created which hole (any order a scheduler could take)."""
+    grammar = draw(grammars(allow_open=False))
+    d = grammar.derivation()
+    made_by: dict[str, int] = {}
+    steps: list[Expand] = []
+    while d.graph.holes and len(steps) < 12:
+        hole = d.graph.holes[draw(st.sampled_from(sorted(d.graph.holes)))]
+        names = [p.name for p in d.grammar.types[hole.type].allowed()]
+        step = Expand(hole.id, draw(st.sampled_from(names)))
+        for h in d.apply(step).holes:
+            made_by[h] = len(steps)
+        steps.append(step)
+    # a random linear extension of "the step that made a hole comes before its expansion"
+    left = list(range(len(steps)))
+    order: list[Expand] = []
+    done: set[int] = set()
+    while left:
+        free = [i for i in left if made_by.get(steps[i].hole, -1) in done
+                or steps[i].hole not in made_by]
+        i = draw(st.sampled_from(free))
+        left.remove(i)
+        done.add(i)
+        order.append(steps[i])
+    return d, order
+
+
+@given(reordered())
+def test_ids_are_a_function_of_the_derivation_tree(case: tuple[Derivation, list[Expand]]
+                                                   ) -> None:
+    """proofs/04: independent expansions in any order give the same graph, ids and all."""
+    d, order = case
+    again = Derivation.replay(d.grammar, order)
+    assert again.graph == d.graph
+
+
+def test_two_orders_of_independent_holes_name_everything_alike() -> None:
+    g = define("s, e, X(s, e), Y(s, e)", """
+        X(a, b) ::= a -> A -> b, Z(A, b)
+        Y(a, b) ::= a -> B -> b, Z(B, b)
+        Z(a, b) ::= a -> C -> b | nothing
+    """)
+    one = Derivation.replay(g, [Expand("X.1", "1"), Expand("Y.1", "1"),
+                                Expand("Y.1/Z.1", "1"), Expand("X.1/Z.1", "1")])
+    two = Derivation.replay(g, [Expand("Y.1", "1"), Expand("Y.1/Z.1", "1"),
+                                Expand("X.1", "1"), Expand("X.1/Z.1", "1")])
+    assert one.graph == two.graph
+    assert "X.1/Z.1/C" in one.graph.tasks and "Y.1/Z.1/C" in one.graph.tasks
+
+
+# ---------------------------------------------------------------- refine never widens
+BOUNDED = "s, m, e, s -> m, Dyn(s, e)"
+
+
+def test_a_bounded_open_hole_cannot_become_an_everywhere_hole_of_a_fresh_type() -> None:
+    d = define(BOUNDED, "Dyn(a; b) ::= *").derivation()
+    before, grammar = d.graph.to_json(), d.grammar
+    wide = open_type("Wide", everywhere=True)
+    with pytest.raises(BrokenPromise, match=r"\['Wide'\] attached everywhere would widen"):
+        d.apply(Refine("Dyn.1", Fragment(holes=(HoleSpec("Wide", ("*",)),)), (wide,)))
+    assert d.graph.to_json() == before and d.grammar is grammar
+    with pytest.raises(BrokenPromise, match="would widen"):  # declared, even if unused
+        d.apply(Refine("Dyn.1", Fragment(), (wide,)))
+
+
+def test_a_bounded_open_hole_cannot_reach_an_everywhere_type_through_productions() -> None:
+    g = define("s, m, e, s -> m, Dyn(s, e), Any(*)", ["Dyn(a; b) ::= *", "Any(*) ::= *"])
+    d = g.derivation()
+    with pytest.raises(BrokenPromise, match=r"\['Any'\] attached everywhere"):
+        d.apply(Refine("Dyn.1", Fragment(holes=(HoleSpec("Any", ("*",)),))))
+    # nor through a fresh closed type one of whose productions makes one
+    via = hole_type("Via", ["a"], [Role.AFTER],
+                    [Fragment(), Fragment(holes=(HoleSpec("Any", ("*",)),))])
+    with pytest.raises(BrokenPromise, match=r"\['Any'\] attached everywhere"):
+        d.apply(Refine("Dyn.1", Fragment(holes=(HoleSpec("Via", ("s",)),)), (via,)))
+
+
+def test_an_everywhere_hole_may_refine_into_anything() -> None:
+    d = define("s, Any(*)", "Any(*) ::= *").derivation()
+    again = open_type("Again", everywhere=True)
+    applied = d.apply(Refine("Any.1", Fragment(holes=(HoleSpec("Again", ("*",)),)), (again,)))
+    assert applied.holes == ("Any.1/Again.1",)
+
+
+# ---------------------------------------------------------------- refused steps, batches
+def test_a_refused_refine_inside_a_batch_leaves_no_trace_and_the_batch_goes_on() -> None:
+    # The refusal comes late: after the fresh type joined the grammar and W was added,
+    # the edge W -> s ends at a task that has started.
+    d = define("s, t, Any(*)", "Any(*) ::= *").derivation()
+    d.apply(SetState("s", TaskState.RUNNING))
+    fresh = parse_types("Only(a) ::= a -> M | [default] nothing")["Only"]
+    with d.atomic():
+        before, grammar = d.graph.to_json(), d.grammar
+        with pytest.raises(BrokenPromise, match="which has already started"):
+            d.apply(Refine("Any.1", Fragment(tasks=(TaskSpec("W", "W"),),
+                                             holes=(HoleSpec("Only", ("W",)),),
+                                             edges=(("W", "s"),)), (fresh,)))
+        assert "Only" not in d.grammar.types and d.grammar is grammar
+        assert d.graph.to_json() == before
+        d.apply(Refine("Any.1", Fragment(tasks=(TaskSpec("W", "W"),), edges=(("t", "W"),))))
+    assert [type(s).__name__ for s in d.history] == ["SetState", "Refine"]
+    assert "Any.1/W" in d.graph.tasks and "Only" not in d.grammar.types
+
+
+def test_a_refused_expand_inside_a_batch_is_undone_before_the_next_step() -> None:
+    d = define("s, e, X(s, e), Y(s, e)", """
+        X(a, b) ::= a -> A -> b
+        Y(a, b) ::= a -> B -> b
+    """).derivation()
+    with d.atomic():
+        d.apply(Expand("X.1", "1"))
+        with pytest.raises(BrokenPromise):
+            d.apply(Expand("Y.1", "2"))
+        d.apply(Expand("Y.1", "1"))
+    assert sorted(d.graph.tasks) == ["X.1/A", "Y.1/B", "e", "s"]
+
+
+# ---------------------------------------------------------------- names
+@pytest.mark.parametrize("name", ["</script>", "a b", "", "x" * 65, "é"])
+def test_production_names_are_checked_at_registration(name: str) -> None:
+    with pytest.raises(GrammarError, match="production name"):
+        define("s, e, X(s, e)", hole_type("X", ["a", "b"], [Role.AFTER, Role.BEFORE],
+                                          [Fragment(edges=(("a", "b"),))], names=[name]))
