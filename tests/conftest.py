@@ -14,3 +14,20 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_collection_modifyitems(config: object, items: list) -> None:  # type: ignore[type-arg]
+    """GRAMMARFLOW_PROPERTIES_ONLY=1 keeps only the Hypothesis properties: what
+    bench/mutants.py runs to see which planted checker bugs the properties alone catch."""
+    if os.environ.get("GRAMMARFLOW_PROPERTIES_ONLY") != "1":
+        return
+    items[:] = [item for item in items
+                if getattr(getattr(item, "obj", None), "is_hypothesis_test", False)]
+
+
+def pytest_report_header(config: object) -> str | None:
+    if os.environ.get("GRAMMARFLOW_PROPERTIES_ONLY") != "1":
+        return None
+    import grammarflow
+
+    return f"properties only; grammarflow from {os.path.dirname(grammarflow.__file__)}"

@@ -1,0 +1,303 @@
+"""Plant checker bugs one at a time and see which the property tests alone catch.
+
+    .venv/bin/python bench/mutants.py                 # every mutant, 2 at a time
+    .venv/bin/python bench/mutants.py --only M07 M12  # some of them
+    .venv/bin/python bench/mutants.py --report bench/mutants-report.md
+
+Each mutant is one plausible one-line bug in the checker (the grammar core, the raw-diff
+matcher, the picture): a snippet of the source and what it becomes. For each, the
+package is copied to a scratch directory, the snippet replaced (it must occur exactly
+once), and only the Hypothesis properties of tests/ are run against the copy
+(``GRAMMARFLOW_PROPERTIES_ONLY=1``, the CI profile: a fixed example budget, derandomized).
+A mutant is *killed* if a property fails. Unit tests written by hand are left out on
+purpose: the point is whether the random runs find the bug without being told where.
+
+A mutant that survives is either a gap in the properties or an *equivalent* mutant (one
+that no run can tell apart from the real code); the latter carry the reason in
+``equivalent``, and the report prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str  # relative to grammarflow/
+    original: str
+    mutated: str
+    what: str  # the bug, in words
+    category: str
+    equivalent: str | None = None  # why no property can catch it, if so
+
+
+M = Mutant
+MUTANTS: list[Mutant] = [
+    # ---------------------------------------------------------------- cycle checks
+    M("M01", "wellformed.py", "    if cycle:\n        raise GrammarError(f\"{where}: the fragment has a cycle",
+      "    if False:\n        raise GrammarError(f\"{where}: the fragment has a cycle",
+      "a fragment with a cycle among its tasks and holes is accepted", "cycles"),
+    M("M02", "wellformed.py", "        if u == v:\n            raise GrammarError(f\"{where}: edge {u} -> {v} is a cycle\")",
+      "        if False:\n            raise GrammarError(f\"{where}: edge {u} -> {v} is a cycle\")",
+      "a self-loop in a fragment is accepted", "cycles"),
+    M("M03", "wellformed.py", "        if role_of(name, use) is Role.BEFORE:",
+      "        if role_of(name, use) is Role.BEFORE and False:",
+      "an edge may leave a parameter the hole comes before", "cycles"),
+    M("M04", "wellformed.py", "        if role_of(name, use) is Role.AFTER:",
+      "        if role_of(name, use) is Role.AFTER and False:",
+      "an edge may enter a parameter the hole comes after", "cycles"),
+    M("M05", "wellformed.py", "    check_fragment(start, {}, grammar.types, where=\"start graph\")",
+      "    check_fragment(start, {}, grammar.types, where=\"start graph\") "
+      "if not fragment_cycle(start, grammar.types) else None",
+      "a start graph with a cycle is accepted", "cycles"),
+    M("M06", "derivation.py", "            if g.reaches(v, src):",
+      "            if False:",
+      "an edge grown through an everywhere hole may close a cycle", "cycles"),
+    M("M07", "derivation.py", "                    if g.reaches(b, a):",
+      "                    if False:",
+      "a refinement of an everywhere hole may add a hole that closes a cycle", "cycles"),
+    M("M08", "graph.py", "                if x in hole.after:\n                    nexts.extend(hole.before)",
+      "                if False:\n                    nexts.extend(hole.before)",
+      "the cycle search does not go through holes", "cycles"),
+    # ---------------------------------------------------------------- started tasks
+    M("M09", "graph.py", "        if state[v] is not _PENDING:\n            raise BrokenPromise(\n"
+      "                f\"edge {u} -> {v} ends at task",
+      "        if False:\n            raise BrokenPromise(\n                f\"edge {u} -> {v} ends at task",
+      "an edge may end at a task that has started", "started tasks"),
+    M("M10", "graph.py", "            if role is _BEFORE and state[a] is not _PENDING:",
+      "            if False:",
+      "a hole may come before a task that has started", "started tasks"),
+    M("M11", "match.py", "            if v in g.tasks and g.is_started(v):",
+      "            if False:",
+      "the matcher does not refuse an edge into a started task itself", "started tasks",
+      equivalent="Graph.add_edge refuses the same edge when the plan is applied, with the "
+                 "same words; the matcher's own check only saves the search"),
+    # ---------------------------------------------------------------- kinds
+    M("M12", "match.py", "                if t.kind == self.kind[element]:",
+      "                if True:",
+      "a new task is matched to a production task of another kind", "kinds"),
+    M("M13", "match.py", "            if self.kind.get(value) != kinds[local] or value in self.produced:",
+      "            if value in self.produced:",
+      "the matcher ignores kinds when it extends a partial match", "kinds"),
+    M("M14", "match.py", "            elif (self.kind.get(value) != kinds[name] or value in self.produced",
+      "            elif (value in self.produced",
+      "the matcher ignores the kind of a task met along an edge", "kinds"),
+    M("M15", "derivation.py", "        graph.add_task(Task(tid, kind, {**task_attrs, **extra} if extra else task_attrs))",
+      "        graph.add_task(Task(tid, plan.tasks[0][1], {**task_attrs, **extra} if extra else task_attrs))",
+      "every new task of a production takes the kind of its first task", "kinds"),
+    M("M16", "derivation.py", "        outside = fragment.outside_names()\n        return instantiate(",
+      "        outside = fragment.outside_names()\n        fragment = type(fragment)(tuple(type(t)(t.local, fragment.tasks[0].kind, t.attrs) for t in fragment.tasks), fragment.holes, fragment.edges)\n        return instantiate(",
+      "a raw fragment through an open hole: every task takes the first task's kind", "kinds"),
+    # ---------------------------------------------------------------- edges
+    M("M17", "match.py", "            elif not self._present(e):\n                return None",
+      "            elif False:\n                return None",
+      "the matcher does not require a production's edges to be in the change", "edges"),
+    M("M18", "match.py", "        ei = self.edge_index.get(e)\n        return ei is not None and ei not in self.uncovered",
+      "        return True",
+      "the matcher believes every edge it needs is there", "edges"),
+    M("M19", "derivation.py", "    for u, v in plan.edges:\n        graph.add_edge(nodes[u], nodes[v])",
+      "    for u, v in plan.edges[1:]:\n        graph.add_edge(nodes[u], nodes[v])",
+      "instantiation drops a production's first edge", "edges"),
+    M("M20", "match.py", "        return all((u in self.kind or u in after) and (v in self.kind or v in before)",
+      "        return all(True",
+      "an open hole takes a raw change with edges outside its attachment", "edges"),
+    M("M21", "derivation.py", "            outside = dict(zip(hole.args, hole.roles, strict=True))\n            outside_any = False",
+      "            outside = dict(zip(hole.args, hole.roles, strict=True))\n            outside_any = True",
+      "a change to a bounded open hole may name any task", "edges"),
+    # ---------------------------------------------------------------- refused steps
+    M("M22", "derivation.py", "        except BaseException:\n            g.undo_to(mark)\n            self.grammar = saved\n            raise\n        g.close(mark)\n        if self._pending",
+      "        except BaseException:\n            g.undo_to(mark)\n            raise\n        g.close(mark)\n        if self._pending",
+      "a refused step keeps the grammar changes it made (fresh types)", "refused steps"),
+    M("M23", "graph.py", "    def _drop_edge(self, u: str, v: str) -> None:\n        self.succ[u].discard(v)",
+      "    def _drop_edge(self, u: str, v: str) -> None:\n        return\n        self.succ[u].discard(v)",
+      "rolling back a refused step leaves its edges", "refused steps"),
+    M("M24", "graph.py", "    def _drop_task(self, task_id: str) -> None:\n",
+      "    def _drop_task(self, task_id: str) -> None:\n        return\n",
+      "rolling back a refused step leaves its tasks", "refused steps"),
+    M("M25", "derivation.py", "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)",
+      "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)\n        self.history.append(step)",
+      "a refinement is recorded in the history twice", "refused steps"),
+    # ---------------------------------------------------------------- narrowing
+    M("M26", "grammar.py", "        return name not in self.removed and (only is None or name in only)",
+      "        return True",
+      "an expansion ignores every narrowing", "narrowing"),
+    M("M27", "derivation.py", "        removed = htype.removed | frozenset(step.remove)",
+      "        removed = htype.removed",
+      "narrowing a type removes nothing", "narrowing"),
+    M("M28", "derivation.py", "        self.graph.replace_hole(replace(hole, allowed=left))",
+      "        pass",
+      "narrowing one hole removes nothing", "narrowing"),
+    M("M29", "grammar.py", "            if only is not None and p.name not in only:\n                continue",
+      "            if False:\n                continue",
+      "a hole's own narrowing is ignored when listing what it may become", "narrowing"),
+    M("M30", "derivation.py", "        if htype.default is None or htype.default not in allowed:",
+      "        if htype.default is None:",
+      "a due hole takes a default that was narrowed away", "narrowing"),
+    M("M31", "wellformed.py", "            if any(all(h.type in productive for h in p.fragment.holes) for p in t.allowed()):",
+      "            if any(True for p in t.productions):",
+      "narrowing may leave a type with no way to finish", "narrowing"),
+    M("M32", "derivation.py", "        if not any(all(h.type in productive for h in p.fragment.holes)\n                   for p in htype.productions if p.name in left):",
+      "        if False:",
+      "narrowing a hole may leave it no way to finish", "narrowing"),
+    # ---------------------------------------------------------------- widening
+    M("M33", "derivation.py", "        if not hole.everywhere:\n            self._check_not_widened(hole, step, grammar)",
+      "        if False:\n            self._check_not_widened(hole, step, grammar)",
+      "a bounded open hole may be refined into an everywhere hole", "widening"),
+    M("M34", "derivation.py", "        grown = hole if hole.everywhere else replace(\n            hole, args=hole.args + new_ids, roles=hole.roles + (Role.AFTER,) * len(new_ids))",
+      "        grown = hole if hole.everywhere else replace(\n            hole, args=hole.args + new_ids, roles=hole.roles + (Role.BEFORE,) * len(new_ids))",
+      "tasks grown in an open hole join its before role (later growth may run before them)",
+      "widening"),
+    # ---------------------------------------------------------------- the picture
+    M("M35", "render.py", "    alts = [short_alternative(p, types) for p in htype.allowed(hole.allowed if hole else None)]",
+      "    alts = [short_alternative(p, types) for p in htype.productions]",
+      "the picture lists productions that were narrowed away", "picture"),
+    M("M36", "render.py", "    prods = list(htype.allowed())\n    if len(prods) != 2:",
+      "    prods = list(htype.productions)\n    if len(prods) != 2:",
+      "the picture calls a narrowed repetition a repetition", "picture"),
+    M("M37", "render.py", "        if role is Role.AFTER:\n            out.append(f'  {node} -> {quote(hid)} [style=dashed, color=\"#6b7280\"];')",
+      "        if role is Role.AFTER:\n            pass",
+      "the picture does not show which tasks a wildcard comes after", "picture"),
+    M("M38", "render.py", "    return any(p.fragment.edges for p in prods)",
+      "    return True",
+      "a hole that can only become nothing is drawn as a potential edge", "picture"),
+    M("M39", "render.py", "    if rep is not None and (hole is None or hole.allowed is None):",
+      "    if rep is not None:",
+      "a narrowed hole of a repetition type is still drawn as a repetition", "picture"),
+    # ---------------------------------------------------------------- ids, due holes
+    M("M40", "derivation.py", "    if htype == parent.type and count == 1:",
+      "    if htype == parent.type:",
+      "two holes of the parent's type in one fragment get the same id", "ids"),
+    M("M41", "graph.py", "            if role is _AFTER:\n                if state[a] is not _DONE:\n                    undone += 1",
+      "            if role is _AFTER:\n                if False:\n                    undone += 1",
+      "a hole is due before the tasks it comes after are done", "due holes"),
+    M("M42", "graph.py", "        if new is TaskState.RUNNING and task_id not in self._ready:",
+      "        if False:",
+      "a task may start before its predecessors are done", "due holes"),
+]
+
+
+def apply(mutant: Mutant, package: Path) -> None:
+    path = package / mutant.file
+    text = path.read_text()
+    count = text.count(mutant.original)
+    if count != 1:
+        raise ValueError(f"{mutant.id}: the snippet occurs {count} times in {mutant.file}")
+    path.write_text(text.replace(mutant.original, mutant.mutated))
+
+
+def check_snippets() -> list[str]:
+    """Mutants whose snippet is no longer in the source exactly once."""
+    problems = []
+    for m in MUTANTS:
+        count = (ROOT / "grammarflow" / m.file).read_text().count(m.original)
+        if count != 1:
+            problems.append(f"{m.id} ({m.file}): snippet found {count} time(s)")
+    return problems
+
+
+@dataclass
+class Result:
+    mutant: Mutant
+    killed: bool
+    by: str
+    seconds: float
+
+
+def run_one(mutant: Mutant, profile: str) -> Result:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.id}-") as tmp:
+        package = Path(tmp) / "grammarflow"
+        shutil.copytree(ROOT / "grammarflow", package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        apply(mutant, package)
+        env = {**os.environ, "PYTHONPATH": tmp, "GRAMMARFLOW_PROPERTIES_ONLY": "1",
+               "HYPOTHESIS_PROFILE": profile, "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONHASHSEED": "0"}  # set iteration order, so a run is repeatable
+        # cwd: the scratch directory, so Hypothesis's example database (.hypothesis/)
+        # starts empty for every mutant and no failure found for one replays in another.
+        proc = subprocess.run(
+            [sys.executable, "-P", "-m", "pytest", str(ROOT / "tests"), "--rootdir", str(ROOT),
+             "-c", str(ROOT / "pyproject.toml"), "-x", "-p", "no:cacheprovider",
+             "-rf", "--tb=no", "-o", "addopts="],
+            cwd=tmp, env=env, capture_output=True, text=True, timeout=1800)
+    seconds = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{mutant.id}: pytest could not run the properties "
+                           f"(exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    if f"grammarflow from {package}" not in proc.stdout:
+        raise RuntimeError(f"{mutant.id}: the properties did not run against the mutated copy")
+    failed = re.findall(r"^FAILED (\S+)", proc.stdout, re.M)
+    return Result(mutant, proc.returncode == 1, failed[0] if failed else "", seconds)
+
+
+def report(results: list[Result], profile: str) -> str:
+    killed = [r for r in results if r.killed]
+    survivors = [r for r in results if not r.killed]
+    equivalent = [r for r in survivors if r.mutant.equivalent]
+    real = len(results) - len(equivalent)
+    lines = [
+        "# Mutation report: which planted checker bugs the properties alone catch",
+        "",
+        f"Profile `{profile}`; only the Hypothesis properties of tests/ run "
+        "(`GRAMMARFLOW_PROPERTIES_ONLY=1`); made by `bench/mutants.py`.",
+        "",
+        f"**{len(killed)} of {len(results)} killed** ({100 * len(killed) / len(results):.0f}%); "
+        f"{len(equivalent)} equivalent (cannot be caught, reason below); "
+        f"{len(killed)} of {real} non-equivalent killed "
+        f"({100 * len(killed) / max(real, 1):.0f}%).",
+        "",
+        "| mutant | where | the bug | category | caught by | s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        m = r.mutant
+        by = r.by.split("::")[-1] if r.killed else ("equivalent" if m.equivalent else "**SURVIVED**")
+        lines.append(f"| {m.id} | {m.file} | {m.what} | {m.category} | {by} | {r.seconds:.0f} |")
+    if survivors:
+        lines += ["", "## Survivors", ""]
+        for r in survivors:
+            why = r.mutant.equivalent or "not caught: a gap in the properties"
+            lines.append(f"- {r.mutant.id} ({r.mutant.what}): {why}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", help="mutant ids to run")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--profile", default="ci")
+    parser.add_argument("--report", type=Path, help="write the report (markdown) here")
+    args = parser.parse_args()
+    problems = check_snippets()
+    if problems:
+        sys.exit("mutants out of date with the source:\n  " + "\n  ".join(problems))
+    chosen = [m for m in MUTANTS if not args.only or m.id in args.only]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = []
+        for r in pool.map(lambda m: run_one(m, args.profile), chosen):
+            mark = "killed  " if r.killed else "SURVIVED"
+            print(f"{r.mutant.id} {mark} {r.seconds:5.1f}s  {r.mutant.what}  {r.by}", flush=True)
+            results.append(r)
+    text = report(results, args.profile)
+    print(f"\n{text.splitlines()[4]}\n({time.perf_counter() - t0:.0f} s in all)")
+    if args.report:
+        args.report.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
