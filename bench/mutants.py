@@ -240,7 +240,7 @@ def run_one(mutant: Mutant, profile: str) -> Result:
                            f"(exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     if f"grammarflow from {package}" not in proc.stdout:
         raise RuntimeError(f"{mutant.id}: the properties did not run against the mutated copy")
-    failed = re.findall(r"^FAILED (\S+)", proc.stdout, re.M)
+    failed = [f.split("tests/", 1)[-1] for f in re.findall(r"^FAILED (\S+)", proc.stdout, re.M)]
     return Result(mutant, proc.returncode == 1, failed[0] if failed else "", seconds)
 
 
