@@ -71,6 +71,8 @@ STATUS_EXIT = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_TASK_FAILED,
 
 #: Test hook: SIGKILL the orchestrator after this task exited 0, before its commit.
 CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
+#: Test hook: raise a bug of ours (RuntimeError) while handling a message with this op.
+INTERNAL_ERROR_ENV = "GRAMMARFLOW_TEST_INTERNAL_ERROR_ON"
 
 #: How much of a refused message the journal keeps, and of a task's stderr.
 MESSAGE_KEEP = 64 * 1024
@@ -132,6 +134,7 @@ class Orchestrator:
         self.failed: str | None = None
         self.interrupted = False
         self.wake = asyncio.Event()
+        self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
         self.db_key = str(store.path.resolve())
         # Built once: subprocess would decode and re-encode os.environ at every spawn.
         self.base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()
@@ -419,6 +422,8 @@ class Orchestrator:
                         {"raw": line[:MESSAGE_KEEP].decode("utf-8", "replace")}, attempt.task)
             return
         op = message["op"]
+        if op == self._fault_op:
+            raise RuntimeError(f"test hook {INTERNAL_ERROR_ENV}: a bug while handling {op!r}")
         if op == "log":
             log.write(b"[log] " + message["msg"].encode() + b"\n")
             self.report(self, Event("log", attempt.task, message["msg"]))

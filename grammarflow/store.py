@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS journal (
 
 #: Test hook: after this many journal appends (in this process), SIGKILL ourselves.
 CRASH_ENV = "GRAMMARFLOW_TEST_CRASH_AFTER_APPENDS"
+#: Test hook: a writer's database may grow to this many pages (``PRAGMA max_page_count``);
+#: past it SQLite really fails with SQLITE_FULL, as on a full disk.
+MAX_PAGES_ENV = "GRAMMARFLOW_TEST_MAX_PAGES"
 
 
 class StoreError(GrammarflowError):
@@ -107,6 +110,9 @@ class Store:
             self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self.db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
+            pages = os.environ.get(MAX_PAGES_ENV)
+            if pages:  # test hook (see MAX_PAGES_ENV)
+                self.db.execute(f"PRAGMA max_page_count={int(pages)}")
         self._check_version()
         self._next_seq: dict[int, int] = {}
         self._appends = 0
