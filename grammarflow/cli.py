@@ -1,16 +1,24 @@
 """The command line: parse, call the library, print. Every command has ``--json``.
 
 Exit codes of ``run`` and ``resume``: 0 the run succeeded, 1 a task failed (after its
-retries), 2 usage error (bad workflow file, no such run), 3 a promise was broken,
-130 interrupted (Ctrl-C or SIGTERM; ``resume`` continues).
+retries), 2 usage error (bad workflow file, no such run, a database that cannot be
+read or written), 3 a promise was broken, 70 an internal error of grammarflow (a bug;
+the run's status is ``error`` and ``resume`` continues), 74 the journal could not be
+written and not even the run's status could be recorded (the run stays resumable),
+130 interrupted (Ctrl-C or SIGTERM, or a journal write failed; ``resume`` continues).
+
+Every error is one line ``error: ...`` on stderr; with ``--json`` it is also
+``{"error": ...}`` on stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,6 +34,7 @@ from grammarflow.workflow import load_grammar
 EXIT_OK = 0
 EXIT_BROKEN_PROMISE = 3
 EXIT_USAGE = 2
+EXIT_OUTPUT = 1  # the picture or page could not be made or written
 DEFAULT_DB = ".grammarflow/grammarflow.db"
 
 db_option = click.option("--db", default=DEFAULT_DB, show_default=True,
@@ -42,6 +51,12 @@ def _emit(data: Any) -> None:
 @click.version_option(package_name="grammarflow")
 def main() -> None:
     """grammarflow: workflows whose shape is a graph grammar."""
+    # Text from tasks may hold lone surrogates (valid JSON escapes, not encodable):
+    # print them as escapes rather than die in the middle of a listing.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 @main.command()
@@ -49,7 +64,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the grammar as JSON.")
 def check(workflow: str, as_json: bool) -> None:
     """Register WORKFLOW.py: check its grammar and print it in the short notation."""
-    grammar = _load(workflow)
+    grammar = _load(workflow, as_json)
     if as_json:
         _emit(grammar.to_json())
         return
@@ -72,7 +87,7 @@ def simulate(workflow: str, seed: int, runs: int, max_tasks: int, as_json: bool)
     Each task, while it runs, chooses productions for the holes it is attached to;
     due holes take their defaults. Prints each accepted step and the final graph.
     """
-    grammar = _load(workflow)
+    grammar = _load(workflow, as_json)
     results = []
     for i in range(runs):
         try:
@@ -112,16 +127,26 @@ def _print_run(d: Derivation, seed: int) -> None:
     click.echo(f"  edges: {edges}")
 
 
-def _load(workflow: str) -> Any:
-    try:
+def _load(workflow: str, as_json: bool) -> Any:
+    with _errors_reported(as_json):
         return load_grammar(workflow)
+
+
+@contextlib.contextmanager
+def _errors_reported(as_json: bool) -> Iterator[None]:
+    """A GrammarflowError (a bad workflow file, a database that cannot be read, no such
+    run) ends the command with its message and exit status 2, never a traceback."""
+    try:
+        yield
     except GrammarflowError as e:
-        _usage_error(e)
+        _error(str(e), EXIT_USAGE, as_json)
 
 
-def _usage_error(e: Exception) -> NoReturn:
-    click.echo(f"error: {e}", err=True)
-    sys.exit(EXIT_USAGE)
+def _error(message: str, code: int, as_json: bool, **extra: Any) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    if as_json:
+        _emit({"error": message, **extra})
+    sys.exit(code)
 
 
 # ==================================================================== runs
@@ -139,12 +164,11 @@ def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, as_json: b
     from grammarflow.store import Store
     from grammarflow.workflow import load_workflow
 
-    try:
+    with _errors_reported(as_json):
         wf = load_workflow(workflow)
         store = Store(db, durable=durable)
-    except GrammarflowError as e:
-        _usage_error(e)
-    orchestrator = Orchestrator.start(store, wf, _options(db, max_parallel), _reporter(as_json))
+        orchestrator = Orchestrator.start(store, wf, _options(db, max_parallel),
+                                          _reporter(as_json))
     if not as_json:
         click.echo(f"run {orchestrator.run_id} of {workflow} (journal: {db})", err=True)
     _finish(store, orchestrator, as_json)
@@ -164,12 +188,10 @@ def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, as_json: 
     from grammarflow.runtime import Orchestrator
     from grammarflow.store import Store
 
-    try:
+    with _errors_reported(as_json):
         store = Store(db, durable=durable)
         orchestrator = Orchestrator.resume(store, run_id, _options(db, max_parallel),
                                            _reporter(as_json))
-    except GrammarflowError as e:
-        _usage_error(e)
     _finish(store, orchestrator, as_json)
 
 
@@ -190,11 +212,15 @@ def _reporter(as_json: bool) -> Any:
 
 
 def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
-    from grammarflow.runtime import STATUS_EXIT
+    from grammarflow.runtime import EXIT_JOURNAL_LOST, STATUS_EXIT, JournalLost
     from grammarflow.status import run_view
 
-    status = asyncio.run(orchestrator.run())
-    view = run_view(store, orchestrator.run_id)
+    try:
+        status = asyncio.run(orchestrator.run())
+    except JournalLost as e:
+        _error(str(e), EXIT_JOURNAL_LOST, as_json, run=orchestrator.run_id)
+    with _errors_reported(as_json):
+        view = run_view(store, orchestrator.run_id)
     if as_json:
         _emit(view)
     else:
@@ -209,10 +235,8 @@ def runs_cmd(db: str, as_json: bool) -> None:
     """List the runs in --db."""
     from grammarflow.store import Store
 
-    try:
+    with _errors_reported(as_json):
         rows = Store(db, readonly=True).runs()
-    except GrammarflowError as e:
-        _usage_error(e)
     if as_json:
         _emit([{"run": r.id, "status": r.status, "reason": r.reason,
                 "workflow": r.workflow["path"], "created": r.created, "updated": r.updated}
@@ -234,10 +258,8 @@ def status_cmd(run_id: int, db: str, as_json: bool) -> None:
     from grammarflow.status import run_view
     from grammarflow.store import Store
 
-    try:
+    with _errors_reported(as_json):
         view = run_view(Store(db, readonly=True), run_id)
-    except GrammarflowError as e:
-        _usage_error(e)
     if as_json:
         _emit(view)
     else:
@@ -264,8 +286,11 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
     from grammarflow.render import Picture, render, to_dot
 
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above)
-    try:
-        if target.endswith(".py") or Path(target).is_file():
+    is_workflow = target.endswith(".py") or Path(target).is_file()
+    if not is_workflow and not target.isdigit():
+        _error(f"{target!r} is neither a workflow file nor a run id", EXIT_USAGE, as_json)
+    with _errors_reported(as_json):
+        if is_workflow:
             grammar = load_grammar(target)
             graph = grammar.derivation().graph
             stem = Path(target).stem
@@ -279,20 +304,17 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             grammar, graph = d.grammar, d.graph
             stem = f"run-{run_id}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
-    except (GrammarflowError, ValueError) as e:
-        _usage_error(e)
     dot = to_dot(graph, grammar, Picture(alternatives=picture.alternatives,
                                          collapse_above=picture.collapse_above, title=title))
     try:
         data = render(dot, fmt)
     except Exception as e:  # the dot binary failing or missing: say so plainly
-        click.echo(f"error: rendering with Graphviz's dot failed: {e}", err=True)
-        sys.exit(1)
+        _error(f"rendering with Graphviz's dot failed: {e}", EXIT_OUTPUT, as_json)
     out = output or f"{stem}.{fmt}"
     if out == "-":
         sys.stdout.buffer.write(data)
         return
-    Path(out).write_bytes(data)
+    _write_output(out, data, as_json)
     if as_json:
         _emit({"output": out, "format": fmt, "tasks": len(graph.tasks),
                "holes": len(graph.holes)})
@@ -328,24 +350,31 @@ def history_cmd(run_id: int, db: str, html: str | None, as_json: bool) -> None:
     from grammarflow.status import describe, when
     from grammarflow.store import Store
 
-    try:
+    with _errors_reported(as_json):
         store = Store(db, readonly=True)
         store.run(run_id)
-    except GrammarflowError as e:
-        _usage_error(e)
-    if html is not None:
-        from grammarflow.html import history_page
+        if html is None:
+            entries = list(store.entries(run_id))
+        else:
+            from grammarflow.html import history_page
 
-        page, count = history_page(store, run_id)
-        Path(html).write_text(page, encoding="utf-8")
+            page, count = history_page(store, run_id)
+    if html is not None:
+        _write_output(html, page.encode(), as_json)
         if as_json:
             _emit({"output": html, "pictures": count})
         else:
             click.echo(f"wrote {html}: {count} picture(s), one per accepted change")
         return
-    entries = list(store.entries(run_id))
     if as_json:
         _emit([{"seq": x.seq, "at": x.at, "kind": x.kind, "data": x.data} for x in entries])
         return
     for x in entries:
         click.echo(f"{x.seq:>5} {when(x.at)}  {describe(x)}")
+
+
+def _write_output(path: str, data: bytes, as_json: bool) -> None:
+    try:
+        Path(path).write_bytes(data)
+    except OSError as e:
+        _error(f"cannot write {path!r}: {e.strerror or e}", EXIT_OUTPUT, as_json)

@@ -61,9 +61,20 @@ def history_page(store: Store, run_id: int) -> tuple[str, int]:
         captions.append(caption)
     title = html.escape(f"grammarflow run {run_id}")
     page = _PAGE.format(title=title, last=len(pictures) - 1, steps="\n".join(pictures),
-                        legend=legend,
-                        captions=json.dumps(captions).replace("</", "<\\/"))
+                        legend=legend, captions=script_json(captions))
     return page, len(pictures)
+
+
+def script_json(value: object) -> str:
+    """JSON to embed in a ``<script>``: no ``<`` (no ``</script>``, no ``<!--``), ``>`` or
+    ``&`` in it, and ASCII only (lone surrogates and U+2028 as escapes), whatever the
+    captions hold.
+
+    >>> script_json(["</script><b>"])
+    '["\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e"]'
+    """
+    text = json.dumps(value, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _inline(svg: bytes) -> str:

@@ -19,7 +19,9 @@ long runs of same-kind tasks into one ``t ×N in a row``, with their states coun
 
 Everything the graph or a task supplies is quoted by :func:`quote`: ids and attributes
 with quotes, braces, ``<``, newlines or HTML cannot break the DOT or inject markup (no
-HTML-like labels are ever produced).
+HTML-like labels are ever produced), and characters XML forbids (controls, lone
+surrogates, U+FFFE, U+FFFF, also spelled as ``&#...;`` references) cannot make dot's
+SVG ill-formed: they are shown as escapes.
 """
 
 from __future__ import annotations
@@ -41,14 +43,28 @@ _COLOR = re.compile(r"#[0-9a-fA-F]{6}\Z|[a-zA-Z]{1,20}\Z")
 MAX_LABEL = 200
 
 
+#: What XML 1.0 forbids (controls but tab and newline, lone surrogates, U+FFFE, U+FFFF),
+#: and C1 controls, which it allows but nobody can see.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def quote(text: str) -> str:
-    """A DOT double-quoted string that shows ``text`` literally, whatever it holds."""
+    """A DOT double-quoted string that shows ``text`` literally, whatever it holds.
+
+    >>> quote('say "hi"\\n&#1;')
+    '"say \\\\"hi\\\\"\\\\n&amp;#1;"'
+    """
     text = text[:MAX_LABEL * 4]
     out = text.replace("\\", "\\\\").replace('"', '\\"')
     out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    # no control characters in DOT: show them as escapes
-    out = "".join(c if c >= " " or c == "\t" else f"\\\\x{ord(c):02x}" for c in out)
-    return f'"{out}"'
+    # dot turns "&#1;" or "&#xFFFE;" into the character itself: keep '&' literal
+    out = out.replace("&", "&amp;")
+    return f'"{_UNSHOWABLE.sub(_escape, out)}"'
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\\\x{code:02x}" if code < 0x100 else f"\\\\u{code:04x}"
 
 
 # ====================================================================== short notation

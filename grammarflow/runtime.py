@@ -17,6 +17,15 @@ over :data:`~grammarflow.wire.MAX_LINE`) ends the workflow: every running task i
 killed, the run is marked ``broken`` and the journal keeps the message (truncated),
 the hole, the productions tried and why none matched.
 
+Faults of our own. A journal write that fails (disk full, I/O error, a database locked
+too long) stops the run as if interrupted: running tasks are killed, nothing more is
+journaled, the run is marked ``interrupted`` with the reason, and ``resume`` continues
+once the cause is fixed; if even that mark cannot be written, :class:`JournalLost` says
+so. A log that cannot be written (disk full) loses output, not the task: it is noted in
+the attempt's journal entry. A bug of grammarflow's own while handling a task's
+message ends the run with status ``error`` (not as the task's broken promise) and the
+traceback journaled; ``resume`` continues it.
+
 Crash recovery. The journal is the truth. On ``resume`` the state is folded from it;
 a task that was running when the orchestrator died had journaled nothing, so it is set
 back to pending and runs again: **tasks running at the moment of a crash run at least
@@ -33,6 +42,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,24 +65,34 @@ from grammarflow.steps import (
     step_from_json,
     step_to_json,
 )
-from grammarflow.store import Store
+from grammarflow.store import JournalWriteError, Store
 from grammarflow.workflow import Kind, Workflow
 
 EXIT_SUCCEEDED = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BROKEN_PROMISE = 3
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
+EXIT_JOURNAL_LOST = 74  # EX_IOERR: not even the run's status could be journaled
 EXIT_INTERRUPTED = 130
 
 STATUS_EXIT = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_TASK_FAILED,
-               "broken": EXIT_BROKEN_PROMISE, "interrupted": EXIT_INTERRUPTED}
+               "broken": EXIT_BROKEN_PROMISE, "error": EXIT_INTERNAL_ERROR,
+               "interrupted": EXIT_INTERRUPTED}
 
 #: Test hook: SIGKILL the orchestrator after this task exited 0, before its commit.
 CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
+#: Test hook: raise a bug of ours (RuntimeError) while handling a message with this op.
+INTERNAL_ERROR_ENV = "GRAMMARFLOW_TEST_INTERNAL_ERROR_ON"
 
 #: How much of a refused message the journal keeps, and of a task's stderr.
 MESSAGE_KEEP = 64 * 1024
 STDERR_TAIL = 4 * 1024
+
+
+class JournalLost(GrammarflowError):
+    """A journal write failed and then so did recording the run's status: the database
+    still says ``running``. Nothing journaled is lost; ``resume`` continues the run."""
 
 
 @dataclass
@@ -86,7 +106,7 @@ class Options:
 class Event:
     """What the progress display hears about."""
 
-    kind: str  # started | done | failed | retry | broken | progress | log | finished
+    kind: str  # started | done | failed | retry | broken | progress | log | warning | finished
     task: str | None = None
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +130,7 @@ class Attempt:
     failure: str | None = None
     progress: tuple[float, float | None] | None = None
     tail: bytearray = field(default_factory=bytearray)
+    log_error: str | None = None  # the log could not be written: output was lost
 
 
 class Orchestrator:
@@ -126,9 +147,12 @@ class Orchestrator:
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
         self.running: dict[str, Attempt] = {}
         self.spec_owner: str | None = None  # whose changes the graph holds tentatively
-        self.broken: BrokenPromise | None = None
+        self.broken: BrokenPromise | None = None  # set once journaled
         self.failed: str | None = None
         self.interrupted = False
+        self.internal_error: str | None = None  # a bug of ours stopped the run
+        self.journal_error: str | None = None  # the journal cannot be written
+        self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
         self.wake = asyncio.Event()
         self.db_key = str(store.path.resolve())
         # Built once: subprocess would decode and re-encode os.environ at every spawn.
@@ -183,11 +207,11 @@ class Orchestrator:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._interrupt)
         try:
-            self._close_due()
+            self._guarded(self._close_due)
             async with asyncio.TaskGroup() as tg:
                 while True:
                     if not self._stopping():
-                        self._start_ready(tg)
+                        self._guarded(lambda: self._start_ready(tg))
                     if not self.running:
                         break
                     await self.wake.wait()
@@ -197,16 +221,34 @@ class Orchestrator:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         status, reason = self._outcome()
-        self.store.set_status(self.run_id, status, reason)
+        try:
+            self.store.set_status(self.run_id, status, reason)
+        except JournalWriteError as e:
+            why = "the journal could not be written" if self.journal_error else status
+            lost = JournalLost(
+                f"run {self.run_id} stopped ({why}) and its status could not be recorded: "
+                f"{e}; the database still says 'running'. Nothing journaled is lost: once "
+                f"that is fixed, `grammarflow resume {self.run_id}` continues the run")
+            self.report(self, Event("finished", detail="its status could not be recorded",
+                                    data={"status": "running"}))
+            raise lost from e
         self.report(self, Event("finished", detail=reason or status, data={"status": status}))
         return status
 
     def _stopping(self) -> bool:
-        return self.broken is not None or self.failed is not None or self.interrupted
+        return (self.broken is not None or self.failed is not None or self.interrupted
+                or self.internal_error is not None or self.journal_error is not None)
 
     def _outcome(self) -> tuple[str, str | None]:
         if self.broken is not None:
             return "broken", f"broken promise: {self.broken.reason}"
+        if self.internal_error is not None:
+            return "error", (f"{self.internal_error}; `grammarflow resume {self.run_id}` "
+                             "continues the run")
+        if self.journal_error is not None:
+            return "interrupted", (f"the journal could not be written: {self.journal_error}; "
+                                   f"once that is fixed, `grammarflow resume {self.run_id}` "
+                                   "continues the run (nothing journaled is lost)")
         if self.interrupted:
             return "interrupted", "interrupted; `grammarflow resume` continues the run"
         if self.failed is not None:
@@ -252,7 +294,8 @@ class Orchestrator:
     def _close_due(self) -> None:
         """Due holes take their defaults (each journaled); a hole without one breaks."""
         self._settle()
-        while self.broken is None:
+        while (self.broken is None and self.journal_error is None
+               and self.internal_error is None):
             hole = next(self.d.graph.due(), None)
             if hole is None:
                 return
@@ -265,17 +308,64 @@ class Orchestrator:
 
     def _break(self, error: BrokenPromise, message: dict[str, Any] | None,
                task: str | None = None) -> None:
-        if self.broken is not None:
+        if (self.broken is not None or self.journal_error is not None
+                or self.internal_error is not None):
             return
         self._settle()
-        self.broken = error
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
-        self.store.append(self.run_id, "refused", {
-            "task": task, "message": text, **error.to_json()})
+        try:
+            self.store.append(self.run_id, "refused", {
+                "task": task, "message": text, **error.to_json()})
+        except JournalWriteError as e:
+            # Not recorded, so not broken: `resume` runs the task again, which refuses
+            # again (and is recorded then) if the refusal was its own doing.
+            self._journal_failed(e)
+            return
+        self.broken = error
         for attempt in self.running.values():
             self._kill(attempt, "the workflow broke a promise")
         self.report(self, Event("broken", task, error.reason))
         self.wake.set()
+
+    # ================================================================ faults of our own
+    def _guarded(self, action: Callable[[], None], doing: str = "scheduling tasks") -> None:
+        """Run one step of the orchestrator's own work; its faults stop the run cleanly."""
+        try:
+            action()
+        except JournalWriteError as e:
+            self._journal_failed(e)
+        except Exception as e:  # a bug of ours: recorded as such, never as the task's
+            self._internal_fault(e, doing)
+
+    def _journal_failed(self, error: JournalWriteError) -> None:
+        """Stop: kill what runs and journal nothing more (what is there stays a consistent
+        prefix of the run; tasks it shows running run again on `resume`)."""
+        if self.journal_error is None:
+            self.journal_error = str(error)
+        self._settle()
+        for attempt in self.running.values():
+            self._kill(attempt, "the journal could not be written")
+        self.wake.set()
+
+    def _internal_fault(self, error: Exception, doing: str, message: str | None = None
+                        ) -> None:
+        """A bug of grammarflow: stop the run with status ``error``, the traceback
+        journaled and printed; the tasks are not to blame and run again on `resume`."""
+        if self.internal_error is not None:
+            return
+        self.internal_error = (f"internal error of grammarflow while {doing}: {error!r} "
+                               "(a bug: please report it with the traceback)")
+        text = "".join(traceback.format_exception(error))
+        print(f"grammarflow: {self.internal_error}\n{text}", file=sys.stderr, flush=True)
+        self._settle()
+        for attempt in self.running.values():
+            self._kill(attempt, "stopped by an internal error of grammarflow")
+        self.wake.set()
+        try:
+            self.store.append(self.run_id, "error", {"error": repr(error), "while": doing,
+                                                     "message": message, "traceback": text})
+        except JournalWriteError as e:
+            self._journal_failed(e)
 
     # ================================================================ attempts
     def _begin_attempt(self, task: str) -> Attempt | None:
@@ -303,7 +393,14 @@ class Orchestrator:
         except OSError as e:
             attempt.failure = f"could not start: {e}"
         self.running.pop(attempt.task)
-        if self.broken is not None or self.interrupted:
+        self._guarded(lambda: self._end_attempt(attempt),
+                      f"ending attempt {attempt.number} of task {attempt.task}")
+        self.wake.set()
+
+    def _end_attempt(self, attempt: Attempt) -> None:
+        if self.journal_error is not None:
+            return  # journaled as running: `resume` runs it again
+        if self.broken is not None or self.interrupted or self.internal_error is not None:
             self._abandon(attempt)
         elif attempt.failure is None:
             self._commit(attempt)
@@ -311,10 +408,13 @@ class Orchestrator:
             self._fail(attempt)
         if not self._stopping():
             self._close_due()
-        self.wake.set()
 
     async def _spawn_and_wait(self, attempt: Attempt) -> None:
         task = self.d.graph.tasks[attempt.task]
+        too_large = wire.attrs_problem(task.id, dict(task.attrs))
+        if too_large is not None:  # exec would fail with E2BIG ("Argument list too long")
+            attempt.failure = f"could not start: {too_large}"
+            return
         argv = attempt.kind.argv(self.options.python, self.workflow.path.parent,
                                  self.workflow.path)
         # The marker names the database, run and task: `resume` finds a process left
@@ -324,7 +424,7 @@ class Orchestrator:
                              "attempt": attempt.number, "holes": self._holes_after(task.id)})
         env = dict(self.base_env)
         env[wire.ENV_TASK.encode()] = marker.encode()
-        log = _LazyLog(attempt.log_path)
+        log = _LazyLog(attempt.log_path, lambda why: self._log_lost(attempt, why))
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -366,8 +466,22 @@ class Orchestrator:
             attempt.tail += chunk
             del attempt.tail[:-STDERR_TAIL]
 
+    def _log_lost(self, attempt: Attempt, why: str) -> None:
+        attempt.log_error = why
+        self.report(self, Event("warning", attempt.task, why))
+
     async def _read_stdout(self, attempt: Attempt, stream: asyncio.StreamReader,
                            log: Any) -> None:
+        try:
+            await self._split_stdout(attempt, stream, log)
+        except Exception as e:
+            self._internal_fault(e, f"reading the output of task {attempt.task}")
+            # Keep draining: a task blocked on a full pipe would never exit.
+            while await stream.read(65536):
+                continue
+
+    async def _split_stdout(self, attempt: Attempt, stream: asyncio.StreamReader,
+                            log: Any) -> None:
         """Split stdout into lines without a length limit on ordinary output; a protocol
         line longer than MAX_LINE breaks the promise without being held in memory."""
         buf = bytearray()
@@ -406,10 +520,11 @@ class Orchestrator:
     def _on_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
         try:
             self._handle_line(attempt, line, log)
-        except Exception as e:  # a bug of ours must not take the run down unrecorded
-            self._break(BrokenPromise(f"internal error while handling a message from "
-                                      f"{attempt.task}: {e!r}"),
-                        {"raw": line[:MESSAGE_KEEP].decode("utf-8", "replace")}, attempt.task)
+        except JournalWriteError as e:
+            self._journal_failed(e)
+        except Exception as e:  # a bug of ours, not the task's broken promise
+            self._internal_fault(e, f"handling a message from task {attempt.task}",
+                                 line[:MESSAGE_KEEP].decode("utf-8", "replace"))
 
     def _handle_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
         if not line.startswith(wire.PREFIX_BYTES):
@@ -425,8 +540,12 @@ class Orchestrator:
                         {"raw": line[:MESSAGE_KEEP].decode("utf-8", "replace")}, attempt.task)
             return
         op = message["op"]
+        if op == self._fault_op:
+            raise RuntimeError(f"test hook {INTERNAL_ERROR_ENV}: a bug while handling {op!r}")
         if op == "log":
-            log.write(b"[log] " + message["msg"].encode() + b"\n")
+            # JSON may carry lone surrogates (\ud800): keep them visible, as escapes
+            text = message["msg"].encode("utf-8", "backslashreplace")
+            log.write(b"[log] " + text + b"\n")
             self.report(self, Event("log", attempt.task, message["msg"]))
             return
         if op == "progress":
@@ -557,7 +676,8 @@ class Orchestrator:
         return {"event": "end", "task": attempt.task, "attempt": attempt.number,
                 "outcome": outcome, "reason": attempt.failure,
                 "stderr_tail": attempt.tail.decode("utf-8", "replace"),
-                "log": str(attempt.log_path), "at": time.time()}
+                "log": str(attempt.log_path), "log_error": attempt.log_error,
+                "at": time.time()}
 
 
 def use_pidfd_child_watcher() -> None:
@@ -582,21 +702,49 @@ def use_pidfd_child_watcher() -> None:
 
 
 class _LazyLog:
-    """An attempt's log file, created only when the task writes something."""
+    """An attempt's log file, created only when the task writes something.
 
-    def __init__(self, path: Path) -> None:
+    A log that cannot be written (disk full, I/O error) loses output, never the task:
+    the first failure is reported through ``lost`` and later output is dropped, while
+    the pipes are still drained (a reader that stopped would leave the task blocked).
+    """
+
+    def __init__(self, path: Path, lost: Callable[[str], None]) -> None:
         self.path = path
+        self.lost = lost
         self.file: Any = None
+        self.written = 0
+        self.failed = False
 
     def write(self, data: bytes) -> None:
-        if self.file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.path, "wb")  # noqa: SIM115 (closed by close())
-        self.file.write(data)
+        if self.failed:
+            return
+        try:
+            if self.file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+            self.file.write(data)
+        except OSError as e:
+            self._fail(e)
+            return
+        self.written += len(data)
 
     def close(self) -> None:
-        if self.file is not None:
+        if self.file is None:
+            return
+        try:
             self.file.close()
+        except OSError as e:  # the buffered tail could not be flushed
+            self._fail(e)
+
+    def _fail(self, error: OSError) -> None:
+        self.failed = True
+        if self.file is not None:
+            with contextlib.suppress(OSError):  # closing flushes, which fails again
+                self.file.close()
+        self.lost(f"could not write the log {str(self.path)!r} ({error.strerror or error}): "
+                  f"output from then on is lost (the log keeps at most its first "
+                  f"{self.written} bytes)")
 
 
 def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:

@@ -14,6 +14,13 @@ where an ``aiosqlite`` await costs 200-400 us in thread hops.
 
 Each ``append`` is one transaction; ``append_many`` writes several entries (a task's
 accepted steps and its completion) atomically: all or none after a crash.
+
+Faults. Every SQLite error becomes a :class:`StoreError` of one line naming the file
+(not a database, damaged or truncated, read-only, disk full, locked); a failed write
+is a :class:`JournalWriteError` and has written nothing. A read-only store opens a
+read-only copy too: WAL needs a writable ``-shm`` file beside the database, so where
+none can be made it reads the file as immutable (unless a ``-wal`` file holds
+changes, which that would silently miss).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,7 +46,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     workflow TEXT NOT NULL,          -- JSON: path, grammar, kinds (frozen at start)
-    status TEXT NOT NULL,            -- running | succeeded | failed | broken | interrupted
+    status TEXT NOT NULL,            -- running | succeeded | failed | broken | interrupted | error
     reason TEXT,                     -- why it ended, in plain words
     created REAL NOT NULL,
     updated REAL NOT NULL
@@ -47,7 +55,7 @@ CREATE TABLE IF NOT EXISTS journal (
     run INTEGER NOT NULL REFERENCES runs(id),
     seq INTEGER NOT NULL,            -- 1, 2, 3, ... per run, no gaps
     at REAL NOT NULL,
-    kind TEXT NOT NULL,              -- step | attempt | refused | log | status
+    kind TEXT NOT NULL,              -- step | attempt | refused | log | status | error
     data TEXT NOT NULL,              -- JSON
     PRIMARY KEY (run, seq)
 );
@@ -55,10 +63,83 @@ CREATE TABLE IF NOT EXISTS journal (
 
 #: Test hook: after this many journal appends (in this process), SIGKILL ourselves.
 CRASH_ENV = "GRAMMARFLOW_TEST_CRASH_AFTER_APPENDS"
+#: Test hook: a writer's database may grow to this many pages (``PRAGMA max_page_count``);
+#: past it SQLite really fails with SQLITE_FULL, as on a full disk.
+MAX_PAGES_ENV = "GRAMMARFLOW_TEST_MAX_PAGES"
 
 
 class StoreError(GrammarflowError):
-    """The database is missing, of another schema version, or holds no such run."""
+    """The database is missing, unreadable, of another schema version, or holds no such
+    run; the message is one line naming the file."""
+
+
+class JournalWriteError(StoreError):
+    """A write to the journal failed (disk full, read-only, locked, I/O error); nothing
+    of it was written, so the journal stays a consistent prefix of the run."""
+
+
+#: SQLite's error (``sqlite_errorname``, its prefix before ``_`` extensions) -> what it
+#: means for the user and what to do.
+_MEANING = {
+    "SQLITE_NOTADB": "is not a grammarflow database (not an SQLite file)",
+    "SQLITE_CORRUPT": "is damaged or truncated; restore it from a copy",
+    "SQLITE_READONLY": "is read-only here; `runs`, `status`, `history` and `render` "
+                       "still read it",
+    "SQLITE_FULL": "cannot grow: the disk is full",
+    "SQLITE_BUSY": "is locked by another process; try again when it is done",
+    "SQLITE_LOCKED": "is locked by another connection; try again when it is done",
+    "SQLITE_IOERR": "could not be read or written (an I/O error of the disk)",
+    "SQLITE_CANTOPEN": "cannot be opened (check that its directory exists and is readable)",
+    "SQLITE_PERM": "may not be accessed (permission denied)",
+}
+
+
+def _describe_error(path: Path, error: sqlite3.Error) -> str:
+    """One line: the file, what SQLite said, and what it means for the user."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    meaning = next((m for code, m in _MEANING.items()
+                    if name == code or name.startswith(code + "_")), None)
+    said = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if meaning is None:
+        return f"database {str(path)!r}: {said}"
+    return f"database {str(path)!r} {meaning} (SQLite: {said})"
+
+
+def _refuse_truncated(path: Path) -> None:
+    """A file shorter than its SQLite header says is truncated. SQLite itself notices
+    only when it reads a missing page, so `runs` would list a half file as if whole.
+
+    The header's page count is valid when its "version valid for" field equals its
+    change counter (https://sqlite.org/fileformat.html#in_header_database_size). While
+    a ``-wal`` file holds changes the main file may lag behind it: no check then.
+    """
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+        size = path.stat().st_size
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return
+    except OSError:
+        return  # missing or unreadable: SQLite's own error says which
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return  # empty (a new database) or not SQLite at all: SQLite says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    valid = header[24:28] == header[92:96] and pages > 0
+    if valid and size < pages * page_size:
+        raise StoreError(f"database {str(path)!r} is truncated: its header says "
+                         f"{pages} pages of {page_size} bytes, the file holds {size} "
+                         "bytes; restore it from a copy")
+
+
+@contextlib.contextmanager
+def _translated(path: Path, error: type[StoreError] = StoreError) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise error(_describe_error(path, e)) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +176,65 @@ class Store:
     def __init__(self, path: str | Path, *, durable: bool = False, readonly: bool = False
                  ) -> None:
         self.path = Path(path)
+        _refuse_truncated(self.path)
         if readonly:
-            if not self.path.exists():
-                raise StoreError(f"no database at {str(self.path)!r}")
-            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                      isolation_level=None)
+            self.db = self._open_readonly()
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self.db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
-        self._check_version()
+            self.db = self._open_writable(durable)
+        with self._reading():
+            self._check_version()
         self._next_seq: dict[int, int] = {}
         self._appends = 0
         crash = os.environ.get(CRASH_ENV)
         self._crash_after = int(crash) if crash else None
+
+    def _open_writable(self, durable: bool) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the directory of database {str(self.path)!r}: "
+                             f"{e.strerror or e}") from e
+        with _translated(self.path):
+            db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            db.execute("PRAGMA busy_timeout=5000")
+        self.db = db
+        with _translated(self.path, JournalWriteError):
+            self._migrate()
+        pages = os.environ.get(MAX_PAGES_ENV)
+        if pages:  # test hook (see MAX_PAGES_ENV)
+            db.execute(f"PRAGMA max_page_count={int(pages)}")
+        return db
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise StoreError(f"no database at {str(self.path)!r}")
+        uri = self.path.absolute().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL
+            return db
+        except sqlite3.Error as e:
+            name = getattr(e, "sqlite_errorname", "")
+            if not name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+                raise StoreError(_describe_error(self.path, e)) from e
+        # A read-only copy: WAL would need to create the -shm file beside it.
+        wal = Path(f"{self.path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreError(
+                f"database {str(self.path)!r} cannot be read here: its write-ahead log "
+                f"{str(wal)!r} holds changes, and SQLite needs to create "
+                f"'{self.path.name}-shm' in a directory that is read-only here; copy the "
+                "database with its -wal file to a writable directory and read it there")
+        with _translated(self.path):
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+
+    def _reading(self) -> AbstractContextManager[None]:
+        """SQLite errors of a read as a StoreError naming the file."""
+        return _translated(self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -147,7 +270,10 @@ class Store:
 
         def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
             if exc_type is not None:
-                self.db.execute("ROLLBACK")
+                # SQLite may have rolled back already (disk full, I/O error): then a
+                # ROLLBACK fails and would hide the error that matters.
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 return
             try:
                 self.db.execute("COMMIT")
@@ -162,7 +288,7 @@ class Store:
     # ---------------------------------------------------------------- runs
     def create_run(self, workflow: dict[str, Any]) -> int:
         now = time.time()
-        with self._tx():
+        with _translated(self.path, JournalWriteError), self._tx():
             cur = self.db.execute(
                 "INSERT INTO runs (workflow, status, created, updated) "
                 "VALUES (?, 'running', ?, ?)", (json.dumps(workflow), now, now))
@@ -172,8 +298,9 @@ class Store:
     def run(self, run_id: int) -> RunRow:
         if self.empty:
             raise StoreError(f"no run {run_id} in {str(self.path)!r}: it holds no runs yet")
-        row = self.db.execute("SELECT id, workflow, status, reason, created, updated "
-                              "FROM runs WHERE id=?", (run_id,)).fetchone()
+        with self._reading():
+            row = self.db.execute("SELECT id, workflow, status, reason, created, updated "
+                                  "FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id} in {str(self.path)!r}; "
                              "`grammarflow runs` lists them")
@@ -182,12 +309,16 @@ class Store:
     def runs(self) -> list[RunRow]:
         if self.empty:
             return []
-        rows = self.db.execute("SELECT id, workflow, status, reason, created, updated "
-                               "FROM runs ORDER BY id").fetchall()
+        with self._reading():
+            rows = self.db.execute("SELECT id, workflow, status, reason, created, updated "
+                                   "FROM runs ORDER BY id").fetchall()
         return [RunRow(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
     def set_status(self, run_id: int, status: str, reason: str | None = None) -> None:
         """Record the run's status (with a journal entry saying so), atomically."""
+        if reason is not None:  # it may quote a task's text: lone surrogates as escapes
+            reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+
         def write() -> None:
             with self._tx():
                 self.db.execute("UPDATE runs SET status=?, reason=?, updated=? WHERE id=?",
@@ -211,7 +342,8 @@ class Store:
     def _write(self, run_id: int, write: Callable[[], T]) -> T:
         """Do one write; if it fails nothing was written, so re-read the next seq."""
         try:
-            result = write()
+            with _translated(self.path, JournalWriteError):
+                result = write()
         except BaseException:
             self._next_seq.pop(run_id, None)
             raise
@@ -243,8 +375,11 @@ class Store:
         if kinds:
             query += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
-        for r in self.db.execute(query + " ORDER BY seq", params):
-            yield Entry(r[0], r[1], r[2], r[3], json.loads(r[4]))
+        # The consumer's code runs outside this frame: only SQLite's errors come here.
+        with self._reading():
+            for r in self.db.execute(query + " ORDER BY seq", params):
+                yield Entry(r[0], r[1], r[2], r[3], json.loads(r[4]))
 
     def integrity(self) -> str:
-        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+        with self._reading():
+            return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])

@@ -11,6 +11,11 @@ Framing, version 1:
 
 Requests carry an ``id`` and get exactly one reply ``{"id", "ok", "result"|"error"}``;
 ``log`` and ``progress`` are one-way (no reply, so a burst of them never blocks).
+
+Limits (a message over one is malformed, with the limit named): a line of
+:data:`MAX_LINE` bytes; a task's attrs nested at most :data:`MAX_DEPTH` deep and of
+at most :data:`MAX_ATTRS` bytes of JSON (they reach the task in its environment, where
+one variable may hold 128 KiB on Linux); progress as finite numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ PREFIX_BYTES = PREFIX.encode()
 
 #: The largest protocol line the orchestrator reads; a longer one fails the attempt.
 MAX_LINE = 8 * 1024 * 1024
+#: The largest attrs of one task, in bytes of JSON (see the module's docstring).
+MAX_ATTRS = 64 * 1024
+#: The deepest nesting of a task's attrs (deeper would exhaust the stack later on).
+MAX_DEPTH = 64
 
 REQUESTS = frozenset({"expand", "add", "narrow", "refine"})
 ONE_WAY = frozenset({"log", "progress"})
@@ -59,6 +68,8 @@ def decode_message(line: bytes) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as e:
         raise WireError(f"not JSON ({e.__class__.__name__}: {e}); expected one JSON object "
                         f"after the prefix, got {_preview(body)}") from None
+    except RecursionError:
+        raise WireError(f"JSON nested too deeply; the limit is {MAX_DEPTH} levels") from None
     if not isinstance(message, dict):
         raise WireError(f"expected a JSON object, got {type(message).__name__}")
     op = message.get("op")
@@ -68,6 +79,44 @@ def decode_message(line: bytes) -> dict[str, Any]:
         raise WireError(f"op {op!r} needs an integer 'id' to reply to")
     _CHECKS[op](message)
     return message
+
+
+def attrs_problem(task: str, attrs: Any) -> str | None:
+    """Why ``attrs`` cannot be a task's attributes (too large or too deep), or None."""
+    import json
+
+    if not attrs:
+        return None
+    depth = _depth(attrs)
+    if depth > MAX_DEPTH:
+        return (f"attrs of task {task!r} nest {depth} levels deep; the limit is "
+                f"{MAX_DEPTH}")
+    size = len(json.dumps(attrs, separators=(",", ":")))
+    if size <= MAX_ATTRS:
+        return None
+    return (f"attrs of task {task!r} are {_kib(size)} of JSON; the limit is "
+            f"{_kib(MAX_ATTRS)}: pass large data another way (e.g. a file path in attrs)")
+
+
+def _kib(size: int) -> str:
+    return f"{size / 1024:.0f} KiB" if size >= 10 * 1024 else f"{size / 1024:.1f} KiB"
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar is 0); iterative, so depth costs no stack."""
+    deepest = 0
+    todo = [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _preview(body: bytes, limit: int = 80) -> str:
@@ -87,6 +136,10 @@ def _str(message: dict[str, Any], key: str, *, optional: bool = False) -> None:
 def _kind(value: Any) -> str:
     if isinstance(value, str):
         return f"a string of {len(value)} characters" if len(value) > 40 else repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, int | float):
+        return repr(value)
     return type(value).__name__
 
 
@@ -97,9 +150,14 @@ def _list(message: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _attrs(op: str, value: Any, where: str) -> None:
-    if value is not None and not isinstance(value, dict):
-        raise WireError(f"{op}: {where} must be an object, got {_kind(value)}")
+def _attrs(op: str, value: Any, task: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise WireError(f"{op}: attrs of task {task!r} must be an object, got {_kind(value)}")
+    problem = attrs_problem(task, value)
+    if problem is not None:
+        raise WireError(f"{op}: {problem}")
 
 
 def _check_expand(m: dict[str, Any]) -> None:
@@ -114,7 +172,12 @@ def _check_expand(m: dict[str, Any]) -> None:
         s.setdefault("op", "expand")
         _str(s, "hole")
         _str(s, "production")
-        _attrs("expand", s.get("attrs"), "'attrs'")
+        attrs = s.get("attrs")
+        if attrs is not None and not isinstance(attrs, dict):
+            raise WireError(f"expand: 'attrs' must be an object {{task: attrs}}, "
+                            f"got {_kind(attrs)}")
+        for local, task_attrs in (attrs or {}).items():
+            _attrs("expand", task_attrs, local)
 
 
 def _check_add(m: dict[str, Any]) -> None:
@@ -124,7 +187,7 @@ def _check_add(m: dict[str, Any]) -> None:
         t.setdefault("op", "add")
         _str(t, "name")
         _str(t, "kind")
-        _attrs("add", t.get("attrs"), f"attrs of task {t['name']!r}")
+        _attrs(m["op"], t.get("attrs"), t["name"])
     for e in _list(m, "edges"):
         if not (isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e)):
             raise WireError(f"add: each edge must be [from, to] (two strings), got {_kind(e)}")
@@ -145,7 +208,8 @@ def _check_refine(m: dict[str, Any]) -> None:
     _check_add({"op": "refine", "tasks": m.get("tasks", []), "edges": m.get("edges", [])})
     for h in _list(m, "holes"):
         if not (isinstance(h, dict) and isinstance(h.get("type"), str)
-                and isinstance(h.get("args", []), list)):
+                and isinstance(h.get("args", []), list)
+                and all(isinstance(a, str) for a in h.get("args", []))):
             raise WireError(f"refine: each hole must be {{'type': str, 'args': [str]}}, "
                             f"got {_kind(h)}")
     if not all(isinstance(t, str) for t in _list(m, "types")):
@@ -160,8 +224,19 @@ def _check_log(m: dict[str, Any]) -> None:
 def _check_progress(m: dict[str, Any]) -> None:
     for key in ("done", "total"):
         value = m.get(key)
-        if value is not None and (not isinstance(value, int | float) or value < 0):
-            raise WireError(f"progress: '{key}' must be a number >= 0, got {_kind(value)}")
+        if value is not None and not _sane_number(value):
+            raise WireError(f"progress: '{key}' must be a finite number >= 0 (at most "
+                            f"1e300), got {_kind(value)}")
+
+
+def _sane_number(value: Any) -> bool:
+    """A finite number >= 0 that every display can format (``10**400`` overflows a
+    float, NaN and Infinity are valid JSON to Python)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return False
+    return 0 <= value <= 1e300
 
 
 _CHECKS = {"expand": _check_expand, "add": _check_add, "narrow": _check_narrow,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from grammarflow import Expand, SetState, TaskState, define, optional_edge, repeat_parallel
 from grammarflow.render import HOLE_SHAPE, Picture, quote, render, to_dot
@@ -78,6 +81,36 @@ def test_labels_are_escaped_and_cannot_inject(text: str) -> None:
     label = node(dot, "t:start")
     assert "shape=box" in label  # an unsafe shape falls back
     assert "penwidth" not in label  # an unsafe colour is ignored
+
+
+def with_label(text: str) -> str:
+    """The SVG of a one-task graph whose task, production and edge carry ``text``."""
+    g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b")
+    d = g.derivation()
+    d.apply(Expand("X.1", "1", {"A": {"label": text, "edge_label": text}}))
+    return render(to_dot(d.graph, g, Picture(title=text)), "svg").decode()
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+#: What XML 1.0 forbids, what dot turns into it (character references), and friends.
+UNSHOWABLE = ["\ud800", "\udfff", "\ufffe", "\uffff", "\x00", "\x01", "\x1f", "\x7f",
+              "\x85", "&#1;", "&#xFFFE;", "&#xD800;", "&amp;", "&", "<", "]]>"]
+
+
+@given(st.lists(st.one_of(st.sampled_from(UNSHOWABLE), st.characters()), max_size=30))
+def test_whatever_a_label_holds_dots_svg_is_well_formed_xml(parts: list[str]) -> None:
+    ET.fromstring(with_label("".join(parts)).split("\n", 1)[1])  # past the XML prologue
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("\ufffe|\uffff|\ud800", "\\ufffe|\\uffff|\\ud800"),
+    ("&#1;|&#xFFFE;|&amp;", "&#1;|&#xFFFE;|&amp;"),  # references are not resolved
+    ("a\x01b\x85", "a\\x01b\\x85"),
+])
+def test_unshowable_characters_are_shown_as_escapes(text: str, shown: str) -> None:
+    svg = ET.fromstring(with_label(text).split("\n", 1)[1])
+    texts = ["".join(t.itertext()) for t in svg.iter(f"{SVG}text")]
+    assert shown in texts, texts
 
 
 def test_cosmetics_within_the_safe_set() -> None:

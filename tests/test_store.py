@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from strategies import grammars
 from grammarflow.derivation import Derivation
 from grammarflow.status import fold
 from grammarflow.steps import step_to_json
-from grammarflow.store import SCHEMA_VERSION, Store, StoreError
+from grammarflow.store import MAX_PAGES_ENV, SCHEMA_VERSION, JournalWriteError, Store, StoreError
 from grammarflow.testing import MessageRun, message_runs
 from grammarflow.workflow import Workflow
 
@@ -37,6 +38,10 @@ class FailingConnection:
     def __init__(self, db: sqlite3.Connection, fail_at: int) -> None:
         self.db, self.fail_at, self.count = db, fail_at, 0
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
     def execute(self, sql: str, params: Any = ()) -> Any:
         if not sql.startswith(("BEGIN", "ROLLBACK")):
             self.count += 1
@@ -56,7 +61,8 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, fail_at: int
     try:
         store.append_many(run, entries)
         wrote = True
-    except sqlite3.OperationalError:
+    except JournalWriteError as e:
+        assert str(tmp_path / "db") in str(e) and "disk is full" in str(e)
         wrote = False
     store.db = real
     seen = [e.data for e in store.entries(run)]
@@ -87,6 +93,53 @@ def test_a_database_killed_while_being_created_reads_as_empty(tmp_path: Path) ->
         store.run(1)
     Store(tmp_path / "db").create_run({"path": "x"})  # a writer initialises it
     assert [r.id for r in Store(tmp_path / "db", readonly=True).runs()] == [1]
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+def test_a_file_of_random_bytes_is_refused_in_one_line_naming_it(
+        tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "db"
+    path.write_bytes(random.Random(1).randbytes(8192))
+    with pytest.raises(StoreError) as caught:
+        Store(path, readonly=readonly)
+    assert str(caught.value).startswith(f"database {str(path)!r} is not a grammarflow database")
+    assert "\n" not in str(caught.value)
+
+
+def a_store_of(path: Path, entries: int) -> int:
+    store = Store(path)
+    run = store.create_run({"path": "x"})
+    store.append_many(run, [("log", {"n": i, "pad": "p" * 200}) for i in range(entries)])
+    store.close()
+    return run
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+def test_a_database_cut_in_half_is_refused_before_it_is_misread(
+        tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "db"
+    a_store_of(path, 2000)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(StoreError, match=f"database {str(path)!r} is truncated: its header "
+                                         f"says {len(data) // 4096} pages of 4096 bytes"):
+        Store(path, readonly=readonly)
+
+
+def test_a_full_database_fails_a_write_whole_and_names_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "db"
+    run = a_store_of(path, 10)
+    monkeypatch.setenv(MAX_PAGES_ENV, "1")  # no room to grow at all
+    store = Store(path)
+    with pytest.raises(JournalWriteError) as caught:
+        store.append_many(run, [("log", {"big": "b" * 100_000})])
+    assert str(caught.value) == (f"database {str(path)!r} cannot grow: the disk is full "
+                                 "(SQLite: database or disk is full)")
+    monkeypatch.delenv(MAX_PAGES_ENV)
+    again = Store(path)  # space returns
+    assert again.append(run, "log", {"after": True}) == 11  # nothing was half written
+    assert again.integrity() == "ok"
 
 
 def test_reading_a_missing_database_says_so(tmp_path: Path) -> None:

@@ -8,7 +8,15 @@ change in the graph.
 
 from __future__ import annotations
 
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 import pytest
 
@@ -84,6 +92,27 @@ CASES = [
     Case("a task that hangs", "time.sleep(60)\n", 1, "timed out after 1", timeout=1),
     Case("a task that exits non-zero", "sys.exit(5)\n", 1, "exited with status 5"),
     Case("a task that crashes", "raise RuntimeError('boom')\n", 1, "exited with status 1"),
+    # hostile values (issue "Nothing runs twice, nothing hangs, nothing is lost", point 6)
+    Case("a log line with lone surrogates",
+         "task.log('bad \\ud800 line \\udfff')\ntask.expand('X.1', '1')\n", 0, "",
+         log_has=(b"[log] bad \\ud800 line \\udfff", 1)),
+    Case("attrs of 200 KiB (more than the environment takes)",
+         "task.expand('X.1', '1', attrs={'A': {'data': 'x' * 200 * 1024}})\n", 3,
+         "attrs of task 'A' are 200 KiB of JSON; the limit is 64 KiB: pass large data"),
+    Case("attrs of 200 KiB in a raw diff",
+         "task.add(tasks={'a': 'A'}, edges=[('start', 'a'), ('a', 'end')],\n"
+         "         attrs={'a': {'data': 'x' * 200 * 1024}})\n", 3,
+         "attrs of task 'a' are 200 KiB of JSON; the limit is 64 KiB"),
+    Case("JSON nested 100,000 deep",
+         raw('{"op": "log", "msg": "x", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+         3, "nested too deeply"),
+    Case("progress of 10**400", raw('{"op": "progress", "done": 1' + "0" * 400 + "}"), 3,
+         "progress: 'done' must be a finite number >= 0"),
+    Case("a refinement whose notation holds a lone surrogate",
+         raw('{"op": "refine", "id": 1, "hole": "X.1", "types": ["\\ud800(a) ::= nothing"]}'),
+         3, "the new types do not parse"),
+    Case("progress of NaN", raw('{"op": "progress", "done": 1, "total": NaN}'), 3,
+         "progress: 'total' must be a finite number >= 0"),
 ]
 
 
@@ -171,4 +200,168 @@ def test_resuming_a_failed_run_gives_the_failed_task_another_attempt(project: Pr
     assert sorted(t["id"] for t in resumed.view["tasks"]) == ["X.1/B", "end", "start"]
     retries = [a for a in project.run_journal(1, "attempt") if a["event"] == "retry"]
     assert len(retries) == 1 and retries[0]["task"] == "start"
+    project.check_consistent(1)
+
+
+def test_progress_of_10_to_the_400_on_a_terminal_is_refused_not_a_crash(
+        project: Project) -> None:
+    """The live display formats progress as floats: 10**400 must never reach it."""
+    project.write("wf.py", WORKFLOW.format(timeout=None, retries=0))
+    project.write("tasks/start.py", PRE + "task.progress(10**400, None)\ntime.sleep(0.5)\n")
+    project.write("tasks/ok.py", "pass\n")
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py",
+                             "--db", str(project.db)], cwd=project.root,
+                            stdin=terminal, stdout=terminal, stderr=terminal,
+                            env={**os.environ, "COLUMNS": "200", "TERM": "xterm"})
+    os.close(terminal)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([controller], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=60)
+    os.close(controller)
+    text = seen.decode("utf-8", "replace")
+    assert "Traceback" not in text, text[-3000:]
+    assert proc.returncode == 3, text[-3000:]
+    view = json.loads(project.cli("status", "1", "--json").stdout)
+    assert "progress: 'done' must be a finite number >= 0" in view["reason"]
+    project.check_consistent(1)
+
+
+HOSTILE_LABEL = "\ufffe\uffff \ud800 &#1; &#xFFFE; \x01\x7f </script><b> <!--<script>"
+
+NAMED = """
+from grammarflow import Fragment, Role, TaskSpec, define, hole_type
+
+def one(kind):
+    return Fragment(tasks=(TaskSpec(kind, kind, {}),), edges=(("a", kind), (kind, "b")))
+
+grammar = define("start, end, X(start, end)", [hole_type(
+    "X", ["a", "b"], [Role.AFTER, Role.BEFORE], [one("A"), one("B")],
+    names=[{names}], default="right")])
+kinds = {"start": "tasks/start.py", "A": "tasks/ok.py", "B": "tasks/ok.py",
+         "end": "tasks/ok.py"}
+"""
+
+
+class _Scripts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = False
+        self.scripts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "script":
+            self.inside = True
+            self.scripts.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self.inside:
+            self.scripts[-1] += data
+
+
+def test_hostile_production_names_are_refused_at_registration(project: Project) -> None:
+    project.write("wf.py", NAMED.replace("{names}", '"</script><b>", "right"'))
+    result = project.run()
+    assert result.code == 2
+    assert "production name '</script><b>' is not valid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_hostile_labels_keep_the_picture_and_the_page_well_formed(project: Project) -> None:
+    project.write("wf.py", NAMED.replace("{names}", '"left", "right"'))
+    project.write("tasks/start.py", PRE + f"""
+task.expand("X.1", "left", attrs={{"A": {{"label": {HOSTILE_LABEL!r},
+                                        "edge_label": {HOSTILE_LABEL!r}}}}})
+""")
+    project.write("tasks/ok.py", "pass\n")
+    result = project.run()
+    assert result.code == 0, result.stderr[-3000:]
+    shown = project.cli("status", "1")  # lone surrogates print as escapes
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    picture = project.cli("render", "1", "-o", "pic.svg")
+    assert picture.returncode == 0, picture.stderr
+    svg = ET.parse(project.root / "pic.svg").getroot()  # well-formed XML
+    texts = ["".join(t.itertext()) for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert any("</script><b>" in t and "&#1;" in t for t in texts), texts
+    page = project.cli("history", "1", "--html", "page.html")
+    assert page.returncode == 0, page.stderr
+    html = (project.root / "page.html").read_text(encoding="utf-8")
+    scripts = _Scripts()
+    scripts.feed(html)
+    assert len(scripts.scripts) == 1 and "const captions" in scripts.scripts[0]
+    assert "<" not in scripts.scripts[0], "a caption's '<' is raw inside the script"
+    steps = html.split('<div class="step">')[1:]
+    assert len(steps) == int(page.stdout.split(": ")[1].split(" ")[0])
+    for step in steps:
+        ET.fromstring(step[:step.index("</svg>") + len("</svg>")])  # each picture parses
+
+
+def test_attrs_too_large_for_the_environment_from_the_workflow_fail_naming_the_limit(
+        project: Project) -> None:
+    """Attrs written into a production reach the task's environment, where one variable
+    holds at most 128 KiB: exec would fail with "Argument list too long"."""
+    project.write("wf.py", """
+        from grammarflow import Fragment, Role, TaskSpec, define, hole_type
+        big = Fragment(tasks=(TaskSpec("A", "A", {"data": "x" * 200 * 1024}),),
+                       edges=(("a", "A"), ("A", "b")))
+        grammar = define("start, end, X(start, end)", [hole_type(
+            "X", ["a", "b"], [Role.AFTER, Role.BEFORE], [big], default="1")])
+        kinds = {"start": "tasks/ok.py", "A": "tasks/ok.py", "end": "tasks/ok.py"}
+    """)
+    project.write("tasks/ok.py", "pass\n")
+    result = project.run()
+    assert result.code == 1, result.stderr[-3000:]
+    assert result.view["reason"] == (
+        "task X.1/A failed after 1 attempt(s): could not start: attrs of task 'X.1/A' are "
+        "200 KiB of JSON; the limit is 64 KiB: pass large data another way (e.g. a file "
+        "path in attrs)")
+    project.check_consistent(1)
+
+
+def test_a_refinement_with_a_hole_attached_to_a_number_is_malformed_not_a_bug(
+        project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("start, end, Any(*)", "Any(*) ::= *")
+        kinds = {"start": "tasks/start.py", "end": "tasks/ok.py"}
+    """)
+    project.write("tasks/start.py", PRE + raw(
+        '{"op": "refine", "id": 1, "hole": "Any.1", "types": ["Q(a) ::= [default] nothing"], '
+        '"holes": [{"type": "Q", "args": [1]}]}'))
+    project.write("tasks/ok.py", "pass\n")
+    result = project.run()
+    assert result.code == 3, result.stderr[-3000:]
+    assert result.view["reason"] == (
+        "broken promise: task start sent a malformed message: refine: each hole must be "
+        "{'type': str, 'args': [str]}, got dict")
+    project.check_consistent(1)
+
+
+def test_a_refusal_quoting_a_lone_surrogate_is_recorded_and_printed_as_an_escape(
+        project: Project) -> None:
+    project.write("wf.py", WORKFLOW.format(timeout=None, retries=0))
+    project.write("tasks/start.py", PRE + raw(
+        '{"op": "refine", "id": 1, "hole": "X.1", "types": ["\\ud800(a) ::= nothing"]}'))
+    project.write("tasks/ok.py", "pass\n")
+    result = project.run()
+    assert result.code == 3, result.stderr[-3000:]
+    assert "\\ud800(a) ::= nothing" in result.view["reason"]  # recorded, as an escape
+    for command in (["status", "1"], ["history", "1"], ["runs"]):
+        shown = project.cli(*command)
+        assert shown.returncode == 0, shown.stderr[-3000:]
+        assert "\\ud800(a) ::= nothing" in shown.stdout
     project.check_consistent(1)
