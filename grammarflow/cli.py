@@ -1,8 +1,10 @@
 """The command line: parse, call the library, print. Every command has ``--json``.
 
 Exit codes of ``run`` and ``resume``: 0 the run succeeded, 1 a task failed (after its
-retries), 2 usage error (bad workflow file, no such run), 3 a promise was broken,
-130 interrupted (Ctrl-C or SIGTERM; ``resume`` continues).
+retries), 2 usage error (bad workflow file, no such run) or the run belongs to another
+orchestrator (``resume`` refused while its owner lives, or this one was deposed),
+3 a promise was broken, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; ``resume``
+continues).
 """
 
 from __future__ import annotations
@@ -191,8 +193,13 @@ def _reporter(as_json: bool) -> Any:
 def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
     from grammarflow.runtime import STATUS_EXIT
     from grammarflow.status import run_view
+    from grammarflow.store import LeaseLost
 
-    status = asyncio.run(orchestrator.run())
+    try:
+        status = asyncio.run(orchestrator.run())
+    except LeaseLost as e:
+        click.echo(f"error: {e}. This orchestrator killed its tasks and stopped.", err=True)
+        sys.exit(EXIT_USAGE)
     view = run_view(store, orchestrator.run_id)
     if as_json:
         _emit(view)
@@ -302,6 +309,13 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
 def _print_status(view: dict[str, Any]) -> None:
     reason = f": {view['reason']}" if view.get("reason") else ""
     click.echo(f"run {view['run']} {view['status']}{reason}")
+    owner = view.get("orchestrator")
+    if owner is not None:
+        beat = f"heartbeat {owner['heartbeat_age']:.1f} s ago"
+        click.echo(f"  orchestrator pid {owner['pid']} on {owner['host']}"
+                   + (f", {beat}" if owner["alive"] else
+                      f" is gone ({beat}): `grammarflow resume {view['run']}` continues "
+                      "the run"))
     for t in view["tasks"]:
         state = "ready" if t["ready"] else t["state"]
         extra = f"  attempts: {t['attempts']}" if t["attempts"] > 1 else ""

@@ -22,6 +22,36 @@ a task that was running when the orchestrator died had journaled nothing, so it 
 back to pending and runs again: **tasks running at the moment of a crash run at least
 once more** (including one that had already exited 0 when the orchestrator died,
 before its completion was committed). Every other task runs exactly once per attempt.
+
+One orchestrator per run. `run` creates the run with its lease; `resume` takes the
+lease before it folds the journal or looks for orphans, and refuses (``LeaseHeld``,
+naming the owner) while the owner lives (see :mod:`grammarflow.store`). A heartbeat
+task refreshes the lease every ``HEARTBEAT_EVERY`` seconds. Every journal write is
+fenced by the lease: an orchestrator whose lease was taken gets ``LeaseLost`` at its
+next write (or heartbeat), kills its attempts and stops without writing anything
+more; ``run`` raises it. The final status and the release are one transaction.
+
+A task's process tree is the task. Each attempt starts in its own process group
+(``process_group=0``: no ``preexec_fn``, which would cost a fork's worth of time a
+spawn). **When the task's main process exits, whatever is left of its group is
+killed** (SIGKILL): a background child does not outlive its task, hold its pipes
+open, or run beside its retry. The attempt then reads what is left in its pipes for
+at most :data:`PIPE_GRACE` seconds (only a process that left the group, e.g. with
+``setsid``, can hold them longer; it is not waited for). A kind's timeout bounds the
+main process; on expiry the whole group is killed, so an attempt lasts at most its
+timeout plus the grace, whatever its pipes do. Timeouts, stops, retries (a retry
+starts after the failed attempt's group was killed) and ``resume`` (which kills the
+groups of orphaned attempts) all kill groups, never single processes. Processes that
+leave the group are out of reach (cgroups would catch them; not used).
+
+Stopping. A broken promise, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run: every
+running attempt's group is killed at once, including an attempt still being spawned
+(killed as soon as the spawn returns; one not yet spawned never is), a request that
+arrives meanwhile gets an error reply, and `run` returns ``broken`` (exit 3) or
+``interrupted`` (exit 130) as soon as the attempts are reaped. A task *failure* (after
+its retries) only stops new attempts from starting: attempts already running finish
+(their requests are answered as usual, their results journaled, so `resume` need not
+redo them), then the run ends ``failed``.
 """
 
 from __future__ import annotations
@@ -57,7 +87,7 @@ from grammarflow.grammar import (
 from grammarflow.graph import TaskState
 from grammarflow.match import Diff, add
 from grammarflow.notation import parse_types
-from grammarflow.store import Store
+from grammarflow.store import HEARTBEAT_EVERY, Holder, LeaseLost, Store, process_started
 from grammarflow.workflow import Kind, Workflow
 
 EXIT_SUCCEEDED = 0
@@ -75,6 +105,13 @@ CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
 #: How much of a refused message the journal keeps, and of a task's stderr.
 MESSAGE_KEEP = 64 * 1024
 STDERR_TAIL = 4 * 1024
+
+#: Seconds an attempt's pipes are read after its main process exited and its group was
+#: killed; only a process that left the group can keep them open longer.
+PIPE_GRACE = 1.0
+
+#: The signals that interrupt a run (exit 130; `resume` continues it).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -112,14 +149,20 @@ class Attempt:
     failure: str | None = None
     progress: tuple[float, float | None] | None = None
     tail: bytearray = field(default_factory=bytearray)
+    stopped: bool = False  # the run ended this attempt (its group is, or will be, killed)
 
 
 class Orchestrator:
     """One run of one workflow, journaled in a :class:`~grammarflow.store.Store`."""
 
     def __init__(self, store: Store, run_id: int, workflow: Workflow, derivation: Derivation,
-                 options: Options, report: Reporter = _no_report) -> None:
+                 options: Options, report: Reporter = _no_report,
+                 holder: Holder | None = None) -> None:
         self.store = store
+        self.holder = holder or Holder.this_process()
+        # In every task's marker: `resume` spares the processes of a live orchestrator.
+        self.owner = {"token": self.holder.token, "pid": self.holder.pid,
+                      "started": self.holder.started}
         self.run_id = run_id
         self.workflow = workflow
         self.d = derivation
@@ -130,7 +173,7 @@ class Orchestrator:
         self.spec_owner: str | None = None  # whose changes the graph holds tentatively
         self.broken: BrokenPromise | None = None
         self.failed: str | None = None
-        self.interrupted = False
+        self.interrupted: str | None = None  # the name of the signal
         self.wake = asyncio.Event()
         self.db_key = str(store.path.resolve())
         # Built once: subprocess would decode and re-encode os.environ at every spawn.
@@ -141,13 +184,29 @@ class Orchestrator:
     @classmethod
     def start(cls, store: Store, workflow: Workflow, options: Options,
               report: Reporter = _no_report) -> Orchestrator:
-        run_id = store.create_run(workflow.to_json())
-        return cls(store, run_id, workflow, workflow.grammar.derivation(), options, report)
+        """A new run of ``workflow``, created with its lease (one transaction)."""
+        holder = Holder.this_process()
+        run_id = store.create_owned_run(workflow.to_json(), holder)
+        return cls(store, run_id, workflow, workflow.grammar.derivation(), options, report,
+                   holder)
 
     @classmethod
     def resume(cls, store: Store, run_id: int, options: Options,
                report: Reporter = _no_report) -> Orchestrator:
-        """Fold the journal; set tasks that were running back to pending (they rerun)."""
+        """Take the run's lease (``LeaseHeld`` if its orchestrator lives), then fold the
+        journal, kill orphaned attempts and set their tasks back to pending."""
+        store.run(run_id)  # no such run: say so before touching leases
+        holder = Holder.this_process()
+        store.acquire(run_id, holder)
+        try:
+            return cls._resume_owned(store, run_id, options, report, holder)
+        except BaseException:
+            store.release(run_id)
+            raise
+
+    @classmethod
+    def _resume_owned(cls, store: Store, run_id: int, options: Options, report: Reporter,
+                      holder: Holder) -> Orchestrator:
         row = store.run(run_id)
         if row.status in ("succeeded", "broken"):
             raise GrammarflowError(f"run {run_id} has {row.status}: nothing to resume"
@@ -155,12 +214,12 @@ class Orchestrator:
         workflow = Workflow.from_json(row.workflow)
         steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
         d = Derivation.replay(workflow.grammar, steps)
-        o = cls(store, run_id, workflow, d, options, report)
+        o = cls(store, run_id, workflow, d, options, report, holder)
         for e in store.entries(run_id, ["attempt"]):
             if e.data.get("event") == "start":
                 o.attempts[e.data["task"]] = e.data["attempt"]
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
-        kill_orphans(o.db_key, run_id, lost)
+        kill_orphans(o.db_key, run_id, lost)  # after the lease is ours, never before
         for task in lost:
             o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
                 "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
@@ -178,15 +237,19 @@ class Orchestrator:
 
     # ================================================================ the loop
     async def run(self) -> str:
-        """Run to the end; returns the final status (see :data:`STATUS_EXIT`)."""
+        """Run to the end; returns the final status (see :data:`STATUS_EXIT`).
+
+        Raises :class:`~grammarflow.store.LeaseLost` if another orchestrator took the
+        run: this one's attempts are killed by then, and it wrote nothing more."""
         use_pidfd_child_watcher()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._interrupt)
+                loop.add_signal_handler(sig, self._interrupt, sig)
         try:
             self._close_due()
             async with asyncio.TaskGroup() as tg:
+                beat = tg.create_task(self._heartbeat())
                 while True:
                     if not self._stopping():
                         self._start_ready(tg)
@@ -194,23 +257,38 @@ class Orchestrator:
                         break
                     await self.wake.wait()
                     self.wake.clear()
+                beat.cancel()
+        except* LeaseLost as deposed:
+            # The TaskGroup cancelled every attempt, and each killed its group on the way.
+            raise deposed.exceptions[0] from None
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         status, reason = self._outcome()
-        self.store.set_status(self.run_id, status, reason)
+        self.store.finish_run(self.run_id, status, reason)
         self.report(self, Event("finished", detail=reason or status, data={"status": status}))
         return status
 
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            self.store.heartbeat(self.run_id)
+
     def _stopping(self) -> bool:
-        return self.broken is not None or self.failed is not None or self.interrupted
+        """No new attempt starts (the run is ending, or a task failed)."""
+        return self._ending() or self.failed is not None
+
+    def _ending(self) -> bool:
+        """Every running attempt is being killed: a broken promise or a signal."""
+        return self.broken is not None or self.interrupted is not None
 
     def _outcome(self) -> tuple[str, str | None]:
         if self.broken is not None:
             return "broken", f"broken promise: {self.broken.reason}"
-        if self.interrupted:
-            return "interrupted", "interrupted; `grammarflow resume` continues the run"
+        if self.interrupted is not None:
+            return "interrupted", (f"interrupted ({self.interrupted}); "
+                                   "`grammarflow resume` continues the run")
         if self.failed is not None:
             return "failed", self.failed
         g = self.d.graph
@@ -219,10 +297,11 @@ class Orchestrator:
         stuck = sorted(t for t, s in g.state.items() if s is not TaskState.DONE)
         return "failed", f"no task can start: {stuck[:5]} wait on {sorted(g.holes)[:5]}"
 
-    def _interrupt(self) -> None:
-        self.interrupted = True
+    def _interrupt(self, sig: signal.Signals) -> None:
+        if self.interrupted is None:
+            self.interrupted = sig.name
         for attempt in self.running.values():
-            self._kill(attempt, "interrupted")
+            self._kill(attempt, f"interrupted ({sig.name})")
         self.wake.set()
 
     def _start_ready(self, tg: asyncio.TaskGroup) -> None:
@@ -271,11 +350,11 @@ class Orchestrator:
             return
         self._settle()
         self.broken = error
+        for attempt in self.running.values():  # first: nothing may keep them running
+            self._kill(attempt, "the workflow broke a promise")
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
         self.store.append(self.run_id, "refused", {
             "task": task, "message": text, **error.to_json()})
-        for attempt in self.running.values():
-            self._kill(attempt, "the workflow broke a promise")
         self.report(self, Event("broken", task, error.reason))
         self.wake.set()
 
@@ -305,7 +384,7 @@ class Orchestrator:
         except OSError as e:
             attempt.failure = f"could not start: {e}"
         self.running.pop(attempt.task)
-        if self.broken is not None or self.interrupted:
+        if self._ending():
             self._abandon(attempt)
         elif attempt.failure is None:
             self._commit(attempt)
@@ -316,6 +395,8 @@ class Orchestrator:
         self.wake.set()
 
     async def _spawn_and_wait(self, attempt: Attempt) -> None:
+        if attempt.stopped:  # the run began to end before this attempt was spawned
+            return
         task = self.d.graph.tasks[attempt.task]
         argv = attempt.kind.argv(self.options.python, self.workflow.path.parent,
                                  self.workflow.path)
@@ -323,35 +404,60 @@ class Orchestrator:
         # running by a crash by it (see kill_orphans); nothing is journaled at spawn.
         marker = json.dumps({"db": self.db_key, "run": str(self.run_id), "task": task.id,
                              "kind": task.kind, "attrs": dict(task.attrs),
-                             "attempt": attempt.number})
+                             "attempt": attempt.number, "owner": self.owner})
         env = dict(self.base_env)
         env[wire.ENV_TASK.encode()] = marker.encode()
         log = _LazyLog(attempt.log_path)
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, cwd=self.workflow.path.parent)
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _TaskProtocol(loop), *argv, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+                cwd=self.workflow.path.parent, process_group=0)
+            proc = asyncio.subprocess.Process(transport, protocol, loop)
             attempt.proc = proc
             assert proc.stdout is not None and proc.stderr is not None
             readers = asyncio.gather(self._read_stdout(attempt, proc.stdout, log),
                                      self._read_stderr(attempt, proc.stderr, log))
             try:
-                code = await asyncio.wait_for(proc.wait(), attempt.kind.timeout)
-            except TimeoutError:
-                self._kill(attempt, f"timed out after {attempt.kind.timeout} s")
-                code = await proc.wait()
-            await readers
+                if attempt.stopped:  # the run began to end while it was being spawned
+                    _kill_group(proc.pid)
+                code = await self._wait_main(attempt, protocol, transport)
+                _kill_group(proc.pid)  # the rule: the main process gone, its group goes
+                done, _ = await asyncio.wait([readers], timeout=PIPE_GRACE)
+                if done:
+                    readers.result()  # raise what a reader raised (e.g. LeaseLost)
+            finally:
+                _kill_group(proc.pid)  # also when cancelled (the TaskGroup is aborting)
+                if not readers.done():  # pipes held by a process outside the group
+                    readers.cancel()
+                    transport.close()
             if code != 0 and attempt.failure is None:
                 attempt.failure = f"exited with status {code}"
         finally:
             log.close()
 
+    async def _wait_main(self, attempt: Attempt, protocol: _TaskProtocol,
+                         transport: asyncio.SubprocessTransport) -> int:
+        """Wait for the attempt's main process (not its pipes), within its timeout."""
+        try:
+            async with asyncio.timeout(attempt.kind.timeout):
+                await asyncio.shield(protocol.exited)
+        except TimeoutError:
+            self._kill(attempt, f"timed out after {attempt.kind.timeout} s")
+            await protocol.exited
+        code = transport.get_returncode()
+        assert code is not None
+        return code
+
     def _kill(self, attempt: Attempt, why: str) -> None:
+        """End the attempt: kill its process group (at once, or as soon as its spawn
+        returns)."""
         if attempt.failure is None:
             attempt.failure = why
-        if attempt.proc is not None and attempt.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                attempt.proc.kill()
+        attempt.stopped = True
+        if attempt.proc is not None:
+            _kill_group(attempt.proc.pid)
 
     async def _read_stderr(self, attempt: Attempt, stream: asyncio.StreamReader,
                            log: Any) -> None:
@@ -400,6 +506,8 @@ class Orchestrator:
     def _on_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
         try:
             self._handle_line(attempt, line, log)
+        except LeaseLost:
+            raise  # not a bug: another orchestrator owns the run; this one stops
         except Exception as e:  # a bug of ours must not take the run down unrecorded
             self._break(BrokenPromise(f"internal error while handling a message from "
                                       f"{attempt.task}: {e!r}"),
@@ -409,7 +517,8 @@ class Orchestrator:
         if not line.startswith(wire.PREFIX_BYTES):
             log.write(line + b"\n")  # ordinary output
             return
-        if self._stopping():
+        if self._ending():
+            self._refuse_while_ending(attempt, line)
             return
         try:
             message = wire.decode_message(line)
@@ -428,6 +537,18 @@ class Orchestrator:
             self.report(self, Event("progress", attempt.task, data=message))
             return
         self._handle_request(attempt, message)
+
+    def _refuse_while_ending(self, attempt: Attempt, line: bytes) -> None:
+        """The run is ending and the attempt is being killed: still answer a request,
+        so that its task never waits for a reply that would not come."""
+        try:
+            message = wire.decode_message(line)
+        except wire.WireError:
+            return
+        if message["op"] in wire.REQUESTS:
+            self._reply_error(attempt, message["id"],
+                              f"the run is ending ({self._outcome()[1]}); "
+                              "this attempt is being stopped")
 
     # ================================================================ requests
     def _handle_request(self, attempt: Attempt, message: dict[str, Any]) -> None:
@@ -575,6 +696,30 @@ def use_pidfd_child_watcher() -> None:
         asyncio.set_child_watcher(watcher)
 
 
+class _TaskProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The streams of asyncio's subprocess protocol, plus ``exited``: resolved when the
+    main process exits. (``Process.wait()`` waits for the pipes to close as well, which
+    a grandchild holding them can put off forever.)"""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=2 ** 16, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL a task's process group; also after its leader was reaped, which is safe:
+    Linux does not reuse a pid while a group of that id has members, and an attempt's
+    group is killed for the last time at most PIPE_GRACE after its leader exited, far
+    too soon for the pid to come round again as another group's."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 class _LazyLog:
     """An attempt's log file, created only when the task writes something."""
 
@@ -594,12 +739,16 @@ class _LazyLog:
 
 
 def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
-    """Kill task processes that a crashed orchestrator of this run left running.
+    """Kill the attempts of this run's ``tasks`` that a dead orchestrator left running,
+    each with its process group. Call it only while holding the run's lease.
 
     They are recognised by their environment: every task process carries a marker
     naming the database, the run and the task (``GRAMMARFLOW_TASK``), so a reused pid
-    or another run's task is never killed by mistake. Linux only (``/proc``); elsewhere
-    an orphan may finish on its own while its task runs again.
+    or another run's task is never killed by mistake; nor is one whose marker names
+    an orchestrator that is alive. A process that leads its own group (a task started
+    by this version) takes its group with it: also the grandchildren that dropped the
+    marker. Linux only (``/proc``); elsewhere an orphan may finish on its own while its
+    task runs again.
     """
     if not tasks or not os.path.isdir("/proc"):
         return []
@@ -615,8 +764,27 @@ def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
                 environ = f.read()
         except OSError:
             continue
-        if any(var.startswith(prefixes) for var in environ.split(b"\0")):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(name), signal.SIGKILL)
-                killed.append(int(name))
+        marker = next((var for var in environ.split(b"\0") if var.startswith(prefixes)),
+                      None)
+        if marker is None or _owner_lives(marker):
+            continue
+        pid = int(name)
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:  # not a group leader (started before groups, or a grandchild)
+                os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
     return killed
+
+
+def _owner_lives(marker: bytes) -> bool:
+    """Whether the orchestrator named in a task's marker is alive (old markers: no)."""
+    try:
+        owner = json.loads(marker.split(b"=", 1)[1]).get("owner")
+    except ValueError:
+        return False
+    if not isinstance(owner, dict):
+        return False
+    started = process_started(int(owner["pid"]))
+    return started is not None and started == owner["started"]

@@ -304,11 +304,14 @@ class Store:
 
     # ---------------------------------------------------------------- runs
     def create_run(self, workflow: dict[str, Any]) -> int:
-        now = time.time()
+        """A run without a lease (orchestrators use :meth:`create_owned_run`)."""
         with self._tx():
-            cur = self.db.execute(
-                "INSERT INTO runs (workflow, status, created, updated) "
-                "VALUES (?, 'running', ?, ?)", (json.dumps(workflow), now, now))
+            return self._insert_run(workflow, time.time())
+
+    def _insert_run(self, workflow: dict[str, Any], now: float) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs (workflow, status, created, updated) "
+            "VALUES (?, 'running', ?, ?)", (json.dumps(workflow), now, now))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -343,13 +346,10 @@ class Store:
         """Create a run owned by ``holder``: the run and its lease in one transaction."""
         now = time.time()
         with self._tx():
-            cur = self.db.execute(
-                "INSERT INTO runs (workflow, status, created, updated) "
-                "VALUES (?, 'running', ?, ?)", (json.dumps(workflow), now, now))
-            assert cur.lastrowid is not None
-            self._put_lease(cur.lastrowid, holder, now)
-        self._held[cur.lastrowid] = holder
-        return cur.lastrowid
+            run_id = self._insert_run(workflow, now)
+            self._put_lease(run_id, holder, now)
+        self._held[run_id] = holder
+        return run_id
 
     def acquire(self, run_id: int, holder: Holder) -> Lease | None:
         """Take the run's lease for ``holder``; return the dead owner's lease it took
