@@ -2,10 +2,12 @@
 
 Exit codes of ``run`` and ``resume``: 0 the run succeeded, 1 a task failed (after its
 retries), 2 usage error (bad workflow file, no such run, a database that cannot be
-read or written), 3 a promise was broken, 70 an internal error of grammarflow (a bug;
-the run's status is ``error`` and ``resume`` continues), 74 the journal could not be
-written and not even the run's status could be recorded (the run stays resumable),
-130 interrupted (Ctrl-C or SIGTERM, or a journal write failed; ``resume`` continues).
+read or written) or the run belongs to another orchestrator (``resume`` refused while
+its owner lives, or this one was deposed), 3 a promise was broken, 70 an internal error
+of grammarflow (a bug; the run's status is ``error`` and ``resume`` continues), 74 the
+journal could not be written and not even the run's status could be recorded (the run
+stays resumable), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP, or a journal write
+failed; ``resume`` continues).
 
 Every error is one line ``error: ...`` on stderr; with ``--json`` it is also
 ``{"error": ...}`` on stdout.
@@ -214,11 +216,15 @@ def _reporter(as_json: bool) -> Any:
 def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
     from grammarflow.runtime import EXIT_JOURNAL_LOST, STATUS_EXIT, JournalLost
     from grammarflow.status import run_view
+    from grammarflow.store import LeaseLost
 
     try:
         status = asyncio.run(orchestrator.run())
     except JournalLost as e:
         _error(str(e), EXIT_JOURNAL_LOST, as_json, run=orchestrator.run_id)
+    except LeaseLost as e:
+        _error(f"{e}. This orchestrator killed its tasks and stopped.", EXIT_USAGE, as_json,
+               run=orchestrator.run_id)
     with _errors_reported(as_json):
         view = run_view(store, orchestrator.run_id)
     if as_json:
@@ -325,6 +331,13 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
 def _print_status(view: dict[str, Any]) -> None:
     reason = f": {view['reason']}" if view.get("reason") else ""
     click.echo(f"run {view['run']} {view['status']}{reason}")
+    owner = view.get("orchestrator")
+    if owner is not None:
+        beat = f"heartbeat {owner['heartbeat_age']:.1f} s ago"
+        click.echo(f"  orchestrator pid {owner['pid']} on {owner['host']}"
+                   + (f", {beat}" if owner["alive"] else
+                      f" is gone ({beat}): `grammarflow resume {view['run']}` continues "
+                      "the run"))
     for t in view["tasks"]:
         state = "ready" if t["ready"] else t["state"]
         extra = f"  attempts: {t['attempts']}" if t["attempts"] > 1 else ""

@@ -17,6 +17,12 @@ over :data:`~grammarflow.wire.MAX_LINE`) ends the workflow: every running task i
 killed, the run is marked ``broken`` and the journal keeps the message (truncated),
 the hole, the productions tried and why none matched.
 
+Crash recovery. The journal is the truth. On ``resume`` the state is folded from it;
+a task that was running when the orchestrator died had journaled nothing, so it is set
+back to pending and runs again: **tasks running at the moment of a crash run at least
+once more** (including one that had already exited 0 when the orchestrator died,
+before its completion was committed). Every other task runs exactly once per attempt.
+
 Faults of our own. A journal write that fails (disk full, I/O error, a database locked
 too long) stops the run as if interrupted: running tasks are killed, nothing more is
 journaled, the run is marked ``interrupted`` with the reason, and ``resume`` continues
@@ -31,6 +37,36 @@ a task that was running when the orchestrator died had journaled nothing, so it 
 back to pending and runs again: **tasks running at the moment of a crash run at least
 once more** (including one that had already exited 0 when the orchestrator died,
 before its completion was committed). Every other task runs exactly once per attempt.
+
+One orchestrator per run. `run` creates the run with its lease; `resume` takes the
+lease before it folds the journal or looks for orphans, and refuses (``LeaseHeld``,
+naming the owner) while the owner lives (see :mod:`grammarflow.store`). A heartbeat
+task refreshes the lease every ``HEARTBEAT_EVERY`` seconds. Every journal write is
+fenced by the lease: an orchestrator whose lease was taken gets ``LeaseLost`` at its
+next write (or heartbeat), kills its attempts and stops without writing anything
+more; ``run`` raises it. The final status and the release are one transaction.
+
+A task's process tree is the task. Each attempt starts in its own process group
+(``process_group=0``: no ``preexec_fn``, which would cost a fork's worth of time a
+spawn). **When the task's main process exits, whatever is left of its group is
+killed** (SIGKILL): a background child does not outlive its task, hold its pipes
+open, or run beside its retry. The attempt then reads what is left in its pipes for
+at most :data:`PIPE_GRACE` seconds (only a process that left the group, e.g. with
+``setsid``, can hold them longer; it is not waited for). A kind's timeout bounds the
+main process; on expiry the whole group is killed, so an attempt lasts at most its
+timeout plus the grace, whatever its pipes do. Timeouts, stops, retries (a retry
+starts after the failed attempt's group was killed) and ``resume`` (which kills the
+groups of orphaned attempts) all kill groups, never single processes. Processes that
+leave the group are out of reach (cgroups would catch them; not used).
+
+Stopping. A broken promise, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run: every
+running attempt's group is killed at once, including an attempt still being spawned
+(killed as soon as the spawn returns; one not yet spawned never is), a request that
+arrives meanwhile gets an error reply, and `run` returns ``broken`` (exit 3) or
+``interrupted`` (exit 130) as soon as the attempts are reaped. A task *failure* (after
+its retries) only stops new attempts from starting: attempts already running finish
+(their requests are answered as usual, their results journaled, so `resume` need not
+redo them), then the run ends ``failed``.
 """
 
 from __future__ import annotations
@@ -65,16 +101,23 @@ from grammarflow.steps import (
     step_from_json,
     step_to_json,
 )
-from grammarflow.store import JournalWriteError, Store
+from grammarflow.store import (
+    HEARTBEAT_EVERY,
+    Holder,
+    JournalWriteError,
+    LeaseLost,
+    Store,
+    process_started,
+)
 from grammarflow.workflow import Kind, Workflow
 
 EXIT_SUCCEEDED = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BROKEN_PROMISE = 3
+EXIT_INTERRUPTED = 130
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
 EXIT_JOURNAL_LOST = 74  # EX_IOERR: not even the run's status could be journaled
-EXIT_INTERRUPTED = 130
 
 STATUS_EXIT = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_TASK_FAILED,
                "broken": EXIT_BROKEN_PROMISE, "error": EXIT_INTERNAL_ERROR,
@@ -88,6 +131,13 @@ INTERNAL_ERROR_ENV = "GRAMMARFLOW_TEST_INTERNAL_ERROR_ON"
 #: How much of a refused message the journal keeps, and of a task's stderr.
 MESSAGE_KEEP = 64 * 1024
 STDERR_TAIL = 4 * 1024
+
+#: Seconds an attempt's pipes are read after its main process exited and its group was
+#: killed; only a process that left the group can keep them open longer.
+PIPE_GRACE = 1.0
+
+#: The signals that interrupt a run (exit 130; `resume` continues it).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class JournalLost(GrammarflowError):
@@ -130,6 +180,7 @@ class Attempt:
     failure: str | None = None
     progress: tuple[float, float | None] | None = None
     tail: bytearray = field(default_factory=bytearray)
+    stopped: bool = False  # the run ended this attempt (its group is, or will be, killed)
     log_error: str | None = None  # the log could not be written: output was lost
 
 
@@ -137,8 +188,13 @@ class Orchestrator:
     """One run of one workflow, journaled in a :class:`~grammarflow.store.Store`."""
 
     def __init__(self, store: Store, run_id: int, workflow: Workflow, derivation: Derivation,
-                 options: Options, report: Reporter = _no_report) -> None:
+                 options: Options, report: Reporter = _no_report,
+                 holder: Holder | None = None) -> None:
         self.store = store
+        self.holder = holder or Holder.this_process()
+        # In every task's marker: `resume` spares the processes of a live orchestrator.
+        self.owner = {"token": self.holder.token, "pid": self.holder.pid,
+                      "started": self.holder.started}
         self.run_id = run_id
         self.workflow = workflow
         self.d = derivation
@@ -147,9 +203,9 @@ class Orchestrator:
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
         self.running: dict[str, Attempt] = {}
         self.spec_owner: str | None = None  # whose changes the graph holds tentatively
-        self.broken: BrokenPromise | None = None  # set once journaled
+        self.broken: BrokenPromise | None = None
         self.failed: str | None = None
-        self.interrupted = False
+        self.interrupted: str | None = None  # the name of the signal
         self.internal_error: str | None = None  # a bug of ours stopped the run
         self.journal_error: str | None = None  # the journal cannot be written
         self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
@@ -163,13 +219,29 @@ class Orchestrator:
     @classmethod
     def start(cls, store: Store, workflow: Workflow, options: Options,
               report: Reporter = _no_report) -> Orchestrator:
-        run_id = store.create_run(workflow.to_json())
-        return cls(store, run_id, workflow, workflow.grammar.derivation(), options, report)
+        """A new run of ``workflow``, created with its lease (one transaction)."""
+        holder = Holder.this_process()
+        run_id = store.create_owned_run(workflow.to_json(), holder)
+        return cls(store, run_id, workflow, workflow.grammar.derivation(), options, report,
+                   holder)
 
     @classmethod
     def resume(cls, store: Store, run_id: int, options: Options,
                report: Reporter = _no_report) -> Orchestrator:
-        """Fold the journal; set tasks that were running back to pending (they rerun)."""
+        """Take the run's lease (``LeaseHeld`` if its orchestrator lives), then fold the
+        journal, kill orphaned attempts and set their tasks back to pending."""
+        store.run(run_id)  # no such run: say so before touching leases
+        holder = Holder.this_process()
+        store.acquire(run_id, holder)
+        try:
+            return cls._resume_owned(store, run_id, options, report, holder)
+        except BaseException:
+            store.release(run_id)
+            raise
+
+    @classmethod
+    def _resume_owned(cls, store: Store, run_id: int, options: Options, report: Reporter,
+                      holder: Holder) -> Orchestrator:
         row = store.run(run_id)
         if row.status in ("succeeded", "broken"):
             raise GrammarflowError(f"run {run_id} has {row.status}: nothing to resume"
@@ -177,12 +249,12 @@ class Orchestrator:
         workflow = Workflow.from_json(row.workflow)
         steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
         d = Derivation.replay(workflow.grammar, steps)
-        o = cls(store, run_id, workflow, d, options, report)
+        o = cls(store, run_id, workflow, d, options, report, holder)
         for e in store.entries(run_id, ["attempt"]):
             if e.data.get("event") == "start":
                 o.attempts[e.data["task"]] = e.data["attempt"]
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
-        kill_orphans(o.db_key, run_id, lost)
+        kill_orphans(o.db_key, run_id, lost)  # after the lease is ours, never before
         for task in lost:
             o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
                 "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
@@ -200,15 +272,19 @@ class Orchestrator:
 
     # ================================================================ the loop
     async def run(self) -> str:
-        """Run to the end; returns the final status (see :data:`STATUS_EXIT`)."""
+        """Run to the end; returns the final status (see :data:`STATUS_EXIT`).
+
+        Raises :class:`~grammarflow.store.LeaseLost` if another orchestrator took the
+        run: this one's attempts are killed by then, and it wrote nothing more."""
         use_pidfd_child_watcher()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._interrupt)
+                loop.add_signal_handler(sig, self._interrupt, sig)
         try:
             self._guarded(self._close_due)
             async with asyncio.TaskGroup() as tg:
+                beat = tg.create_task(self._heartbeat())
                 while True:
                     if not self._stopping():
                         self._guarded(lambda: self._start_ready(tg))
@@ -216,13 +292,17 @@ class Orchestrator:
                         break
                     await self.wake.wait()
                     self.wake.clear()
+                beat.cancel()
+        except* LeaseLost as deposed:
+            # The TaskGroup cancelled every attempt, and each killed its group on the way.
+            raise deposed.exceptions[0] from None
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         status, reason = self._outcome()
         try:
-            self.store.set_status(self.run_id, status, reason)
+            self.store.finish_run(self.run_id, status, reason)
         except JournalWriteError as e:
             why = "the journal could not be written" if self.journal_error else status
             lost = JournalLost(
@@ -235,13 +315,22 @@ class Orchestrator:
         self.report(self, Event("finished", detail=reason or status, data={"status": status}))
         return status
 
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            self.store.heartbeat(self.run_id)
+
     def _stopping(self) -> bool:
-        return (self.broken is not None or self.failed is not None or self.interrupted
+        """No new attempt starts (the run is ending, or a task failed)."""
+        return self._ending() or self.failed is not None
+
+    def _ending(self) -> bool:
+        """Every running attempt is being killed: a broken promise, a signal, a journal
+        that cannot be written or a bug of ours."""
+        return (self.broken is not None or self.interrupted is not None
                 or self.internal_error is not None or self.journal_error is not None)
 
     def _outcome(self) -> tuple[str, str | None]:
-        if self.broken is not None:
-            return "broken", f"broken promise: {self.broken.reason}"
         if self.internal_error is not None:
             return "error", (f"{self.internal_error}; `grammarflow resume {self.run_id}` "
                              "continues the run")
@@ -249,8 +338,11 @@ class Orchestrator:
             return "interrupted", (f"the journal could not be written: {self.journal_error}; "
                                    f"once that is fixed, `grammarflow resume {self.run_id}` "
                                    "continues the run (nothing journaled is lost)")
-        if self.interrupted:
-            return "interrupted", "interrupted; `grammarflow resume` continues the run"
+        if self.broken is not None:
+            return "broken", f"broken promise: {self.broken.reason}"
+        if self.interrupted is not None:
+            return "interrupted", (f"interrupted ({self.interrupted}); "
+                                   "`grammarflow resume` continues the run")
         if self.failed is not None:
             return "failed", self.failed
         g = self.d.graph
@@ -259,10 +351,11 @@ class Orchestrator:
         stuck = sorted(t for t, s in g.state.items() if s is not TaskState.DONE)
         return "failed", f"no task can start: {stuck[:5]} wait on {sorted(g.holes)[:5]}"
 
-    def _interrupt(self) -> None:
-        self.interrupted = True
+    def _interrupt(self, sig: signal.Signals) -> None:
+        if self.interrupted is None:
+            self.interrupted = sig.name
         for attempt in self.running.values():
-            self._kill(attempt, "interrupted")
+            self._kill(attempt, f"interrupted ({sig.name})")
         self.wake.set()
 
     def _start_ready(self, tg: asyncio.TaskGroup) -> None:
@@ -294,8 +387,7 @@ class Orchestrator:
     def _close_due(self) -> None:
         """Due holes take their defaults (each journaled); a hole without one breaks."""
         self._settle()
-        while (self.broken is None and self.journal_error is None
-               and self.internal_error is None):
+        while not self._ending():
             hole = next(self.d.graph.due(), None)
             if hole is None:
                 return
@@ -308,10 +400,11 @@ class Orchestrator:
 
     def _break(self, error: BrokenPromise, message: dict[str, Any] | None,
                task: str | None = None) -> None:
-        if (self.broken is not None or self.journal_error is not None
-                or self.internal_error is not None):
+        if self._ending():
             return
         self._settle()
+        for attempt in self.running.values():  # first: nothing may keep them running
+            self._kill(attempt, "the workflow broke a promise")
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
         try:
             self.store.append(self.run_id, "refused", {
@@ -322,8 +415,6 @@ class Orchestrator:
             self._journal_failed(e)
             return
         self.broken = error
-        for attempt in self.running.values():
-            self._kill(attempt, "the workflow broke a promise")
         self.report(self, Event("broken", task, error.reason))
         self.wake.set()
 
@@ -400,7 +491,7 @@ class Orchestrator:
     def _end_attempt(self, attempt: Attempt) -> None:
         if self.journal_error is not None:
             return  # journaled as running: `resume` runs it again
-        if self.broken is not None or self.interrupted or self.internal_error is not None:
+        if self._ending():
             self._abandon(attempt)
         elif attempt.failure is None:
             self._commit(attempt)
@@ -410,6 +501,8 @@ class Orchestrator:
             self._close_due()
 
     async def _spawn_and_wait(self, attempt: Attempt) -> None:
+        if attempt.stopped:  # the run began to end before this attempt was spawned
+            return
         task = self.d.graph.tasks[attempt.task]
         too_large = wire.attrs_problem(task.id, dict(task.attrs))
         if too_large is not None:  # exec would fail with E2BIG ("Argument list too long")
@@ -421,24 +514,35 @@ class Orchestrator:
         # running by a crash by it (see kill_orphans); nothing is journaled at spawn.
         marker = json.dumps({"db": self.db_key, "run": str(self.run_id), "task": task.id,
                              "kind": task.kind, "attrs": dict(task.attrs),
-                             "attempt": attempt.number, "holes": self._holes_after(task.id)})
+                             "attempt": attempt.number, "owner": self.owner,
+                             "holes": self._holes_after(task.id)})
         env = dict(self.base_env)
         env[wire.ENV_TASK.encode()] = marker.encode()
         log = _LazyLog(attempt.log_path, lambda why: self._log_lost(attempt, why))
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, cwd=self.workflow.path.parent)
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _TaskProtocol(loop), *argv, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+                cwd=self.workflow.path.parent, process_group=0)
+            proc = asyncio.subprocess.Process(transport, protocol, loop)
             attempt.proc = proc
             assert proc.stdout is not None and proc.stderr is not None
             readers = asyncio.gather(self._read_stdout(attempt, proc.stdout, log),
                                      self._read_stderr(attempt, proc.stderr, log))
             try:
-                code = await asyncio.wait_for(proc.wait(), attempt.kind.timeout)
-            except TimeoutError:
-                self._kill(attempt, f"timed out after {attempt.kind.timeout} s")
-                code = await proc.wait()
-            await readers
+                if attempt.stopped:  # the run began to end while it was being spawned
+                    _kill_group(proc.pid)
+                code = await self._wait_main(attempt, protocol, transport)
+                _kill_group(proc.pid)  # the rule: the main process gone, its group goes
+                done, _ = await asyncio.wait([readers], timeout=PIPE_GRACE)
+                if done:
+                    readers.result()  # raise what a reader raised (e.g. LeaseLost)
+            finally:
+                _kill_group(proc.pid)  # also when cancelled (the TaskGroup is aborting)
+                if not readers.done():  # pipes held by a process outside the group
+                    readers.cancel()
+                    transport.close()
             if code != 0 and attempt.failure is None:
                 attempt.failure = f"exited with status {code}"
         finally:
@@ -452,12 +556,31 @@ class Orchestrator:
         holes.update((h, g.holes[h].type) for h in g.everywhere_holes())
         return holes
 
+    def _log_lost(self, attempt: Attempt, why: str) -> None:
+        attempt.log_error = why
+        self.report(self, Event("warning", attempt.task, why))
+
+    async def _wait_main(self, attempt: Attempt, protocol: _TaskProtocol,
+                         transport: asyncio.SubprocessTransport) -> int:
+        """Wait for the attempt's main process (not its pipes), within its timeout."""
+        try:
+            async with asyncio.timeout(attempt.kind.timeout):
+                await asyncio.shield(protocol.exited)
+        except TimeoutError:
+            self._kill(attempt, f"timed out after {attempt.kind.timeout} s")
+            await protocol.exited
+        code = transport.get_returncode()
+        assert code is not None
+        return code
+
     def _kill(self, attempt: Attempt, why: str) -> None:
+        """End the attempt: kill its process group (at once, or as soon as its spawn
+        returns)."""
         if attempt.failure is None:
             attempt.failure = why
-        if attempt.proc is not None and attempt.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                attempt.proc.kill()
+        attempt.stopped = True
+        if attempt.proc is not None:
+            _kill_group(attempt.proc.pid)
 
     async def _read_stderr(self, attempt: Attempt, stream: asyncio.StreamReader,
                            log: Any) -> None:
@@ -465,10 +588,6 @@ class Orchestrator:
             log.write(chunk)
             attempt.tail += chunk
             del attempt.tail[:-STDERR_TAIL]
-
-    def _log_lost(self, attempt: Attempt, why: str) -> None:
-        attempt.log_error = why
-        self.report(self, Event("warning", attempt.task, why))
 
     async def _read_stdout(self, attempt: Attempt, stream: asyncio.StreamReader,
                            log: Any) -> None:
@@ -520,6 +639,8 @@ class Orchestrator:
     def _on_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
         try:
             self._handle_line(attempt, line, log)
+        except LeaseLost:
+            raise  # not a bug: another orchestrator owns the run; this one stops
         except JournalWriteError as e:
             self._journal_failed(e)
         except Exception as e:  # a bug of ours, not the task's broken promise
@@ -530,7 +651,8 @@ class Orchestrator:
         if not line.startswith(wire.PREFIX_BYTES):
             log.write(line + b"\n")  # ordinary output
             return
-        if self._stopping():
+        if self._ending():
+            self._refuse_while_ending(attempt, line)
             return
         try:
             message = wire.decode_message(line)
@@ -553,6 +675,18 @@ class Orchestrator:
             self.report(self, Event("progress", attempt.task, data=message))
             return
         self._handle_request(attempt, message)
+
+    def _refuse_while_ending(self, attempt: Attempt, line: bytes) -> None:
+        """The run is ending and the attempt is being killed: still answer a request,
+        so that its task never waits for a reply that would not come."""
+        try:
+            message = wire.decode_message(line)
+        except wire.WireError:
+            return
+        if message["op"] in wire.REQUESTS:
+            self._reply_error(attempt, message["id"],
+                              f"the run is ending ({self._outcome()[1]}); "
+                              "this attempt is being stopped")
 
     # ================================================================ requests
     def _handle_request(self, attempt: Attempt, message: dict[str, Any]) -> None:
@@ -701,6 +835,30 @@ def use_pidfd_child_watcher() -> None:
         asyncio.set_child_watcher(watcher)
 
 
+class _TaskProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The streams of asyncio's subprocess protocol, plus ``exited``: resolved when the
+    main process exits. (``Process.wait()`` waits for the pipes to close as well, which
+    a grandchild holding them can put off forever.)"""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=2 ** 16, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL a task's process group; also after its leader was reaped, which is safe:
+    Linux does not reuse a pid while a group of that id has members, and an attempt's
+    group is killed for the last time at most PIPE_GRACE after its leader exited, far
+    too soon for the pid to come round again as another group's."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 class _LazyLog:
     """An attempt's log file, created only when the task writes something.
 
@@ -748,12 +906,16 @@ class _LazyLog:
 
 
 def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
-    """Kill task processes that a crashed orchestrator of this run left running.
+    """Kill the attempts of this run's ``tasks`` that a dead orchestrator left running,
+    each with its process group. Call it only while holding the run's lease.
 
     They are recognised by their environment: every task process carries a marker
     naming the database, the run and the task (``GRAMMARFLOW_TASK``), so a reused pid
-    or another run's task is never killed by mistake. Linux only (``/proc``); elsewhere
-    an orphan may finish on its own while its task runs again.
+    or another run's task is never killed by mistake; nor is one whose marker names
+    an orchestrator that is alive. A process that leads its own group (a task started
+    by this version) takes its group with it: also the grandchildren that dropped the
+    marker. Linux only (``/proc``); elsewhere an orphan may finish on its own while its
+    task runs again.
     """
     if not tasks or not os.path.isdir("/proc"):
         return []
@@ -769,8 +931,27 @@ def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
                 environ = f.read()
         except OSError:
             continue
-        if any(var.startswith(prefixes) for var in environ.split(b"\0")):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(name), signal.SIGKILL)
-                killed.append(int(name))
+        marker = next((var for var in environ.split(b"\0") if var.startswith(prefixes)),
+                      None)
+        if marker is None or _owner_lives(marker):
+            continue
+        pid = int(name)
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:  # not a group leader (started before groups, or a grandchild)
+                os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
     return killed
+
+
+def _owner_lives(marker: bytes) -> bool:
+    """Whether the orchestrator named in a task's marker is alive (old markers: no)."""
+    try:
+        owner = json.loads(marker.split(b"=", 1)[1]).get("owner")
+    except ValueError:
+        return False
+    if not isinstance(owner, dict):
+        return False
+    started = process_started(int(owner["pid"]))
+    return started is not None and started == owner["started"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +59,7 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
         "run": row.id, "status": row.status, "reason": row.reason,
         "workflow": row.workflow["path"],
         "created": row.created, "updated": row.updated,
+        "orchestrator": orchestrator_view(store, run_id),
         "tasks": [{"id": t.id, "kind": t.kind, "state": g.state[t.id].value,
                    "ready": g.is_ready(t.id), "attempts": attempts.get(t.id, 0),
                    "error": last_error.get(t.id), "attrs": dict(t.attrs)}
@@ -66,6 +68,19 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
         "holes": holes,
         "refused": refused,
     }
+
+
+def orchestrator_view(store: Store, run_id: int) -> dict[str, Any] | None:
+    """Who holds the run's lease, and whether it lives (None: nobody; it is not running).
+
+    ``alive`` is False only when the owner is provably dead; then `resume` takes over."""
+    lease = store.lease(run_id)
+    if lease is None:
+        return None
+    now = time.time()
+    return {"pid": lease.holder.pid, "host": lease.holder.host,
+            "heartbeat": lease.heartbeat, "heartbeat_age": now - lease.heartbeat,
+            "alive": lease.alive(now)}
 
 
 def describe(entry: Entry) -> str:

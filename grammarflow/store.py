@@ -21,13 +21,35 @@ is a :class:`JournalWriteError` and has written nothing. A read-only store opens
 read-only copy too: WAL needs a writable ``-shm`` file beside the database, so where
 none can be made it reads the file as immutable (unless a ``-wal`` file holds
 changes, which that would silently miss).
+
+The run lease: one orchestrator per run. A ``leases`` row names the orchestrator that
+owns a run: a random owner token, its pid, host, the start time of its process (boot
+id and clock ticks from ``/proc/<pid>/stat``, so a reused pid is not mistaken for it)
+and a heartbeat it refreshes every :data:`HEARTBEAT_EVERY` seconds. It is taken with
+``BEGIN IMMEDIATE``: `run` takes it in the transaction that creates the run
+(:meth:`Store.create_owned_run`), `resume` before it reads anything of the run
+(:meth:`Store.acquire`). A held lease is taken over only when its owner is provably
+dead: on this host, its pid is gone, a zombie, or now another process (another start
+time, another boot); on another host, its heartbeat is older than
+:data:`LEASE_EXPIRY`. (Hosts are told apart by name: two pid namespaces that share a
+hostname would look like one host.) A process stopped with SIGSTOP is alive: its lease
+stands. Otherwise :class:`LeaseHeld` names the owner.
+
+Fencing: every journal write of a store that took a lease checks, in its own
+transaction, that the lease is still its own (one SELECT by primary key); if another
+orchestrator took it, the write raises :class:`LeaseLost` and nothing is written, then
+or ever after. :meth:`Store.finish_run` records the final status and releases the
+lease in one transaction. Heartbeats are not journal entries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,8 +60,13 @@ from typing import Any, TypeVar
 
 from grammarflow.errors import GrammarflowError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # 2: ids from the derivation tree; the leases table
 T = TypeVar("T")
+
+#: Seconds without a heartbeat after which an owner on another host counts as dead.
+LEASE_EXPIRY = 60.0
+#: How often a running orchestrator refreshes its lease's heartbeat.
+HEARTBEAT_EVERY = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,10 +86,19 @@ CREATE TABLE IF NOT EXISTS journal (
     data TEXT NOT NULL,              -- JSON
     PRIMARY KEY (run, seq)
 );
+CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
+    run INTEGER PRIMARY KEY REFERENCES runs(id),
+    owner TEXT NOT NULL,             -- random token of that orchestrator
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started TEXT NOT NULL,           -- boot id/start ticks of the pid ('' if unknown)
+    heartbeat REAL NOT NULL          -- time.time() of its last sign of life
+);
 """
 
 #: Test hook: after this many journal appends (in this process), SIGKILL ourselves.
 CRASH_ENV = "GRAMMARFLOW_TEST_CRASH_AFTER_APPENDS"
+
 #: Test hook: a writer's database may grow to this many pages (``PRAGMA max_page_count``);
 #: past it SQLite really fails with SQLITE_FULL, as on a full disk.
 MAX_PAGES_ENV = "GRAMMARFLOW_TEST_MAX_PAGES"
@@ -142,6 +178,107 @@ def _translated(path: Path, error: type[StoreError] = StoreError) -> Iterator[No
         raise error(_describe_error(path, e)) from e
 
 
+class LeaseHeld(StoreError):
+    """Another orchestrator, alive, owns the run."""
+
+    def __init__(self, run_id: int, lease: Lease) -> None:
+        super().__init__(
+            f"run {run_id} is being run by another orchestrator: {lease.describe()}. "
+            f"Wait for it to end, or stop it (kill {lease.holder.pid} on "
+            f"{lease.holder.host}), then `grammarflow resume {run_id}`")
+        self.lease = lease
+
+
+class LeaseLost(StoreError):
+    """The run's lease was taken from this orchestrator: it may write nothing more."""
+
+    def __init__(self, run_id: int, lease: Lease | None) -> None:
+        now = "nobody holds it now" if lease is None else f"it is {lease.describe()}"
+        super().__init__(f"run {run_id} is no longer this orchestrator's: its lease was "
+                         f"taken ({now}); the journal refuses this orchestrator's writes")
+        self.lease = lease
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An orchestrator process, as a lease names it.
+
+    >>> me = Holder.this_process()
+    >>> me.pid == os.getpid() and me.alive()
+    True
+    """
+
+    token: str  # random: tells apart two orchestrators of one process
+    pid: int
+    host: str
+    started: str  # process_started(pid) when the lease was taken; '' if unknown
+
+    @classmethod
+    def this_process(cls) -> Holder:
+        pid = os.getpid()
+        return cls(secrets.token_hex(8), pid, socket.gethostname(),
+                   process_started(pid) or "")
+
+    def alive(self) -> bool:
+        """On this host: the very process (not a reused pid) still runs."""
+        now = process_started(self.pid)
+        return now is not None and (not self.started or now == self.started)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    run: int
+    holder: Holder
+    heartbeat: float
+
+    def alive(self, now: float | None = None) -> bool:
+        """False only if the owner is provably dead (see the module's docstring)."""
+        if self.holder.host != socket.gethostname():
+            return (time.time() if now is None else now) - self.heartbeat < LEASE_EXPIRY
+        return self.holder.alive()
+
+    def describe(self, now: float | None = None) -> str:
+        age = (time.time() if now is None else now) - self.heartbeat
+        return (f"pid {self.holder.pid} on {self.holder.host}, "
+                f"heartbeat {age:.1f} s ago")
+
+
+def process_started(pid: int) -> str | None:
+    """Who ``pid`` is: "<boot id>/<start time in clock ticks>", or None if no process
+    (or only a zombie) has that pid. Where /proc is missing: "" if the pid exists."""
+    if not _HAS_PROC:
+        return _exists(pid)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat.rsplit(b")", 1)[1].split()  # the name, in parentheses, may hold spaces
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return f"{_boot_id()}/{fields[19].decode()}"
+
+
+def _exists(pid: int) -> str | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return ""
+    return ""
+
+
+_HAS_PROC = os.path.exists("/proc/self/stat")
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     run: int
@@ -184,9 +321,13 @@ class Store:
         with self._reading():
             self._check_version()
         self._next_seq: dict[int, int] = {}
+        self._held: dict[int, Holder] = {}  # run -> the lease this store took for it
         self._appends = 0
         crash = os.environ.get(CRASH_ENV)
         self._crash_after = int(crash) if crash else None
+
+    def close(self) -> None:
+        self.db.close()
 
     def _open_writable(self, durable: bool) -> sqlite3.Connection:
         try:
@@ -236,11 +377,17 @@ class Store:
         """SQLite errors of a read as a StoreError naming the file."""
         return _translated(self.path)
 
-    def close(self) -> None:
-        self.db.close()
-
     def _migrate(self) -> None:
+        """Create the schema in a new database; leave a database of another version
+        untouched (``_check_version`` then refuses it)."""
         with self._tx():
+            has_meta = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            if has_meta is not None:
+                row = self.db.execute(
+                    "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if row is not None and row[0] != str(SCHEMA_VERSION):
+                    return
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
@@ -258,8 +405,11 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None or int(row[0]) != SCHEMA_VERSION:
             found = None if row is None else row[0]
+            why = (" (version 1 journals name holes by per-type serials, which ids from "
+                   "the derivation tree replaced: they cannot be replayed; finish those runs "
+                   "with grammarflow 0.1, or start them again)") if found == "1" else ""
             raise StoreError(f"{str(self.path)!r} has schema version {found}; this "
-                             f"grammarflow reads version {SCHEMA_VERSION}")
+                             f"grammarflow reads version {SCHEMA_VERSION}{why}")
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:
@@ -287,11 +437,14 @@ class Store:
 
     # ---------------------------------------------------------------- runs
     def create_run(self, workflow: dict[str, Any]) -> int:
-        now = time.time()
+        """A run without a lease (orchestrators use :meth:`create_owned_run`)."""
         with _translated(self.path, JournalWriteError), self._tx():
-            cur = self.db.execute(
-                "INSERT INTO runs (workflow, status, created, updated) "
-                "VALUES (?, 'running', ?, ?)", (json.dumps(workflow), now, now))
+            return self._insert_run(workflow, time.time())
+
+    def _insert_run(self, workflow: dict[str, Any], now: float) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs (workflow, status, created, updated) "
+            "VALUES (?, 'running', ?, ?)", (json.dumps(workflow), now, now))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -316,33 +469,115 @@ class Store:
 
     def set_status(self, run_id: int, status: str, reason: str | None = None) -> None:
         """Record the run's status (with a journal entry saying so), atomically."""
+        self._write(run_id, lambda: self._record_status(run_id, status, reason))
+
+    def _record_status(self, run_id: int, status: str, reason: str | None) -> None:
         if reason is not None:  # it may quote a task's text: lone surrogates as escapes
             reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+        self.db.execute("UPDATE runs SET status=?, reason=?, updated=? WHERE id=?",
+                        (status, reason, time.time(), run_id))
+        self._insert(run_id, "status", {"status": status, "reason": reason})
 
+    # ---------------------------------------------------------------- the run lease
+    def create_owned_run(self, workflow: dict[str, Any], holder: Holder) -> int:
+        """Create a run owned by ``holder``: the run and its lease in one transaction."""
+        now = time.time()
+        with _translated(self.path, JournalWriteError), self._tx():
+            run_id = self._insert_run(workflow, now)
+            self._put_lease(run_id, holder, now)
+        self._held[run_id] = holder
+        return run_id
+
+    def acquire(self, run_id: int, holder: Holder) -> Lease | None:
+        """Take the run's lease for ``holder``; return the dead owner's lease it took
+        over (None if nobody held it). Raise :class:`LeaseHeld` if its owner lives."""
+        with _translated(self.path, JournalWriteError), self._tx():
+            current = self._lease(run_id)
+            if current is not None and current.holder.token != holder.token \
+                    and current.alive():
+                raise LeaseHeld(run_id, current)
+            self._put_lease(run_id, holder, time.time())
+        self._held[run_id] = holder
+        return current
+
+    def heartbeat(self, run_id: int) -> None:
+        """Refresh this store's lease on the run; :class:`LeaseLost` if it was taken."""
+        holder = self._held.get(run_id)
+        if holder is None:
+            raise StoreError(f"run {run_id}: this store holds no lease on it to refresh; "
+                             "take one with create_owned_run() or acquire()")
+        with _translated(self.path, JournalWriteError), self._tx():
+            updated = self.db.execute(
+                "UPDATE leases SET heartbeat=? WHERE run=? AND owner=?",
+                (time.time(), run_id, holder.token)).rowcount
+            if updated != 1:
+                raise LeaseLost(run_id, self._lease(run_id))
+
+    def finish_run(self, run_id: int, status: str, reason: str | None = None) -> None:
+        """Record the run's final status and release its lease, in one transaction."""
         def write() -> None:
-            with self._tx():
-                self.db.execute("UPDATE runs SET status=?, reason=?, updated=? WHERE id=?",
-                                (status, reason, time.time(), run_id))
-                self._insert(run_id, "status", {"status": status, "reason": reason})
+            self._record_status(run_id, status, reason)
+            self._drop_lease(run_id)
         self._write(run_id, write)
+        self._held.pop(run_id, None)
+
+    def release(self, run_id: int) -> None:
+        """Give the run's lease up without a word in the journal (nothing ran)."""
+        with _translated(self.path, JournalWriteError), self._tx():
+            self._drop_lease(run_id)
+        self._held.pop(run_id, None)
+
+    def lease(self, run_id: int) -> Lease | None:
+        """Who owns the run now (None: nobody; the run is not running, or never had a
+        lease)."""
+        if self.empty:
+            return None
+        with self._reading():
+            return self._lease(run_id)
+
+    def _lease(self, run_id: int) -> Lease | None:
+        row = self.db.execute("SELECT owner, pid, host, started, heartbeat FROM leases "
+                              "WHERE run=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return Lease(run_id, Holder(row[0], row[1], row[2], row[3]), row[4])
+
+    def _put_lease(self, run_id: int, holder: Holder, now: float) -> None:
+        self.db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?)",
+                        (run_id, holder.token, holder.pid, holder.host, holder.started,
+                         now))
+
+    def _drop_lease(self, run_id: int) -> None:
+        holder = self._held.get(run_id)
+        if holder is not None:
+            self.db.execute("DELETE FROM leases WHERE run=? AND owner=?",
+                            (run_id, holder.token))
+
+    def _fence(self, run_id: int) -> None:
+        """Inside a write's transaction: the run's lease, if we took one, is still ours."""
+        holder = self._held.get(run_id)
+        if holder is None:
+            return
+        row = self.db.execute("SELECT owner FROM leases WHERE run=?", (run_id,)).fetchone()
+        if row is None or row[0] != holder.token:
+            raise LeaseLost(run_id, self._lease(run_id))
 
     # ---------------------------------------------------------------- journal
     def append(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
-        # one statement: its own transaction
         return self._write(run_id, lambda: self._insert(run_id, kind, data))
 
     def append_many(self, run_id: int, entries: Sequence[tuple[str, dict[str, Any]]]
                     ) -> list[int]:
         """Several entries in one transaction: after a crash, all or none are there."""
-        def write() -> list[int]:
-            with self._tx():
-                return [self._insert(run_id, kind, data) for kind, data in entries]
-        return self._write(run_id, write)
+        return self._write(run_id, lambda: [self._insert(run_id, kind, data)
+                                            for kind, data in entries])
 
     def _write(self, run_id: int, write: Callable[[], T]) -> T:
-        """Do one write; if it fails nothing was written, so re-read the next seq."""
+        """Do one write in one transaction, fenced by the run's lease if this store took
+        it; if it fails nothing was written, so re-read the next seq."""
         try:
-            with _translated(self.path, JournalWriteError):
+            with _translated(self.path, JournalWriteError), self._tx():
+                self._fence(run_id)
                 result = write()
         except BaseException:
             self._next_seq.pop(run_id, None)

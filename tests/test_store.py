@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,18 @@ from strategies import grammars
 from grammarflow.derivation import Derivation
 from grammarflow.status import fold
 from grammarflow.steps import step_to_json
-from grammarflow.store import MAX_PAGES_ENV, SCHEMA_VERSION, JournalWriteError, Store, StoreError
+from grammarflow.store import (
+    LEASE_EXPIRY,
+    MAX_PAGES_ENV,
+    SCHEMA_VERSION,
+    Holder,
+    JournalWriteError,
+    LeaseHeld,
+    LeaseLost,
+    Store,
+    StoreError,
+    process_started,
+)
 from grammarflow.testing import MessageRun, message_runs
 from grammarflow.workflow import Workflow
 
@@ -164,3 +178,148 @@ def test_folding_the_stored_journal_reproduces_the_live_state(data: st.DataObjec
         assert folded.graph == live.graph
         assert folded.grammar == live.grammar
         store.close()
+
+
+# ---------------------------------------------------------------- the run lease
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def other(holder: Holder, **changes: Any) -> Holder:
+    """Another orchestrator (its own token), by default this very process."""
+    return dataclasses.replace(holder, token=Holder.this_process().token, **changes)
+
+
+def test_a_new_run_is_created_with_its_lease_in_one_transaction(tmp_path: Path) -> None:
+    me = Holder.this_process()
+    store = Store(tmp_path / "db")
+    run = store.create_owned_run({"path": "x"}, me)
+    lease = Store(tmp_path / "db", readonly=True).lease(run)
+    assert lease is not None and lease.holder == me and lease.alive()
+
+
+def test_a_live_owner_keeps_its_lease_and_is_named_in_the_refusal(tmp_path: Path) -> None:
+    me = Holder.this_process()
+    run = Store(tmp_path / "db").create_owned_run({"path": "x"}, me)
+    with pytest.raises(LeaseHeld, match=f"pid {me.pid} on {me.host}, heartbeat .* ago"):
+        Store(tmp_path / "db").acquire(run, other(me))
+
+
+@pytest.mark.parametrize("dead", ["gone", "reused pid", "another boot"])
+def test_a_dead_owner_on_this_host_is_taken_over(tmp_path: Path, dead: str) -> None:
+    me = Holder.this_process()
+    boot, ticks = me.started.split("/")
+    owner = {"gone": other(me, pid=dead_pid()),
+             "reused pid": other(me, started=f"{boot}/{int(ticks) - 1}"),  # this pid, earlier
+             "another boot": other(me, started=f"another-boot/{ticks}")}[dead]
+    run = Store(tmp_path / "db").create_owned_run({"path": "x"}, owner)
+    store = Store(tmp_path / "db")
+    taken = store.acquire(run, me)
+    assert taken is not None and taken.holder == owner
+    lease = store.lease(run)
+    assert lease is not None and lease.holder == me
+
+
+def test_a_stopped_owner_is_alive(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        sleeper.send_signal(19)  # SIGSTOP
+        owner = other(Holder.this_process(), pid=sleeper.pid,
+                      started=process_started(sleeper.pid) or "")
+        run = Store(tmp_path / "db").create_owned_run({"path": "x"}, owner)
+        with pytest.raises(LeaseHeld, match=f"pid {sleeper.pid}"):
+            Store(tmp_path / "db").acquire(run, Holder.this_process())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_zombie_owner_is_dead(tmp_path: Path) -> None:
+    zombie = subprocess.Popen(["true"])
+    while process_started(zombie.pid) is not None:  # exited, not yet reaped: a zombie
+        time.sleep(0.01)
+    assert Path(f"/proc/{zombie.pid}").exists()
+    owner = other(Holder.this_process(), pid=zombie.pid)
+    run = Store(tmp_path / "db").create_owned_run({"path": "x"}, owner)
+    assert Store(tmp_path / "db").acquire(run, Holder.this_process()) is not None
+    zombie.wait()
+
+
+@pytest.mark.parametrize("age,taken", [(LEASE_EXPIRY - 10, False), (LEASE_EXPIRY + 10, True)])
+def test_another_hosts_owner_is_dead_only_once_its_heartbeat_expired(
+        tmp_path: Path, age: float, taken: bool) -> None:
+    owner = other(Holder.this_process(), host="elsewhere", pid=1)
+    run = Store(tmp_path / "db").create_owned_run({"path": "x"}, owner)
+    db = sqlite3.connect(tmp_path / "db")
+    with db:
+        db.execute("UPDATE leases SET heartbeat=?", (time.time() - age,))
+    db.close()
+    store = Store(tmp_path / "db")
+    if taken:
+        assert store.acquire(run, Holder.this_process()) is not None
+    else:
+        with pytest.raises(LeaseHeld, match="pid 1 on elsewhere"):
+            store.acquire(run, Holder.this_process())
+
+
+def test_a_deposed_store_writes_nothing_more(tmp_path: Path) -> None:
+    first = Store(tmp_path / "db")
+    run = first.create_owned_run({"path": "x"}, Holder.this_process())
+    first.append(run, "log", {"n": 1})
+    db = sqlite3.connect(tmp_path / "db")  # the lease taken by hand
+    with db:
+        db.execute("UPDATE leases SET owner='usurper'")
+    db.close()
+    with pytest.raises(LeaseLost, match="no longer this orchestrator's"):
+        first.append(run, "log", {"n": 2})
+    with pytest.raises(LeaseLost):
+        first.append_many(run, [("log", {"n": 3})])
+    with pytest.raises(LeaseLost):
+        first.finish_run(run, "succeeded")
+    with pytest.raises(LeaseLost):
+        first.heartbeat(run)
+    readonly = Store(tmp_path / "db", readonly=True)
+    assert [e.data for e in readonly.entries(run)] == [{"n": 1}]
+    assert readonly.run(run).status == "running"
+
+
+def test_finishing_records_the_status_and_releases_the_lease(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    run = store.create_owned_run({"path": "x"}, Holder.this_process())
+    before = store.lease(run)
+    time.sleep(0.01)
+    store.heartbeat(run)
+    after = store.lease(run)
+    assert before is not None and after is not None and after.heartbeat > before.heartbeat
+    store.finish_run(run, "failed", "a task failed")
+    assert store.lease(run) is None
+    assert store.run(run).status == "failed"
+    assert [e.data for e in store.entries(run)] == [{"status": "failed",
+                                                     "reason": "a task failed"}]
+    assert Store(tmp_path / "db").acquire(run, Holder.this_process()) is None
+
+
+def test_a_version_1_database_is_refused_saying_why(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "db")
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE runs (id INTEGER PRIMARY KEY, workflow TEXT NOT NULL,
+            status TEXT NOT NULL, reason TEXT, created REAL NOT NULL, updated REAL NOT NULL);
+        CREATE TABLE journal (run INTEGER NOT NULL REFERENCES runs(id),
+            seq INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+            data TEXT NOT NULL, PRIMARY KEY (run, seq));
+        INSERT INTO runs VALUES (1, '{"path": "x"}', 'interrupted', NULL, 0, 0);
+    """)
+    db.close()
+    # Version 1 journals name holes by per-type serials: they cannot be replayed now.
+    for readonly in (True, False):
+        with pytest.raises(StoreError, match=r"schema version 1; this grammarflow reads "
+                                             r"version 2 .*cannot be replayed"):
+            Store(tmp_path / "db", readonly=readonly)
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "db").execute(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"meta", "runs", "journal"}, "a refused database was changed"
