@@ -352,6 +352,13 @@ class Store:
         if not self.path.exists():
             raise StoreError(f"no database at {str(self.path)!r}")
         uri = self.path.absolute().as_uri()
+        if self._hot_journal() and os.access(self.path.parent, os.W_OK):
+            # A writer died mid-transaction before the database was in WAL mode: only a
+            # connection that may write can roll its journal back (as any SQLite reader
+            # does); read-only, the half-written file would look like no database at all.
+            with _translated(self.path):
+                sqlite3.connect(f"{uri}?mode=rw", uri=True).execute(
+                    "SELECT count(*) FROM sqlite_master").fetchone()
         try:
             db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL
@@ -372,6 +379,10 @@ class Store:
             db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
+
+    def _hot_journal(self) -> bool:
+        journal = Path(f"{self.path}-journal")
+        return journal.exists() and journal.stat().st_size > 0
 
     def _reading(self) -> AbstractContextManager[None]:
         """SQLite errors of a read as a StoreError naming the file."""

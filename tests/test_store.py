@@ -323,3 +323,23 @@ def test_a_version_1_database_is_refused_saying_why(tmp_path: Path) -> None:
     tables = {r[0] for r in sqlite3.connect(tmp_path / "db").execute(
         "SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"meta", "runs", "journal"}, "a refused database was changed"
+
+
+def test_a_database_left_mid_transaction_before_wal_reads_as_empty(tmp_path: Path) -> None:
+    """A writer killed while it created the database, before WAL mode: its rollback
+    journal is hot. A reader must roll it back (an empty database), not call the
+    half-written file "not a database"."""
+    import subprocess
+    import sys
+
+    code = ("import os, sqlite3\n"
+            "db = sqlite3.connect('db', isolation_level=None)\n"
+            "db.execute('PRAGMA cache_size=1'); db.execute('BEGIN')\n"
+            "db.execute('CREATE TABLE t(x)')\n"
+            "for i in range(5000): db.execute('INSERT INTO t VALUES (?)', ('x' * 500,))\n"
+            "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
+    assert (tmp_path / "db-journal").stat().st_size > 0
+    store = Store(tmp_path / "db", readonly=True)
+    assert store.empty and store.runs() == []
+    assert Store(tmp_path / "db").runs() == []  # and a writer can use it
