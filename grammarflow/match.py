@@ -7,18 +7,25 @@ production applications yields *exactly* that diff, and journals those applicati
 The search never re-parses the graph (REFERENCES.md): it starts from the holes
 attached to the tasks the diff touches and works as an exact cover of the diff's
 elements (each new task and edge produced by exactly one step). At every point it
-takes the first element some step can produce and branches over the steps that
-produce it; failed states are remembered. So its cost depends on the diff and the
-holes it touches, never on the size of the graph, and a ``budget`` caps the number of
-steps it tries. When no production fits, an open hole that admits the whole diff
-takes it (:class:`~grammarflow.grammar.Grow`).
+takes the first element (in diff order) some step can produce and branches over the
+steps that produce it; failed states are remembered by a hash that each step updates.
+An element no step can produce yet is set aside until a step makes a task next to it
+or attaches a hole there, so the search never rescans the diff: a diff it explains
+without backtracking costs time linear in the diff (plus the holes it touches), never
+in the size of the graph. A ``budget`` caps the steps it tries, a ``deadline`` its
+time, and ``cancelled`` lets a caller stop it. When no production fits, an open hole
+that admits the whole diff takes it (:class:`~grammarflow.grammar.Grow`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import heapq
+import random
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import chain
+from typing import Any, NamedTuple
 
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import (
@@ -34,8 +41,16 @@ from grammarflow.grammar import (
 )
 from grammarflow.graph import JSON, check_name
 
-#: Steps the search may try before it refuses a diff as too costly to explain.
+#: Steps the search may try, beyond one per element of the diff, before it refuses.
 DEFAULT_BUDGET = 20_000
+#: Seconds the search may take before it refuses the diff as too costly to explain.
+DEFAULT_DEADLINE = 5.0
+# Units of work (steps tried, elements examined) between looks at the clock and the
+# cancellation hook: often enough to stop within milliseconds, rare enough to be free.
+_CHECK_EVERY = 256
+_USE_EXPAND = "name the productions with 'expand' instead of sending a raw change"
+# Keys of the state hash: random, so no diff can be built to make two states collide.
+_RANDOM = random.Random()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +84,38 @@ class Added:
     holes: tuple[str, ...] = ()
 
 
-class _Budget(Exception):
-    pass
+class _Stop(Exception):
+    """The search gave up before it could decide; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Hole:
+class _TooCostly(_Stop):
+    """Out of steps or time: an open hole may still take the diff whole."""
+
+
+class _Cancelled(_Stop):
+    """The caller's ``cancelled`` hook said stop."""
+
+
+@dataclass(slots=True)
+class _Limits:
+    budget: int
+    deadline: float | None
+    cancelled: Callable[[], bool] | None
+    started: float = field(default_factory=time.monotonic)
+
+    def check(self, tries: int) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise _Cancelled(
+                f"the search for the productions behind the change was cancelled after "
+                f"{tries} step(s); nothing was applied (a change this costly to explain "
+                "should name its productions with 'expand')")
+        if self.deadline is not None and time.monotonic() - self.started > self.deadline:
+            raise _TooCostly(
+                f"the change could not be explained within {self.deadline:g} s of search "
+                f"({tries} step(s) tried); {_USE_EXPAND}")
+
+
+class _Hole(NamedTuple):
     """A hole as the search sees it: existing (``ref`` is its id) or planned."""
 
     ref: str | tuple[int, int]
@@ -83,84 +124,143 @@ class _Hole:
     allowed: frozenset[str] | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Move:
+class _Move(NamedTuple):
+    """One production application the search may take (a tuple: cheap to make by the
+    thousand, and soon left alone by the garbage collector)."""
+
     hole: _Hole
     production: Production
-    binding: Mapping[str, str]  # fragment local -> diff task name
-    covers: frozenset[int]
+    binding: dict[str, str]  # fragment local -> diff task name
+    covers: tuple[int, ...]  # the elements it produces
     new_holes: tuple[_Hole, ...]
+    delta: int  # what it adds to the state's hash
+    touches: tuple[str, ...]  # tasks it makes, and tasks its new holes are attached to
 
 
-def add(derivation: Derivation, diff: Diff, *, budget: int = DEFAULT_BUDGET) -> Added:
+class Plan:
+    """The steps that explain a diff, found by :func:`plan` and not applied yet.
+
+    Making the plan only reads the derivation; :meth:`apply` writes it, atomically.
+    Apply a plan to the derivation it was made for, with no step applied in between.
+    """
+
+    __slots__ = ("_attrs", "_derivation", "_grow", "_moves")
+
+    def __init__(self, derivation: Derivation, moves: tuple[_Move, ...] = (),
+                 attrs: Mapping[str, Mapping[str, JSON]] | None = None,
+                 grow: Grow | None = None) -> None:
+        self._derivation = derivation
+        self._moves = moves
+        self._attrs = attrs or {}
+        self._grow = grow
+
+    def apply(self) -> Added:
+        """Apply the plan: every step of it, or (on a refusal) none."""
+        if self._grow is not None:
+            applied = self._derivation.apply(self._grow)
+            return Added((self._grow,), dict(applied.tasks))
+        if not self._moves:
+            return Added(())
+        return _apply_moves(self._derivation, self._moves, self._attrs)
+
+
+def add(derivation: Derivation, diff: Diff, *, budget: int | None = None,
+        deadline: float | None = DEFAULT_DEADLINE,
+        cancelled: Callable[[], bool] | None = None) -> Added:
     """Accept ``diff`` as the production application(s) that yield exactly it.
 
     Raises :class:`BrokenPromise` (the graph untouched) if no sequence of allowed
-    productions, and no open hole, yields exactly this diff.
+    productions, and no open hole, yields exactly this diff; or if the search gives up:
+    after ``budget`` steps (default: one per element of the diff plus
+    ``DEFAULT_BUDGET``), after ``deadline`` seconds (``None``: no limit), or when
+    ``cancelled()`` returns true (it is called every few hundred steps).
+
+    Threads: the search plans first and applies after; until it has the whole plan it
+    only reads ``derivation``. So a caller may run ``add`` in a worker thread as long as
+    nothing else touches the derivation until it returns (e.g. the event loop awaits
+    the thread and sets a flag that ``cancelled`` reads); or run :func:`plan` in the
+    worker and :meth:`Plan.apply` on its own thread.
 
     >>> from grammarflow import define
     >>> d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | a -> B -> b").derivation()
     >>> add(d, Diff((TaskSpec("mine", "B"),), (("s", "mine"), ("mine", "e")))).ids
     {'mine': 'X.1/B'}
     """
-    search = _Search(derivation, diff, budget)
-    if search.is_empty():
-        return Added(())
-    plan: list[_Move] | None
+    return plan(derivation, diff, budget=budget, deadline=deadline,
+                cancelled=cancelled).apply()
+
+
+def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
+         deadline: float | None = DEFAULT_DEADLINE,
+         cancelled: Callable[[], bool] | None = None) -> Plan:
+    """Find the steps behind ``diff`` without applying them (see :func:`add`).
+
+    Only reads ``derivation``; raises :class:`BrokenPromise` as :func:`add` does.
+
+    >>> from grammarflow import define
+    >>> d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b").derivation()
+    >>> p = plan(d, Diff((TaskSpec("a", "A"),), (("s", "a"), ("a", "e"))))
+    >>> sorted(d.graph.tasks), p.apply().ids
+    (['e', 's'], {'a': 'X.1/A'})
+    """
+    limits = _Limits(0, deadline, cancelled)
+    elements = _Elements(derivation, diff)
+    limits.budget = len(elements) + DEFAULT_BUDGET if budget is None else budget
+    if not elements.items:
+        return Plan(derivation)
+    search = _Search(derivation, elements, limits)
     try:
-        plan = search.run()
-    except _Budget:
-        plan = None
-        if search.open_hole() is None:
-            raise BrokenPromise(
-                f"the change could not be explained within {budget} search steps; "
-                "name the productions with 'expand' instead of sending a raw change",
-                hole=search.first_hole()) from None
-    if plan is not None:
-        return _apply_plan(derivation, search, plan)
-    grow = search.open_hole()
+        moves = search.run()
+    except _TooCostly as stop:
+        grow = _grow_for(derivation, elements)
+        if grow is None:
+            raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
+        return Plan(derivation, grow=grow)
+    except _Cancelled as stop:
+        raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
+    if moves is not None:
+        return Plan(derivation, tuple(moves), elements.attrs)
+    grow = _grow_for(derivation, elements)
     if grow is not None:
-        applied = derivation.apply(grow)
-        return Added((grow,), dict(applied.tasks))
+        return Plan(derivation, grow=grow)
     raise search.refusal()
 
 
-def _apply_plan(d: Derivation, search: _Search, plan: list[_Move]) -> Added:
+def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
+                 attrs: Mapping[str, Mapping[str, JSON]]) -> Added:
     ids: dict[str, str] = {}
     hole_ids: dict[tuple[int, int], str] = {}
     steps: list[Step] = []
-    created: list[str] = []
+    created: dict[str, None] = {}  # ordered set: holes made and not expanded again
     with d.atomic():
-        for i, move in enumerate(plan):
+        for i, move in enumerate(moves):
             ref = move.hole.ref
             hole_id = ref if isinstance(ref, str) else hole_ids[ref]
-            attrs = {local: search.attrs[name] for local, name in move.binding.items()
-                     if search.attrs.get(name)}
-            step = Expand(hole_id, move.production.name, attrs)
+            given = {local: attrs[name] for local, name in move.binding.items()
+                     if attrs.get(name)}
+            step = Expand(hole_id, move.production.name, given)
             applied = d.apply(step)
             steps.append(step)
             for local, name in move.binding.items():
                 ids[name] = applied.tasks[local]
             for k, hid in enumerate(applied.holes):
                 hole_ids[(i, k)] = hid
-                created.append(hid)
-            if applied.removed in created:
-                created.remove(applied.removed)
+                created[hid] = None
+            if applied.removed is not None:
+                created.pop(applied.removed, None)
     return Added(tuple(steps), ids, tuple(created))
 
 
-class _Search:
-    def __init__(self, d: Derivation, diff: Diff, budget: int) -> None:
-        self.d = d
+class _Elements:
+    """The diff, checked and indexed: new tasks, then new edges, numbered in diff order."""
+
+    def __init__(self, d: Derivation, diff: Diff) -> None:
         self.graph = d.graph
-        self.types: Mapping[str, HoleType] = d.grammar.types
-        self.budget = budget
-        self.tries = 0
         self.kind: dict[str, str] = {}
         self.attrs: dict[str, Mapping[str, JSON]] = {}
         self._check_tasks(diff)
         self.edges: list[tuple[str, str]] = self._check_edges(diff)
-        self.elements: list[str | tuple[str, str]] = [*self.kind, *self.edges]
+        self.items: list[str | tuple[str, str]] = [*self.kind, *self.edges]
         self.task_index = {n: i for i, n in enumerate(self.kind)}
         self.edge_index = {e: len(self.kind) + i for i, e in enumerate(self.edges)}
         self.out_edges: dict[str, list[tuple[str, str]]] = {}
@@ -168,20 +268,51 @@ class _Search:
         for u, v in self.edges:
             self.out_edges.setdefault(u, []).append((u, v))
             self.in_edges.setdefault(v, []).append((u, v))
-        self.uncovered: set[int] = set(range(len(self.elements)))
-        self.produced: set[str] = set()
-        self.consumed: set[str] = set()
-        self.alive: dict[tuple[int, int], _Hole] = {}
-        self.failed: set[tuple[frozenset[int], frozenset[str], frozenset[Any]]] = set()
-        self.depth = 0
-        self.best_left: set[int] = set(self.uncovered)
+        self.by_kind: dict[str, list[str]] = {}
+        for name, kind in self.kind.items():
+            self.by_kind.setdefault(kind, []).append(name)
 
-    # ---------------------------------------------------------------- validation
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def kind_of(self, idx: int) -> str:
+        element = self.items[idx]
+        return self.kind[element[0] if isinstance(element, tuple) else element]
+
+    def neighbours(self, name: str) -> list[str]:
+        return ([u for u, _ in self.in_edges.get(name, ())]
+                + [v for _, v in self.out_edges.get(name, ())])
+
+    def degree(self, name: str) -> int:
+        return len(self.in_edges.get(name, ())) + len(self.out_edges.get(name, ()))
+
+    def near(self, name: str) -> Iterator[int]:
+        """Elements next to task ``name``: its edges and the new tasks at their ends."""
+        for e in chain(self.out_edges.get(name, ()), self.in_edges.get(name, ())):
+            yield self.edge_index[e]
+            other = e[1] if e[0] == name else e[0]
+            if other in self.task_index:
+                yield self.task_index[other]
+
+    def is_near(self, idx: int, names: set[str]) -> bool:
+        element = self.items[idx]
+        if isinstance(element, tuple):
+            return element[0] in names or element[1] in names
+        return not names.isdisjoint(self.neighbours(element))
+
+    def describe(self, idx: int) -> str:
+        element = self.items[idx]
+        if isinstance(element, tuple):
+            return f"edge {element[0]} -> {element[1]}"
+        return f"task {element} ({self.kind[element]})"
+
     def _check_tasks(self, diff: Diff) -> None:
+        kinds: set[str] = set()  # checked already
         for t in diff.tasks:
             try:
                 check_name(t.local, "new task name")
-                check_name(t.kind, f"kind of new task {t.local!r}")
+                if not (isinstance(t.kind, str) and t.kind in kinds):
+                    kinds.add(check_name(t.kind, f"kind of new task {t.local!r}"))
             except GrammarflowError as e:
                 raise BrokenPromise(str(e)) from None
             if t.local in self.kind:
@@ -193,157 +324,353 @@ class _Search:
             self.attrs[t.local] = t.attrs
 
     def _check_edges(self, diff: Diff) -> list[tuple[str, str]]:
-        g = self.graph
+        g, new = self.graph, self.kind
         edges: list[tuple[str, str]] = []
         seen: set[tuple[str, str]] = set()
+        ends: set[str] = set()  # existing tasks checked as edge ends
         for u, v in diff.edges:
             for name in (u, v):
-                if name not in self.kind and name not in g.tasks:
+                if name not in new and name not in g.tasks:
                     raise BrokenPromise(f"edge {u} -> {v}: {name!r} is neither a new task "
                                         "of this change nor a task in the graph")
             if u == v:
                 raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task")
-            if v in g.tasks and g.is_started(v):
-                raise BrokenPromise(
-                    f"edge {u} -> {v} ends at task {v!r}, which has already started "
-                    f"({g.state[v].value}); a started task can get no new predecessor")
-            if (u, v) in seen or (u in g.tasks and v in g.tasks and g.has_edge(u, v)):
+            if v not in new and v not in ends:
+                if g.is_started(v):
+                    raise BrokenPromise(
+                        f"edge {u} -> {v} ends at task {v!r}, which has already started "
+                        f"({g.state[v].value}); a started task can get no new predecessor")
+                ends.add(v)
+            if (u, v) in seen or (u not in new and v not in new and g.has_edge(u, v)):
                 continue
             seen.add((u, v))
             edges.append((u, v))
         succ: dict[str, list[str]] = {}
         for u, v in edges:
-            if u in self.kind and v in self.kind:
+            if u in new and v in new:
                 succ.setdefault(u, []).append(v)
         cycle = find_cycle(succ)
         if cycle:
             raise BrokenPromise(f"the change has a cycle: {' -> '.join(cycle)}")
         return edges
 
-    def is_empty(self) -> bool:
-        return not self.elements
+
+# What the search's log records, to be undone when it backs out of a frame.
+_BLOCKED, _WOKEN, _POPPED = 0, 1, 2
+
+
+class _Frame:
+    """One level of the search: the moves to try, and what to undo on leaving it."""
+
+    __slots__ = ("frontier", "log_at", "moves", "tried")
+
+    def __init__(self, log_at: int, frontier: int) -> None:
+        self.log_at = log_at
+        self.frontier = frontier
+        self.moves: list[_Move] = []
+        self.tried = 0
+
+
+class _Search:
+    """The exact cover, its state kept up to date move by move (see the module doc).
+
+    Which element to branch on: every element before ``frontier`` is covered, or
+    *blocked* (no move produced it when last examined, and no move since touched it),
+    or waiting in ``heap`` to be examined again (a move touched it). A move can only
+    make a blocked element producible by making a task next to it, or attaching a new
+    hole to a task next to it (for an element next to no available task: by making a
+    hole of a type that could produce it); every other change only removes choices.
+    Each of these sets changes through ``log``, which leaving a frame unwinds.
+    """
+
+    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
+        self.graph = d.graph
+        self.types: Mapping[str, HoleType] = d.grammar.types
+        self.el = elements
+        self.limits = limits
+        self.tries = 0
+        self.work = 0
+        # the state: what is produced, which graph holes are used, which planned holes
+        # wait (indexed by the tasks they are attached to, and by type)
+        self.uncovered: set[int] = set(range(len(elements)))
+        self.produced: set[str] = set()
+        self.consumed: set[str] = set()
+        self.planned_at: dict[str, dict[tuple[int, int], _Hole]] = {}
+        self.planned_of_type: dict[str, dict[tuple[int, int], _Hole]] = {}
+        self.depth = 0
+        # Failed states by hash: the sum of a random key per covered element, used
+        # graph hole and planned hole (a multiset), kept up to date by each move's delta.
+        self.z = 0
+        self.failed: set[int] = set()
+        self.keys = [_RANDOM.getrandbits(128) for _ in range(len(elements))]
+        self._hole_keys: dict[Hashable, int] = {}
+        # the deepest state so far, for the refusal: its moves are best[:low] (shared
+        # with the plan, which has not been shorter than low since) + best[low:]
+        self.best_count = len(elements)
+        self.best: list[_Move] = []
+        self.low = 0
+        # the choice of element (see the class doc)
+        self.frontier = 0
+        self.blocked: set[int] = set()
+        self.blocked_free: set[int] = set()  # blocked, and next to no available task
+        self.waiting: set[int] = set()
+        self.heap: list[int] = []
+        self.log: list[tuple[int, int, bool]] = []
+        # caches of what the grammar and the graph say (neither changes while planning)
+        self._making: dict[str, frozenset[str]] = {}
+        self._kinds: dict[int, dict[str, str]] = {}
+        self._allowed: dict[tuple[str, frozenset[str] | None], tuple[Production, ...]] = {}
+        self._graph_holes: dict[str, _Hole] = {}
 
     # ---------------------------------------------------------------- search
     def run(self) -> list[_Move] | None:
+        """Moves producing every element exactly once, or None if there are none."""
+        self.limits.check(self.tries)
         plan: list[_Move] = []
-        stack: list[Iterator[_Move]] = [self._moves()]
-        while stack:
-            move = next(stack[-1], None)
-            if move is None:
-                stack.pop()
-                self.failed.add(self._key())
+        frames = [self._enter(None)]
+        while frames:
+            frame = frames[-1]
+            if frame.tried == len(frame.moves):
+                self._leave(frames.pop())
+                self.failed.add(self.z)
                 if plan:
-                    self._undo(plan.pop())
+                    self._back(plan)
                 continue
+            move = frame.moves[frame.tried]
+            frame.tried += 1
             self.tries += 1
-            if self.tries > self.budget:
-                raise _Budget
+            if self.tries > self.limits.budget:
+                raise _TooCostly(f"the change could not be explained within "
+                                 f"{self.limits.budget} search steps; {_USE_EXPAND}")
+            self._tick()
             self._do(move)
             plan.append(move)
             if not self.uncovered:
                 return plan
-            if len(self.uncovered) < len(self.best_left):
-                self.best_left = set(self.uncovered)
-            if self.failed and self._key() in self.failed:
-                self._undo(plan.pop())
+            if len(self.uncovered) < self.best_count:
+                self._record(plan)
+            if self.z in self.failed:
+                self._back(plan)
                 continue
-            stack.append(self._moves())
+            frames.append(self._enter(move))
         return None
 
-    def _key(self) -> tuple[frozenset[int], frozenset[str], frozenset[Any]]:
-        return (frozenset(self.uncovered), frozenset(self.consumed),
-                frozenset((h.type, h.args, h.allowed) for h in self.alive.values()))
+    def _tick(self) -> None:
+        self.work += 1
+        if self.work % _CHECK_EVERY == 0:
+            self.limits.check(self.tries)
+
+    def _record(self, plan: list[_Move]) -> None:
+        self.best_count = len(self.uncovered)
+        del self.best[self.low:]
+        self.best.extend(plan[self.low:])
+        self.low = len(plan)
+
+    def _back(self, plan: list[_Move]) -> None:
+        self._undo(plan.pop())
+        self.low = min(self.low, len(plan))
 
     def _do(self, move: _Move) -> None:
-        self.uncovered -= move.covers
+        self.uncovered.difference_update(move.covers)
         self.produced.update(move.binding.values())
-        if isinstance(move.hole.ref, str):
-            self.consumed.add(move.hole.ref)
+        hole = move.hole
+        if isinstance(hole.ref, str):
+            self.consumed.add(hole.ref)
         else:
-            del self.alive[move.hole.ref]
+            self._forget(hole)
         for h in move.new_holes:
-            self.alive[h.ref] = h  # type: ignore[index]
+            self._remember(h)
+        self.z += move.delta
         self.depth += 1
 
     def _undo(self, move: _Move) -> None:
         self.depth -= 1
+        self.z -= move.delta
         for h in move.new_holes:
-            del self.alive[h.ref]  # type: ignore[arg-type]
-        if isinstance(move.hole.ref, str):
-            self.consumed.discard(move.hole.ref)
+            self._forget(h)
+        hole = move.hole
+        if isinstance(hole.ref, str):
+            self.consumed.discard(hole.ref)
         else:
-            self.alive[move.hole.ref] = move.hole
+            self._remember(hole)
         self.produced.difference_update(move.binding.values())
-        self.uncovered |= move.covers
+        self.uncovered.update(move.covers)
 
-    def _moves(self) -> Iterator[_Move]:
-        """Steps producing the first element (in diff order) that some step can produce."""
-        for idx in range(len(self.elements)):
-            if idx not in self.uncovered:
-                continue
-            moves = list(self._moves_covering(idx))
-            if moves:
-                return iter(moves)
-        return iter(())
+    def _remember(self, h: _Hole) -> None:
+        ref: Any = h.ref
+        self.planned_of_type.setdefault(h.type, {})[ref] = h
+        for a in h.args:
+            self.planned_at.setdefault(a, {})[ref] = h
 
-    def _available(self, name: str) -> bool:
-        return name in self.graph.tasks or name in self.produced
+    def _forget(self, h: _Hole) -> None:
+        ref: Any = h.ref
+        del self.planned_of_type[h.type][ref]
+        for a in h.args:
+            self.planned_at[a].pop(ref, None)
 
+    # ---------------------------------------------------------------- choice
+    def _enter(self, move: _Move | None) -> _Frame:
+        frame = _Frame(len(self.log), self.frontier)
+        if move is not None and self.blocked:
+            self._wake(move)
+        frame.moves = self._select()
+        return frame
+
+    def _leave(self, frame: _Frame) -> None:
+        log = self.log
+        while len(log) > frame.log_at:
+            op, idx, free = log.pop()
+            if op == _BLOCKED:
+                self.blocked.discard(idx)
+                self.blocked_free.discard(idx)
+            elif op == _POPPED:
+                self.waiting.add(idx)
+                heapq.heappush(self.heap, idx)
+            else:  # woken: blocked again (its entry in the heap is skipped as stale)
+                self.waiting.discard(idx)
+                self.blocked.add(idx)
+                if free:
+                    self.blocked_free.add(idx)
+        self.frontier = frame.frontier
+
+    def _wake(self, move: _Move) -> None:
+        """Blocked elements that ``move`` may have made producible wait to be re-examined."""
+        names = move.touches
+        el = self.el
+        if sum(el.degree(n) for n in names) < len(self.blocked):
+            woken = {i for n in names for i in el.near(n) if i in self.blocked}
+        else:
+            near = set(names)
+            woken = {i for i in self.blocked if el.is_near(i, near)}
+        if move.new_holes and self.blocked_free:
+            types = {h.type for h in move.new_holes}
+            woken.update(i for i in self.blocked_free
+                         if not types.isdisjoint(self._making_types(el.kind_of(i))))
+        for idx in woken:
+            free = idx in self.blocked_free
+            self.blocked.discard(idx)
+            self.blocked_free.discard(idx)
+            self.waiting.add(idx)
+            heapq.heappush(self.heap, idx)
+            self.log.append((_WOKEN, idx, free))
+
+    def _select(self) -> list[_Move]:
+        """Moves producing the first element (in diff order) that some move produces."""
+        uncovered = self.uncovered
+        while self.heap:
+            idx = heapq.heappop(self.heap)
+            if idx not in self.waiting:
+                continue  # left in the heap when a wake-up was undone
+            self.waiting.discard(idx)
+            self.log.append((_POPPED, idx, False))
+            if idx in uncovered:
+                moves = self._branch(idx)
+                if moves:
+                    return moves
+        end = len(self.el.items)
+        while self.frontier < end:
+            idx = self.frontier
+            self.frontier += 1
+            if idx in uncovered:
+                moves = self._branch(idx)
+                if moves:
+                    return moves
+        return []
+
+    def _branch(self, idx: int) -> list[_Move]:
+        """The moves producing element ``idx``; if there are none, it is blocked."""
+        self._tick()
+        anchors = self._anchors(idx)
+        moves = self._moves_covering(idx, anchors)
+        if not moves:
+            self.blocked.add(idx)
+            if not anchors:
+                self.blocked_free.add(idx)
+            self.log.append((_BLOCKED, idx, not anchors))
+        return moves
+
+    # ---------------------------------------------------------------- moves
     def _anchors(self, idx: int) -> set[str]:
-        element = self.elements[idx]
-        if isinstance(element, tuple):
-            return {n for n in element if self._available(n)}
-        near = [u for u, _ in self.in_edges.get(element, ())]
-        near += [v for _, v in self.out_edges.get(element, ())]
-        return {n for n in near if self._available(n)}
+        element = self.el.items[idx]
+        names = element if isinstance(element, tuple) else self.el.neighbours(element)
+        tasks, produced = self.graph.tasks, self.produced
+        return {n for n in names if n in tasks or n in produced}
+
+    def _graph_hole(self, hid: str) -> _Hole:
+        hole = self._graph_holes.get(hid)
+        if hole is None:
+            live = self.graph.holes[hid]
+            hole = self._graph_holes[hid] = _Hole(hid, live.type, live.args, live.allowed)
+        return hole
 
     def _holes_at(self, anchors: set[str]) -> list[_Hole]:
         found: dict[str | tuple[int, int], _Hole] = {}
         for a in sorted(anchors):
             for hid in sorted(self.graph.holes_at(a)):
-                if hid in self.consumed or hid in found:
-                    continue
-                live = self.graph.holes[hid]
-                found[hid] = _Hole(hid, live.type, live.args, live.allowed)
-        for ref, h in self.alive.items():
-            if ref not in found and anchors.intersection(h.args):
-                found[ref] = h
+                if hid not in self.consumed and hid not in found:
+                    found[hid] = self._graph_hole(hid)
+        planned: dict[tuple[int, int], _Hole] = {}
+        for a in anchors:
+            planned.update(self.planned_at.get(a, ()))
+        for ref in sorted(planned):
+            found[ref] = planned[ref]
         return [h for h in found.values() if not self.types[h.type].open]
 
+    def _making_types(self, kind: str) -> frozenset[str]:
+        """Closed types with a production that has a task of ``kind``."""
+        types = self._making.get(kind)
+        if types is None:
+            types = self._making[kind] = frozenset(
+                t.name for t in self.types.values()
+                if not t.open and any(s.kind == kind for p in t.allowed()
+                                      for s in p.fragment.tasks))
+        return types
+
     def _holes_making(self, idx: int) -> list[_Hole]:
-        """Holes that could make an element attached to no existing task: those of the
+        """Holes that could make an element attached to no available task: those of the
         types with a production that has a task of the element's kind."""
-        element = self.elements[idx]
-        kind = self.kind[element[0] if isinstance(element, tuple) else element]
-        types = [t.name for t in self.types.values()
-                 if not t.open and any(s.kind == kind for p in t.allowed()
-                                       for s in p.fragment.tasks)]
+        types = self._making_types(self.el.kind_of(idx))
         found: list[_Hole] = []
-        for name in types:
-            for hid in self.graph.holes_of_type(name):
-                if hid not in self.consumed:
-                    live = self.graph.holes[hid]
-                    found.append(_Hole(hid, live.type, live.args, live.allowed))
-        found.extend(h for h in self.alive.values() if h.type in types)
+        planned: dict[tuple[int, int], _Hole] = {}
+        for name in self.types:
+            if name in types:
+                found.extend(self._graph_hole(hid) for hid in self.graph.holes_of_type(name)
+                             if hid not in self.consumed)
+                planned.update(self.planned_of_type.get(name, ()))
+        found.extend(planned[ref] for ref in sorted(planned))
         return found
 
-    def _moves_covering(self, idx: int) -> Iterator[_Move]:
-        anchors = self._anchors(idx)
-        holes = self._holes_at(anchors) if anchors else self._holes_making(idx)
-        for hole in holes:
-            for prod in self.types[hole.type].allowed(hole.allowed):
-                yield from self._embeddings(prod, hole, idx)
+    def _allowed_productions(self, hole: _Hole) -> tuple[Production, ...]:
+        key = (hole.type, hole.allowed)
+        prods = self._allowed.get(key)
+        if prods is None:
+            prods = self._allowed[key] = tuple(self.types[hole.type].allowed(hole.allowed))
+        return prods
 
-    def _embeddings(self, prod: Production, hole: _Hole, idx: int) -> Iterator[_Move]:
-        """Ways to produce element ``idx`` by applying ``prod`` to ``hole`` now."""
-        base = dict(zip(prod.params, hole.args, strict=True))
-        element = self.elements[idx]
+    def _moves_covering(self, idx: int, anchors: set[str]) -> list[_Move]:
+        moves: list[_Move] = []
+        for hole in self._holes_at(anchors) if anchors else self._holes_making(idx):
+            for prod in self._allowed_productions(hole):
+                self._embed(prod, hole, idx, moves)
+        return moves
+
+    def _kinds_of(self, prod: Production) -> dict[str, str]:
+        kinds = self._kinds.get(id(prod))
+        if kinds is None:
+            kinds = self._kinds[id(prod)] = {t.local: t.kind for t in prod.fragment.tasks}
+        return kinds
+
+    def _embed(self, prod: Production, hole: _Hole, idx: int, out: list[_Move]) -> None:
+        """Add to ``out`` the ways to produce element ``idx`` by ``prod`` on ``hole`` now."""
+        element = self.el.items[idx]
         seeds: list[dict[str, str]] = []
         if isinstance(element, str):
-            for t in prod.fragment.tasks:
-                if t.kind == self.kind[element]:
-                    seeds.append({t.local: element})
-        else:
+            kind = self.el.kind[element]
+            seeds = [{t.local: element} for t in prod.fragment.tasks if t.kind == kind]
+            if not seeds:
+                return
+        base = dict(zip(prod.params, hole.args, strict=True))
+        if not seeds:
             for x, y in prod.fragment.edges:
                 seed = self._seed_edge(base, prod, (x, y), element)
                 if seed is not None:
@@ -351,23 +678,24 @@ class _Search:
         seen: set[frozenset[tuple[str, str]]] = set()
         for seed in seeds:
             for binding in self._extend(prod, base, seed):
-                key = frozenset(binding.items())
-                if key in seen:
-                    continue
-                seen.add(key)
+                if len(seeds) > 1:  # two seeds may grow into the same binding
+                    key = frozenset(binding.items())
+                    if key in seen:
+                        continue
+                    seen.add(key)
                 move = self._move(prod, hole, base, binding)
                 if move is not None and idx in move.covers:
-                    yield move
+                    out.append(move)
 
     def _seed_edge(self, base: Mapping[str, str], prod: Production, edge: tuple[str, str],
                    target: tuple[str, str]) -> dict[str, str] | None:
-        kinds = {t.local: t.kind for t in prod.fragment.tasks}
+        kinds = self._kinds_of(prod)
         seed: dict[str, str] = {}
         for name, value in zip(edge, target, strict=True):
             if name in base:
                 if base[name] != value:
                     return None
-            elif (self.kind.get(value) != kinds[name] or value in self.produced
+            elif (self.el.kind.get(value) != kinds[name] or value in self.produced
                   or seed.get(name, value) != value):
                 return None
             else:
@@ -381,8 +709,11 @@ class _Search:
         """Injective maps of the fragment's tasks onto unproduced diff tasks of their kind."""
         frag = prod.fragment
         order = [t for t in frag.tasks if t.local not in seed]
-        kinds = {t.local: t.kind for t in frag.tasks}
+        if not order:
+            return iter((seed,))
+        kinds = self._kinds_of(prod)
         bound: dict[str, str] = dict(seed)
+        el = self.el
 
         def node(name: str) -> str | None:
             return base.get(name) or bound.get(name)
@@ -390,13 +721,13 @@ class _Search:
         def candidates(local: str) -> list[str]:
             for x, y in frag.edges:
                 if y == local and node(x) is not None:
-                    return [v for _, v in self.out_edges.get(node(x) or "", ())]
+                    return [v for _, v in el.out_edges.get(node(x) or "", ())]
                 if x == local and node(y) is not None:
-                    return [u for u, _ in self.in_edges.get(node(y) or "", ())]
-            return list(self.kind)
+                    return [u for u, _ in el.in_edges.get(node(y) or "", ())]
+            return el.by_kind.get(kinds[local], [])
 
         def ok(local: str, value: str) -> bool:
-            if self.kind.get(value) != kinds[local] or value in self.produced:
+            if el.kind.get(value) != kinds[local] or value in self.produced:
                 return False
             return value not in bound.values()
 
@@ -415,62 +746,63 @@ class _Search:
 
     def _move(self, prod: Production, hole: _Hole, base: Mapping[str, str],
               binding: dict[str, str]) -> _Move | None:
-        def node(name: str) -> str:
-            return base.get(name) or binding[name]
-
-        covers = {self.task_index[v] for v in binding.values()}
+        el, uncovered, keys = self.el, self.uncovered, self.keys
+        node = {**binding, **base}
+        covers = [el.task_index[v] for v in binding.values()]
         for x, y in prod.fragment.edges:
-            e = (node(x), node(y))
-            ei = self.edge_index.get(e)
-            if ei is not None and ei in self.uncovered:
-                covers.add(ei)
+            e = (node[x], node[y])
+            ei = el.edge_index.get(e)
+            if ei is not None and ei in uncovered:
+                if ei not in covers:
+                    covers.append(ei)
             elif not self._present(e):
                 return None
-        step_no = self.depth
-        new_holes = tuple(
-            _Hole((step_no, i), h.type, tuple(node(a) if a != "*" else a for a in h.args), None)
-            for i, h in enumerate(prod.fragment.holes))
-        return _Move(hole, prod, binding, frozenset(covers), new_holes)
+        delta = 0
+        for i in covers:
+            delta += keys[i]
+        delta += (self._hole_key(hole.ref) if isinstance(hole.ref, str)
+                  else -self._hole_key(hole))
+        touches = dict.fromkeys(binding.values())
+        new_holes: list[_Hole] = []
+        for i, h in enumerate(prod.fragment.holes):
+            args = tuple([node[a] if a != "*" else a for a in h.args])
+            planned = _Hole((self.depth, i), h.type, args, None)
+            new_holes.append(planned)
+            delta += self._hole_key(planned)
+            touches.update((a, None) for a in args if a != "*")
+        return _Move(hole, prod, binding, tuple(covers), tuple(new_holes), delta,
+                     tuple(touches))
+
+    def _hole_key(self, hole: _Hole | str) -> int:
+        """A random key for a used graph hole (by id) or a planned one (by what it is)."""
+        what: Hashable = hole if isinstance(hole, str) else hole[1:]
+        key = self._hole_keys.get(what)
+        if key is None:
+            key = self._hole_keys[what] = _RANDOM.getrandbits(128)
+        return key
 
     def _present(self, e: tuple[str, str]) -> bool:
         u, v = e
         if u in self.graph.tasks and v in self.graph.tasks and self.graph.has_edge(u, v):
             return True
-        ei = self.edge_index.get(e)
+        ei = self.el.edge_index.get(e)
         return ei is not None and ei not in self.uncovered
 
-    # ---------------------------------------------------------------- open holes
-    def open_hole(self) -> Grow | None:
-        """A step through an open hole that admits the whole diff, if one does."""
-        existing = {n for e in self.edges for n in e if n in self.graph.tasks}
-        candidates: list[str] = []
-        for a in sorted(existing):
-            candidates.extend(sorted(self.graph.holes_at(a)))
-        candidates.extend(self.graph.everywhere_holes())
-        for hid in dict.fromkeys(candidates):
-            open_hole = self.graph.holes[hid]
-            if not self.types[open_hole.type].open:
-                continue
-            if open_hole.everywhere or self._fits_open(open_hole.after, open_hole.before):
-                return Grow(hid, Fragment(
-                    tasks=tuple(TaskSpec(n, k, self.attrs[n]) for n, k in self.kind.items()),
-                    edges=tuple(self.edges)))
-        return None
-
-    def _fits_open(self, after: tuple[str, ...], before: tuple[str, ...]) -> bool:
-        return all((u in self.kind or u in after) and (v in self.kind or v in before)
-                   for u, v in self.edges)
-
     # ---------------------------------------------------------------- refusal
-    def first_hole(self) -> str | None:
-        holes = self._holes_at({n for e in self.edges for n in e if n in self.graph.tasks})
-        return str(holes[0].ref) if holes else None
+    def best_left(self) -> list[int]:
+        """The elements the deepest state of the search left unproduced, in diff order."""
+        left = set(range(len(self.el)))
+        for move in self.best:
+            left.difference_update(move.covers)
+        return sorted(left)
 
     def refusal(self) -> BrokenPromise:
-        existing = sorted({n for e in self.edges for n in e if n in self.graph.tasks})
+        """Why the diff is refused; call it when :meth:`run` found no plan."""
+        el = self.el
+        existing = sorted({n for e in el.edges for n in e if n in self.graph.tasks})
         holes = self._holes_at(set(existing))
-        if not existing and self.elements:
-            holes = self._holes_making(0)
+        if not existing and el.items:
+            holes = list(self._holes_making(0))
         if not holes:
             where = f"tasks {existing}" if existing else "no existing task"
             return BrokenPromise(
@@ -481,26 +813,20 @@ class _Search:
         narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
                     for h in holes for p in self.types[h.type].productions
                     if p not in list(self.types[h.type].allowed(h.allowed))]
-        left = [self._describe(i) for i in sorted(self.best_left)]
+        left = [el.describe(i) for i in self.best_left()]
         return BrokenPromise(
             f"no sequence of allowed productions yields exactly this change "
-            f"({len(self.kind)} task(s), {len(self.edges)} edge(s)); not produced: "
+            f"({len(el.kind)} task(s), {len(el.edges)} edge(s)); not produced: "
             f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''} (if a production "
             "should allow it, name it with 'expand')",
             hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
-
-    def _describe(self, idx: int) -> str:
-        element = self.elements[idx]
-        if isinstance(element, tuple):
-            return f"edge {element[0]} -> {element[1]}"
-        return f"task {element} ({self.kind[element]})"
 
     def _why(self, prod: Production, hole: _Hole) -> str:
         """One line on why ``prod`` applied to ``hole`` does not yield the change."""
         if not prod.fragment.tasks and not prod.fragment.edges:
             return "adds no task or edge"
         base = dict(zip(prod.params, hole.args, strict=True))
-        have = sorted(set(self.kind.values()))
+        have = sorted(self.el.by_kind)
         for t in prod.fragment.tasks:
             if t.kind not in have:
                 return f"needs a new task of kind {t.kind}; the change has kinds {have}"
@@ -509,13 +835,49 @@ class _Search:
                 return base.get(name) or b[name]
             for x, y in prod.fragment.edges:
                 e = (node(x), node(y))
-                if e not in self.edge_index and not self._present(e):
+                if e not in self.el.edge_index and not self._present(e):
                     return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
             return "yields part of the change, but no further step yields the rest"
         return "has more tasks of some kind than the change has"
 
 
+# -------------------------------------------------------------------- open holes
+def _existing_ends(d: Derivation, el: _Elements) -> list[str]:
+    return sorted({n for e in el.edges for n in e if n in d.graph.tasks})
+
+
+def _grow_for(d: Derivation, el: _Elements) -> Grow | None:
+    """A step through an open hole that admits the whole diff, if one does."""
+    g = d.graph
+    candidates: list[str] = []
+    for a in _existing_ends(d, el):
+        candidates.extend(sorted(g.holes_at(a)))
+    candidates.extend(g.everywhere_holes())
+    for hid in dict.fromkeys(candidates):
+        hole = g.holes[hid]
+        if not d.grammar.types[hole.type].open:
+            continue
+        if hole.everywhere or _fits_open(el, hole.after, hole.before):
+            return Grow(hid, Fragment(
+                tasks=tuple(TaskSpec(n, k, el.attrs[n]) for n, k in el.kind.items()),
+                edges=tuple(el.edges)))
+    return None
+
+
+def _fits_open(el: _Elements, after: tuple[str, ...], before: tuple[str, ...]) -> bool:
+    return all((u in el.kind or u in after) and (v in el.kind or v in before)
+               for u, v in el.edges)
+
+
+def _first_hole(d: Derivation, el: _Elements) -> str | None:
+    """The first closed hole of the graph attached where the diff touches it."""
+    for a in _existing_ends(d, el):
+        for hid in sorted(d.graph.holes_at(a)):
+            if not d.grammar.types[d.graph.holes[hid].type].open:
+                return hid
+    return None
+
+
 def diff_of(fragment_tasks: Mapping[str, str], edges: list[tuple[str, str]]) -> Diff:
     """A diff from ``{name: kind}`` and edges (a convenience for tests and tasks)."""
     return Diff(tuple(TaskSpec(n, k) for n, k in fragment_tasks.items()), tuple(edges))
-
