@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
@@ -294,6 +294,23 @@ class _Elements:
             if other in self.task_index:
                 yield self.task_index[other]
 
+    def edges_around(self, names: set[str], limit: int) -> list[int] | None:
+        """Edges at new tasks next to ``names``, or None if that is over ``limit`` edges."""
+        if sum(self.degree(n) for n in names) > limit:
+            return None
+        found: list[int] = []
+        for name in names:
+            for other in self.neighbours(name):
+                if other in self.task_index:
+                    found.extend(self.near_edges(other))
+                    if len(found) > limit:
+                        return None
+        return found
+
+    def near_edges(self, name: str) -> Iterator[int]:
+        for e in chain(self.out_edges.get(name, ()), self.in_edges.get(name, ())):
+            yield self.edge_index[e]
+
     def is_near(self, idx: int, names: set[str]) -> bool:
         element = self.items[idx]
         if isinstance(element, tuple):
@@ -418,6 +435,8 @@ class _Search:
         self.log: list[tuple[int, int, bool]] = []
         # caches of what the grammar and the graph say (neither changes while planning)
         self._making: dict[str, frozenset[str]] = {}
+        self._making_unattached: dict[str, frozenset[str]] = {}
+        self._unattached_any: frozenset[str] | None = None
         self._kinds: dict[int, dict[str, str]] = {}
         self._allowed: dict[tuple[str, frozenset[str] | None], tuple[Production, ...]] = {}
         self._graph_holes: dict[str, _Hole] = {}
@@ -535,17 +554,9 @@ class _Search:
 
     def _wake(self, move: _Move) -> None:
         """Blocked elements that ``move`` may have made producible wait to be re-examined."""
-        names = move.touches
-        el = self.el
-        if sum(el.degree(n) for n in names) < len(self.blocked):
-            woken = {i for n in names for i in el.near(n) if i in self.blocked}
-        else:
-            near = set(names)
-            woken = {i for i in self.blocked if el.is_near(i, near)}
+        woken = self._near_blocked(move.touches)
         if move.new_holes and self.blocked_free:
-            types = {h.type for h in move.new_holes}
-            woken.update(i for i in self.blocked_free
-                         if not types.isdisjoint(self._making_types(el.kind_of(i))))
+            woken.update(self._free_woken(move.new_holes))
         for idx in woken:
             free = idx in self.blocked_free
             self.blocked.discard(idx)
@@ -553,6 +564,41 @@ class _Search:
             self.waiting.add(idx)
             heapq.heappush(self.heap, idx)
             self.log.append((_WOKEN, idx, free))
+
+    def _near_blocked(self, names: tuple[str, ...]) -> set[int]:
+        """Blocked elements next to ``names``: a new anchor, or a new hole at one."""
+        el = self.el
+        if sum(el.degree(n) for n in names) < len(self.blocked):
+            return {i for n in names for i in el.near(n) if i in self.blocked}
+        near = set(names)
+        return {i for i in self.blocked if el.is_near(i, near)}
+
+    def _free_woken(self, holes: tuple[_Hole, ...]) -> set[int]:
+        """Blocked elements next to no available task that new ``holes`` may produce.
+
+        Such a task only comes from a fragment task with no edge to a parameter; such an
+        edge only so, or with an end next to one of the hole's arguments.
+        """
+        types = {h.type for h in holes}
+        args = {a for h in holes for a in h.args if a != "*"}
+        candidates: Iterable[int] = self.blocked_free
+        if types.isdisjoint(self._free_makers()):
+            around = self.el.edges_around(args, len(self.blocked_free))
+            if around is not None:
+                candidates = [i for i in around if i in self.blocked_free]
+        return {i for i in candidates if self._may_make_free(i, types, args)}
+
+    def _may_make_free(self, idx: int, types: set[str], args: set[str]) -> bool:
+        el = self.el
+        element = el.items[idx]
+        if isinstance(element, str):
+            return not types.isdisjoint(self._making_free(el.kind[element]))
+        u, v = element
+        if types.isdisjoint(self._making_types(el.kind[u])):
+            return False
+        return (not types.isdisjoint(self._making_free(el.kind[u]))
+                or not args.isdisjoint(el.neighbours(u))
+                or not args.isdisjoint(el.neighbours(v)))
 
     def _select(self) -> list[_Move]:
         """Moves producing the first element (in diff order) that some move produces."""
@@ -626,6 +672,23 @@ class _Search:
                                       for s in p.fragment.tasks))
         return types
 
+    def _making_free(self, kind: str) -> frozenset[str]:
+        """Closed types with a production that has a task of ``kind`` with no edge to a
+        parameter (only such a task can be made next to no available task)."""
+        types = self._making_unattached.get(kind)
+        if types is None:
+            types = self._making_unattached[kind] = frozenset(
+                t.name for t in self.types.values()
+                if not t.open and any(_unattached(p, kind) for p in t.allowed()))
+        return types
+
+    def _free_makers(self) -> frozenset[str]:
+        """The types of :meth:`_making_free` for any kind of the diff."""
+        if self._unattached_any is None:
+            self._unattached_any = frozenset().union(
+                *(self._making_free(kind) for kind in self.el.by_kind))
+        return self._unattached_any
+
     def _holes_making(self, idx: int) -> list[_Hole]:
         """Holes that could make an element attached to no available task: those of the
         types with a production that has a task of the element's kind."""
@@ -663,18 +726,13 @@ class _Search:
     def _embed(self, prod: Production, hole: _Hole, idx: int, out: list[_Move]) -> None:
         """Add to ``out`` the ways to produce element ``idx`` by ``prod`` on ``hole`` now."""
         element = self.el.items[idx]
-        seeds: list[dict[str, str]] = []
+        base = dict(zip(prod.params, hole.args, strict=True))
         if isinstance(element, str):
             kind = self.el.kind[element]
             seeds = [{t.local: element} for t in prod.fragment.tasks if t.kind == kind]
-            if not seeds:
-                return
-        base = dict(zip(prod.params, hole.args, strict=True))
-        if not seeds:
-            for x, y in prod.fragment.edges:
-                seed = self._seed_edge(base, prod, (x, y), element)
-                if seed is not None:
-                    seeds.append(seed)
+        else:
+            seeds = [seed for x, y in prod.fragment.edges
+                     if (seed := self._seed_edge(base, prod, (x, y), element)) is not None]
         seen: set[frozenset[tuple[str, str]]] = set()
         for seed in seeds:
             for binding in self._extend(prod, base, seed):
@@ -839,6 +897,14 @@ class _Search:
                     return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
             return "yields part of the change, but no further step yields the rest"
         return "has more tasks of some kind than the change has"
+
+
+def _unattached(prod: Production, kind: str) -> bool:
+    """Has ``prod`` a task of ``kind`` with no edge to one of its parameters?"""
+    params = set(prod.params)
+    attached = {x for e in prod.fragment.edges for x in e
+                if params.intersection(e)}
+    return any(t.kind == kind and t.local not in attached for t in prod.fragment.tasks)
 
 
 # -------------------------------------------------------------------- open holes
