@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
@@ -45,11 +45,11 @@ from grammarflow.graph import JSON, check_name
 DEFAULT_BUDGET = 20_000
 #: Seconds the search may take before it refuses the diff as too costly to explain.
 DEFAULT_DEADLINE = 5.0
-# Units of work (steps tried, elements examined) between looks at the clock and the
+# Units of work (steps tried, elements examined) between looks at the clock and at the
 # cancellation hook: often enough to stop within milliseconds, rare enough to be free.
 _CHECK_EVERY = 256
 _USE_EXPAND = "name the productions with 'expand' instead of sending a raw change"
-# Keys of the state hash: random, so no diff can be built to make two states collide.
+# Keys of the state hash: random, so that no diff can be built to make states collide.
 _RANDOM = random.Random()
 
 
@@ -82,59 +82,6 @@ class Added:
     steps: tuple[Step, ...]
     ids: Mapping[str, str] = field(default_factory=dict)
     holes: tuple[str, ...] = ()
-
-
-class _Stop(Exception):
-    """The search gave up before it could decide; the message says why."""
-
-
-class _TooCostly(_Stop):
-    """Out of steps or time: an open hole may still take the diff whole."""
-
-
-class _Cancelled(_Stop):
-    """The caller's ``cancelled`` hook said stop."""
-
-
-@dataclass(slots=True)
-class _Limits:
-    budget: int
-    deadline: float | None
-    cancelled: Callable[[], bool] | None
-    started: float = field(default_factory=time.monotonic)
-
-    def check(self, tries: int) -> None:
-        if self.cancelled is not None and self.cancelled():
-            raise _Cancelled(
-                f"the search for the productions behind the change was cancelled after "
-                f"{tries} step(s); nothing was applied (a change this costly to explain "
-                "should name its productions with 'expand')")
-        if self.deadline is not None and time.monotonic() - self.started > self.deadline:
-            raise _TooCostly(
-                f"the change could not be explained within {self.deadline:g} s of search "
-                f"({tries} step(s) tried); {_USE_EXPAND}")
-
-
-class _Hole(NamedTuple):
-    """A hole as the search sees it: existing (``ref`` is its id) or planned."""
-
-    ref: str | tuple[int, int]
-    type: str
-    args: tuple[str, ...]
-    allowed: frozenset[str] | None
-
-
-class _Move(NamedTuple):
-    """One production application the search may take (a tuple: cheap to make by the
-    thousand, and soon left alone by the garbage collector)."""
-
-    hole: _Hole
-    production: Production
-    binding: dict[str, str]  # fragment local -> diff task name
-    covers: tuple[int, ...]  # the elements it produces
-    new_holes: tuple[_Hole, ...]
-    delta: int  # what it adds to the state's hash
-    touches: tuple[str, ...]  # tasks it makes, and tasks its new holes are attached to
 
 
 class Plan:
@@ -173,12 +120,12 @@ def add(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     productions, and no open hole, yields exactly this diff; or if the search gives up:
     after ``budget`` steps (default: one per element of the diff plus
     ``DEFAULT_BUDGET``), after ``deadline`` seconds (``None``: no limit), or when
-    ``cancelled()`` returns true (it is called every few hundred steps).
+    ``cancelled()`` returns true (it is asked every few hundred units of work).
 
     Threads: the search plans first and applies after; until it has the whole plan it
-    only reads ``derivation``. So a caller may run ``add`` in a worker thread as long as
-    nothing else touches the derivation until it returns (e.g. the event loop awaits
-    the thread and sets a flag that ``cancelled`` reads); or run :func:`plan` in the
+    only reads ``derivation``. So a caller may run ``add`` in a worker thread as long
+    as nothing else touches the derivation until it returns (e.g. the event loop awaits
+    the thread, and sets a flag that ``cancelled`` reads); or run :func:`plan` in the
     worker and :meth:`Plan.apply` on its own thread.
 
     >>> from grammarflow import define
@@ -223,7 +170,7 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     grow = _grow_for(derivation, elements)
     if grow is not None:
         return Plan(derivation, grow=grow)
-    raise search.refusal()
+    raise _refusal(search)
 
 
 def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
@@ -236,12 +183,12 @@ def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
         for i, move in enumerate(moves):
             ref = move.hole.ref
             hole_id = ref if isinstance(ref, str) else hole_ids[ref]
-            given = {local: attrs[name] for local, name in move.binding.items()
-                     if attrs.get(name)}
-            step = Expand(hole_id, move.production.name, given)
+            bound = list(zip(move.pattern.locals, move.binding, strict=True))
+            given = {local: attrs[name] for local, name in bound if attrs.get(name)}
+            step = Expand(hole_id, move.pattern.production.name, given)
             applied = d.apply(step)
             steps.append(step)
-            for local, name in move.binding.items():
+            for local, name in bound:
                 ids[name] = applied.tasks[local]
             for k, hid in enumerate(applied.holes):
                 hole_ids[(i, k)] = hid
@@ -249,6 +196,90 @@ def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
             if applied.removed is not None:
                 created.pop(applied.removed, None)
     return Added(tuple(steps), ids, tuple(created))
+
+
+# ------------------------------------------------------------------------ limits
+class _Stop(Exception):
+    """The search gave up before it could decide; the message says why."""
+
+
+class _TooCostly(_Stop):
+    """Out of steps or time: an open hole may still take the diff whole."""
+
+
+class _Cancelled(_Stop):
+    """The caller's ``cancelled`` hook said stop."""
+
+
+@dataclass(slots=True)
+class _Limits:
+    budget: int
+    deadline: float | None
+    cancelled: Callable[[], bool] | None
+    started: float = field(default_factory=time.monotonic)
+
+    def check(self, tries: int) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise _Cancelled(
+                f"the search for the productions behind the change was cancelled after "
+                f"{tries} step(s); nothing was applied (a change this costly to explain "
+                "should name its productions with 'expand')")
+        if self.deadline is not None and time.monotonic() - self.started > self.deadline:
+            raise _TooCostly(
+                f"the change could not be explained within {self.deadline:g} s of search "
+                f"({tries} step(s) tried); {_USE_EXPAND}")
+
+
+# ------------------------------------------------------------------------ values
+class _Hole(NamedTuple):
+    """A hole as the search sees it: existing (``ref`` is its id) or planned."""
+
+    ref: str | tuple[int, int]
+    type: str
+    args: tuple[str, ...]
+    allowed: frozenset[str] | None
+
+
+class _Move(NamedTuple):
+    """One production application the search may take (a tuple: cheap to make by the
+    thousand, and soon left alone by the garbage collector)."""
+
+    hole: _Hole
+    pattern: _Pattern
+    binding: tuple[str, ...]  # the diff task each new task of the fragment becomes
+    covers: tuple[int, ...]  # the elements it produces
+    new_holes: tuple[_Hole, ...]
+    delta: int  # what it adds to the state's hash
+    touches: tuple[str, ...]  # tasks it makes, and tasks its new holes are attached to
+
+
+class _Pattern:
+    """A production numbered for matching: slots ``0 .. first-1`` are its parameters,
+    the next ones its new tasks; edges and hole arguments are slots (-1: ``*``)."""
+
+    __slots__ = ("edges", "first", "holes", "kinds", "locals", "production", "slots_of_kind",
+                 "unattached")
+
+    def __init__(self, prod: Production) -> None:
+        first = len(prod.params)
+        tasks = prod.fragment.tasks
+        slot = {name: i for i, name in enumerate(prod.params)}
+        slot.update((t.local, first + j) for j, t in enumerate(tasks))
+        self.production = prod
+        self.first = first
+        self.locals = tuple(t.local for t in tasks)
+        self.kinds = ("",) * first + tuple(t.kind for t in tasks)
+        by_kind: dict[str, list[int]] = {}
+        for j, t in enumerate(tasks):
+            by_kind.setdefault(t.kind, []).append(first + j)
+        self.slots_of_kind = {k: tuple(v) for k, v in by_kind.items()}
+        self.edges = tuple((slot[x], slot[y]) for x, y in prod.fragment.edges)
+        self.holes = tuple((h.type, tuple(slot.get(a, -1) for a in h.args))
+                           for h in prod.fragment.holes)
+        attached = {s for e in self.edges if min(e) < first for s in e}
+        #: kinds of its new tasks with no edge to a parameter
+        self.unattached = frozenset(t.kind for j, t in enumerate(tasks)
+                                    if first + j not in attached)
 
 
 class _Elements:
@@ -286,6 +317,10 @@ class _Elements:
     def degree(self, name: str) -> int:
         return len(self.in_edges.get(name, ())) + len(self.out_edges.get(name, ()))
 
+    def edges_at(self, name: str) -> Iterator[int]:
+        for e in chain(self.out_edges.get(name, ()), self.in_edges.get(name, ())):
+            yield self.edge_index[e]
+
     def near(self, name: str) -> Iterator[int]:
         """Elements next to task ``name``: its edges and the new tasks at their ends."""
         for e in chain(self.out_edges.get(name, ()), self.in_edges.get(name, ())):
@@ -293,6 +328,12 @@ class _Elements:
             other = e[1] if e[0] == name else e[0]
             if other in self.task_index:
                 yield self.task_index[other]
+
+    def is_near(self, idx: int, names: set[str]) -> bool:
+        element = self.items[idx]
+        if isinstance(element, tuple):
+            return element[0] in names or element[1] in names
+        return not names.isdisjoint(self.neighbours(element))
 
     def edges_around(self, names: set[str], limit: int) -> list[int] | None:
         """Edges at new tasks next to ``names``, or None if that is over ``limit`` edges."""
@@ -302,20 +343,10 @@ class _Elements:
         for name in names:
             for other in self.neighbours(name):
                 if other in self.task_index:
-                    found.extend(self.near_edges(other))
+                    found.extend(self.edges_at(other))
                     if len(found) > limit:
                         return None
         return found
-
-    def near_edges(self, name: str) -> Iterator[int]:
-        for e in chain(self.out_edges.get(name, ()), self.in_edges.get(name, ())):
-            yield self.edge_index[e]
-
-    def is_near(self, idx: int, names: set[str]) -> bool:
-        element = self.items[idx]
-        if isinstance(element, tuple):
-            return element[0] in names or element[1] in names
-        return not names.isdisjoint(self.neighbours(element))
 
     def describe(self, idx: int) -> str:
         element = self.items[idx]
@@ -372,7 +403,63 @@ class _Elements:
         return edges
 
 
-# What the search's log records, to be undone when it backs out of a frame.
+class _Makers:
+    """Which closed hole types can make a task of a kind (the grammar does not change
+    while the search plans)."""
+
+    def __init__(self, types: Mapping[str, HoleType], kinds: Iterable[str]) -> None:
+        self.types = types
+        self.kinds = tuple(kinds)
+        self._any: dict[str, frozenset[str]] = {}
+        self._unattached: dict[str, frozenset[str]] = {}
+        self._unattached_all: frozenset[str] | None = None
+        self._patterns: dict[int, tuple[Production, _Pattern]] = {}
+        self._allowed: dict[tuple[str, frozenset[str] | None], tuple[_Pattern, ...]] = {}
+
+    def pattern(self, prod: Production) -> _Pattern:
+        hit = self._patterns.get(id(prod))
+        if hit is None or hit[0] is not prod:
+            hit = self._patterns[id(prod)] = (prod, _Pattern(prod))
+        return hit[1]
+
+    def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
+        """The productions still allowed for ``hole``, compiled."""
+        key = (hole.type, hole.allowed)
+        found = self._allowed.get(key)
+        if found is None:
+            found = self._allowed[key] = tuple(
+                self.pattern(p) for p in self.types[hole.type].allowed(hole.allowed))
+        return found
+
+    def of(self, kind: str) -> frozenset[str]:
+        """Types with a production that has a task of ``kind``."""
+        found = self._any.get(kind)
+        if found is None:
+            found = self._any[kind] = frozenset(
+                t.name for t in self.types.values()
+                if not t.open and any(s.kind == kind for p in t.allowed()
+                                      for s in p.fragment.tasks))
+        return found
+
+    def unattached(self, kind: str) -> frozenset[str]:
+        """Types with a production that has a task of ``kind`` with no edge to a
+        parameter: only such a task can be made next to no available task."""
+        found = self._unattached.get(kind)
+        if found is None:
+            found = self._unattached[kind] = frozenset(
+                t.name for t in self.types.values()
+                if not t.open and any(kind in self.pattern(p).unattached for p in t.allowed()))
+        return found
+
+    def unattached_any(self) -> frozenset[str]:
+        """:meth:`unattached` for every kind of the diff."""
+        if self._unattached_all is None:
+            self._unattached_all = frozenset().union(*map(self.unattached, self.kinds))
+        return self._unattached_all
+
+
+# ------------------------------------------------------------------------ search
+# What the agenda's log records, so that leaving a frame can undo it.
 _BLOCKED, _WOKEN, _POPPED = 0, 1, 2
 
 
@@ -388,154 +475,38 @@ class _Frame:
         self.tried = 0
 
 
-class _Search:
-    """The exact cover, its state kept up to date move by move (see the module doc).
+class _Agenda:
+    """Which element to branch on next, without rescanning the diff.
 
-    Which element to branch on: every element before ``frontier`` is covered, or
-    *blocked* (no move produced it when last examined, and no move since touched it),
-    or waiting in ``heap`` to be examined again (a move touched it). A move can only
-    make a blocked element producible by making a task next to it, or attaching a new
-    hole to a task next to it (for an element next to no available task: by making a
-    hole of a type that could produce it); every other change only removes choices.
-    Each of these sets changes through ``log``, which leaving a frame unwinds.
+    Every element before ``frontier`` is covered, or *blocked* (no move produced it
+    when last examined, and no move since touched it), or waiting in ``heap`` to be
+    examined again (a move touched it). A move can only make a blocked element
+    producible by making a task next to it, or by attaching a new hole to a task next
+    to it (for an element next to no available task: by making a hole of a type that
+    could produce it); everything else a move does only removes choices. Each change
+    to these sets is logged, and leaving a frame unwinds the log.
     """
 
-    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
-        self.graph = d.graph
-        self.types: Mapping[str, HoleType] = d.grammar.types
-        self.el = elements
-        self.limits = limits
-        self.tries = 0
-        self.work = 0
-        # the state: what is produced, which graph holes are used, which planned holes
-        # wait (indexed by the tasks they are attached to, and by type)
-        self.uncovered: set[int] = set(range(len(elements)))
-        self.produced: set[str] = set()
-        self.consumed: set[str] = set()
-        self.planned_at: dict[str, dict[tuple[int, int], _Hole]] = {}
-        self.planned_of_type: dict[str, dict[tuple[int, int], _Hole]] = {}
-        self.depth = 0
-        # Failed states by hash: the sum of a random key per covered element, used
-        # graph hole and planned hole (a multiset), kept up to date by each move's delta.
-        self.z = 0
-        self.failed: set[int] = set()
-        self.keys = [_RANDOM.getrandbits(128) for _ in range(len(elements))]
-        self._hole_keys: dict[Hashable, int] = {}
-        # the deepest state so far, for the refusal: its moves are best[:low] (shared
-        # with the plan, which has not been shorter than low since) + best[low:]
-        self.best_count = len(elements)
-        self.best: list[_Move] = []
-        self.low = 0
-        # the choice of element (see the class doc)
+    def __init__(self, search: _Search) -> None:
+        self.search = search
+        self.el = search.el
+        self.makers = search.makers
         self.frontier = 0
         self.blocked: set[int] = set()
         self.blocked_free: set[int] = set()  # blocked, and next to no available task
         self.waiting: set[int] = set()
         self.heap: list[int] = []
         self.log: list[tuple[int, int, bool]] = []
-        # caches of what the grammar and the graph say (neither changes while planning)
-        self._making: dict[str, frozenset[str]] = {}
-        self._making_unattached: dict[str, frozenset[str]] = {}
-        self._unattached_any: frozenset[str] | None = None
-        self._kinds: dict[int, dict[str, str]] = {}
-        self._allowed: dict[tuple[str, frozenset[str] | None], tuple[Production, ...]] = {}
-        self._graph_holes: dict[str, _Hole] = {}
 
-    # ---------------------------------------------------------------- search
-    def run(self) -> list[_Move] | None:
-        """Moves producing every element exactly once, or None if there are none."""
-        self.limits.check(self.tries)
-        plan: list[_Move] = []
-        frames = [self._enter(None)]
-        while frames:
-            frame = frames[-1]
-            if frame.tried == len(frame.moves):
-                self._leave(frames.pop())
-                self.failed.add(self.z)
-                if plan:
-                    self._back(plan)
-                continue
-            move = frame.moves[frame.tried]
-            frame.tried += 1
-            self.tries += 1
-            if self.tries > self.limits.budget:
-                raise _TooCostly(f"the change could not be explained within "
-                                 f"{self.limits.budget} search steps; {_USE_EXPAND}")
-            self._tick()
-            self._do(move)
-            plan.append(move)
-            if not self.uncovered:
-                return plan
-            if len(self.uncovered) < self.best_count:
-                self._record(plan)
-            if self.z in self.failed:
-                self._back(plan)
-                continue
-            frames.append(self._enter(move))
-        return None
-
-    def _tick(self) -> None:
-        self.work += 1
-        if self.work % _CHECK_EVERY == 0:
-            self.limits.check(self.tries)
-
-    def _record(self, plan: list[_Move]) -> None:
-        self.best_count = len(self.uncovered)
-        del self.best[self.low:]
-        self.best.extend(plan[self.low:])
-        self.low = len(plan)
-
-    def _back(self, plan: list[_Move]) -> None:
-        self._undo(plan.pop())
-        self.low = min(self.low, len(plan))
-
-    def _do(self, move: _Move) -> None:
-        self.uncovered.difference_update(move.covers)
-        self.produced.update(move.binding.values())
-        hole = move.hole
-        if isinstance(hole.ref, str):
-            self.consumed.add(hole.ref)
-        else:
-            self._forget(hole)
-        for h in move.new_holes:
-            self._remember(h)
-        self.z += move.delta
-        self.depth += 1
-
-    def _undo(self, move: _Move) -> None:
-        self.depth -= 1
-        self.z -= move.delta
-        for h in move.new_holes:
-            self._forget(h)
-        hole = move.hole
-        if isinstance(hole.ref, str):
-            self.consumed.discard(hole.ref)
-        else:
-            self._remember(hole)
-        self.produced.difference_update(move.binding.values())
-        self.uncovered.update(move.covers)
-
-    def _remember(self, h: _Hole) -> None:
-        ref: Any = h.ref
-        self.planned_of_type.setdefault(h.type, {})[ref] = h
-        for a in h.args:
-            self.planned_at.setdefault(a, {})[ref] = h
-
-    def _forget(self, h: _Hole) -> None:
-        ref: Any = h.ref
-        del self.planned_of_type[h.type][ref]
-        for a in h.args:
-            self.planned_at[a].pop(ref, None)
-
-    # ---------------------------------------------------------------- choice
-    def _enter(self, move: _Move | None) -> _Frame:
+    def enter(self, move: _Move | None) -> _Frame:
+        """A frame for the state after ``move``, with the moves to try from there."""
         frame = _Frame(len(self.log), self.frontier)
         if move is not None and self.blocked:
             self._wake(move)
         frame.moves = self._select()
         return frame
 
-    def _leave(self, frame: _Frame) -> None:
+    def leave(self, frame: _Frame) -> None:
         log = self.log
         while len(log) > frame.log_at:
             op, idx, free = log.pop()
@@ -551,6 +522,38 @@ class _Search:
                 if free:
                     self.blocked_free.add(idx)
         self.frontier = frame.frontier
+
+    def _select(self) -> list[_Move]:
+        """Moves producing the first element (in diff order) that some move produces."""
+        uncovered = self.search.uncovered
+        while self.heap:
+            idx = heapq.heappop(self.heap)
+            if idx not in self.waiting:
+                continue  # left in the heap when a wake-up was undone
+            self.waiting.discard(idx)
+            self.log.append((_POPPED, idx, False))
+            if idx in uncovered:
+                moves = self._branch(idx)
+                if moves:
+                    return moves
+        end = len(self.el.items)
+        while self.frontier < end:
+            idx = self.frontier
+            self.frontier += 1
+            if idx in uncovered:
+                moves = self._branch(idx)
+                if moves:
+                    return moves
+        return []
+
+    def _branch(self, idx: int) -> list[_Move]:
+        moves, anchored = self.search.moves_covering(idx)
+        if not moves:
+            self.blocked.add(idx)
+            if not anchored:
+                self.blocked_free.add(idx)
+            self.log.append((_BLOCKED, idx, not anchored))
+        return moves
 
     def _wake(self, move: _Move) -> None:
         """Blocked elements that ``move`` may have made producible wait to be re-examined."""
@@ -582,117 +585,198 @@ class _Search:
         types = {h.type for h in holes}
         args = {a for h in holes for a in h.args if a != "*"}
         candidates: Iterable[int] = self.blocked_free
-        if types.isdisjoint(self._free_makers()):
+        if types.isdisjoint(self.makers.unattached_any()):
             around = self.el.edges_around(args, len(self.blocked_free))
             if around is not None:
                 candidates = [i for i in around if i in self.blocked_free]
         return {i for i in candidates if self._may_make_free(i, types, args)}
 
     def _may_make_free(self, idx: int, types: set[str], args: set[str]) -> bool:
-        el = self.el
+        el, makers = self.el, self.makers
         element = el.items[idx]
         if isinstance(element, str):
-            return not types.isdisjoint(self._making_free(el.kind[element]))
+            return not types.isdisjoint(makers.unattached(el.kind[element]))
         u, v = element
-        if types.isdisjoint(self._making_types(el.kind[u])):
+        if types.isdisjoint(makers.of(el.kind[u])):
             return False
-        return (not types.isdisjoint(self._making_free(el.kind[u]))
+        return (not types.isdisjoint(makers.unattached(el.kind[u]))
                 or not args.isdisjoint(el.neighbours(u))
                 or not args.isdisjoint(el.neighbours(v)))
 
-    def _select(self) -> list[_Move]:
-        """Moves producing the first element (in diff order) that some move produces."""
-        uncovered = self.uncovered
-        while self.heap:
-            idx = heapq.heappop(self.heap)
-            if idx not in self.waiting:
-                continue  # left in the heap when a wake-up was undone
-            self.waiting.discard(idx)
-            self.log.append((_POPPED, idx, False))
-            if idx in uncovered:
-                moves = self._branch(idx)
-                if moves:
-                    return moves
-        end = len(self.el.items)
-        while self.frontier < end:
-            idx = self.frontier
-            self.frontier += 1
-            if idx in uncovered:
-                moves = self._branch(idx)
-                if moves:
-                    return moves
-        return []
 
-    def _branch(self, idx: int) -> list[_Move]:
-        """The moves producing element ``idx``; if there are none, it is blocked."""
-        self._tick()
-        anchors = self._anchors(idx)
-        moves = self._moves_covering(idx, anchors)
-        if not moves:
-            self.blocked.add(idx)
-            if not anchors:
-                self.blocked_free.add(idx)
-            self.log.append((_BLOCKED, idx, not anchors))
-        return moves
+class _Search:
+    """The exact cover, its state kept up to date move by move (see the module doc)."""
+
+    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
+        self.graph = d.graph
+        self.types: Mapping[str, HoleType] = d.grammar.types
+        self.closed = frozenset(name for name, t in self.types.items() if not t.open)
+        self.el = elements
+        self.makers = _Makers(self.types, elements.by_kind)
+        self.limits = limits
+        self.tries = 0
+        self.work = 0
+        # the state: what is produced, which graph holes are used, which planned holes
+        # wait (closed ones indexed by the tasks they are attached to, all by type)
+        self.uncovered: set[int] = set(range(len(elements)))
+        self.produced: set[str] = set()
+        self.consumed: set[str] = set()
+        self.planned_at: dict[str, dict[tuple[int, int], _Hole]] = {}
+        self.planned_of_type: dict[str, dict[tuple[int, int], _Hole]] = {}
+        self.depth = 0
+        # Failed states by hash: the sum of a random key per covered element, used
+        # graph hole and planned hole (a multiset), kept up to date by each move's delta.
+        self.z = 0
+        self.failed: set[int] = set()
+        self.keys = [_RANDOM.getrandbits(128) for _ in range(len(elements))]
+        self._hole_keys: dict[object, int] = {}
+        # the deepest state so far, for the refusal: its moves are best[:low] (shared
+        # with the plan, which has not been shorter than low since) + best[low:]
+        self.best_count = len(elements)
+        self.best: list[_Move] = []
+        self.low = 0
+        self._holes_at_task: dict[str, tuple[_Hole, ...]] = {}
+        self.agenda = _Agenda(self)
+
+    def run(self) -> list[_Move] | None:
+        """Moves producing every element exactly once, or None if there are none."""
+        self.limits.check(self.tries)
+        agenda = self.agenda
+        plan: list[_Move] = []
+        frames = [agenda.enter(None)]
+        while frames:
+            frame = frames[-1]
+            if frame.tried == len(frame.moves):
+                agenda.leave(frames.pop())
+                self.failed.add(self.z)
+                if plan:
+                    self._back(plan)
+                continue
+            move = frame.moves[frame.tried]
+            frame.tried += 1
+            self.tries += 1
+            if self.tries > self.limits.budget:
+                raise _TooCostly(f"the change could not be explained within "
+                                 f"{self.limits.budget} search steps; {_USE_EXPAND}")
+            self._tick()
+            self._do(move)
+            plan.append(move)
+            if not self.uncovered:
+                return plan
+            if len(self.uncovered) < self.best_count:
+                self._record(plan)
+            if self.z in self.failed:
+                self._back(plan)
+                continue
+            frames.append(agenda.enter(move))
+        return None
+
+    def _tick(self) -> None:
+        self.work += 1
+        if self.work % _CHECK_EVERY == 0:
+            self.limits.check(self.tries)
+
+    def _record(self, plan: list[_Move]) -> None:
+        self.best_count = len(self.uncovered)
+        del self.best[self.low:]
+        self.best.extend(plan[self.low:])
+        self.low = len(plan)
+
+    def _back(self, plan: list[_Move]) -> None:
+        self._undo(plan.pop())
+        self.low = min(self.low, len(plan))
+
+    def _do(self, move: _Move) -> None:
+        self.uncovered.difference_update(move.covers)
+        self.produced.update(move.binding)
+        hole = move.hole
+        if isinstance(hole.ref, str):
+            self.consumed.add(hole.ref)
+        else:
+            self._forget(hole)
+        for h in move.new_holes:
+            self._remember(h)
+        self.z += move.delta
+        self.depth += 1
+
+    def _undo(self, move: _Move) -> None:
+        self.depth -= 1
+        self.z -= move.delta
+        for h in move.new_holes:
+            self._forget(h)
+        hole = move.hole
+        if isinstance(hole.ref, str):
+            self.consumed.discard(hole.ref)
+        else:
+            self._remember(hole)
+        self.produced.difference_update(move.binding)
+        self.uncovered.update(move.covers)
+
+    def _remember(self, h: _Hole) -> None:
+        ref: Any = h.ref
+        self.planned_of_type.setdefault(h.type, {})[ref] = h
+        if h.type in self.closed:
+            for a in h.args:
+                self.planned_at.setdefault(a, {})[ref] = h
+
+    def _forget(self, h: _Hole) -> None:
+        ref: Any = h.ref
+        del self.planned_of_type[h.type][ref]
+        if h.type in self.closed:
+            for a in h.args:
+                self.planned_at[a].pop(ref, None)
 
     # ---------------------------------------------------------------- moves
-    def _anchors(self, idx: int) -> set[str]:
+    def moves_covering(self, idx: int) -> tuple[list[_Move], bool]:
+        """The moves producing element ``idx`` now, and whether it has an anchor (an
+        available task next to it, whose holes are the ones to try)."""
+        self._tick()
+        anchors = self.anchors(idx)
+        moves: list[_Move] = []
+        for hole in self.holes_at(anchors) if anchors else self.holes_making(idx):
+            for pattern in self.makers.allowed(hole):
+                self._embed(pattern, hole, idx, moves)
+        return moves, bool(anchors)
+
+    def anchors(self, idx: int) -> set[str]:
         element = self.el.items[idx]
         names = element if isinstance(element, tuple) else self.el.neighbours(element)
         tasks, produced = self.graph.tasks, self.produced
         return {n for n in names if n in tasks or n in produced}
 
     def _graph_hole(self, hid: str) -> _Hole:
-        hole = self._graph_holes.get(hid)
-        if hole is None:
-            live = self.graph.holes[hid]
-            hole = self._graph_holes[hid] = _Hole(hid, live.type, live.args, live.allowed)
-        return hole
+        live = self.graph.holes[hid]
+        return _Hole(hid, live.type, live.args, live.allowed)
 
-    def _holes_at(self, anchors: set[str]) -> list[_Hole]:
+    def _closed_holes_at(self, task: str) -> tuple[_Hole, ...]:
+        """The closed holes of the graph attached to ``task``, by id."""
+        found = self._holes_at_task.get(task)
+        if found is None:
+            found = self._holes_at_task[task] = tuple(
+                h for h in map(self._graph_hole, sorted(self.graph.holes_at(task)))
+                if h.type in self.closed)
+        return found
+
+    def holes_at(self, anchors: set[str]) -> list[_Hole]:
+        """The closed holes, unused or planned, attached to ``anchors``."""
         found: dict[str | tuple[int, int], _Hole] = {}
-        for a in sorted(anchors):
-            for hid in sorted(self.graph.holes_at(a)):
-                if hid not in self.consumed and hid not in found:
-                    found[hid] = self._graph_hole(hid)
+        for a in sorted(anchors) if len(anchors) > 1 else anchors:
+            for h in self._closed_holes_at(a):
+                if h.ref not in self.consumed and h.ref not in found:
+                    found[h.ref] = h
         planned: dict[tuple[int, int], _Hole] = {}
         for a in anchors:
-            planned.update(self.planned_at.get(a, ()))
+            here = self.planned_at.get(a)
+            if here:
+                planned.update(here)
         for ref in sorted(planned):
             found[ref] = planned[ref]
-        return [h for h in found.values() if not self.types[h.type].open]
+        return list(found.values())
 
-    def _making_types(self, kind: str) -> frozenset[str]:
-        """Closed types with a production that has a task of ``kind``."""
-        types = self._making.get(kind)
-        if types is None:
-            types = self._making[kind] = frozenset(
-                t.name for t in self.types.values()
-                if not t.open and any(s.kind == kind for p in t.allowed()
-                                      for s in p.fragment.tasks))
-        return types
-
-    def _making_free(self, kind: str) -> frozenset[str]:
-        """Closed types with a production that has a task of ``kind`` with no edge to a
-        parameter (only such a task can be made next to no available task)."""
-        types = self._making_unattached.get(kind)
-        if types is None:
-            types = self._making_unattached[kind] = frozenset(
-                t.name for t in self.types.values()
-                if not t.open and any(_unattached(p, kind) for p in t.allowed()))
-        return types
-
-    def _free_makers(self) -> frozenset[str]:
-        """The types of :meth:`_making_free` for any kind of the diff."""
-        if self._unattached_any is None:
-            self._unattached_any = frozenset().union(
-                *(self._making_free(kind) for kind in self.el.by_kind))
-        return self._unattached_any
-
-    def _holes_making(self, idx: int) -> list[_Hole]:
+    def holes_making(self, idx: int) -> list[_Hole]:
         """Holes that could make an element attached to no available task: those of the
         types with a production that has a task of the element's kind."""
-        types = self._making_types(self.el.kind_of(idx))
+        types = self.makers.of(self.el.kind_of(idx))
         found: list[_Hole] = []
         planned: dict[tuple[int, int], _Hole] = {}
         for name in self.types:
@@ -703,150 +787,121 @@ class _Search:
         found.extend(planned[ref] for ref in sorted(planned))
         return found
 
-    def _allowed_productions(self, hole: _Hole) -> tuple[Production, ...]:
-        key = (hole.type, hole.allowed)
-        prods = self._allowed.get(key)
-        if prods is None:
-            prods = self._allowed[key] = tuple(self.types[hole.type].allowed(hole.allowed))
-        return prods
-
-    def _moves_covering(self, idx: int, anchors: set[str]) -> list[_Move]:
-        moves: list[_Move] = []
-        for hole in self._holes_at(anchors) if anchors else self._holes_making(idx):
-            for prod in self._allowed_productions(hole):
-                self._embed(prod, hole, idx, moves)
-        return moves
-
-    def _kinds_of(self, prod: Production) -> dict[str, str]:
-        kinds = self._kinds.get(id(prod))
-        if kinds is None:
-            kinds = self._kinds[id(prod)] = {t.local: t.kind for t in prod.fragment.tasks}
-        return kinds
-
-    def _embed(self, prod: Production, hole: _Hole, idx: int, out: list[_Move]) -> None:
-        """Add to ``out`` the ways to produce element ``idx`` by ``prod`` on ``hole`` now."""
+    def _embed(self, pattern: _Pattern, hole: _Hole, idx: int, out: list[_Move]) -> None:
+        """Add to ``out`` the ways to produce element ``idx`` by ``pattern`` on ``hole``."""
         element = self.el.items[idx]
-        base = dict(zip(prod.params, hole.args, strict=True))
+        seeds: list[dict[int, str]]
         if isinstance(element, str):
-            kind = self.el.kind[element]
-            seeds = [{t.local: element} for t in prod.fragment.tasks if t.kind == kind]
+            slots = pattern.slots_of_kind.get(self.el.kind[element])
+            if not slots:
+                return
+            seeds = [{s: element} for s in slots]
         else:
-            seeds = [seed for x, y in prod.fragment.edges
-                     if (seed := self._seed_edge(base, prod, (x, y), element)) is not None]
-        seen: set[frozenset[tuple[str, str]]] = set()
+            seeds = [seed for x, y in pattern.edges
+                     if (seed := self._seed_edge(pattern, hole, (x, y), element)) is not None]
+        seen: set[tuple[str, ...]] = set()
         for seed in seeds:
-            for binding in self._extend(prod, base, seed):
+            for binding in self.extend(pattern, hole, seed):
                 if len(seeds) > 1:  # two seeds may grow into the same binding
-                    key = frozenset(binding.items())
-                    if key in seen:
+                    if binding in seen:
                         continue
-                    seen.add(key)
-                move = self._move(prod, hole, base, binding)
+                    seen.add(binding)
+                move = self._move(pattern, hole, binding)
                 if move is not None and idx in move.covers:
                     out.append(move)
 
-    def _seed_edge(self, base: Mapping[str, str], prod: Production, edge: tuple[str, str],
-                   target: tuple[str, str]) -> dict[str, str] | None:
-        kinds = self._kinds_of(prod)
-        seed: dict[str, str] = {}
-        for name, value in zip(edge, target, strict=True):
-            if name in base:
-                if base[name] != value:
+    def _seed_edge(self, pattern: _Pattern, hole: _Hole, edge: tuple[int, int],
+                   target: tuple[str, str]) -> dict[int, str] | None:
+        seed: dict[int, str] = {}
+        for s, value in zip(edge, target, strict=True):
+            if s < pattern.first:
+                if hole.args[s] != value:
                     return None
-            elif (self.el.kind.get(value) != kinds[name] or value in self.produced
-                  or seed.get(name, value) != value):
+            elif (self.el.kind.get(value) != pattern.kinds[s] or value in self.produced
+                  or seed.get(s, value) != value):
                 return None
             else:
-                seed[name] = value
+                seed[s] = value
         if len(set(seed.values())) != len(seed):
             return None
         return seed
 
-    def _extend(self, prod: Production, base: Mapping[str, str],
-                seed: dict[str, str]) -> Iterator[dict[str, str]]:
-        """Injective maps of the fragment's tasks onto unproduced diff tasks of their kind."""
-        frag = prod.fragment
-        order = [t for t in frag.tasks if t.local not in seed]
+    def extend(self, pattern: _Pattern, hole: _Hole,
+               seed: dict[int, str]) -> Iterator[tuple[str, ...]]:
+        """Injective maps of the fragment's tasks onto unproduced diff tasks of their
+        kind, given ``seed``: each the tuple of diff tasks, slot by slot."""
+        first = pattern.first
+        nodes: list[str | None] = [*hole.args, *([None] * len(pattern.locals))]
+        for s, value in seed.items():
+            nodes[s] = value
+        order = [s for s in range(first, len(nodes)) if nodes[s] is None]
         if not order:
-            return iter((seed,))
-        kinds = self._kinds_of(prod)
-        bound: dict[str, str] = dict(seed)
-        el = self.el
+            return iter((_bound(nodes, first),))
+        el, produced = self.el, self.produced
 
-        def node(name: str) -> str | None:
-            return base.get(name) or bound.get(name)
+        def candidates(s: int) -> list[str]:
+            for x, y in pattern.edges:
+                if y == s and nodes[x] is not None:
+                    return [v for _, v in el.out_edges.get(nodes[x] or "", ())]
+                if x == s and nodes[y] is not None:
+                    return [u for u, _ in el.in_edges.get(nodes[y] or "", ())]
+            return el.by_kind.get(pattern.kinds[s], [])
 
-        def candidates(local: str) -> list[str]:
-            for x, y in frag.edges:
-                if y == local and node(x) is not None:
-                    return [v for _, v in el.out_edges.get(node(x) or "", ())]
-                if x == local and node(y) is not None:
-                    return [u for u, _ in el.in_edges.get(node(y) or "", ())]
-            return el.by_kind.get(kinds[local], [])
-
-        def ok(local: str, value: str) -> bool:
-            if el.kind.get(value) != kinds[local] or value in self.produced:
-                return False
-            return value not in bound.values()
-
-        def rec(i: int) -> Iterator[dict[str, str]]:
+        def rec(i: int) -> Iterator[tuple[str, ...]]:
             if i == len(order):
-                yield dict(bound)
+                yield _bound(nodes, first)
                 return
-            local = order[i].local
-            for value in dict.fromkeys(candidates(local)):
-                if ok(local, value):
-                    bound[local] = value
+            s = order[i]
+            for value in dict.fromkeys(candidates(s)):
+                if (el.kind.get(value) == pattern.kinds[s] and value not in produced
+                        and value not in nodes[first:]):
+                    nodes[s] = value
                     yield from rec(i + 1)
-                    del bound[local]
+                    nodes[s] = None
 
         return rec(0)
 
-    def _move(self, prod: Production, hole: _Hole, base: Mapping[str, str],
-              binding: dict[str, str]) -> _Move | None:
+    def _move(self, pattern: _Pattern, hole: _Hole, binding: tuple[str, ...]) -> _Move | None:
         el, uncovered, keys = self.el, self.uncovered, self.keys
-        node = {**binding, **base}
-        covers = [el.task_index[v] for v in binding.values()]
-        for x, y in prod.fragment.edges:
-            e = (node[x], node[y])
+        nodes = hole.args + binding
+        covers = [el.task_index[v] for v in binding]
+        for x, y in pattern.edges:
+            e = (nodes[x], nodes[y])
             ei = el.edge_index.get(e)
             if ei is not None and ei in uncovered:
                 if ei not in covers:
                     covers.append(ei)
-            elif not self._present(e):
+            elif not self.present(e):
                 return None
         delta = 0
         for i in covers:
             delta += keys[i]
         delta += (self._hole_key(hole.ref) if isinstance(hole.ref, str)
-                  else -self._hole_key(hole))
-        touches = dict.fromkeys(binding.values())
+                  else -self._hole_key(hole[1:]))
+        touches = dict.fromkeys(binding)
         new_holes: list[_Hole] = []
-        for i, h in enumerate(prod.fragment.holes):
-            args = tuple([node[a] if a != "*" else a for a in h.args])
-            planned = _Hole((self.depth, i), h.type, args, None)
-            new_holes.append(planned)
-            delta += self._hole_key(planned)
+        for i, (htype, slots) in enumerate(pattern.holes):
+            args = tuple([nodes[s] if s >= 0 else "*" for s in slots])
+            new_holes.append(_Hole((self.depth, i), htype, args, None))
+            delta += self._hole_key((htype, args, None))
             touches.update((a, None) for a in args if a != "*")
-        return _Move(hole, prod, binding, tuple(covers), tuple(new_holes), delta,
+        return _Move(hole, pattern, binding, tuple(covers), tuple(new_holes), delta,
                      tuple(touches))
 
-    def _hole_key(self, hole: _Hole | str) -> int:
-        """A random key for a used graph hole (by id) or a planned one (by what it is)."""
-        what: Hashable = hole if isinstance(hole, str) else hole[1:]
+    def _hole_key(self, what: object) -> int:
+        """A random key for a used graph hole (its id) or a planned one (what it is)."""
         key = self._hole_keys.get(what)
         if key is None:
             key = self._hole_keys[what] = _RANDOM.getrandbits(128)
         return key
 
-    def _present(self, e: tuple[str, str]) -> bool:
+    def present(self, e: tuple[str, str]) -> bool:
         u, v = e
         if u in self.graph.tasks and v in self.graph.tasks and self.graph.has_edge(u, v):
             return True
         ei = self.el.edge_index.get(e)
         return ei is not None and ei not in self.uncovered
 
-    # ---------------------------------------------------------------- refusal
     def best_left(self) -> list[int]:
         """The elements the deepest state of the search left unproduced, in diff order."""
         left = set(range(len(self.el)))
@@ -854,69 +909,67 @@ class _Search:
             left.difference_update(move.covers)
         return sorted(left)
 
-    def refusal(self) -> BrokenPromise:
-        """Why the diff is refused; call it when :meth:`run` found no plan."""
-        el = self.el
-        existing = sorted({n for e in el.edges for n in e if n in self.graph.tasks})
-        holes = self._holes_at(set(existing))
-        if not existing and el.items:
-            holes = list(self._holes_making(0))
-        if not holes:
-            where = f"tasks {existing}" if existing else "no existing task"
-            return BrokenPromise(
-                f"the change touches {where}, and no hole that could take it is attached "
-                "there: the grammar promises no new tasks or edges at this place")
-        attempts = [Attempt(f"{h.ref}: {p!r}", self._why(p, h))
-                    for h in holes for p in self.types[h.type].allowed(h.allowed)]
-        narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
-                    for h in holes for p in self.types[h.type].productions
-                    if p not in list(self.types[h.type].allowed(h.allowed))]
-        left = [el.describe(i) for i in self.best_left()]
+
+def _bound(nodes: list[str | None], first: int) -> tuple[str, ...]:
+    return tuple(n for n in nodes[first:] if n is not None)
+
+
+# ------------------------------------------------------------------------ refusal
+def _refusal(search: _Search) -> BrokenPromise:
+    """Why the diff is refused, once :meth:`_Search.run` found no plan."""
+    el, types = search.el, search.types
+    existing = _existing_ends(search.graph.tasks, el)
+    holes = search.holes_at(set(existing))
+    if not existing and el.items:
+        holes = search.holes_making(0)
+    if not holes:
+        where = f"tasks {existing}" if existing else "no existing task"
         return BrokenPromise(
-            f"no sequence of allowed productions yields exactly this change "
-            f"({len(el.kind)} task(s), {len(el.edges)} edge(s)); not produced: "
-            f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''} (if a production "
-            "should allow it, name it with 'expand')",
-            hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
-
-    def _why(self, prod: Production, hole: _Hole) -> str:
-        """One line on why ``prod`` applied to ``hole`` does not yield the change."""
-        if not prod.fragment.tasks and not prod.fragment.edges:
-            return "adds no task or edge"
-        base = dict(zip(prod.params, hole.args, strict=True))
-        have = sorted(self.el.by_kind)
-        for t in prod.fragment.tasks:
-            if t.kind not in have:
-                return f"needs a new task of kind {t.kind}; the change has kinds {have}"
-        for binding in self._extend(prod, base, {}):
-            def node(name: str, b: dict[str, str] = binding) -> str:
-                return base.get(name) or b[name]
-            for x, y in prod.fragment.edges:
-                e = (node(x), node(y))
-                if e not in self.el.edge_index and not self._present(e):
-                    return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
-            return "yields part of the change, but no further step yields the rest"
-        return "has more tasks of some kind than the change has"
+            f"the change touches {where}, and no hole that could take it is attached "
+            "there: the grammar promises no new tasks or edges at this place")
+    attempts = [Attempt(f"{h.ref}: {p!r}", _why(search, p, h))
+                for h in holes for p in types[h.type].allowed(h.allowed)]
+    narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
+                for h in holes for p in types[h.type].productions
+                if p not in list(types[h.type].allowed(h.allowed))]
+    left = [el.describe(i) for i in search.best_left()]
+    return BrokenPromise(
+        f"no sequence of allowed productions yields exactly this change "
+        f"({len(el.kind)} task(s), {len(el.edges)} edge(s)); not produced: "
+        f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''} (if a production "
+        "should allow it, name it with 'expand')",
+        hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
 
 
-def _unattached(prod: Production, kind: str) -> bool:
-    """Has ``prod`` a task of ``kind`` with no edge to one of its parameters?"""
-    params = set(prod.params)
-    attached = {x for e in prod.fragment.edges for x in e
-                if params.intersection(e)}
-    return any(t.kind == kind and t.local not in attached for t in prod.fragment.tasks)
+def _why(search: _Search, prod: Production, hole: _Hole) -> str:
+    """One line on why ``prod`` applied to ``hole`` does not yield the change."""
+    if not prod.fragment.tasks and not prod.fragment.edges:
+        return "adds no task or edge"
+    have = sorted(search.el.by_kind)
+    for t in prod.fragment.tasks:
+        if t.kind not in have:
+            return f"needs a new task of kind {t.kind}; the change has kinds {have}"
+    pattern = search.makers.pattern(prod)
+    for binding in search.extend(pattern, hole, {}):
+        nodes = hole.args + binding
+        for x, y in pattern.edges:
+            e = (nodes[x], nodes[y])
+            if e not in search.el.edge_index and not search.present(e):
+                return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
+        return "yields part of the change, but no further step yields the rest"
+    return "has more tasks of some kind than the change has"
 
 
-# -------------------------------------------------------------------- open holes
-def _existing_ends(d: Derivation, el: _Elements) -> list[str]:
-    return sorted({n for e in el.edges for n in e if n in d.graph.tasks})
+# ------------------------------------------------------------------------ open holes
+def _existing_ends(tasks: Mapping[str, object], el: _Elements) -> list[str]:
+    return sorted({n for e in el.edges for n in e if n in tasks})
 
 
 def _grow_for(d: Derivation, el: _Elements) -> Grow | None:
     """A step through an open hole that admits the whole diff, if one does."""
     g = d.graph
     candidates: list[str] = []
-    for a in _existing_ends(d, el):
+    for a in _existing_ends(g.tasks, el):
         candidates.extend(sorted(g.holes_at(a)))
     candidates.extend(g.everywhere_holes())
     for hid in dict.fromkeys(candidates):
@@ -937,7 +990,7 @@ def _fits_open(el: _Elements, after: tuple[str, ...], before: tuple[str, ...]) -
 
 def _first_hole(d: Derivation, el: _Elements) -> str | None:
     """The first closed hole of the graph attached where the diff touches it."""
-    for a in _existing_ends(d, el):
+    for a in _existing_ends(d.graph.tasks, el):
         for hid in sorted(d.graph.holes_at(a)):
             if not d.grammar.types[d.graph.holes[hid].type].open:
                 return hid
