@@ -250,7 +250,14 @@ class _Move(NamedTuple):
     covers: tuple[int, ...]  # the elements it produces
     new_holes: tuple[_Hole, ...]
     delta: int  # what it adds to the state's hash
-    touches: tuple[str, ...]  # tasks it makes, and tasks its new holes are attached to
+
+    def touches(self) -> set[str]:
+        """The tasks it makes, and the tasks its new holes are attached to."""
+        names = set(self.binding)
+        for h in self.new_holes:
+            names.update(h.args)
+        names.discard("*")
+        return names
 
 
 class _Pattern:
@@ -294,14 +301,18 @@ class _Elements:
         self.items: list[str | tuple[str, str]] = [*self.kind, *self.edges]
         self.task_index = {n: i for i, n in enumerate(self.kind)}
         self.edge_index = {e: len(self.kind) + i for i, e in enumerate(self.edges)}
-        self.out_edges: dict[str, list[tuple[str, str]]] = {}
-        self.in_edges: dict[str, list[tuple[str, str]]] = {}
+        out_edges: dict[str, list[tuple[str, str]]] = {}
+        in_edges: dict[str, list[tuple[str, str]]] = {}
         for u, v in self.edges:
-            self.out_edges.setdefault(u, []).append((u, v))
-            self.in_edges.setdefault(v, []).append((u, v))
+            out_edges.setdefault(u, []).append((u, v))
+            in_edges.setdefault(v, []).append((u, v))
+        # tuples, which the garbage collector stops tracking (lists it keeps scanning)
+        self.out_edges = {u: tuple(es) for u, es in out_edges.items()}
+        self.in_edges = {v: tuple(es) for v, es in in_edges.items()}
         self.by_kind: dict[str, list[str]] = {}
         for name, kind in self.kind.items():
             self.by_kind.setdefault(kind, []).append(name)
+        self._neighbours: dict[str, tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -310,9 +321,14 @@ class _Elements:
         element = self.items[idx]
         return self.kind[element[0] if isinstance(element, tuple) else element]
 
-    def neighbours(self, name: str) -> list[str]:
-        return ([u for u, _ in self.in_edges.get(name, ())]
-                + [v for _, v in self.out_edges.get(name, ())])
+    def neighbours(self, name: str) -> tuple[str, ...]:
+        """Tasks at the other end of ``name``'s edges: predecessors, then successors."""
+        found = self._neighbours.get(name)
+        if found is None:
+            found = self._neighbours[name] = (
+                *(u for u, _ in self.in_edges.get(name, ())),
+                *(v for _, v in self.out_edges.get(name, ())))
+        return found
 
     def degree(self, name: str) -> int:
         return len(self.in_edges.get(name, ())) + len(self.out_edges.get(name, ()))
@@ -463,18 +479,6 @@ class _Makers:
 _BLOCKED, _WOKEN, _POPPED = 0, 1, 2
 
 
-class _Frame:
-    """One level of the search: the moves to try, and what to undo on leaving it."""
-
-    __slots__ = ("frontier", "log_at", "moves", "tried")
-
-    def __init__(self, log_at: int, frontier: int) -> None:
-        self.log_at = log_at
-        self.frontier = frontier
-        self.moves: list[_Move] = []
-        self.tried = 0
-
-
 class _Agenda:
     """Which element to branch on next, without rescanning the diff.
 
@@ -498,17 +502,21 @@ class _Agenda:
         self.heap: list[int] = []
         self.log: list[tuple[int, int, bool]] = []
 
-    def enter(self, move: _Move | None) -> _Frame:
-        """A frame for the state after ``move``, with the moves to try from there."""
-        frame = _Frame(len(self.log), self.frontier)
+    def mark(self) -> tuple[int, int]:
+        """Where the agenda is, for :meth:`leave` to come back to."""
+        return len(self.log), self.frontier
+
+    def choose(self, move: _Move | None) -> list[_Move]:
+        """The moves to try in the state after ``move`` (``None``: the first state)."""
         if move is not None and self.blocked:
             self._wake(move)
-        frame.moves = self._select()
-        return frame
+        return self._select()
 
-    def leave(self, frame: _Frame) -> None:
+    def leave(self, mark: tuple[int, int]) -> None:
+        """Undo what the agenda did since ``mark``."""
+        log_at, self.frontier = mark
         log = self.log
-        while len(log) > frame.log_at:
+        while len(log) > log_at:
             op, idx, free = log.pop()
             if op == _BLOCKED:
                 self.blocked.discard(idx)
@@ -521,7 +529,6 @@ class _Agenda:
                 self.blocked.add(idx)
                 if free:
                     self.blocked_free.add(idx)
-        self.frontier = frame.frontier
 
     def _select(self) -> list[_Move]:
         """Moves producing the first element (in diff order) that some move produces."""
@@ -557,7 +564,7 @@ class _Agenda:
 
     def _wake(self, move: _Move) -> None:
         """Blocked elements that ``move`` may have made producible wait to be re-examined."""
-        woken = self._near_blocked(move.touches)
+        woken = self._near_blocked(move.touches())
         if move.new_holes and self.blocked_free:
             woken.update(self._free_woken(move.new_holes))
         for idx in woken:
@@ -568,13 +575,12 @@ class _Agenda:
             heapq.heappush(self.heap, idx)
             self.log.append((_WOKEN, idx, free))
 
-    def _near_blocked(self, names: tuple[str, ...]) -> set[int]:
+    def _near_blocked(self, names: set[str]) -> set[int]:
         """Blocked elements next to ``names``: a new anchor, or a new hole at one."""
         el = self.el
         if sum(el.degree(n) for n in names) < len(self.blocked):
             return {i for n in names for i in el.near(n) if i in self.blocked}
-        near = set(names)
-        return {i for i in self.blocked if el.is_near(i, near)}
+        return {i for i in self.blocked if el.is_near(i, names)}
 
     def _free_woken(self, holes: tuple[_Hole, ...]) -> set[int]:
         """Blocked elements next to no available task that new ``holes`` may produce.
@@ -641,19 +647,24 @@ class _Search:
     def run(self) -> list[_Move] | None:
         """Moves producing every element exactly once, or None if there are none."""
         self.limits.check(self.tries)
-        agenda = self.agenda
         plan: list[_Move] = []
-        frames = [agenda.enter(None)]
-        while frames:
-            frame = frames[-1]
-            if frame.tried == len(frame.moves):
-                agenda.leave(frames.pop())
+        # per level of the search: the moves left to try (the next one last), and the
+        # agenda's mark on entering it (a level with none left keeps no list)
+        todo: list[list[_Move] | tuple[()]] = []
+        marks: list[tuple[int, int]] = []
+        self._enter(None, todo, marks)
+        while todo:
+            left = todo[-1]
+            if not left:
+                todo.pop()
+                self.agenda.leave(marks.pop())
                 self.failed.add(self.z)
                 if plan:
                     self._back(plan)
                 continue
-            move = frame.moves[frame.tried]
-            frame.tried += 1
+            move = left.pop()
+            if not left:
+                todo[-1] = ()
             self.tries += 1
             if self.tries > self.limits.budget:
                 raise _TooCostly(f"the change could not be explained within "
@@ -668,8 +679,15 @@ class _Search:
             if self.z in self.failed:
                 self._back(plan)
                 continue
-            frames.append(agenda.enter(move))
+            self._enter(move, todo, marks)
         return None
+
+    def _enter(self, move: _Move | None, todo: list[list[_Move] | tuple[()]],
+               marks: list[tuple[int, int]]) -> None:
+        marks.append(self.agenda.mark())
+        moves = self.agenda.choose(move)
+        moves.reverse()
+        todo.append(moves or ())
 
     def _tick(self) -> None:
         self.work += 1
@@ -733,9 +751,14 @@ class _Search:
         self._tick()
         anchors = self.anchors(idx)
         moves: list[_Move] = []
+        element = self.el.items[idx]
+        kind = self.el.kind[element] if isinstance(element, str) else None
         for hole in self.holes_at(anchors) if anchors else self.holes_making(idx):
             for pattern in self.makers.allowed(hole):
-                self._embed(pattern, hole, idx, moves)
+                if kind is None:
+                    self._embed_edge(pattern, hole, idx, moves)
+                elif kind in pattern.slots_of_kind:
+                    self._embed_task(pattern, hole, idx, moves)
         return moves, bool(anchors)
 
     def anchors(self, idx: int) -> set[str]:
@@ -787,18 +810,31 @@ class _Search:
         found.extend(planned[ref] for ref in sorted(planned))
         return found
 
-    def _embed(self, pattern: _Pattern, hole: _Hole, idx: int, out: list[_Move]) -> None:
-        """Add to ``out`` the ways to produce element ``idx`` by ``pattern`` on ``hole``."""
-        element = self.el.items[idx]
-        seeds: list[dict[int, str]]
-        if isinstance(element, str):
-            slots = pattern.slots_of_kind.get(self.el.kind[element])
-            if not slots:
-                return
-            seeds = [{s: element} for s in slots]
-        else:
-            seeds = [seed for x, y in pattern.edges
-                     if (seed := self._seed_edge(pattern, hole, (x, y), element)) is not None]
+    def _embed_task(self, pattern: _Pattern, hole: _Hole, idx: int,
+                    out: list[_Move]) -> None:
+        """Add to ``out`` the ways to make task ``idx`` by ``pattern`` on ``hole``."""
+        element: Any = self.el.items[idx]
+        slots = pattern.slots_of_kind[self.el.kind[element]]
+        if len(slots) == 1 and len(pattern.locals) == 1:  # the common case, made short
+            move = self._move(pattern, hole, (element,))
+            if move is not None:
+                out.append(move)
+            return
+        self._embed(pattern, hole, idx, [{s: element} for s in slots], out)
+
+    def _embed_edge(self, pattern: _Pattern, hole: _Hole, idx: int,
+                    out: list[_Move]) -> None:
+        """Add to ``out`` the ways to make edge ``idx`` by ``pattern`` on ``hole``."""
+        element: Any = self.el.items[idx]
+        seeds = [seed for x, y in pattern.edges
+                 if (seed := self._seed_edge(pattern, hole, (x, y), element)) is not None]
+        if seeds:
+            self._embed(pattern, hole, idx, seeds, out)
+
+    def _embed(self, pattern: _Pattern, hole: _Hole, idx: int, seeds: list[dict[int, str]],
+               out: list[_Move]) -> None:
+        """Add to ``out`` the moves by ``pattern`` on ``hole`` that grow from ``seeds``
+        and produce element ``idx``."""
         seen: set[tuple[str, ...]] = set()
         for seed in seeds:
             for binding in self.extend(pattern, hole, seed):
@@ -878,15 +914,12 @@ class _Search:
             delta += keys[i]
         delta += (self._hole_key(hole.ref) if isinstance(hole.ref, str)
                   else -self._hole_key(hole[1:]))
-        touches = dict.fromkeys(binding)
         new_holes: list[_Hole] = []
         for i, (htype, slots) in enumerate(pattern.holes):
             args = tuple([nodes[s] if s >= 0 else "*" for s in slots])
             new_holes.append(_Hole((self.depth, i), htype, args, None))
             delta += self._hole_key((htype, args, None))
-            touches.update((a, None) for a in args if a != "*")
-        return _Move(hole, pattern, binding, tuple(covers), tuple(new_holes), delta,
-                     tuple(touches))
+        return _Move(hole, pattern, binding, tuple(covers), tuple(new_holes), delta)
 
     def _hole_key(self, what: object) -> int:
         """A random key for a used graph hole (its id) or a planned one (what it is)."""
