@@ -152,7 +152,7 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     """
     limits = _Limits(0, deadline, cancelled)
     elements = _Elements(derivation, diff)
-    limits.budget = len(elements) + DEFAULT_BUDGET if budget is None else budget
+    limits.budget = len(elements.items) + DEFAULT_BUDGET if budget is None else budget
     if not elements.items:
         return Plan(derivation)
     search = _Search(derivation, elements, limits)
@@ -211,12 +211,15 @@ class _Cancelled(_Stop):
     """The caller's ``cancelled`` hook said stop."""
 
 
-@dataclass(slots=True)
 class _Limits:
-    budget: int
-    deadline: float | None
-    cancelled: Callable[[], bool] | None
-    started: float = field(default_factory=time.monotonic)
+    __slots__ = ("budget", "cancelled", "deadline", "started")
+
+    def __init__(self, budget: int, deadline: float | None,
+                 cancelled: Callable[[], bool] | None) -> None:
+        self.budget = budget
+        self.deadline = deadline
+        self.cancelled = cancelled
+        self.started = time.monotonic()
 
     def check(self, tries: int) -> None:
         if self.cancelled is not None and self.cancelled():
@@ -325,9 +328,9 @@ class _Elements:
         """Tasks at the other end of ``name``'s edges: predecessors, then successors."""
         found = self._neighbours.get(name)
         if found is None:
-            found = self._neighbours[name] = (
-                *(u for u, _ in self.in_edges.get(name, ())),
-                *(v for _, v in self.out_edges.get(name, ())))
+            found = self._neighbours[name] = tuple(
+                [u for u, _ in self.in_edges.get(name, ())]
+                + [v for _, v in self.out_edges.get(name, ())])
         return found
 
     def degree(self, name: str) -> int:
@@ -419,24 +422,42 @@ class _Elements:
         return edges
 
 
-class _Makers:
-    """Which closed hole types can make a task of a kind (the grammar does not change
-    while the search plans)."""
+# What the search asks of productions and grammars, worked out once: both are
+# immutable, so they are cached by id and checked by identity (a cache that grows
+# past _CACHED entries starts over, so that a long run's narrowed grammars do not pile up).
+_CACHED = 256
+_PATTERNS: dict[int, tuple[Production, _Pattern]] = {}
+_INDEXES: dict[int, tuple[Mapping[str, HoleType], _Index]] = {}
 
-    def __init__(self, types: Mapping[str, HoleType], kinds: Iterable[str]) -> None:
+
+def _pattern(prod: Production) -> _Pattern:
+    hit = _PATTERNS.get(id(prod))
+    if hit is None or hit[0] is not prod:
+        if len(_PATTERNS) >= _CACHED:
+            _PATTERNS.clear()
+        hit = _PATTERNS[id(prod)] = (prod, _Pattern(prod))
+    return hit[1]
+
+
+def _index(types: Mapping[str, HoleType]) -> _Index:
+    hit = _INDEXES.get(id(types))
+    if hit is None or hit[0] is not types:
+        if len(_INDEXES) >= _CACHED:
+            _INDEXES.clear()
+        hit = _INDEXES[id(types)] = (types, _Index(types))
+    return hit[1]
+
+
+class _Index:
+    """A grammar's hole types as the search asks about them: which are closed, which
+    compiled productions a hole allows, which types can make a task of a kind."""
+
+    def __init__(self, types: Mapping[str, HoleType]) -> None:
         self.types = types
-        self.kinds = tuple(kinds)
-        self._any: dict[str, frozenset[str]] = {}
-        self._unattached: dict[str, frozenset[str]] = {}
-        self._unattached_all: frozenset[str] | None = None
-        self._patterns: dict[int, tuple[Production, _Pattern]] = {}
+        self.closed = frozenset(name for name, t in types.items() if not t.open)
         self._allowed: dict[tuple[str, frozenset[str] | None], tuple[_Pattern, ...]] = {}
-
-    def pattern(self, prod: Production) -> _Pattern:
-        hit = self._patterns.get(id(prod))
-        if hit is None or hit[0] is not prod:
-            hit = self._patterns[id(prod)] = (prod, _Pattern(prod))
-        return hit[1]
+        self._of: dict[str, frozenset[str]] = {}
+        self._unattached: dict[str, frozenset[str]] = {}
 
     def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
         """The productions still allowed for ``hole``, compiled."""
@@ -444,34 +465,28 @@ class _Makers:
         found = self._allowed.get(key)
         if found is None:
             found = self._allowed[key] = tuple(
-                self.pattern(p) for p in self.types[hole.type].allowed(hole.allowed))
+                map(_pattern, self.types[hole.type].allowed(hole.allowed)))
         return found
 
     def of(self, kind: str) -> frozenset[str]:
-        """Types with a production that has a task of ``kind``."""
-        found = self._any.get(kind)
+        """Closed types with a production that has a task of ``kind``."""
+        found = self._of.get(kind)
         if found is None:
-            found = self._any[kind] = frozenset(
+            found = self._of[kind] = frozenset(
                 t.name for t in self.types.values()
                 if not t.open and any(s.kind == kind for p in t.allowed()
                                       for s in p.fragment.tasks))
         return found
 
     def unattached(self, kind: str) -> frozenset[str]:
-        """Types with a production that has a task of ``kind`` with no edge to a
+        """Closed types with a production that has a task of ``kind`` with no edge to a
         parameter: only such a task can be made next to no available task."""
         found = self._unattached.get(kind)
         if found is None:
             found = self._unattached[kind] = frozenset(
                 t.name for t in self.types.values()
-                if not t.open and any(kind in self.pattern(p).unattached for p in t.allowed()))
+                if not t.open and any(kind in _pattern(p).unattached for p in t.allowed()))
         return found
-
-    def unattached_any(self) -> frozenset[str]:
-        """:meth:`unattached` for every kind of the diff."""
-        if self._unattached_all is None:
-            self._unattached_all = frozenset().union(*map(self.unattached, self.kinds))
-        return self._unattached_all
 
 
 # ------------------------------------------------------------------------ search
@@ -494,7 +509,8 @@ class _Agenda:
     def __init__(self, search: _Search) -> None:
         self.search = search
         self.el = search.el
-        self.makers = search.makers
+        self.index = search.index
+        self._unattached_any: frozenset[str] | None = None
         self.frontier = 0
         self.blocked: set[int] = set()
         self.blocked_free: set[int] = set()  # blocked, and next to no available task
@@ -591,21 +607,28 @@ class _Agenda:
         types = {h.type for h in holes}
         args = {a for h in holes for a in h.args if a != "*"}
         candidates: Iterable[int] = self.blocked_free
-        if types.isdisjoint(self.makers.unattached_any()):
+        if types.isdisjoint(self._unattached_of_diff()):
             around = self.el.edges_around(args, len(self.blocked_free))
             if around is not None:
                 candidates = [i for i in around if i in self.blocked_free]
         return {i for i in candidates if self._may_make_free(i, types, args)}
 
+    def _unattached_of_diff(self) -> frozenset[str]:
+        """:meth:`_Index.unattached` for every kind of the diff."""
+        if self._unattached_any is None:
+            self._unattached_any = frozenset().union(
+                *map(self.index.unattached, self.el.by_kind))
+        return self._unattached_any
+
     def _may_make_free(self, idx: int, types: set[str], args: set[str]) -> bool:
-        el, makers = self.el, self.makers
+        el, index = self.el, self.index
         element = el.items[idx]
         if isinstance(element, str):
-            return not types.isdisjoint(makers.unattached(el.kind[element]))
+            return not types.isdisjoint(index.unattached(el.kind[element]))
         u, v = element
-        if types.isdisjoint(makers.of(el.kind[u])):
+        if types.isdisjoint(index.of(el.kind[u])):
             return False
-        return (not types.isdisjoint(makers.unattached(el.kind[u]))
+        return (not types.isdisjoint(index.unattached(el.kind[u]))
                 or not args.isdisjoint(el.neighbours(u))
                 or not args.isdisjoint(el.neighbours(v)))
 
@@ -616,15 +639,15 @@ class _Search:
     def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
         self.graph = d.graph
         self.types: Mapping[str, HoleType] = d.grammar.types
-        self.closed = frozenset(name for name, t in self.types.items() if not t.open)
+        self.index = _index(self.types)
+        self.closed = self.index.closed
         self.el = elements
-        self.makers = _Makers(self.types, elements.by_kind)
         self.limits = limits
         self.tries = 0
         self.work = 0
         # the state: what is produced, which graph holes are used, which planned holes
         # wait (closed ones indexed by the tasks they are attached to, all by type)
-        self.uncovered: set[int] = set(range(len(elements)))
+        self.uncovered: set[int] = set(range(len(elements.items)))
         self.produced: set[str] = set()
         self.consumed: set[str] = set()
         self.planned_at: dict[str, dict[tuple[int, int], _Hole]] = {}
@@ -634,14 +657,14 @@ class _Search:
         # graph hole and planned hole (a multiset), kept up to date by each move's delta.
         self.z = 0
         self.failed: set[int] = set()
-        self.keys = [_RANDOM.getrandbits(128) for _ in range(len(elements))]
+        self.keys = [_RANDOM.getrandbits(128) for _ in elements.items]
         self._hole_keys: dict[object, int] = {}
         # the deepest state so far, for the refusal: its moves are best[:low] (shared
         # with the plan, which has not been shorter than low since) + best[low:]
-        self.best_count = len(elements)
+        self.best_count = len(elements.items)
         self.best: list[_Move] = []
         self.low = 0
-        self._holes_at_task: dict[str, tuple[_Hole, ...]] = {}
+        self._graph_holes: dict[str, _Hole] = {}
         self.agenda = _Agenda(self)
 
     def run(self) -> list[_Move] | None:
@@ -754,7 +777,7 @@ class _Search:
         element = self.el.items[idx]
         kind = self.el.kind[element] if isinstance(element, str) else None
         for hole in self.holes_at(anchors) if anchors else self.holes_making(idx):
-            for pattern in self.makers.allowed(hole):
+            for pattern in self.index.allowed(hole):
                 if kind is None:
                     self._embed_edge(pattern, hole, idx, moves)
                 elif kind in pattern.slots_of_kind:
@@ -768,25 +791,22 @@ class _Search:
         return {n for n in names if n in tasks or n in produced}
 
     def _graph_hole(self, hid: str) -> _Hole:
-        live = self.graph.holes[hid]
-        return _Hole(hid, live.type, live.args, live.allowed)
-
-    def _closed_holes_at(self, task: str) -> tuple[_Hole, ...]:
-        """The closed holes of the graph attached to ``task``, by id."""
-        found = self._holes_at_task.get(task)
-        if found is None:
-            found = self._holes_at_task[task] = tuple(
-                h for h in map(self._graph_hole, sorted(self.graph.holes_at(task)))
-                if h.type in self.closed)
-        return found
+        hole = self._graph_holes.get(hid)
+        if hole is None:
+            live = self.graph.holes[hid]
+            hole = self._graph_holes[hid] = _Hole(hid, live.type, live.args, live.allowed)
+        return hole
 
     def holes_at(self, anchors: set[str]) -> list[_Hole]:
         """The closed holes, unused or planned, attached to ``anchors``."""
         found: dict[str | tuple[int, int], _Hole] = {}
+        consumed, graph = self.consumed, self.graph
         for a in sorted(anchors) if len(anchors) > 1 else anchors:
-            for h in self._closed_holes_at(a):
-                if h.ref not in self.consumed and h.ref not in found:
-                    found[h.ref] = h
+            ids = graph.holes_at(a)
+            for hid in sorted(ids) if len(ids) > 1 else ids:
+                if (hid not in consumed and hid not in found
+                        and graph.holes[hid].type in self.closed):
+                    found[hid] = self._graph_hole(hid)
         planned: dict[tuple[int, int], _Hole] = {}
         for a in anchors:
             here = self.planned_at.get(a)
@@ -799,7 +819,7 @@ class _Search:
     def holes_making(self, idx: int) -> list[_Hole]:
         """Holes that could make an element attached to no available task: those of the
         types with a production that has a task of the element's kind."""
-        types = self.makers.of(self.el.kind_of(idx))
+        types = self.index.of(self.el.kind_of(idx))
         found: list[_Hole] = []
         planned: dict[tuple[int, int], _Hole] = {}
         for name in self.types:
@@ -982,7 +1002,7 @@ def _why(search: _Search, prod: Production, hole: _Hole) -> str:
     for t in prod.fragment.tasks:
         if t.kind not in have:
             return f"needs a new task of kind {t.kind}; the change has kinds {have}"
-    pattern = search.makers.pattern(prod)
+    pattern = _pattern(prod)
     for binding in search.extend(pattern, hole, {}):
         nodes = hole.args + binding
         for x, y in pattern.edges:
