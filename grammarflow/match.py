@@ -391,13 +391,12 @@ class _Elements:
             self.attrs[t.local] = t.attrs
 
     def _check_edges(self, diff: Diff) -> list[tuple[str, str]]:
-        g, new = self.graph, self.kind
-        edges: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
+        g, new, tasks = self.graph, self.kind, self.graph.tasks
+        seen: dict[tuple[str, str], None] = {}  # ordered set: the new edges
         ends: set[str] = set()  # existing tasks checked as edge ends
         for u, v in diff.edges:
             for name in (u, v):
-                if name not in new and name not in g.tasks:
+                if name not in new and name not in tasks:
                     raise BrokenPromise(f"edge {u} -> {v}: {name!r} is neither a new task "
                                         "of this change nor a task in the graph")
             if u == v:
@@ -408,10 +407,10 @@ class _Elements:
                         f"edge {u} -> {v} ends at task {v!r}, which has already started "
                         f"({g.state[v].value}); a started task can get no new predecessor")
                 ends.add(v)
-            if (u, v) in seen or (u not in new and v not in new and g.has_edge(u, v)):
+            if u not in new and v not in new and g.has_edge(u, v):
                 continue
-            seen.add((u, v))
-            edges.append((u, v))
+            seen[(u, v)] = None
+        edges = list(seen)
         succ: dict[str, list[str]] = {}
         for u, v in edges:
             if u in new and v in new:
