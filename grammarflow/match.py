@@ -926,7 +926,7 @@ class _Search:
             if ei is not None and ei in uncovered:
                 if ei not in covers:
                     covers.append(ei)
-            elif not self.present(e):
+            elif not self._present(e):
                 return None
         delta = 0
         for i in covers:
@@ -947,7 +947,7 @@ class _Search:
             key = self._hole_keys[what] = _RANDOM.getrandbits(128)
         return key
 
-    def present(self, e: tuple[str, str]) -> bool:
+    def _present(self, e: tuple[str, str]) -> bool:
         u, v = e
         if u in self.graph.tasks and v in self.graph.tasks and self.graph.has_edge(u, v):
             return True
@@ -1006,7 +1006,7 @@ def _why(search: _Search, prod: Production, hole: _Hole) -> str:
         nodes = hole.args + binding
         for x, y in pattern.edges:
             e = (nodes[x], nodes[y])
-            if e not in search.el.edge_index and not search.present(e):
+            if e not in search.el.edge_index and not search._present(e):
                 return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
         return "yields part of the change, but no further step yields the rest"
     return "has more tasks of some kind than the change has"
