@@ -632,101 +632,39 @@ class _Agenda:
                 or not args.isdisjoint(el.neighbours(v)))
 
 
-class _Search:
-    """The exact cover, its state kept up to date move by move (see the module doc)."""
+class _State:
+    """Where the search stands: the elements produced, the graph holes used, the
+    planned holes waiting (closed ones indexed by the tasks they are attached to, all by
+    type), a hash of all that, and the deepest state reached so far."""
 
-    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
-        self.graph = d.graph
-        self.types: Mapping[str, HoleType] = d.grammar.types
-        self.index = _index(self.types)
-        self.closed = self.index.closed
-        self.el = elements
-        self.limits = limits
-        self.tries = 0
-        self.work = 0
-        # the state: what is produced, which graph holes are used, which planned holes
-        # wait (closed ones indexed by the tasks they are attached to, all by type)
+    def __init__(self, elements: _Elements, closed: frozenset[str]) -> None:
+        self.closed = closed
         self.uncovered: set[int] = set(range(len(elements.items)))
         self.produced: set[str] = set()
         self.consumed: set[str] = set()
         self.planned_at: dict[str, dict[tuple[int, int], _Hole]] = {}
         self.planned_of_type: dict[str, dict[tuple[int, int], _Hole]] = {}
         self.depth = 0
-        # Failed states by hash: the sum of a random key per covered element, used
-        # graph hole and planned hole (a multiset), kept up to date by each move's delta.
+        # The hash: the sum of a random key per covered element, used graph hole and
+        # planned hole (a multiset); each move carries what it adds (its delta).
         self.z = 0
-        self.failed: set[int] = set()
         self.keys = [_RANDOM.getrandbits(128) for _ in elements.items]
         self._hole_keys: dict[object, int] = {}
-        # the deepest state so far, for the refusal: its moves are best[:low] (shared
-        # with the plan, which has not been shorter than low since) + best[low:]
+        # The deepest state: its moves are best[:low] (shared with the plan, which has
+        # not been shorter than low since) + best[low:].
         self.best_count = len(elements.items)
         self.best: list[_Move] = []
         self.low = 0
-        self._graph_holes: dict[str, _Hole] = {}
-        self.agenda = _Agenda(self)
 
-    def run(self) -> list[_Move] | None:
-        """Moves producing every element exactly once, or None if there are none."""
-        self.limits.check(self.tries)
-        plan: list[_Move] = []
-        # per level of the search: the moves left to try (the next one last), and the
-        # agenda's mark on entering it (a level with none left keeps no list)
-        todo: list[list[_Move] | tuple[()]] = []
-        marks: list[tuple[int, int]] = []
-        self._enter(None, todo, marks)
-        while todo:
-            left = todo[-1]
-            if not left:
-                todo.pop()
-                self.agenda.leave(marks.pop())
-                self.failed.add(self.z)
-                if plan:
-                    self._back(plan)
-                continue
-            move = left.pop()
-            if not left:
-                todo[-1] = ()
-            self.tries += 1
-            if self.tries > self.limits.budget:
-                raise _TooCostly(f"the change could not be explained within "
-                                 f"{self.limits.budget} search steps; {_USE_EXPAND}")
-            self._tick()
-            self._do(move)
-            plan.append(move)
-            if not self.uncovered:
-                return plan
-            if len(self.uncovered) < self.best_count:
-                self._record(plan)
-            if self.z in self.failed:
-                self._back(plan)
-                continue
-            self._enter(move, todo, marks)
-        return None
+    def hole_key(self, what: object) -> int:
+        """A random key for a used graph hole (its id) or a planned one (what it is)."""
+        key = self._hole_keys.get(what)
+        if key is None:
+            key = self._hole_keys[what] = _RANDOM.getrandbits(128)
+        return key
 
-    def _enter(self, move: _Move | None, todo: list[list[_Move] | tuple[()]],
-               marks: list[tuple[int, int]]) -> None:
-        marks.append(self.agenda.mark())
-        moves = self.agenda.choose(move)
-        moves.reverse()
-        todo.append(moves or ())
-
-    def _tick(self) -> None:
-        self.work += 1
-        if self.work % _CHECK_EVERY == 0:
-            self.limits.check(self.tries)
-
-    def _record(self, plan: list[_Move]) -> None:
-        self.best_count = len(self.uncovered)
-        del self.best[self.low:]
-        self.best.extend(plan[self.low:])
-        self.low = len(plan)
-
-    def _back(self, plan: list[_Move]) -> None:
-        self._undo(plan.pop())
-        self.low = min(self.low, len(plan))
-
-    def _do(self, move: _Move) -> None:
+    def advance(self, move: _Move, plan: list[_Move]) -> None:
+        """Take ``move`` (the plan already ends with it)."""
         self.uncovered.difference_update(move.covers)
         self.produced.update(move.binding)
         hole = move.hole
@@ -738,8 +676,16 @@ class _Search:
             self._remember(h)
         self.z += move.delta
         self.depth += 1
+        if len(self.uncovered) < self.best_count:
+            self.best_count = len(self.uncovered)
+            del self.best[self.low:]
+            self.best.extend(plan[self.low:])
+            self.low = len(plan)
 
-    def _undo(self, move: _Move) -> None:
+    def back(self, plan: list[_Move]) -> None:
+        """Undo the plan's last move, and drop it."""
+        move = plan.pop()
+        self.low = min(self.low, len(plan))
         self.depth -= 1
         self.z -= move.delta
         for h in move.new_holes:
@@ -765,6 +711,86 @@ class _Search:
         if h.type in self.closed:
             for a in h.args:
                 self.planned_at[a].pop(ref, None)
+
+    def best_left(self) -> list[int]:
+        """The elements the deepest state left unproduced, in diff order."""
+        left = set(range(len(self.keys)))
+        for move in self.best:
+            left.difference_update(move.covers)
+        return sorted(left)
+
+
+class _Search:
+    """The exact cover: tries moves depth first from the state (see the module doc)."""
+
+    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
+        self.graph = d.graph
+        self.types: Mapping[str, HoleType] = d.grammar.types
+        self.index = _index(self.types)
+        self.closed = self.index.closed
+        self.el = elements
+        self.limits = limits
+        self.tries = 0
+        self.work = 0
+        self.state = _State(elements, self.closed)
+        # the state's containers, which moves read (changed in place, never replaced)
+        self.uncovered = self.state.uncovered
+        self.produced = self.state.produced
+        self.consumed = self.state.consumed
+        self.planned_at = self.state.planned_at
+        self.planned_of_type = self.state.planned_of_type
+        self.failed: set[int] = set()  # hashes of states from which no plan exists
+        self._graph_holes: dict[str, _Hole] = {}
+        self.agenda = _Agenda(self)
+
+    def run(self) -> list[_Move] | None:
+        """Moves producing every element exactly once, or None if there are none."""
+        self.limits.check(self.tries)
+        state = self.state
+        plan: list[_Move] = []
+        # per level of the search: the moves left to try (the next one last), and the
+        # agenda's mark on entering it (a level with none left keeps no list)
+        todo: list[list[_Move] | tuple[()]] = []
+        marks: list[tuple[int, int]] = []
+        self._enter(None, todo, marks)
+        while todo:
+            left = todo[-1]
+            if not left:
+                todo.pop()
+                self.agenda.leave(marks.pop())
+                self.failed.add(state.z)
+                if plan:
+                    state.back(plan)
+                continue
+            move = left.pop()
+            if not left:
+                todo[-1] = ()
+            self.tries += 1
+            if self.tries > self.limits.budget:
+                raise _TooCostly(f"the change could not be explained within "
+                                 f"{self.limits.budget} search steps; {_USE_EXPAND}")
+            self._tick()
+            plan.append(move)
+            state.advance(move, plan)
+            if not self.uncovered:
+                return plan
+            if state.z in self.failed:
+                state.back(plan)
+                continue
+            self._enter(move, todo, marks)
+        return None
+
+    def _enter(self, move: _Move | None, todo: list[list[_Move] | tuple[()]],
+               marks: list[tuple[int, int]]) -> None:
+        marks.append(self.agenda.mark())
+        moves = self.agenda.choose(move)
+        moves.reverse()
+        todo.append(moves or ())
+
+    def _tick(self) -> None:
+        self.work += 1
+        if self.work % _CHECK_EVERY == 0:
+            self.limits.check(self.tries)
 
     # ---------------------------------------------------------------- moves
     def moves_covering(self, idx: int) -> tuple[list[_Move], bool]:
@@ -917,7 +943,7 @@ class _Search:
         return rec(0)
 
     def _move(self, pattern: _Pattern, hole: _Hole, binding: tuple[str, ...]) -> _Move | None:
-        el, uncovered, keys = self.el, self.uncovered, self.keys
+        el, uncovered, state = self.el, self.uncovered, self.state
         nodes = hole.args + binding
         covers = [el.task_index[v] for v in binding]
         for x, y in pattern.edges:
@@ -928,24 +954,18 @@ class _Search:
                     covers.append(ei)
             elif not self._present(e):
                 return None
+        keys = state.keys
         delta = 0
         for i in covers:
             delta += keys[i]
-        delta += (self._hole_key(hole.ref) if isinstance(hole.ref, str)
-                  else -self._hole_key(hole[1:]))
+        delta += (state.hole_key(hole.ref) if isinstance(hole.ref, str)
+                  else -state.hole_key(hole[1:]))
         new_holes: list[_Hole] = []
         for i, (htype, slots) in enumerate(pattern.holes):
             args = tuple([nodes[s] if s >= 0 else "*" for s in slots])
-            new_holes.append(_Hole((self.depth, i), htype, args, None))
-            delta += self._hole_key((htype, args, None))
+            new_holes.append(_Hole((state.depth, i), htype, args, None))
+            delta += state.hole_key((htype, args, None))
         return _Move(hole, pattern, binding, tuple(covers), tuple(new_holes), delta)
-
-    def _hole_key(self, what: object) -> int:
-        """A random key for a used graph hole (its id) or a planned one (what it is)."""
-        key = self._hole_keys.get(what)
-        if key is None:
-            key = self._hole_keys[what] = _RANDOM.getrandbits(128)
-        return key
 
     def _present(self, e: tuple[str, str]) -> bool:
         u, v = e
@@ -953,13 +973,6 @@ class _Search:
             return True
         ei = self.el.edge_index.get(e)
         return ei is not None and ei not in self.uncovered
-
-    def best_left(self) -> list[int]:
-        """The elements the deepest state of the search left unproduced, in diff order."""
-        left = set(range(len(self.el)))
-        for move in self.best:
-            left.difference_update(move.covers)
-        return sorted(left)
 
 
 def _bound(nodes: list[str | None], first: int) -> tuple[str, ...]:
@@ -984,7 +997,7 @@ def _refusal(search: _Search) -> BrokenPromise:
     narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
                 for h in holes for p in types[h.type].productions
                 if p not in list(types[h.type].allowed(h.allowed))]
-    left = [el.describe(i) for i in search.best_left()]
+    left = [el.describe(i) for i in search.state.best_left()]
     return BrokenPromise(
         f"no sequence of allowed productions yields exactly this change "
         f"({len(el.kind)} task(s), {len(el.edges)} edge(s)); not produced: "
