@@ -150,12 +150,12 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     >>> sorted(d.graph.tasks), p.apply().ids
     (['e', 's'], {'a': 'X.1/A'})
     """
-    limits = _Limits(0, deadline, cancelled)
+    started = time.monotonic()
     elements = _Elements(derivation, diff)
-    limits.budget = len(elements.items) + DEFAULT_BUDGET if budget is None else budget
     if not elements.items:
         return Plan(derivation)
-    search = _Search(derivation, elements, limits)
+    steps = len(elements.items) + DEFAULT_BUDGET if budget is None else budget
+    search = _Search(derivation, elements, _Limits(steps, deadline, cancelled, started))
     try:
         moves = search.run()
     except _TooCostly as stop:
@@ -212,14 +212,17 @@ class _Cancelled(_Stop):
 
 
 class _Limits:
+    """When the search must give up: after ``budget`` steps, ``deadline`` seconds from
+    ``started`` (``time.monotonic()``), or when ``cancelled()`` says so."""
+
     __slots__ = ("budget", "cancelled", "deadline", "started")
 
     def __init__(self, budget: int, deadline: float | None,
-                 cancelled: Callable[[], bool] | None) -> None:
+                 cancelled: Callable[[], bool] | None, started: float) -> None:
         self.budget = budget
         self.deadline = deadline
         self.cancelled = cancelled
-        self.started = time.monotonic()
+        self.started = started
 
     def check(self, tries: int) -> None:
         if self.cancelled is not None and self.cancelled():
@@ -245,7 +248,7 @@ class _Hole(NamedTuple):
 
 class _Move(NamedTuple):
     """One production application the search may take (a tuple: cheap to make by the
-    thousand, and soon left alone by the garbage collector)."""
+    thousand)."""
 
     hole: _Hole
     pattern: _Pattern
