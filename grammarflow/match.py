@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import (
@@ -51,6 +51,8 @@ _CHECK_EVERY = 256
 _USE_EXPAND = "name the productions with 'expand' instead of sending a raw change"
 # Keys of the state hash: random, so that no diff can be built to make states collide.
 _RANDOM = random.Random()
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,30 +426,27 @@ class _Elements:
         return edges
 
 
-# What the search asks of productions and grammars, worked out once: both are
-# immutable, so they are cached by id and checked by identity (a cache that grows
-# past _CACHED entries starts over, so that a long run's narrowed grammars do not pile up).
+class _Once(Generic[K, V]):
+    """``make(key)``, worked out once per key: keys are immutable (productions,
+    grammars' types), so they are looked up by id and checked by identity. Past
+    ``_CACHED`` entries the cache starts over, so that a long run's narrowed grammars
+    do not pile up."""
+
+    def __init__(self, make: Callable[[K], V]) -> None:
+        self._make = make
+        self._hits: dict[int, tuple[K, V]] = {}
+
+    def __call__(self, key: K) -> V:
+        hit = self._hits.get(id(key))
+        if hit is None or hit[0] is not key:
+            if len(self._hits) >= _CACHED:
+                self._hits.clear()
+            hit = self._hits[id(key)] = (key, self._make(key))
+        return hit[1]
+
+
 _CACHED = 256
-_PATTERNS: dict[int, tuple[Production, _Pattern]] = {}
-_INDEXES: dict[int, tuple[Mapping[str, HoleType], _Index]] = {}
-
-
-def _pattern(prod: Production) -> _Pattern:
-    hit = _PATTERNS.get(id(prod))
-    if hit is None or hit[0] is not prod:
-        if len(_PATTERNS) >= _CACHED:
-            _PATTERNS.clear()
-        hit = _PATTERNS[id(prod)] = (prod, _Pattern(prod))
-    return hit[1]
-
-
-def _index(types: Mapping[str, HoleType]) -> _Index:
-    hit = _INDEXES.get(id(types))
-    if hit is None or hit[0] is not types:
-        if len(_INDEXES) >= _CACHED:
-            _INDEXES.clear()
-        hit = _INDEXES[id(types)] = (types, _Index(types))
-    return hit[1]
+_pattern: _Once[Production, _Pattern] = _Once(_Pattern)
 
 
 class _Index:
@@ -489,6 +488,9 @@ class _Index:
                 t.name for t in self.types.values()
                 if not t.open and any(kind in _pattern(p).unattached for p in t.allowed()))
         return found
+
+
+_index: _Once[Mapping[str, HoleType], _Index] = _Once(_Index)
 
 
 # ------------------------------------------------------------------------ search
