@@ -78,6 +78,7 @@ def big_diff(n: int, *, last_edge: bool = True) -> tuple[float, float]:
     (0 if refused: then the first figure is the time to refuse)."""
     d = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M")).derivation()
     diff = map_diff(n, last_edge=last_edge)
+    gc.collect()  # what earlier runs left, even while the collector is off
     t0 = time.perf_counter()
     try:
         found = plan(d, diff, deadline=None)
@@ -113,7 +114,7 @@ def big_diffs(scale: int, floor_each: float) -> None:
     gc.disable()
     ratios = []
     for n in sizes:
-        search, apply = min(big_diff(n) for _ in range(3 if n <= 10_000 else 1))
+        search, apply = min(big_diff(n) for _ in range(5 if n <= 10_000 else 1))
         ratios.append(search / (n * floor_each))
         target = (f"  target < 0.2 s: {'ok' if search < 0.2 else 'MISSED'}"
                   if n == 10_000 else "")
@@ -123,7 +124,7 @@ def big_diffs(scale: int, floor_each: float) -> None:
     print(f"raw:    search per task at {sizes[1]:,} / at {sizes[0]:,} = "
           f"{ratios[1] / ratios[0]:4.2f}  (linear: about 1)")
     n = sizes[0]
-    refused = min(big_diff(n, last_edge=False)[0] for _ in range(3))
+    refused = min(big_diff(n, last_edge=False)[0] for _ in range(5))
     print(f"raw:    {n:,}-task map missing its last edge: refused in {refused:6.3f} s "
           f"({refused / (n * floor_each):4.1f}x floor)")
     gc.enable()

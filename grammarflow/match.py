@@ -184,7 +184,7 @@ def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
     with d.atomic():
         for i, move in enumerate(moves):
             ref = move.hole.ref
-            hole_id = ref if isinstance(ref, str) else hole_ids[ref]
+            hole_id = ref if isinstance(ref, str) else hole_ids.pop(ref)
             bound = list(zip(move.pattern.locals, move.binding, strict=True))
             given = {local: attrs[name] for local, name in bound if attrs.get(name)}
             step = Expand(hole_id, move.pattern.production.name, given)
