@@ -888,6 +888,7 @@ class _Search:
         seen: set[tuple[str, ...]] = set()
         for seed in seeds:
             for binding in self.extend(pattern, hole, seed):
+                self._tick()  # there may be many: a task of a kind, bound to no parameter
                 if len(seeds) > 1:  # two seeds may grow into the same binding
                     if binding in seen:
                         continue
