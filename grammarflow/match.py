@@ -7,18 +7,25 @@ production applications yields *exactly* that diff, and journals those applicati
 The search never re-parses the graph (REFERENCES.md): it starts from the holes
 attached to the tasks the diff touches and works as an exact cover of the diff's
 elements (each new task and edge produced by exactly one step). At every point it
-takes the first element some step can produce and branches over the steps that
-produce it; failed states are remembered. So its cost depends on the diff and the
-holes it touches, never on the size of the graph, and a ``budget`` caps the number of
-steps it tries. When no production fits, an open hole that admits the whole diff
-takes it (:class:`~grammarflow.grammar.Grow`).
+takes the first element (in diff order) some step can produce and branches over the
+steps that produce it; failed states are remembered by a hash that each step updates.
+An element no step can produce yet is set aside until a step makes a task next to it
+or attaches a hole there, so the search never rescans the diff: a diff it explains
+without backtracking costs time linear in the diff (plus the holes it touches), never
+in the size of the graph. A ``budget`` caps the steps it tries, a ``deadline`` its
+time, and ``cancelled`` lets a caller stop it. When no production fits, an open hole
+that admits the whole diff takes it (:class:`~grammarflow.grammar.Grow`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import heapq
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import chain
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from grammarflow.derivation import Derivation
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
@@ -27,8 +34,18 @@ from grammarflow.graph import JSON, check_name
 from grammarflow.steps import Expand, Grow, Step
 from grammarflow.wellformed import find_cycle
 
-#: Steps the search may try before it refuses a diff as too costly to explain.
+#: Steps the search may try, beyond one per element of the diff, before it refuses.
 DEFAULT_BUDGET = 20_000
+#: Seconds the search may take before it refuses the diff as too costly to explain.
+DEFAULT_DEADLINE = 5.0
+# Units of work (steps tried, elements examined) between looks at the clock and at the
+# cancellation hook: often enough to stop within milliseconds, rare enough to be free.
+_CHECK_EVERY = 256
+_USE_EXPAND = "name the productions with 'expand' instead of sending a raw change"
+# Keys of the state hash: random, so that no diff can be built to make states collide.
+_RANDOM = random.Random()
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +79,160 @@ class Added:
     holes: tuple[str, ...] = ()
 
 
-class _Budget(Exception):
-    pass
+class Plan:
+    """The steps that explain a diff, found by :func:`plan` and not applied yet.
+
+    Making the plan only reads the derivation; :meth:`apply` writes it, atomically.
+    Apply a plan to the derivation it was made for, with no step applied in between.
+    """
+
+    __slots__ = ("_attrs", "_derivation", "_grow", "_moves")
+
+    def __init__(self, derivation: Derivation, moves: tuple[_Move, ...] = (),
+                 attrs: Mapping[str, Mapping[str, JSON]] | None = None,
+                 grow: Grow | None = None) -> None:
+        self._derivation = derivation
+        self._moves = moves
+        self._attrs = attrs or {}
+        self._grow = grow
+
+    def apply(self) -> Added:
+        """Apply the plan: every step of it, or (on a refusal) none."""
+        if self._grow is not None:
+            applied = self._derivation.apply(self._grow)
+            return Added((self._grow,), dict(applied.tasks))
+        if not self._moves:
+            return Added(())
+        return _apply_moves(self._derivation, self._moves, self._attrs)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hole:
+def add(derivation: Derivation, diff: Diff, *, budget: int | None = None,
+        deadline: float | None = DEFAULT_DEADLINE,
+        cancelled: Callable[[], bool] | None = None) -> Added:
+    """Accept ``diff`` as the production application(s) that yield exactly it.
+
+    Raises :class:`BrokenPromise` (the graph untouched) if no sequence of allowed
+    productions, and no open hole, yields exactly this diff; or if the search gives up:
+    after ``budget`` steps (default: one per element of the diff plus
+    ``DEFAULT_BUDGET``), after ``deadline`` seconds (``None``: no limit), or when
+    ``cancelled()`` returns true (it is asked every few hundred units of work).
+
+    Threads: the search plans first and applies after; until it has the whole plan it
+    only reads ``derivation``. So a caller may run ``add`` in a worker thread as long
+    as nothing else touches the derivation until it returns (e.g. the event loop awaits
+    the thread, and sets a flag that ``cancelled`` reads); or run :func:`plan` in the
+    worker and :meth:`Plan.apply` on its own thread.
+
+    >>> from grammarflow import define
+    >>> d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | a -> B -> b").derivation()
+    >>> add(d, Diff((TaskSpec("mine", "B"),), (("s", "mine"), ("mine", "e")))).ids
+    {'mine': 'X.1/B'}
+    """
+    return plan(derivation, diff, budget=budget, deadline=deadline,
+                cancelled=cancelled).apply()
+
+
+def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
+         deadline: float | None = DEFAULT_DEADLINE,
+         cancelled: Callable[[], bool] | None = None) -> Plan:
+    """Find the steps behind ``diff`` without applying them (see :func:`add`).
+
+    Only reads ``derivation``; raises :class:`BrokenPromise` as :func:`add` does.
+
+    >>> from grammarflow import define
+    >>> d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b").derivation()
+    >>> p = plan(d, Diff((TaskSpec("a", "A"),), (("s", "a"), ("a", "e"))))
+    >>> sorted(d.graph.tasks), p.apply().ids
+    (['e', 's'], {'a': 'X.1/A'})
+    """
+    started = time.monotonic()
+    elements = _Elements(derivation, diff)
+    if not elements.items:
+        return Plan(derivation)
+    steps = len(elements.items) + DEFAULT_BUDGET if budget is None else budget
+    search = _Search(derivation, elements, _Limits(steps, deadline, cancelled, started))
+    try:
+        moves = search.run()
+    except _TooCostly as stop:
+        grow = _grow_for(derivation, elements)
+        if grow is None:
+            raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
+        return Plan(derivation, grow=grow)
+    except _Cancelled as stop:
+        raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
+    if moves is not None:
+        return Plan(derivation, tuple(moves), elements.attrs)
+    grow = _grow_for(derivation, elements)
+    if grow is not None:
+        return Plan(derivation, grow=grow)
+    raise _refusal(search)
+
+
+def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
+                 attrs: Mapping[str, Mapping[str, JSON]]) -> Added:
+    ids: dict[str, str] = {}
+    hole_ids: dict[tuple[int, int], str] = {}
+    steps: list[Step] = []
+    created: dict[str, None] = {}  # ordered set: holes made and not expanded again
+    with d.atomic():
+        for i, move in enumerate(moves):
+            ref = move.hole.ref
+            hole_id = ref if isinstance(ref, str) else hole_ids.pop(ref)
+            bound = list(zip(move.pattern.locals, move.binding, strict=True))
+            given = {local: attrs[name] for local, name in bound if attrs.get(name)}
+            step = Expand(hole_id, move.pattern.production.name, given)
+            applied = d.apply(step)
+            steps.append(step)
+            for local, name in bound:
+                ids[name] = applied.tasks[local]
+            for k, hid in enumerate(applied.holes):
+                hole_ids[(i, k)] = hid
+                created[hid] = None
+            if applied.removed is not None:
+                created.pop(applied.removed, None)
+    return Added(tuple(steps), ids, tuple(created))
+
+
+# ------------------------------------------------------------------------ limits
+class _Stop(Exception):
+    """The search gave up before it could decide; the message says why."""
+
+
+class _TooCostly(_Stop):
+    """Out of steps or time: an open hole may still take the diff whole."""
+
+
+class _Cancelled(_Stop):
+    """The caller's ``cancelled`` hook said stop."""
+
+
+class _Limits:
+    """When the search must give up: after ``budget`` steps, ``deadline`` seconds from
+    ``started`` (``time.monotonic()``), or when ``cancelled()`` says so."""
+
+    __slots__ = ("budget", "cancelled", "deadline", "started")
+
+    def __init__(self, budget: int, deadline: float | None,
+                 cancelled: Callable[[], bool] | None, started: float) -> None:
+        self.budget = budget
+        self.deadline = deadline
+        self.cancelled = cancelled
+        self.started = started
+
+    def check(self, tries: int) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise _Cancelled(
+                f"the search for the productions behind the change was cancelled after "
+                f"{tries} step(s); nothing was applied (a change this costly to explain "
+                "should name its productions with 'expand')")
+        if self.deadline is not None and time.monotonic() - self.started > self.deadline:
+            raise _TooCostly(
+                f"the change could not be explained within {self.deadline:g} s of search "
+                f"({tries} step(s) tried); {_USE_EXPAND}")
+
+
+# ------------------------------------------------------------------------ values
+class _Hole(NamedTuple):
     """A hole as the search sees it: existing (``ref`` is its id) or planned."""
 
     ref: str | tuple[int, int]
@@ -76,105 +241,143 @@ class _Hole:
     allowed: frozenset[str] | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Move:
+class _Move(NamedTuple):
+    """One production application the search may take (a tuple: cheap to make by the
+    thousand)."""
+
     hole: _Hole
-    production: Production
-    binding: Mapping[str, str]  # fragment local -> diff task name
-    covers: frozenset[int]
+    pattern: _Pattern
+    binding: tuple[str, ...]  # the diff task each new task of the fragment becomes
+    covers: tuple[int, ...]  # the elements it produces
     new_holes: tuple[_Hole, ...]
+    delta: int  # what it adds to the state's hash
+
+    def touches(self) -> set[str]:
+        """The tasks it makes, and the tasks its new holes are attached to."""
+        names = set(self.binding)
+        for h in self.new_holes:
+            names.update(h.args)
+        names.discard("*")
+        return names
 
 
-def add(derivation: Derivation, diff: Diff, *, budget: int = DEFAULT_BUDGET) -> Added:
-    """Accept ``diff`` as the production application(s) that yield exactly it.
+class _Pattern:
+    """A production numbered for matching: slots ``0 .. first-1`` are its parameters,
+    the next ones its new tasks; edges and hole arguments are slots (-1: ``*``)."""
 
-    Raises :class:`BrokenPromise` (the graph untouched) if no sequence of allowed
-    productions, and no open hole, yields exactly this diff.
+    __slots__ = ("edges", "first", "holes", "kinds", "locals", "production", "slots_of_kind",
+                 "unattached")
 
-    >>> from grammarflow import define
-    >>> d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | a -> B -> b").derivation()
-    >>> add(d, Diff((TaskSpec("mine", "B"),), (("s", "mine"), ("mine", "e")))).ids
-    {'mine': 'X.1/B'}
-    """
-    search = _Search(derivation, diff, budget)
-    if search.is_empty():
-        return Added(())
-    plan: list[_Move] | None
-    try:
-        plan = search.run()
-    except _Budget:
-        plan = None
-        if search.open_hole() is None:
-            raise BrokenPromise(
-                f"the change could not be explained within {budget} search steps; "
-                "name the productions with 'expand' instead of sending a raw change",
-                hole=search.first_hole()) from None
-    if plan is not None:
-        return _apply_plan(derivation, search, plan)
-    grow = search.open_hole()
-    if grow is not None:
-        applied = derivation.apply(grow)
-        return Added((grow,), dict(applied.tasks))
-    raise search.refusal()
+    def __init__(self, prod: Production) -> None:
+        first = len(prod.params)
+        tasks = prod.fragment.tasks
+        slot = {name: i for i, name in enumerate(prod.params)}
+        slot.update((t.local, first + j) for j, t in enumerate(tasks))
+        self.production = prod
+        self.first = first
+        self.locals = tuple(t.local for t in tasks)
+        self.kinds = ("",) * first + tuple(t.kind for t in tasks)
+        by_kind: dict[str, list[int]] = {}
+        for j, t in enumerate(tasks):
+            by_kind.setdefault(t.kind, []).append(first + j)
+        self.slots_of_kind = {k: tuple(v) for k, v in by_kind.items()}
+        self.edges = tuple((slot[x], slot[y]) for x, y in prod.fragment.edges)
+        self.holes = tuple((h.type, tuple(slot.get(a, -1) for a in h.args))
+                           for h in prod.fragment.holes)
+        attached = {s for e in self.edges if min(e) < first for s in e}
+        #: kinds of its new tasks with no edge to a parameter
+        self.unattached = frozenset(t.kind for j, t in enumerate(tasks)
+                                    if first + j not in attached)
 
 
-def _apply_plan(d: Derivation, search: _Search, plan: list[_Move]) -> Added:
-    ids: dict[str, str] = {}
-    hole_ids: dict[tuple[int, int], str] = {}
-    steps: list[Step] = []
-    created: list[str] = []
-    with d.atomic():
-        for i, move in enumerate(plan):
-            ref = move.hole.ref
-            hole_id = ref if isinstance(ref, str) else hole_ids[ref]
-            attrs = {local: search.attrs[name] for local, name in move.binding.items()
-                     if search.attrs.get(name)}
-            step = Expand(hole_id, move.production.name, attrs)
-            applied = d.apply(step)
-            steps.append(step)
-            for local, name in move.binding.items():
-                ids[name] = applied.tasks[local]
-            for k, hid in enumerate(applied.holes):
-                hole_ids[(i, k)] = hid
-                created.append(hid)
-            if applied.removed in created:
-                created.remove(applied.removed)
-    return Added(tuple(steps), ids, tuple(created))
+class _Elements:
+    """The diff, checked and indexed: new tasks, then new edges, numbered in diff order."""
 
-
-class _Search:
-    def __init__(self, d: Derivation, diff: Diff, budget: int) -> None:
-        self.d = d
+    def __init__(self, d: Derivation, diff: Diff) -> None:
         self.graph = d.graph
-        self.types: Mapping[str, HoleType] = d.grammar.types
-        self.budget = budget
-        self.tries = 0
         self.kind: dict[str, str] = {}
         self.attrs: dict[str, Mapping[str, JSON]] = {}
         self._check_tasks(diff)
         self.edges: list[tuple[str, str]] = self._check_edges(diff)
-        self.elements: list[str | tuple[str, str]] = [*self.kind, *self.edges]
+        self.items: list[str | tuple[str, str]] = [*self.kind, *self.edges]
         self.task_index = {n: i for i, n in enumerate(self.kind)}
         self.edge_index = {e: len(self.kind) + i for i, e in enumerate(self.edges)}
-        self.out_edges: dict[str, list[tuple[str, str]]] = {}
-        self.in_edges: dict[str, list[tuple[str, str]]] = {}
+        out_edges: dict[str, list[tuple[str, str]]] = {}
+        in_edges: dict[str, list[tuple[str, str]]] = {}
         for u, v in self.edges:
-            self.out_edges.setdefault(u, []).append((u, v))
-            self.in_edges.setdefault(v, []).append((u, v))
-        self.uncovered: set[int] = set(range(len(self.elements)))
-        self.produced: set[str] = set()
-        self.consumed: set[str] = set()
-        self.alive: dict[tuple[int, int], _Hole] = {}
-        self.failed: set[tuple[frozenset[int], frozenset[str], frozenset[Any]]] = set()
-        self.depth = 0
-        self.best_left: set[int] = set(self.uncovered)
+            out_edges.setdefault(u, []).append((u, v))
+            in_edges.setdefault(v, []).append((u, v))
+        # tuples, which the garbage collector stops tracking (lists it keeps scanning)
+        self.out_edges = {u: tuple(es) for u, es in out_edges.items()}
+        self.in_edges = {v: tuple(es) for v, es in in_edges.items()}
+        self.by_kind: dict[str, list[str]] = {}
+        for name, kind in self.kind.items():
+            self.by_kind.setdefault(kind, []).append(name)
+        self._neighbours: dict[str, tuple[str, ...]] = {}
 
-    # ---------------------------------------------------------------- validation
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def kind_of(self, idx: int) -> str:
+        element = self.items[idx]
+        return self.kind[element[0] if isinstance(element, tuple) else element]
+
+    def neighbours(self, name: str) -> tuple[str, ...]:
+        """Tasks at the other end of ``name``'s edges: predecessors, then successors."""
+        found = self._neighbours.get(name)
+        if found is None:
+            found = self._neighbours[name] = tuple(
+                [u for u, _ in self.in_edges.get(name, ())]
+                + [v for _, v in self.out_edges.get(name, ())])
+        return found
+
+    def degree(self, name: str) -> int:
+        return len(self.in_edges.get(name, ())) + len(self.out_edges.get(name, ()))
+
+    def edges_at(self, name: str) -> Iterator[int]:
+        for e in chain(self.out_edges.get(name, ()), self.in_edges.get(name, ())):
+            yield self.edge_index[e]
+
+    def near(self, name: str) -> Iterator[int]:
+        """Elements next to task ``name``: its edges and the new tasks at their ends."""
+        for e in chain(self.out_edges.get(name, ()), self.in_edges.get(name, ())):
+            yield self.edge_index[e]
+            other = e[1] if e[0] == name else e[0]
+            if other in self.task_index:
+                yield self.task_index[other]
+
+    def is_near(self, idx: int, names: set[str]) -> bool:
+        element = self.items[idx]
+        if isinstance(element, tuple):
+            return element[0] in names or element[1] in names
+        return not names.isdisjoint(self.neighbours(element))
+
+    def edges_around(self, names: set[str], limit: int) -> list[int] | None:
+        """Edges at new tasks next to ``names``, or None if that is over ``limit`` edges."""
+        if sum(self.degree(n) for n in names) > limit:
+            return None
+        found: list[int] = []
+        for name in names:
+            for other in self.neighbours(name):
+                if other in self.task_index:
+                    found.extend(self.edges_at(other))
+                    if len(found) > limit:
+                        return None
+        return found
+
+    def describe(self, idx: int) -> str:
+        element = self.items[idx]
+        if isinstance(element, tuple):
+            return f"edge {element[0]} -> {element[1]}"
+        return f"task {element} ({self.kind[element]})"
+
     def _check_tasks(self, diff: Diff) -> None:
+        kinds: set[str] = set()  # checked already
         for t in diff.tasks:
             try:
                 check_name(t.local, "new task name")
-                check_name(t.kind, f"kind of new task {t.local!r}")
+                if not (isinstance(t.kind, str) and t.kind in kinds):
+                    kinds.add(check_name(t.kind, f"kind of new task {t.local!r}"))
             except GrammarflowError as e:
                 raise BrokenPromise(str(e)) from None
             if t.local in self.kind:
@@ -186,329 +389,678 @@ class _Search:
             self.attrs[t.local] = t.attrs
 
     def _check_edges(self, diff: Diff) -> list[tuple[str, str]]:
-        g = self.graph
-        edges: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
+        g, new, tasks = self.graph, self.kind, self.graph.tasks
+        seen: dict[tuple[str, str], None] = {}  # ordered set: the new edges
+        ends: set[str] = set()  # existing tasks checked as edge ends
         for u, v in diff.edges:
             for name in (u, v):
-                if name not in self.kind and name not in g.tasks:
+                if name not in new and name not in tasks:
                     raise BrokenPromise(f"edge {u} -> {v}: {name!r} is neither a new task "
                                         "of this change nor a task in the graph")
             if u == v:
                 raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task")
-            if v in g.tasks and g.is_started(v):
-                raise BrokenPromise(
-                    f"edge {u} -> {v} ends at task {v!r}, which has already started "
-                    f"({g.state[v].value}); a started task can get no new predecessor")
-            if (u, v) in seen or (u in g.tasks and v in g.tasks and g.has_edge(u, v)):
+            if v not in new and v not in ends:
+                if g.is_started(v):
+                    raise BrokenPromise(
+                        f"edge {u} -> {v} ends at task {v!r}, which has already started "
+                        f"({g.state[v].value}); a started task can get no new predecessor")
+                ends.add(v)
+            if u not in new and v not in new and g.has_edge(u, v):
                 continue
-            seen.add((u, v))
-            edges.append((u, v))
+            seen[(u, v)] = None
+        edges = list(seen)
         succ: dict[str, list[str]] = {}
         for u, v in edges:
-            if u in self.kind and v in self.kind:
+            if u in new and v in new:
                 succ.setdefault(u, []).append(v)
         cycle = find_cycle(succ)
         if cycle:
             raise BrokenPromise(f"the change has a cycle: {' -> '.join(cycle)}")
         return edges
 
-    def is_empty(self) -> bool:
-        return not self.elements
 
-    # ---------------------------------------------------------------- search
-    def run(self) -> list[_Move] | None:
-        plan: list[_Move] = []
-        stack: list[Iterator[_Move]] = [self._moves()]
-        while stack:
-            move = next(stack[-1], None)
-            if move is None:
-                stack.pop()
-                self.failed.add(self._key())
-                if plan:
-                    self._undo(plan.pop())
-                continue
-            self.tries += 1
-            if self.tries > self.budget:
-                raise _Budget
-            self._do(move)
-            plan.append(move)
-            if not self.uncovered:
-                return plan
-            if len(self.uncovered) < len(self.best_left):
-                self.best_left = set(self.uncovered)
-            if self.failed and self._key() in self.failed:
-                self._undo(plan.pop())
-                continue
-            stack.append(self._moves())
-        return None
+class _Once(Generic[K, V]):
+    """``make(key)``, worked out once per key: keys are immutable (productions,
+    grammars' types), so they are looked up by id and checked by identity. Past
+    ``_CACHED`` entries the cache starts over, so that a long run's narrowed grammars
+    do not pile up."""
 
-    def _key(self) -> tuple[frozenset[int], frozenset[str], frozenset[Any]]:
-        return (frozenset(self.uncovered), frozenset(self.consumed),
-                frozenset((h.type, h.args, h.allowed) for h in self.alive.values()))
+    def __init__(self, make: Callable[[K], V]) -> None:
+        self._make = make
+        self._hits: dict[int, tuple[K, V]] = {}
 
-    def _do(self, move: _Move) -> None:
-        self.uncovered -= move.covers
-        self.produced.update(move.binding.values())
-        if isinstance(move.hole.ref, str):
-            self.consumed.add(move.hole.ref)
-        else:
-            del self.alive[move.hole.ref]
-        for h in move.new_holes:
-            self.alive[h.ref] = h  # type: ignore[index]
-        self.depth += 1
+    def __call__(self, key: K) -> V:
+        hit = self._hits.get(id(key))
+        if hit is None or hit[0] is not key:
+            if len(self._hits) >= _CACHED:
+                self._hits.clear()
+            hit = self._hits[id(key)] = (key, self._make(key))
+        return hit[1]
 
-    def _undo(self, move: _Move) -> None:
-        self.depth -= 1
-        for h in move.new_holes:
-            del self.alive[h.ref]  # type: ignore[arg-type]
-        if isinstance(move.hole.ref, str):
-            self.consumed.discard(move.hole.ref)
-        else:
-            self.alive[move.hole.ref] = move.hole
-        self.produced.difference_update(move.binding.values())
-        self.uncovered |= move.covers
 
-    def _moves(self) -> Iterator[_Move]:
-        """Steps producing the first element (in diff order) that some step can produce."""
-        for idx in range(len(self.elements)):
-            if idx not in self.uncovered:
-                continue
-            moves = list(self._moves_covering(idx))
-            if moves:
-                return iter(moves)
-        return iter(())
+_CACHED = 256
+_pattern: _Once[Production, _Pattern] = _Once(_Pattern)
 
-    def _available(self, name: str) -> bool:
-        return name in self.graph.tasks or name in self.produced
 
-    def _anchors(self, idx: int) -> set[str]:
-        element = self.elements[idx]
-        if isinstance(element, tuple):
-            return {n for n in element if self._available(n)}
-        near = [u for u, _ in self.in_edges.get(element, ())]
-        near += [v for _, v in self.out_edges.get(element, ())]
-        return {n for n in near if self._available(n)}
+class _Index:
+    """A grammar's hole types as the search asks about them: which are closed, which
+    compiled productions a hole allows, which types can make a task of a kind."""
 
-    def _holes_at(self, anchors: set[str]) -> list[_Hole]:
-        found: dict[str | tuple[int, int], _Hole] = {}
-        for a in sorted(anchors):
-            for hid in sorted(self.graph.holes_at(a)):
-                if hid in self.consumed or hid in found:
-                    continue
-                live = self.graph.holes[hid]
-                found[hid] = _Hole(hid, live.type, live.args, live.allowed)
-        for ref, h in self.alive.items():
-            if ref not in found and anchors.intersection(h.args):
-                found[ref] = h
-        return [h for h in found.values() if not self.types[h.type].open]
+    def __init__(self, types: Mapping[str, HoleType]) -> None:
+        self.types = types
+        self.closed = frozenset(name for name, t in types.items() if not t.open)
+        self._allowed: dict[tuple[str, frozenset[str] | None], tuple[_Pattern, ...]] = {}
+        self._of: dict[str, frozenset[str]] = {}
+        self._unattached: dict[str, frozenset[str]] = {}
 
-    def _holes_making(self, idx: int) -> list[_Hole]:
-        """Holes that could make an element attached to no existing task: those of the
-        types with a production that has a task of the element's kind."""
-        element = self.elements[idx]
-        kind = self.kind[element[0] if isinstance(element, tuple) else element]
-        types = [t.name for t in self.types.values()
-                 if not t.open and any(s.kind == kind for p in t.allowed()
-                                       for s in p.fragment.tasks)]
-        found: list[_Hole] = []
-        for name in types:
-            for hid in self.graph.holes_of_type(name):
-                if hid not in self.consumed:
-                    live = self.graph.holes[hid]
-                    found.append(_Hole(hid, live.type, live.args, live.allowed))
-        found.extend(h for h in self.alive.values() if h.type in types)
+    def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
+        """The productions still allowed for ``hole``, compiled."""
+        key = (hole.type, hole.allowed)
+        found = self._allowed.get(key)
+        if found is None:
+            found = self._allowed[key] = tuple(
+                map(_pattern, self.types[hole.type].allowed(hole.allowed)))
         return found
 
-    def _moves_covering(self, idx: int) -> Iterator[_Move]:
-        anchors = self._anchors(idx)
-        holes = self._holes_at(anchors) if anchors else self._holes_making(idx)
-        for hole in holes:
-            for prod in self.types[hole.type].allowed(hole.allowed):
-                yield from self._embeddings(prod, hole, idx)
+    def of(self, kind: str) -> frozenset[str]:
+        """Closed types with a production that has a task of ``kind``."""
+        found = self._of.get(kind)
+        if found is None:
+            found = self._of[kind] = frozenset(
+                t.name for t in self.types.values()
+                if not t.open and any(s.kind == kind for p in t.allowed()
+                                      for s in p.fragment.tasks))
+        return found
 
-    def _embeddings(self, prod: Production, hole: _Hole, idx: int) -> Iterator[_Move]:
-        """Ways to produce element ``idx`` by applying ``prod`` to ``hole`` now."""
-        base = dict(zip(prod.params, hole.args, strict=True))
-        element = self.elements[idx]
-        seeds: list[dict[str, str]] = []
+    def unattached(self, kind: str) -> frozenset[str]:
+        """Closed types with a production that has a task of ``kind`` with no edge to a
+        parameter: only such a task can be made next to no available task."""
+        found = self._unattached.get(kind)
+        if found is None:
+            found = self._unattached[kind] = frozenset(
+                t.name for t in self.types.values()
+                if not t.open and any(kind in _pattern(p).unattached for p in t.allowed()))
+        return found
+
+
+_index: _Once[Mapping[str, HoleType], _Index] = _Once(_Index)
+
+
+# ------------------------------------------------------------------------ search
+# What the agenda's log records, so that leaving a frame can undo it.
+_BLOCKED, _WOKEN, _POPPED = 0, 1, 2
+
+
+class _Agenda:
+    """Which element to branch on next, without rescanning the diff.
+
+    Every element before ``frontier`` is covered, or *blocked* (no move produced it
+    when last examined, and no move since touched it), or waiting in ``heap`` to be
+    examined again (a move touched it). A move can only make a blocked element
+    producible by making a task next to it, or by attaching a new hole to a task next
+    to it (for an element next to no available task: by making a hole of a type that
+    could produce it); everything else a move does only removes choices. Each change
+    to these sets is logged, and leaving a frame unwinds the log.
+    """
+
+    def __init__(self, search: _Search) -> None:
+        self.search = search
+        self.el = search.el
+        self.index = search.index
+        self._unattached_any: frozenset[str] | None = None
+        self.frontier = 0
+        self.blocked: set[int] = set()
+        self.blocked_free: set[int] = set()  # blocked, and next to no available task
+        self.waiting: set[int] = set()
+        self.heap: list[int] = []
+        self.log: list[tuple[int, int, bool]] = []
+
+    def mark(self) -> tuple[int, int]:
+        """Where the agenda is, for :meth:`leave` to come back to."""
+        return len(self.log), self.frontier
+
+    def choose(self, move: _Move | None) -> list[_Move]:
+        """The moves to try in the state after ``move`` (``None``: the first state)."""
+        if move is not None and self.blocked:
+            self._wake(move)
+        return self._select()
+
+    def leave(self, mark: tuple[int, int]) -> None:
+        """Undo what the agenda did since ``mark``."""
+        log_at, self.frontier = mark
+        log = self.log
+        while len(log) > log_at:
+            op, idx, free = log.pop()
+            if op == _BLOCKED:
+                self.blocked.discard(idx)
+                self.blocked_free.discard(idx)
+            elif op == _POPPED:
+                self.waiting.add(idx)
+                heapq.heappush(self.heap, idx)
+            else:  # woken: blocked again (its entry in the heap is skipped as stale)
+                self.waiting.discard(idx)
+                self.blocked.add(idx)
+                if free:
+                    self.blocked_free.add(idx)
+
+    def _select(self) -> list[_Move]:
+        """Moves producing the first element (in diff order) that some move produces."""
+        uncovered = self.search.uncovered
+        while self.heap:
+            idx = heapq.heappop(self.heap)
+            if idx not in self.waiting:
+                continue  # left in the heap when a wake-up was undone
+            self.waiting.discard(idx)
+            self.log.append((_POPPED, idx, False))
+            if idx in uncovered:
+                moves = self._branch(idx)
+                if moves:
+                    return moves
+        end = len(self.el.items)
+        while self.frontier < end:
+            idx = self.frontier
+            self.frontier += 1
+            if idx in uncovered:
+                moves = self._branch(idx)
+                if moves:
+                    return moves
+        return []
+
+    def _branch(self, idx: int) -> list[_Move]:
+        moves, anchored = self.search.moves_covering(idx)
+        if not moves:
+            self.blocked.add(idx)
+            if not anchored:
+                self.blocked_free.add(idx)
+            self.log.append((_BLOCKED, idx, not anchored))
+        return moves
+
+    def _wake(self, move: _Move) -> None:
+        """Blocked elements that ``move`` may have made producible wait to be re-examined."""
+        woken = self._near_blocked(move.touches())
+        if move.new_holes and self.blocked_free:
+            woken.update(self._free_woken(move.new_holes))
+        for idx in woken:
+            free = idx in self.blocked_free
+            self.blocked.discard(idx)
+            self.blocked_free.discard(idx)
+            self.waiting.add(idx)
+            heapq.heappush(self.heap, idx)
+            self.log.append((_WOKEN, idx, free))
+
+    def _near_blocked(self, names: set[str]) -> set[int]:
+        """Blocked elements next to ``names``: a new anchor, or a new hole at one."""
+        el = self.el
+        if sum(el.degree(n) for n in names) < len(self.blocked):
+            return {i for n in names for i in el.near(n) if i in self.blocked}
+        return {i for i in self.blocked if el.is_near(i, names)}
+
+    def _free_woken(self, holes: tuple[_Hole, ...]) -> set[int]:
+        """Blocked elements next to no available task that new ``holes`` may produce.
+
+        Such a task only comes from a fragment task with no edge to a parameter; such an
+        edge only so, or with an end next to one of the hole's arguments.
+        """
+        types = {h.type for h in holes}
+        args = {a for h in holes for a in h.args if a != "*"}
+        candidates: Iterable[int] = self.blocked_free
+        if types.isdisjoint(self._unattached_of_diff()):
+            around = self.el.edges_around(args, len(self.blocked_free))
+            if around is not None:
+                candidates = [i for i in around if i in self.blocked_free]
+        return {i for i in candidates if self._may_make_free(i, types, args)}
+
+    def _unattached_of_diff(self) -> frozenset[str]:
+        """:meth:`_Index.unattached` for every kind of the diff."""
+        if self._unattached_any is None:
+            self._unattached_any = frozenset().union(
+                *map(self.index.unattached, self.el.by_kind))
+        return self._unattached_any
+
+    def _may_make_free(self, idx: int, types: set[str], args: set[str]) -> bool:
+        el, index = self.el, self.index
+        element = el.items[idx]
         if isinstance(element, str):
-            for t in prod.fragment.tasks:
-                if t.kind == self.kind[element]:
-                    seeds.append({t.local: element})
-        else:
-            for x, y in prod.fragment.edges:
-                seed = self._seed_edge(base, prod, (x, y), element)
-                if seed is not None:
-                    seeds.append(seed)
-        seen: set[frozenset[tuple[str, str]]] = set()
-        for seed in seeds:
-            for binding in self._extend(prod, base, seed):
-                key = frozenset(binding.items())
-                if key in seen:
-                    continue
-                seen.add(key)
-                move = self._move(prod, hole, base, binding)
-                if move is not None and idx in move.covers:
-                    yield move
+            return not types.isdisjoint(index.unattached(el.kind[element]))
+        u, v = element
+        if types.isdisjoint(index.of(el.kind[u])):
+            return False
+        return (not types.isdisjoint(index.unattached(el.kind[u]))
+                or not args.isdisjoint(el.neighbours(u))
+                or not args.isdisjoint(el.neighbours(v)))
 
-    def _seed_edge(self, base: Mapping[str, str], prod: Production, edge: tuple[str, str],
-                   target: tuple[str, str]) -> dict[str, str] | None:
-        kinds = {t.local: t.kind for t in prod.fragment.tasks}
-        seed: dict[str, str] = {}
-        for name, value in zip(edge, target, strict=True):
-            if name in base:
-                if base[name] != value:
+
+class _State:
+    """Where the search stands: the elements produced, the graph holes used, the
+    planned holes waiting (closed ones indexed by the tasks they are attached to, all by
+    type), a hash of all that, and the deepest state reached so far."""
+
+    def __init__(self, elements: _Elements, closed: frozenset[str]) -> None:
+        self.closed = closed
+        self.uncovered: set[int] = set(range(len(elements.items)))
+        self.produced: set[str] = set()
+        self.consumed: set[str] = set()
+        self.planned_at: dict[str, dict[tuple[int, int], _Hole]] = {}
+        self.planned_of_type: dict[str, dict[tuple[int, int], _Hole]] = {}
+        self.depth = 0
+        # The hash: the sum of a random key per covered element, used graph hole and
+        # planned hole (a multiset); each move carries what it adds (its delta).
+        self.z = 0
+        self.keys = [_RANDOM.getrandbits(128) for _ in elements.items]
+        self._hole_keys: dict[object, int] = {}
+        # The deepest state: its moves are best[:low] (shared with the plan, which has
+        # not been shorter than low since) + best[low:].
+        self.best_count = len(elements.items)
+        self.best: list[_Move] = []
+        self.low = 0
+
+    def hole_key(self, what: object) -> int:
+        """A random key for a used graph hole (its id) or a planned one (what it is)."""
+        key = self._hole_keys.get(what)
+        if key is None:
+            key = self._hole_keys[what] = _RANDOM.getrandbits(128)
+        return key
+
+    def advance(self, move: _Move, plan: list[_Move]) -> None:
+        """Take ``move`` (the plan already ends with it)."""
+        self.uncovered.difference_update(move.covers)
+        self.produced.update(move.binding)
+        hole = move.hole
+        if isinstance(hole.ref, str):
+            self.consumed.add(hole.ref)
+        else:
+            self._forget(hole)
+        for h in move.new_holes:
+            self._remember(h)
+        self.z += move.delta
+        self.depth += 1
+        if len(self.uncovered) < self.best_count:
+            self.best_count = len(self.uncovered)
+            del self.best[self.low:]
+            self.best.extend(plan[self.low:])
+            self.low = len(plan)
+
+    def back(self, plan: list[_Move]) -> None:
+        """Undo the plan's last move, and drop it."""
+        move = plan.pop()
+        self.low = min(self.low, len(plan))
+        self.depth -= 1
+        self.z -= move.delta
+        for h in move.new_holes:
+            self._forget(h)
+        hole = move.hole
+        if isinstance(hole.ref, str):
+            self.consumed.discard(hole.ref)
+        else:
+            self._remember(hole)
+        self.produced.difference_update(move.binding)
+        self.uncovered.update(move.covers)
+
+    def _remember(self, h: _Hole) -> None:
+        ref: Any = h.ref
+        self.planned_of_type.setdefault(h.type, {})[ref] = h
+        if h.type in self.closed:
+            for a in h.args:
+                self.planned_at.setdefault(a, {})[ref] = h
+
+    def _forget(self, h: _Hole) -> None:
+        ref: Any = h.ref
+        del self.planned_of_type[h.type][ref]
+        if h.type in self.closed:
+            for a in h.args:
+                self.planned_at[a].pop(ref, None)
+
+    def best_left(self) -> list[int]:
+        """The elements the deepest state left unproduced, in diff order."""
+        left = set(range(len(self.keys)))
+        for move in self.best:
+            left.difference_update(move.covers)
+        return sorted(left)
+
+
+class _Search:
+    """The exact cover: tries moves depth first from the state (see the module doc)."""
+
+    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
+        self.graph = d.graph
+        self.types: Mapping[str, HoleType] = d.grammar.types
+        self.index = _index(self.types)
+        self.closed = self.index.closed
+        self.el = elements
+        self.limits = limits
+        self.tries = 0
+        self.work = 0
+        self.state = _State(elements, self.closed)
+        # the state's containers, which moves read (changed in place, never replaced)
+        self.uncovered = self.state.uncovered
+        self.produced = self.state.produced
+        self.consumed = self.state.consumed
+        self.planned_at = self.state.planned_at
+        self.planned_of_type = self.state.planned_of_type
+        self.failed: set[int] = set()  # hashes of states from which no plan exists
+        self._graph_holes: dict[str, _Hole] = {}
+        self.agenda = _Agenda(self)
+
+    def run(self) -> list[_Move] | None:
+        """Moves producing every element exactly once, or None if there are none."""
+        self.limits.check(self.tries)
+        state = self.state
+        plan: list[_Move] = []
+        # per level of the search: the moves left to try (the next one last), and the
+        # agenda's mark on entering it (a level with none left keeps no list)
+        todo: list[list[_Move] | tuple[()]] = []
+        marks: list[tuple[int, int]] = []
+        self._enter(None, todo, marks)
+        while todo:
+            left = todo[-1]
+            if not left:
+                todo.pop()
+                self.agenda.leave(marks.pop())
+                self.failed.add(state.z)
+                if plan:
+                    state.back(plan)
+                continue
+            move = left.pop()
+            if not left:
+                todo[-1] = ()
+            self.tries += 1
+            if self.tries > self.limits.budget:
+                raise _TooCostly(f"the change could not be explained within "
+                                 f"{self.limits.budget} search steps; {_USE_EXPAND}")
+            self._tick()
+            plan.append(move)
+            state.advance(move, plan)
+            if not self.uncovered:
+                return plan
+            if state.z in self.failed:
+                state.back(plan)
+                continue
+            self._enter(move, todo, marks)
+        return None
+
+    def _enter(self, move: _Move | None, todo: list[list[_Move] | tuple[()]],
+               marks: list[tuple[int, int]]) -> None:
+        marks.append(self.agenda.mark())
+        moves = self.agenda.choose(move)
+        moves.reverse()
+        todo.append(moves or ())
+
+    def _tick(self) -> None:
+        self.work += 1
+        if self.work % _CHECK_EVERY == 0:
+            self.limits.check(self.tries)
+
+    # ---------------------------------------------------------------- moves
+    def moves_covering(self, idx: int) -> tuple[list[_Move], bool]:
+        """The moves producing element ``idx`` now, and whether it has an anchor (an
+        available task next to it, whose holes are the ones to try)."""
+        self._tick()
+        anchors = self.anchors(idx)
+        moves: list[_Move] = []
+        element = self.el.items[idx]
+        kind = self.el.kind[element] if isinstance(element, str) else None
+        for hole in self.holes_at(anchors) if anchors else self.holes_making(idx):
+            for pattern in self.index.allowed(hole):
+                if kind is None:
+                    self._embed_edge(pattern, hole, idx, moves)
+                elif kind in pattern.slots_of_kind:
+                    self._embed_task(pattern, hole, idx, moves)
+        return moves, bool(anchors)
+
+    def anchors(self, idx: int) -> set[str]:
+        element = self.el.items[idx]
+        names = element if isinstance(element, tuple) else self.el.neighbours(element)
+        tasks, produced = self.graph.tasks, self.produced
+        return {n for n in names if n in tasks or n in produced}
+
+    def _graph_hole(self, hid: str) -> _Hole:
+        hole = self._graph_holes.get(hid)
+        if hole is None:
+            live = self.graph.holes[hid]
+            hole = self._graph_holes[hid] = _Hole(hid, live.type, live.args, live.allowed)
+        return hole
+
+    def holes_at(self, anchors: set[str]) -> list[_Hole]:
+        """The closed holes, unused or planned, attached to ``anchors``."""
+        found: dict[str | tuple[int, int], _Hole] = {}
+        consumed, graph = self.consumed, self.graph
+        for a in sorted(anchors) if len(anchors) > 1 else anchors:
+            ids = graph.holes_at(a)
+            for hid in sorted(ids) if len(ids) > 1 else ids:
+                if (hid not in consumed and hid not in found
+                        and graph.holes[hid].type in self.closed):
+                    found[hid] = self._graph_hole(hid)
+        planned: dict[tuple[int, int], _Hole] = {}
+        for a in anchors:
+            here = self.planned_at.get(a)
+            if here:
+                planned.update(here)
+        for ref in sorted(planned):
+            found[ref] = planned[ref]
+        return list(found.values())
+
+    def holes_making(self, idx: int) -> list[_Hole]:
+        """Holes that could make an element attached to no available task: those of the
+        types with a production that has a task of the element's kind."""
+        types = self.index.of(self.el.kind_of(idx))
+        found: list[_Hole] = []
+        planned: dict[tuple[int, int], _Hole] = {}
+        for name in self.types:
+            if name in types:
+                found.extend(self._graph_hole(hid) for hid in self.graph.holes_of_type(name)
+                             if hid not in self.consumed)
+                planned.update(self.planned_of_type.get(name, ()))
+        found.extend(planned[ref] for ref in sorted(planned))
+        return found
+
+    def _embed_task(self, pattern: _Pattern, hole: _Hole, idx: int,
+                    out: list[_Move]) -> None:
+        """Add to ``out`` the ways to make task ``idx`` by ``pattern`` on ``hole``."""
+        element: Any = self.el.items[idx]
+        slots = pattern.slots_of_kind[self.el.kind[element]]
+        if len(slots) == 1 and len(pattern.locals) == 1:  # the common case, made short
+            move = self._move(pattern, hole, (element,))
+            if move is not None:
+                out.append(move)
+            return
+        self._embed(pattern, hole, idx, [{s: element} for s in slots], out)
+
+    def _embed_edge(self, pattern: _Pattern, hole: _Hole, idx: int,
+                    out: list[_Move]) -> None:
+        """Add to ``out`` the ways to make edge ``idx`` by ``pattern`` on ``hole``."""
+        element: Any = self.el.items[idx]
+        seeds = [seed for x, y in pattern.edges
+                 if (seed := self._seed_edge(pattern, hole, (x, y), element)) is not None]
+        if seeds:
+            self._embed(pattern, hole, idx, seeds, out)
+
+    def _embed(self, pattern: _Pattern, hole: _Hole, idx: int, seeds: list[dict[int, str]],
+               out: list[_Move]) -> None:
+        """Add to ``out`` the moves by ``pattern`` on ``hole`` that grow from ``seeds``
+        and produce element ``idx``."""
+        seen: set[tuple[str, ...]] = set()
+        for seed in seeds:
+            for binding in self.extend(pattern, hole, seed):
+                self._tick()  # there may be many: a task of a kind, bound to no parameter
+                if len(seeds) > 1:  # two seeds may grow into the same binding
+                    if binding in seen:
+                        continue
+                    seen.add(binding)
+                move = self._move(pattern, hole, binding)
+                if move is not None and idx in move.covers:
+                    out.append(move)
+
+    def _seed_edge(self, pattern: _Pattern, hole: _Hole, edge: tuple[int, int],
+                   target: tuple[str, str]) -> dict[int, str] | None:
+        seed: dict[int, str] = {}
+        for s, value in zip(edge, target, strict=True):
+            if s < pattern.first:
+                if hole.args[s] != value:
                     return None
-            elif (self.kind.get(value) != kinds[name] or value in self.produced
-                  or seed.get(name, value) != value):
+            elif (self.el.kind.get(value) != pattern.kinds[s] or value in self.produced
+                  or seed.get(s, value) != value):
                 return None
             else:
-                seed[name] = value
+                seed[s] = value
         if len(set(seed.values())) != len(seed):
             return None
         return seed
 
-    def _extend(self, prod: Production, base: Mapping[str, str],
-                seed: dict[str, str]) -> Iterator[dict[str, str]]:
-        """Injective maps of the fragment's tasks onto unproduced diff tasks of their kind."""
-        frag = prod.fragment
-        order = [t for t in frag.tasks if t.local not in seed]
-        kinds = {t.local: t.kind for t in frag.tasks}
-        bound: dict[str, str] = dict(seed)
+    def extend(self, pattern: _Pattern, hole: _Hole,
+               seed: dict[int, str]) -> Iterator[tuple[str, ...]]:
+        """Injective maps of the fragment's tasks onto unproduced diff tasks of their
+        kind, given ``seed``: each the tuple of diff tasks, slot by slot."""
+        first = pattern.first
+        nodes: list[str | None] = [*hole.args, *([None] * len(pattern.locals))]
+        for s, value in seed.items():
+            nodes[s] = value
+        order = [s for s in range(first, len(nodes)) if nodes[s] is None]
+        if not order:
+            return iter((_bound(nodes, first),))
+        el, produced = self.el, self.produced
 
-        def node(name: str) -> str | None:
-            return base.get(name) or bound.get(name)
+        def candidates(s: int) -> list[str]:
+            for x, y in pattern.edges:
+                if y == s and nodes[x] is not None:
+                    return [v for _, v in el.out_edges.get(nodes[x] or "", ())]
+                if x == s and nodes[y] is not None:
+                    return [u for u, _ in el.in_edges.get(nodes[y] or "", ())]
+            return el.by_kind.get(pattern.kinds[s], [])
 
-        def candidates(local: str) -> list[str]:
-            for x, y in frag.edges:
-                if y == local and node(x) is not None:
-                    return [v for _, v in self.out_edges.get(node(x) or "", ())]
-                if x == local and node(y) is not None:
-                    return [u for u, _ in self.in_edges.get(node(y) or "", ())]
-            return list(self.kind)
-
-        def ok(local: str, value: str) -> bool:
-            if self.kind.get(value) != kinds[local] or value in self.produced:
-                return False
-            return value not in bound.values()
-
-        def rec(i: int) -> Iterator[dict[str, str]]:
+        def rec(i: int) -> Iterator[tuple[str, ...]]:
             if i == len(order):
-                yield dict(bound)
+                yield _bound(nodes, first)
                 return
-            local = order[i].local
-            for value in dict.fromkeys(candidates(local)):
-                if ok(local, value):
-                    bound[local] = value
+            s = order[i]
+            for value in dict.fromkeys(candidates(s)):
+                if (el.kind.get(value) == pattern.kinds[s] and value not in produced
+                        and value not in nodes[first:]):
+                    nodes[s] = value
                     yield from rec(i + 1)
-                    del bound[local]
+                    nodes[s] = None
 
         return rec(0)
 
-    def _move(self, prod: Production, hole: _Hole, base: Mapping[str, str],
-              binding: dict[str, str]) -> _Move | None:
-        def node(name: str) -> str:
-            return base.get(name) or binding[name]
-
-        covers = {self.task_index[v] for v in binding.values()}
-        for x, y in prod.fragment.edges:
-            e = (node(x), node(y))
-            ei = self.edge_index.get(e)
-            if ei is not None and ei in self.uncovered:
-                covers.add(ei)
+    def _move(self, pattern: _Pattern, hole: _Hole, binding: tuple[str, ...]) -> _Move | None:
+        el, uncovered, state = self.el, self.uncovered, self.state
+        nodes = hole.args + binding
+        covers = [el.task_index[v] for v in binding]
+        for x, y in pattern.edges:
+            e = (nodes[x], nodes[y])
+            ei = el.edge_index.get(e)
+            if ei is not None and ei in uncovered:
+                if ei not in covers:
+                    covers.append(ei)
             elif not self._present(e):
                 return None
-        step_no = self.depth
-        new_holes = tuple(
-            _Hole((step_no, i), h.type, tuple(node(a) if a != "*" else a for a in h.args), None)
-            for i, h in enumerate(prod.fragment.holes))
-        return _Move(hole, prod, binding, frozenset(covers), new_holes)
+        keys = state.keys
+        delta = 0
+        for i in covers:
+            delta += keys[i]
+        delta += (state.hole_key(hole.ref) if isinstance(hole.ref, str)
+                  else -state.hole_key(hole[1:]))
+        new_holes: list[_Hole] = []
+        for i, (htype, slots) in enumerate(pattern.holes):
+            args = tuple([nodes[s] if s >= 0 else "*" for s in slots])
+            new_holes.append(_Hole((state.depth, i), htype, args, None))
+            delta += state.hole_key((htype, args, None))
+        return _Move(hole, pattern, binding, tuple(covers), tuple(new_holes), delta)
 
     def _present(self, e: tuple[str, str]) -> bool:
         u, v = e
         if u in self.graph.tasks and v in self.graph.tasks and self.graph.has_edge(u, v):
             return True
-        ei = self.edge_index.get(e)
+        ei = self.el.edge_index.get(e)
         return ei is not None and ei not in self.uncovered
 
-    # ---------------------------------------------------------------- open holes
-    def open_hole(self) -> Grow | None:
-        """A step through an open hole that admits the whole diff, if one does."""
-        existing = {n for e in self.edges for n in e if n in self.graph.tasks}
-        candidates: list[str] = []
-        for a in sorted(existing):
-            candidates.extend(sorted(self.graph.holes_at(a)))
-        candidates.extend(self.graph.everywhere_holes())
-        for hid in dict.fromkeys(candidates):
-            open_hole = self.graph.holes[hid]
-            if not self.types[open_hole.type].open:
-                continue
-            if open_hole.everywhere or self._fits_open(open_hole.after, open_hole.before):
-                return Grow(hid, Fragment(
-                    tasks=tuple(TaskSpec(n, k, self.attrs[n]) for n, k in self.kind.items()),
-                    edges=tuple(self.edges)))
-        return None
 
-    def _fits_open(self, after: tuple[str, ...], before: tuple[str, ...]) -> bool:
-        return all((u in self.kind or u in after) and (v in self.kind or v in before)
-                   for u, v in self.edges)
+def _bound(nodes: list[str | None], first: int) -> tuple[str, ...]:
+    return tuple(n for n in nodes[first:] if n is not None)
 
-    # ---------------------------------------------------------------- refusal
-    def first_hole(self) -> str | None:
-        holes = self._holes_at({n for e in self.edges for n in e if n in self.graph.tasks})
-        return str(holes[0].ref) if holes else None
 
-    def refusal(self) -> BrokenPromise:
-        existing = sorted({n for e in self.edges for n in e if n in self.graph.tasks})
-        holes = self._holes_at(set(existing))
-        if not existing and self.elements:
-            holes = self._holes_making(0)
-        if not holes:
-            where = f"tasks {existing}" if existing else "no existing task"
-            return BrokenPromise(
-                f"the change touches {where}, and no hole that could take it is attached "
-                "there: the grammar promises no new tasks or edges at this place")
-        attempts = [Attempt(f"{h.ref}: {p!r}", self._why(p, h))
-                    for h in holes for p in self.types[h.type].allowed(h.allowed)]
-        narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
-                    for h in holes for p in self.types[h.type].productions
-                    if p not in list(self.types[h.type].allowed(h.allowed))]
-        left = [self._describe(i) for i in sorted(self.best_left)]
+# ------------------------------------------------------------------------ refusal
+def _refusal(search: _Search) -> BrokenPromise:
+    """Why the diff is refused, once :meth:`_Search.run` found no plan."""
+    el, types = search.el, search.types
+    existing = _existing_ends(search.graph.tasks, el)
+    holes = search.holes_at(set(existing))
+    if not existing and el.items:
+        holes = search.holes_making(0)
+    if not holes:
+        where = f"tasks {existing}" if existing else "no existing task"
         return BrokenPromise(
-            f"no sequence of allowed productions yields exactly this change "
-            f"({len(self.kind)} task(s), {len(self.edges)} edge(s)); not produced: "
-            f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''} (if a production "
-            "should allow it, name it with 'expand')",
-            hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
+            f"the change touches {where}, and no hole that could take it is attached "
+            "there: the grammar promises no new tasks or edges at this place")
+    attempts = [Attempt(f"{h.ref}: {p!r}", _why(search, p, h))
+                for h in holes for p in types[h.type].allowed(h.allowed)]
+    narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
+                for h in holes for p in types[h.type].productions
+                if p not in list(types[h.type].allowed(h.allowed))]
+    left = [el.describe(i) for i in search.state.best_left()]
+    return BrokenPromise(
+        f"no sequence of allowed productions yields exactly this change "
+        f"({len(el.kind)} task(s), {len(el.edges)} edge(s)); not produced: "
+        f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''} (if a production "
+        "should allow it, name it with 'expand')",
+        hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
 
-    def _describe(self, idx: int) -> str:
-        element = self.elements[idx]
-        if isinstance(element, tuple):
-            return f"edge {element[0]} -> {element[1]}"
-        return f"task {element} ({self.kind[element]})"
 
-    def _why(self, prod: Production, hole: _Hole) -> str:
-        """One line on why ``prod`` applied to ``hole`` does not yield the change."""
-        if not prod.fragment.tasks and not prod.fragment.edges:
-            return "adds no task or edge"
-        base = dict(zip(prod.params, hole.args, strict=True))
-        have = sorted(set(self.kind.values()))
-        for t in prod.fragment.tasks:
-            if t.kind not in have:
-                return f"needs a new task of kind {t.kind}; the change has kinds {have}"
-        for binding in self._extend(prod, base, {}):
-            def node(name: str, b: dict[str, str] = binding) -> str:
-                return base.get(name) or b[name]
-            for x, y in prod.fragment.edges:
-                e = (node(x), node(y))
-                if e not in self.edge_index and not self._present(e):
-                    return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
-            return "yields part of the change, but no further step yields the rest"
-        return "has more tasks of some kind than the change has"
+def _why(search: _Search, prod: Production, hole: _Hole) -> str:
+    """One line on why ``prod`` applied to ``hole`` does not yield the change."""
+    if not prod.fragment.tasks and not prod.fragment.edges:
+        return "adds no task or edge"
+    have = sorted(search.el.by_kind)
+    for t in prod.fragment.tasks:
+        if t.kind not in have:
+            return f"needs a new task of kind {t.kind}; the change has kinds {have}"
+    pattern = _pattern(prod)
+    for binding in search.extend(pattern, hole, {}):
+        nodes = hole.args + binding
+        for x, y in pattern.edges:
+            e = (nodes[x], nodes[y])
+            if e not in search.el.edge_index and not search._present(e):
+                return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
+        return "yields part of the change, but no further step yields the rest"
+    return "has more tasks of some kind than the change has"
+
+
+# ------------------------------------------------------------------------ open holes
+def _existing_ends(tasks: Mapping[str, object], el: _Elements) -> list[str]:
+    return sorted({n for e in el.edges for n in e if n in tasks})
+
+
+def _grow_for(d: Derivation, el: _Elements) -> Grow | None:
+    """A step through an open hole that admits the whole diff, if one does."""
+    g = d.graph
+    candidates: list[str] = []
+    for a in _existing_ends(g.tasks, el):
+        candidates.extend(sorted(g.holes_at(a)))
+    candidates.extend(g.everywhere_holes())
+    for hid in dict.fromkeys(candidates):
+        hole = g.holes[hid]
+        if not d.grammar.types[hole.type].open:
+            continue
+        if hole.everywhere or _fits_open(el, hole.after, hole.before):
+            return Grow(hid, Fragment(
+                tasks=tuple(TaskSpec(n, k, el.attrs[n]) for n, k in el.kind.items()),
+                edges=tuple(el.edges)))
+    return None
+
+
+def _fits_open(el: _Elements, after: tuple[str, ...], before: tuple[str, ...]) -> bool:
+    return all((u in el.kind or u in after) and (v in el.kind or v in before)
+               for u, v in el.edges)
+
+
+def _first_hole(d: Derivation, el: _Elements) -> str | None:
+    """The first closed hole of the graph attached where the diff touches it."""
+    for a in _existing_ends(d.graph.tasks, el):
+        for hid in sorted(d.graph.holes_at(a)):
+            if not d.grammar.types[d.graph.holes[hid].type].open:
+                return hid
+    return None
 
 
 def diff_of(fragment_tasks: Mapping[str, str], edges: list[tuple[str, str]]) -> Diff:
     """A diff from ``{name: kind}`` and edges (a convenience for tests and tasks)."""
     return Diff(tuple(TaskSpec(n, k) for n, k in fragment_tasks.items()), tuple(edges))
-

@@ -1,7 +1,25 @@
+import sys
+from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
 import pytest
 
-from grammarflow import BrokenPromise, Diff, TaskSpec, add, define, repeat_parallel, repeat_series
-from grammarflow.match import diff_of
+from grammarflow import (
+    BrokenPromise,
+    Derivation,
+    Diff,
+    Grammar,
+    TaskSpec,
+    add,
+    define,
+    repeat_parallel,
+    repeat_series,
+)
+from grammarflow import match as match_module
+from grammarflow.match import diff_of, plan
 from grammarflow.steps import Expand, Grow
 
 
@@ -107,8 +125,9 @@ def test_the_search_budget_refuses_instead_of_running_away() -> None:
     g = define("s, e, Ms(s, e)", repeat_parallel("Ms", "M"))
     names = {f"m{i}": "M" for i in range(200)}
     edges = [e for m in names for e in (("s", m), (m, "e"))] + [("m0", "m1")]
-    with pytest.raises(BrokenPromise, match="within 50 search steps; name the productions"):
+    with pytest.raises(BrokenPromise, match="within 50 search steps; name the productions") as e:
         add(g.derivation(), diff_of(names, edges), budget=50)
+    assert e.value.hole == "Ms.1"  # a hole of the graph, not one the search planned
     # with the default budget the search finishes and names what no step produces
     with pytest.raises(BrokenPromise, match="not produced: edge m0 -> m1"):
         add(g.derivation(), diff_of(names, edges))
@@ -118,3 +137,153 @@ def test_attrs_of_new_tasks_reach_the_graph() -> None:
     d = map_grammar().derivation()
     added = add(d, Diff((TaskSpec("m", "M", {"item": 3}),), (("A", "m"), ("m", "B"))))
     assert d.graph.tasks[added.ids["m"]].attrs == {"item": 3}
+
+
+# ---------------------------------------------------------------- big diffs
+# Correctness, not speed (bench/core.py times them): no deadline, so load cannot matter.
+def map_diff(n: int, *, last_edge: bool = True) -> Diff:
+    """n new M tasks between A and B, listed like a task would: tasks, then edges."""
+    names = {f"m{i}": "M" for i in range(n)}
+    edges = [e for m in names for e in (("A", m), (m, "B"))]
+    return diff_of(names, edges if last_edge else edges[:-1])
+
+
+def series_backwards(n: int) -> Diff:
+    """A series of n S from A to B, its tasks and edges listed from B back to A."""
+    names = [f"s{i}" for i in range(n)]
+    chain = ["A", *names, "B"]
+    return diff_of({n: "S" for n in reversed(names)}, list(pairwise(chain))[::-1])
+
+
+def series_grammar() -> Grammar:
+    return define("A, B, Ss(A, B)", repeat_series("Ss", "S"))
+
+
+def test_a_map_of_ten_thousand_is_ten_thousand_expansions() -> None:
+    d = map_grammar().derivation()
+    added = add(d, map_diff(10_000), deadline=None)
+    assert [type(s) for s in added.steps] == [Expand] * 10_000
+    assert len(set(added.ids.values())) == 10_000
+    assert set(d.graph.edges()) == {e for m in added.ids.values() for e in (("A", m), (m, "B"))}
+
+
+def test_a_map_of_ten_thousand_missing_its_last_edge_is_refused_and_leaves_nothing() -> None:
+    d = map_grammar().derivation()
+    before = d.graph.to_json()
+    with pytest.raises(BrokenPromise, match=r"not produced: task m9999 \(M\), edge A -> m9999"):
+        add(d, map_diff(10_000, last_edge=False), deadline=None)
+    assert d.graph.to_json() == before
+
+
+def test_an_extra_edge_in_a_map_of_ten_thousand_is_named() -> None:
+    d = map_grammar().derivation()
+    diff = map_diff(10_000)
+    with pytest.raises(BrokenPromise, match="not produced: edge m0 -> m1 "):
+        add(d, Diff(diff.tasks, (*diff.edges, ("m0", "m1"))), deadline=None)
+
+
+def test_a_long_series_listed_backwards_is_explained() -> None:
+    # Each task can only be made once the one before it is: the search waits for it.
+    d = series_grammar().derivation()
+    added = add(d, series_backwards(2_000), deadline=None)
+    chain = ["A", *(f"s{i}" for i in range(2_000)), "B"]
+    assert len(added.steps) == 2_001  # 2,000 S, then the closing edge
+    order = {added.ids.get(n, n): i for i, n in enumerate(chain)}
+    assert sorted(d.graph.edges(), key=lambda e: order[e[0]]) == [
+        (added.ids.get(u, u), added.ids.get(v, v)) for u, v in pairwise(chain)]
+
+
+# ---------------------------------------------------------------- limits
+def snapshot(d: Derivation) -> tuple[Any, ...]:
+    return d.graph.to_json(), d.grammar.to_json(), list(d.history)
+
+
+def test_the_deadline_refuses_cleanly() -> None:
+    d = map_grammar().derivation()
+    before = snapshot(d)
+    with pytest.raises(BrokenPromise, match=r"within 0 s of search .*name the productions "
+                                            "with 'expand'") as e:
+        add(d, map_diff(2_000), deadline=0)
+    assert e.value.hole == "Ms.1"
+    assert snapshot(d) == before
+    assert len(add(d, map_diff(2_000), deadline=None).ids) == 2_000  # and it was explainable
+
+
+def test_cancelling_refuses_cleanly_and_is_asked_while_searching() -> None:
+    d = map_grammar().derivation()
+    before = snapshot(d)
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    with pytest.raises(BrokenPromise, match=r"cancelled after [1-9][0-9]* step"):
+        add(d, map_diff(2_000), cancelled=cancelled)
+    assert len(asked) == 3
+    assert snapshot(d) == before
+
+
+def test_planning_reads_the_derivation_and_applying_writes_it() -> None:
+    d = map_grammar().derivation()
+    before = snapshot(d)
+    found = plan(d, map_diff(50))
+    assert snapshot(d) == before
+    assert len(found.apply().ids) == 50
+    assert len(d.graph.tasks) == 52
+
+
+# ---------------------------------------------------------------- linear work
+def lines_run(fn: Callable[[], object]) -> int:
+    """How many lines of grammarflow/match.py run during fn(): work, not time."""
+    target = Path(match_module.__file__).resolve()
+    count = 0
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    ours: dict[str, bool] = {}
+
+    def scope(frame: FrameType, event: str, arg: object) -> Any:
+        name = frame.f_code.co_filename
+        if name not in ours:
+            ours[name] = Path(name).resolve() == target
+        return local if ours[name] else None
+
+    previous = sys.gettrace()
+    sys.settrace(scope)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+@pytest.mark.parametrize(("grammar", "diff_of_size", "accepted"), [
+    (map_grammar, map_diff, True),
+    (map_grammar, lambda n: map_diff(n, last_edge=False), False),
+    (series_grammar, series_backwards, True),
+], ids=["map", "map-missing-an-edge", "series-backwards"])
+def test_the_search_does_linear_work_in_the_size_of_the_diff(
+        grammar: Callable[[], Grammar], diff_of_size: Callable[[int], Diff],
+        accepted: bool) -> None:
+    def work(n: int) -> int:
+        d = grammar().derivation()
+        diff = diff_of_size(n)
+
+        def run() -> None:
+            try:
+                add(d, diff, deadline=None)
+            except BrokenPromise:
+                assert not accepted
+            else:
+                assert accepted
+
+        return lines_run(run)
+
+    small, large = work(400), work(800)
+    assert small > 400 * 10  # the count sees the search
+    assert large / small < 2.2, (small, large)
