@@ -206,10 +206,10 @@ def _options(db: str, max_parallel: int) -> Any:
 
 def _reporter(as_json: bool) -> Any:
     from grammarflow.progress import PlainProgress, reporter_for
-    from grammarflow.runtime import _no_report
+    from grammarflow.runtime import no_report
 
     if as_json:
-        return _no_report
+        return no_report
     return reporter_for(sys.stderr) if sys.stderr.isatty() else PlainProgress(sys.stderr)
 
 

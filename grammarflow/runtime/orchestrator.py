@@ -1,16 +1,17 @@
-"""The orchestrator: runs a workflow's tasks as Python subprocesses, enforcing its grammar.
+"""The orchestrator: runs a workflow's tasks, enforcing its grammar; journals everything.
 
 Scheduling. Ready tasks (every predecessor done, no hole before them) start oldest
 first (creation order), at most ``max_parallel`` at a time (default 1). When a task
-ends, the holes that became due take their default productions.
+ends, the holes that became due take their default productions. What runs a task is an
+:class:`~grammarflow.runtime.executor.Executor` (local subprocesses by default).
 
 Atomic attempts. A task's messages are checked the moment they arrive — against the
-committed graph plus the task's own earlier changes — and become effective only when
-the task exits with status 0: then its changes and its completion are journaled in one
-transaction. If the attempt fails (non-zero exit, timeout, crash, protocol error) its
-changes vanish and it is retried up to its kind's ``retries``. With one task at a time
-its changes sit in the graph's open transaction; with several, the speculation is
-set aside whenever another change must be made and rebuilt on the task's next message.
+committed graph plus the task's own earlier changes (:mod:`.tentative`) — and become
+effective only when the task exits with status 0: then its changes and its completion
+are journaled in one transaction. If the attempt fails (non-zero exit, timeout, crash,
+protocol error) its changes vanish and it is retried up to its kind's ``retries``. The
+derivation is changed by one coroutine at a time (``mutex``): a big raw change is
+planned in a worker thread meanwhile, and signals are still served.
 
 Broken promises. A message the grammar refuses (or that is malformed, unknown, or
 over :data:`~grammarflow.wire.MAX_LINE`) ends the workflow: every running task is
@@ -32,12 +33,6 @@ the attempt's journal entry. A bug of grammarflow's own while handling a task's
 message ends the run with status ``error`` (not as the task's broken promise) and the
 traceback journaled; ``resume`` continues it.
 
-Crash recovery. The journal is the truth. On ``resume`` the state is folded from it;
-a task that was running when the orchestrator died had journaled nothing, so it is set
-back to pending and runs again: **tasks running at the moment of a crash run at least
-once more** (including one that had already exited 0 when the orchestrator died,
-before its completion was committed). Every other task runs exactly once per attempt.
-
 One orchestrator per run. `run` creates the run with its lease; `resume` takes the
 lease before it folds the journal or looks for orphans, and refuses (``LeaseHeld``,
 naming the owner) while the owner lives (see :mod:`grammarflow.store`). A heartbeat
@@ -46,23 +41,16 @@ fenced by the lease: an orchestrator whose lease was taken gets ``LeaseLost`` at
 next write (or heartbeat), kills its attempts and stops without writing anything
 more; ``run`` raises it. The final status and the release are one transaction.
 
-A task's process tree is the task. Each attempt starts in its own process group
-(``process_group=0``: no ``preexec_fn``, which would cost a fork's worth of time a
-spawn). **When the task's main process exits, whatever is left of its group is
-killed** (SIGKILL): a background child does not outlive its task, hold its pipes
-open, or run beside its retry. The attempt then reads what is left in its pipes for
-at most :data:`PIPE_GRACE` seconds (only a process that left the group, e.g. with
-``setsid``, can hold them longer; it is not waited for). A kind's timeout bounds the
-main process; on expiry the whole group is killed, so an attempt lasts at most its
-timeout plus the grace, whatever its pipes do. Timeouts, stops, retries (a retry
-starts after the failed attempt's group was killed) and ``resume`` (which kills the
-groups of orphaned attempts) all kill groups, never single processes. Processes that
-leave the group are out of reach (cgroups would catch them; not used).
+A task's process tree is the task (:mod:`.local`). When an attempt's main process
+exits, what is left of its tree is killed, and its pipes are read for at most
+:data:`PIPE_GRACE` seconds more. A kind's timeout bounds the main process; on expiry
+the whole tree is killed, so an attempt lasts at most its timeout plus the grace,
+whatever its pipes do.
 
 Stopping. A broken promise, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run: every
-running attempt's group is killed at once, including an attempt still being spawned
-(killed as soon as the spawn returns; one not yet spawned never is), a request that
-arrives meanwhile gets an error reply, and `run` returns ``broken`` (exit 3) or
+running attempt is killed at once, including an attempt still being started (killed
+as soon as its start returns; one not yet started never is), a request that arrives
+meanwhile gets an error reply, and `run` returns ``broken`` (exit 3) or
 ``interrupted`` (exit 130) as soon as the attempts are reaped. A task *failure* (after
 its retries) only stops new attempts from starting: attempts already running finish
 (their requests are answered as usual, their results journaled, so `resume` need not
@@ -87,29 +75,14 @@ from typing import Any
 from grammarflow import wire
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
-from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
 from grammarflow.graph import TaskState
-from grammarflow.match import Diff, add
-from grammarflow.notation import parse_types
-from grammarflow.steps import (
-    Expand,
-    NarrowHole,
-    NarrowType,
-    Refine,
-    SetState,
-    Step,
-    step_from_json,
-    step_to_json,
-)
-from grammarflow.store import (
-    HEARTBEAT_EVERY,
-    Holder,
-    JournalWriteError,
-    LeaseLost,
-    Store,
-    process_started,
-)
-from grammarflow.workflow import Kind, Workflow
+from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
+from grammarflow.runtime.executor import Executor, Launch, TaskProcess
+from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
+from grammarflow.runtime.tentative import Tentative
+from grammarflow.steps import SetState, Step, step_from_json, step_to_json
+from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
+from grammarflow.workflow import Workflow
 
 EXIT_SUCCEEDED = 0
 EXIT_TASK_FAILED = 1
@@ -128,12 +101,11 @@ CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
 #: Test hook: raise a bug of ours (RuntimeError) while handling a message with this op.
 INTERNAL_ERROR_ENV = "GRAMMARFLOW_TEST_INTERNAL_ERROR_ON"
 
-#: How much of a refused message the journal keeps, and of a task's stderr.
+#: How much of a refused message the journal keeps.
 MESSAGE_KEEP = 64 * 1024
-STDERR_TAIL = 4 * 1024
 
-#: Seconds an attempt's pipes are read after its main process exited and its group was
-#: killed; only a process that left the group can keep them open longer.
+#: Seconds an attempt's pipes are read after its main process exited and its tree was
+#: killed; only a process that left the tree can keep them open longer.
 PIPE_GRACE = 1.0
 
 #: The signals that interrupt a run (exit 130; `resume` continues it).
@@ -165,31 +137,16 @@ class Event:
 Reporter = Callable[["Orchestrator", Event], None]
 
 
-def _no_report(orchestrator: Orchestrator, event: Event) -> None:
+def no_report(orchestrator: Orchestrator, event: Event) -> None:
     return None
-
-
-@dataclass
-class Attempt:
-    task: str
-    number: int
-    kind: Kind
-    log_path: Path
-    pending: list[Step] = field(default_factory=list)
-    proc: asyncio.subprocess.Process | None = None
-    failure: str | None = None
-    progress: tuple[float, float | None] | None = None
-    tail: bytearray = field(default_factory=bytearray)
-    stopped: bool = False  # the run ended this attempt (its group is, or will be, killed)
-    log_error: str | None = None  # the log could not be written: output was lost
 
 
 class Orchestrator:
     """One run of one workflow, journaled in a :class:`~grammarflow.store.Store`."""
 
     def __init__(self, store: Store, run_id: int, workflow: Workflow, derivation: Derivation,
-                 options: Options, report: Reporter = _no_report,
-                 holder: Holder | None = None) -> None:
+                 options: Options, report: Reporter = no_report,
+                 holder: Holder | None = None, executor: Executor | None = None) -> None:
         self.store = store
         self.holder = holder or Holder.this_process()
         # In every task's marker: `resume` spares the processes of a live orchestrator.
@@ -197,12 +154,12 @@ class Orchestrator:
                       "started": self.holder.started}
         self.run_id = run_id
         self.workflow = workflow
-        self.d = derivation
+        self.tentative = Tentative(derivation)
         self.options = options
         self.report = report
+        self.executor: Executor = executor or LocalExecutor(options.python)
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
         self.running: dict[str, Attempt] = {}
-        self.spec_owner: str | None = None  # whose changes the graph holds tentatively
         self.broken: BrokenPromise | None = None
         self.failed: str | None = None
         self.interrupted: str | None = None  # the name of the signal
@@ -210,38 +167,43 @@ class Orchestrator:
         self.journal_error: str | None = None  # the journal cannot be written
         self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
         self.wake = asyncio.Event()
+        self.mutex = asyncio.Lock()  # held while the derivation is read for or changed
         self.db_key = str(store.path.resolve())
-        # Built once: subprocess would decode and re-encode os.environ at every spawn.
-        self.base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()
-                         if k != wire.ENV_TASK}
+
+    @property
+    def d(self) -> Derivation:
+        """The committed derivation (plus, at times, one running task's changes)."""
+        return self.tentative.d
 
     # ================================================================ start and resume
     @classmethod
     def start(cls, store: Store, workflow: Workflow, options: Options,
-              report: Reporter = _no_report) -> Orchestrator:
+              report: Reporter = no_report, executor: Executor | None = None
+              ) -> Orchestrator:
         """A new run of ``workflow``, created with its lease (one transaction)."""
         holder = Holder.this_process()
         run_id = store.create_owned_run(workflow.to_json(), holder)
         return cls(store, run_id, workflow, workflow.grammar.derivation(), options, report,
-                   holder)
+                   holder, executor)
 
     @classmethod
     def resume(cls, store: Store, run_id: int, options: Options,
-               report: Reporter = _no_report) -> Orchestrator:
+               report: Reporter = no_report, executor: Executor | None = None
+               ) -> Orchestrator:
         """Take the run's lease (``LeaseHeld`` if its orchestrator lives), then fold the
         journal, kill orphaned attempts and set their tasks back to pending."""
         store.run(run_id)  # no such run: say so before touching leases
         holder = Holder.this_process()
         store.acquire(run_id, holder)
         try:
-            return cls._resume_owned(store, run_id, options, report, holder)
+            return cls._resume_owned(store, run_id, options, report, holder, executor)
         except BaseException:
             store.release(run_id)
             raise
 
     @classmethod
     def _resume_owned(cls, store: Store, run_id: int, options: Options, report: Reporter,
-                      holder: Holder) -> Orchestrator:
+                      holder: Holder, executor: Executor | None) -> Orchestrator:
         row = store.run(run_id)
         if row.status in ("succeeded", "broken"):
             raise GrammarflowError(f"run {run_id} has {row.status}: nothing to resume"
@@ -249,12 +211,12 @@ class Orchestrator:
         workflow = Workflow.from_json(row.workflow)
         steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
         d = Derivation.replay(workflow.grammar, steps)
-        o = cls(store, run_id, workflow, d, options, report, holder)
+        o = cls(store, run_id, workflow, d, options, report, holder, executor)
         for e in store.entries(run_id, ["attempt"]):
             if e.data.get("event") == "start":
                 o.attempts[e.data["task"]] = e.data["attempt"]
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
-        kill_orphans(o.db_key, run_id, lost)  # after the lease is ours, never before
+        o.executor.kill_orphans(o.db_key, run_id, lost)  # the lease is ours: never before
         for task in lost:
             o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
                 "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
@@ -279,27 +241,32 @@ class Orchestrator:
         use_pidfd_child_watcher()
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self._interrupt, sig)
         try:
-            self._guarded(self._close_due)
+            async with self.mutex:
+                self._guarded(self._close_due)
             async with asyncio.TaskGroup() as tg:
                 beat = tg.create_task(self._heartbeat())
                 while True:
                     if not self._stopping():
-                        self._guarded(lambda: self._start_ready(tg))
+                        async with self.mutex:
+                            self._guarded(lambda: self._start_ready(tg))
                     if not self.running:
                         break
                     await self.wake.wait()
                     self.wake.clear()
                 beat.cancel()
         except* LeaseLost as deposed:
-            # The TaskGroup cancelled every attempt, and each killed its group on the way.
+            # The TaskGroup cancelled every attempt, and each killed its tree on the way.
             raise deposed.exceptions[0] from None
         finally:
             for sig in STOP_SIGNALS:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
+        return self._finish()
+
+    def _finish(self) -> str:
         status, reason = self._outcome()
         try:
             self.store.finish_run(self.run_id, status, reason)
@@ -361,7 +328,7 @@ class Orchestrator:
     def _start_ready(self, tg: asyncio.TaskGroup) -> None:
         if len(self.running) >= self.options.max_parallel:
             return
-        self._settle()
+        self.tentative.settle()
         for task in self.d.graph.ready_in_order():
             if len(self.running) >= self.options.max_parallel:
                 break
@@ -373,20 +340,13 @@ class Orchestrator:
     def _journal_steps(self, steps: list[Step],
                        extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         """Apply steps to the committed graph and journal them (one transaction)."""
-        self._settle()
-        self.d.apply_batch(steps)
+        self.tentative.apply_committed(steps)
         self.store.append_many(self.run_id, [("step", step_to_json(s)) for s in steps]
                                + list(extra))
 
-    def _settle(self) -> None:
-        """Set aside a running task's tentative changes before touching the graph."""
-        if self.spec_owner is not None:
-            self.d.discard()
-            self.spec_owner = None
-
     def _close_due(self) -> None:
         """Due holes take their defaults (each journaled); a hole without one breaks."""
-        self._settle()
+        self.tentative.settle()
         while not self._ending():
             hole = next(self.d.graph.due(), None)
             if hole is None:
@@ -402,7 +362,7 @@ class Orchestrator:
                task: str | None = None) -> None:
         if self._ending():
             return
-        self._settle()
+        self.tentative.settle()
         for attempt in self.running.values():  # first: nothing may keep them running
             self._kill(attempt, "the workflow broke a promise")
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
@@ -433,7 +393,7 @@ class Orchestrator:
         prefix of the run; tasks it shows running run again on `resume`)."""
         if self.journal_error is None:
             self.journal_error = str(error)
-        self._settle()
+        self.tentative.settle()
         for attempt in self.running.values():
             self._kill(attempt, "the journal could not be written")
         self.wake.set()
@@ -448,7 +408,7 @@ class Orchestrator:
                                "(a bug: please report it with the traceback)")
         text = "".join(traceback.format_exception(error))
         print(f"grammarflow: {self.internal_error}\n{text}", file=sys.stderr, flush=True)
-        self._settle()
+        self.tentative.settle()
         for attempt in self.running.values():
             self._kill(attempt, "stopped by an internal error of grammarflow")
         self.wake.set()
@@ -480,12 +440,13 @@ class Orchestrator:
 
     async def _run_attempt(self, attempt: Attempt) -> None:
         try:
-            await self._spawn_and_wait(attempt)
+            await self._start_and_wait(attempt)
         except OSError as e:
             attempt.failure = f"could not start: {e}"
         self.running.pop(attempt.task)
-        self._guarded(lambda: self._end_attempt(attempt),
-                      f"ending attempt {attempt.number} of task {attempt.task}")
+        async with self.mutex:
+            self._guarded(lambda: self._end_attempt(attempt),
+                          f"ending attempt {attempt.number} of task {attempt.task}")
         self.wake.set()
 
     def _end_attempt(self, attempt: Attempt) -> None:
@@ -500,49 +461,44 @@ class Orchestrator:
         if not self._stopping():
             self._close_due()
 
-    async def _spawn_and_wait(self, attempt: Attempt) -> None:
-        if attempt.stopped:  # the run began to end before this attempt was spawned
-            return
+    def _launch(self, attempt: Attempt) -> Launch | None:
         task = self.d.graph.tasks[attempt.task]
         too_large = wire.attrs_problem(task.id, dict(task.attrs))
         if too_large is not None:  # exec would fail with E2BIG ("Argument list too long")
             attempt.failure = f"could not start: {too_large}"
+            return None
+        # db, run and task come first: `resume` finds an orphan by that prefix.
+        context = json.dumps({"db": self.db_key, "run": str(self.run_id), "task": task.id,
+                              "kind": task.kind, "attrs": dict(task.attrs),
+                              "attempt": attempt.number, "owner": self.owner,
+                              "holes": self._holes_after(task.id)})
+        return Launch(task.id, task.kind, attempt.kind, context, self.workflow.path)
+
+    async def _start_and_wait(self, attempt: Attempt) -> None:
+        if attempt.stopped:  # the run began to end before this attempt was started
             return
-        argv = attempt.kind.argv(self.options.python, self.workflow.path.parent,
-                                 self.workflow.path)
-        # The marker names the database, run and task: `resume` finds a process left
-        # running by a crash by it (see kill_orphans); nothing is journaled at spawn.
-        marker = json.dumps({"db": self.db_key, "run": str(self.run_id), "task": task.id,
-                             "kind": task.kind, "attrs": dict(task.attrs),
-                             "attempt": attempt.number, "owner": self.owner,
-                             "holes": self._holes_after(task.id)})
-        env = dict(self.base_env)
-        env[wire.ENV_TASK.encode()] = marker.encode()
-        log = _LazyLog(attempt.log_path, lambda why: self._log_lost(attempt, why))
-        loop = asyncio.get_running_loop()
+        launch = self._launch(attempt)
+        if launch is None:
+            return
+        log = AttemptLog(attempt.log_path, lambda why: self._log_lost(attempt, why))
         try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _TaskProtocol(loop), *argv, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-                cwd=self.workflow.path.parent, process_group=0)
-            proc = asyncio.subprocess.Process(transport, protocol, loop)
+            proc = await self.executor.start(launch)
             attempt.proc = proc
-            assert proc.stdout is not None and proc.stderr is not None
-            readers = asyncio.gather(self._read_stdout(attempt, proc.stdout, log),
-                                     self._read_stderr(attempt, proc.stderr, log))
+            readers = asyncio.gather(self._read_stdout(attempt, proc, log),
+                                     read_stderr(attempt, proc.stderr, log))
             try:
-                if attempt.stopped:  # the run began to end while it was being spawned
-                    _kill_group(proc.pid)
-                code = await self._wait_main(attempt, protocol, transport)
-                _kill_group(proc.pid)  # the rule: the main process gone, its group goes
+                if attempt.stopped:  # the run began to end while it was being started
+                    proc.kill()
+                code = await self._wait_main(attempt, proc)
+                proc.kill()  # the rule: the main process gone, its tree goes
                 done, _ = await asyncio.wait([readers], timeout=PIPE_GRACE)
                 if done:
                     readers.result()  # raise what a reader raised (e.g. LeaseLost)
             finally:
-                _kill_group(proc.pid)  # also when cancelled (the TaskGroup is aborting)
-                if not readers.done():  # pipes held by a process outside the group
+                proc.kill()  # also when cancelled (the TaskGroup is aborting)
+                if not readers.done():  # pipes held by a process outside the tree
                     readers.cancel()
-                    transport.close()
+                    proc.release()
             if code != 0 and attempt.failure is None:
                 attempt.failure = f"exited with status {code}"
         finally:
@@ -560,85 +516,51 @@ class Orchestrator:
         attempt.log_error = why
         self.report(self, Event("warning", attempt.task, why))
 
-    async def _wait_main(self, attempt: Attempt, protocol: _TaskProtocol,
-                         transport: asyncio.SubprocessTransport) -> int:
+    async def _wait_main(self, attempt: Attempt, proc: TaskProcess) -> int:
         """Wait for the attempt's main process (not its pipes), within its timeout."""
         try:
             async with asyncio.timeout(attempt.kind.timeout):
-                await asyncio.shield(protocol.exited)
+                return await proc.exited()
         except TimeoutError:
             self._kill(attempt, f"timed out after {attempt.kind.timeout} s")
-            await protocol.exited
-        code = transport.get_returncode()
-        assert code is not None
-        return code
+            return await proc.exited()
 
     def _kill(self, attempt: Attempt, why: str) -> None:
-        """End the attempt: kill its process group (at once, or as soon as its spawn
-        returns)."""
+        """End the attempt: kill its tree (at once, or as soon as its start returns)."""
         if attempt.failure is None:
             attempt.failure = why
         attempt.stopped = True
         if attempt.proc is not None:
-            _kill_group(attempt.proc.pid)
+            attempt.proc.kill()
 
-    async def _read_stderr(self, attempt: Attempt, stream: asyncio.StreamReader,
-                           log: Any) -> None:
-        while chunk := await stream.read(65536):
-            log.write(chunk)
-            attempt.tail += chunk
-            del attempt.tail[:-STDERR_TAIL]
+    # ================================================================ messages
+    async def _read_stdout(self, attempt: Attempt, proc: TaskProcess, log: AttemptLog
+                           ) -> None:
+        async def on_line(line: bytes) -> None:
+            async with self.mutex:
+                await self._on_line(attempt, line, log)
 
-    async def _read_stdout(self, attempt: Attempt, stream: asyncio.StreamReader,
-                           log: Any) -> None:
+        async def on_oversized(head: bytes) -> None:
+            async with self.mutex:
+                self._break(BrokenPromise(
+                    f"task {attempt.task} sent a message of more than {wire.MAX_LINE} bytes; "
+                    "the largest message is 8 MiB"),
+                    {"size": f"> {wire.MAX_LINE} bytes",
+                     "start": head.decode(errors="replace")}, attempt.task)
+
         try:
-            await self._split_stdout(attempt, stream, log)
+            await read_stdout(attempt, proc.stdout, log, on_line, on_oversized)
+        except LeaseLost:
+            raise
         except Exception as e:
             self._internal_fault(e, f"reading the output of task {attempt.task}")
             # Keep draining: a task blocked on a full pipe would never exit.
-            while await stream.read(65536):
+            while await proc.stdout.read(65536):
                 continue
 
-    async def _split_stdout(self, attempt: Attempt, stream: asyncio.StreamReader,
-                            log: Any) -> None:
-        """Split stdout into lines without a length limit on ordinary output; a protocol
-        line longer than MAX_LINE breaks the promise without being held in memory."""
-        buf = bytearray()
-        oversized = False
-        while chunk := await stream.read(65536):
-            buf += chunk
-            while True:
-                end = buf.find(b"\n")
-                if end < 0:
-                    break
-                line = bytes(buf[:end])
-                del buf[:end + 1]
-                if oversized:
-                    oversized = False
-                    continue
-                self._on_line(attempt, line, log)
-            if buf.startswith(wire.PREFIX_BYTES) and len(buf) > wire.MAX_LINE and not oversized:
-                oversized = True
-                self._break(BrokenPromise(
-                    f"task {attempt.task} sent a message of more than {wire.MAX_LINE} bytes; "
-                    "the largest message is 8 MiB"), {"size": f"> {wire.MAX_LINE} bytes",
-                                                       "start": buf[:200].decode(errors="replace")},
-                    attempt.task)
-            if oversized:
-                buf.clear()
-            elif not buf.startswith(wire.PREFIX_BYTES[:len(buf)]) and len(buf) > 65536:
-                log.write(bytes(buf))  # a long ordinary line: pass it through as output
-                buf.clear()
-        if buf and not oversized:
-            if buf.startswith(wire.PREFIX_BYTES):
-                attempt.failure = attempt.failure or (
-                    f"exited in the middle of a message ({len(buf)} bytes, no newline)")
-            else:
-                log.write(bytes(buf))
-
-    def _on_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
+    async def _on_line(self, attempt: Attempt, line: bytes, log: AttemptLog) -> None:
         try:
-            self._handle_line(attempt, line, log)
+            await self._handle_line(attempt, line, log)
         except LeaseLost:
             raise  # not a bug: another orchestrator owns the run; this one stops
         except JournalWriteError as e:
@@ -647,10 +569,7 @@ class Orchestrator:
             self._internal_fault(e, f"handling a message from task {attempt.task}",
                                  line[:MESSAGE_KEEP].decode("utf-8", "replace"))
 
-    def _handle_line(self, attempt: Attempt, line: bytes, log: Any) -> None:
-        if not line.startswith(wire.PREFIX_BYTES):
-            log.write(line + b"\n")  # ordinary output
-            return
+    async def _handle_line(self, attempt: Attempt, line: bytes, log: AttemptLog) -> None:
         if self._ending():
             self._refuse_while_ending(attempt, line)
             return
@@ -674,7 +593,7 @@ class Orchestrator:
             attempt.progress = (message.get("done") or 0, message.get("total"))
             self.report(self, Event("progress", attempt.task, data=message))
             return
-        self._handle_request(attempt, message)
+        await self._handle_request(attempt, message)
 
     def _refuse_while_ending(self, attempt: Attempt, line: bytes) -> None:
         """The run is ending and the attempt is being killed: still answer a request,
@@ -688,71 +607,19 @@ class Orchestrator:
                               f"the run is ending ({self._outcome()[1]}); "
                               "this attempt is being stopped")
 
-    # ================================================================ requests
-    def _handle_request(self, attempt: Attempt, message: dict[str, Any]) -> None:
-        if self.spec_owner != attempt.task:
-            self._settle()
-            self.d.speculate()
-            self.spec_owner = attempt.task
-            try:
-                for step in attempt.pending:
-                    self.d.apply(step)
-            except BrokenPromise as e:
-                self._break(BrokenPromise(
-                    f"task {attempt.task}'s earlier changes no longer apply after another "
-                    f"task's: {e.reason}", hole=e.hole, attempts=e.attempts),
-                    message, attempt.task)
-                return
-        start = len(self.d.history)
+    async def _handle_request(self, attempt: Attempt, message: dict[str, Any]) -> None:
         try:
-            result = self._apply_request(message)
+            result = await self.tentative.request(attempt.task, attempt.pending, message,
+                                                  cancelled=self._ending)
         except BrokenPromise as e:
             self._reply_error(attempt, message["id"], str(e))
             self._break(e, message, attempt.task)
             return
-        attempt.pending.extend(self.d.history[start:])
         self._reply(attempt, {"id": message["id"], "ok": True, "result": result})
 
-    def _apply_request(self, m: dict[str, Any]) -> Any:
-        op = m["op"]
-        if op == "expand":
-            steps = [Expand(s["hole"], s["production"], s.get("attrs") or {})
-                     for s in m.get("expansions", [m])]
-            applied = self.d.apply_batch(steps)
-            results = [{"tasks": dict(a.tasks), "holes": list(a.holes)} for a in applied]
-            return results if "expansions" in m else results[0]
-        if op == "add":
-            diff = Diff(tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
-                              for t in m.get("tasks", [])),
-                        tuple((u, v) for u, v in m.get("edges", [])))
-            added = add(self.d, diff)
-            return {"ids": dict(added.ids), "holes": list(added.holes)}
-        if op == "narrow":
-            step: Step = (NarrowType(m["type"], tuple(m["remove"])) if m.get("type")
-                          else NarrowHole(m["hole"], tuple(m["remove"])))
-            self.d.apply(step)
-            return {}
-        if op == "refine":
-            try:
-                types = tuple(parse_types(m.get("types", [])).values())
-            except GrammarflowError as e:
-                raise BrokenPromise(f"refine: the new types do not parse: {e}") from None
-            fragment = Fragment(
-                tasks=tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
-                            for t in m.get("tasks", [])),
-                holes=tuple(HoleSpec(h["type"], tuple(h.get("args", []))) for h in m["holes"])
-                if m.get("holes") else (),
-                edges=tuple((u, v) for u, v in m.get("edges", [])))
-            refined = self.d.apply(Refine(m["hole"], fragment, types))
-            return {"tasks": dict(refined.tasks), "holes": list(refined.holes)}
-        raise BrokenPromise(f"unknown request {op!r}")
-
     def _reply(self, attempt: Attempt, reply: dict[str, Any]) -> None:
-        proc = attempt.proc
-        if proc is None or proc.stdin is None or proc.stdin.is_closing():
-            return
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            proc.stdin.write(wire.encode_reply(reply))
+        if attempt.proc is not None:
+            attempt.proc.send(wire.encode_reply(reply))
 
     def _reply_error(self, attempt: Attempt, msg_id: int | None, error: str) -> None:
         self._reply(attempt, {"id": msg_id, "ok": False, "error": error})
@@ -762,20 +629,11 @@ class Orchestrator:
         """The attempt succeeded: its changes and its completion, in one transaction."""
         if os.environ.get(CRASH_BEFORE_COMMIT_ENV) == attempt.task:  # test hook
             os.kill(os.getpid(), signal.SIGKILL)
-        if self.spec_owner == attempt.task:
-            steps = self.d.keep()
-            self.spec_owner = None
-        else:
-            self._settle()
-            try:
-                self.d.apply_batch(attempt.pending)
-            except BrokenPromise as e:
-                self._break(BrokenPromise(
-                    f"task {attempt.task} succeeded, but its changes no longer apply after "
-                    f"another task's: {e.reason}", hole=e.hole, attempts=e.attempts),
-                    None, attempt.task)
-                return
-            steps = list(attempt.pending)
+        try:
+            steps = self.tentative.commit(attempt.task, attempt.pending)
+        except BrokenPromise as e:
+            self._break(e, None, attempt.task)
+            return
         done = SetState(attempt.task, TaskState.DONE)
         self.d.apply(done)
         self.store.append_many(self.run_id, [("step", step_to_json(s)) for s in [*steps, done]]
@@ -802,8 +660,7 @@ class Orchestrator:
                             extra=[("attempt", self._attempt_end(attempt, "abandoned"))])
 
     def _drop_changes(self, attempt: Attempt) -> None:
-        if self.spec_owner == attempt.task:
-            self._settle()
+        self.tentative.drop(attempt.task)
         attempt.pending.clear()
 
     def _attempt_end(self, attempt: Attempt, outcome: str) -> dict[str, Any]:
@@ -812,146 +669,3 @@ class Orchestrator:
                 "stderr_tail": attempt.tail.decode("utf-8", "replace"),
                 "log": str(attempt.log_path), "log_error": attempt.log_error,
                 "at": time.time()}
-
-
-def use_pidfd_child_watcher() -> None:
-    """Wait for task processes with pidfds in the event loop (Linux, Python < 3.12).
-
-    asyncio's default on 3.11 starts a thread per child process to wait for it; that
-    cost ~2 ms a task here once a run had a few hundred tasks behind it. Python 3.12+
-    uses pidfds by itself.
-    """
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        policy = asyncio.get_event_loop_policy()
-        if isinstance(getattr(policy, "_watcher", None), asyncio.PidfdChildWatcher):
-            return
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        asyncio.set_child_watcher(watcher)
-
-
-class _TaskProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """The streams of asyncio's subprocess protocol, plus ``exited``: resolved when the
-    main process exits. (``Process.wait()`` waits for the pipes to close as well, which
-    a grandchild holding them can put off forever.)"""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=2 ** 16, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-
-def _kill_group(pgid: int) -> None:
-    """SIGKILL a task's process group; also after its leader was reaped, which is safe:
-    Linux does not reuse a pid while a group of that id has members, and an attempt's
-    group is killed for the last time at most PIPE_GRACE after its leader exited, far
-    too soon for the pid to come round again as another group's."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-class _LazyLog:
-    """An attempt's log file, created only when the task writes something.
-
-    A log that cannot be written (disk full, I/O error) loses output, never the task:
-    the first failure is reported through ``lost`` and later output is dropped, while
-    the pipes are still drained (a reader that stopped would leave the task blocked).
-    """
-
-    def __init__(self, path: Path, lost: Callable[[str], None]) -> None:
-        self.path = path
-        self.lost = lost
-        self.file: Any = None
-        self.written = 0
-        self.failed = False
-
-    def write(self, data: bytes) -> None:
-        if self.failed:
-            return
-        try:
-            if self.file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.file = open(self.path, "wb")  # noqa: SIM115 (closed by close())
-            self.file.write(data)
-        except OSError as e:
-            self._fail(e)
-            return
-        self.written += len(data)
-
-    def close(self) -> None:
-        if self.file is None:
-            return
-        try:
-            self.file.close()
-        except OSError as e:  # the buffered tail could not be flushed
-            self._fail(e)
-
-    def _fail(self, error: OSError) -> None:
-        self.failed = True
-        if self.file is not None:
-            with contextlib.suppress(OSError):  # closing flushes, which fails again
-                self.file.close()
-        self.lost(f"could not write the log {str(self.path)!r} ({error.strerror or error}): "
-                  f"output from then on is lost (the log keeps at most its first "
-                  f"{self.written} bytes)")
-
-
-def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
-    """Kill the attempts of this run's ``tasks`` that a dead orchestrator left running,
-    each with its process group. Call it only while holding the run's lease.
-
-    They are recognised by their environment: every task process carries a marker
-    naming the database, the run and the task (``GRAMMARFLOW_TASK``), so a reused pid
-    or another run's task is never killed by mistake; nor is one whose marker names
-    an orchestrator that is alive. A process that leads its own group (a task started
-    by this version) takes its group with it: also the grandchildren that dropped the
-    marker. Linux only (``/proc``); elsewhere an orphan may finish on its own while its
-    task runs again.
-    """
-    if not tasks or not os.path.isdir("/proc"):
-        return []
-    prefixes = tuple(
-        (wire.ENV_TASK + "=" + json.dumps({"db": db_key, "run": str(run_id), "task": t})[:-1]
-         + ",").encode() for t in tasks)
-    killed = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        marker = next((var for var in environ.split(b"\0") if var.startswith(prefixes)),
-                      None)
-        if marker is None or _owner_lives(marker):
-            continue
-        pid = int(name)
-        with contextlib.suppress(ProcessLookupError):
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-            else:  # not a group leader (started before groups, or a grandchild)
-                os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-    return killed
-
-
-def _owner_lives(marker: bytes) -> bool:
-    """Whether the orchestrator named in a task's marker is alive (old markers: no)."""
-    try:
-        owner = json.loads(marker.split(b"=", 1)[1]).get("owner")
-    except ValueError:
-        return False
-    if not isinstance(owner, dict):
-        return False
-    started = process_started(int(owner["pid"]))
-    return started is not None and started == owner["started"]

@@ -1,0 +1,63 @@
+"""The runtime: the orchestrator and the executors that run a workflow's tasks.
+
+* :mod:`.orchestrator` — scheduling, promises, the journal (one run of one workflow);
+* :mod:`.tentative` — running tasks' changes checked against the grammar;
+* :mod:`.attempt` — one attempt's record, log and output framing;
+* :mod:`.executor` — the seam: what an executor must do;
+* :mod:`.local` — tasks as Python subprocesses in their own process groups;
+* :mod:`.inprocess` — tasks as coroutines, same protocol (for tests).
+"""
+
+from grammarflow.runtime.attempt import Attempt
+from grammarflow.runtime.executor import Executor, Launch, TaskProcess
+from grammarflow.runtime.local import LocalExecutor, kill_orphans, use_pidfd_child_watcher
+from grammarflow.runtime.orchestrator import (
+    CRASH_BEFORE_COMMIT_ENV,
+    EXIT_BROKEN_PROMISE,
+    EXIT_INTERNAL_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_JOURNAL_LOST,
+    EXIT_SUCCEEDED,
+    EXIT_TASK_FAILED,
+    EXIT_USAGE,
+    INTERNAL_ERROR_ENV,
+    MESSAGE_KEEP,
+    PIPE_GRACE,
+    STATUS_EXIT,
+    STOP_SIGNALS,
+    Event,
+    JournalLost,
+    Options,
+    Orchestrator,
+    Reporter,
+    no_report,
+)
+
+__all__ = [
+    "CRASH_BEFORE_COMMIT_ENV",
+    "EXIT_BROKEN_PROMISE",
+    "EXIT_INTERNAL_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_JOURNAL_LOST",
+    "EXIT_SUCCEEDED",
+    "EXIT_TASK_FAILED",
+    "EXIT_USAGE",
+    "INTERNAL_ERROR_ENV",
+    "MESSAGE_KEEP",
+    "PIPE_GRACE",
+    "STATUS_EXIT",
+    "STOP_SIGNALS",
+    "Attempt",
+    "Event",
+    "Executor",
+    "JournalLost",
+    "Launch",
+    "LocalExecutor",
+    "Options",
+    "Orchestrator",
+    "Reporter",
+    "TaskProcess",
+    "kill_orphans",
+    "no_report",
+    "use_pidfd_child_watcher",
+]

@@ -1,0 +1,72 @@
+"""The seam between the orchestrator and what runs a task: one protocol, several ways.
+
+An :class:`Executor` starts one attempt of one task from a :class:`Launch` and hands
+back a :class:`TaskProcess`: the task's stdout and stderr as streams, a way to send it
+a reply line, to kill it (its whole process tree) and to wait for its main process.
+The orchestrator does the rest the same way whatever runs the task: it reads protocol
+lines and output, checks requests against the grammar, replies, enforces the timeout.
+
+* :class:`~grammarflow.runtime.local.LocalExecutor` — a Python subprocess per attempt,
+  in its own process group (the default, what ``grammarflow run`` uses).
+* :class:`~grammarflow.runtime.inprocess.InProcessExecutor` — a coroutine per attempt
+  inside the orchestrator's process, speaking the same JSON lines (for tests: fast,
+  deterministic, and every message still goes through the real orchestrator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from grammarflow.workflow import Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """One attempt to start: which task, how its kind runs, and its context (the JSON
+    the task SDK reads as ``task.context()``: run, task, kind, attrs, attempt, holes)."""
+
+    task: str
+    kind: str
+    command: Kind
+    context: str
+    workflow: Path  # the workflow file; commands are relative to its directory
+
+
+class TaskProcess(Protocol):
+    """A started attempt, as the orchestrator sees it."""
+
+    @property
+    def stdout(self) -> asyncio.StreamReader: ...
+
+    @property
+    def stderr(self) -> asyncio.StreamReader: ...
+
+    def send(self, data: bytes) -> None:
+        """Write to the task's stdin (a reply line); a no-op once it is gone."""
+
+    def kill(self) -> None:
+        """End the attempt now: its main process and everything it started."""
+
+    async def exited(self) -> int:
+        """Wait for the main process (not its pipes); its exit status (negative: killed
+        by that signal). Cancelling the wait leaves the process alone."""
+
+    def release(self) -> None:
+        """Give up the pipes (the orchestrator stopped reading them)."""
+
+
+class Executor(Protocol):
+    """Starts attempts; cleans up after a dead orchestrator's."""
+
+    async def start(self, launch: Launch) -> TaskProcess:
+        """Start one attempt (``OSError``: it could not be started)."""
+
+    def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
+        """At ``resume``, holding the run's lease: end the attempts of ``tasks`` that a
+        dead orchestrator left running. Returns what was killed (pids, or nothing)."""
+
+
+__all__ = ["Executor", "Launch", "TaskProcess"]

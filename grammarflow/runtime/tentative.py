@@ -1,0 +1,151 @@
+"""Where running tasks' changes meet the grammar: the committed derivation plus each
+running task's tentative changes.
+
+A task's requests are checked the moment they arrive, against the committed graph plus
+that task's own earlier accepted changes (its *pending* steps), and answered; they
+become permanent only when the task succeeds (:meth:`Tentative.commit`). One task's
+changes at a time sit in the derivation's open speculation; when another task's must be
+checked, or the committed graph must change, it is set aside (:meth:`settle`) and
+rebuilt from the pending steps on that task's next request. Ids are a function of the
+derivation tree, so a rebuilt speculation names everything as it did the first time:
+the ids a task was told are the ids committed — or, if another task's committed change
+took what it built on, its own commit breaks the promise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from grammarflow.derivation import Derivation
+from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
+from grammarflow.match import Diff, plan
+from grammarflow.notation import parse_types
+from grammarflow.steps import Expand, NarrowHole, NarrowType, Refine, Step
+
+#: A raw change with more elements than this is planned in a worker thread, so that
+#: signals (Ctrl-C) and other tasks' pipes are served meanwhile.
+OFFLOAD_ABOVE = 2_000
+
+#: Seconds a raw change may take to explain before it is refused as too costly.
+RAW_CHANGE_DEADLINE = 5.0
+
+
+class Tentative:
+    """The committed derivation, plus the tentative changes of one running task."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.d = derivation
+        self.owner: str | None = None  # whose changes the graph holds tentatively
+
+    def settle(self) -> None:
+        """Set aside the tentative changes before the committed graph changes."""
+        if self.owner is not None:
+            self.d.discard()
+            self.owner = None
+
+    def apply_committed(self, steps: Sequence[Step]) -> None:
+        """Steps of the orchestrator's own (states, defaults), applied to the committed
+        graph all or none."""
+        self.settle()
+        self.d.apply_batch(steps)
+
+    def enter(self, task: str, pending: Sequence[Step]) -> None:
+        """Make the graph hold ``task``'s pending changes (rebuilt if set aside)."""
+        if self.owner == task:
+            return
+        self.settle()
+        self.d.speculate()
+        self.owner = task
+        try:
+            for step in pending:
+                self.d.apply(step)
+        except BrokenPromise as e:
+            self.settle()
+            raise BrokenPromise(
+                f"task {task}'s earlier changes no longer apply after another task's: "
+                f"{e.reason}", hole=e.hole, attempts=e.attempts) from None
+
+    async def request(self, task: str, pending: list[Step], message: dict[str, Any],
+                      cancelled: Callable[[], bool]) -> Any:
+        """Check and apply one request of ``task`` tentatively; its new steps are added
+        to ``pending``. Raises :class:`BrokenPromise` (nothing applied) if refused."""
+        self.enter(task, pending)
+        start = len(self.d.history)
+        result = await self._apply(message, cancelled)
+        pending.extend(self.d.history[start:])
+        return result
+
+    def commit(self, task: str, pending: Sequence[Step]) -> list[Step]:
+        """``task`` succeeded: its pending steps become permanent; returns them."""
+        if self.owner == task:
+            self.owner = None
+            return self.d.keep()
+        self.settle()
+        try:
+            self.d.apply_batch(pending)
+        except BrokenPromise as e:
+            raise BrokenPromise(
+                f"task {task} succeeded, but its changes no longer apply after another "
+                f"task's: {e.reason}", hole=e.hole, attempts=e.attempts) from None
+        return list(pending)
+
+    def drop(self, task: str) -> None:
+        """``task``'s attempt ended without success: its tentative changes vanish."""
+        if self.owner == task:
+            self.settle()
+
+    # ---------------------------------------------------------------- requests
+    async def _apply(self, m: dict[str, Any], cancelled: Callable[[], bool]) -> Any:
+        op = m["op"]
+        if op == "expand":
+            steps = [Expand(s["hole"], s["production"], s.get("attrs") or {})
+                     for s in m.get("expansions", [m])]
+            applied = self.d.apply_batch(steps)
+            results = [{"tasks": dict(a.tasks), "holes": list(a.holes)} for a in applied]
+            return results if "expansions" in m else results[0]
+        if op == "add":
+            return await self._add(_diff(m), cancelled)
+        if op == "narrow":
+            step: Step = (NarrowType(m["type"], tuple(m["remove"])) if m.get("type")
+                          else NarrowHole(m["hole"], tuple(m["remove"])))
+            self.d.apply(step)
+            return {}
+        if op == "refine":
+            refined = self.d.apply(_refine(m))
+            return {"tasks": dict(refined.tasks), "holes": list(refined.holes)}
+        raise BrokenPromise(f"unknown request {op!r}")
+
+    async def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
+        if len(diff.tasks) + len(diff.edges) <= OFFLOAD_ABOVE:
+            found = plan(self.d, diff, deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled)
+        else:  # the search only reads the derivation; nothing else touches it meanwhile
+            found = await asyncio.to_thread(plan, self.d, diff,
+                                            deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled)
+        added = found.apply()
+        return {"ids": dict(added.ids), "holes": list(added.holes)}
+
+
+def _diff(m: dict[str, Any]) -> Diff:
+    return Diff(tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
+                      for t in m.get("tasks", [])),
+                tuple((u, v) for u, v in m.get("edges", [])))
+
+
+def _refine(m: dict[str, Any]) -> Refine:
+    try:
+        types = tuple(parse_types(m.get("types", [])).values())
+    except GrammarflowError as e:
+        raise BrokenPromise(f"refine: the new types do not parse: {e}") from None
+    fragment = Fragment(
+        tasks=tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
+                    for t in m.get("tasks", [])),
+        holes=tuple(HoleSpec(h["type"], tuple(h.get("args", []))) for h in m["holes"])
+        if m.get("holes") else (),
+        edges=tuple((u, v) for u, v in m.get("edges", [])))
+    return Refine(m["hole"], fragment, types)
+
+
+__all__ = ["OFFLOAD_ABOVE", "RAW_CHANGE_DEADLINE", "Tentative"]
