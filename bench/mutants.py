@@ -87,9 +87,9 @@ MUTANTS: list[Mutant] = [
       equivalent="Graph.add_edge refuses the same edge when the plan is applied, with the "
                  "same words; the matcher's own check only saves the search"),
     # ---------------------------------------------------------------- kinds
-    M("M12", "match.py", "                elif kind in pattern.slots_of_kind:",
-      "                elif pattern.slots_of_kind:",
-      "a new task is matched to a production with no task of its kind", "kinds"),
+    M("M12", "match.py", "        slots = pattern.slots_of_kind[self.el.kind[element]]",
+      "        slots = tuple(i for v in pattern.slots_of_kind.values() for i in v)",
+      "a new task may take the place of a production task of another kind", "kinds"),
     M("M13", "match.py", "                if (el.kind.get(value) == pattern.kinds[s] and value not in produced",
       "                if (value not in produced",
       "the matcher ignores kinds when it extends a partial match", "kinds"),
