@@ -636,8 +636,9 @@ class Orchestrator:
             return
         done = SetState(attempt.task, TaskState.DONE)
         self.d.apply(done)
+        end = {**self._attempt_end(attempt, "succeeded"), "changes": len(steps)}
         self.store.append_many(self.run_id, [("step", step_to_json(s)) for s in [*steps, done]]
-                               + [("attempt", self._attempt_end(attempt, "succeeded"))])
+                               + [("attempt", end)])
         self.report(self, Event("done", attempt.task))
 
     def _fail(self, attempt: Attempt) -> None:
