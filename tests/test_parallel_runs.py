@@ -293,7 +293,10 @@ def told_ids(results: list[Any]) -> set[str]:
     return ids
 
 
+# At least 150 runs (the CI profile's budget is per test, and each run here is cheap);
+# the thorough profile's bigger budget applies as it is.
 ParallelRun.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None,
+    settings.default, max_examples=max(150, settings.default.max_examples),
+    stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_parallel_runs_are_exact = ParallelRun.TestCase
