@@ -99,6 +99,10 @@ CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
 #: Test hook: after this many journal appends (in this process), SIGKILL ourselves.
 CRASH_ENV = "GRAMMARFLOW_TEST_CRASH_AFTER_APPENDS"
 
+#: Test hook: journal writes of this process fail (as with an I/O error) — the n-th one
+#: ("n"), or the n-th and every later one ("n+": the disk stays broken).
+FAIL_WRITES_ENV = "GRAMMARFLOW_TEST_FAIL_WRITES"
+
 #: Test hook: a writer's database may grow to this many pages (``PRAGMA max_page_count``);
 #: past it SQLite really fails with SQLITE_FULL, as on a full disk.
 MAX_PAGES_ENV = "GRAMMARFLOW_TEST_MAX_PAGES"
@@ -325,6 +329,10 @@ class Store:
         self._appends = 0
         crash = os.environ.get(CRASH_ENV)
         self._crash_after = int(crash) if crash else None
+        fail = os.environ.get(FAIL_WRITES_ENV, "")
+        self._fail_from = int(fail.rstrip("+")) if fail else None
+        self._fail_on = None if not fail or fail.endswith("+") else self._fail_from
+        self._writes = 0
 
     def close(self) -> None:
         self.db.close()
@@ -589,6 +597,7 @@ class Store:
         try:
             with _translated(self.path, JournalWriteError), self._tx():
                 self._fence(run_id)
+                self._injected_fault()
                 result = write()
         except BaseException:
             self._next_seq.pop(run_id, None)
@@ -606,6 +615,15 @@ class Store:
                         (run_id, seq, time.time(), kind, json.dumps(data)))
         self._next_seq[run_id] = seq + 1
         return seq
+
+    def _injected_fault(self) -> None:
+        """The test hook FAIL_WRITES_ENV: this write fails inside its transaction."""
+        self._writes += 1
+        if self._fail_from is None or self._writes < self._fail_from:
+            return
+        if self._fail_on is None or self._writes == self._fail_on:
+            raise sqlite3.OperationalError(
+                f"disk I/O error (test hook {FAIL_WRITES_ENV}, write {self._writes})")
 
     def _count_append(self) -> None:
         self._appends += 1
