@@ -1,0 +1,49 @@
+"""Journals written by earlier versions are read the same way by this one.
+
+Each ``tests/fixtures/journal-v<N>.db`` was written by the version of grammarflow that
+introduced schema N (``tests/fixtures/make_fixtures.py``), with what ``status`` said of
+each run beside it. This version must fold every run of every fixture to exactly that:
+a change that reads an old journal differently fails here. A new schema version keeps
+these tests passing by migrating old databases, and adds its own fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grammarflow.status import fold, run_view
+from grammarflow.store import Store
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DATABASES = sorted(FIXTURES.glob("journal-v*.db"))
+VOLATILE = ("created", "updated", "orchestrator")
+
+
+def test_there_is_a_fixture_of_the_current_schema() -> None:
+    from grammarflow.store import SCHEMA_VERSION
+
+    assert FIXTURES / f"journal-v{SCHEMA_VERSION}.db" in DATABASES
+
+
+@pytest.mark.parametrize("db", DATABASES, ids=lambda p: p.name)
+def test_every_run_of_a_fixture_folds_to_what_its_version_reported(
+        db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / db.name  # reading creates -shm beside it: never in the repository
+    shutil.copy(db, copy)
+    expected = json.loads(db.with_suffix(".expected.json").read_text())
+    store = Store(copy, readonly=True)
+    runs = store.runs()
+    assert {str(r.id) for r in runs} == set(expected)
+    statuses = set()
+    for r in runs:
+        view = {k: v for k, v in run_view(store, r.id).items() if k not in VOLATILE}
+        assert view == expected[str(r.id)], f"run {r.id} of {db.name} reads differently"
+        _, d = fold(store, r.id)
+        assert {t: s.value for t, s in d.graph.state.items()} == {
+            t["id"]: t["state"] for t in view["tasks"]}
+        statuses.add(view["status"])
+    assert {"succeeded", "broken", "failed", "running"} <= statuses
