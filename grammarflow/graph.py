@@ -16,6 +16,7 @@ changes made so far, so a refused step leaves no trace.
 from __future__ import annotations
 
 import enum
+import gc
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -514,6 +515,62 @@ class Graph:
                 g._force_state(t["id"], state)
         return g
 
+    def snapshot(self) -> dict[str, Any]:
+        """A compact JSON form that keeps creation order, for :meth:`from_snapshot`:
+        the cache that lets a long run be read without replaying its whole journal."""
+        order = sorted(self.rank, key=self.rank.__getitem__)
+        index = {t: i for i, t in enumerate(order)}
+        return {
+            "ids": order,
+            "kinds": [self.tasks[t].kind for t in order],
+            "states": "".join(_STATE_CODE[self.state[t]] for t in order),
+            "attrs": {str(i): dict(self.tasks[t].attrs) for i, t in enumerate(order)
+                      if self.tasks[t].attrs},
+            "edges": [[index[u], index[v]] for u, vs in self.succ.items() for v in vs],
+            "holes": [[h.id, h.type, list(h.args), "".join(r.value[0] for r in h.roles),
+                       h.everywhere, None if h.allowed is None else sorted(h.allowed)]
+                      for h in self.holes.values()],
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> Graph:
+        """The graph of :meth:`snapshot`, built in bulk (no per-element bookkeeping)."""
+        # Hundreds of thousands of objects at once: the collector would scan them again
+        # and again while nothing can be garbage yet (it doubled the time).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._build(data)
+        finally:
+            if collecting:
+                gc.enable()
+
+    @classmethod
+    def _build(cls, data: Mapping[str, Any]) -> Graph:
+        g = cls()
+        ids, kinds, states = data["ids"], data["kinds"], data["states"]
+        attrs = data.get("attrs", {})
+        g.tasks = {t: Task(t, kinds[i], attrs.get(str(i), NO_ATTRS)) for i, t in enumerate(ids)}
+        g.rank = {t: i for i, t in enumerate(ids)}
+        g.state = {t: _CODE_STATE[states[i]] for i, t in enumerate(ids)}
+        g.succ = {t: set() for t in ids}
+        g.pred = {t: set() for t in ids}
+        waiting = dict.fromkeys(ids, 0)
+        for u, v in data["edges"]:
+            tu, tv = ids[u], ids[v]
+            g.succ[tu].add(tv)
+            g.pred[tv].add(tu)
+            if states[u] != "d":
+                waiting[tv] += 1
+        g._waiting = waiting
+        g._undone_tasks = sum(1 for c in states if c != "d")
+        g._ready = {t: None for t in ids if waiting[t] == 0 and g.state[t] is _PENDING}
+        role = {"a": Role.AFTER, "b": Role.BEFORE}
+        for hid, htype, args, roles, everywhere, allowed in data["holes"]:
+            g._link_hole(Hole(hid, htype, tuple(args), tuple(role[r] for r in roles),
+                              everywhere, None if allowed is None else frozenset(allowed)))
+        return g
+
     def _force_state(self, task_id: str, new: TaskState) -> None:
         self._set_state(task_id, self.state[task_id], new)
 
@@ -539,6 +596,10 @@ def _attachment(hole: Hole) -> Iterator[tuple[str, Role]]:
         seen.setdefault((a, r.value), r)
     return ((a, r) for (a, _), r in seen.items())
 
+
+_STATE_CODE = {TaskState.PENDING: "p", TaskState.RUNNING: "r", TaskState.DONE: "d",
+               TaskState.FAILED: "f"}
+_CODE_STATE = {code: state for state, code in _STATE_CODE.items()}
 
 _TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.PENDING: frozenset({TaskState.RUNNING}),

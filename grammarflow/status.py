@@ -8,18 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from grammarflow.derivation import Derivation
+from grammarflow.fold import fold_run
 from grammarflow.steps import step_from_json
 from grammarflow.store import Entry, Store
 from grammarflow.workflow import Workflow
 
 
 def fold(store: Store, run_id: int, upto: int | None = None) -> tuple[Workflow, Derivation]:
-    """The run's workflow and its derivation: the journal's steps replayed (those with
-    sequence number <= ``upto``, if given)."""
-    workflow = Workflow.from_json(store.run(run_id).workflow)
-    steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])
-             if upto is None or e.seq <= upto]
-    return workflow, Derivation.replay(workflow.grammar, steps)
+    """The run's workflow and its derivation: the journal's steps folded (those with
+    sequence number <= ``upto``, if given), from the newest snapshot on."""
+    state = fold_run(store, run_id, upto, kinds=("step",))
+    return state.workflow, state.d
 
 
 def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
@@ -34,18 +33,11 @@ def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
 def run_view(store: Store, run_id: int) -> dict[str, Any]:
     """Status of a run as JSON: the graph as it stands, holes with their productions."""
     row = store.run(run_id)
-    _, d = fold(store, run_id)
+    state = fold_run(store, run_id)
+    d = state.d
     g = d.graph
-    attempts: dict[str, int] = {}
-    last_error: dict[str, str] = {}
-    refused: list[dict[str, Any]] = []
-    for e in store.entries(run_id, ["attempt", "refused"]):
-        if e.kind == "refused":
-            refused.append(e.data)
-        elif e.data.get("event") == "start":
-            attempts[e.data["task"]] = e.data["attempt"]
-        elif e.data.get("event") == "end" and e.data.get("reason"):
-            last_error[e.data["task"]] = e.data["reason"]
+    attempts, last_error = state.attempts, state.errors
+    refused = [e.data for e in store.entries(run_id, ["refused"])]
     holes = []
     for h in g.holes.values():
         htype = d.grammar.types[h.type]
@@ -62,7 +54,7 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
         "orchestrator": orchestrator_view(store, run_id),
         "tasks": [{"id": t.id, "kind": t.kind, "state": g.state[t.id].value,
                    "ready": g.is_ready(t.id), "attempts": attempts.get(t.id, 0),
-                   "error": last_error.get(t.id), "attrs": dict(t.attrs)}
+                   "error": last_error.get(t.id), "attrs": dict(t.attrs) if t.attrs else {}}
                   for t in g.tasks.values()],
         "edges": sorted([u, v] for u, v in g.edges()),
         "holes": holes,

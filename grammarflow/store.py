@@ -86,6 +86,12 @@ CREATE TABLE IF NOT EXISTS journal (
     data TEXT NOT NULL,              -- JSON
     PRIMARY KEY (run, seq)
 );
+CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, never the truth
+    run INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,            -- the state is the fold of the journal up to seq
+    data TEXT NOT NULL,              -- JSON: graph, grammar, attempts (grammarflow.status)
+    PRIMARY KEY (run, seq)
+);
 CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     run INTEGER PRIMARY KEY REFERENCES runs(id),
     owner TEXT NOT NULL,             -- random token of that orchestrator
@@ -643,6 +649,41 @@ class Store:
         with self._reading():
             for r in self.db.execute(query + " ORDER BY seq", params):
                 yield Entry(r[0], r[1], r[2], r[3], json.loads(r[4]))
+
+    # ---------------------------------------------------------------- snapshots
+    def last_seq(self, run_id: int) -> int:
+        """The sequence number of the run's newest journal entry (0: none)."""
+        seq = self._next_seq.get(run_id)
+        if seq is not None:
+            return seq - 1
+        with self._reading():
+            row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal WHERE run=?",
+                                  (run_id,)).fetchone()
+        return int(row[0])
+
+    def put_snapshot(self, run_id: int, seq: int, data: dict[str, Any]) -> None:
+        """Cache the run's state as of journal entry ``seq`` (keeping the newest two)."""
+        def write() -> None:
+            self.db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)",
+                            (run_id, seq, json.dumps(data, separators=(",", ":"))))
+            self.db.execute("DELETE FROM snapshots WHERE run=? AND seq < (SELECT seq FROM "
+                            "snapshots WHERE run=? ORDER BY seq DESC LIMIT 1 OFFSET 1)",
+                            (run_id, run_id))
+        self._write(run_id, write)
+
+    def snapshot(self, run_id: int, upto: int | None = None
+                 ) -> tuple[int, dict[str, Any]] | None:
+        """The newest cached state of the run as of an entry <= ``upto``, if any."""
+        if self.empty:
+            return None
+        with self._reading():
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' "
+                                   "AND name='snapshots'").fetchone():
+                return None  # a database written before snapshots: fold from the start
+            row = self.db.execute(
+                "SELECT seq, data FROM snapshots WHERE run=? AND seq<=? ORDER BY seq DESC "
+                "LIMIT 1", (run_id, upto if upto is not None else 2 ** 62)).fetchone()
+        return None if row is None else (int(row[0]), json.loads(row[1]))
 
     def integrity(self) -> str:
         with self._reading():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from grammarflow.fold import fold_from_start, fold_run
 from grammarflow.status import fold, run_view
 from grammarflow.store import Store
 
@@ -45,5 +46,10 @@ def test_every_run_of_a_fixture_folds_to_what_its_version_reported(
         _, d = fold(store, r.id)
         assert {t: s.value for t, s in d.graph.state.items()} == {
             t["id"]: t["state"] for t in view["tasks"]}
+        whole = fold_from_start(store, r.id)  # the snapshots are only a cache
+        assert whole.d.graph == d.graph and whole.d.grammar == d.grammar
+        assert (whole.attempts, whole.errors) == (fold_run(store, r.id).attempts,
+                                                  fold_run(store, r.id).errors)
         statuses.add(view["status"])
     assert {"succeeded", "broken", "failed", "running"} <= statuses
+    assert store.snapshot(1) is not None, "the fixture was written with snapshots"

@@ -75,12 +75,13 @@ from typing import Any
 from grammarflow import wire
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.fold import SNAPSHOT_EVERY, RunFold, fold_run, snapshot_due
 from grammarflow.graph import TaskState
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Tentative
-from grammarflow.steps import SetState, Step, step_from_json, step_to_json
+from grammarflow.steps import SetState, Step, step_to_json
 from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
 from grammarflow.workflow import Workflow
 
@@ -159,6 +160,8 @@ class Orchestrator:
         self.report = report
         self.executor: Executor = executor or LocalExecutor(options.python)
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
+        self.errors: dict[str, str] = {}  # task -> why its last attempt failed
+        self.last_snapshot = 0  # the journal entry the newest snapshot is as of
         self.running: dict[str, Attempt] = {}
         self.broken: BrokenPromise | None = None
         self.failed: str | None = None
@@ -208,13 +211,12 @@ class Orchestrator:
         if row.status in ("succeeded", "broken"):
             raise GrammarflowError(f"run {run_id} has {row.status}: nothing to resume"
                                    + (f" ({row.reason})" if row.reason else ""))
-        workflow = Workflow.from_json(row.workflow)
-        steps = [step_from_json(e.data) for e in store.entries(run_id, ["step"])]
-        d = Derivation.replay(workflow.grammar, steps)
-        o = cls(store, run_id, workflow, d, options, report, holder, executor)
-        for e in store.entries(run_id, ["attempt"]):
-            if e.data.get("event") == "start":
-                o.attempts[e.data["task"]] = e.data["attempt"]
+        state = fold_run(store, run_id)
+        d = state.d
+        o = cls(store, run_id, state.workflow, d, options, report, holder, executor)
+        o.attempts, o.errors = dict(state.attempts), dict(state.errors)
+        cached = store.snapshot(run_id)
+        o.last_snapshot = cached[0] if cached is not None else 0
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
         o.executor.kill_orphans(o.db_key, run_id, lost)  # the lease is ours: never before
         for task in lost:
@@ -268,6 +270,10 @@ class Orchestrator:
 
     def _finish(self) -> str:
         status, reason = self._outcome()
+        if self.journal_error is None and self.internal_error is None:
+            # only a cache (readers fold the journal without it): the status is what matters
+            with contextlib.suppress(JournalWriteError):
+                self._snapshot(final=True)
         try:
             self.store.finish_run(self.run_id, status, reason)
         except JournalWriteError as e:
@@ -378,6 +384,18 @@ class Orchestrator:
         self.report(self, Event("broken", task, error.reason))
         self.wake.set()
 
+    def _snapshot(self, final: bool = False) -> None:
+        """Cache the committed state when it is due (:mod:`grammarflow.fold`); at the end
+        of a run, whenever the journal grew by SNAPSHOT_EVERY since the last one."""
+        seq = self.store.last_seq(self.run_id)
+        grown = seq - self.last_snapshot
+        if not (snapshot_due(self.last_snapshot, seq) or (final and grown >= SNAPSHOT_EVERY)):
+            return
+        self.tentative.settle()
+        state = RunFold(self.workflow, self.d, seq, self.attempts, self.errors)
+        self.store.put_snapshot(self.run_id, seq, state.snapshot())
+        self.last_snapshot = seq
+
     # ================================================================ faults of our own
     def _guarded(self, action: Callable[[], None], doing: str = "scheduling tasks") -> None:
         """Run one step of the orchestrator's own work; its faults stop the run cleanly."""
@@ -447,6 +465,8 @@ class Orchestrator:
         async with self.mutex:
             self._guarded(lambda: self._end_attempt(attempt),
                           f"ending attempt {attempt.number} of task {attempt.task}")
+            if not self._ending():
+                self._guarded(self._snapshot, "taking a snapshot of the run")
         self.wake.set()
 
     def _end_attempt(self, attempt: Attempt) -> None:
@@ -665,6 +685,8 @@ class Orchestrator:
         attempt.pending.clear()
 
     def _attempt_end(self, attempt: Attempt, outcome: str) -> dict[str, Any]:
+        if attempt.failure:
+            self.errors[attempt.task] = attempt.failure
         return {"event": "end", "task": attempt.task, "attempt": attempt.number,
                 "outcome": outcome, "reason": attempt.failure,
                 "stderr_tail": attempt.tail.decode("utf-8", "replace"),

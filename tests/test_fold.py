@@ -1,0 +1,87 @@
+"""Snapshots are only a cache (grammarflow/fold.py, DESIGN §7): a run read from its
+newest snapshot is the run folded from its whole journal, at every point of it."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import grammars
+
+from grammarflow.fold import SNAPSHOT_EVERY, fold_from_start, fold_run, snapshot_due
+from grammarflow.graph import Graph
+from grammarflow.steps import step_to_json
+from grammarflow.store import Store
+from grammarflow.testing import MessageRun, message_runs, partial_runs
+from grammarflow.workflow import Workflow
+
+
+@given(st.data())
+def test_a_graph_from_its_snapshot_is_the_graph(data: st.DataObject) -> None:
+    d = data.draw(partial_runs(data.draw(grammars())))
+    g = d.graph
+    again = Graph.from_snapshot(g.snapshot())
+    assert again == g
+    # what the scheduler reads, and the order it reads it in
+    assert again.ready_in_order() == g.ready_in_order()
+    assert sorted(again.due()) == sorted(g.due())
+    assert again.rank == g.rank
+    assert again._waiting == g._waiting and again._undone_tasks == g._undone_tasks
+
+
+@given(st.data())
+def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
+        data: st.DataObject) -> None:
+    grammar = data.draw(grammars())
+    run: MessageRun = data.draw(message_runs(grammar))
+    steps = run.derivation.history
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "db")
+        run_id = store.create_run(Workflow(grammar, {}, Path(tmp) / "wf.py").to_json())
+        entries = []
+        for i, s in enumerate(steps):
+            entries.append(("step", step_to_json(s)))
+            entries.append(("attempt", {"event": "start", "task": f"t{i % 3}", "attempt": i}))
+            if i % 4 == 0:
+                entries.append(("attempt", {"event": "end", "task": f"t{i % 3}",
+                                            "attempt": i, "reason": f"failure {i}"}))
+        store.append_many(run_id, entries)
+        last = store.last_seq(run_id)
+        for at in sorted(set(data.draw(st.lists(st.integers(1, max(last, 1)), max_size=3)))):
+            store.put_snapshot(run_id, at, fold_from_start(store, run_id, upto=at).snapshot())
+        upto = data.draw(st.one_of(st.none(), st.integers(0, last)))
+        cached = fold_run(store, run_id, upto)
+        whole = fold_from_start(store, run_id, upto)
+        assert cached.d.graph == whole.d.graph
+        assert cached.d.grammar == whole.d.grammar
+        assert (cached.attempts, cached.errors) == (whole.attempts, whole.errors)
+        store.close()
+
+
+def test_a_snapshot_of_another_format_is_not_trusted(tmp_path: Path) -> None:
+    grammar_file = tmp_path / "wf.py"
+    from grammarflow import define
+
+    grammar = define("a -> b")
+    store = Store(tmp_path / "db")
+    run_id = store.create_run(Workflow(grammar, {}, grammar_file).to_json())
+    store.append(run_id, "step", {"op": "state", "task": "a", "state": "running"})
+    store.put_snapshot(run_id, 1, {"format": 999, "graph": "garbage"})
+    assert fold_run(store, run_id).d.graph.state["a"].value == "running"
+
+
+def test_snapshots_cost_a_bounded_share_and_leave_a_bounded_tail() -> None:
+    """Over a run of a million entries: all snapshots together hold at most about five
+    times the final state, and a reader folds at most a fifth of the journal."""
+    n = 1_000_000
+    last, written, worst_tail = 0, 0, 0
+    for seq in range(1, n + 1):
+        if snapshot_due(last, seq):
+            written += seq  # a snapshot's size grows with the journal before it
+            last = seq
+        worst_tail = max(worst_tail, seq - last)
+    assert written <= 5 * n
+    assert worst_tail <= max(SNAPSHOT_EVERY, n // 5)
+    assert last > 0
