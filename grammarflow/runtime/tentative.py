@@ -15,6 +15,7 @@ took what it built on, its own commit breaks the promise.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,8 +30,9 @@ from grammarflow.steps import Expand, NarrowHole, NarrowType, Refine, Step
 #: signals (Ctrl-C) and other tasks' pipes are served meanwhile.
 OFFLOAD_ABOVE = 2_000
 
-#: Seconds a raw change may take to explain before it is refused as too costly.
-RAW_CHANGE_DEADLINE = 5.0
+#: Seconds a raw change may take to explain before it is refused as too costly
+#: (``GRAMMARFLOW_RAW_CHANGE_DEADLINE`` sets another).
+RAW_CHANGE_DEADLINE = float(os.environ.get("GRAMMARFLOW_RAW_CHANGE_DEADLINE", "5"))
 
 
 class Tentative:
