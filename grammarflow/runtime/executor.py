@@ -58,6 +58,22 @@ class TaskProcess(Protocol):
         """Give up the pipes (the orchestrator stopped reading them)."""
 
 
+class Streams:
+    """The task's stdout and stderr, as an executor hands them to the orchestrator."""
+
+    def __init__(self, stdout: asyncio.StreamReader, stderr: asyncio.StreamReader) -> None:
+        self._stdout = stdout
+        self._stderr = stderr
+
+    @property
+    def stdout(self) -> asyncio.StreamReader:
+        return self._stdout
+
+    @property
+    def stderr(self) -> asyncio.StreamReader:
+        return self._stderr
+
+
 class Executor(Protocol):
     """Starts attempts; cleans up after a dead orchestrator's."""
 
@@ -69,4 +85,4 @@ class Executor(Protocol):
         dead orchestrator left running. Returns what was killed (pids, or nothing)."""
 
 
-__all__ = ["Executor", "Launch", "TaskProcess"]
+__all__ = ["Executor", "Launch", "Streams", "TaskProcess"]

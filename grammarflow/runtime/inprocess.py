@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from grammarflow import wire
-from grammarflow.runtime.executor import Launch
+from grammarflow.runtime.executor import Launch, Streams
 
 TaskFunction = Callable[["TaskIO"], Awaitable[int | None]]
 
@@ -116,14 +116,14 @@ class InProcessExecutor:
         return []  # its coroutines died with the orchestrator that ran them
 
 
-class InProcessTask:
+class InProcessTask(Streams):
     """One attempt: its coroutine and the streams between it and the orchestrator."""
 
     def __init__(self, launch: Launch, function: TaskFunction) -> None:
         loop = asyncio.get_running_loop()
+        super().__init__(asyncio.StreamReader(limit=2 ** 16, loop=loop),
+                         asyncio.StreamReader(limit=2 ** 16, loop=loop))
         self.launch = launch
-        self._stdout = asyncio.StreamReader(limit=2 ** 16, loop=loop)
-        self._stderr = asyncio.StreamReader(limit=2 ** 16, loop=loop)
         self.io = TaskIO(json.loads(launch.context), self._stdout, self._stderr)
         self._inbox = bytearray()
         self._runner = loop.create_task(self._run(function))
@@ -142,14 +142,6 @@ class InProcessTask:
         self._stdout.feed_eof()
         self._stderr.feed_eof()
         return code
-
-    @property
-    def stdout(self) -> asyncio.StreamReader:
-        return self._stdout
-
-    @property
-    def stderr(self) -> asyncio.StreamReader:
-        return self._stderr
 
     def send(self, data: bytes) -> None:
         if self._runner.done():

@@ -20,7 +20,7 @@ import signal
 import sys
 
 from grammarflow import wire
-from grammarflow.runtime.executor import Launch
+from grammarflow.runtime.executor import Launch, Streams
 from grammarflow.store import process_started
 
 
@@ -53,25 +53,16 @@ class LocalExecutor:
         return kill_orphans(db_key, run_id, tasks)
 
 
-class LocalProcess:
+class LocalProcess(Streams):
     """A running attempt: the group's leader and the pipes to it."""
 
     def __init__(self, transport: asyncio.SubprocessTransport, protocol: _TaskProtocol
                  ) -> None:
+        assert protocol.stdout is not None and protocol.stderr is not None
+        super().__init__(protocol.stdout, protocol.stderr)
         self.transport = transport
         self.protocol = protocol
         self.pid = transport.get_pid()
-        assert protocol.stdout is not None and protocol.stderr is not None
-        self._stdout = protocol.stdout
-        self._stderr = protocol.stderr
-
-    @property
-    def stdout(self) -> asyncio.StreamReader:
-        return self._stdout
-
-    @property
-    def stderr(self) -> asyncio.StreamReader:
-        return self._stderr
 
     def send(self, data: bytes) -> None:
         stdin = self.transport.get_pipe_transport(0)

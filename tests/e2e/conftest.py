@@ -89,8 +89,39 @@ def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
 
 
+def run_on_a_terminal(project: Project, *args: str, columns: int = 120,
+                      timeout: float = 60) -> tuple[int, str]:
+    """Run ``grammarflow ARGS --db ...`` with a pseudo-terminal as its stdio; its exit
+    status and everything it wrote there."""
+    import os
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", *args,
+                             "--db", str(project.db)], cwd=project.root,
+                            stdin=terminal, stdout=terminal, stderr=terminal,
+                            env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"})
+    os.close(terminal)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([controller], [], [], timeout)
+        if not ready:
+            break
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=timeout)
+    os.close(controller)
+    return proc.returncode, seen.decode("utf-8", "replace")
+
+
 def final_graph(view: dict[str, Any]) -> tuple[list[tuple[str, str]], list[list[str]]]:
     return sorted((t["id"], t["kind"]) for t in view["tasks"]), view["edges"]
 
 
-__all__ = ["Project", "Result", "final_graph"]
+__all__ = ["Project", "Result", "final_graph", "run_on_a_terminal"]

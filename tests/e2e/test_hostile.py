@@ -9,18 +9,13 @@ change in the graph.
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
 
-from .conftest import Project
+from .conftest import Project, run_on_a_terminal
 
 WORKFLOW = """
 from grammarflow import Kind, define
@@ -209,29 +204,9 @@ def test_progress_of_10_to_the_400_on_a_terminal_is_refused_not_a_crash(
     project.write("wf.py", WORKFLOW.format(timeout=None, retries=0))
     project.write("tasks/start.py", PRE + "task.progress(10**400, None)\ntime.sleep(0.5)\n")
     project.write("tasks/ok.py", "pass\n")
-    controller, terminal = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py",
-                             "--db", str(project.db)], cwd=project.root,
-                            stdin=terminal, stdout=terminal, stderr=terminal,
-                            env={**os.environ, "COLUMNS": "200", "TERM": "xterm"})
-    os.close(terminal)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([controller], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(timeout=60)
-    os.close(controller)
-    text = seen.decode("utf-8", "replace")
+    code, text = run_on_a_terminal(project, "run", "wf.py", columns=200)
     assert "Traceback" not in text, text[-3000:]
-    assert proc.returncode == 3, text[-3000:]
+    assert code == 3, text[-3000:]
     view = json.loads(project.cli("status", "1", "--json").stdout)
     assert "progress: 'done' must be a finite number >= 0" in view["reason"]
     project.check_consistent(1)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import signal
 import subprocess
 import sys
@@ -13,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Project
+from .conftest import Project, run_on_a_terminal
 
 SLOW = """
 from grammarflow import define
@@ -81,27 +78,7 @@ def test_progress_is_a_live_line_on_a_terminal(project: Project) -> None:
     project.write("wf.py", SLOW)
     project.write("tasks/quick.py", "pass\n")
     project.write("tasks/slow.py", SLOW_TASK.replace("range(600)", "range(30)"))
-    controller, terminal = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py",
-                             "--db", str(project.db)], cwd=project.root,
-                            stdin=terminal, stdout=terminal, stderr=terminal,
-                            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
-    os.close(terminal)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([controller], [], [], 30)
-        if not ready:
-            break
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(timeout=30)
-    os.close(controller)
-    text = seen.decode("utf-8", "replace")
-    assert proc.returncode == 0
+    code, text = run_on_a_terminal(project, "run", "wf.py", timeout=30)
+    assert code == 0
     assert "tasks done" in text and "hole(s) open" in text
     assert "slow 1" in text or "slow 2" in text  # the running task with its progress
