@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from grammarflow.errors import BrokenPromise
 from grammarflow.grammar import (
     Derivation,
     Expand,
@@ -136,8 +137,10 @@ def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
         d.apply(open_choice(d, hole, chooser, limits, kinds, grown))
         return
     step = expand_choice(d, hole, chooser, limits)
-    if step is not None:
-        d.apply(step)
+    if step is None:
+        raise BrokenPromise(f"hole {hole.id} ({hole.type}) has no production left: "
+                            "narrowing took every one, so it can never finish", hole=hole.id)
+    d.apply(step)
 
 
 def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:

@@ -9,8 +9,8 @@ from typing import TypeVar
 import pytest
 from hypothesis import given
 
-from grammarflow import Derivation, define
-from grammarflow.simulate import Limits, RandomChooser, derive, run
+from grammarflow import BrokenPromise, Derivation, NarrowHole, NarrowType, define
+from grammarflow.simulate import Limits, RandomChooser, derive, finish, run
 from grammarflow.testing import runs
 
 # A running task's expansion creates a hole that is due at once (T1 comes after a0,
@@ -55,3 +55,14 @@ def test_productions_that_only_recreate_holes_end_after_max_steps() -> None:
     done = run(LOOP, FirstChoice(), limits)
     assert done.is_finished() and len(done.history) <= 30 + 6  # + M's expansion, states
     assert not derive(LOOP, FirstChoice(), limits).graph.holes
+
+
+@pytest.mark.timeout(60)
+def test_finishing_a_hole_with_no_production_left_says_so() -> None:
+    """A hole narrowed to production 2, then its type narrowed by 2: nothing is left
+    (the core accepts this today; see the fuzzing report). finish() must not loop."""
+    d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | a -> B -> b").derivation()
+    d.apply(NarrowHole("X.1", ("1",)))
+    d.apply(NarrowType("X", ("2",)))
+    with pytest.raises(BrokenPromise, match="no production left"):
+        finish(d, RandomChooser(random.Random(0)))
