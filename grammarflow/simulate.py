@@ -173,7 +173,10 @@ def _work(d: Derivation, task: str, chooser: Chooser, limits: Limits,
     expansions create too), and by chance a few others."""
     by_chance = 0
     while True:
-        must, may = _holes_for(d, task)
+        must = due_when_done(d, task)
+        may = [d.graph.holes[h] for h in sorted(d.graph.holes_at(task))
+               if task in d.graph.holes[h].after]
+        may += [d.graph.holes[h] for h in d.graph.everywhere_holes()]
         if must:
             hole = must[0]
         elif may and by_chance < limits.max_tasks and chooser.coin():
@@ -184,19 +187,14 @@ def _work(d: Derivation, task: str, chooser: Chooser, limits: Limits,
         _step(d, hole, chooser, limits, kinds, grown)
 
 
-def _holes_for(d: Derivation, task: str) -> tuple[list[Hole], list[Hole]]:
-    """The holes due once the running ``task`` ends (every task they come after but
-    ``task`` is done: also those due already), and those it may change by chance."""
+def due_when_done(d: Derivation, task: str) -> list[Hole]:
+    """The holes (not attached everywhere) due once the running ``task`` is done: every
+    task they come after, but ``task``, is done. Those due already are among them."""
     g = d.graph
-    must: list[Hole] = []
-    may: list[Hole] = []
+    due = []
     for hid in dict.fromkeys([*sorted(g.holes_at(task)), *g.due()]):
         hole = g.holes[hid]
-        if hole.everywhere:
-            continue
-        if all(g.state[a] is TaskState.DONE for a in hole.after if a != task):
-            must.append(hole)
-        elif task in hole.after:
-            may.append(hole)
-    may.extend(g.holes[h] for h in g.everywhere_holes())
-    return must, may
+        if not hole.everywhere and all(g.state[a] is TaskState.DONE
+                                       for a in hole.after if a != task):
+            due.append(hole)
+    return due
