@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from grammarflow.errors import BrokenPromise
 from grammarflow.grammar import (
+    Applied,
     Derivation,
     Expand,
     Fragment,
@@ -154,17 +155,29 @@ def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Der
     d = grammar.derivation()
     kinds = _kinds(grammar)
     grown: dict[str, int] = {}
-    d.close_due()
+    close_due_holes(d)
     while True:
-        ready = list(d.graph.ready())
+        ready = d.graph.ready_in_order()
         if not ready:
             break
         task = chooser.choose(ready)
         d.apply(SetState(task, TaskState.RUNNING))
         _work(d, task, chooser, limits, kinds, grown)
         d.apply(SetState(task, TaskState.DONE))
-        d.close_due()
+        close_due_holes(d)
     return d
+
+
+def close_due_holes(d: Derivation) -> list[Applied]:
+    """Close due holes with their defaults until none is due (may raise), in the order
+    of their ids: the graph keeps due holes (and ready tasks) in an order that follows
+    set iteration, which changes between processes; a simulation must not."""
+    out: list[Applied] = []
+    while True:
+        due = sorted(d.graph.due())
+        if not due:
+            return out
+        out.append(d.close(due[0]))
 
 
 def _work(d: Derivation, task: str, chooser: Chooser, limits: Limits,
@@ -192,7 +205,7 @@ def due_when_done(d: Derivation, task: str) -> list[Hole]:
     task they come after, but ``task``, is done. Those due already are among them."""
     g = d.graph
     due = []
-    for hid in dict.fromkeys([*sorted(g.holes_at(task)), *g.due()]):
+    for hid in dict.fromkeys([*sorted(g.holes_at(task)), *sorted(g.due())]):
         hole = g.holes[hid]
         if not hole.everywhere and all(g.state[a] is TaskState.DONE
                                        for a in hole.after if a != task):
