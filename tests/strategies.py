@@ -229,9 +229,13 @@ RICH = (
 
 
 @st.composite
+def mixed_grammars(draw: st.DrawFn) -> Grammar:
+    """A random grammar, or (half the time) one of RICH."""
+    return draw(st.sampled_from(RICH)) if draw(st.booleans()) else draw(grammars())
+
+
+@st.composite
 def grammar_runs(draw: st.DrawFn) -> MessageRun:
-    """A grammar (random, or now and then one of RICH) and a run of it in which tasks
-    send random messages."""
-    rich = draw(st.booleans())
-    grammar = draw(st.sampled_from(RICH)) if rich else draw(grammars())
-    return draw(message_runs(grammar))
+    """A grammar (random, or one of RICH) and a run of it in which tasks send random
+    messages."""
+    return draw(message_runs(draw(mixed_grammars())))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from hypothesis import event, given
 from hypothesis import strategies as st
-from strategies import FIND, grammars
+from strategies import FIND, mixed_grammars
 
 from grammarflow import (
     BrokenPromise,
@@ -31,6 +31,8 @@ from grammarflow import (
     Fragment,
     Grammar,
     Grow,
+    NarrowHole,
+    NarrowType,
     Refine,
     TaskSpec,
 )
@@ -125,10 +127,14 @@ def root(node: str, parent: dict[str, str], drawn: set[str]) -> str | None:
 @st.composite
 def partial_message_runs(draw: st.DrawFn, grammar: Grammar) -> Derivation:
     """A run in which tasks sent random messages (narrowings, refinements with fresh
-    types, ...), stopped after a random number of its accepted steps."""
-    run = draw(message_runs(grammar))
-    cut = draw(st.integers(0, len(run.derivation.history)))
-    return Derivation.replay(grammar, run.derivation.history[:cut])
+    types, ...), stopped after a random number of its accepted steps: often right
+    after a narrowing or a refinement, when what it changed is still to be drawn."""
+    history = draw(message_runs(grammar)).derivation.history
+    marks = [i + 1 for i, s in enumerate(history)
+             if isinstance(s, NarrowType | NarrowHole | Refine)]
+    cut = draw(st.sampled_from(marks)) if marks and draw(st.booleans()) else \
+        draw(st.integers(0, len(history)))
+    return Derivation.replay(grammar, history[:cut])
 
 
 @given(st.data())
@@ -137,7 +143,7 @@ def test_every_finished_graph_is_an_instance_of_the_picture(data: st.DataObject)
 
 
 def check_complete(data: st.DataObject) -> None:
-    grammar = data.draw(grammars())
+    grammar = data.draw(mixed_grammars())
     d = data.draw(partial_message_runs(grammar))
     drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9)))
     assert drawn.tasks == set(d.graph.tasks)
@@ -292,7 +298,7 @@ def realised(grammar: Grammar, history: list[Step], hid: str, alt: Alternative,
 
 
 def check_sound(data: st.DataObject) -> None:
-    grammar = data.draw(grammars())
+    grammar = data.draw(mixed_grammars())
     d = data.draw(partial_message_runs(grammar))
     dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9))
     drawn = read(dot)
