@@ -175,8 +175,8 @@ def parameters(roles: Sequence[Role]) -> tuple[str, ...]:
 @st.composite
 def closed_types(draw: st.DrawFn, signatures: Mapping[str, tuple[Role, ...]],
                  children: Mapping[str, Signature] | None = None, *,
-                 kinds: Sequence[str] = KINDS, max_productions: int = 3,
-                 defaults: bool = True) -> dict[str, HoleType]:
+                 kinds: Sequence[str] = KINDS, min_productions: int = 1,
+                 max_productions: int = 3, defaults: bool = True) -> dict[str, HoleType]:
     """Closed hole types with these signatures and random productions.
 
     Each type's first production has no holes, so every type can finish (and is a
@@ -191,7 +191,7 @@ def closed_types(draw: st.DrawFn, signatures: Mapping[str, tuple[Role, ...]],
         before = [p for p, r in zip(params, roles, strict=True) if r is Role.BEFORE]
         frags = [draw(fragments(after, before, every if k else None, kinds=kinds,
                                 min_holes=1 if k else 0))
-                 for k in range(draw(st.integers(1, max_productions)))]
+                 for k in range(draw(st.integers(min_productions, max_productions)))]
         default = draw(st.sampled_from([None, "1"])) if defaults else None
         types[name] = hole_type(name, params, roles, frags, default=default)
     return types
@@ -333,6 +333,9 @@ class _Memory:
     #: edges added through holes attached everywhere (a cycle through them takes
     #: several steps)
     wide: set[tuple[str, str]] = field(default_factory=set)
+    #: open hole -> local names of the tasks grown in it (the same name again is an id
+    #: taken)
+    grown: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _copy(d: Derivation, *, unnarrowed: bool = False) -> Derivation:
@@ -757,10 +760,16 @@ class _Author:
 
     def grow(self) -> _Draft:
         hole = self.pick(self.open)
-        way = self.vary("grow", ["legal", "legal", "holes", *([] if hole.everywhere
-                                                              else ["outside"])])
+        grown = self.memory.grown.get(hole.id, [])
+        way = self.vary("grow", ["legal", "legal", "holes",
+                                 *([] if hole.everywhere else ["outside"]),
+                                 *(["reused id"] if grown else [])])
         if way == "legal":
             return _Draft(Grow(hole.id, self._fragment(hole)), ("grow",))
+        if way == "reused id":  # a task again under a name this hole gave before
+            local = self.pick(grown)
+            return _Draft(Grow(hole.id, Fragment((TaskSpec(local, self.pick(self.kinds)),))),
+                          ("grow",), illegal=True)
         if way == "outside":
             return _Draft(Grow(hole.id, self._outside(hole, self._fragment(hole))), ("grow",),
                           illegal=True)
@@ -858,9 +867,11 @@ class _Author:
     def _bad_types(self, hole: Hole, fragment: Fragment, fresh: dict[str, HoleType],
                    tag: str) -> _Draft:
         """Fresh types a refinement must not declare: a name that exists, a type that
-        can never finish, a production with a cycle; or an everywhere hole with args."""
+        can never finish, a production with a cycle; or an everywhere hole with args;
+        or good fresh types in a fragment that fails only once it is being applied."""
         name, htype = next(iter(fresh.items()))
-        ways = ["clash"]
+        late = self._fails_late(hole, fragment)
+        ways = ["clash", *(["late", "late"] if late else [])]
         if htype.everywhere:
             ways += ["args", "args"]
         elif not htype.open:
@@ -868,6 +879,9 @@ class _Author:
         way = self.vary("bad types", ways)
         types = dict(fresh)
         holes = fragment.holes
+        if way == "late" and late:
+            return _Draft(Refine(hole.id, late[0], tuple(fresh.values())), (tag, *late[1]),
+                          illegal=True)
         if way == "clash":
             clash = self.pick(sorted(self.types))
             types[name] = replace(htype, name=clash, productions=tuple(
@@ -891,6 +905,33 @@ class _Author:
         tags = (tag, "cycle/in one message") if way == "cycle" else (tag,)
         return _Draft(Refine(hole.id, replace(fragment, holes=holes), tuple(types.values())),
                       tags, illegal=True)
+
+    def _fails_late(self, hole: Hole, fragment: Fragment
+                    ) -> tuple[Fragment, tuple[str, ...]] | None:
+        """The fragment changed so that it passes every check on its own and fails only
+        when applied (after its fresh types are in): a new task under an id the hole
+        gave before, an edge into a task that has started, or one closing a cycle."""
+        grown = self.memory.grown.get(hole.id, [])
+        ways = [*(["reused id"] if grown else []),
+                *(["into started", "cycle"] if hole.everywhere else [])]
+        if not ways:
+            return None
+        way = self.pick(ways)
+        x = f"{self.prefix}_late"
+        if way == "reused id":
+            local = self.pick(grown)
+            tasks = (*fragment.tasks, TaskSpec(local, self.pick(self.kinds)))
+            return replace(fragment, tasks=tasks), ()
+        if way == "into started" and self.started:
+            tasks = (*fragment.tasks, TaskSpec(x, self.pick(self.kinds)))
+            edges = (*fragment.edges, (x, self.pick(self.started)))
+            return replace(fragment, tasks=tasks, edges=edges), ("into started",)
+        cycles = self._cycles_back()
+        if not cycles:
+            return None
+        u, v, wide = self.pick(cycles)
+        tag = "cycle/several steps" if wide else "cycle/one step"
+        return replace(fragment, edges=(*fragment.edges, (u, v))), (tag,)
 
     # ---------------------------------------------------------------- invariants
     def into_started(self) -> _Draft:
@@ -1089,11 +1130,17 @@ def message_runs(draw: st.DrawFn, grammar: Grammar, max_messages: int = 32,
             sent += 1
             wide_holes = set(d.graph.everywhere_holes())
             outcome = _send(d, _Author(draw, d, memory).write())
-            if any(getattr(s, "hole", None) in wide_holes and isinstance(s, Grow | Refine)
-                   for s in outcome.steps()):
-                memory.wide |= {(u, v) for u, v in outcome.after["edges"]} - {
-                    (u, v) for u, v in outcome.before["edges"]}
+            _remember(memory, outcome, wide_holes)
             out.outcomes.append(outcome)
+
+
+def _remember(memory: _Memory, outcome: Outcome, wide_holes: set[str]) -> None:
+    for step in outcome.steps():
+        if isinstance(step, Grow):
+            memory.grown.setdefault(step.hole, []).extend(step.fragment.locals)
+        if isinstance(step, Grow | Refine) and step.hole in wide_holes:
+            memory.wide |= {(u, v) for u, v in outcome.after["edges"]} - {
+                (u, v) for u, v in outcome.before["edges"]}
 
 
 def _keep_promises(draw: st.DrawFn, d: Derivation, task: str, out: MessageRun,

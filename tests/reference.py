@@ -326,6 +326,16 @@ class Model:
             raise Illegal(f"{step}: the task is not ready")
         self.state[step.task] = new
 
+    def ready(self) -> set[str]:
+        return {t for t in self.tasks if self.is_ready(t)}
+
+    def due(self) -> set[str]:
+        """Holes that must be expanded now: every task they come after is done (for one
+        attached everywhere: every task)."""
+        all_done = all(s == "done" for s in self.state.values())
+        return {hid for hid, h in self.holes.items()
+                if (all_done if h.everywhere else all(self.state[a] == "done" for a in h.after))}
+
     def is_ready(self, task: str) -> bool:
         return (self.state[task] == "pending"
                 and all(self.state[u] == "done" for u, v in self.edges if v == task)

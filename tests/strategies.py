@@ -87,7 +87,7 @@ def grammars(draw: st.DrawFn, allow_open: bool = True, min_start_holes: int = 2)
     if anywhere:
         extra["Any"] = open_type("Any", everywhere=True)
     children.update({n: None if t.everywhere else t.roles for n, t in extra.items()})
-    types = {**draw(closed_types(sigs, children)), **extra}
+    types = {**draw(closed_types(sigs, children, min_productions=2)), **extra}
     start = draw(start_graphs(children, min_start_holes))
     if bounded and draw(st.integers(0, 2)) != 0:
         split = draw(st.integers(1, len(start.tasks) - 1))
@@ -169,7 +169,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("no production yields it", r"no sequence of allowed productions"),
     ("search budget", r"could not be explained within"),
     ("unknown task", r"no task '|neither a new task of this change nor a task"),
-    ("name", r"is not a valid name|appears twice|already a node id"),
+    ("name or id", r"is not a valid name|appears twice|already a node id|already exists"),
 )
 
 

@@ -65,14 +65,19 @@ def check_accepted_steps_are_production_applications(run: MessageRun) -> None:
 
 def check_the_run_stays_in_its_promises(run: MessageRun) -> None:
     """The whole history (messages, defaults, states), replayed in the reference from
-    the start: every step allowed, nothing grows outside the hole it comes from."""
-    model = Model.of(run.grammar.derivation().graph.to_json(), run.grammar.to_json())
+    the start: every step allowed, nothing grows outside the hole it comes from, and
+    the scheduler's bookkeeping (ready tasks, due holes) right after every step."""
+    core = run.grammar.derivation()
+    model = Model.of(core.graph.to_json(), run.grammar.to_json())
     for i, step in enumerate(run.derivation.history):
         try:
             model.apply(step)
         except Illegal as e:
             raise AssertionError(f"step {i} of the run was accepted, but the reference "
                                  f"refuses it: {e}") from None
+        core.apply(step)
+        assert set(core.graph.ready()) == model.ready(), f"ready tasks after step {i} {step}"
+        assert set(core.graph.due()) == model.due(), f"due holes after step {i} {step}"
     differences = model.differences(run.derivation.graph.to_json(),
                                     run.derivation.grammar.to_json())
     assert not differences, f"the run ends elsewhere than its steps lead: {differences}"
@@ -241,26 +246,44 @@ def _adds(d: Derivation, hole_id: str, production: str) -> bool:
     return bool(applied.tasks) or bool(set(scratch.graph.edges()) - before)
 
 
+def _adding(d: Derivation) -> list[tuple[str, str]]:
+    """(hole, production) pairs that add a task or an edge."""
+    return [(h, p.name) for h in sorted(d.graph.holes)
+            for p in d.grammar.types[d.graph.holes[h].type].allowed(d.graph.holes[h].allowed)
+            if _adds(d, h, p.name)]
+
+
+@st.composite
+def walks(draw: st.DrawFn, grammar: Grammar, keep: Any) -> Derivation:
+    """A derivation after 0-2 random expansions, each one that leaves ``keep(d)`` true
+    (the case a test needs), if the start has it."""
+    d = grammar.derivation()
+    for _ in range(draw(st.integers(0, 2))):
+        options = []
+        for h in sorted(d.graph.holes):
+            hole = d.graph.holes[h]
+            for p in d.grammar.types[hole.type].allowed(hole.allowed):
+                after = _copy(d)
+                after.apply(Expand(h, p.name))
+                if keep(after):
+                    options.append(Expand(h, p.name))
+        if not options:
+            break
+        d.apply(draw(st.sampled_from(options)))
+    return d
+
+
 @st.composite
 def production_sequences(draw: st.DrawFn) -> tuple[Derivation, Derivation, list[Expand]]:
     """A derivation walked a little, and 1-3 allowed expansions after it (often of a
     hole the previous one made), each adding a task or an edge: (before, after, steps)."""
     grammar = draw(grammars(allow_open=False))
-    d = grammar.derivation()
-    for _ in range(draw(st.integers(0, 2))):
-        holes = sorted(d.graph.holes)
-        if not holes:
-            break
-        hole = d.graph.holes[draw(st.sampled_from(holes))]
-        names = [p.name for p in d.grammar.types[hole.type].allowed(hole.allowed)]
-        d.apply(Expand(hole.id, draw(st.sampled_from(names))))
+    d = draw(walks(grammar, lambda d: bool(_adding(d))))
     after = _copy(d)
     steps: list[Expand] = []
     children: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
-        options = [(h, p.name) for h in sorted(after.graph.holes)
-                   for p in after.grammar.types[after.graph.holes[h].type].allowed(
-                       after.graph.holes[h].allowed) if _adds(after, h, p.name)]
+        options = _adding(after)
         inner = [o for o in options if o[0] in children]
         if not options:
             break
@@ -405,27 +428,28 @@ def test_narrowing_only_removes_futures(run: MessageRun) -> None:
                 assert set(h["allowed"]) <= set(old["allowed"])
 
 
-@st.composite
-def narrowings(draw: st.DrawFn) -> tuple[Grammar, Derivation, NarrowType | NarrowHole, str]:
-    """A derivation walked a little, and a narrowing of a hole it has (or of that
-    hole's type) that removes some productions but leaves a way to finish."""
-    grammar = draw(grammars(allow_open=False))
-    d = grammar.derivation()
-    for _ in range(draw(st.integers(0, 2))):
-        hole = d.graph.holes[draw(st.sampled_from(sorted(d.graph.holes)))]
-        names = [p.name for p in d.grammar.types[hole.type].allowed(hole.allowed)]
-        d.apply(Expand(hole.id, draw(st.sampled_from(names))))
-        if not d.graph.holes:
-            break
+def _narrowing_choices(d: Derivation) -> list[tuple[str, str]]:
+    """(hole, production): removing the production from the hole's type leaves every
+    type a way to finish (so from the hole too)."""
     choices = []
     types = {n: t.to_json() for n, t in d.grammar.types.items()}
     for hid in sorted(d.graph.holes):
         htype = d.grammar.types[d.graph.holes[hid].type]
         names = [p.name for p in htype.allowed()]
-        for name in names[:-1] if len(names) > 1 else ():
+        for name in names if len(names) > 1 else ():
             narrowed = {**types, htype.name: {**types[htype.name], "removed": [name]}}
             if set(narrowed) == productive(narrowed):
                 choices.append((hid, name))
+    return choices
+
+
+@st.composite
+def narrowings(draw: st.DrawFn) -> tuple[Grammar, Derivation, NarrowType | NarrowHole, str]:
+    """A derivation walked a little, and a narrowing of a hole it has (or of that
+    hole's type) that removes some productions but leaves a way to finish."""
+    grammar = draw(grammars(allow_open=False))
+    d = draw(walks(grammar, lambda d: bool(_narrowing_choices(d))))
+    choices = _narrowing_choices(d)
     assume(choices)
     hid, name = draw(st.sampled_from(choices))
     kind = draw(st.sampled_from(["type", "hole"]))
