@@ -351,9 +351,9 @@ def _copy(d: Derivation, *, unnarrowed: bool = False) -> Derivation:
     return Derivation(grammar, Graph.from_json(data))
 
 
-class _Author:
-    """A running task writing one message for the derivation as it stands: legal or
-    not, by design, with tags saying what it exercises."""
+class _Writer:
+    """A running task writing one message for the derivation as it stands: the state
+    it reads and the ways it chooses (each family of messages is a subclass)."""
 
     def __init__(self, draw: st.DrawFn, d: Derivation, memory: _Memory) -> None:
         self.draw, self.d, self.g, self.memory = draw, d, d.graph, memory
@@ -369,40 +369,6 @@ class _Author:
         self.pending = [t for t in self.g.tasks if self.g.state[t] is TaskState.PENDING]
         self.started = [t for t in self.g.tasks if self.g.state[t] is not TaskState.PENDING]
         self.kinds = sorted(d.grammar.kinds() | {"G"})
-
-    # ---------------------------------------------------------------- choosing
-    def write(self) -> _Draft:
-        # Right after a narrowing: a change that needs what it removed.
-        levels = sorted({level for _, _, level in self._removed()})
-        urgent = [lv for lv in levels if ("needs removed", lv) not in self.memory.used]
-        if urgent and not self.coin(4):
-            return self.needs_removed(self.pick(urgent))
-        # Hypothesis leans to the first options (and shrinks towards them): legal
-        # changes first, the rarest cases weighted up, the always-possible ones last.
-        # (Names, not bound methods: Hypothesis labels a choice by the options' repr,
-        # and a method's repr holds its address, which changes between processes.)
-        options: list[str] = []
-        if self.closed:
-            options += ["expand", "diff_steps", "batch", "diff_steps", "batch_bad",
-                        "diff_extra_edge", "diff_missing_edge", "diff_wrong_kind",
-                        "diff_wrong_kind", "narrow_type", "narrow_hole", "diff_steps",
-                        "narrow_hole", "narrow_type", "diff_wrong_kind", "diff_missing_edge",
-                        "narrow_type", "diff_extra_edge"]
-        if self.open:
-            options += ["refine", "grow", "refine", "refine", "grow", "refine", "refine",
-                        "refine"]
-        if self.closed and self.open:
-            options += ["open_step_on_closed"] * 2
-        if self._removed():
-            options += ["needs_removed"] * 8
-        cycles = self._cycles_back() if self.everywhere else []
-        if cycles:
-            options += ["cycle_back"] * (6 if any(wide for _, _, wide in cycles) else 2)
-        options += ["expand_wrong", "diff_nowhere", "cycle_in_message"]
-        if self.started:
-            options.append("into_started")
-        builder: Callable[[], _Draft] = getattr(self, self.vary("message", options))
-        return builder()
 
     def pick(self, items: Sequence[T]) -> T:
         return self.draw(st.sampled_from(items))
@@ -432,7 +398,33 @@ class _Author:
             n += 1
         return f"{what}{self.prefix}_{n}"
 
-    # ---------------------------------------------------------------- expansions
+    def _removed(self) -> list[tuple[Hole, str, str]]:
+        """(hole, production, 'by type' | 'for hole') for productions narrowed away."""
+        out = []
+        for hole in self.closed:
+            htype = self.types[hole.type]
+            for p in htype.productions:
+                if p.name in htype.removed:
+                    out.append((hole, p.name, "by type"))
+                elif hole.allowed is not None and p.name not in hole.allowed:
+                    out.append((hole, p.name, "for hole"))
+        return out
+
+    def _cycles_back(self) -> list[tuple[str, str, bool]]:
+        """(u, v, wide): v is pending and runs before u, so an edge u -> v closes a
+        cycle; wide if the way from v to u takes an edge added through an everywhere
+        hole (the cycle then takes several steps)."""
+        out = []
+        for v in self.pending:
+            for u, wide in sorted(_reach(self.g, v, self.memory.wide).items()):
+                if u != v and u in self.g.tasks:
+                    out.append((u, v, wide))
+        return out
+
+
+class _Expansions(_Writer):
+    """Expansions named for holes, alone or in batches."""
+
     def expand(self) -> _Draft:
         hole = self.pick(self.closed)
         htype = self.types[hole.type]
@@ -520,7 +512,10 @@ class _Author:
         return _Draft(Batch((*steps[:at], bad, *steps[at:])), ("batch/one bad member", *tags),
                       illegal=True)
 
-    # ---------------------------------------------------------------- raw diffs
+
+class _Diffs(_Expansions):
+    """Raw diffs: what expansions add, and the same spoilt."""
+
     def _diff(self, scratch: Derivation) -> Diff:
         """What ``scratch`` has that the derivation has not, as a raw diff under fresh
         names, its tasks and edges in a random order."""
@@ -615,18 +610,9 @@ class _Author:
         diff = Diff((TaskSpec(name, self.pick(self.kinds)),), tuple(edges))
         return _Draft(diff, ("diff/no hole there",))
 
-    # ---------------------------------------------------------------- narrowing
-    def _removed(self) -> list[tuple[Hole, str, str]]:
-        """(hole, production, 'by type' | 'for hole') for productions narrowed away."""
-        out = []
-        for hole in self.closed:
-            htype = self.types[hole.type]
-            for p in htype.productions:
-                if p.name in htype.removed:
-                    out.append((hole, p.name, "by type"))
-                elif hole.allowed is not None and p.name not in hole.allowed:
-                    out.append((hole, p.name, "for hole"))
-        return out
+
+class _Narrowings(_Diffs):
+    """Narrowings, and the changes that need what they removed."""
 
     def narrow_type(self) -> _Draft:
         closed = sorted(n for n, t in self.types.items() if not t.open)
@@ -703,7 +689,10 @@ class _Author:
         many = "diff/several steps" if len(steps) > 1 else "diff/one step"
         return _Draft(self._diff(scratch), (many, tag))
 
-    # ---------------------------------------------------------------- open holes
+
+class _OpenHoles(_Narrowings):
+    """Growing and refining open holes (fresh types too), and the same done wrong."""
+
     def _endpoints(self, hole: Hole) -> tuple[list[str], list[str]]:
         """Existing tasks a legal fragment in ``hole`` may leave, and enter."""
         if not hole.everywhere:
@@ -933,7 +922,11 @@ class _Author:
         tag = "cycle/several steps" if wide else "cycle/one step"
         return replace(fragment, edges=(*fragment.edges, (u, v))), (tag,)
 
-    # ---------------------------------------------------------------- invariants
+
+class _Author(_OpenHoles):
+    """A running task writing one message for the derivation as it stands: legal or
+    not, by design, with tags saying what it exercises."""
+
     def into_started(self) -> _Draft:
         """An edge into a task that has started (or a hole before one): never allowed."""
         target = self.pick(self.started)
@@ -987,17 +980,6 @@ class _Author:
         edges = ((self.pick(sorted(self.g.tasks)), xs[0]), *loop)
         return _Draft(Diff(tasks, edges), ("cycle/in one message",), True)
 
-    def _cycles_back(self) -> list[tuple[str, str, bool]]:
-        """(u, v, wide): v is pending and runs before u, so an edge u -> v closes a
-        cycle; wide if the way from v to u takes an edge added through an everywhere
-        hole (the cycle then takes several steps)."""
-        out = []
-        for v in self.pending:
-            for u, wide in sorted(_reach(self.g, v, self.memory.wide).items()):
-                if u != v and u in self.g.tasks:
-                    out.append((u, v, wide))
-        return out
-
     def cycle_back(self) -> _Draft:
         cycles = self._cycles_back()
         wide = [c for c in cycles if c[2]]
@@ -1023,6 +1005,39 @@ class _Author:
                           ("refine/holes", tag), True)
         diff = Diff((TaskSpec(x, self.pick(self.kinds)),), ((u, x), (x, v)))
         return _Draft(diff, ("diff/no hole there", tag), True)
+
+    def write(self) -> _Draft:
+        # Right after a narrowing: a change that needs what it removed.
+        levels = sorted({level for _, _, level in self._removed()})
+        urgent = [lv for lv in levels if ("needs removed", lv) not in self.memory.used]
+        if urgent and not self.coin(4):
+            return self.needs_removed(self.pick(urgent))
+        # Hypothesis leans to the first options (and shrinks towards them): legal
+        # changes first, the rarest cases weighted up, the always-possible ones last.
+        # (Names, not bound methods: Hypothesis labels a choice by the options' repr,
+        # and a method's repr holds its address, which changes between processes.)
+        options: list[str] = []
+        if self.closed:
+            options += ["expand", "diff_steps", "batch", "diff_steps", "batch_bad",
+                        "diff_extra_edge", "diff_missing_edge", "diff_wrong_kind",
+                        "diff_wrong_kind", "narrow_type", "narrow_hole", "diff_steps",
+                        "narrow_hole", "narrow_type", "diff_wrong_kind", "diff_missing_edge",
+                        "narrow_type", "diff_extra_edge"]
+        if self.open:
+            options += ["refine", "grow", "refine", "refine", "grow", "refine", "refine",
+                        "refine"]
+        if self.closed and self.open:
+            options += ["open_step_on_closed"] * 2
+        if self._removed():
+            options += ["needs_removed"] * 8
+        cycles = self._cycles_back() if self.everywhere else []
+        if cycles:
+            options += ["cycle_back"] * (6 if any(wide for _, _, wide in cycles) else 2)
+        options += ["expand_wrong", "diff_nowhere", "cycle_in_message"]
+        if self.started:
+            options.append("into_started")
+        builder: Callable[[], _Draft] = getattr(self, self.vary("message", options))
+        return builder()
 
 
 def _adds(diff: Diff) -> bool:
