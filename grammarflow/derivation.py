@@ -461,12 +461,21 @@ class Derivation:
         narrowed = replace(htype, removed=removed, default=default)
         types = dict(self.grammar.types)
         types[htype.name] = narrowed
-        lost = set(types) - productive_types(types)
+        productive = productive_types(types)
+        lost = set(types) - productive
         if lost:
             raise BrokenPromise(
                 f"narrowing {htype.name} by removing {list(step.remove)} would leave "
                 f"{sorted(lost)} with no way to finish; a promise may narrow the futures "
                 "but must leave at least one")
+        for hid in self.graph.holes_of_type(htype.name):
+            hole = self.graph.holes[hid]
+            if hole.allowed is not None and not _can_finish(narrowed, hole.allowed, productive):
+                raise BrokenPromise(
+                    f"narrowing {htype.name} by removing {list(step.remove)} would leave "
+                    f"hole {hid}, itself narrowed to {sorted(hole.allowed)}, with no way to "
+                    "finish; a promise may narrow the futures but must leave at least one",
+                    hole=hid)
         self.grammar = Grammar(self.grammar.start, types, self.grammar.plans)
         return Applied(step)
 
@@ -479,13 +488,17 @@ class Derivation:
         for name in step.remove:
             htype.production(name)
         left = frozenset(p.name for p in htype.allowed(hole.allowed)) - frozenset(step.remove)
-        productive = productive_types(self.grammar.types)
-        if not any(all(h.type in productive for h in p.fragment.holes)
-                   for p in htype.productions if p.name in left):
+        if not _can_finish(htype, left, productive_types(self.grammar.types)):
             raise BrokenPromise(f"narrowing hole {hole.id} by removing {list(step.remove)} "
                                 "would leave it no way to finish", hole=hole.id)
         self.graph.replace_hole(replace(hole, allowed=left))
         return Applied(step)
+
+
+def _can_finish(htype: HoleType, only: frozenset[str], productive: set[str]) -> bool:
+    """Has a hole of ``htype`` narrowed to ``only`` a production left that can finish?"""
+    return any(all(h.type in productive for h in p.fragment.holes)
+               for p in htype.allowed(only))
 
 
 __all__ = ["EVERYWHERE", "Derivation", "Plan", "child_hole_id", "compile_fragment",

@@ -15,6 +15,14 @@ without backtracking costs time linear in the diff (plus the holes it touches), 
 in the size of the graph. A ``budget`` caps the steps it tries, a ``deadline`` its
 time, and ``cancelled`` lets a caller stop it. When no production fits, an open hole
 that admits the whole diff takes it (:class:`~grammarflow.grammar.Grow`).
+
+Choosing the element first is fast, but it may miss a plan when an element that some
+step can produce now is, in every plan, produced later by a hole a step makes (the
+same kind made by a hole or by the hole's child). So a diff of up to
+:data:`EXHAUSTIVE_UP_TO` elements that this search refuses is searched again hole by
+hole (:class:`_Exhaustive`): each hole in turn is expanded in every way, or left, which
+finds a plan whenever there is one (within the budget). Bigger diffs keep the first
+answer: name the productions with ``expand`` where a grammar is that ambiguous.
 """
 
 from __future__ import annotations
@@ -32,12 +40,18 @@ from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleType, Production, TaskSpec
 from grammarflow.graph import JSON, check_name
 from grammarflow.steps import Expand, Grow, Step
-from grammarflow.wellformed import find_cycle
+from grammarflow.wellformed import find_cycle, reachable_types
 
 #: Steps the search may try, beyond one per element of the diff, before it refuses.
 DEFAULT_BUDGET = 20_000
 #: Seconds the search may take before it refuses the diff as too costly to explain.
 DEFAULT_DEADLINE = 5.0
+
+#: Diffs of up to this many elements that the element-first search refuses are searched
+#: again exhaustively, hole by hole (see the module docstring), for at most
+#: EXHAUSTIVE_BUDGET steps.
+EXHAUSTIVE_UP_TO = 40
+EXHAUSTIVE_BUDGET = 2_000
 # Units of work (steps tried, elements examined) between looks at the clock and at the
 # cancellation hook: often enough to stop within milliseconds, rare enough to be free.
 _CHECK_EVERY = 256
@@ -160,6 +174,8 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
         return Plan(derivation, grow=grow)
     except _Cancelled as stop:
         raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
+    if moves is None and len(elements.items) <= EXHAUSTIVE_UP_TO:
+        moves = _exhaustive_moves(derivation, elements, search.limits, started)
     if moves is not None:
         return Plan(derivation, tuple(moves), elements.attrs)
     grow = _grow_for(derivation, elements)
@@ -452,6 +468,7 @@ class _Index:
         self._allowed: dict[tuple[str, frozenset[str] | None], tuple[_Pattern, ...]] = {}
         self._of: dict[str, frozenset[str]] = {}
         self._unattached: dict[str, frozenset[str]] = {}
+        self._derivable: dict[str, frozenset[str]] = {}
 
     def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
         """The productions still allowed for ``hole``, compiled."""
@@ -471,6 +488,18 @@ class _Index:
                 if not t.open and any(s.kind == kind for p in t.allowed()
                                       for s in p.fragment.tasks))
         return found
+
+    def derivable_kinds(self, types: Iterable[str]) -> set[str]:
+        """The kinds of task that holes of ``types`` can make, in any number of steps."""
+        out: set[str] = set()
+        for name in types:
+            found = self._derivable.get(name)
+            if found is None:
+                found = self._derivable[name] = frozenset(
+                    s.kind for t in reachable_types(self.types, (name,))
+                    for p in self.types[t].allowed() for s in p.fragment.tasks)
+            out |= found
+        return out
 
     def unattached(self, kind: str) -> frozenset[str]:
         """Closed types with a production that has a task of ``kind`` with no edge to a
@@ -976,6 +1005,107 @@ class _Search:
 
 def _bound(nodes: list[str | None], first: int) -> tuple[str, ...]:
     return tuple(n for n in nodes[first:] if n is not None)
+
+
+class _Exhaustive(_Search):
+    """Decides hole by hole: the first undecided hole is expanded in each way that
+    produces only elements of the diff, or left as it is; then the next. Complete, and
+    exponential in the holes the diff could involve: for small diffs only."""
+
+    def run(self) -> list[_Move] | None:
+        self.limits.check(self.tries)
+        self._skipped: set[Any] = set()
+        self._seen_failed: set[tuple[int, frozenset[Any]]] = set()
+        self._plan: list[_Move] = []
+        self._graph_candidates = self._candidates()
+        return self._plan if self._decide() else None
+
+    def _candidates(self) -> list[_Hole]:
+        """The graph's closed holes that could take part: attached to a task the diff
+        touches, or of a type that makes a kind the diff has."""
+        ends = {n for e in self.el.edges for n in e if n in self.graph.tasks}
+        found = {h.ref: h for h in self.holes_at(ends)}
+        for kind in self.el.by_kind:
+            for name in self.index.of(kind):
+                for hid in self.graph.holes_of_type(name):
+                    found.setdefault(hid, self._graph_hole(hid))
+        return [found[ref] for ref in sorted(found, key=str)]
+
+    def _next_hole(self) -> _Hole | None:
+        for h in self._graph_candidates:
+            if h.ref not in self.consumed and h.ref not in self._skipped:
+                return h
+        for planned in self.planned_of_type.values():
+            for ref in sorted(planned):
+                if ref not in self._skipped:
+                    return planned[ref]
+        return None
+
+    def _decide(self) -> bool:
+        if not self.uncovered:
+            return True
+        key = (self.state.z, frozenset(self._skipped))
+        if key in self._seen_failed:
+            return False
+        hole = self._next_hole()
+        if hole is None or not self._kinds_still_makeable():
+            self._seen_failed.add(key)
+            return False
+        for move in self._moves_on(hole):
+            self.tries += 1
+            if self.tries > self.limits.budget:
+                raise _TooCostly(f"the change could not be explained within "
+                                 f"{self.limits.budget} search steps; {_USE_EXPAND}")
+            self._plan.append(move)
+            self.state.advance(move, self._plan)
+            if self._decide():
+                return True
+            self.state.back(self._plan)
+        self._skipped.add(hole.ref)
+        if self._decide():
+            return True
+        self._skipped.discard(hole.ref)
+        self._seen_failed.add(key)
+        return False
+
+    def _kinds_still_makeable(self) -> bool:
+        """Can the undecided holes (with all they may make) still make a task of every
+        kind the diff still lacks? If not, no choice below can succeed."""
+        el = self.el
+        wanted = {el.kind[el.items[i]] for i in self.uncovered  # type: ignore[index]
+                  if isinstance(el.items[i], str)}
+        if not wanted:
+            return True
+        types = {h.type for h in self._graph_candidates
+                 if h.ref not in self.consumed and h.ref not in self._skipped}
+        types |= {h.type for planned in self.planned_of_type.values()
+                  for ref, h in planned.items() if ref not in self._skipped}
+        makeable = self.index.derivable_kinds(types)
+        return wanted <= makeable
+
+    def _moves_on(self, hole: _Hole) -> list[_Move]:
+        """Every way to expand ``hole`` that produces something and only the diff's."""
+        moves = []
+        for pattern in self.index.allowed(hole):
+            for binding in self.extend(pattern, hole, {}):
+                self._tick()
+                move = self._move(pattern, hole, binding)
+                if move is not None and (move.covers or move.new_holes):
+                    moves.append(move)
+        return moves
+
+
+def _exhaustive_moves(d: Derivation, elements: _Elements, limits: _Limits,
+                      started: float) -> list[_Move] | None:
+    """The exhaustive search's plan (None: there is none, or it ran out of budget)."""
+    search = _Exhaustive(d, elements, _Limits(min(limits.budget, EXHAUSTIVE_BUDGET),
+                                              limits.deadline, limits.cancelled, started))
+    try:
+        return search.run()
+    except _TooCostly:
+        return None  # the refusal then says what the first search found
+    except _Cancelled as stop:
+        raise BrokenPromise(str(stop), hole=_first_hole(d, elements)) from None
 
 
 # ------------------------------------------------------------------------ refusal

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from grammarflow.derivation import Derivation
+from grammarflow.errors import BrokenPromise
 from grammarflow.grammar import Fragment, Grammar, HoleType, TaskSpec
 from grammarflow.graph import Hole, TaskState
-from grammarflow.steps import Expand, Grow, Refine, SetState
+from grammarflow.steps import Applied, Expand, Grow, Refine, SetState
 from grammarflow.wellformed import finishing_depth
 
 T = TypeVar("T")
@@ -50,6 +51,14 @@ class Limits:
 
     max_tasks: int = 40
     max_open_growth: int = 3
+    #: Steps (of the whole derivation) after which every choice takes the shortest way
+    #: to finish: productions that only re-create holes would otherwise go on forever.
+    max_steps: int = 400
+
+
+def is_big(d: Derivation, limits: Limits) -> bool:
+    """Has the derivation grown enough that it should now finish?"""
+    return len(d.graph.tasks) >= limits.max_tasks or len(d.history) >= limits.max_steps
 
 
 def expand_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits) -> Expand | None:
@@ -58,7 +67,7 @@ def expand_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits) -
     allowed = list(htype.allowed(hole.allowed))
     if not allowed:
         return None
-    if len(d.graph.tasks) >= limits.max_tasks:
+    if is_big(d, limits):
         depth = finishing_depth(d.grammar.types)
         names = {p.name for p in allowed}
         best = [p for p in allowed
@@ -72,8 +81,7 @@ def expand_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits) -
 def open_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
                 kinds: Sequence[str], grown: dict[str, int]) -> Grow | Refine:
     """For an open hole: grow one new task inside it, or close it (refine to nothing)."""
-    if grown.get(hole.id, 0) >= limits.max_open_growth or len(d.graph.tasks) >= limits.max_tasks \
-            or chooser.coin():
+    if grown.get(hole.id, 0) >= limits.max_open_growth or is_big(d, limits) or chooser.coin():
         return Refine(hole.id, Fragment())
     grown[hole.id] = grown.get(hole.id, 0) + 1
     n = grown[hole.id]
@@ -121,59 +129,76 @@ def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
         d.apply(open_choice(d, hole, chooser, limits, kinds, grown))
         return
     step = expand_choice(d, hole, chooser, limits)
-    if step is not None:
-        d.apply(step)
+    if step is None:
+        raise BrokenPromise(f"hole {hole.id} ({hole.type}) has no production left: "
+                            "narrowing took every one, so it can never finish", hole=hole.id)
+    d.apply(step)
 
 
 def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:
     """Run the workflow's scheduler through the core: one task at a time, to the end.
 
-    Each task, while it runs, expands the holes that become due when it ends (so no
-    hole ever needs a default it does not have) and, by chance, some others it is
-    attached to; then it is done and due holes take their defaults.
+    Each task, while it runs, expands every hole that is due when it ends (so no hole
+    ever needs a default it does not have) and, by chance, some others it is attached
+    to; then it is done and due holes take their defaults.
     """
     limits = limits or Limits()
     d = grammar.derivation()
     kinds = _kinds(grammar)
     grown: dict[str, int] = {}
-    d.close_due()
+    close_due_holes(d)
     while True:
-        ready = list(d.graph.ready())
+        ready = d.graph.ready_in_order()
         if not ready:
             break
         task = chooser.choose(ready)
         d.apply(SetState(task, TaskState.RUNNING))
-        for _ in range(limits.max_tasks):
-            hole = _hole_for(d, task, chooser)
-            if hole is None:
-                break
-            _step(d, hole, chooser, limits, kinds, grown)
+        _work(d, task, chooser, limits, kinds, grown)
         d.apply(SetState(task, TaskState.DONE))
-        d.close_due()
+        close_due_holes(d)
     return d
 
 
-def _hole_for(d: Derivation, task: str, chooser: Chooser) -> Hole | None:
-    """A hole the running ``task`` should handle now: one due when it ends, or by chance."""
+def close_due_holes(d: Derivation) -> list[Applied]:
+    """Close due holes with their defaults until none is due (may raise), in the order
+    of their ids: the graph keeps due holes (and ready tasks) in an order that follows
+    set iteration, which changes between processes; a simulation must not."""
+    out: list[Applied] = []
+    while True:
+        due = sorted(d.graph.due())
+        if not due:
+            return out
+        out.append(d.close(due[0]))
+
+
+def _work(d: Derivation, task: str, chooser: Chooser, limits: Limits,
+          kinds: Sequence[str], grown: dict[str, int]) -> None:
+    """What the running ``task`` changes: every hole due when it ends (those its
+    expansions create too), and by chance a few others."""
+    by_chance = 0
+    while True:
+        must = due_when_done(d, task)
+        may = [d.graph.holes[h] for h in sorted(d.graph.holes_at(task))
+               if task in d.graph.holes[h].after]
+        may += [d.graph.holes[h] for h in d.graph.everywhere_holes()]
+        if must:
+            hole = must[0]
+        elif may and by_chance < limits.max_tasks and chooser.coin():
+            hole = chooser.choose(may)
+            by_chance += 1
+        else:
+            return
+        _step(d, hole, chooser, limits, kinds, grown)
+
+
+def due_when_done(d: Derivation, task: str) -> list[Hole]:
+    """The holes (not attached everywhere) due once the running ``task`` is done: every
+    task they come after, but ``task``, is done. Those due already are among them."""
     g = d.graph
-    must: list[Hole] = []
-    may: list[Hole] = []
-    for hid in sorted(g.holes_at(task)) + sorted(g.due()):
-        hole = g.holes.get(hid)
-        if hole is None or hole in must:
-            continue
-        if hole.everywhere:
-            may.append(hole)
-            continue
-        others_done = all(g.state[a] is TaskState.DONE for a in hole.after if a != task)
-        if others_done and (task in hole.after or not hole.after):
-            must.append(hole)
-        elif task in hole.after:
-            may.append(hole)
-    if must:
-        return must[0]
-    everywhere = [g.holes[h] for h in g.everywhere_holes()]
-    may.extend(h for h in everywhere if h not in may)
-    if may and chooser.coin():
-        return chooser.choose(may)
-    return None
+    due = []
+    for hid in dict.fromkeys([*sorted(g.holes_at(task)), *sorted(g.due())]):
+        hole = g.holes[hid]
+        if not hole.everywhere and all(g.state[a] is TaskState.DONE
+                                       for a in hole.after if a != task):
+            due.append(hole)
+    return due

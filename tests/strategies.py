@@ -1,102 +1,241 @@
 """Random grammars for the project's property tests (users get grammarflow.testing).
 
-Every generated grammar is well formed by construction: fragments are laid out on a
-line (after-parameters, new tasks, before-parameters), edges and holes only go
-forward along it, and each type's first production has no holes (so it can finish).
-If registration refuses one, the generator or the checker is wrong: the test fails.
+Every grammar :func:`grammars` makes is well formed by construction: fragments are laid
+out on a line (after-parameters, new tasks, before-parameters; see
+grammarflow.testing.fragments), edges and holes only go forward along it, and each
+type's first production has no holes (so it can finish). If registration refuses one,
+the generator or the checker is wrong: the test fails. :func:`cyclic_grammars` makes
+the opposite: such a grammar with one cycle put into a production or the start graph,
+which registration must refuse.
+
+:func:`exercised` names what a message run exercised, for ``hypothesis.event`` and the
+distribution test (tests/test_fuzzing.py): each outcome's tags with accepted or
+refused, and the category of each refusal's reason.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
+from hypothesis import Phase, event
 from hypothesis import strategies as st
 
-from grammarflow import Fragment, Grammar, HoleSpec, HoleType, Role, TaskSpec, hole_type
+from grammarflow import (
+    Fragment,
+    Grammar,
+    HoleSpec,
+    HoleType,
+    Role,
+    TaskSpec,
+    define,
+    hole_type,
+    optional_edge,
+    repeat_parallel,
+)
 from grammarflow.grammar import open_type
+from grammarflow.testing import KINDS, MessageRun, Signature, closed_types, message_runs
 
-KINDS = ("A", "B", "C")
-
-
-@st.composite
-def fragments(draw: st.DrawFn, after: list[str], before: list[str],
-              sigs: dict[str, tuple[int, int]], allow_holes: bool,
-              prefix: str = "N", max_tasks: int = 3) -> Fragment:
-    n = draw(st.integers(0, max_tasks))
-    new = [f"{prefix}{i}" for i in range(n)]
-    tasks = tuple(TaskSpec(name, draw(st.sampled_from(KINDS))) for name in new)
-    line = after + new + before
-    edges = []
-    for i, u in enumerate(line):
-        if u in before:
-            continue
-        for v in line[i + 1:]:
-            if v not in after and draw(st.integers(0, 3)) == 0:
-                edges.append((u, v))
-    holes = []
-    if allow_holes and sigs:
-        for _ in range(draw(st.integers(0, 2))):
-            htype = draw(st.sampled_from(sorted(sigs)))
-            n_after, n_before = sigs[htype]
-            split = draw(st.integers(len(after), len(after) + n))
-            left = [x for x in line[:split] if x not in before]
-            right = [x for x in line[split:] if x not in after]
-            if (n_after and not left) or (n_before and not right):
-                continue
-            args = [draw(st.sampled_from(left)) for _ in range(n_after)]
-            args += [draw(st.sampled_from(right)) for _ in range(n_before)]
-            holes.append(HoleSpec(htype, tuple(args)))
-    return Fragment(tasks, tuple(holes), tuple(edges))
+#: Phases for a mutation test (a core broken on purpose): find a failure, do not shrink it.
+FIND = (Phase.generate,)
 
 
 @st.composite
-def start_graphs(draw: st.DrawFn, sigs: dict[str, tuple[int, int]]) -> Fragment:
-    """1-3 tasks on a line, edges forward, and 1-2 holes (each after at least one task)."""
-    names = [f"s{i}" for i in range(draw(st.integers(1, 3)))]
+def roles(draw: st.DrawFn, min_after: int = 0) -> tuple[Role, ...]:
+    """0-2 after and 0-2 before roles (at least one role), in any order."""
+    n_after, n_before = draw(st.integers(min_after, 2)), draw(st.integers(0, 2))
+    if n_after + n_before == 0:
+        n_after = 1
+    return tuple(draw(st.permutations([Role.AFTER] * n_after + [Role.BEFORE] * n_before)))
+
+
+@st.composite
+def start_graphs(draw: st.DrawFn, sigs: dict[str, Signature], min_holes: int = 1) -> Fragment:
+    """2-4 tasks on a line, edges forward, and ``min_holes``-3 holes, each after a task."""
+    names = [f"s{i}" for i in range(draw(st.integers(2, 4)))]
     tasks = tuple(TaskSpec(n, draw(st.sampled_from(KINDS))) for n in names)
     edges = tuple((u, v) for i, u in enumerate(names) for v in names[i + 1:]
                   if draw(st.integers(0, 2)) == 0)
+    usable = {n: s for n, s in sigs.items() if s is not None and Role.AFTER in s}
     holes = []
-    for _ in range(draw(st.integers(1, 2))):
-        htype = draw(st.sampled_from(sorted(sigs)))
-        n_after, n_before = sigs[htype]
-        split = draw(st.integers(1, len(names)))
+    for _ in range(draw(st.integers(min_holes, 3))):
+        htype = draw(st.sampled_from(sorted(usable)))
+        sig = usable[htype]
+        split = draw(st.integers(1, len(names) - (Role.BEFORE in sig)))
         left, right = names[:split], names[split:]
-        if n_before and not right:
-            continue
-        args = [draw(st.sampled_from(left)) for _ in range(n_after)]
-        args += [draw(st.sampled_from(right)) for _ in range(n_before)]
-        holes.append(HoleSpec(htype, tuple(args)))
+        holes.append(HoleSpec(htype, tuple(draw(st.sampled_from(left if r is Role.AFTER
+                                                                 else right)) for r in sig)))
     return Fragment(tasks, tuple(holes), edges)
 
 
 @st.composite
-def grammars(draw: st.DrawFn, allow_open: bool = True) -> Grammar:
-    sigs: dict[str, tuple[int, int]] = {}
-    for i in range(draw(st.integers(1, 3))):
-        n_after, n_before = draw(st.integers(1 if i == 0 else 0, 2)), draw(st.integers(0, 2))
-        sigs[f"T{i}"] = (max(n_after, 0 if n_before else 1), n_before)
-    child_sigs = dict(sigs)
-    types: dict[str, HoleType] = {}
-    if allow_open and draw(st.booleans()):
-        types["Dyn"] = open_type("Dyn", ("a0", "b0"), (Role.AFTER, Role.BEFORE))
-        child_sigs["Dyn"] = (1, 1)
+def grammars(draw: st.DrawFn, allow_open: bool = True, min_start_holes: int = 2) -> Grammar:
+    """Closed types T0-T2 (roles in any order, recursion, defaults), and sometimes a
+    potential edge P, an open type Dyn(a0; b0) and an open type Any(*) everywhere,
+    in the start graph and in productions."""
+    sigs = {f"T{i}": draw(roles(1 if i == 0 else 0)) for i in range(draw(st.integers(1, 3)))}
+    children: dict[str, Signature] = dict(sigs)
+    extra: dict[str, HoleType] = {}
+    bounded = allow_open and draw(st.integers(0, 2)) != 0
+    if bounded:
+        extra["Dyn"] = open_type("Dyn", ("a0", "b0"), (Role.AFTER, Role.BEFORE))
     if draw(st.booleans()):  # a potential edge: P(u, v) ::= u -> v | nothing
-        types["P"] = hole_type("P", ("a0", "b0"), (Role.AFTER, Role.BEFORE),
+        extra["P"] = hole_type("P", ("a0", "b0"), (Role.AFTER, Role.BEFORE),
                                [Fragment(edges=(("a0", "b0"),)), Fragment()],
                                default=draw(st.sampled_from([None, "2"])))
-        child_sigs["P"] = (1, 1)
-    for name, (n_after, n_before) in sigs.items():
-        after = [f"a{i}" for i in range(n_after)]
-        before = [f"b{i}" for i in range(n_before)]
-        count = draw(st.integers(1, 3))
-        frags = [draw(fragments(after, before, child_sigs, allow_holes=k > 0))
-                 for k in range(count)]
-        # The first production has no holes: as a default it always ends.
-        default = draw(st.sampled_from([None, "1"]))
-        types[name] = hole_type(name, after + before,
-                                [Role.AFTER] * n_after + [Role.BEFORE] * n_before,
-                                frags, default=default)
-    start = draw(start_graphs({n: s for n, s in child_sigs.items() if s[0] >= 1}))
-    if allow_open and start.tasks and draw(st.integers(0, 3)) == 0:
-        types["Any"] = open_type("Any", everywhere=True)
-        start = Fragment(start.tasks, (*start.holes, HoleSpec("Any", ("*",))), start.edges)
+    anywhere = allow_open and draw(st.booleans())
+    if anywhere:
+        extra["Any"] = open_type("Any", everywhere=True)
+    children.update({n: None if t.everywhere else t.roles for n, t in extra.items()})
+    types = {**draw(closed_types(sigs, children, min_productions=2)), **extra}
+    start = draw(start_graphs(children, min_start_holes))
+    if bounded and draw(st.integers(0, 2)) != 0:
+        split = draw(st.integers(1, len(start.tasks) - 1))
+        start = replace(start, holes=(*start.holes, HoleSpec("Dyn", (
+            draw(st.sampled_from(start.locals[:split])),
+            draw(st.sampled_from(start.locals[split:]))))))
+    if anywhere and draw(st.integers(0, 3)) != 0:
+        start = replace(start, holes=(*start.holes, HoleSpec("Any", ("*",))))
     return Grammar(start, types)
+
+
+@st.composite
+def cyclic_grammars(draw: st.DrawFn) -> tuple[str, Fragment, dict[str, HoleType]]:
+    """A well-formed grammar with one cycle put in: ``(where, start, types)``, where
+    'production' or 'start graph' says where the cycle is. Registration must refuse it."""
+    grammar = draw(grammars())
+    types = dict(grammar.types)
+    closed = sorted(n for n, t in types.items() if t.productions)
+    where = draw(st.sampled_from(["production", "start graph"]))
+    if where == "start graph":
+        return where, draw(_with_cycle(grammar.start, types)), types
+    htype = types[draw(st.sampled_from(closed))]
+    i = draw(st.integers(0, len(htype.productions) - 1))
+    prod = htype.productions[i]
+    looped = replace(prod, fragment=draw(_with_cycle(prod.fragment, types)))
+    types[htype.name] = replace(htype, productions=(
+        *htype.productions[:i], looped, *htype.productions[i + 1:]))
+    return where, grammar.start, types
+
+
+@st.composite
+def _with_cycle(draw: st.DrawFn, fragment: Fragment, types: dict[str, HoleType]) -> Fragment:
+    """The fragment with a cycle among new tasks Z0, Z1 (or its own tasks): a task
+    before itself, two tasks before each other, an edge back along an edge of the
+    fragment, or a hole that comes after Z1 and before Z0 while Z0 -> Z1."""
+    local = set(fragment.locals)
+    back = [(v, u) for u, v in fragment.edges if u in local and v in local]
+    across = sorted(n for n, t in types.items()
+                    if Role.AFTER in t.roles and Role.BEFORE in t.roles and not t.everywhere)
+    ways = ["self", "two", *(["back"] if back else []), *(["hole"] if across else [])]
+    way = draw(st.sampled_from(ways))
+    if way == "back":
+        return replace(fragment, edges=(*fragment.edges, draw(st.sampled_from(back))))
+    z = (TaskSpec("Z0", draw(st.sampled_from(KINDS))), TaskSpec("Z1", draw(st.sampled_from(KINDS))))
+    tasks = (*fragment.tasks, *z)
+    if way == "self":
+        return replace(fragment, tasks=tasks, edges=(*fragment.edges, ("Z0", "Z0")))
+    if way == "two":
+        return replace(fragment, tasks=tasks,
+                       edges=(*fragment.edges, ("Z0", "Z1"), ("Z1", "Z0")))
+    htype = types[draw(st.sampled_from(across))]
+    args = tuple("Z1" if r is Role.AFTER else "Z0" for r in htype.roles)
+    return replace(fragment, tasks=tasks, holes=(*fragment.holes, HoleSpec(htype.name, args)),
+                   edges=(*fragment.edges, ("Z0", "Z1")))
+
+
+# ---------------------------------------------------------------- what was exercised
+#: Refusal categories, by the words of BrokenPromise.reason (first match wins).
+REASONS: tuple[tuple[str, str], ...] = (
+    ("no production left", r"no production left"),
+    ("due without default", r"is due .* no default"),
+    ("cycle", r"cycle"),
+    ("started", r"already started"),
+    ("narrowed away", r"narrowed away"),
+    ("no way to finish", r"no way to finish|can never finish"),
+    ("type exists", r"already exist"),
+    ("not declared", r"not declared|no hole type"),
+    ("role", r"comes (before|after) '|enters '|leaves '"),
+    ("outside the attachment", r"neither a new task nor a parameter"),
+    ("everywhere takes no arguments", r"attached everywhere; write"),
+    ("argument count", r"takes \d+ argument"),
+    ("no such hole", r"no hole '"),
+    ("no such production", r"no production named"),
+    ("attrs", r"attrs name"),
+    ("open hole expanded", r"is open"),
+    ("closed hole grown", r"is not open"),
+    ("holes in a raw change", r"use 'refine' to add holes"),
+    ("no hole takes it", r"no hole that could take it"),
+    ("no production yields it", r"no sequence of allowed productions"),
+    ("search budget", r"could not be explained within"),
+    ("unknown task", r"no task '|neither a new task of this change nor a task"),
+    ("name or id", r"is not a valid name|appears twice|already a node id|already exists"),
+)
+
+
+def reason_category(reason: str) -> str:
+    for category, pattern in REASONS:
+        if re.search(pattern, reason):
+            return category
+    return f"unclassified: {reason[:60]}"
+
+
+def exercised(run: MessageRun) -> list[str]:
+    """What a message run exercised: 'TAG: accepted|refused' per outcome tag, 'reason:
+    CATEGORY' per refusal, 'illegal: accepted' for a message built to break a promise
+    that got through, and how the run ended."""
+    out = []
+    for o in run.outcomes:
+        verdict = "accepted" if o.accepted else "refused"
+        out += [f"{tag}: {verdict}" for tag in o.tags]
+        if o.error is not None:
+            out.append(f"reason: {reason_category(o.error.reason)}")
+        if o.illegal and o.accepted:
+            out.append("illegal: accepted")
+    if run.broken is not None:
+        out.append(f"reason: {reason_category(run.broken.reason)}")
+    out.append("run: broken" if run.broken is not None else "run: finished")
+    return out
+
+
+def note(run: MessageRun) -> None:
+    """Record with hypothesis.event what the run exercised (see --hypothesis-show-statistics)."""
+    for label in dict.fromkeys(exercised(run)):
+        event(label)
+
+
+#: Hand-written grammars with every feature at once: alternatives with and without
+#: holes, recursion, defaults and none, a repetition, a potential edge; open holes
+#: between tasks and attached everywhere, also made by productions. A third of the
+#: message runs use one, so that each CI run reaches every kind of message (random
+#: grammars, small as they are, often lack one feature or another).
+RICH = (
+    define("s0 -> s1, s0 -> s2, s3, X(s0, s1), Ms(s0, s2), Y(s1, s3), E(s2, s3)", [
+        "X(a, b) ::= a -> A -> b | a -> B -> C -> b, Z(a, b) | [default] nothing",
+        "Z(a, b) ::= a -> C -> b | a -> A, Z(A, b) | A -> b, B",
+        *repeat_parallel("Ms", "M"),
+        "Y(a, b) ::= a -> b | a -> A -> B -> b, Y(B, b) | C, D, W(a, C)",
+        "W(a, c) ::= a -> c | a -> B",
+        *optional_edge("E"),
+    ]),
+    define("s0 -> s1, s2, Dyn(s0, s1), Any(*), X(s0, s2), Dyn(s1, s2), Q(s0)", [
+        "Dyn(a; b) ::= *",
+        "Any(*) ::= *",
+        "X(a, b) ::= a -> A -> b | a -> B, Dyn(a, B), Y(B, b) | [default] a -> b",
+        "Y(a, b) ::= a -> C -> b | nothing | Any(*)",
+        "Q(a) ::= a -> C | a -> D -> E, Q(D) | Any(*)",
+    ]),
+)
+
+
+@st.composite
+def mixed_grammars(draw: st.DrawFn) -> Grammar:
+    """A random grammar, or (half the time) one of RICH."""
+    return draw(st.sampled_from(RICH)) if draw(st.booleans()) else draw(grammars())
+
+
+@st.composite
+def grammar_runs(draw: st.DrawFn) -> MessageRun:
+    """A grammar (random, or one of RICH) and a run of it in which tasks send random
+    messages."""
+    return draw(message_runs(draw(mixed_grammars())))

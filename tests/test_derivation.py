@@ -15,6 +15,8 @@ from grammarflow import (
     Fragment,
     GrammarError,
     HoleSpec,
+    NarrowHole,
+    NarrowType,
     Refine,
     SetState,
     TaskSpec,
@@ -197,3 +199,16 @@ def test_production_names_are_checked_at_registration(name: str) -> None:
     with pytest.raises(GrammarError, match="production name"):
         define("s, e, X(s, e)", hole_type("X", ["a", "b"], [Role.AFTER, Role.BEFORE],
                                           [Fragment(edges=(("a", "b"),))], names=[name]))
+
+
+def test_narrowing_a_type_may_not_strand_a_hole_narrowed_before() -> None:
+    """Found by the message generator: a hole narrowed to production 2, then its type
+    narrowed by removing 2, had no production left (and the run could never finish)."""
+    d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | a -> B -> b").derivation()
+    d.apply(NarrowHole("X.1", ("1",)))
+    before, grammar = d.graph.to_json(), d.grammar
+    with pytest.raises(BrokenPromise, match=r"hole X.1, itself narrowed to \['2'\], with no "
+                                            "way to finish"):
+        d.apply(NarrowType("X", ("2",)))
+    assert d.graph.to_json() == before and d.grammar is grammar
+    d.apply(NarrowType("X", ("1",)))  # what the hole no longer had anyway: fine
