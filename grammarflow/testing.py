@@ -226,6 +226,7 @@ TAGS = (
     "diff/wrong kind first",    # ... with the first task of another kind
     "diff/wrong kind later",    # ... with a later task of another kind
     "diff/no hole there",       # a new task after a task, wherever a hole is or not
+    "diff/open hole",           # what an open hole may grow, sent as a raw diff
     "grow",                     # a raw fragment through an open hole
     "refine/plain",             # an open hole replaced by tasks and edges
     "refine/holes",             # ... with holes of the grammar's types
@@ -258,7 +259,9 @@ class Outcome:
     """One message and what became of it.
 
     ``tags`` say what the message was built to exercise (see :data:`TAGS`);
-    ``illegal`` is True if it was built to break a promise (the checker must refuse it).
+    ``illegal`` is True if it was built to break a promise (the checker must refuse
+    it), ``legal`` if it was built to keep every promise (the checker must accept it);
+    neither, if it may go either way.
     """
 
     message: Message
@@ -270,6 +273,7 @@ class Outcome:
     grammar_after: dict[str, Any]
     tags: tuple[str, ...] = ()
     illegal: bool = False
+    legal: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -323,6 +327,7 @@ class _Draft:
     message: Message
     tags: tuple[str, ...]
     illegal: bool = False
+    legal: bool = False
 
 
 @dataclass
@@ -436,7 +441,8 @@ class _Expansions(_Writer):
         attrs: dict[str, dict[str, Any]] = {}
         if prod.fragment.tasks and self.coin(3):
             attrs[self.pick(prod.fragment.locals)] = {"n": self.memory.serial}
-        return _Draft(Expand(hole.id, prod.name, attrs), ("expand",), illegal=not allowed)
+        return _Draft(Expand(hole.id, prod.name, attrs), ("expand",), illegal=not allowed,
+                      legal=bool(allowed))
 
     def expand_wrong(self) -> _Draft:
         bad, tags = self._bad_expansion([])
@@ -505,7 +511,7 @@ class _Expansions(_Writer):
 
     def batch(self) -> _Draft:
         steps = self._expansions(_copy(self.d), self.draw(st.integers(2, 3)))
-        return _Draft(Batch(tuple(steps)), ("batch",))
+        return _Draft(Batch(tuple(steps)), ("batch",), legal=True)
 
     def batch_bad(self) -> _Draft:
         steps = self._expansions(_copy(self.d), self.draw(st.integers(0, 2)))
@@ -558,7 +564,7 @@ class _Diffs(_Expansions):
         legal = self._legal_diff()
         if legal is None:
             return self.expand()
-        return _Draft(legal[0], legal[1])
+        return _Draft(legal[0], legal[1], legal=True)
 
     def diff_extra_edge(self) -> _Draft:
         legal = self._legal_diff(near_miss=True)
@@ -640,7 +646,12 @@ class _Narrowings(_Diffs):
         if way == "unknown":
             remove.append("".join(p.name for p in htype.productions) + "x")
         illegal = not set(names) - set(remove) or not set(remove) <= set(names)
-        return _Draft(NarrowType(htype.name, tuple(remove)), ("narrow type",), illegal)
+        # legal: every type keeps a way to finish, and every hole of this one too
+        legal = tuple(remove) in kept.get(htype.name, []) and all(
+            set(names) - set(remove) - ({p.name for p in htype.productions} - h.allowed
+                                        if h.allowed is not None else set())
+            for h in self.closed if h.type == htype.name)
+        return _Draft(NarrowType(htype.name, tuple(remove)), ("narrow type",), illegal, legal)
 
     def _narrowings(self, name: str) -> list[tuple[str, ...]]:
         """Ways to remove some of a type's productions that leave every type productive."""
@@ -667,8 +678,9 @@ class _Narrowings(_Diffs):
                                         max_size=len(names) - 1, unique=True))
         else:
             remove = names or [p.name for p in self.types[hole.type].productions]
+        left = set(names) - set(remove)
         return _Draft(NarrowHole(hole.id, tuple(remove)), ("narrow hole",),
-                      illegal=not set(names) - set(remove))
+                      illegal=not left, legal=bool(left) and set(remove) <= set(names))
 
     def needs_removed(self, level: str | None = None) -> _Draft:
         """A change that needs a production narrowed away (by type or for the hole)."""
@@ -756,7 +768,7 @@ class _OpenHoles(_Narrowings):
                                  *([] if hole.everywhere else ["outside"]),
                                  *(["reused id"] if grown else [])])
         if way == "legal":
-            return _Draft(Grow(hole.id, self._fragment(hole)), ("grow",))
+            return _Draft(Grow(hole.id, self._fragment(hole)), ("grow",), legal=True)
         if way == "reused id":  # a task again under a name this hole gave before
             local = self.pick(grown)
             return _Draft(Grow(hole.id, Fragment((TaskSpec(local, self.pick(self.kinds)),))),
@@ -768,6 +780,26 @@ class _OpenHoles(_Narrowings):
         known = {n: signature(t) for n, t in self.types.items()}
         fragment = self._fragment(hole, known, min_holes=1)
         return _Draft(Grow(hole.id, fragment), ("grow",), illegal=bool(fragment.holes))
+
+    def diff_open(self) -> _Draft:
+        """What an open hole may grow, as a raw diff: it (or another open hole) takes it,
+        surely if an edge joins it to the hole's tasks or a hole is attached everywhere."""
+        hole = self.pick(self.open)
+        fragment = self._fragment(hole)
+        touches = any(u in hole.args or v in hole.args for u, v in fragment.edges)
+        legal = bool(fragment.tasks) and (bool(self.everywhere) or touches)
+        return _Draft(Diff(fragment.tasks, fragment.edges), ("diff/open hole",), legal=legal)
+
+    def wrong_arity(self) -> _Draft:
+        """A refinement with a hole given one argument too many (attached everywhere:
+        given any argument)."""
+        hole = self.pick(self.open)
+        name = self.pick(sorted(self.types))
+        htype = self.types[name]
+        task = self.pick(sorted(self.g.tasks))
+        args = (task,) if htype.everywhere else (*(task,) * len(htype.params), task)
+        return _Draft(Refine(hole.id, Fragment(holes=(HoleSpec(name, args),))),
+                      ("refine/holes",), illegal=True)
 
     def open_step_on_closed(self) -> _Draft:
         """Grow or refine a closed hole: it only becomes one of its productions."""
@@ -781,8 +813,9 @@ class _OpenHoles(_Narrowings):
 
     def refine(self) -> _Draft:
         how, bad = self.vary("refine", [
-            (how, bad) for how in ("plain", "holes", "fresh types", "fresh open type",
-                                   "fresh everywhere type") for bad in (False, True)])
+            *((how, bad) for how in ("plain", "holes", "fresh types", "fresh open type",
+                                     "fresh everywhere type") for bad in (False, True)),
+            ("fresh open type", False), ("fresh everywhere type", False)])
         tag = f"refine/{how}"
         # A hole attached everywhere may surely hold one that is too; the others go
         # mostly to bounded holes (a hole attached everywhere, once refined, is gone).
@@ -795,13 +828,14 @@ class _OpenHoles(_Narrowings):
             fragment = self._fragment(hole)
             if bad and not hole.everywhere:
                 return _Draft(Refine(hole.id, self._outside(hole, fragment)), (tag,), True)
-            return _Draft(Refine(hole.id, fragment), (tag,))
+            return _Draft(Refine(hole.id, fragment), (tag,), legal=True)
         if how == "holes":
             known = {n: signature(t) for n, t in self.types.items()}
             fragment = self._fragment(hole, known, min_holes=1)
             if bad and fragment.holes:
                 return self._bad_holes(hole, fragment, tag)
-            return _Draft(Refine(hole.id, fragment), (tag,))
+            return _Draft(Refine(hole.id, fragment), (tag,),
+                          legal=not self._widens(hole, fragment, self.types))
         fresh = self._fresh_types(how)
         fragment = self._fragment(hole, {n: signature(t) for n, t in fresh.items()},
                                   min_holes=1)
@@ -809,7 +843,27 @@ class _OpenHoles(_Narrowings):
             return self._bad_types(hole, fragment, fresh, tag)
         if hole.everywhere and not self.coin(3):  # and anything may still go anywhere
             fragment = replace(fragment, holes=(*fragment.holes, HoleSpec(hole.type, ("*",))))
-        return _Draft(Refine(hole.id, fragment, tuple(fresh.values())), (tag,))
+        return _Draft(Refine(hole.id, fragment, tuple(fresh.values())), (tag,),
+                      legal=not self._widens(hole, fragment, {**self.types, **fresh}))
+
+    def _widens(self, hole: Hole, fragment: Fragment, types: Mapping[str, HoleType]) -> bool:
+        """Could the fragment, in a hole between named tasks, lead to a hole attached
+        everywhere (through its holes' productions)? That would widen the promise, so a
+        checker may refuse it (or bound what grows there): not built to be legal."""
+        if hole.everywhere:
+            return False
+        seen: set[str] = set()
+        todo = [h.type for h in fragment.holes if h.type in types]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if types[name].everywhere:
+                return True
+            todo += [c.type for p in types[name].productions for c in p.fragment.holes
+                     if c.type in types]
+        return False
 
     def _fresh_types(self, how: str) -> dict[str, HoleType]:
         if how == "fresh open type":
@@ -1027,7 +1081,7 @@ class _Author(_OpenHoles):
                         "narrow_type", "diff_extra_edge"]
         if self.open:
             options += ["refine", "grow", "refine", "refine", "grow", "refine", "refine",
-                        "refine"]
+                        "refine", "diff_open", "wrong_arity"]
         if self.closed and self.open:
             options += ["open_step_on_closed"] * 2
         if self._removed():
@@ -1182,7 +1236,7 @@ def _keep_promises(draw: st.DrawFn, d: Derivation, task: str, out: MessageRun,
         if not names:  # nothing left to choose: the promise breaks when the task ends
             return
         step = Expand(hole.id, draw(st.sampled_from(names)))
-        out.outcomes.append(_send(d, _Draft(step, ("expand",))))
+        out.outcomes.append(_send(d, _Draft(step, ("expand",), legal=True)))
 
 
 def _send(d: Derivation, draft: _Draft) -> Outcome:
@@ -1193,4 +1247,4 @@ def _send(d: Derivation, draft: _Draft) -> Outcome:
     except BrokenPromise as e:
         result, error = None, e
     return Outcome(draft.message, result, error, before, d.graph.to_json(), grammar_before,
-                   d.grammar.to_json(), draft.tags, draft.illegal)
+                   d.grammar.to_json(), draft.tags, draft.illegal, draft.legal)

@@ -2,10 +2,18 @@
 
 The theorems' property tests (tests/test_theorems.py) run random grammars against runs
 in which tasks send random messages, legal and not. This file runs the same strategy
-at the CI budget and asserts, from what each example exercised (the labels that
-strategies.exercised gives and strategies.note records with hypothesis.event), that
-every kind of step was accepted and refused as listed below, and that every category
-of refusal reason appeared; and that registration met cyclic grammars of both kinds.
+and asserts, from what each example exercised (the labels that strategies.exercised
+gives and strategies.note records with hypothesis.event), that every kind of step was
+accepted and refused as listed below, and that every category of refusal reason
+appeared; and that registration met cyclic grammars of both kinds.
+
+It runs three CI budgets (180 examples, derandomized): what three property tests see
+together, each at the CI budget with its own seed. One budget alone reaches nearly
+everything, but which rare case it misses depends on its seed: Hypothesis builds most
+examples by changing earlier ones, so 60 examples hold only 15-45 distinct runs, and
+any change to the generator or the core moves them. Measured over random seeds: at 60
+examples 20-40% of the seeds miss one label (each label is met in 5-10 runs on
+average); at 180, none did, the rarest label met in 20 runs or more.
 """
 
 from __future__ import annotations
@@ -45,13 +53,14 @@ REQUIRED = {
     "run: finished", "run: broken",
 }
 
+THREE_CI_BUDGETS = settings(max_examples=3 * 60, derandomize=True, database=None)
 CI_BUDGET = settings(max_examples=60, derandomize=True, database=None)
 
 
 def test_message_runs_reach_every_kind_of_step() -> None:
     seen: Counter[str] = Counter()
 
-    @CI_BUDGET
+    @THREE_CI_BUDGETS
     @given(grammar_runs())
     def collect(run: MessageRun) -> None:
         note(run)
@@ -59,7 +68,7 @@ def test_message_runs_reach_every_kind_of_step() -> None:
 
     collect()
     missing = sorted(REQUIRED - set(seen))
-    assert not missing, f"never exercised in 60 runs: {missing}; seen: {sorted(seen)}"
+    assert not missing, f"never exercised in 180 runs: {missing}; seen: {sorted(seen)}"
 
 
 def test_registration_meets_cycles_in_productions_and_start_graphs() -> None:

@@ -232,6 +232,18 @@ def test_every_finished_graph_can_be_reached_by_task_messages(data: st.DataObjec
         set(run.graph.edges())
 
 
+@given(grammar_runs())
+def test_every_message_built_to_keep_the_promises_is_accepted(run: MessageRun) -> None:
+    """Theorem 3 (completeness of the checker): an expansion of an allowed production,
+    a batch of them, the raw diff they make, growth or refinement of an open hole
+    within its attachment, a narrowing that leaves a way to finish — all accepted."""
+    note(run)
+    for o in run.outcomes:
+        if o.legal:
+            assert o.accepted, f"{o.message} ({', '.join(o.tags)}) keeps every promise, " \
+                               f"but was refused: {o.error}"
+
+
 def _copy(d: Derivation) -> Derivation:
     from grammarflow import Graph
 
