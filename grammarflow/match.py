@@ -52,6 +52,11 @@ DEFAULT_DEADLINE = 5.0
 #: EXHAUSTIVE_BUDGET steps.
 EXHAUSTIVE_UP_TO = 40
 EXHAUSTIVE_BUDGET = 2_000
+#: Steps that produce no element of the diff (only holes) a plan of the exhaustive
+#: search may hold: a derivation needs few (each one that branches leads to elements
+#: made later; a chain of them repeats a type within as many steps as there are
+#: types), and a grammar with a hole that only remakes itself would otherwise never end.
+EXHAUSTIVE_IDLE_STEPS = 24
 # Units of work (steps tried, elements examined) between looks at the clock and at the
 # cancellation hook: often enough to stop within milliseconds, rare enough to be free.
 _CHECK_EVERY = 256
@@ -1017,6 +1022,7 @@ class _Exhaustive(_Search):
         self._skipped: set[Any] = set()
         self._seen_failed: set[tuple[int, frozenset[Any]]] = set()
         self._plan: list[_Move] = []
+        self._idle = 0  # steps in the plan that produce only holes
         self._graph_candidates = self._candidates()
         return self._plan if self._decide() else None
 
@@ -1033,39 +1039,57 @@ class _Exhaustive(_Search):
 
     def _next_hole(self) -> _Hole | None:
         for h in self._graph_candidates:
-            if h.ref not in self.consumed and h.ref not in self._skipped:
+            if h.ref not in self.consumed and _what(h) not in self._skipped:
                 return h
         for planned in self.planned_of_type.values():
             for ref in sorted(planned):
-                if ref not in self._skipped:
+                if _what(planned[ref]) not in self._skipped:
                     return planned[ref]
         return None
 
     def _decide(self) -> bool:
-        if not self.uncovered:
+        """Expand the first undecided hole in each useful way (recursing), or leave it
+        and every hole like it (same type, attachment and narrowing), now and later,
+        and go on to the next. Leaving its twins too loses nothing: a plan that expands
+        one of them expands this one the same way in a plan the first branch tries.
+        Leaving is a loop, not a recursion: the stack is as deep as the plan is long."""
+        left_here: list[Any] = []
+        keys: list[tuple[int, frozenset[Any]]] = []
+        while self.uncovered:
+            key = (self.state.z, frozenset(self._skipped))
+            if key in self._seen_failed:
+                break
+            keys.append(key)
+            hole = self._next_hole()
+            if hole is None or not self._kinds_still_makeable():
+                break
+            if self._try_moves_on(hole):
+                return True
+            self._tick()
+            self._skipped.add(_what(hole))
+            left_here.append(_what(hole))
+        else:
             return True
-        key = (self.state.z, frozenset(self._skipped))
-        if key in self._seen_failed:
-            return False
-        hole = self._next_hole()
-        if hole is None or not self._kinds_still_makeable():
-            self._seen_failed.add(key)
-            return False
+        self._skipped.difference_update(left_here)
+        self._seen_failed.update(keys)
+        return False
+
+    def _try_moves_on(self, hole: _Hole) -> bool:
         for move in self._moves_on(hole):
+            idle = not move.covers
+            if idle and self._idle >= EXHAUSTIVE_IDLE_STEPS:
+                continue
             self.tries += 1
             if self.tries > self.limits.budget:
                 raise _TooCostly(f"the change could not be explained within "
                                  f"{self.limits.budget} search steps; {_USE_EXPAND}")
             self._plan.append(move)
+            self._idle += idle
             self.state.advance(move, self._plan)
             if self._decide():
                 return True
             self.state.back(self._plan)
-        self._skipped.add(hole.ref)
-        if self._decide():
-            return True
-        self._skipped.discard(hole.ref)
-        self._seen_failed.add(key)
+            self._idle -= idle
         return False
 
     def _kinds_still_makeable(self) -> bool:
@@ -1077,9 +1101,9 @@ class _Exhaustive(_Search):
         if not wanted:
             return True
         types = {h.type for h in self._graph_candidates
-                 if h.ref not in self.consumed and h.ref not in self._skipped}
+                 if h.ref not in self.consumed and _what(h) not in self._skipped}
         types |= {h.type for planned in self.planned_of_type.values()
-                  for ref, h in planned.items() if ref not in self._skipped}
+                  for h in planned.values() if _what(h) not in self._skipped}
         makeable = self.index.derivable_kinds(types)
         return wanted <= makeable
 
@@ -1093,6 +1117,11 @@ class _Exhaustive(_Search):
                 if move is not None and (move.covers or move.new_holes):
                     moves.append(move)
         return moves
+
+
+def _what(hole: _Hole) -> tuple[str, tuple[str, ...], frozenset[str] | None]:
+    """What a hole is, apart from its id: holes alike are interchangeable."""
+    return hole.type, hole.args, hole.allowed
 
 
 def _exhaustive_moves(d: Derivation, elements: _Elements, limits: _Limits,
