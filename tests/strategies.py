@@ -165,6 +165,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("no hole takes it", r"no hole that could take it"),
     ("no production yields it", r"no sequence of allowed productions"),
     ("search budget", r"could not be explained within"),
+    ("widens", r"would widen its promise"),
     ("unknown task", r"no task '|neither a new task of this change nor a task"),
     ("name or id", r"is not a valid name|appears twice|already a node id|already exists"),
 )

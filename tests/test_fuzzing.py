@@ -69,6 +69,8 @@ def test_message_runs_reach_every_kind_of_step() -> None:
     collect()
     missing = sorted(REQUIRED - set(seen))
     assert not missing, f"never exercised in 180 runs: {missing}; seen: {sorted(seen)}"
+    unclassified = sorted(label for label in seen if label.startswith("reason: unclassified"))
+    assert not unclassified, f"refusals no category in strategies.REASONS names: {unclassified}"
 
 
 def test_registration_meets_cycles_in_productions_and_start_graphs() -> None:
