@@ -170,6 +170,12 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
         return Plan(derivation)
     steps = len(elements.items) + DEFAULT_BUDGET if budget is None else budget
     search = _Search(derivation, elements, _Limits(steps, deadline, cancelled, started))
+    missing = _kinds_no_hole_makes(derivation, elements)
+    if missing:  # no search can succeed: say so at once
+        raise _refusal(search, never=missing)
+    impossible = _edges_no_hole_makes(derivation, elements)
+    if impossible:
+        raise _refusal(search, never_edges=impossible)
     try:
         moves = search.run()
     except _TooCostly as stop:
@@ -474,6 +480,7 @@ class _Index:
         self._of: dict[str, frozenset[str]] = {}
         self._unattached: dict[str, frozenset[str]] = {}
         self._derivable: dict[str, frozenset[str]] = {}
+        self._shapes: dict[str, frozenset[tuple[str, str]]] = {}
 
     def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
         """The productions still allowed for ``hole``, compiled."""
@@ -503,6 +510,19 @@ class _Index:
                 found = self._derivable[name] = frozenset(
                     s.kind for t in reachable_types(self.types, (name,))
                     for p in self.types[t].allowed() for s in p.fragment.tasks)
+            out |= found
+        return out
+
+    def edge_shapes(self, types: Iterable[str]) -> set[tuple[str, str]]:
+        """(from, to) of every edge of a production that holes of ``types`` can reach:
+        each end the kind of a new task, or "" for a parameter."""
+        out: set[tuple[str, str]] = set()
+        for name in types:
+            found = self._shapes.get(name)
+            if found is None:
+                found = self._shapes[name] = frozenset(
+                    shape for t in reachable_types(self.types, (name,))
+                    for p in self.types[t].allowed() for shape in _shapes(p.fragment))
             out |= found
         return out
 
@@ -833,7 +853,8 @@ class _Search:
         moves: list[_Move] = []
         element = self.el.items[idx]
         kind = self.el.kind[element] if isinstance(element, str) else None
-        for hole in self.holes_at(anchors) if anchors else self.holes_making(idx):
+        holes = self.holes_at(anchors) if anchors else self.holes_making(idx)
+        for hole in _one_of_each(holes) if len(holes) > 1 else holes:
             for pattern in self.index.allowed(hole):
                 if kind is None:
                     self._embed_edge(pattern, hole, idx, moves)
@@ -1020,9 +1041,11 @@ class _Exhaustive(_Search):
     def run(self) -> list[_Move] | None:
         self.limits.check(self.tries)
         self._skipped: set[Any] = set()
+        self._direct: dict[str, frozenset[str]] = {}
         self._seen_failed: set[tuple[int, frozenset[Any]]] = set()
         self._plan: list[_Move] = []
         self._idle = 0  # steps in the plan that produce only holes
+        self._path: set[int] = {self.state.z}  # the states the plan went through
         self._graph_candidates = self._candidates()
         return self._plan if self._decide() else None
 
@@ -1041,11 +1064,28 @@ class _Exhaustive(_Search):
         for h in self._graph_candidates:
             if h.ref not in self.consumed and _what(h) not in self._skipped:
                 return h
-        for planned in self.planned_of_type.values():
+        later = None  # holes that make a kind the diff lacks come first
+        for name, planned in self.planned_of_type.items():
             for ref in sorted(planned):
                 if _what(planned[ref]) not in self._skipped:
-                    return planned[ref]
-        return None
+                    if self._makes_wanted(name):
+                        return planned[ref]
+                    later = later or planned[ref]
+                    break
+        return later
+
+    def _makes_wanted(self, hole_type: str) -> bool:
+        el = self.el
+        return any(el.kind[el.items[i]] in self._kinds_of(hole_type)  # type: ignore[index]
+                   for i in self.uncovered if isinstance(el.items[i], str))
+
+    def _kinds_of(self, hole_type: str) -> frozenset[str]:
+        """The kinds one production of ``hole_type`` makes directly."""
+        found = self._direct.get(hole_type)
+        if found is None:
+            found = self._direct[hole_type] = frozenset(
+                s.kind for p in self.types[hole_type].allowed() for s in p.fragment.tasks)
+        return found
 
     def _decide(self) -> bool:
         """Expand the first undecided hole in each useful way (recursing), or leave it
@@ -1086,8 +1126,12 @@ class _Exhaustive(_Search):
             self._plan.append(move)
             self._idle += idle
             self.state.advance(move, self._plan)
-            if self._decide():
-                return True
+            z = self.state.z
+            if z not in self._path:  # a state seen before on this plan: a detour
+                self._path.add(z)
+                if self._decide():
+                    return True
+                self._path.discard(z)
             self.state.back(self._plan)
             self._idle -= idle
         return False
@@ -1119,6 +1163,54 @@ class _Exhaustive(_Search):
         return moves
 
 
+def _shapes(fragment: Fragment) -> Iterator[tuple[str, str]]:
+    kinds = {t.local: t.kind for t in fragment.tasks}
+    for u, v in fragment.edges:
+        yield kinds.get(u, _PARAM), kinds.get(v, _PARAM)
+
+
+def _kinds_no_hole_makes(d: Derivation, el: _Elements) -> list[str]:
+    """The diff's kinds that no hole of the graph can make in any number of steps (none
+    if an open hole could take anything): a refusal that needs no search."""
+    types = d.graph.types_in_use()
+    if any(d.grammar.types[t].open for t in types):
+        return []
+    return sorted(set(el.by_kind) - _index(d.grammar.types).derivable_kinds(types))
+
+
+_PARAM = ""  # an edge end that is a production's parameter: it may be any task
+
+
+def _edges_no_hole_makes(d: Derivation, el: _Elements) -> list[int]:
+    """The diff's edges that no production of any type the graph's holes can reach
+    could make: one that makes an edge u -> v has an edge whose ends are each a
+    parameter (any task) or a new task of that end's kind (if the end is new)."""
+    types = d.graph.types_in_use()
+    if any(d.grammar.types[t].open for t in types):
+        return []
+    shapes = _index(d.grammar.types).edge_shapes(types)
+    out = []
+    for u, v in el.edges:
+        left = (_PARAM, el.kind[u]) if u in el.kind else (_PARAM,)
+        right = (_PARAM, el.kind[v]) if v in el.kind else (_PARAM,)
+        if not any((a, b) in shapes for a in left for b in right):
+            out.append(el.edge_index[(u, v)])
+    return out
+
+
+def _one_of_each(holes: list[_Hole]) -> list[_Hole]:
+    """The first of each set of holes alike: expanding one or its twin the same way
+    leads to the same state but for ids, so trying both only multiplies the search."""
+    seen: set[tuple[str, tuple[str, ...], frozenset[str] | None]] = set()
+    out = []
+    for h in holes:
+        what = _what(h)
+        if what not in seen:
+            seen.add(what)
+            out.append(h)
+    return out
+
+
 def _what(hole: _Hole) -> tuple[str, tuple[str, ...], frozenset[str] | None]:
     """What a hole is, apart from its id: holes alike are interchangeable."""
     return hole.type, hole.args, hole.allowed
@@ -1138,8 +1230,10 @@ def _exhaustive_moves(d: Derivation, elements: _Elements, limits: _Limits,
 
 
 # ------------------------------------------------------------------------ refusal
-def _refusal(search: _Search) -> BrokenPromise:
-    """Why the diff is refused, once :meth:`_Search.run` found no plan."""
+def _refusal(search: _Search, never: list[str] | None = None,
+             never_edges: list[int] | None = None) -> BrokenPromise:
+    """Why the diff is refused, once :meth:`_Search.run` found no plan (or, with
+    ``never``/``never_edges``, the kinds or edges no hole can ever make, unsearched)."""
     el, types = search.el, search.types
     existing = _existing_ends(search.graph.tasks, el)
     holes = search.holes_at(set(existing))
@@ -1155,11 +1249,20 @@ def _refusal(search: _Search) -> BrokenPromise:
     narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
                 for h in holes for p in types[h.type].productions
                 if p not in list(types[h.type].allowed(h.allowed))]
-    left = [el.describe(i) for i in search.state.best_left()]
+    if never:
+        left = [el.describe(i) for i, item in enumerate(el.items)
+                if isinstance(item, str) and el.kind[item] in never]
+        why = f"; no hole of the graph can ever make a task of kind {', '.join(never)}"
+    elif never_edges:
+        left = [el.describe(i) for i in never_edges]
+        why = ("; no production a hole of the graph can reach has an edge that could be "
+               f"{'this one' if len(left) == 1 else 'these'}")
+    else:
+        left, why = [el.describe(i) for i in search.state.best_left()], ""
     return BrokenPromise(
         f"no sequence of allowed productions yields exactly this change "
         f"({len(el.kind)} task(s), {len(el.edges)} edge(s)); not produced: "
-        f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''} (if a production "
+        f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''}{why} (if a production "
         "should allow it, name it with 'expand')",
         hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
 

@@ -1,4 +1,5 @@
 import sys
+from collections import Counter
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
@@ -287,3 +288,76 @@ def test_the_search_does_linear_work_in_the_size_of_the_diff(
     small, large = work(400), work(800)
     assert small > 400 * 10  # the count sees the search
     assert large / small < 2.2, (small, large)
+
+
+# ------------------------------------------------------------ the exhaustive fallback
+def _two_ms() -> Diff:
+    return diff_of({"m1": "M", "m2": "M"}, [("s", "m1"), ("m1", "e"), ("s", "m2"), ("m2", "e")])
+
+
+def test_an_element_made_now_but_needed_later_is_still_explained(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # X can make one M now, but two M need X's other production and its two Y: the
+    # element-first search takes the M on offer and fails; the hole-by-hole one finds it.
+    g = define("s, e, X(s, e)", """
+        X(a, b) ::= a -> M -> b | Y(a, b), Y(a, b)
+        Y(a, b) ::= a -> M -> b
+    """)
+    added = add(g.derivation(), _two_ms())
+    assert [(s.hole, s.production) for s in added.steps if isinstance(s, Expand)] == [
+        ("X.1", "2"), ("X.1/Y.1", "1"), ("X.1/Y.2", "1")]
+    monkeypatch.setattr(match_module, "EXHAUSTIVE_UP_TO", 0)  # the fallback is what finds it
+    with pytest.raises(BrokenPromise, match="not produced: task m2"):
+        add(g.derivation(), _two_ms())
+
+
+def _twins(n: int) -> Grammar:
+    return define("s, e, " + ", ".join(["X(s, e)"] * n), """
+        X(a, b) ::= a -> M -> b | Y(a, b), Y(a, b)
+        Y(a, b) ::= a -> M -> b
+    """)
+
+
+def _three_ms(*extra: tuple[str, str], kinds: tuple[str, ...] = ("M", "M", "M")) -> Diff:
+    names = {f"m{i}": k for i, k in enumerate(kinds, 1)}
+    return diff_of(names, [e for m in names for e in (("s", m), (m, "e"))] + list(extra))
+
+
+def test_many_holes_alike_are_searched_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 300 interchangeable X: each search tries one of them where it could try any, so
+    # an edge too many is refused as not produced (not as too costly), and quickly.
+    tried = Counter[str]()
+    real = match_module._Exhaustive._try_moves_on
+
+    def counted(self: Any, hole: Any) -> bool:
+        tried["holes"] += 1
+        return real(self, hole)
+
+    monkeypatch.setattr(match_module._Exhaustive, "_try_moves_on", counted)
+    assert len(add(_twins(300).derivation(), _three_ms()).steps) == 3
+    with pytest.raises(BrokenPromise, match=r"not produced: edge m1 -> m2 \(if"):
+        add(_twins(300).derivation(), _three_ms(("m1", "m2")))
+    assert 0 < tried["holes"] < 1000
+
+
+def test_a_kind_or_an_edge_no_hole_can_ever_make_is_refused_without_a_search(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(match_module._Search, "run", None)  # no search may start
+    with pytest.raises(BrokenPromise, match=r"not produced: task m3 \(N\); no hole of the "
+                                            r"graph can ever make a task of kind N") as e:
+        add(_twins(300).derivation(), _three_ms(kinds=("M", "M", "N")))
+    assert e.value.hole == "X.1"
+    with pytest.raises(BrokenPromise, match=r"not produced: edge s -> e; no production a "
+                                            r"hole of the graph can reach has an edge"):
+        add(_twins(300).derivation(), _three_ms(("s", "e")))
+
+
+def test_a_hole_that_only_remakes_itself_does_not_run_the_search_forever() -> None:
+    g = define("s, e, X(s, e)", """
+        X(a, b) ::= X(a, b) | Y(a, b), X(a, b) | nothing
+        Y(a, b) ::= a -> M -> b
+    """)
+    with pytest.raises(BrokenPromise, match="not produced"):
+        add(g.derivation(), diff_of({"m": "M", "n": "N"}, [("s", "m"), ("m", "e"), ("s", "n")]))
+    added = add(g.derivation(), _two_ms())
+    assert sorted(added.ids) == ["m1", "m2"]
