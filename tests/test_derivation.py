@@ -212,3 +212,22 @@ def test_narrowing_a_type_may_not_strand_a_hole_narrowed_before() -> None:
         d.apply(NarrowType("X", ("2",)))
     assert d.graph.to_json() == before and d.grammar is grammar
     d.apply(NarrowType("X", ("1",)))  # what the hole no longer had anyway: fine
+
+
+def test_a_refinement_may_not_add_a_hole_that_closes_a_cycle() -> None:
+    # s -> t exists; a hole after t and before s would put s before itself (through the
+    # hole's future edge t -> s), in one step or as the second of two.
+    d = define("s -> t, Any(*)", "Any(*) ::= *").derivation()
+    link = parse_types("Link(a, b) ::= a -> b | nothing")["Link"]
+    before, grammar = d.graph.to_json(), d.grammar
+    with pytest.raises(BrokenPromise, match="cycle"):
+        d.apply(Refine("Any.1", Fragment(holes=(HoleSpec("Link", ("t", "s")),)), (link,)))
+    assert d.graph.to_json() == before and d.grammar is grammar
+    d.apply(Refine("Any.1", Fragment(tasks=(TaskSpec("u", "U"),), edges=(("t", "u"),),
+                                     holes=(HoleSpec("Any", ("*",)),))))
+    with pytest.raises(BrokenPromise, match="cycle"):
+        d.apply(Refine("Any.1.2", Fragment(holes=(HoleSpec("Link", ("Any.1/u", "s")),)),
+                       (link,)))
+    d.apply(Refine("Any.1.2", Fragment(holes=(HoleSpec("Link", ("s", "Any.1/u")),)),
+                   (link,)))
+    assert "Link" in d.grammar.types
