@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, settings
 
 # CI: a fixed example budget and no deadline (2 shared cores must never flake a test).
@@ -18,7 +20,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 def pytest_collection_modifyitems(config: object, items: list) -> None:  # type: ignore[type-arg]
     """GRAMMARFLOW_PROPERTIES_ONLY=1 keeps only the Hypothesis properties: what
-    bench/mutants.py runs to see which planted checker bugs the properties alone catch."""
+    bench/mutants.py runs to see which planted checker bugs the properties alone catch.
+    The thorough profile lifts the per-test timeout (5000 examples take longer than
+    the 300 s that stops a hung test in CI)."""
+    if settings().max_examples > 1000:
+        for item in items:
+            item.add_marker(pytest.mark.timeout(0))
     if os.environ.get("GRAMMARFLOW_PROPERTIES_ONLY") != "1":
         return
     items[:] = [item for item in items
