@@ -1,7 +1,6 @@
 import os
 
 import pytest
-
 from hypothesis import HealthCheck, settings
 
 # CI: a fixed example budget and no deadline (2 shared cores must never flake a test).
