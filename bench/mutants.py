@@ -150,9 +150,12 @@ MUTANTS: list[Mutant] = [
     M("M31", "wellformed.py", "            if any(all(h.type in productive for h in p.fragment.holes) for p in t.allowed()):",
       "            if any(True for p in t.productions):",
       "narrowing may leave a type with no way to finish", "narrowing"),
-    M("M32", "derivation.py", "        if not any(all(h.type in productive for h in p.fragment.holes)\n                   for p in htype.productions if p.name in left):",
+    M("M32", "derivation.py", "        if not _can_finish(htype, left, productive_types(self.grammar.types)):",
       "        if False:",
       "narrowing a hole may leave it no way to finish", "narrowing"),
+    M("M43", "derivation.py", "            if hole.allowed is not None and not _can_finish(narrowed, hole.allowed, productive):",
+      "            if False:",
+      "narrowing a type may strand a hole that was narrowed before", "narrowing"),
     # ---------------------------------------------------------------- widening
     M("M33", "derivation.py", "        if not hole.everywhere:\n            self._check_not_widened(hole, step, grammar)",
       "        if False:\n            self._check_not_widened(hole, step, grammar)",
@@ -187,6 +190,18 @@ MUTANTS: list[Mutant] = [
     M("M42", "graph.py", "        if new is TaskState.RUNNING and task_id not in self._ready:",
       "        if False:",
       "a task may start before its predecessors are done", "due holes"),
+    # ---------------------------------------------------------------- raw-diff search
+    M("M44", "match.py", "        if not any((a, b) in shapes for a in left for b in right):",
+      "        if not any((a, b) in shapes for a in left[:1] for b in right[:1]):",
+      "the quick refusal takes every edge to need a production edge between parameters",
+      "raw diffs"),
+    M("M45", "match.py", "        what = _what(h)\n        if what not in seen:",
+      "        what = _what(h)[:1]\n        if what not in seen:",
+      "holes of one type attached to different tasks are taken as interchangeable",
+      "raw diffs"),
+    M("M46", "match.py", "            if z not in self._path:  # a state seen before on this plan: a detour",
+      "            if z not in self._path and not idle:  # a state seen before on this plan: a detour",
+      "the hole-by-hole search prunes every plan that makes holes only", "raw diffs"),
 ]
 
 
