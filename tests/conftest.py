@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 # CI: a fixed example budget and no deadline (2 shared cores must never flake a test).
 settings.register_profile(
@@ -14,6 +14,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("dev", max_examples=30, deadline=None)
+# bench/mutants.py: the CI budget and seeds, without shrinking (a property that fails
+# under a planted bug has caught it; making the example small would only cost minutes).
+settings.register_profile(
+    "mutants", parent=settings.get_profile("ci"),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 

@@ -20,7 +20,7 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 
-from hypothesis import event, given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 from strategies import FIND, mixed_grammars
 
@@ -35,6 +35,9 @@ from grammarflow import (
     NarrowType,
     Refine,
     TaskSpec,
+    define,
+    repeat_parallel,
+    repeat_series,
 )
 from grammarflow.render import Picture, to_dot
 from grammarflow.simulate import RandomChooser, finish
@@ -300,9 +303,13 @@ def realised(grammar: Grammar, history: list[Step], hid: str, alt: Alternative,
 def check_sound(data: st.DataObject) -> None:
     grammar = data.draw(mixed_grammars())
     d = data.draw(partial_message_runs(grammar))
+    check_sound_of(grammar, d, data.draw(st.integers(0, 2**32)))
+
+
+def check_sound_of(grammar: Grammar, d: Derivation, seed: int) -> None:
+    """Every alternative, wildcard and potential edge drawn for ``d`` can happen."""
     dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9))
     drawn = read(dot)
-    seed = data.draw(st.integers(0, 2**32))
     history = list(d.history)
     for hid, label in sorted(drawn.holes.items()):
         if hid in drawn.everywhere:
@@ -370,6 +377,44 @@ def test_every_wildcard_drawn_can_be_realised(data: st.DataObject) -> None:
     """(b) sound: every alternative a label shows, every potential edge (both ways),
     every open wildcard and ∗ — read from the DOT — can happen and finish."""
     check_sound(data)
+
+
+@st.composite
+def narrowed_repetitions(draw: st.DrawFn) -> tuple[Grammar, Derivation]:
+    """A repetition (in parallel or in series) unrolled 0-2 times, then narrowed (its
+    type, or one hole) to what finishes: the case where a label must stop saying F*."""
+    make = draw(st.sampled_from([repeat_parallel, repeat_series]))
+    grammar = define("A, B, Ms(A, B)", make("Ms", draw(st.sampled_from(["M", "N"]))))
+    d = grammar.derivation()
+    for _ in range(draw(st.integers(0, 2))):
+        hole = sorted(d.graph.holes)[-1]
+        more = [p.name for p in d.grammar.types[d.graph.holes[hole].type].allowed()
+                if p.fragment.tasks]
+        d.apply(Expand(hole, more[0]))
+    options: list[Step] = []
+    for hid in sorted(d.graph.holes):
+        htype = d.grammar.types[d.graph.holes[hid].type]
+        for p in htype.allowed():
+            for step in (NarrowType(htype.name, (p.name,)), NarrowHole(hid, (p.name,))):
+                try:
+                    Derivation.replay(grammar, [*d.history, step])
+                except BrokenPromise:
+                    continue
+                options.append(step)
+    assume(options)
+    step = draw(st.sampled_from(options))
+    event(f"narrowed: {type(step).__name__}")
+    d.apply(step)
+    return grammar, d
+
+
+@given(narrowed_repetitions(), st.integers(0, 2**32))
+def test_a_narrowed_repetition_is_drawn_as_what_is_left(
+        case: tuple[Grammar, Derivation], seed: int) -> None:
+    """(b) sound for narrowed repetitions: a repetition narrowed to 'nothing more' is
+    drawn as what is left, not as F* (every alternative drawn must be realisable)."""
+    grammar, d = case
+    check_sound_of(grammar, d, seed)
 
 
 def test_a_picture_that_shows_narrowed_away_productions_is_caught(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from typing import Any
 
 import networkx as nx
 import pytest
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 from reference import Illegal, Model, full_graph, productive, replay
 from strategies import FIND, cyclic_grammars, grammar_runs, grammars, note
@@ -28,6 +28,7 @@ from grammarflow import (
     Fragment,
     Grammar,
     GrammarError,
+    GrammarflowError,
     Grow,
     HoleType,
     NarrowHole,
@@ -42,7 +43,7 @@ from grammarflow import (
 )
 from grammarflow.match import Added
 from grammarflow.simulate import RandomChooser, finish
-from grammarflow.testing import MessageRun, derivations, message_runs
+from grammarflow.testing import MessageRun, derivations, message_runs, partial_runs
 
 MAP = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
 
@@ -306,6 +307,26 @@ def production_sequences(draw: st.DrawFn) -> tuple[Derivation, Derivation, list[
     return d, after, steps
 
 
+def _sequence(start: str, productions: str,
+              steps: list[tuple[str, str]]) -> tuple[Derivation, Derivation, list[Expand]]:
+    """A case of production_sequences written out: the start, then the steps."""
+    grammar = define(start, productions)
+    after = grammar.derivation()
+    for hole, name in steps:
+        after.apply(Expand(hole, name))
+    return grammar.derivation(), after, [Expand(h, n) for h, n in steps]
+
+
+# Found by the fuzzer: the element-first search takes the M that X can make at once,
+# while both M need X's other production (fixed by the hole-by-hole search) ...
+@example(case=_sequence("s, e, X(s, e)", """
+    X(a, b) ::= a -> M -> b | Y(a, b), Y(a, b)
+    Y(a, b) ::= a -> M -> b
+""", [("X.1", "2"), ("X.1/Y.1", "1"), ("X.1/Y.2", "1")]), rnd=random.Random(0))
+# ... and a hole whose production remakes it twice over ran the search 1000 deep.
+@example(case=_sequence("s0, s2, T0(s0, s2), T0(s0, s2)", """
+    T0(a, b) ::= N:A -> b | a -> b, T0(a, b), T0(a, b)
+""", [("T0.1", "2"), ("T0.1/T0.1", "1")]), rnd=random.Random(0))
 @given(production_sequences(), st.randoms(use_true_random=False))
 def test_every_production_instance_is_accepted_as_a_raw_change(
         case: tuple[Derivation, Derivation, list[Expand]], rnd: random.Random) -> None:
@@ -391,6 +412,22 @@ def test_expansions_of_distinct_holes_commute_ids_and_all(
     assert one.graph.to_json()["holes"] == two.graph.to_json()["holes"]
     assert one.graph.to_json()["tasks"] == two.graph.to_json()["tasks"]
     assert set(one.graph.edges()) == set(two.graph.edges())
+
+
+@given(grammars(), st.data())
+def test_a_task_that_waits_on_another_cannot_start(grammar: Grammar, data: st.DataObject) -> None:
+    """Theorem 2 (b) relies on it: a task starts only once everything before it is done.
+    Starting a pending task with a predecessor not done (the orchestrator's bug, or a
+    journal edited by hand) is refused and changes nothing."""
+    d = data.draw(partial_runs(grammar))
+    waiting = sorted(t for t, state in d.graph.state.items() if state is TaskState.PENDING
+                     and any(d.graph.state[p] is not TaskState.DONE for p in d.graph.pred[t]))
+    assume(waiting)
+    task = data.draw(st.sampled_from(waiting))
+    before = d.graph.to_json()
+    with pytest.raises(GrammarflowError, match="is not ready"):
+        d.apply(SetState(task, TaskState.RUNNING))
+    assert d.graph.to_json() == before
 
 
 # ---------------------------------------------------------------- Theorem 5: acyclicity
