@@ -79,8 +79,9 @@ def check(workflow: str, as_json: bool) -> None:
 @click.argument("workflow", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random choices (the same seed, the same run).")
-@click.option("--runs", type=int, default=1, show_default=True, help="How many runs.")
-@click.option("--max-tasks", type=int, default=40, show_default=True,
+@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many runs.")
+@click.option("--max-tasks", type=click.IntRange(min=0), default=40, show_default=True,
               help="Past this many tasks, holes take the shortest way to finish.")
 @click.option("--json", "as_json", is_flag=True, help="Print each run's steps and graph.")
 def simulate(workflow: str, seed: int, runs: int, max_tasks: int, as_json: bool) -> None:
@@ -277,12 +278,15 @@ def status_cmd(run_id: int, db: str, as_json: bool) -> None:
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]),
               default="svg", show_default=True)
-@click.option("-o", "--output", help="The file to write ('-' for stdout); default: "
-              "<workflow>.<format> or run-<id>.<format>.")
+@click.option("-o", "--output", help="The file to write ('-' for stdout); default: next to "
+              "the workflow file (<workflow>.<format>), or for a run next to the database "
+              "(run-<id>.<format>).")
 @click.option("--alternatives", is_flag=True,
               help="Draw each hole's productions as small dashed clusters beside it.")
-@click.option("--at", "at", type=int, help="The graph as it stood after journal step AT.")
-@click.option("--collapse-above", type=int, default=200, show_default=True,
+@click.option("--at", "at", type=click.IntRange(min=0),
+              help="A run's graph as it stood after journal step AT (0: its start; the "
+              "steps are numbered in `grammarflow history`).")
+@click.option("--collapse-above", type=click.IntRange(min=1), default=200, show_default=True,
               help="Collapse sibling tasks into one 'M ×N' node above this many tasks.")
 @json_option
 def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives: bool,
@@ -295,20 +299,26 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
     is_workflow = target.endswith(".py") or Path(target).is_file()
     if not is_workflow and not target.isdigit():
         _error(f"{target!r} is neither a workflow file nor a run id", EXIT_USAGE, as_json)
+    if is_workflow and at is not None:
+        _error(f"--at {at}: a workflow file has no journal; give a run id to draw a run as "
+               "it stood after a step", EXIT_USAGE, as_json)
     with _errors_reported(as_json):
         if is_workflow:
             grammar = load_grammar(target)
             graph = grammar.derivation().graph
-            stem = Path(target).stem
+            default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
         else:
             from grammarflow.status import fold
             from grammarflow.store import Store
 
             run_id = int(target)
-            _, d = fold(Store(db, readonly=True), run_id, upto=at)
+            store = Store(db, readonly=True)
+            if at is not None:
+                _check_step(store, run_id, at, as_json)
+            _, d = fold(store, run_id, upto=at)
             grammar, graph = d.grammar, d.graph
-            stem = f"run-{run_id}"
+            default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
     dot = to_dot(graph, grammar, Picture(alternatives=picture.alternatives,
                                          collapse_above=picture.collapse_above, title=title))
@@ -316,7 +326,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
         data = render(dot, fmt)
     except Exception as e:  # the dot binary failing or missing: say so plainly
         _error(f"rendering with Graphviz's dot failed: {e}", EXIT_OUTPUT, as_json)
-    out = output or f"{stem}.{fmt}"
+    out = output or str(default_out)
     if out == "-":
         sys.stdout.buffer.write(data)
         return
@@ -326,6 +336,15 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
                "holes": len(graph.holes)})
     else:
         click.echo(f"wrote {out} ({len(graph.tasks)} task(s), {len(graph.holes)} hole(s))")
+
+
+def _check_step(store: Any, run_id: int, at: int, as_json: bool) -> None:
+    """Refuse ``--at`` past the end of the run's journal (0 is its start)."""
+    store.run(run_id)  # no such run: the store says so
+    last = store.last_seq(run_id)
+    if at > last:
+        _error(f"--at {at}: run {run_id}'s journal has steps 0 to {last} (see "
+               f"`grammarflow history {run_id}`)", EXIT_USAGE, as_json)
 
 
 def _print_status(view: dict[str, Any]) -> None:

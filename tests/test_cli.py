@@ -43,3 +43,23 @@ def test_a_missing_or_wrong_workflow_file_is_a_clear_usage_error(tmp_path: Path)
     bad.write_text("x = 1\n")
     result = CliRunner().invoke(main, ["check", str(bad)])
     assert result.exit_code == 2 and "must define 'grammar = define(...)'" in result.output
+
+
+def test_simulate_refuses_a_count_of_runs_that_is_not_positive() -> None:
+    result = CliRunner().invoke(main, ["simulate", str(EXAMPLES / "random_map.py"), "--runs", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--runs': 0 is not in the range x>=1" in result.output
+
+
+def test_build_output_and_pictures_rendered_next_to_the_examples_are_ignored_by_git() -> None:
+    import subprocess
+
+    root = EXAMPLES.parent
+    paths = ["build/lib/x.py", "examples/random_map.svg", "examples/random_map.png",
+             "examples/random_map.dot", ".grammarflow/run-1.svg"]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root,
+                             capture_output=True, text=True, check=False)
+    assert sorted(ignored.stdout.split()) == sorted(paths), ignored.stderr
+    kept = subprocess.run(["git", "check-ignore", "--no-index", "docs/pictures/static-before.svg"],
+                          cwd=root, capture_output=True, text=True, check=False)
+    assert kept.stdout == ""  # the README's pictures stay tracked

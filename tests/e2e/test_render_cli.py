@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from grammarflow.store import Store
+
 from .conftest import Project
 
 WF = """
@@ -89,3 +91,34 @@ def test_render_a_run_while_it_runs(project: Project) -> None:
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == 0
+
+
+def test_render_writes_next_to_the_workflow_or_the_database(project: Project) -> None:
+    project.write("flows/wf.py", WF)
+    drawn = project.cli("render", "flows/wf.py")
+    assert drawn.returncode == 0, drawn.stderr
+    assert "wrote flows/wf.svg" in drawn.stdout
+    assert (project.root / "flows" / "wf.svg").exists()
+    assert not (project.root / "wf.svg").exists()  # not the current directory by surprise
+    assert project.run("flows/wf.py").code == 0
+    run = project.cli("render", "1", "--format", "dot")
+    assert run.returncode == 0, run.stderr
+    assert (project.db.parent / "run-1.dot").read_text().startswith("digraph")
+    assert not (project.root / "run-1.dot").exists()
+
+
+def test_render_refuses_a_step_outside_the_journal_or_on_a_workflow(project: Project) -> None:
+    project.write("wf.py", WF)
+    assert project.run().code == 0
+    last = Store(project.db, readonly=True).last_seq(1)
+    assert project.cli("render", "1", "--at", str(last), "-o", "-").returncode == 0
+    past = project.cli("render", "1", "--at", str(last + 1), "-o", "-")
+    assert past.returncode == 2 and past.stdout == ""
+    assert f"--at {last + 1}: run 1's journal has steps 0 to {last} (see " \
+           "`grammarflow history 1`)" in past.stderr
+    negative = project.cli("render", "1", "--at", "-1", "-o", "-")
+    assert negative.returncode == 2 and "-1 is not in the range x>=0" in negative.stderr
+    workflow = project.cli("render", "wf.py", "--at", "3", "-o", "-")
+    assert workflow.returncode == 2 and "a workflow file has no journal" in workflow.stderr
+    collapse = project.cli("render", "1", "--collapse-above", "0", "-o", "-")
+    assert collapse.returncode == 2 and "--collapse-above" in collapse.stderr
