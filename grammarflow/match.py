@@ -170,12 +170,14 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
         return Plan(derivation)
     steps = len(elements.items) + DEFAULT_BUDGET if budget is None else budget
     search = _Search(derivation, elements, _Limits(steps, deadline, cancelled, started))
-    missing = _kinds_no_hole_makes(derivation, elements)
-    if missing:  # no search can succeed: say so at once
-        raise _refusal(search, never=missing)
-    impossible = _edges_no_hole_makes(derivation, elements)
-    if impossible:
-        raise _refusal(search, never_edges=impossible)
+    types = derivation.graph.types_in_use()
+    if not any(derivation.grammar.types[t].open for t in types):  # else anything may come
+        missing = _kinds_no_hole_makes(search.index, elements, types)
+        if missing:  # no search can succeed: say so at once
+            raise _refusal(search, never=missing)
+        impossible = _edges_no_hole_makes(search.index, elements, types)
+        if impossible:
+            raise _refusal(search, never_edges=impossible)
     try:
         moves = search.run()
     except _TooCostly as stop:
@@ -1041,7 +1043,6 @@ class _Exhaustive(_Search):
     def run(self) -> list[_Move] | None:
         self.limits.check(self.tries)
         self._skipped: set[Any] = set()
-        self._direct: dict[str, frozenset[str]] = {}
         self._seen_failed: set[tuple[int, frozenset[Any]]] = set()
         self._plan: list[_Move] = []
         self._idle = 0  # steps in the plan that produce only holes
@@ -1076,16 +1077,8 @@ class _Exhaustive(_Search):
 
     def _makes_wanted(self, hole_type: str) -> bool:
         el = self.el
-        return any(el.kind[el.items[i]] in self._kinds_of(hole_type)  # type: ignore[index]
+        return any(hole_type in self.index.of(el.kind[el.items[i]])  # type: ignore[index]
                    for i in self.uncovered if isinstance(el.items[i], str))
-
-    def _kinds_of(self, hole_type: str) -> frozenset[str]:
-        """The kinds one production of ``hole_type`` makes directly."""
-        found = self._direct.get(hole_type)
-        if found is None:
-            found = self._direct[hole_type] = frozenset(
-                s.kind for p in self.types[hole_type].allowed() for s in p.fragment.tasks)
-        return found
 
     def _decide(self) -> bool:
         """Expand the first undecided hole in each useful way (recursing), or leave it
@@ -1169,26 +1162,20 @@ def _shapes(fragment: Fragment) -> Iterator[tuple[str, str]]:
         yield kinds.get(u, _PARAM), kinds.get(v, _PARAM)
 
 
-def _kinds_no_hole_makes(d: Derivation, el: _Elements) -> list[str]:
-    """The diff's kinds that no hole of the graph can make in any number of steps (none
-    if an open hole could take anything): a refusal that needs no search."""
-    types = d.graph.types_in_use()
-    if any(d.grammar.types[t].open for t in types):
-        return []
-    return sorted(set(el.by_kind) - _index(d.grammar.types).derivable_kinds(types))
+def _kinds_no_hole_makes(index: _Index, el: _Elements, types: set[str]) -> list[str]:
+    """The diff's kinds that no hole of closed ``types`` can make in any number of
+    steps: a refusal that needs no search."""
+    return sorted(set(el.by_kind) - index.derivable_kinds(types))
 
 
 _PARAM = ""  # an edge end that is a production's parameter: it may be any task
 
 
-def _edges_no_hole_makes(d: Derivation, el: _Elements) -> list[int]:
-    """The diff's edges that no production of any type the graph's holes can reach
+def _edges_no_hole_makes(index: _Index, el: _Elements, types: set[str]) -> list[int]:
+    """The diff's edges that no production of any type reachable from closed ``types``
     could make: one that makes an edge u -> v has an edge whose ends are each a
     parameter (any task) or a new task of that end's kind (if the end is new)."""
-    types = d.graph.types_in_use()
-    if any(d.grammar.types[t].open for t in types):
-        return []
-    shapes = _index(d.grammar.types).edge_shapes(types)
+    shapes = index.edge_shapes(types)
     out = []
     for u, v in el.edges:
         left = (_PARAM, el.kind[u]) if u in el.kind else (_PARAM,)
