@@ -12,6 +12,7 @@ the previous one; ``#`` starts a comment)::
     item        := TYPE '(' args ')'            a hole
                  | atom ('->' atom)*            a chain of edges
     atom        := NAME [':' KIND]              a parameter, or a task (kind = its name)
+    args        := NAME (',' NAME)*             what the hole is glued to
 
 Parameter roles are inferred: a parameter that some edge enters (or that stands in
 a *before* position of a hole) is one the hole comes *before*; every other parameter
