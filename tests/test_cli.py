@@ -4,6 +4,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from grammarflow.cli import main
+from grammarflow.grammar import Grammar
+from grammarflow.workflow import load_grammar
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -16,8 +18,10 @@ def test_check_prints_the_grammar_in_notation() -> None:
 
 def test_check_json_round_trips() -> None:
     result = CliRunner().invoke(main, ["check", str(EXAMPLES / "subgraph.py"), "--json"])
-    data = json.loads(result.output)
-    assert [t["name"] for t in data["types"]] == ["X"]
+    data = json.loads(result.stdout)
+    assert [t["name"] for t in data["grammar"]["types"]] == ["X"]
+    assert Grammar.from_json(data["grammar"]) == load_grammar(EXAMPLES / "subgraph.py")
+    assert (data["warnings"], data["notes"], result.exit_code) == ([], [], 0)
 
 
 def test_simulate_is_deterministic_per_seed_and_stays_in_the_language() -> None:
