@@ -10,7 +10,9 @@ stays resumable), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP, or a journal write
 failed; ``resume`` continues).
 
 Every error is one line ``error: ...`` on stderr; with ``--json`` it is also
-``{"error": ...}`` on stdout.
+``{"error": ...}`` on stdout, usage errors included (click raises those before a
+command runs: ``_Commands.main`` catches them). ``check`` exits 2 with an error (one
+line a kind without a command), 0 with warnings.
 """
 
 from __future__ import annotations
@@ -141,8 +143,8 @@ def simulate(workflow: str, seed: int, runs: int, max_tasks: int, as_json: bool)
             d = simulate_run(grammar, RandomChooser(random.Random(seed + i)),
                              Limits(max_tasks=max_tasks))
         except BrokenPromise as e:
-            click.echo(f"run {i} (seed {seed + i}): broken promise: {e}", err=True)
-            sys.exit(EXIT_BROKEN_PROMISE)
+            _error(f"run {i} (seed {seed + i}): broken promise: {e}", EXIT_BROKEN_PROMISE,
+                   as_json, seed=seed + i)
         if as_json:
             results.append({"seed": seed + i, "steps": [step_to_json(s) for s in d.history],
                             "graph": d.graph.to_json()})
