@@ -242,7 +242,8 @@ def _module_problem(name: str, module: str, base: Path) -> str | None:
                 "(pkg.mod) or a function (file.py:function)")
     spec = importlib.machinery.PathFinder.find_spec(parts[0], [str(base)])
     if spec is None:
-        spec = importlib.util.find_spec(parts[0])
+        with contextlib.suppress(ImportError, ValueError):  # ValueError: no __spec__
+            spec = importlib.util.find_spec(parts[0])
     for part in parts[1:]:
         if spec is None or spec.submodule_search_locations is None:
             spec = None
@@ -302,7 +303,9 @@ def load_module(path: Path, shown: str | None = None) -> Any:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as e:
-        file = _shown(e.filename or str(path), path, shown)
+        if not (e.filename and Path(e.filename).is_file()):  # eval() of a string, ...
+            raise _located(e, path, shown or str(path)) from e
+        file = _shown(e.filename, path, shown)
         raise WorkflowFileError(file, e.lineno, _one_line(e.msg)) from e
     except (Exception, SystemExit) as e:
         raise _located(e, path, shown or str(path)) from e
@@ -314,13 +317,15 @@ def _located(error: BaseException, path: Path, shown: str) -> WorkflowFileError:
     the reason in one line (naming the user's other file where it was raised)."""
     frames = traceback.extract_tb(error.__traceback__)
     own = path.resolve()
-    line = next((f.lineno for f in reversed(frames) if Path(f.filename) == own), None)
+    line = next((f.lineno for f in reversed(frames) if Path(f.filename).resolve() == own),
+                None)
     if isinstance(error, SystemExit):
         reason = f"the workflow file called sys.exit({error.code!r}) while being imported"
     else:
         reason = _reason(error)
-    deeper = next((f for f in reversed(frames) if _users(Path(f.filename), own.parent)), None)
-    if deeper is not None and Path(deeper.filename) != own:
+    deeper = next((f for f in reversed(frames)
+                   if _users(Path(f.filename).resolve(), own.parent)), None)
+    if deeper is not None and Path(deeper.filename).resolve() != own:
         reason += f" (in {_shown(deeper.filename, path, shown)}, line {deeper.lineno})"
     return WorkflowFileError(shown, line, reason)
 

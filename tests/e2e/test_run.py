@@ -200,3 +200,18 @@ def test_a_task_refines_an_open_hole_into_fresh_productions(project: Project) ->
     ids = sorted(t["id"] for t in result.view["tasks"])
     assert ids == ["Dyn.1/Only.1/M", "Dyn.1/W", "end", "start"]
     assert ["Dyn.1/Only.1/M", "end"] in result.view["edges"]
+
+
+def test_a_kind_made_in_an_open_hole_without_a_command_fails_its_task(project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("start, Any(*)", "Any(*) ::= *")
+        def start():
+            from grammarflow import task
+            task.add(tasks={"w": "W"}, edges=[("start", "w")])
+    """)
+    result = project.run()
+    assert result.code == 1
+    assert result.view["reason"] == (
+        "task Any.1/w: kind 'W' has no command: add it to 'kinds' in wf.py (e.g. kinds = "
+        "{'W': 'tasks/w.py'}) or define a function W() in the workflow file")
