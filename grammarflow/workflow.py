@@ -23,7 +23,6 @@ import contextlib
 import importlib.machinery
 import importlib.util
 import sys
-import sysconfig
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -333,6 +332,8 @@ def _located(error: BaseException, path: Path, shown: str) -> WorkflowFileError:
 def _users(file: Path, project: Path) -> bool:
     """Whether ``file`` is one of the user's own (below the workflow's directory and
     neither grammarflow's nor an installed library's)."""
+    import sysconfig  # only when a workflow file fails: `run` starts without it
+
     libraries = [Path(__file__).resolve().parent,
                  *(Path(p) for p in {sysconfig.get_path(n) for n in ("stdlib", "purelib")})]
     return file.is_relative_to(project) and not any(file.is_relative_to(p) for p in libraries)
