@@ -10,7 +10,9 @@ stays resumable), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP, or a journal write
 failed; ``resume`` continues).
 
 Every error is one line ``error: ...`` on stderr; with ``--json`` it is also
-``{"error": ...}`` on stdout.
+``{"error": ...}`` on stdout, usage errors included (click raises those before a
+command runs: ``_Commands.main`` catches them). ``check`` exits 2 with an error (one
+line a kind without a command), 0 with warnings.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import contextlib
 import json
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from grammarflow.derivation import Derivation
-from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.errors import BrokenPromise, GrammarflowError, KindError
 from grammarflow.simulate import Limits, RandomChooser
 from grammarflow.simulate import run as simulate_run
 from grammarflow.steps import Expand, Grow, Refine, SetState, step_to_json
@@ -49,7 +51,30 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group. With ``--json`` a usage error (an unknown option, a missing
+    argument, a bad value) is also JSON on stdout: click raises it before any
+    command runs, so it is caught here."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.UsageError as e:
+            usage = e.ctx.get_usage() if e.ctx is not None else None
+            _error(e.format_message(), e.exit_code, True, usage=usage)
+        except click.ClickException as e:
+            _error(e.format_message(), e.exit_code, True)
+        except click.Abort:
+            _error("aborted", 1, True)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="grammarflow")
 def main() -> None:
     """grammarflow: workflows whose shape is a graph grammar."""
@@ -63,16 +88,37 @@ def main() -> None:
 
 @main.command()
 @click.argument("workflow", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the grammar as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the grammar, warnings and notes as JSON.")
 def check(workflow: str, as_json: bool) -> None:
-    """Register WORKFLOW.py: check its grammar and print it in the short notation."""
-    grammar = _load(workflow, as_json)
+    """Check WORKFLOW.py as `run` would and print its grammar in the short notation.
+
+    Registers the grammar and resolves every kind it can create to a command (exit 2,
+    one `error:` line a kind, with the words `run` uses, if one has none); names that
+    look like typos are `warning:` lines, what only a run can tell `note:` lines, on
+    stderr with exit 0.
+    """
+    from grammarflow.workflow import check_workflow
+
+    with _errors_reported(as_json):
+        found = check_workflow(workflow)
+    grammar = found.workflow.grammar
+    if not as_json:
+        click.echo(repr(grammar))
+    for warning in found.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for note in found.notes:
+        click.echo(f"note: {note}", err=True)
+    report = {"grammar": grammar.to_json(), "warnings": list(found.warnings),
+              "notes": list(found.notes)}
+    if found.errors:
+        _errors(found.errors, EXIT_USAGE, as_json, **report)
     if as_json:
-        _emit(grammar.to_json())
+        _emit(report)
         return
-    click.echo(repr(grammar))
+    warned = f"; {len(found.warnings)} warning(s)" if found.warnings else ""
     click.echo(f"ok: {len(grammar.types)} hole type(s), every one productive, "
-               "every production well formed")
+               f"every production well formed, every kind with a command{warned}")
 
 
 @main.command()
@@ -97,8 +143,8 @@ def simulate(workflow: str, seed: int, runs: int, max_tasks: int, as_json: bool)
             d = simulate_run(grammar, RandomChooser(random.Random(seed + i)),
                              Limits(max_tasks=max_tasks))
         except BrokenPromise as e:
-            click.echo(f"run {i} (seed {seed + i}): broken promise: {e}", err=True)
-            sys.exit(EXIT_BROKEN_PROMISE)
+            _error(f"run {i} (seed {seed + i}): broken promise: {e}", EXIT_BROKEN_PROMISE,
+                   as_json, seed=seed + i)
         if as_json:
             results.append({"seed": seed + i, "steps": [step_to_json(s) for s in d.history],
                             "graph": d.graph.to_json()})
@@ -141,6 +187,8 @@ def _errors_reported(as_json: bool) -> Iterator[None]:
     run) ends the command with its message and exit status 2, never a traceback."""
     try:
         yield
+    except KindError as e:
+        _errors(e.problems, EXIT_USAGE, as_json)
     except GrammarflowError as e:
         _error(str(e), EXIT_USAGE, as_json)
 
@@ -149,6 +197,16 @@ def _error(message: str, code: int, as_json: bool, **extra: Any) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     if as_json:
         _emit({"error": message, **extra})
+    sys.exit(code)
+
+
+def _errors(messages: tuple[str, ...], code: int, as_json: bool, **extra: Any) -> NoReturn:
+    """Several errors found at once: one ``error:`` line each; with ``--json`` one
+    object whose ``error`` holds them all and ``errors`` each one."""
+    for message in messages:
+        click.echo(f"error: {message}", err=True)
+    if as_json:
+        _emit({"error": "\n".join(messages), "errors": list(messages), **extra})
     sys.exit(code)
 
 

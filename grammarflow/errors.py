@@ -73,3 +73,31 @@ class BrokenPromise(GrammarflowError):
             "hole": self.hole,
             "attempts": [{"production": a.production, "reason": a.reason} for a in self.attempts],
         }
+
+
+class WorkflowFileError(GrammarflowError):
+    """A workflow file could not be imported: a syntax error, an exception at import,
+    or a misuse of ``define()``. Names the file and line a person should look at.
+
+    >>> str(WorkflowFileError("flows/wf.py", 12, "invalid syntax"))
+    'flows/wf.py, line 12: invalid syntax'
+    """
+
+    def __init__(self, file: str, line: int | None, reason: str) -> None:
+        self.file = file
+        self.line = line
+        self.reason = reason
+        where = file if line is None else f"{file}, line {line}"
+        super().__init__(f"{where}: {reason}")
+
+
+class KindError(GrammarError):
+    """Kinds the grammar can create have no command that can start: one message each.
+
+    >>> str(KindError(("kind 'A' has no command", "kind 'B' has no command")))
+    "kind 'A' has no command\\nkind 'B' has no command"
+    """
+
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))

@@ -332,7 +332,18 @@ def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = ()) ->
     >>> g.types["Ms"].default
     '1'
     """
+    if not isinstance(start, str):
+        raise GrammarError("define(start, rules): start is the start graph in the notation, "
+                           f"a string such as 'start, end, X(start, end)'; got {_what(start)}")
+    if not isinstance(rules, str | HoleType | Iterable):
+        raise GrammarError("define(start, rules): rules are productions in the notation "
+                           f"(strings) or hole types; got {_what(rules)}")
     items = [rules] if isinstance(rules, str | HoleType) else list(rules)
+    for item in items:
+        if not isinstance(item, str | HoleType):
+            raise GrammarError("define(start, rules): each rule is a production in the "
+                               "notation (a string) or a hole type (from repeat_parallel, "
+                               f"hole_type, ...); got {_what(item)}")
     texts = [r for r in items if isinstance(r, str)]
     types = parse_types(texts)
     for t in items:
@@ -341,6 +352,11 @@ def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = ()) ->
                 raise GrammarError(f"hole type {t.name} is defined twice")
             types[t.name] = t
     return Grammar(parse_fragment(start), types)
+
+
+def _what(value: object) -> str:
+    shown = repr(value)
+    return f"{type(value).__name__} {shown if len(shown) <= 40 else shown[:37] + '...'}"
 
 
 # ====================================================================== format

@@ -18,15 +18,20 @@ A kind's command is a script (``*.py``), a module (``pkg.mod``), a function in a
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import importlib.machinery
 import importlib.util
 import sys
+import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grammarflow.errors import GrammarError, GrammarflowError
+from grammarflow.errors import GrammarflowError, KindError, NotationError, WorkflowFileError
 from grammarflow.grammar import Grammar
+from grammarflow.lint import open_types, typos
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,7 @@ class Workflow:
     def kind(self, name: str) -> Kind:
         found = self.kinds.get(name)
         if found is None:
-            raise GrammarflowError(f"kind {name!r} has no command; known: {sorted(self.kinds)}")
+            raise GrammarflowError(no_command(name, self.path.name))
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -84,27 +89,182 @@ class Workflow:
                    {k: Kind.from_json(v) for k, v in data["kinds"].items()}, Path(data["path"]))
 
 
-def load_module(path: Path) -> Any:
-    name = f"grammarflow_workflow_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise GrammarflowError(f"cannot import {str(path)!r} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def no_command(kind: str, workflow_name: str) -> str:
+    """Why a kind that neither ``kinds`` nor a function of the workflow file names
+    cannot run (the same words before a run and when it first appears in one)."""
+    return (f"kind {kind!r} has no command: add it to 'kinds' in {workflow_name} "
+            f"(e.g. kinds = {{{kind!r}: 'tasks/{kind.lower()}.py'}}) or define a "
+            f"function {kind}() in the workflow file")
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What ``grammarflow check`` finds in a workflow file, beyond registration."""
+
+    workflow: Workflow
+    errors: tuple[str, ...]  # kinds with no command that starts: `run` refuses them
+    warnings: tuple[str, ...]  # names that look like typos
+    notes: tuple[str, ...]  # what cannot be checked before a run
 
 
 def load_workflow(path: str | Path) -> Workflow:
-    """Import a workflow file; resolve every kind its grammar can create to a command.
+    """Import a workflow file; resolve every kind its grammar can create to a command
+    that can start (``KindError`` lists those that cannot).
 
     Open holes can create tasks of any kind: those resolve when they appear (a kind
     with no command then fails its task with that reason).
     """
+    workflow = read_workflow(path)
+    problems = kind_problems(workflow)
+    if problems:
+        raise KindError(problems)
+    return workflow
+
+
+def check_workflow(path: str | Path) -> Findings:
+    """Everything ``load_workflow`` checks, reported rather than raised, plus the
+    names that look like typos and what only a run can tell."""
+    workflow = read_workflow(path)
+    grammar = workflow.grammar
+    notes: tuple[str, ...] = ()
+    if open_types(grammar):
+        notes = (f"kinds made at run time in open holes ({', '.join(open_types(grammar))}) "
+                 "cannot be checked before a run; one with no command fails its task "
+                 "when it appears",)
+    return Findings(workflow, kind_problems(workflow),
+                    (*typos(grammar), *_unmade_kinds(workflow)), notes)
+
+
+def kind_problems(workflow: Workflow) -> tuple[str, ...]:
+    """Why each kind the grammar can create cannot run, one message a kind (none:
+    every one has a command that can start)."""
+    sources = _Sources(workflow.path)
+    found = []
+    for name in sorted(workflow.grammar.kinds()):
+        kind = workflow.kinds.get(name)
+        problem = (no_command(name, workflow.path.name) if kind is None
+                   else sources.problem(name, kind))
+        if problem is not None:
+            found.append(problem)
+    return tuple(found)
+
+
+def _unmade_kinds(workflow: Workflow) -> list[str]:
+    """Names in ``kinds`` that the grammar never makes (only when nothing is open:
+    an open hole may make any kind)."""
+    made = workflow.grammar.kinds()
+    if open_types(workflow.grammar):
+        return []
+    found = []
+    for name in workflow.kinds:
+        if name in made or name in workflow.functions:
+            continue
+        near = sorted(k for k in made if k.casefold() == name.casefold())
+        hint = f": did you mean {near[0]!r}?" if near else ""
+        found.append(f"'kinds' in {workflow.path.name} names {name!r}, a kind no task of "
+                     f"the grammar has{hint}")
+    return found
+
+
+class _Sources:
+    """Whether a kind's command can start: its script, module or function exists.
+    Reads (never imports) each Python file once."""
+
+    def __init__(self, workflow_file: Path) -> None:
+        self.file = workflow_file
+        self.base = workflow_file.parent
+        self.names: dict[Path, set[str] | str] = {}
+
+    def problem(self, name: str, kind: Kind) -> str | None:
+        run = kind.run
+        if ":" in run:
+            file, func = run.rsplit(":", 1)
+            return self._function_problem(name, run, file, func)
+        if run.endswith(".py"):
+            if (self.base / run).is_file():
+                return None
+            return (f"kind {name!r} runs {run!r}, which does not exist beside "
+                    f"{self.file.name} (looked for {self.base / run})")
+        return _module_problem(name, run, self.base)
+
+    def _function_problem(self, name: str, run: str, file: str, func: str) -> str | None:
+        path = self.base / file if file else self.file
+        shown = file or self.file.name
+        if not path.is_file():
+            return (f"kind {name!r} runs {run!r}, but {shown} does not exist beside "
+                    f"{self.file.name} (looked for {path})")
+        names = self._top_level_names(path)
+        if isinstance(names, str):
+            return f"kind {name!r} runs {run!r}, but {shown} cannot be read: {names}"
+        if func in names or "*" in names:
+            return None
+        return f"kind {name!r} runs {run!r}, but {shown} defines no {func!r}"
+
+    def _top_level_names(self, path: Path) -> set[str] | str:
+        """The names a file binds at its top level (``*`` for a star import), or why
+        it cannot be parsed."""
+        if path not in self.names:
+            try:
+                tree = ast.parse(path.read_bytes(), str(path))
+            except (SyntaxError, ValueError, OSError) as e:
+                self.names[path] = _one_line(str(e))
+            else:
+                self.names[path] = _bound_names(tree.body)
+        return self.names[path]
+
+
+def _bound_names(body: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for node in body:
+        match node:
+            case ast.FunctionDef(name=n) | ast.AsyncFunctionDef(name=n) | ast.ClassDef(name=n):
+                names.add(n)
+            case ast.Import(names=aliases) | ast.ImportFrom(names=aliases):
+                names.update((a.asname or a.name).split(".")[0] for a in aliases)
+            case ast.If() | ast.Try() | ast.With() | ast.For() | ast.While():
+                names |= _bound_names([*node.body, *getattr(node, "orelse", []),
+                                       *getattr(node, "finalbody", []),
+                                       *(s for h in getattr(node, "handlers", [])
+                                         for s in h.body)])
+            case _:
+                names.update(n.id for n in ast.walk(node)
+                             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return names
+
+
+def _module_problem(name: str, module: str, base: Path) -> str | None:
+    """Whether ``python -m module`` finds the module, run from ``base`` (searched
+    without importing anything; a package needs its ``__main__``)."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return (f"kind {name!r} runs {module!r}: not a script (*.py), a module "
+                "(pkg.mod) or a function (file.py:function)")
+    spec = importlib.machinery.PathFinder.find_spec(parts[0], [str(base)])
+    if spec is None:
+        with contextlib.suppress(ImportError, ValueError):  # ValueError: no __spec__
+            spec = importlib.util.find_spec(parts[0])
+    for part in parts[1:]:
+        if spec is None or spec.submodule_search_locations is None:
+            spec = None
+            break
+        spec = importlib.machinery.PathFinder.find_spec(
+            f"{spec.name}.{part}", list(spec.submodule_search_locations))
+    if spec is None:
+        return (f"kind {name!r} runs module {module!r} (python -m), which is found "
+                f"neither beside {base} nor on the interpreter's path")
+    if spec.submodule_search_locations is not None and importlib.machinery.PathFinder.find_spec(
+            f"{spec.name}.__main__", list(spec.submodule_search_locations)) is None:
+        return f"kind {name!r} runs package {module!r} (python -m), which has no __main__.py"
+    return None
+
+
+def read_workflow(path: str | Path) -> Workflow:
+    """Import a workflow file: its grammar and the command of each kind it names
+    (``kinds``, then its functions); the commands are not checked."""
     file = Path(path).resolve()
     if not file.is_file():
         raise GrammarflowError(f"workflow file {str(path)!r} does not exist")
-    module = load_module(file)
+    module = load_module(file, str(path))
     grammar = _grammar_of(module, path)
     given = getattr(module, "kinds", {}) or {}
     if not isinstance(given, dict):
@@ -119,21 +279,87 @@ def load_workflow(path: str | Path) -> Workflow:
                           and v.__module__ == module.__name__ and not n.startswith("_"))
     for name in sorted(functions):
         kinds.setdefault(name, Kind(f":{name}"))
-    for name in sorted(grammar.kinds()):
-        if name not in kinds:
-            raise GrammarError(
-                f"kind {name!r} has no command: add it to 'kinds' in {file.name} "
-                f"(e.g. kinds = {{{name!r}: 'tasks/{name.lower()}.py'}}) or define a "
-                f"function {name}() in the workflow file")
     return Workflow(grammar, kinds, file, functions)
 
 
 def load_grammar(path: str | Path) -> Grammar:
-    """Only the grammar of a workflow file (for check, simulate, render)."""
+    """Only the grammar of a workflow file (for simulate, render)."""
     file = Path(path)
     if not file.is_file():
         raise GrammarflowError(f"workflow file {str(path)!r} does not exist")
-    return _grammar_of(load_module(file), path)
+    return _grammar_of(load_module(file, str(path)), path)
+
+
+def load_module(path: Path, shown: str | None = None) -> Any:
+    """Import a Python file. A syntax error or an exception while it runs becomes a
+    ``WorkflowFileError`` naming the file (as ``shown``) and the line to look at."""
+    name = f"grammarflow_workflow_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise GrammarflowError(f"cannot import {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        if not (e.filename and Path(e.filename).is_file()):  # eval() of a string, ...
+            raise _located(e, path, shown or str(path)) from e
+        file = _shown(e.filename, path, shown)
+        raise WorkflowFileError(file, e.lineno, _one_line(e.msg)) from e
+    except (Exception, SystemExit) as e:
+        raise _located(e, path, shown or str(path)) from e
+    return module
+
+
+def _located(error: BaseException, path: Path, shown: str) -> WorkflowFileError:
+    """The line of the workflow file that was running when ``error`` was raised, and
+    the reason in one line (naming the user's other file where it was raised)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = path.resolve()
+    line = next((f.lineno for f in reversed(frames) if Path(f.filename).resolve() == own),
+                None)
+    if isinstance(error, SystemExit):
+        reason = f"the workflow file called sys.exit({error.code!r}) while being imported"
+    else:
+        reason = _reason(error)
+    deeper = next((f for f in reversed(frames)
+                   if _users(Path(f.filename).resolve(), own.parent)), None)
+    if deeper is not None and Path(deeper.filename).resolve() != own:
+        reason += f" (in {_shown(deeper.filename, path, shown)}, line {deeper.lineno})"
+    return WorkflowFileError(shown, line, reason)
+
+
+def _users(file: Path, project: Path) -> bool:
+    """Whether ``file`` is one of the user's own (below the workflow's directory and
+    neither grammarflow's nor an installed library's)."""
+    import sysconfig  # only when a workflow file fails: `run` starts without it
+
+    libraries = [Path(__file__).resolve().parent,
+                 *(Path(p) for p in {sysconfig.get_path(n) for n in ("stdlib", "purelib")})]
+    return file.is_relative_to(project) and not any(file.is_relative_to(p) for p in libraries)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, NotationError):
+        return f"expected {error.expected} at column {error.position + 1} of {error.text!r}"
+    if isinstance(error, GrammarflowError):
+        return _one_line(str(error))
+    return _one_line(f"{type(error).__name__}: {error}")
+
+
+def _shown(filename: str, path: Path, shown: str | None) -> str:
+    """A file as a person knows it: the workflow file as they named it, another file
+    relative to the current directory when it is below it."""
+    file = Path(filename).resolve()
+    if shown is not None and file == path.resolve():
+        return shown
+    with contextlib.suppress(ValueError):
+        return str(file.relative_to(Path.cwd()))
+    return str(file)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _grammar_of(module: Any, path: str | Path) -> Grammar:

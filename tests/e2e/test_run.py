@@ -119,6 +119,22 @@ def test_a_kind_without_a_command_is_a_clear_usage_error(project: Project) -> No
     assert "kind 'start' has no command" in proc.stderr
 
 
+def test_a_broken_workflow_file_gets_one_line_from_a_real_process(project: Project) -> None:
+    project.write("flows/wf.py", """
+        from grammarflow import define
+        grammar = define("start", "")
+        def start(:
+            pass
+    """)
+    proc = project.cli("run", "flows/wf.py")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "error: flows/wf.py, line 4: invalid syntax\n"
+    usage = project.cli("run", "flows/wf.py", "--max-parallel", "0", "--json")
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+    assert json.loads(usage.stdout)["error"] == ("Invalid value for '--max-parallel': 0 is not "
+                                                 "in the range x>=1.")
+
+
 def test_module_kinds_and_arguments(project: Project) -> None:
     project.write("wf.py", """
         from grammarflow import Kind, define
@@ -184,3 +200,18 @@ def test_a_task_refines_an_open_hole_into_fresh_productions(project: Project) ->
     ids = sorted(t["id"] for t in result.view["tasks"])
     assert ids == ["Dyn.1/Only.1/M", "Dyn.1/W", "end", "start"]
     assert ["Dyn.1/Only.1/M", "end"] in result.view["edges"]
+
+
+def test_a_kind_made_in_an_open_hole_without_a_command_fails_its_task(project: Project) -> None:
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("start, Any(*)", "Any(*) ::= *")
+        def start():
+            from grammarflow import task
+            task.add(tasks={"w": "W"}, edges=[("start", "w")])
+    """)
+    result = project.run()
+    assert result.code == 1
+    assert result.view["reason"] == (
+        "task Any.1/w: kind 'W' has no command: add it to 'kinds' in wf.py (e.g. kinds = "
+        "{'W': 'tasks/w.py'}) or define a function W() in the workflow file")
