@@ -306,10 +306,11 @@ class Derivation:
         prod, plan = self._production_plan(htype, step.production)
         if not htype.permits(prod.name, hole.allowed):
             allowed = [p.name for p in htype.allowed(hole.allowed)]
+            narrowing = narrowing_of(htype, hole.id, prod.name)
             raise BrokenPromise(
-                f"production {prod!r} was narrowed away for hole {hole.id}; still allowed: "
-                f"{allowed}", hole=hole.id,
-                attempts=(Attempt(repr(prod), "removed by a narrowing promise"),))
+                f"production {prod!r} was narrowed away for hole {hole.id} ({narrowing}); "
+                f"still allowed: {allowed}", hole=hole.id,
+                attempts=(Attempt(repr(prod), f"removed by a narrowing promise ({narrowing})"),))
         attrs = step.attrs
         if attrs:
             unknown = set(attrs) - set(prod.fragment.locals)
@@ -495,6 +496,22 @@ class Derivation:
         return Applied(step)
 
 
+def narrowing_of(htype: HoleType, hole_id: str, production: str) -> str:
+    """Which narrowing took ``production`` from hole ``hole_id`` (of ``htype``): one of
+    its type, else one of the hole itself.
+
+    >>> from grammarflow import define
+    >>> x = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | nothing").types["X"]
+    >>> narrowing_of(replace(x, removed=frozenset({"2"})), "X.1", "2")
+    'type X lost production 2'
+    >>> narrowing_of(x, "X.1", "2")
+    'hole X.1 lost production 2'
+    """
+    if production in htype.removed:
+        return f"type {htype.name} lost production {production}"
+    return f"hole {hole_id} lost production {production}"
+
+
 def _can_finish(htype: HoleType, only: frozenset[str], productive: set[str]) -> bool:
     """Has a hole of ``htype`` narrowed to ``only`` a production left that can finish?"""
     return any(all(h.type in productive for h in p.fragment.holes)
@@ -502,4 +519,4 @@ def _can_finish(htype: HoleType, only: frozenset[str], productive: set[str]) -> 
 
 
 __all__ = ["EVERYWHERE", "Derivation", "Plan", "child_hole_id", "compile_fragment",
-           "instantiate"]
+           "instantiate", "narrowing_of"]

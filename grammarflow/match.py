@@ -30,15 +30,16 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from itertools import chain
+from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from grammarflow.derivation import Derivation
+from grammarflow.derivation import Derivation, child_hole_id, narrowing_of
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleType, Production, TaskSpec
-from grammarflow.graph import JSON, check_name
+from grammarflow.graph import JSON, Hole, check_name
 from grammarflow.steps import Expand, Grow, Step
 from grammarflow.wellformed import find_cycle, reachable_types
 
@@ -172,12 +173,7 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     search = _Search(derivation, elements, _Limits(steps, deadline, cancelled, started))
     types = derivation.graph.types_in_use()
     if not any(derivation.grammar.types[t].open for t in types):  # else anything may come
-        missing = _kinds_no_hole_makes(search.index, elements, types)
-        if missing:  # no search can succeed: say so at once
-            raise _refusal(search, never=missing)
-        impossible = _edges_no_hole_makes(search.index, elements, types)
-        if impossible:
-            raise _refusal(search, never_edges=impossible)
+        _refuse_what_no_hole_makes(search, types)
     try:
         moves = search.run()
     except _TooCostly as stop:
@@ -187,14 +183,21 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
         return Plan(derivation, grow=grow)
     except _Cancelled as stop:
         raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
+    decided = False  # did a complete search find that no plan exists?
     if moves is None and len(elements.items) <= EXHAUSTIVE_UP_TO:
-        moves = _exhaustive_moves(derivation, elements, search.limits, started)
+        try:
+            moves = _exhaustive_moves(derivation, elements, search.limits, search.index)
+            decided = moves is None
+        except _TooCostly:
+            pass  # the refusal then says what the first search found
+        except _Cancelled as stop:
+            raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
     if moves is not None:
         return Plan(derivation, tuple(moves), elements.attrs)
     grow = _grow_for(derivation, elements)
     if grow is not None:
         return Plan(derivation, grow=grow)
-    raise _refusal(search)
+    raise _refusal(search, search.state.best_left(), certain=decided)
 
 
 def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
@@ -483,6 +486,7 @@ class _Index:
         self._unattached: dict[str, frozenset[str]] = {}
         self._derivable: dict[str, frozenset[str]] = {}
         self._shapes: dict[str, frozenset[tuple[str, str]]] = {}
+        self._degrees: dict[str, frozenset[tuple[str, int, int]]] = {}
 
     def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
         """The productions still allowed for ``hole``, compiled."""
@@ -507,12 +511,7 @@ class _Index:
         """The kinds of task that holes of ``types`` can make, in any number of steps."""
         out: set[str] = set()
         for name in types:
-            found = self._derivable.get(name)
-            if found is None:
-                found = self._derivable[name] = frozenset(
-                    s.kind for t in reachable_types(self.types, (name,))
-                    for p in self.types[t].allowed() for s in p.fragment.tasks)
-            out |= found
+            out |= self._reached(self._derivable, name, _kinds)
         return out
 
     def edge_shapes(self, types: Iterable[str]) -> set[tuple[str, str]]:
@@ -520,13 +519,29 @@ class _Index:
         each end the kind of a new task, or "" for a parameter."""
         out: set[tuple[str, str]] = set()
         for name in types:
-            found = self._shapes.get(name)
-            if found is None:
-                found = self._shapes[name] = frozenset(
-                    shape for t in reachable_types(self.types, (name,))
-                    for p in self.types[t].allowed() for shape in _shapes(p.fragment))
-            out |= found
+            out |= self._reached(self._shapes, name, _shapes)
         return out
+
+    def least_edges(self, types: Iterable[str]) -> dict[str, set[tuple[int, int]]]:
+        """For each kind, the (in, out) edges that some production a hole of ``types``
+        can reach gives a new task of it at least: a task of the change with fewer has
+        no production to make it."""
+        out: dict[str, set[tuple[int, int]]] = {}
+        for name in types:
+            for kind, n_in, n_out in self._reached(self._degrees, name, _least_edges):
+                out.setdefault(kind, set()).add((n_in, n_out))
+        return out
+
+    def _reached(self, cache: dict[str, frozenset[V]], name: str,
+                 of: Callable[[Fragment], Iterable[V]]) -> frozenset[V]:
+        """``of`` every fragment of a production that a hole of type ``name`` can reach
+        (worked out once per type, in ``cache``)."""
+        found = cache.get(name)
+        if found is None:
+            found = cache[name] = frozenset(
+                x for t in reachable_types(self.types, (name,))
+                for p in self.types[t].allowed() for x in of(p.fragment))
+        return found
 
     def unattached(self, kind: str) -> frozenset[str]:
         """Closed types with a production that has a task of ``kind`` with no edge to a
@@ -540,6 +555,17 @@ class _Index:
 
 
 _index: _Once[Mapping[str, HoleType], _Index] = _Once(_Index)
+
+
+class _Lifted(_Index):
+    """The index of a grammar with every narrowing lifted, of types and of holes: what
+    the search would find had no promise been narrowed (for a refusal to name one)."""
+
+    def __init__(self, types: Mapping[str, HoleType]) -> None:
+        super().__init__({name: replace(t, removed=frozenset()) for name, t in types.items()})
+
+    def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
+        return super().allowed(hole._replace(allowed=None))
 
 
 # ------------------------------------------------------------------------ search
@@ -777,10 +803,12 @@ class _State:
 class _Search:
     """The exact cover: tries moves depth first from the state (see the module doc)."""
 
-    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits) -> None:
+    def __init__(self, d: Derivation, elements: _Elements, limits: _Limits,
+                 index: _Index | None = None) -> None:
+        self.derivation = d
         self.graph = d.graph
         self.types: Mapping[str, HoleType] = d.grammar.types
-        self.index = _index(self.types)
+        self.index = _index(self.types) if index is None else index
         self.closed = self.index.closed
         self.el = elements
         self.limits = limits
@@ -1156,10 +1184,28 @@ class _Exhaustive(_Search):
         return moves
 
 
+def _kinds(fragment: Fragment) -> Iterator[str]:
+    return (t.kind for t in fragment.tasks)
+
+
 def _shapes(fragment: Fragment) -> Iterator[tuple[str, str]]:
     kinds = {t.local: t.kind for t in fragment.tasks}
     for u, v in fragment.edges:
         yield kinds.get(u, _PARAM), kinds.get(v, _PARAM)
+
+
+def _least_edges(fragment: Fragment) -> Iterator[tuple[str, int, int]]:
+    """(kind, in, out) for each new task of ``fragment``: the edges it surely has. Edges
+    from two parameters count once: both may be bound to the same task."""
+    for t in fragment.tasks:
+        ins = [u for u, v in fragment.edges if v == t.local]
+        outs = [v for u, v in fragment.edges if u == t.local]
+        yield t.kind, _distinct(ins, fragment), _distinct(outs, fragment)
+
+
+def _distinct(ends: list[str], fragment: Fragment) -> int:
+    tasks = sum(1 for e in ends if e in fragment.locals)
+    return tasks + (len(ends) > tasks)
 
 
 def _kinds_no_hole_makes(index: _Index, el: _Elements, types: set[str]) -> list[str]:
@@ -1204,73 +1250,283 @@ def _what(hole: _Hole) -> tuple[str, tuple[str, ...], frozenset[str] | None]:
 
 
 def _exhaustive_moves(d: Derivation, elements: _Elements, limits: _Limits,
-                      started: float) -> list[_Move] | None:
-    """The exhaustive search's plan (None: there is none, or it ran out of budget)."""
-    search = _Exhaustive(d, elements, _Limits(min(limits.budget, EXHAUSTIVE_BUDGET),
-                                              limits.deadline, limits.cancelled, started))
-    try:
-        return search.run()
-    except _TooCostly:
-        return None  # the refusal then says what the first search found
-    except _Cancelled as stop:
-        raise BrokenPromise(str(stop), hole=_first_hole(d, elements)) from None
+                      index: _Index) -> list[_Move] | None:
+    """The exhaustive search's plan (None: there is none); raises :class:`_TooCostly`
+    past its budget (at most EXHAUSTIVE_BUDGET) and :class:`_Cancelled`."""
+    limits = _Limits(min(limits.budget, EXHAUSTIVE_BUDGET), limits.deadline,
+                     limits.cancelled, limits.started)
+    return _Exhaustive(d, elements, limits, index).run()
 
 
 # ------------------------------------------------------------------------ refusal
-def _refusal(search: _Search, never: list[str] | None = None,
-             never_edges: list[int] | None = None) -> BrokenPromise:
-    """Why the diff is refused, once :meth:`_Search.run` found no plan (or, with
-    ``never``/``never_edges``, the kinds or edges no hole can ever make, unsearched)."""
-    el, types = search.el, search.types
+#: Ways to bind a production's new tasks that :func:`_why` tries before it names what
+#: the first one lacks.
+_BINDINGS_TRIED = 64
+#: Elements a refusal names, and kinds a count of the change's tasks names.
+_SHOWN = 5
+
+
+def _refuse_what_no_hole_makes(search: _Search, types: set[str]) -> None:
+    """Refuse at once, unsearched, a diff with a kind or an edge that no hole of the
+    closed ``types`` can ever make."""
+    el = search.el
+    missing = _kinds_no_hole_makes(search.index, el, types)
+    if missing:
+        left = [i for i, item in enumerate(el.items)
+                if isinstance(item, str) and el.kind[item] in missing]
+        raise _refusal(search, left, "; no hole of the graph can ever make a task of kind "
+                       f"{', '.join(missing)}", certain=True)
+    impossible = _edges_no_hole_makes(search.index, el, types)
+    if impossible:
+        these = "this one" if len(impossible) == 1 else "these"
+        raise _refusal(search, impossible, "; no production a hole of the graph can reach "
+                       f"has an edge that could be {these}", certain=True)
+
+
+class _Verdict(NamedTuple):
+    """Whether a production fits the change where it was tried (makes only elements of
+    the change, with every edge it needs), and one line on why or why not."""
+
+    fits: bool
+    why: str
+
+
+class _Narrowed(NamedTuple):
+    """A production that a narrowing removed, and that a plan would use without it."""
+
+    hole: str  # the hole's id (for a hole the plan makes: the id it would get)
+    planned: bool  # made by an earlier step of the plan, not in the graph yet
+    production: Production
+    narrowing: str  # which narrowing removed it (see derivation.narrowing_of)
+
+    def claim(self) -> str:
+        where = ", made by an earlier step of the change" if self.planned else ""
+        return (f"production {self.production.name} of hole {self.hole} "
+                f"({self.production.lhs}{where}) would match, but it was removed by a "
+                f"narrowing promise ({self.narrowing})")
+
+
+def _refusal(search: _Search, left: list[int], why: str = "", *,
+             certain: bool) -> BrokenPromise:
+    """Why the diff is refused: ``left`` are the elements (indices) no plan produced,
+    ``why`` what holds for all of them; ``certain`` says that no plan exists (else, when
+    some production fits, the refusal suggests naming productions with 'expand')."""
+    el = search.el
     existing = _existing_ends(search.graph.tasks, el)
-    holes = search.holes_at(set(existing))
-    if not existing and el.items:
-        holes = search.holes_making(0)
+    holes = search.holes_at(set(existing)) if existing else search.holes_making(0)
     if not holes:
         where = f"tasks {existing}" if existing else "no existing task"
         return BrokenPromise(
             f"the change touches {where}, and no hole that could take it is attached "
             "there: the grammar promises no new tasks or edges at this place")
-    attempts = [Attempt(f"{h.ref}: {p!r}", _why(search, p, h))
-                for h in holes for p in types[h.type].allowed(h.allowed)]
-    narrowed = [Attempt(f"{h.ref}: {p!r}", "removed by a narrowing promise")
-                for h in holes for p in types[h.type].productions
-                if p not in list(types[h.type].allowed(h.allowed))]
-    if never:
-        left = [el.describe(i) for i, item in enumerate(el.items)
-                if isinstance(item, str) and el.kind[item] in never]
-        why = f"; no hole of the graph can ever make a task of kind {', '.join(never)}"
-    elif never_edges:
-        left = [el.describe(i) for i in never_edges]
-        why = ("; no production a hole of the graph can reach has an edge that could be "
-               f"{'this one' if len(left) == 1 else 'these'}")
-    else:
-        left, why = [el.describe(i) for i in search.state.best_left()], ""
-    return BrokenPromise(
-        f"no sequence of allowed productions yields exactly this change "
-        f"({len(el.kind)} task(s), {len(el.edges)} edge(s)); not produced: "
-        f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''}{why} (if a production "
-        "should allow it, name it with 'expand')",
-        hole=str(holes[0].ref), attempts=tuple(attempts + narrowed))
+    head = (f"no sequence of allowed productions yields exactly this change "
+            f"({_count(len(el.kind), 'task')}, {_count(len(el.edges), 'edge')})")
+    named = _narrowing_behind(search)
+    tried, fits = _tried(search, holes, named)
+    if named is not None:
+        return BrokenPromise(f"{head}: {named.claim()}",
+                             hole=str(holes[0].ref) if named.planned else named.hole,
+                             attempts=tuple(tried))
+    shown = ", ".join(el.describe(i) for i in left[:_SHOWN])
+    more = " ..." if len(left) > _SHOWN else ""
+    unmade = "" if why else _task_no_production_makes(search, left)
+    why = why or unmade or _kinds_not_made_here(search, holes, existing, left)
+    hint = "" if certain or unmade or not fits else (
+        " (if a production should allow it, name it with 'expand')")
+    return BrokenPromise(f"{head}; not produced: {shown}{more}{why}{hint}",
+                         hole=str(holes[0].ref), attempts=tuple(tried))
 
 
-def _why(search: _Search, prod: Production, hole: _Hole) -> str:
-    """One line on why ``prod`` applied to ``hole`` does not yield the change."""
-    if not prod.fragment.tasks and not prod.fragment.edges:
-        return "adds no task or edge"
-    have = sorted(search.el.by_kind)
-    for t in prod.fragment.tasks:
-        if t.kind not in have:
-            return f"needs a new task of kind {t.kind}; the change has kinds {have}"
+def _tried(search: _Search, holes: list[_Hole],
+           named: _Narrowed | None) -> tuple[list[Attempt], bool]:
+    """Each production of ``holes`` (and the one ``named``), why it does not yield the
+    change; and whether some allowed production fits where it was tried. Holes alike
+    (same type, attachment and narrowing) are tried once, under the first one's id."""
+    types = search.types
+    out = []
+    if named is not None:
+        out.append(Attempt(f"{named.hole}: {named.production!r}",
+                           f"removed by a narrowing promise ({named.narrowing}); with it, "
+                           "the change would be accepted"))
+    alike = Counter(map(_what, holes))
+    holes = _one_of_each(holes)
+    fits = False
+    for h in holes:
+        htype, where = types[h.type], _hole_named(h, alike[_what(h)])
+        for p in htype.allowed(h.allowed):
+            verdict = _why(search, p, h)
+            fits = fits or verdict.fits
+            out.append(Attempt(f"{where}: {p!r}", verdict.why + (
+                ", but no further steps then yield the rest of the change"
+                if verdict.fits else "")))
+    for h in holes:
+        htype, where = types[h.type], _hole_named(h, alike[_what(h)])
+        for p in htype.productions:
+            if htype.permits(p.name, h.allowed) or (
+                    named is not None and (named.hole, named.production) == (h.ref, p)):
+                continue
+            verdict = _why(search, p, h)
+            out.append(Attempt(f"{where}: {p!r}", (
+                f"removed by a narrowing promise ({narrowing_of(htype, str(h.ref), p.name)}); "
+                + (f"it {verdict.why}" if verdict.fits
+                   else f"it would not fit anyway: {verdict.why}"))))
+    return out, fits
+
+
+def _hole_named(hole: _Hole, alike: int) -> str:
+    return f"{hole.ref} (and {_count(alike - 1, 'hole')} alike)" if alike > 1 else str(hole.ref)
+
+
+def _why(search: _Search, prod: Production, hole: _Hole) -> _Verdict:
+    """Does ``prod`` applied to ``hole`` fit the change? If not, what it needs that the
+    change lacks: tasks of a kind (counted), or an edge (named)."""
+    fragment, el = prod.fragment, search.el
+    if not fragment.tasks and not fragment.edges:
+        if fragment.holes:
+            return _Verdict(True, "fits, making only holes "
+                                  f"({', '.join(h.type for h in fragment.holes)})")
+        return _Verdict(False, "adds nothing")
+    need = Counter(t.kind for t in fragment.tasks)
+    if any(n > len(el.by_kind.get(kind, ())) for kind, n in need.items()):
+        have = Counter({kind: len(names) for kind, names in el.by_kind.items()})
+        return _Verdict(False, f"needs {_tally(need, need)}; the change has "
+                               f"{_tally(have, need) if have else 'no new task'}")
     pattern = _pattern(prod)
-    for binding in search.extend(pattern, hole, {}):
-        nodes = hole.args + binding
-        for x, y in pattern.edges:
-            e = (nodes[x], nodes[y])
-            if e not in search.el.edge_index and not search._present(e):
-                return f"needs edge {e[0]} -> {e[1]}, which the change does not add"
-        return "yields part of the change, but no further step yields the rest"
-    return "has more tasks of some kind than the change has"
+    lacking = None
+    for binding in islice(search.extend(pattern, hole, {}), _BINDINGS_TRIED):
+        edge = _edge_lacking(search, pattern, hole.args + binding)
+        lacking = lacking or edge
+        if edge is None:
+            named = ", ".join(f"{local} = {name}"
+                              for local, name in zip(pattern.locals, binding, strict=True))
+            return _Verdict(True, f"fits ({named})" if named else "fits")
+    if lacking is None:  # no binding follows the change's edges: any one lacks an edge
+        lacking = _edge_lacking(search, pattern, hole.args + _any_binding(pattern, el))
+    if lacking is None:
+        return _Verdict(False, "its new tasks have no place among the change's")
+    return _Verdict(False, f"needs edge {lacking[0]} -> {lacking[1]}, which the change "
+                           "does not add")
+
+
+def _edge_lacking(search: _Search, pattern: _Pattern,
+                  nodes: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first edge of ``pattern``, its slots bound to ``nodes``, that is neither in
+    the change nor in the graph."""
+    for x, y in pattern.edges:
+        e = (nodes[x], nodes[y])
+        if e not in search.el.edge_index and not search._present(e):
+            return e
+    return None
+
+
+def _any_binding(pattern: _Pattern, el: _Elements) -> tuple[str, ...]:
+    """The new tasks of ``pattern`` bound to the change's first tasks of their kinds
+    (the change has enough of each)."""
+    taken: Counter[str] = Counter()
+    out = []
+    for kind in pattern.kinds[pattern.first:]:
+        out.append(el.by_kind[kind][taken[kind]])
+        taken[kind] += 1
+    return tuple(out)
+
+
+def _tally(counts: Counter[str], first: Mapping[str, int]) -> str:
+    """``2 × M, 1 × Q``: the kinds in ``first`` first, then the others (a few)."""
+    kinds = sorted(counts, key=lambda k: (k not in first, k))
+    shown = ", ".join(f"{counts[k]} × {k}" for k in kinds[:_SHOWN])
+    rest = len(kinds) - _SHOWN
+    return shown + (f" and {rest} more kind(s)" if rest > 0 else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _kinds_not_made_here(search: _Search, holes: list[_Hole], existing: list[str],
+                         left: list[int]) -> str:
+    """``; no hole at A, B can ever make a task of kind N`` for the kinds of ``left``
+    that no hole the change touches can make (empty if there are none)."""
+    el = search.el
+    kinds = {el.kind[item] for i in left if isinstance(item := el.items[i], str)}
+    never = sorted(kinds - search.index.derivable_kinds({h.type for h in holes}))
+    if not never or not existing:
+        return ""
+    more = " ..." if len(existing) > _SHOWN else ""
+    return (f"; no hole at {', '.join(existing[:_SHOWN])}{more} can ever make a task of "
+            f"kind {', '.join(never)}")
+
+
+def _task_no_production_makes(search: _Search, left: list[int]) -> str:
+    """``; task m (M) has 1 edge in and 0 out, but ...`` for the first task of ``left``
+    with fewer edges than any production that can make its kind gives it (then no plan
+    exists); empty if there is none, or an open hole may make anything."""
+    types = search.graph.types_in_use()
+    if any(search.types[t].open for t in types):
+        return ""
+    least = search.index.least_edges(types)
+    el = search.el
+    for i in left:
+        task = el.items[i]
+        if not isinstance(task, str) or not least.get(el.kind[task]):
+            continue
+        n_in, n_out = len(el.in_edges.get(task, ())), len(el.out_edges.get(task, ()))
+        needs = least[el.kind[task]]
+        if not any(a <= n_in and b <= n_out for a, b in needs):
+            fewest = sorted(n for n in needs
+                            if not any(m != n and m[0] <= n[0] and m[1] <= n[1] for m in needs))
+            return (f"; task {task} ({el.kind[task]}) has {_count(n_in, 'edge')} in and "
+                    f"{n_out} out, but any production making a task of kind {el.kind[task]} "
+                    "gives it at least " + " or ".join(f"{a} in and {b} out" for a, b in fewest))
+    return ""
+
+
+def _narrowing_behind(search: _Search) -> _Narrowed | None:
+    """The production a narrowing removed that a plan would use, if with every
+    narrowing lifted the change has a plan (searched within the same limits)."""
+    graph, types = search.graph, search.types
+    if (not any(t.removed for t in types.values())
+            and all(h.allowed is None for h in graph.holes.values())):
+        return None  # nothing was narrowed: the common case, and free
+    moves = _lifted_moves(search)
+    if moves is None:
+        return None
+    for move, hid in zip(moves, _hole_ids(moves), strict=True):
+        hole, prod = move.hole, move.pattern.production
+        planned = not isinstance(hole.ref, str)
+        allowed = None if planned else graph.holes[hid].allowed
+        if not types[hole.type].permits(prod.name, allowed):
+            return _Narrowed(hid, planned, prod, narrowing_of(types[hole.type], hid, prod.name))
+    return None
+
+
+def _lifted_moves(search: _Search) -> list[_Move] | None:
+    """A plan for the diff with every narrowing lifted (None: none found)."""
+    d, el, limits, index = search.derivation, search.el, search.limits, _Lifted(search.types)
+    try:
+        moves = _Search(d, el, limits, index).run()
+        if moves is None and len(el.items) <= EXHAUSTIVE_UP_TO:
+            moves = _exhaustive_moves(d, el, limits, index)
+    except _Stop:
+        return None  # out of time or cancelled: the refusal then names no narrowing
+    return moves
+
+
+def _hole_ids(moves: list[_Move]) -> list[str]:
+    """The id of the hole each move expands: a graph hole's own, or the id a hole an
+    earlier move makes will get (as :func:`~grammarflow.derivation.instantiate` names it)."""
+    made: dict[tuple[int, int], str] = {}
+    out = []
+    for i, move in enumerate(moves):
+        ref = move.hole.ref
+        hid = ref if isinstance(ref, str) else made[ref]
+        out.append(hid)
+        parent = Hole(hid, move.hole.type)
+        counts = Counter(htype for htype, _ in move.pattern.holes)
+        seen: Counter[str] = Counter()
+        for k, (htype, _) in enumerate(move.pattern.holes):
+            seen[htype] += 1
+            made[(i, k)] = child_hole_id(parent, htype, seen[htype], counts[htype])
+    return out
 
 
 # ------------------------------------------------------------------------ open holes

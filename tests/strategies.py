@@ -163,7 +163,11 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("attrs", r"attrs name"),
     ("wrong step for the hole", r"is open|is not open|use 'refine' to add holes"),
     ("no hole takes it", r"no hole that could take it"),
-    ("no production yields it", r"no sequence of allowed productions"),
+    ("a narrowing removed it", r"^no sequence of allowed productions .*: production \S+ of "
+                               r"hole \S+ \(.*\) would match, but it was removed by a "
+                               r"narrowing promise \((type|hole) \S+ lost production \S+\)$"),
+    ("no production yields it", r"^no sequence of allowed productions yields exactly this "
+                                r"change \(\d+ tasks?, \d+ edges?\); not produced: "),
     ("search budget", r"could not be explained within"),
     ("widens", r"would widen its promise"),
     ("unknown task", r"no task '|neither a new task of this change nor a task"),

@@ -231,3 +231,21 @@ def test_a_refinement_may_not_add_a_hole_that_closes_a_cycle() -> None:
     d.apply(Refine("Any.1.2", Fragment(holes=(HoleSpec("Link", ("s", "Any.1/u")),)),
                    (link,)))
     assert "Link" in d.grammar.types
+
+
+# ---------------------------------------------------------------- refusals
+@pytest.mark.parametrize(("narrowing", "named"), [
+    (NarrowType("X", ("2",)), "type X lost production 2"),
+    (NarrowHole("X.1", ("2",)), "hole X.1 lost production 2"),
+])
+def test_expanding_a_production_narrowed_away_names_the_narrowing(
+        narrowing: NarrowType | NarrowHole, named: str) -> None:
+    d = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b | a -> B -> b").derivation()
+    d.apply(narrowing)
+    with pytest.raises(BrokenPromise) as e:
+        d.apply(Expand("X.1", "2"))
+    assert str(e.value) == (
+        f"production X(a, b) ::= a -> B -> b was narrowed away for hole X.1 ({named}); "
+        "still allowed: ['1']\n"
+        f"  tried X(a, b) ::= a -> B -> b: removed by a narrowing promise ({named})")
+    assert e.value.hole == "X.1"

@@ -153,7 +153,7 @@ def test_promised_at_run_time_narrows_an_open_hole_and_is_kept(gf: Runner) -> No
     assert code == 3 and broken["status"] == "broken"
     refused = broken["refused"][0]
     assert refused["hole"] == "Dyn.1/OnlyM.1.4"
-    assert any("needs a new task of kind M; the change has kinds ['Q']" in a["reason"]
+    assert any("needs 1 × M; the change has 1 × Q" in a["reason"]
                for a in refused["attempts"])
     assert not any(k == "Q" for _, k in shape(broken)[0])
 
