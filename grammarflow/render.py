@@ -120,12 +120,13 @@ def joined(chains: list[str], children: list[str]) -> str:
 
 
 def _child(name: str, child: HoleType | None, types: dict[str, HoleType]) -> str:
-    if child is None:
-        return f"a {name} hole"
-    if child.open:
+    """A child hole in words: ``a Y hole``, ``anything``, ``zero or more M``."""
+    rep = None if child is None or child.open else repetition(child, types)
+    if rep is not None:
+        return rep
+    if child is not None and child.open:
         return ANYTHING
-    rep = repetition(child, types)
-    return rep if rep is not None else f"a {name} hole"
+    return f"{'an' if name[0] in 'AEIOUaeiou' else 'a'} {name} hole"
 
 
 def repetition(htype: HoleType, types: dict[str, HoleType]) -> str | None:

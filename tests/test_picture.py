@@ -236,7 +236,7 @@ def child_mark(word: str) -> str | None:
         return "∗"
     if word.startswith("zero or more "):
         return "*"
-    named = re.fullmatch(r"a (\w+) hole", word)
+    named = re.fullmatch(r"an? (\w+) hole", word)
     return named.group(1) if named else None
 
 
