@@ -14,6 +14,7 @@ from grammarflow import (
     BrokenPromise,
     Derivation,
     Expand,
+    Grammar,
     SetState,
     TaskSpec,
     TaskState,
@@ -149,12 +150,18 @@ def test_a_picture_without_a_refusal_says_nothing_of_one() -> None:
     assert 'tooltip="running"' in node(dot, "t:start")
 
 
-def test_the_refused_task_is_drawn_alone_when_its_siblings_collapse() -> None:
+def a_map(n: int) -> tuple[Grammar, Derivation]:
+    """``A -> M ×n -> B``, finished."""
     g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
     d = g.derivation()
     applied = d.apply(Expand("Ms.1", "2"))
-    for _ in range(9):
+    for _ in range(n - 1):
         applied = d.apply(Expand(applied.holes[0], "2"))
+    return g, d
+
+
+def test_the_refused_task_is_drawn_alone_when_its_siblings_collapse() -> None:
+    g, d = a_map(10)
     first = next(t for t in d.graph.tasks if d.graph.tasks[t].kind == "M")
     dot = to_dot(d.graph, g, Picture(collapse_above=5,
                                     refusal=Refusal("no way", task=first)))
@@ -260,11 +267,7 @@ def test_edge_cosmetics_come_from_the_task_the_edge_ends_at() -> None:
 
 
 def test_siblings_collapse_above_the_threshold() -> None:
-    g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
-    d = g.derivation()
-    applied = d.apply(Expand("Ms.1", "2"))
-    for _ in range(299):
-        applied = d.apply(Expand(applied.holes[0], "2"))
+    g, d = a_map(300)
     dot = to_dot(d.graph, g, Picture(collapse_above=100))
     groups = re.findall(r'label="M ×(\d+)\\n\((\d+) pending\)"', dot)
     assert groups == [("300", "300")]
