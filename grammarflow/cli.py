@@ -23,6 +23,7 @@ import json
 import random
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -351,9 +352,10 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
                at: int | None, collapse_above: int, as_json: bool) -> None:
     """Draw TARGET: a workflow file (its start graph) or a run id (as it stands now,
     read-only, also while it runs), every hole as a wildcard for its futures."""
-    from grammarflow.render import Picture, render, to_dot
+    from grammarflow.render import Picture, Refusal, render, to_dot
 
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above)
+    refusal = None
     is_workflow = target.endswith(".py") or Path(target).is_file()
     if not is_workflow and not target.isdigit():
         _error(f"{target!r} is neither a workflow file nor a run id", EXIT_USAGE, as_json)
@@ -367,7 +369,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
         else:
-            from grammarflow.status import fold
+            from grammarflow.status import fold, refusal_of
             from grammarflow.store import Store
 
             run_id = int(target)
@@ -376,10 +378,11 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
                 _check_step(store, run_id, at, as_json)
             _, d = fold(store, run_id, upto=at)
             grammar, graph = d.grammar, d.graph
+            refused = refusal_of(store, run_id, upto=at)
+            refusal = None if refused is None else Refusal.from_json(refused.data)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
-    dot = to_dot(graph, grammar, Picture(alternatives=picture.alternatives,
-                                         collapse_above=picture.collapse_above, title=title))
+    dot = to_dot(graph, grammar, replace(picture, title=title, refusal=refusal))
     try:
         data = render(dot, fmt)
     except Exception as e:  # the dot binary failing or missing: say so plainly
@@ -448,13 +451,14 @@ def history_cmd(run_id: int, db: str, html: str | None, as_json: bool) -> None:
         else:
             from grammarflow.html import history_page
 
-            page, count = history_page(store, run_id)
+            page = history_page(store, run_id)
     if html is not None:
-        _write_output(html, page.encode(), as_json)
+        _write_output(html, page.text.encode(), as_json)
         if as_json:
-            _emit({"output": html, "pictures": count})
+            _emit({"output": html, "pictures": page.pictures, "broken": page.broken})
         else:
-            click.echo(f"wrote {html}: {count} picture(s), one per accepted change")
+            click.echo(f"wrote {html}: {page.pictures} picture(s), one per accepted change"
+                       + (", then the refusal" if page.broken else ""))
         return
     if as_json:
         _emit([{"seq": x.seq, "at": x.at, "kind": x.kind, "data": x.data} for x in entries])

@@ -1,12 +1,22 @@
-"""`history --html`: one self-contained page that steps through a run's pictures."""
+"""`history --html`: one self-contained page that steps through a run's pictures.
+
+The page embeds one SVG per picture; dot numbers the elements of each the same way
+(``graph0``, ``node1``, ...), so every picture's ids (and the references to them) are
+prefixed with its frame (``f3-node1``): the ids of the page are unique. A broken run
+ends with one more frame, its picture drawn broken and the refusal under it — the
+reason, the hole, every production tried and why, the refused message — and the page
+says at its top that the run broke.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import re
+from dataclasses import dataclass
 
-from grammarflow.render import Picture, render, to_dot
-from grammarflow.status import describe, snapshots
+from grammarflow.render import Picture, Refusal, render, to_dot
+from grammarflow.status import describe, fold, refusal_of, snapshots
 from grammarflow.store import Store
 
 _PAGE = """<!doctype html>
@@ -18,12 +28,13 @@ _PAGE = """<!doctype html>
  #pic svg {{ max-width: 100%; height: auto; }}
  .step {{ display: none; }} .step.on {{ display: block; }}
  input[type=range] {{ width: 60%; vertical-align: middle; }}
+ .broken {{ color: #b91c1c; }} .refusal {{ border-left: 4px solid #dc2626; padding-left: 1em; }}
+ .refusal code {{ white-space: pre-wrap; word-break: break-all; }}
 </style></head><body>
 <h1>{title}</h1>
-<div id="bar"><button id="prev">&larr;</button> <button id="next">&rarr;</button>
+{banner}<div id="bar"><button id="prev">&larr;</button> <button id="next">&rarr;</button>
  <input id="slider" type="range" min="0" max="{last}" value="{last}">
  <span id="caption"></span></div>
-<details><summary>legend</summary>{legend}</details>
 <div id="pic">{steps}</div>
 <script>
  const captions = {captions};
@@ -47,22 +58,58 @@ _PAGE = """<!doctype html>
 """
 
 
-def history_page(store: Store, run_id: int) -> tuple[str, int]:
-    """The page and the number of pictures (the start, then one per accepted change)."""
-    pictures: list[str] = []
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """The page, and what it holds."""
+
+    text: str
+    pictures: int  # the start, one per accepted change, and the refusal if it broke
+    broken: bool
+
+
+def history_page(store: Store, run_id: int) -> HistoryPage:
+    """The page stepping through the run: the start graph, the graph after each
+    accepted change, then, for a broken run, the refusal."""
+    frames: list[str] = []
     captions: list[str] = []
-    legend = ""
     for entry, d in _with_start(store, run_id):
-        caption = "start graph" if entry is None else f"step {entry.seq}: {describe(entry)}"
-        if not legend:
-            legend = _inline(render(_legend_dot(), "svg"))
-        svg = _inline(render(to_dot(d.graph, d.grammar, Picture(legend=False)), "svg"))
-        pictures.append(f'<div class="step">{svg}</div>')
-        captions.append(caption)
+        captions.append("start graph" if entry is None else f"step {entry.seq}: {describe(entry)}")
+        svg = render(to_dot(d.graph, d.grammar), "svg")
+        frames.append(f'<div class="step">{inline(svg, f"f{len(frames)}-")}</div>')
+    refused = refusal_of(store, run_id)
+    banner = ""
+    if refused is not None:
+        refusal = Refusal.from_json(refused.data)
+        _, d = fold(store, run_id)
+        svg = render(to_dot(d.graph, d.grammar, Picture(refusal=refusal)), "svg")
+        frames.append(f'<div class="step">{inline(svg, f"f{len(frames)}-")}'
+                      f"{refusal_section(refusal)}</div>")
+        captions.append(f"step {refused.seq}: BROKEN: {refusal.headline()}")
+        banner = (f'<p class="broken"><b>BROKEN: {html.escape(refusal.headline())}</b> '
+                  "(the last picture shows why)</p>\n")
     title = html.escape(f"grammarflow run {run_id}")
-    page = _PAGE.format(title=title, last=len(pictures) - 1, steps="\n".join(pictures),
-                        legend=legend, captions=script_json(captions))
-    return page, len(pictures)
+    page = _PAGE.format(title=title, last=len(frames) - 1, steps="\n".join(frames),
+                        banner=banner, captions=script_json(captions))
+    return HistoryPage(page, len(frames), refused is not None)
+
+
+def refusal_section(refusal: Refusal) -> str:
+    """The refusal in full, escaped: why, where, every production tried and why not."""
+    esc = html.escape
+    parts = [f'<section class="refusal"><h2 class="broken">BROKEN: '
+             f"{esc(refusal.headline())}</h2>",
+             f"<p>{esc(refusal.reason)}</p>"]
+    if refusal.hole is not None:
+        parts.append(f"<p>aimed at hole <code>{esc(refusal.hole)}</code></p>")
+    if refusal.attempts:
+        parts.append(f"<p>{len(refusal.attempts)} production(s) tried:</p><ul>")
+        parts.extend(f"<li><code>{esc(production)}</code>: {esc(why)}</li>"
+                     for production, why in refusal.attempts)
+        parts.append("</ul>")
+    if refusal.message is not None:
+        parts.append(f"<p>the refused message: <code>{esc(refusal.message)}</code></p>")
+    parts.append("</section>")
+    return "\n".join(parts)
 
 
 def script_json(value: object) -> str:
@@ -77,20 +124,26 @@ def script_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _inline(svg: bytes) -> str:
+#: An id, or a reference to one, in an SVG tag: ``id="node1"``, ``url(#clip1)``,
+#: ``href="#a_node1"``.
+_ID = re.compile(r'(\bid="|url\(#|href="#)([^")]*)')
+_TAG = re.compile(r"<[^<>]+>")
+
+
+def inline(svg: bytes, prefix: str) -> str:
+    """dot's SVG to embed in a page: without its XML prologue and doctype, every id and
+    reference to one in its tags prefixed with ``prefix`` (text is left alone).
+
+    >>> inline(b'<?xml?><svg><g id="node1" clip-path="url(#c1)">id="x"</g></svg>', "f0-")
+    '<svg><g id="f0-node1" clip-path="url(#f0-c1)">id="x"</g></svg>'
+    """
     text = svg.decode()
-    return text[text.index("<svg"):]  # drop the XML prologue and doctype
-
-
-def _legend_dot() -> str:
-    from grammarflow.render import _legend
-
-    return "digraph legend {\n" + "\n".join(_legend()) + "\n}\n"
+    text = text[text.index("<svg"):]
+    return _TAG.sub(lambda tag: _ID.sub(lambda m: m.group(1) + prefix + m.group(2),
+                                        tag.group()), text)
 
 
 def _with_start(store: Store, run_id: int):  # type: ignore[no-untyped-def]
-    from grammarflow.status import fold
-
     _, start = fold(store, run_id, upto=0)
     yield None, start
     yield from snapshots(store, run_id)

@@ -1,41 +1,52 @@
 """The picture: the graph as it stands, every hole drawn as a wildcard for its futures.
 
-What is drawn (DESIGN §5):
+What is drawn (DESIGN §5), the main flow from left to right:
 
 * tasks as rounded boxes, filled by run state (pending, ready, running, done, failed);
 * every hole as a wildcard — a dashed double octagon, a shape no task may take —
-  labelled with its id, its type and its productions in short (``A | B``, ``M*``,
-  ``∗ anything``), joined by dashed lines to the tasks it comes after and before;
+  between the tasks it comes after and before (joined to them by dashed lines),
+  labelled with its id, its type and what it may become in words, one alternative a
+  line: ``X.1 (X) becomes`` / ``N then M`` / ``or nothing``; ``zero or more M``;
+  ``anything``;
 * a hole that can only become an edge or nothing (``E(u, v) ::= u -> v | nothing``) as
-  a dashed edge ``u -> v`` labelled ``E?``;
+  a dashed edge ``u -> v`` labelled ``E.1: maybe``;
 * an open hole attached everywhere as one floating ``∗`` node;
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
   ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
-* a legend.
+* above it, the title and a legend in one small row;
+* for a broken run (:class:`Refusal`): the title ``BROKEN: task A's change was
+  refused`` in red, the refusal and the productions tried as a caption under it, the
+  task that sent the refused change in a red bold border (``refused``, not ready), and
+  the hole the change was aimed at in red.
 
 Above ``collapse_above`` tasks, sibling tasks (same kind, same predecessors and
 successors, as instances of one production are) collapse into one node ``M ×N`` and
 long runs of same-kind tasks into one ``t ×N in a row``, with their states counted.
 
 Everything the graph or a task supplies is quoted by :func:`quote`: ids and attributes
-with quotes, braces, ``<``, newlines or HTML cannot break the DOT or inject markup (no
-HTML-like labels are ever produced), and characters XML forbids (controls, lone
-surrogates, U+FFFE, U+FFFF, also spelled as ``&#...;`` references) cannot make dot's
-SVG ill-formed: they are shown as escapes.
+with quotes, braces, ``<``, newlines or HTML cannot break the DOT or inject markup (the
+one HTML-like label, the heading, quotes what it shows with :func:`quote_html`), and
+characters XML forbids (controls, lone surrogates, U+FFFE, U+FFFF, also spelled as
+``&#...;`` references) cannot make dot's SVG ill-formed: they are shown as escapes.
 """
 
 from __future__ import annotations
 
+import html
 import re
+import textwrap
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Graph, Hole, Role
 
 STATE_FILL = {"pending": "#ffffff", "ready": "#dbeafe", "running": "#fde68a",
-              "done": "#bbf7d0", "failed": "#fecaca"}
+              "done": "#bbf7d0", "failed": "#fecaca", "refused": "#fff1f2"}
+RUN_STATES = ("pending", "ready", "running", "done", "failed")
+REFUSED = "#dc2626"  # a broken run: its title, the task whose change was refused
 HOLE_SHAPE = "doubleoctagon"  # no task may take it: the wildcard's own shape
 SAFE_SHAPES = frozenset({"box", "ellipse", "oval", "circle", "diamond", "note", "tab",
                          "folder", "component", "cylinder", "plain"})
@@ -59,40 +70,68 @@ def quote(text: str) -> str:
     out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
     # dot turns "&#1;" or "&#xFFFE;" into the character itself: keep '&' literal
     out = out.replace("&", "&amp;")
-    return f'"{_UNSHOWABLE.sub(_escape, out)}"'
+    # \\x01 in DOT shows as \x01
+    out = _UNSHOWABLE.sub(lambda m: "\\" + _escape(m), out)
+    return f'"{out}"'
 
 
 def _escape(m: re.Match[str]) -> str:
+    """A character nobody can see (or XML forbids) as an escape: ``\\x01``, ``\\ufffe``."""
     code = ord(m.group())
-    return f"\\\\x{code:02x}" if code < 0x100 else f"\\\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-# ====================================================================== short notation
-def short_alternative(prod: Production, types: dict[str, HoleType]) -> str:
-    """One production in short: its new tasks in order, child holes as ``Type…``."""
+# ====================================================================== in words
+NOTHING = "nothing"
+ORDER_KEPT = "nothing (order kept)"
+ANYTHING = "anything"
+
+
+def alternative_in_words(prod: Production, types: dict[str, HoleType]) -> str:
+    """One production in words: ``N then M``, ``(N then M) and a Y hole``, ``nothing``."""
     frag = prod.fragment
     if not frag.tasks and not frag.holes:
-        return "→" if frag.edges else "∅"
+        return ORDER_KEPT if frag.edges else NOTHING
     kinds = {t.local: t.kind for t in frag.tasks}
     order = _chain_order(frag)
-    parts = [" → ".join(kinds[n] for n in chain) for chain in order]
+    chains = [" then ".join(kinds[n] for n in chain) for chain in order]
+    ends = {chain[-1]: i for i, chain in enumerate(order)}
+    children = []
     for h in frag.holes:
         child = types.get(h.type)
-        parts.append(_child(h.type, child, types))
-    return ", ".join(parts)
+        word = _child(h.type, child, types)
+        after = [a for a, r in zip(h.args, child.roles if child else (), strict=False)
+                 if r is Role.AFTER and a in kinds]
+        if len(after) == 1 and after[0] in ends:  # it continues a chain: "M then ..."
+            chains[ends.pop(after[0])] += f" then {word}"
+        else:
+            children.append(word)
+    return joined(chains, children)
+
+
+def joined(chains: list[str], children: list[str]) -> str:
+    """Parts side by side, joined with "and": a chain in parentheses when it is not
+    alone; "M and zero or more M" reads "one or more M"."""
+    if len(chains) == 1 and children == [many("zero", chains[0])]:
+        return many("one", chains[0])
+    if len(chains) + len(children) > 1:
+        chains = [f"({c})" if " then " in c else c for c in chains]
+    return " and ".join([*chains, *children])
 
 
 def _child(name: str, child: HoleType | None, types: dict[str, HoleType]) -> str:
-    if child is None:
-        return f"{name}…"
-    if child.open:
-        return "∗"
-    rep = repetition(child, types)
-    return rep if rep is not None else f"{name}…"
+    """A child hole in words: ``a Y hole``, ``anything``, ``zero or more M``."""
+    rep = None if child is None or child.open else repetition(child, types)
+    if rep is not None:
+        return rep
+    if child is not None and child.open:
+        return ANYTHING
+    return f"{'an' if name[0] in 'AEIOUaeiou' else 'a'} {name} hole"
 
 
 def repetition(htype: HoleType, types: dict[str, HoleType]) -> str | None:
-    """``F*`` if the type is "nothing (or keep order) | F and again", else None."""
+    """``zero or more F`` if the type is "nothing (or keep order) | F and again", else
+    None."""
     prods = list(htype.allowed())
     if len(prods) != 2:
         return None
@@ -105,24 +144,29 @@ def repetition(htype: HoleType, types: dict[str, HoleType]) -> str | None:
     if len(again) != 1 or len(frag.holes) != 1 or not frag.tasks:
         return None
     kinds = {t.local: t.kind for t in frag.tasks}
-    body = ", ".join(" → ".join(kinds[n] for n in c) for c in _chain_order(frag))
-    return f"({body})*" if ("," in body or "→" in body) else f"{body}*"
+    body = joined([" then ".join(kinds[n] for n in c) for c in _chain_order(frag)], [])
+    return many("zero", body)
 
 
-def short(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> str:
-    """A hole type's productions in short: ``A | B``, ``M*``, ``∗ anything``."""
+def many(least: str, body: str) -> str:
+    """``zero or more M``, ``one or more (N then M)``."""
+    return f"{least} or more ({body})" if " " in body else f"{least} or more {body}"
+
+
+def in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> str:
+    """What a hole may become, one alternative a line, the second on with "or":
+    ``N then M`` / ``or J then K``; ``zero or more M``; ``anything``."""
     if htype.open:
-        return "∗ anything"
+        return ANYTHING
     rep = repetition(htype, types)
     if rep is not None and (hole is None or hole.allowed is None):
         return rep
-    alts = [short_alternative(p, types) for p in htype.allowed(hole.allowed if hole else None)]
-    # "→ | M, M*" (keep the order, or one M and maybe more) reads as M*
-    if len(alts) == 2 and alts[0] in ("→", "∅") and alts[1].endswith("*"):
-        body = alts[1].rsplit(", ", 1)
-        if len(body) == 2 and body[1] == f"{body[0]}*":
-            return body[1]
-    return " | ".join(alts)
+    alts = [alternative_in_words(p, types) for p in htype.allowed(hole.allowed if hole else None)]
+    # "nothing (order kept)" or "one or more M" reads "zero or more M"
+    if len(alts) == 2 and alts[0] in (ORDER_KEPT, NOTHING) \
+            and alts[1].startswith("one or more "):
+        return "zero" + alts[1].removeprefix("one")
+    return "\nor ".join(alts)
 
 
 def _chain_order(frag: Fragment) -> list[list[str]]:
@@ -167,6 +211,48 @@ def is_potential_edge(htype: HoleType, hole: Hole) -> bool:
     return any(p.fragment.edges for p in prods)
 
 
+# ====================================================================== the refusal
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a run broke: the refused change (the journal's ``refused`` entry).
+
+    >>> Refusal.from_json({"task": "A", "reason": "no production yields it"}).headline()
+    "task A's change was refused"
+    """
+
+    reason: str
+    task: str | None = None  # who sent the refused change (None: the orchestrator)
+    hole: str | None = None  # the hole it was aimed at, if any
+    attempts: tuple[tuple[str, str], ...] = ()  # each production tried, and why not
+    message: str | None = None  # the refused message (as journaled, maybe truncated)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Refusal:
+        return cls(str(data.get("reason") or "a promise was broken"), data.get("task"),
+                   data.get("hole"),
+                   tuple((str(a["production"]), str(a["reason"]))
+                         for a in data.get("attempts") or ()),
+                   data.get("message"))
+
+    def headline(self) -> str:
+        """Who broke the promise, in a few words."""
+        if self.task is not None:
+            return f"task {self.task}'s change was refused"
+        if self.hole is not None:
+            return f"hole {self.hole} broke its promise"
+        return "a promise was broken"
+
+    def caption(self, width: int = 90, tried: int = 5) -> list[str]:
+        """The refusal's first line, wrapped, then the productions tried (the first few)."""
+        lines = textwrap.wrap(self.reason, width, max_lines=4, placeholder=" …")
+        for production, why in self.attempts[:tried]:
+            lines.extend(textwrap.wrap(f"tried {production}: {why}", width, max_lines=2,
+                                       placeholder=" …", subsequent_indent="    "))
+        if len(self.attempts) > tried:
+            lines.append(f"… and {len(self.attempts) - tried} more production(s) tried")
+        return lines
+
+
 # ====================================================================== DOT
 @dataclass(frozen=True)
 class Picture:
@@ -176,35 +262,40 @@ class Picture:
     collapse_above: int = 200  # collapse sibling tasks when the graph has more tasks
     legend: bool = True
     title: str | None = None
+    refusal: Refusal | None = None  # the run broke: say so, mark who, caption why
 
 
 def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture()) -> str:
     """The DOT source of the picture of ``graph`` under ``grammar``."""
     types = dict(grammar.types)
+    heading = _heading(picture)
     lines = ["digraph grammarflow {",
              '  graph [rankdir=LR, fontname="Helvetica", fontsize=11, nodesep=0.3, '
-             'ranksep=0.45' + (f", label={quote(picture.title)}, labelloc=t" if picture.title
+             'ranksep=0.45' + (f", label={heading}, labelloc=t, labeljust=l" if heading
                               else "") + "];",
              '  node [fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=9];']
-    groups = _collapse(graph, picture.collapse_above)
+    refused = picture.refusal.task if picture.refusal else None
+    groups = _collapse(graph, picture.collapse_above, {refused} if refused else set())
     node_of = {t: f"g:{key}" for key, members in groups.items() for t in members}
     for key, members in groups.items():
         lines.append(_group_node(graph, key, members))
     for tid in graph.tasks:
         if tid in node_of:
             continue
-        lines.append(_task_node(graph, tid))
+        lines.append(_task_node(graph, tid, "refused" if tid == refused else _state(graph, tid)))
     edges: dict[tuple[str, str], str] = {}
     for u, v in graph.edges():
         edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
     for hole in graph.holes.values():
         lines.extend(_hole(hole, types, node_of, picture))
-    if picture.legend:
-        lines.extend(_legend())
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _state(graph: Graph, tid: str) -> str:
+    return "ready" if graph.is_ready(tid) else graph.state[tid].value
 
 
 def _edge_style(graph: Graph, target: str) -> str:
@@ -221,9 +312,8 @@ def _edge_style(graph: Graph, target: str) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
-def _task_node(graph: Graph, tid: str) -> str:
+def _task_node(graph: Graph, tid: str, state: str) -> str:
     task = graph.tasks[tid]
-    state = "ready" if graph.is_ready(tid) else graph.state[tid].value
     label = tid if task.kind == tid.rsplit("/", 1)[-1] else f"{tid}\n({task.kind})"
     custom = task.attrs.get("label")
     if isinstance(custom, str) and custom:
@@ -233,6 +323,9 @@ def _task_node(graph: Graph, tid: str) -> str:
     color = task.attrs.get("color")
     pen = f', color={quote(color)}, penwidth=2' \
         if isinstance(color, str) and _COLOR.match(color) else ""
+    if state == "refused":
+        label += "\nits change was refused"
+        pen = f', color="{REFUSED}", fontcolor="{REFUSED}", penwidth=3'
     return (f"  {quote('t:' + tid)} [label={quote(label)}, shape={shape}, "
             f'style="rounded,filled", fillcolor="{STATE_FILL[state]}", '
             f"tooltip={quote(state)}{pen}];")
@@ -242,24 +335,27 @@ def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
           picture: Picture) -> list[str]:
     htype = types[hole.type]
     hid = f"h:{hole.id}"
+    aimed = picture.refusal is not None and picture.refusal.hole == hole.id
+    color = REFUSED if aimed else "#6b7280"
     if hole.everywhere:
         text = f"∗  {hole.id}: anything may be added,\nbefore tasks not yet started"
         return [f"  {quote(hid)} [label={quote(text)}, shape={HOLE_SHAPE}, style=\"dashed\", "
-                'color="#6b7280", fontcolor="#374151"];']
+                f'color="{color}", fontcolor="#374151"];']
     if is_potential_edge(htype, hole):
         a, b = hole.args
         return [f"  {quote(node_of.get(a, 't:' + a))} -> {quote(node_of.get(b, 't:' + b))} "
-                f"[style=dashed, color=\"#6b7280\", label={quote(hole.type + '?')}, "
+                f"[style=dashed, color=\"{color}\", label={quote(hole.id + ': maybe')}, "
                 f"tooltip={quote(hole.id + ': this edge may appear')}];"]
-    label = f"{hole.id}: {hole.type}\n{short(htype, hole, types)}"
+    label = f"{hole.id} ({hole.type}) becomes\n{in_words(htype, hole, types)}"
     out = [f"  {quote(hid)} [label={quote(label)}, shape={HOLE_SHAPE}, style=\"dashed\", "
-           f'color="#6b7280", fontcolor="#374151"];']
+           f'color="{color}", fontcolor="#374151"];']
+    # weight: the wildcard sits between the tasks it comes after and before
     for arg, role in zip(hole.args, hole.roles, strict=True):
         node = quote(node_of.get(arg, f"t:{arg}"))
         if role is Role.AFTER:
-            out.append(f'  {node} -> {quote(hid)} [style=dashed, color="#6b7280"];')
+            out.append(f'  {node} -> {quote(hid)} [style=dashed, color="#6b7280", weight=2];')
         else:
-            out.append(f'  {quote(hid)} -> {node} [style=dashed, color="#6b7280"];')
+            out.append(f'  {quote(hid)} -> {node} [style=dashed, color="#6b7280", weight=2];')
     if picture.alternatives:
         out.extend(_alternatives(hole, htype, types))
     return out
@@ -283,7 +379,7 @@ def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType]) -> li
                        f'style="rounded", fontsize=9];')
         for j, h in enumerate(frag.holes):
             child = types.get(h.type)
-            text = h.type if child is None else f"{h.type}\n{short(child, None, types)}"
+            text = h.type if child is None else f"{h.type}\n{in_words(child, None, types)}"
             out.append(f"    {quote(pre + f'#{j}')} [label={quote(text)}, shape={HOLE_SHAPE}, "
                        f'style=dashed, fontsize=8];')
             if child is not None and not child.everywhere:
@@ -293,22 +389,26 @@ def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType]) -> li
                     out.append(f"    {quote(a)} -> {quote(b)} [style=dashed];")
         for u, v in frag.edges:
             out.append(f"    {quote(pre + u)} -> {quote(pre + v)};")
-        if not prod.params and not frag.tasks:
-            out.append(f"    {quote(pre + 'nothing')} [label=\"∅ nothing\", shape=plaintext];")
+        if not frag.tasks and not frag.holes:
+            out.append(f"    {quote(pre + 'nothing')} "
+                       f"[label={quote(alternative_in_words(prod, types))}, shape=plaintext];")
         out.append("  }")
-        first = prod.params[0] if prod.params else (frag.tasks[0].local if frag.tasks
-                                                     else "nothing")
+        first = (frag.tasks[0].local if frag.tasks else
+                 "nothing" if not frag.holes else prod.params[0] if prod.params else "#0")
         out.append(f"  {quote('h:' + hole.id)} -> {quote(pre + first)} "
                    f'[style=dotted, arrowhead=none, color="#d1d5db"];')
     return out
 
 
-def _collapse(graph: Graph, above: int) -> dict[str, list[str]]:
-    """Groups of sibling tasks (same kind, predecessors and successors) to draw as one."""
+def _collapse(graph: Graph, above: int, keep: set[str]) -> dict[str, list[str]]:
+    """Groups of sibling tasks (same kind, predecessors and successors) to draw as one;
+    the tasks in ``keep`` are drawn alone."""
     if len(graph.tasks) <= above:
         return {}
     by_key: dict[tuple[str, frozenset[str], frozenset[str]], list[str]] = {}
     for tid, task in graph.tasks.items():
+        if tid in keep:
+            continue
         key = (task.kind, frozenset(graph.pred[tid]), frozenset(graph.succ[tid]))
         by_key.setdefault(key, []).append(tid)
     groups = {}
@@ -316,7 +416,7 @@ def _collapse(graph: Graph, above: int) -> dict[str, list[str]]:
         if len(members) >= 3:
             groups[f"{kind}#{members[0]}"] = members
     grouped = {t for members in groups.values() for t in members}
-    for run in _runs(graph, grouped):
+    for run in _runs(graph, grouped | keep):
         groups[f"{graph.tasks[run[0]].kind}~{run[0]}"] = run
     return groups
 
@@ -355,7 +455,7 @@ def _runs(graph: Graph, taken: set[str]) -> list[list[str]]:
 
 
 def _group_node(graph: Graph, key: str, members: Sequence[str]) -> str:
-    states = Counter("ready" if graph.is_ready(t) else graph.state[t].value for t in members)
+    states = Counter(_state(graph, t) for t in members)
     kind = graph.tasks[members[0]].kind
     counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     main = max(states, key=lambda s: states[s])
@@ -365,21 +465,53 @@ def _group_node(graph: Graph, key: str, members: Sequence[str]) -> str:
             f'style="filled", fillcolor="{STATE_FILL[main]}"];')
 
 
-def _legend() -> list[str]:
-    out = ['  subgraph "cluster_legend" {',
-           '    label="legend"; style="rounded"; color="#d1d5db"; fontsize=9;']
-    for state, fill in STATE_FILL.items():
-        out.append(f'    "legend:{state}" [label="{state}", shape=box, style="rounded,filled", '
-                   f'fillcolor="{fill}", fontsize=8];')
-    out.append(f'    "legend:hole" [label="hole: what may\\nstill appear", shape={HOLE_SHAPE}, '
-               'style=dashed, fontsize=8];')
-    out.append('    "legend:a" [label="", shape=point]; "legend:b" [label="", shape=point];')
-    out.append('    "legend:a" -> "legend:b" [style=dashed, label="may appear", fontsize=8];')
-    # one row: in a left-to-right layout, each invisible edge is one step to the right
-    out.append('    "legend:pending" -> "legend:ready" -> "legend:running" -> "legend:done" '
-               '-> "legend:failed" -> "legend:hole" -> "legend:a" [style=invis];')
-    out.append("  }")
-    return out
+# ====================================================================== heading and legend
+def quote_html(text: str) -> str:
+    """Text for an HTML-like label that shows ``text`` literally, whatever it holds
+    (markup escaped, characters XML forbids shown as escapes, lines broken).
+
+    >>> quote_html('<b>&#1;\\x01\\nnext')
+    '&lt;b&gt;&amp;#1;\\\\x01<BR ALIGN="LEFT"/>next'
+    """
+    text = _UNSHOWABLE.sub(_escape, text[:MAX_LABEL * 4])
+    text = html.escape(text.replace("\r\n", "\n").replace("\r", "\n"), quote=True)
+    return text.replace("\n", '<BR ALIGN="LEFT"/>')
+
+
+def _heading(picture: Picture) -> str | None:
+    """The one HTML-like label: the title (BROKEN and why, for a broken run) and the
+    legend, one row each above the picture, outside its layout."""
+    rows = []
+    refusal = picture.refusal
+    if refusal is not None:
+        title = f"BROKEN: {refusal.headline()}" + \
+            (f" ({picture.title})" if picture.title else "")
+        rows.append(f'<FONT COLOR="{REFUSED}" POINT-SIZE="13"><B>{quote_html(title)}</B></FONT>')
+        caption = '<BR ALIGN="LEFT"/>'.join(quote_html(line) for line in refusal.caption())
+        rows.append(f'<FONT COLOR="{REFUSED}" POINT-SIZE="9">{caption}</FONT>')
+    elif picture.title:
+        rows.append(f'<FONT POINT-SIZE="12">{quote_html(picture.title)}</FONT>')
+    if picture.legend:
+        rows.append(legend(RUN_STATES if refusal is None else (*RUN_STATES, "refused")))
+    if not rows:
+        return None
+    cells = "".join(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{row}</TD></TR>' for row in rows)
+    return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">{cells}</TABLE>>'
+
+
+def legend(states: Sequence[str] = RUN_STATES) -> str:
+    """The legend, one small row: a cell per task state, a hole, a potential edge."""
+    cells = []
+    for state in states:
+        pen = f' COLOR="{REFUSED}" BORDER="2"' if state == "refused" else ' BORDER="1"'
+
+        cells.append(f'<TD STYLE="rounded" BGCOLOR="{STATE_FILL[state]}"{pen}>'
+                     f'<FONT POINT-SIZE="8">{state}</FONT></TD>')
+    cells.append('<TD BORDER="1" STYLE="dashed" COLOR="#6b7280"><FONT POINT-SIZE="8">'
+                 "hole: what may still appear</FONT></TD>")
+    cells.append('<TD><FONT POINT-SIZE="8" COLOR="#6b7280">⇢ edge that may appear</FONT></TD>')
+    return (f'<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>{"".join(cells)}'
+            "</TR></TABLE>")
 
 
 def render(dot: str, fmt: str) -> bytes:

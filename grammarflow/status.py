@@ -30,6 +30,17 @@ def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
         yield e, d
 
 
+def refusal_of(store: Store, run_id: int, upto: int | None = None) -> Entry | None:
+    """The journal's ``refused`` entry of a broken run (at or before entry ``upto``, if
+    given): the refusal that ended it, or None."""
+    last = None
+    for e in store.entries(run_id, ["refused"]):
+        if upto is not None and e.seq > upto:
+            break
+        last = e
+    return last
+
+
 def run_view(store: Store, run_id: int) -> dict[str, Any]:
     """Status of a run as JSON: the graph as it stands, holes with their productions."""
     row = store.run(run_id)

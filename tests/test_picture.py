@@ -161,10 +161,10 @@ def check_complete(data: st.DataObject) -> None:
     for tid in set(g.tasks) - drawn.tasks:
         r = root(tid, parent, holes)
         assert r is not None, f"{tid} comes from no drawn wildcard"
-        label = drawn.holes.get(r, "")
+        assert r in drawn.holes, f"{tid} comes from {r}, drawn as a potential edge"
         kind = g.tasks[tid].kind
-        assert (kind in label or "…" in label or "*" in label or "∗" in label), \
-            f"{tid} ({kind}) is not among what {r} shows: {label!r}"
+        assert r in drawn.everywhere or admits(drawn_alternatives(drawn.holes[r]), kind), \
+            f"{tid} ({kind}) is not among what {r} shows: {drawn.holes[r]!r}"
     for u, v in set(g.edges()) - drawn.solid:
         if drawn.everywhere:
             continue  # anything may be added anywhere (before tasks not yet started)
@@ -186,15 +186,17 @@ def check_complete(data: st.DataObject) -> None:
 @dataclass(frozen=True)
 class Alternative:
     """One alternative a wildcard's label shows, as drawn: chains of task kinds along
-    edges, child-hole marks (a type ``T…``, an open ``∗``, a repetition ``F*``)."""
+    edges (``N then M``), child-hole marks (``a T hole``, ``anything`` as ∗, a
+    repetition ``zero or more F`` as *)."""
 
     text: str
     chains: tuple[tuple[str, ...], ...] = ()
     children: tuple[str, ...] = ()
-    order: bool = False  # "→": nothing new but the order kept
+    order: bool = False  # "nothing (order kept)": nothing new but the order kept
 
 
-OPEN = "∗ anything"
+OPEN = "anything"
+_HEADER = re.compile(r"(\S+) \((\w+)\) becomes")
 
 
 def unescape(text: str) -> str:
@@ -218,34 +220,76 @@ def split_top(text: str, sep: str) -> list[str]:
     return [*parts, text[start:]]
 
 
+def unparen(text: str) -> str:
+    """``(N then M)`` -> ``N then M``; ``(A) and (B)`` stays."""
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if depth == 0:
+            return text[1:-1] if i == len(text) - 1 and i > 0 else text
+    return text
+
+
+def child_mark(word: str) -> str | None:
+    """The child hole a word of the label shows, or None if it names a task kind."""
+    if word == OPEN:
+        return "∗"
+    if word.startswith("zero or more "):
+        return "*"
+    named = re.fullmatch(r"an? (\w+) hole", word)
+    return named.group(1) if named else None
+
+
 def parse_alternative(text: str) -> Alternative:
-    if text == "∅":
+    if text == "nothing":
         return Alternative(text)
-    if text == "→":
+    if text == "nothing (order kept)":
         return Alternative(text, order=True)
-    chains, children = [], []
-    for part in split_top(text, ", "):
-        if part == "∗":
-            children.append("∗")
-        elif part.endswith("…"):
-            children.append(part[:-1])
-        elif part.endswith("*"):
-            children.append("*")
-        else:
-            chains.append(tuple(part.split(" → ")))
+    chains: list[tuple[str, ...]] = []
+    children: list[str] = []
+    for part in split_top(text, " and "):
+        part = unparen(part)
+        if part.startswith("one or more "):  # F and zero or more F
+            body = parse_alternative(unparen(part.removeprefix("one or more ")))
+            chains.extend(body.chains)
+            children.extend([*body.children, "*"])
+            continue
+        chain = []
+        for word in split_top(part, " then "):
+            mark = child_mark(word)
+            if mark is None:
+                chain.append(word)
+            else:
+                children.append(mark)
+        if chain:
+            chains.append(tuple(chain))
     return Alternative(text, tuple(chains), tuple(children))
 
 
 def drawn_alternatives(label: str) -> list[Alternative] | str:
-    """The alternatives a wildcard's label shows (OPEN for an open hole)."""
-    short = unescape(label).split("\n", 1)[1]
-    if short == OPEN:
+    """The alternatives a wildcard's label shows, one a line after its header, the
+    second on with "or " (OPEN for an open hole)."""
+    header, *lines = unescape(label).split("\n")
+    assert _HEADER.fullmatch(header), f"a wildcard labelled {label!r}"
+    assert lines and all(x.startswith("or ") for x in lines[1:]), label
+    alts = [lines[0], *(x.removeprefix("or ") for x in lines[1:])]
+    if alts == [OPEN]:
         return OPEN
-    whole = re.fullmatch(r"\((.*)\)\*|([^ ,()|]+)\*", short)
-    if whole:  # F*: nothing (or the order kept), or F and again
-        body = parse_alternative(whole.group(1) or whole.group(2))
-        return [Alternative("zero"), Alternative(short, body.chains, (*body.children, "*"))]
-    return [parse_alternative(a) for a in split_top(short, " | ")]
+    if len(alts) == 1 and alts[0].startswith("zero or more "):
+        # nothing (or the order kept), or F and again
+        body = parse_alternative(unparen(alts[0].removeprefix("zero or more ")))
+        return [Alternative("zero"), Alternative(alts[0], body.chains, (*body.children, "*"))]
+    return [parse_alternative(a) for a in alts]
+
+
+def admits(alts: list[Alternative] | str, kind: str) -> bool:
+    """May a task of ``kind`` come from a wildcard showing ``alts`` (itself, or a child
+    hole it shows)?"""
+    if alts == OPEN:
+        return True
+    assert isinstance(alts, list)
+    return any(kind in chain for alt in alts for chain in alt.chains) or \
+        any(alt.children for alt in alts)
 
 
 def shows(alt: Alternative, before: Derivation, after: Derivation) -> bool:
@@ -424,13 +468,13 @@ def test_a_picture_that_shows_narrowed_away_productions_is_caught(monkeypatch) -
 
     from grammarflow import render
 
-    real = render.short
+    real = render.in_words
 
-    def short(htype, hole, types):  # type: ignore[no-untyped-def]
+    def in_words(htype, hole, types):  # type: ignore[no-untyped-def]
         return real(replace(htype, removed=frozenset()), None if hole is None else
                     replace(hole, allowed=None), types)
 
-    monkeypatch.setattr(render, "short", short)
+    monkeypatch.setattr(render, "in_words", in_words)
 
     @settings(max_examples=300, derandomize=True, database=None, phases=FIND)
     @given(st.data())
@@ -446,7 +490,7 @@ def test_a_picture_that_hides_alternatives_is_caught(monkeypatch) -> None:  # ty
 
     from grammarflow import render
 
-    monkeypatch.setattr(render, "short", lambda htype, hole, types: "?")
+    monkeypatch.setattr(render, "in_words", lambda htype, hole, types: "?")
 
     @settings(max_examples=300, derandomize=True, database=None, phases=FIND)
     @given(st.data())

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import re
+import shlex
 import xml.etree.ElementTree as ET
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grammarflow import Expand, SetState, TaskState, define, optional_edge, repeat_parallel
-from grammarflow.render import HOLE_SHAPE, Picture, quote, render, to_dot
+from grammarflow import (
+    BrokenPromise,
+    Derivation,
+    Expand,
+    Grammar,
+    SetState,
+    TaskSpec,
+    TaskState,
+    define,
+    optional_edge,
+    repeat_parallel,
+    repeat_series,
+)
+from grammarflow.match import Diff, add
+from grammarflow.render import HOLE_SHAPE, REFUSED, Picture, Refusal, quote, render, to_dot
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 
 
 def node(dot: str, name: str) -> str:
-    m = re.search(rf'^  {re.escape(quote(name))} \[(.*)\];$', dot, re.M)
+    m = re.search(rf'^ +{re.escape(quote(name))} \[(.*)\];$', dot, re.M)
     assert m, f"no node {name} in\n{dot}"
     return m.group(1)
 
@@ -25,22 +39,134 @@ def edges(dot: str) -> set[tuple[str, str]]:
     return set(re.findall(r'^  "([^"]+)" -> "([^"]+)"', dot, re.M))
 
 
-def test_a_hole_is_a_dashed_wildcard_with_its_productions_in_short() -> None:
+def test_a_hole_is_a_dashed_wildcard_saying_in_words_what_it_may_become() -> None:
     dot = to_dot(BRANCH.derivation().graph, BRANCH)
     hole = node(dot, "h:X.1")
     assert f"shape={HOLE_SHAPE}" in hole and 'style="dashed"' in hole
-    assert 'label="X.1: X\\nA | B"' in hole
+    assert 'label="X.1 (X) becomes\\nA\\nor B"' in hole
     assert {("t:start", "h:X.1"), ("h:X.1", "t:end")} <= edges(dot)
     assert ("t:start", "t:end") not in edges(dot)
 
 
-def test_a_repetition_reads_as_a_star_and_an_optional_edge_as_a_dashed_edge() -> None:
+def test_a_repetition_reads_zero_or_more_and_an_optional_edge_is_a_dashed_edge() -> None:
     g = define("A, B, Ms(A, B), C, E(B, C)", [*repeat_parallel("Ms", "M"), *optional_edge()])
     dot = to_dot(g.derivation().graph, g)
-    assert 'label="Ms.1: Ms\\nM*"' in node(dot, "h:Ms.1")
+    assert 'label="Ms.1 (Ms) becomes\\nzero or more M"' in node(dot, "h:Ms.1")
     assert "h:E.1" not in dot
     line = next(x for x in dot.splitlines() if x.startswith('  "t:B" -> "t:C"'))
-    assert "style=dashed" in line and 'label="E?"' in line
+    assert "style=dashed" in line and 'label="E.1: maybe"' in line
+
+
+@pytest.mark.parametrize("types, label", [
+    ("X(a, b) ::= nothing | a -> N -> M -> b, a -> K -> b",
+     "X.1 (X) becomes\nnothing\nor (N then M) and K"),
+    (["X(a, b) ::= a -> b | a -> N -> b, Y(N, b)", "Y(a, b) ::= a -> b | nothing"],
+     "X.1 (X) becomes\nnothing (order kept)\nor N then a Y hole"),
+    (repeat_parallel("X", "M", at_least=1), "X.1 (X) becomes\none or more M"),
+    (repeat_series("X", "M"), "X.1 (X) becomes\nnothing (order kept)\nor M then a X hole"),
+    ("X(a, b) ::= a -> b | a -> M -> b, a -> M2:M -> b",
+     "X.1 (X) becomes\nnothing (order kept)\nor M and M"),
+    ("X(a; b) ::= *", "X.1 (X) becomes\nanything"),
+])
+def test_hole_labels_read_in_words_with_nothing_named(types: str | list[str],
+                                                       label: str) -> None:
+    g = define("A, B, X(A, B)", types)
+    drawn = node(to_dot(g.derivation().graph, g), "h:X.1")
+    assert f"label={quote(label)}" in drawn
+    assert not set("→∅…|*∗") & set(label)  # no short notation left to decode
+
+
+def plain(dot: str) -> dict[str, tuple[float, float]]:
+    """Where the real dot places each node: ``dot -Tplain`` centres, by name."""
+    places = {}
+    for line in render(dot, "plain").decode().splitlines():
+        if line.startswith("node "):
+            name, x, y = shlex.split(line)[1:4]
+            places[name] = (float(x), float(y))
+    return places
+
+
+def test_the_flow_runs_left_to_right_with_a_hole_between_its_tasks() -> None:
+    g = define("A -> C -> D, B, X(A, B), Y(C, B)",
+               ["X(a, b) ::= a -> N -> M -> b | a -> b", "Y(a, b) ::= a -> K -> b"])
+    at = plain(to_dot(g.derivation().graph, g))
+    assert at["t:A"][0] < at["t:C"][0] < at["t:D"][0]
+    assert at["t:A"][0] < at["h:X.1"][0] < at["t:B"][0]
+    assert at["t:C"][0] < at["h:Y.1"][0] < at["t:B"][0]
+
+
+def svg_texts(svg: bytes) -> list[tuple[str, float, float, str]]:
+    """Each text element of dot's SVG: its text, x, y and colour."""
+    root = ET.fromstring(svg.decode().split("\n", 1)[1])
+    return [("".join(t.itertext()), float(t.get("x", 0)), float(t.get("y", 0)),
+             t.get("fill", "")) for t in root.iter(f"{SVG}text")]
+
+
+def test_the_legend_is_one_small_row_above_the_picture() -> None:
+    g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    texts = svg_texts(render(to_dot(g.derivation().graph, g, Picture(title="t")), "svg"))
+    words = ["pending", "ready", "running", "done", "failed",
+             "hole: what may still appear", "⇢ edge that may appear"]
+    row = [next(t for t in texts if t[0] == w) for w in words]
+    assert len({y for _, _, y, _ in row}) == 1  # one row
+    assert [x for _, x, _, _ in row] == sorted(x for _, x, _, _ in row)
+    assert row[0][2] < min(y for text, _, y, _ in texts if text in ("A", "B"))  # above
+    assert "refused" not in {t[0] for t in texts}  # only for a broken run
+
+
+def broken() -> tuple[Derivation, Refusal]:
+    """BRANCH with start running, its change (a task no production makes) refused."""
+    d = BRANCH.derivation()
+    d.apply(SetState("start", TaskState.RUNNING))
+    rogue = Diff((TaskSpec("rogue", "Rogue"),), (("start", "rogue"), ("rogue", "end")))
+    with pytest.raises(BrokenPromise) as refused:
+        add(d, rogue)
+    return d, Refusal.from_json({**refused.value.to_json(), "task": "start"})
+
+
+def test_a_broken_run_is_titled_broken_and_marks_the_task_whose_change_was_refused() -> None:
+    d, refusal = broken()
+    assert refusal.hole == "X.1" and len(refusal.attempts) == 2
+    dot = to_dot(d.graph, d.grammar, Picture(title="run 1", refusal=refusal))
+    start = node(dot, "t:start")
+    assert 'tooltip="refused"' in start and "ready" not in start and "running" not in start
+    assert "its change was refused" in start and "penwidth=3" in start
+    assert f'color="{REFUSED}"' in node(dot, "h:X.1")  # where the change was aimed
+    texts = svg_texts(render(dot, "svg"))
+    title = next(t for t in texts if t[0].startswith("BROKEN"))
+    assert title[0] == "BROKEN: task start's change was refused (run 1)"
+    assert title[3] == REFUSED and title[2] == min(t[2] for t in texts)  # red, at the top
+    shown = " ".join(t[0] for t in texts)
+    assert refusal.reason.split(";")[0] in shown  # the caption: the refusal's first line
+    for production, _ in refusal.attempts:
+        assert f"tried {production}" in shown
+    assert "refused" in {t[0] for t in texts}  # and the legend says what red means
+
+
+def test_a_picture_without_a_refusal_says_nothing_of_one() -> None:
+    d, _ = broken()
+    dot = to_dot(d.graph, d.grammar, Picture(title="run 1"))
+    assert "BROKEN" not in dot and "refused" not in dot
+    assert 'tooltip="running"' in node(dot, "t:start")
+
+
+def a_map(n: int) -> tuple[Grammar, Derivation]:
+    """``A -> M ×n -> B``, finished."""
+    g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    d = g.derivation()
+    applied = d.apply(Expand("Ms.1", "2"))
+    for _ in range(n - 1):
+        applied = d.apply(Expand(applied.holes[0], "2"))
+    return g, d
+
+
+def test_the_refused_task_is_drawn_alone_when_its_siblings_collapse() -> None:
+    g, d = a_map(10)
+    first = next(t for t in d.graph.tasks if d.graph.tasks[t].kind == "M")
+    dot = to_dot(d.graph, g, Picture(collapse_above=5,
+                                    refusal=Refusal("no way", task=first)))
+    assert 'tooltip="refused"' in node(dot, f"t:{first}")
+    assert re.search(r'label="M ×9\\n\(9 pending\)"', dot)
 
 
 def test_an_open_hole_everywhere_floats_alone() -> None:
@@ -75,20 +201,25 @@ def test_labels_are_escaped_and_cannot_inject(text: str) -> None:
     d.graph.tasks["start"] = type(d.graph.tasks["start"])("start", "start",
                                                           {"label": text, "color": text,
                                                            "shape": text})
-    dot = to_dot(d.graph, g)
+    dot = to_dot(d.graph, g, Picture(title=text, refusal=Refusal(
+        text, hole=text, attempts=((text, text),), message=text)))
     svg = render(dot, "svg").decode()  # the real dot parses it
     assert "<script>" not in svg and "<b>html</b>" not in svg
+    heading = re.search(r"label=(<<TABLE.*</TABLE>>), labelloc", dot)
+    assert heading and "<b>" not in heading.group(1) and "<script>" not in heading.group(1)
     label = node(dot, "t:start")
     assert "shape=box" in label  # an unsafe shape falls back
     assert "penwidth" not in label  # an unsafe colour is ignored
 
 
 def with_label(text: str) -> str:
-    """The SVG of a one-task graph whose task, production and edge carry ``text``."""
+    """The SVG of a one-task graph whose task, production, edge, title and refusal
+    carry ``text``."""
     g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b")
     d = g.derivation()
     d.apply(Expand("X.1", "1", {"A": {"label": text, "edge_label": text}}))
-    return render(to_dot(d.graph, g, Picture(title=text)), "svg").decode()
+    refusal = Refusal(text, task="start", attempts=((text, text),))
+    return render(to_dot(d.graph, g, Picture(title=text, refusal=refusal)), "svg").decode()
 
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -136,11 +267,7 @@ def test_edge_cosmetics_come_from_the_task_the_edge_ends_at() -> None:
 
 
 def test_siblings_collapse_above_the_threshold() -> None:
-    g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
-    d = g.derivation()
-    applied = d.apply(Expand("Ms.1", "2"))
-    for _ in range(299):
-        applied = d.apply(Expand(applied.holes[0], "2"))
+    g, d = a_map(300)
     dot = to_dot(d.graph, g, Picture(collapse_above=100))
     groups = re.findall(r'label="M ×(\d+)\\n\((\d+) pending\)"', dot)
     assert groups == [("300", "300")]
@@ -160,3 +287,11 @@ def test_a_long_run_of_tasks_collapses_into_one_node() -> None:
     dot = to_dot(g.derivation().graph, g, Picture(collapse_above=100))
     assert re.findall(r'label="t ×(\d+) in a row\\n\((\d+) pending\)"', dot) == [("300", "300")]
     assert {("t:start", "g:t~t0"), ("g:t~t0", "t:end")} <= edges(dot)
+
+
+def test_drawn_alternatives_name_the_nothing_alternative() -> None:
+    g = define("A, B, X(A, B)", "X(a, b) ::= nothing | a -> N -> b | a -> b")
+    dot = to_dot(g.derivation().graph, g, Picture(alternatives=True))
+    assert 'label="nothing", shape=plaintext' in node(dot, "a:X.1:0:nothing")
+    assert 'label="nothing (order kept)", shape=plaintext' in node(dot, "a:X.1:2:nothing")
+    assert ("h:X.1", "a:X.1:0:nothing") in edges(dot)

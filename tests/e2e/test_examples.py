@@ -77,7 +77,7 @@ def test_pre_determined_is_the_same_every_time_and_refuses_any_change(gf: Runner
 
 def test_random_branch_is_always_a_or_b_and_both_occur(gf: Runner) -> None:
     dot = gf.picture("random_branch")
-    assert holes_drawn(dot) == ["h:X.1"] and 'label="X.1: X\\nA | B"' in dot
+    assert holes_drawn(dot) == ["h:X.1"] and 'label="X.1 (X) becomes\\nA\\nor B"' in dot
     left = (frozenset({("start", "start"), ("X.1/A", "A"), ("end", "end")}),
             frozenset({("start", "X.1/A"), ("X.1/A", "end")}))
     right = (frozenset({("start", "start"), ("X.1/B", "B"), ("end", "end")}),
@@ -92,7 +92,7 @@ def test_random_branch_is_always_a_or_b_and_both_occur(gf: Runner) -> None:
 
 def test_random_map_is_always_a_then_m_star_then_b(gf: Runner) -> None:
     dot = gf.picture("random_map")
-    assert holes_drawn(dot) == ["h:Ms.1"] and 'label="Ms.1: Ms\\nM*"' in dot
+    assert holes_drawn(dot) == ["h:Ms.1"] and 'label="Ms.1 (Ms) becomes\\nzero or more M"' in dot
     ns = Counter()
     for seed in range(40):
         code, view = gf.run("random_map", seed=seed)
@@ -139,7 +139,7 @@ def test_fully_dynamic_grows_three_levels_with_an_edge_across_tasks(gf: Runner) 
 
 def test_promised_at_run_time_narrows_an_open_hole_and_is_kept(gf: Runner) -> None:
     dot = gf.picture("narrowed")
-    assert holes_drawn(dot) == ["h:Dyn.1"] and "∗ anything" in dot
+    assert holes_drawn(dot) == ["h:Dyn.1"] and "Dyn.1 (Dyn) becomes\\nanything" in dot
     code, view = gf.run("narrowed")
     assert code == 0
     tasks, edges = shape(view)
@@ -160,7 +160,7 @@ def test_promised_at_run_time_narrows_an_open_hole_and_is_kept(gf: Runner) -> No
 
 def test_subgraph_promise_is_one_of_its_two_shapes(gf: Runner) -> None:
     dot = gf.picture("subgraph")
-    assert 'label="X.1: X\\nN → M | J → K"' in dot
+    assert 'label="X.1 (X) becomes\\nN then M\\nor J then K"' in dot
     seen = set()
     for seed in range(12):
         code, view = gf.run("subgraph", seed=seed)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
+from collections import Counter
 
 from grammarflow.store import Store
 
@@ -24,7 +27,7 @@ def test_render_a_workflow_before_any_run(project: Project) -> None:
     project.write("wf.py", WF)
     dot = project.cli("render", "wf.py", "--format", "dot", "-o", "-")
     assert dot.returncode == 0, dot.stderr
-    assert '"h:X.1" [label="X.1: X\\nA | B"' in dot.stdout
+    assert '"h:X.1" [label="X.1 (X) becomes\\nA\\nor B"' in dot.stdout
     svg = project.cli("render", "wf.py", "--json")
     info = json.loads(svg.stdout)
     assert info == {"output": "wf.svg", "format": "svg", "tasks": 2, "holes": 1}
@@ -48,12 +51,64 @@ def test_history_html_steps_through_every_accepted_change(project: Project) -> N
     result = project.run()
     steps = len(result.journal("step"))
     out = project.cli("history", "1", "--html", "h.html", "--json")
-    assert json.loads(out.stdout)["pictures"] == steps + 1
+    assert json.loads(out.stdout) == {"output": "h.html", "pictures": steps + 1,
+                                      "broken": False}
     page = (project.root / "h.html").read_text()
     assert page.count('<div class="step">') == steps + 1
-    assert page.count("<svg") == steps + 2  # and the legend
+    assert page.count("<svg") == steps + 1
     assert "hole X.1 expanded with production 2" in page
     assert "<script src" not in page  # self-contained
+    assert "BROKEN" not in page
+    assert_ids_unique(page)
+
+
+def assert_ids_unique(page: str) -> None:
+    """Every element id of the page is unique, and every reference finds its element."""
+    ids = re.findall(r'\bid="([^"]*)"', page)
+    assert len(ids) > 20
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
+    refs = re.findall(r'url\(#([^)]*)\)|href="#([^"]*)"', page)
+    assert {a or b for a, b in refs} <= set(ids)
+
+
+BROKEN = """
+from grammarflow import define
+grammar = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
+def start():
+    from grammarflow import task
+    task.add(tasks={"rogue": "Rogue"}, edges=[("start", "rogue"), ("rogue", "end")],
+             attrs={"rogue": {"label": "<script>alert(1)</script>"}})
+def A(): pass
+def B(): pass
+def end(): pass
+"""
+
+
+def test_a_broken_run_is_drawn_broken_and_its_page_shows_the_refusal(project: Project
+                                                                       ) -> None:
+    project.write("wf.py", BROKEN)
+    assert project.run().code == 3
+    (refused,) = project.run_journal(1, "refused")
+    dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert "BROKEN: task start&#x27;s change was refused (run 1)" in dot
+    start = next(x for x in dot.splitlines() if x.startswith('  "t:start" ['))
+    assert 'tooltip="refused"' in start and "ready" not in start
+    before = project.cli("render", "1", "--at", "1", "--format", "dot", "-o", "-").stdout
+    assert "BROKEN" not in before and "refused" not in before  # not yet broken then
+    out = project.cli("history", "1", "--html", "h.html")
+    assert out.returncode == 0, out.stderr
+    assert "then the refusal" in out.stdout
+    page = (project.root / "h.html").read_text()
+    assert "<b>BROKEN: task start&#x27;s change was refused</b>" in page  # at the top
+    last = page.split('<div class="step">')[-1]
+    assert "BROKEN: task start" in last and html.escape(refused["reason"]) in last
+    assert len(refused["attempts"]) == 2
+    for tried in refused["attempts"]:
+        assert f"<li><code>{html.escape(tried['production'])}</code>: " \
+               f"{html.escape(tried['reason'])}</li>" in last
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in last  # the message, escaped
+    assert "<script>alert" not in page
+    assert_ids_unique(page)
 
 
 def test_render_of_a_missing_run_is_a_usage_error(project: Project) -> None:
