@@ -21,9 +21,9 @@ ONLY_M = "OnlyM(a) ::= [default] nothing | a -> M, OnlyM(M)"
 def start() -> None:
     from grammarflow import task
 
-    # The promise, narrowed: the open hole becomes an OnlyM hole after start.
-    made = task.refine("Dyn.1", edges=[("start", "end")], holes=[("OnlyM", ["start"])],
-                       types=[ONLY_M])
+    # The promise, narrowed: the open hole after start becomes an OnlyM hole.
+    made = task.refine(task.context().hole("Dyn"), edges=[("start", "end")],
+                       holes=[("OnlyM", ["start"])], types=[ONLY_M])
     task.expand(made["holes"][0], "2", attrs={"M": {"n": 1}})  # the first M
 
 

@@ -18,7 +18,7 @@ def start() -> None:
     from grammarflow import task
 
     side = random.Random(os.environ.get("EXAMPLE_SEED")).choice(["left", "right"])
-    task.expand("X.1", side)
+    task.expand(task.context().hole("X"), side)  # the hole after this task: X.1
 
 
 def A() -> None:

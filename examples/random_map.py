@@ -21,20 +21,25 @@ grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
 def A() -> None:
     from grammarflow import task
 
+    ctx = task.context()
     n = random.Random(os.environ.get("EXAMPLE_SEED")).randint(0, 5)
     task.log(f"mapping over {n} item(s)")
     if n == 0:
-        task.expand("Ms.1", "1")  # nothing to map: keep the order A -> B
+        task.expand(ctx.hole("Ms"), "1")  # nothing to map: keep the order A -> B
         return
     task.add(tasks={f"m{i}": "M" for i in range(n)},
-             edges=[e for i in range(n) for e in (("A", f"m{i}"), (f"m{i}", "B"))])
+             edges=[e for i in range(n) for e in ((ctx.task, f"m{i}"), (f"m{i}", "B"))],
+             attrs={f"m{i}": {"item": i} for i in range(n)})
 
 
 def M() -> None:
     from grammarflow import task
 
-    print(f"{task.context().task}: working")
+    ctx = task.context()
+    print(f"{ctx.task}: working on item {ctx.attrs['item']}")
 
 
 def B() -> None:
-    print("B: every M is done")
+    from grammarflow import task
+
+    print(f"B, after {', '.join(task.context().after)}: every M is done")

@@ -17,7 +17,8 @@ grammar = define(
 def A() -> None:
     from grammarflow import task
 
-    task.expand("X.1", random.Random(os.environ.get("EXAMPLE_SEED")).choice(["1", "2"]))
+    choice = random.Random(os.environ.get("EXAMPLE_SEED")).choice(["1", "2"])
+    task.expand(task.context().hole("X"), choice)
 
 
 def N() -> None: ...

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import gc
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -171,6 +171,10 @@ class Graph:
     def ready_in_order(self) -> list[str]:
         """Ready tasks, oldest first: the documented order in which runs start them."""
         return sorted(self._ready, key=self.rank.__getitem__)
+
+    def kinds_in_order(self, task_ids: Iterable[str]) -> dict[str, str]:
+        """``{id: kind}`` of these tasks, oldest first (in the order they were created)."""
+        return {t: self.tasks[t].kind for t in sorted(task_ids, key=self.rank.__getitem__)}
 
     def is_ready(self, task_id: str) -> bool:
         return task_id in self._ready

@@ -10,9 +10,14 @@ with a broken promise, and will stop this process).
     ctx = task.context()                       # run, task id, kind, attrs (inputs)
     n = random.Random(ctx.task).randint(0, 3)
     task.add(tasks={f"m{i}": "M" for i in range(n)},
-             edges=[e for i in range(n) for e in (("A", f"m{i}"), (f"m{i}", "B"))])
-    task.expand("X.1", "2")                    # or name the production
+             edges=[e for i in range(n) for e in ((ctx.task, f"m{i}"), (f"m{i}", "B"))])
+    task.expand(ctx.hole("X"), "2")            # the hole of type X after this task
+    parsers = task.find(kind="parse")          # tasks made by others, oldest first
     task.progress(1, 3); task.log("fetched")
+
+Tasks never need to spell or split ids: a task's own id is ``ctx.task``; the tasks and
+holes next to it are ``ctx.after``, ``ctx.before`` and ``ctx.holes``; what its own
+requests made, their results name; tasks that other tasks made, :func:`find` names.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ TYPE_CHECKING = False  # no `typing`/`dataclasses` at run time: every task pays 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Context", "Refused", "add", "context", "expand", "expand_all", "log", "narrow",
-           "progress", "refine"]
+__all__ = ["Context", "Refused", "add", "context", "expand", "expand_all", "find", "log",
+           "narrow", "progress", "refine"]
 
 
 class Refused(Exception):
@@ -39,17 +44,40 @@ class Refused(Exception):
 
 
 class Context:
-    """Who this task is: run id, task id, kind, attributes (inputs), attempt (from 1),
-    and ``holes``: the holes that come after this task when it starts (id -> type),
-    which are the ones it may expand."""
+    """Who this task is, and what is next to it, as of when it started.
 
-    __slots__ = ("attempt", "attrs", "holes", "kind", "run", "task")
+    ``run``, ``task`` (its id), ``kind``, ``attrs`` (its inputs), ``attempt`` (from 1);
+    ``holes``: the holes after it (id -> type), the ones it may expand; ``after`` and
+    ``before``: the tasks it runs right after and right before (id -> kind, oldest
+    first). A task with so many neighbours that they do not fit its environment asks
+    the orchestrator for them the first time it reads them: ``after`` is the same (no
+    edge enters a started task), ``before`` is as of that moment.
+    """
+
+    __slots__ = ("_after", "_before", "attempt", "attrs", "holes", "kind", "run", "task")
 
     def __init__(self, run: str, task: str, kind: str, attrs: dict[str, Any],
-                 attempt: int, holes: dict[str, str] | None = None) -> None:
+                 attempt: int, holes: dict[str, str] | None = None,
+                 after: dict[str, str] | None = None,
+                 before: dict[str, str] | None = None) -> None:
         self.run, self.task, self.kind, self.attrs, self.attempt = (
             run, task, kind, attrs, attempt)
         self.holes = holes or {}
+        self._after, self._before = after, before
+
+    @property
+    def after(self) -> dict[str, str]:
+        """The tasks this one runs right after (its predecessors): id -> kind."""
+        if self._after is None:
+            self._after = _find({"before": self.task})
+        return self._after
+
+    @property
+    def before(self) -> dict[str, str]:
+        """The tasks this one runs right before (its successors): id -> kind."""
+        if self._before is None:
+            self._before = _find({"after": self.task})
+        return self._before
 
     def hole(self, type: str) -> str:
         """The id of the one hole of ``type`` that comes after this task."""
@@ -61,7 +89,8 @@ class Context:
 
     def __repr__(self) -> str:
         return (f"Context(run={self.run!r}, task={self.task!r}, kind={self.kind!r}, "
-                f"attrs={self.attrs!r}, attempt={self.attempt}, holes={self.holes!r})")
+                f"attrs={self.attrs!r}, attempt={self.attempt}, holes={self.holes!r}, "
+                f"after={self._after!r}, before={self._before!r})")
 
 
 class _Channel:
@@ -105,7 +134,8 @@ def _chan() -> _Channel:
 
 
 def context() -> Context:
-    """This task's run id, task id, kind, attributes (inputs) and attempt number."""
+    """This task's run id, task id, kind, attributes (inputs), attempt number, and the
+    holes and tasks next to it (see :class:`Context`)."""
     import json
 
     raw = os.environ.get(wire.ENV_TASK)
@@ -113,7 +143,8 @@ def context() -> Context:
         raise RuntimeError(f"not running under grammarflow ({wire.ENV_TASK} is not set)")
     data = json.loads(raw)
     return Context(data["run"], data["task"], data["kind"], data.get("attrs", {}),
-                   data.get("attempt", 1), data.get("holes", {}))
+                   data.get("attempt", 1), data.get("holes", {}), data.get("after"),
+                   data.get("before"))
 
 
 def expand(hole: str, production: str, attrs: dict[str, dict[str, Any]] | None = None
@@ -167,6 +198,27 @@ def refine(hole: str, *, tasks: dict[str, str] | None = None,
         "edges": [list(e) for e in (edges or [])],
         "holes": [{"type": t, "args": list(a)} for t, a in (holes or [])],
         "types": list(types or [])})
+
+
+def find(kind: str | None = None, *, after: str | None = None,
+         before: str | None = None) -> list[str]:
+    """Ids of the tasks of ``kind`` that run right after task ``after`` and right
+    before task ``before`` (each optional; none: every task), oldest first.
+
+    It sees what this task may build on: every task that is committed (made at the
+    start, by the orchestrator, or by a task that has finished) and those this task's
+    own requests made; not those of tasks still running beside it (``--max-parallel``).
+    Naming a task it cannot see in ``after`` or ``before`` is refused.
+
+        task.find(kind="parse_a")               # ['Any.1/parse_a']
+        task.find(kind="M", before=ctx.task)    # the Ms this task runs right after
+    """
+    return list(_find({"kind": kind, "after": after, "before": before}))
+
+
+def _find(query: dict[str, str | None]) -> dict[str, str]:
+    message = {"op": "find", **{k: v for k, v in query.items() if v is not None}}
+    return _chan().request(message)["tasks"]  # type: ignore[no-any-return]
 
 
 def log(msg: str) -> None:

@@ -11,6 +11,14 @@ Framing, version 1:
 
 Requests carry an ``id`` and get exactly one reply ``{"id", "ok", "result"|"error"}``;
 ``log`` and ``progress`` are one-way (no reply, so a burst of them never blocks).
+``expand``, ``add``, ``narrow`` and ``refine`` change the graph; ``find`` only reads it
+(``{"op": "find", "kind"?, "after"?, "before"?}`` -> ``{"tasks": {id: kind}}``, oldest
+first).
+
+The task's context (:data:`ENV_TASK`) names its neighbourhood: ``holes`` (the holes
+after it, id -> type), ``after`` and ``before`` (the tasks it runs right after and
+right before, id -> kind, oldest first). ``after`` or ``before`` is left out when its
+JSON exceeds :data:`MAX_NEIGHBOURS` bytes; the SDK then asks with ``find``.
 
 Limits (a message over one is malformed, with the limit named): a line of
 :data:`MAX_LINE` bytes; a task's attrs nested at most :data:`MAX_DEPTH` deep and of
@@ -34,12 +42,16 @@ MAX_LINE = 8 * 1024 * 1024
 MAX_ATTRS = 64 * 1024
 #: The deepest nesting of a task's attrs (deeper would exhaust the stack later on).
 MAX_DEPTH = 64
+#: The largest ``after`` (and ``before``) of a task's context, in bytes of JSON; a
+#: larger one is left out of the environment (and asked for with ``find``).
+MAX_NEIGHBOURS = 16 * 1024
 
-REQUESTS = frozenset({"expand", "add", "narrow", "refine"})
+REQUESTS = frozenset({"expand", "add", "narrow", "refine", "find"})
 ONE_WAY = frozenset({"log", "progress"})
 OPS = REQUESTS | ONE_WAY
 
-ENV_TASK = "GRAMMARFLOW_TASK"  # JSON: {"run", "task", "kind", "attrs", "attempt"}
+#: JSON: {"run", "task", "kind", "attrs", "attempt", "holes", "after"?, "before"?}
+ENV_TASK = "GRAMMARFLOW_TASK"
 
 
 class WireError(ValueError):
@@ -216,6 +228,11 @@ def _check_refine(m: dict[str, Any]) -> None:
         raise WireError("refine: 'types' must be a list of productions in the notation")
 
 
+def _check_find(m: dict[str, Any]) -> None:
+    for key in ("kind", "after", "before"):
+        _str(m, key, optional=True)
+
+
 def _check_log(m: dict[str, Any]) -> None:
     if not isinstance(m.get("msg"), str):
         raise WireError(f"log: 'msg' must be a string, got {_kind(m.get('msg'))}")
@@ -240,4 +257,5 @@ def _sane_number(value: Any) -> bool:
 
 
 _CHECKS = {"expand": _check_expand, "add": _check_add, "narrow": _check_narrow,
-           "refine": _check_refine, "log": _check_log, "progress": _check_progress}
+           "refine": _check_refine, "find": _check_find, "log": _check_log,
+           "progress": _check_progress}

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from reference import replay
 from strategies import grammars
 
-from grammarflow import Derivation, Grammar, Kind, Workflow
+from grammarflow import Derivation, Grammar, Kind, Workflow, define, repeat_parallel, wire
 from grammarflow.graph import Hole
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor, Refused, TaskIO
@@ -292,3 +293,83 @@ ParallelRun.TestCase.settings = settings(
     stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_parallel_runs_are_exact = ParallelRun.TestCase
+
+
+# ---------------------------------------------------------------- find, beside a running task
+def run_in_process(tmp: Path, grammar: Grammar, functions: dict[str, Any], kinds: list[str],
+                   parallel: int) -> tuple[str, Orchestrator]:
+    """Run ``grammar`` to its end with coroutine tasks; its status and orchestrator."""
+    workflow = Workflow(grammar, {k: Kind(f":{k}") for k in kinds}, tmp / "wf.py")
+    options = Options(max_parallel=parallel, logs=tmp / "logs")
+
+    async def go() -> tuple[str, Orchestrator]:
+        o = Orchestrator.start(Store(tmp / "gf.db"), workflow, options,
+                               executor=InProcessExecutor(functions))
+        return await o.run(), o
+    return asyncio.run(go())
+
+
+def test_find_sees_committed_tasks_and_its_own_never_a_running_siblings(
+        tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+    a_made_x, b_looked, a_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def a(io: TaskIO) -> int:
+        made = await io.request("add", tasks=[{"name": "x", "kind": "X"}],
+                                edges=[[io.task, "x"]])
+        seen["x"] = made["ids"]["x"]
+        seen["a, own"] = await io.find(kind="X")
+        a_made_x.set()
+        await b_looked.wait()
+        seen["a, b's running"] = await io.find(kind="Y")
+        a_done.set()
+        return 0
+
+    async def b(io: TaskIO) -> int:
+        await a_made_x.wait()
+        seen["b, a's running"] = await io.find(kind="X")
+        await io.request("add", tasks=[{"name": "y", "kind": "Y"}], edges=[[io.task, "y"]])
+        seen["b, own"] = await io.find(kind="Y")
+        b_looked.set()
+        await a_done.wait()
+        while (await io.find(kind="X")) == {}:  # until a's attempt has been committed
+            await asyncio.sleep(0.001)
+        seen["b, a's committed"] = await io.find(kind="X")
+        seen["b, right after a"] = await io.find(after="a")
+        seen["b, right before x"] = await io.find(before=seen["x"])
+        seen["b, every task"] = await io.find()
+        return 0
+
+    grammar = define("a, b, Any(*)", "Any(*) ::= *")
+    status, _ = run_in_process(tmp_path, grammar, {"a": a, "b": b}, ["a", "b", "X", "Y"], 2)
+    assert status == "succeeded"
+    x, y = seen["x"], "Any.1/y"
+    assert seen["a, own"] == {x: "X"}  # its own change, not yet committed
+    assert seen["b, a's running"] == {}  # a sibling's uncommitted task: not visible
+    assert seen["b, own"] == {y: "Y"} and seen["a, b's running"] == {}
+    assert seen["b, a's committed"] == {x: "X"} == seen["b, right after a"]
+    assert seen["b, right before x"] == {"a": "a"}
+    assert list(seen["b, every task"]) == ["a", "b", x, y]  # oldest first
+
+
+def test_a_task_after_more_tasks_than_the_environment_takes_asks_for_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wire, "MAX_NEIGHBOURS", 60)  # so that 5 Ms are too many
+    told: dict[str, Any] = {}
+
+    async def fan_out(io: TaskIO) -> None:
+        await io.request("add", tasks=[{"name": f"m{i}", "kind": "M"} for i in range(5)],
+                         edges=[e for i in range(5) for e in ([io.task, f"m{i}"], [f"m{i}", "B"])])
+
+    async def reduce(io: TaskIO) -> None:
+        told["context"] = sorted(io.context)
+        told["after"], told["before"] = await io.after(), await io.before()
+
+    grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    status, o = run_in_process(tmp_path, grammar, {"A": fan_out, "B": reduce},
+                               ["A", "B", "M"], 1)
+    assert status == "succeeded"
+    assert "after" not in told["context"] and "before" in told["context"]
+    g = o.d.graph
+    assert told["after"] == {m: "M" for m in sorted(g.pred["B"], key=g.rank.__getitem__)}
+    assert len(told["after"]) == 5 and told["before"] == {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grammarflow import wire
-from grammarflow.runtime.executor import TaskProcess
+from grammarflow.runtime.executor import Launch, TaskProcess
 from grammarflow.steps import Step
 from grammarflow.workflow import Kind
 
@@ -39,6 +39,7 @@ class Attempt:
     stopped: bool = False  # the run ended this attempt (its tree is, or will be, killed)
     log_error: str | None = None  # the log could not be written: output was lost
     told: list[Any] = field(default_factory=list)  # results of its accepted requests
+    launch: Launch | None = None  # what to start (None: it cannot start; see failure)
 
 
 class AttemptLog:

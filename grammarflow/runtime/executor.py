@@ -26,7 +26,8 @@ from grammarflow.workflow import Kind
 @dataclass(frozen=True, slots=True)
 class Launch:
     """One attempt to start: which task, how its kind runs, and its context (the JSON
-    the task SDK reads as ``task.context()``: run, task, kind, attrs, attempt, holes)."""
+    the task SDK reads as ``task.context()``: run, task, kind, attrs, attempt, holes,
+    after, before)."""
 
     task: str
     kind: str

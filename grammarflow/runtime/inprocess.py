@@ -63,6 +63,27 @@ class TaskIO:
         """The holes after this task when it started (id -> type)."""
         return dict(self.context.get("holes", {}))
 
+    async def after(self) -> dict[str, str]:
+        """The tasks this one runs right after (id -> kind, oldest first): from its
+        context, or asked for (as the SDK does) if they did not fit there."""
+        if "after" in self.context:
+            return dict(self.context["after"])
+        return await self.find(before=self.task)
+
+    async def before(self) -> dict[str, str]:
+        """The tasks this one runs right before (id -> kind, oldest first)."""
+        if "before" in self.context:
+            return dict(self.context["before"])
+        return await self.find(after=self.task)
+
+    async def find(self, kind: str | None = None, *, after: str | None = None,
+                   before: str | None = None) -> dict[str, str]:
+        """The ``find`` request: tasks of ``kind`` right after ``after`` and right
+        before ``before`` (each optional), as this task sees the graph; id -> kind."""
+        query = {"kind": kind, "after": after, "before": before}
+        result = await self.request("find", **{k: v for k, v in query.items() if v is not None})
+        return dict(result["tasks"])
+
     async def request(self, op: str, **fields: Any) -> Any:
         """Send one request and wait for its reply; :class:`Refused` if refused."""
         self._next_id += 1

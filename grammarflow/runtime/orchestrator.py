@@ -452,6 +452,9 @@ class Orchestrator:
             "attempt", {"event": "start", "task": task, "attempt": number,
                         "log": str(log_path)})])
         attempt = Attempt(task, number, kind, log_path)
+        # Its context now, while the graph holds only what is committed (no running
+        # task's tentative changes): what it is told of its neighbourhood stays true.
+        attempt.launch = self._launch(attempt)
         self.running[task] = attempt
         self.report(self, Event("started", task, f"attempt {number}"))
         return attempt
@@ -491,14 +494,13 @@ class Orchestrator:
         context = json.dumps({"db": self.db_key, "run": str(self.run_id), "task": task.id,
                               "kind": task.kind, "attrs": dict(task.attrs),
                               "attempt": attempt.number, "owner": self.owner,
-                              "holes": self._holes_after(task.id)})
+                              "holes": self._holes_after(task.id),
+                              **self._neighbours(task.id)})
         return Launch(task.id, task.kind, attempt.kind, context, self.workflow.path)
 
     async def _start_and_wait(self, attempt: Attempt) -> None:
-        if attempt.stopped:  # the run began to end before this attempt was started
-            return
-        launch = self._launch(attempt)
-        if launch is None:
+        launch = attempt.launch
+        if attempt.stopped or launch is None:  # the run is ending, or it cannot start
             return
         log = AttemptLog(attempt.log_path, lambda why: self._log_lost(attempt, why))
         try:
@@ -531,6 +533,15 @@ class Orchestrator:
                  if task_id in g.holes[h].after}
         holes.update((h, g.holes[h].type) for h in g.everywhere_holes())
         return holes
+
+    def _neighbours(self, task_id: str) -> dict[str, dict[str, str]]:
+        """The tasks it runs right after and right before (id -> kind, oldest first),
+        each only if it fits the environment (else the task SDK asks with ``find``)."""
+        g = self.d.graph
+        sides = {"after": g.kinds_in_order(g.pred[task_id]),
+                 "before": g.kinds_in_order(g.succ[task_id])}
+        return {side: tasks for side, tasks in sides.items()
+                if len(json.dumps(tasks)) <= wire.MAX_NEIGHBOURS}
 
     def _log_lost(self, attempt: Attempt, why: str) -> None:
         attempt.log_error = why

@@ -10,13 +10,16 @@ rebuilt from the pending steps on that task's next request. Ids are a function o
 derivation tree, so a rebuilt speculation names everything as it did the first time:
 the ids a task was told are the ids committed — or, if another task's committed change
 took what it built on, its own commit breaks the promise.
+
+A ``find`` request reads the same view: the committed graph plus the asking task's own
+accepted changes — never another running task's, which are not there until it succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from grammarflow.derivation import Derivation
@@ -118,6 +121,8 @@ class Tentative:
         if op == "refine":
             refined = self.d.apply(_refine(m))
             return {"tasks": dict(refined.tasks), "holes": list(refined.holes)}
+        if op == "find":
+            return {"tasks": self._find(m.get("kind"), m.get("after"), m.get("before"))}
         raise BrokenPromise(f"unknown request {op!r}")
 
     async def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
@@ -128,6 +133,26 @@ class Tentative:
                                             deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled)
         added = found.apply()
         return {"ids": dict(added.ids), "holes": list(added.holes)}
+
+
+    def _find(self, kind: str | None, after: str | None, before: str | None
+              ) -> dict[str, str]:
+        """``{id: kind}`` of the tasks of ``kind`` that run right after ``after`` and
+        right before ``before`` (each optional), oldest first."""
+        g = self.d.graph
+        for task in (after, before):
+            if task is not None and task not in g.tasks:
+                raise BrokenPromise(
+                    f"find: no task {task!r} in the graph this task sees (the committed "
+                    "tasks and its own new ones)")
+        found: Iterable[str] = g.tasks
+        if after is not None:
+            found = g.succ[after]
+        if before is not None:
+            found = g.pred[before] if after is None else g.succ[after] & g.pred[before]
+        if kind is not None:
+            found = [t for t in found if g.tasks[t].kind == kind]
+        return g.kinds_in_order(found)
 
 
 def _diff(m: dict[str, Any]) -> Diff:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -135,6 +136,17 @@ def test_fully_dynamic_grows_three_levels_with_an_edge_across_tasks(gf: Runner) 
                 made_by[a + t["local"]] = running
     assert len(grown) == 4
     assert made_by[a + "parse_a"] != made_by[a + "report"]
+    # parse_b found parse_a (fetch_a's) and handed both ids to the report in its attrs
+    report = next(t for t in view["tasks"] if t["id"] == a + "report")
+    assert report["attrs"] == {"inputs": [a + "parse_a", a + "parse_b"]}
+
+
+def test_no_example_spells_or_splits_an_id() -> None:
+    """Tasks learn ids (their context, results, find) rather than write them."""
+    spelt = re.compile(r"""["'][A-Za-z_]\w*\.\d+|\.split\(""")  # "X.1", "Any.1/x", .split(
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        found = spelt.findall(path.read_text())
+        assert not found, f"{path.name} spells or splits ids: {found}"
 
 
 def test_promised_at_run_time_narrows_an_open_hole_and_is_kept(gf: Runner) -> None:

@@ -215,3 +215,54 @@ def test_a_kind_made_in_an_open_hole_without_a_command_fails_its_task(project: P
     assert result.view["reason"] == (
         "task Any.1/w: kind 'W' has no command: add it to 'kinds' in wf.py (e.g. kinds = "
         "{'W': 'tasks/w.py'}) or define a function W() in the workflow file")
+
+
+FINDER = '''
+from grammarflow import define
+grammar = define("start, X(start)", [
+    "X(a) ::= a -> maker, a -> finder, Y(maker), Z(finder)",
+    "Y(a) ::= [default] nothing | a -> made",
+    "Z(a) ::= [default] nothing | a -> user",
+])
+
+def start():
+    from grammarflow import task
+    task.expand(task.context().hole("X"), "1")
+
+def maker():  # makes a task that another task will find
+    from grammarflow import task
+    task.expand(task.context().hole("Y"), "2")
+
+def finder():
+    from grammarflow import task
+    ctx = task.context()
+    made = task.find(kind="made")
+    makers = task.find(before=made[0])  # the task that runs right before it
+    task.expand(ctx.hole("Z"), "2", attrs={"user": {"input": made, "by": makers}})
+    print(f"found {made}, made after {makers}; I run after {list(ctx.after)}")
+
+def user():
+    from grammarflow import task
+    ctx = task.context()
+    print(f"using {ctx.attrs['input']}; I run after {ctx.after}")
+
+def made():
+    pass
+'''
+
+
+def test_a_task_finds_a_task_another_made_and_the_hole_after_itself_by_no_id(
+        project: Project) -> None:
+    assert "/" not in FINDER and ".1" not in FINDER  # no task or hole id in the workflow
+    project.write("wf.py", FINDER)
+    result = project.run()
+    assert result.code == 0, result.stderr
+    attrs = {t["id"]: t["attrs"] for t in result.view["tasks"]}
+    assert attrs["X.1/Z.1/user"] == {"input": ["X.1/Y.1/made"], "by": ["X.1/maker"]}
+    logs = {a["task"]: (project.root / a["log"]).read_text()
+            for a in result.journal("attempt")
+            if a["event"] == "start" and a["task"] in ("X.1/finder", "X.1/Z.1/user")}
+    assert logs["X.1/finder"] == ("found ['X.1/Y.1/made'], made after ['X.1/maker']; "
+                                  "I run after ['start']\n")
+    assert logs["X.1/Z.1/user"] == ("using ['X.1/Y.1/made']; I run after "
+                                "{'X.1/finder': 'finder'}\n")
