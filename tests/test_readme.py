@@ -1,0 +1,299 @@
+"""The README and the code agree: every snippet it shows is executed here or by doctest.
+
+The ``>>>`` blocks run as doctests (``--doctest-glob=README.md``); every other fenced
+block is claimed by one test below, and a block no test claims fails
+``test_every_readme_block_is_executed_somewhere``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from grammarflow import notation
+from grammarflow.cli import main
+from grammarflow.notation import parse_types
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
+
+LAYOUT = "grammarflow/   core: graph (sentential form), grammar (value types), wellformed"
+# The first line of each non-doctest block, and the test that executes or checks it.
+CLAIMED = {
+    "bash dev.sh example   # install everything": "test_the_two_commands_are_what_ci_runs",
+    "from grammarflow import Kind, define, repeat_parallel": "test_the_workflow_file_runs",
+    "from grammarflow import task        # stdlib only": "test_the_task_snippet_runs",
+    "from hypothesis import given": "test_the_shape_tests_run",
+    "production  := TYPE '(' params ')' '::=' body ('|' body)*":
+        "test_the_notation_grammar_is_the_parser_s",
+    LAYOUT: "test_the_layout_names_every_module",
+    "warning: production 1 of X makes a new task 'B'": "test_check_warns_as_the_readme_shows",
+}
+
+
+def blocks() -> list[tuple[str, str]]:
+    return [(lang, body) for lang, body in FENCE.findall(README)]
+
+
+def block(first_line: str) -> str:
+    found = [body for _, body in blocks() if body.startswith(first_line)]
+    assert len(found) == 1, f"README has {len(found)} blocks starting {first_line!r}"
+    return found[0]
+
+
+def test_every_readme_block_is_executed_somewhere() -> None:
+    unclaimed = [body.splitlines()[0] for lang, body in blocks()
+                 if not body.lstrip().startswith(">>>") and lang != "console"
+                 and not any(body.startswith(first) for first in CLAIMED)]
+    assert unclaimed == [], f"README blocks no test executes: {unclaimed}"
+    for first, test in CLAIMED.items():
+        block(first)
+        assert test in globals(), test
+
+
+def test_the_two_commands_are_what_ci_runs() -> None:
+    commands = [line.split("#")[0].strip() for line in
+                block("bash dev.sh example   # install everything").splitlines()]
+    assert commands == ["bash dev.sh example", "bash dev.sh test"]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "exec bash dev.sh test\n" in ci
+    usage = subprocess.run(["bash", str(ROOT / "dev.sh"), "nonsense"],
+                           capture_output=True, text=True, check=False)
+    assert usage.returncode == 2
+    assert "bash dev.sh example" in usage.stderr and "bash dev.sh test" in usage.stderr
+
+
+def _grammar_lines(text: str) -> list[str]:
+    """The notation grammar's rules, each squeezed to single spaces."""
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+def test_the_notation_grammar_is_the_parser_s() -> None:
+    readme = block("production  := TYPE '(' params ')' '::=' body ('|' body)*")
+    doc = notation.__doc__ or ""
+    start = doc.index("    production  :=")
+    end = doc.index("\n\n", start)
+    assert _grammar_lines(readme) == _grammar_lines(textwrap.dedent(doc[start:end]))
+
+
+def test_every_production_the_readme_writes_is_accepted() -> None:
+    spans = sorted(set(re.findall(r"`([^`\n]*::=[^`\n]*)`", README)))
+    assert "X(a; b) ::= *" in spans and "Any(*) ::= *" in spans
+    for span in spans:
+        parsed = parse_types([span])
+        assert len(parsed) == 1, span
+
+
+def test_the_command_table_matches_the_cli() -> None:
+    rows = re.findall(r"^\| `grammarflow ([^`]*)` \|", README, re.M)
+    assert len(rows) >= 9
+    for row in rows:
+        words = row.replace("\\|", " ").replace("[", " ").replace("]", " ").split()
+        command = main.commands.get(words[0])
+        assert isinstance(command, click.Command), f"README names no command {words[0]!r}"
+        known = {opt for p in command.params for opt in p.opts}
+        for word in words[1:]:
+            if word.startswith("-"):
+                assert word in known, f"README: `{row}` names {word}, the CLI has {known}"
+
+
+def test_the_layout_names_every_module() -> None:
+    layout = block(LAYOUT)
+    named = set(re.findall(r"[a-z_/]+", layout))
+    modules = {p.stem for p in (ROOT / "grammarflow").glob("*.py")} | {"runtime/"}
+    missing = {m for m in modules - {"__init__", "__main__", "errors", "call"}
+               if m not in named}
+    assert missing == set(), f"README's layout does not name {sorted(missing)}"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_the_workflow_file_runs(tmp_path: Path) -> None:
+    """The README's workflow file, with the scripts and the module it names, runs."""
+    flow = tmp_path / "flow"
+    _write(flow / "wf.py", block("from grammarflow import Kind, define, repeat_parallel"))
+    done = ("import pathlib, sys\n"
+            "pathlib.Path(sys.argv[0] + '.ran').write_text(' '.join(sys.argv[1:]))\n")
+    _write(flow / "tasks" / "fan_out.py", done + "from grammarflow import task\n"
+           "task.expand(task.context().hole('Ms'), '2')  # one M\n")
+    _write(flow / "tasks" / "work.py", done)
+    _write(flow / "mypkg" / "__init__.py", "")
+    _write(flow / "mypkg" / "finish.py", "open('finish.ran', 'w').write('B')\n")
+    db = tmp_path / "gf.db"
+    ran = subprocess.run([sys.executable, "-m", "grammarflow", "run", str(flow / "wf.py"),
+                          "--db", str(db)], capture_output=True, text=True, check=False,
+                         cwd=tmp_path, timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (flow / "tasks" / "fan_out.py.ran").is_file()  # A: the script beside the file
+    assert (flow / "tasks" / "work.py.ran").read_text() == "--fast"  # M, with its args
+    assert (flow / "finish.ran").read_text() == "B"  # B: python -m, in the file's directory
+
+
+def test_check_warns_as_the_readme_shows(tmp_path: Path) -> None:
+    _write(tmp_path / "wf.py", textwrap.dedent("""\
+        from grammarflow import define
+
+        grammar = define("A, C, X(A, C), Any(*)", ["X(a, b) ::= a -> M -> B", "Any(*) ::= *"])
+        def A(): ...
+        def B(): ...
+        def C(): ...
+        def M(): ...
+        """))
+    done = subprocess.run([sys.executable, "-m", "grammarflow", "check", "wf.py"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == block("warning: production 1 of X makes a new task 'B'")
+
+
+TASK_WORKFLOW = """\
+import importlib.util
+import json
+from grammarflow import define, repeat_parallel
+
+grammar = define("T, B, end, parse, X(T), Y(T), Z(T), Ms(T, B), Dyn(T, end), Any(*)", [
+    "X(a) ::= a -> X1 | a -> X2",
+    "Y(a) ::= [default] nothing | a -> Y2",
+    "Z(a) ::= [default] nothing | a -> Z2",
+    *repeat_parallel("Ms", "M"),
+    "Dyn(a; b) ::= *",
+    "Any(*) ::= *",
+])
+
+
+def T():
+{snippet}
+    print(json.dumps({{"parsers": parsers, "mine": mine, "ids": ids, "made": made}}))
+
+
+def _nothing():
+    pass
+
+
+B = end = parse = X1 = X2 = Y2 = Z2 = M = R = W = _nothing
+"""
+
+
+def test_the_task_snippet_runs(tmp_path: Path) -> None:
+    """The README's task SDK block, line for line, as the body of a real task."""
+    snippet = textwrap.indent(block("from grammarflow import task        # stdlib only"), "    ")
+    _write(tmp_path / "wf.py", TASK_WORKFLOW.format(snippet=snippet))
+    db = tmp_path / "gf.db"
+    ran = subprocess.run([sys.executable, "-m", "grammarflow", "run", "wf.py", "--db", str(db),
+                          "--json"], cwd=tmp_path, capture_output=True, text=True,
+                         check=False, timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    view = json.loads(ran.stdout)
+    tasks = {t["id"]: t for t in view["tasks"]}
+    assert {t["state"] for t in tasks.values()} == {"done"}
+    log = (tmp_path / "logs" / "run-1" / "T.1.log").read_text()
+    told = json.loads(log.splitlines()[-1])
+    m0 = told["ids"]["m0"]
+    assert {"X.1/X2", "Z.1/Z2", "Dyn.1/W", m0} <= set(tasks)
+    assert told["made"] == {"tasks": {"W": "Dyn.1/W"}, "holes": ["Dyn.1/Only.1"]}
+    (r,) = [t for t in tasks if t.endswith("/r")]
+    assert tasks[r]["attrs"] == {"input": m0}  # the id it was told, passed on
+    assert told["parsers"] == ["parse"] and told["mine"] == [m0]
+    assert ["Dyn.1/W", "end"] not in view["edges"]  # Only took "nothing": no order kept
+    assert "fetched 3 of 10" in log
+
+
+def _shape_tests(path: Path, start: str) -> Any:
+    """The README's shape tests as a module of their own, over ``A -> M* -> B`` or not."""
+    _write(path, "from grammarflow import define, repeat_parallel\n"
+           f"grammar = define({start!r}, repeat_parallel('Ms', 'M'))\n"
+           + block("from hypothesis import given"))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_shape_tests_run(tmp_path: Path) -> None:
+    """The README's property tests over a user's grammar run, and bite."""
+    module = _shape_tests(tmp_path / "shape_ok.py", "A, B, Ms(A, B)")
+    module.test_b_is_always_last()
+    module.test_refused_messages_change_nothing()
+    wrong = _shape_tests(tmp_path / "shape_wrong.py", "A, B, Ms(B, A)")
+    with pytest.raises(AssertionError):
+        wrong.test_b_is_always_last()  # B -> M* -> A: B is not last, and the property says so
+
+
+# -- the troubleshooting section: ```console blocks, run for real ---------------------
+#
+# Each `$ command` runs in a fresh copy of examples/ with its own database (one copy per
+# block, so later commands see earlier runs); the lines after it are what it must print
+# (stdout and stderr together), `...` alone stands for any lines and `...` within a line
+# for any text; `[exit N]` ends the output of a command that exits N != 0.
+
+def console_blocks() -> list[str]:
+    return [body for lang, body in blocks() if lang == "console"]
+
+
+def _expected_pattern(lines: list[str]) -> re.Pattern[str]:
+    parts = []
+    for line in lines:
+        if line == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        else:
+            parts.append(".*".join(re.escape(p) for p in line.split("...")) + r"\n")
+    return re.compile("".join(parts))
+
+
+def _commands(body: str) -> list[tuple[str, list[str], int]]:
+    """(command, expected lines, expected exit) for each `$ ` line of a block."""
+    out: list[tuple[str, list[str], int]] = []
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            out.append((line[2:], [], 0))
+        elif (m := re.fullmatch(r"\[exit (\d+)\]", line)):
+            command, expected, _ = out[-1]
+            out[-1] = (command, expected, int(m.group(1)))
+        else:
+            out[-1][1].append(line)
+    return out
+
+
+def _run_console(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    words = shlex.split(command)
+    env = {**os.environ, "EXAMPLE_SEED": "3", "COLUMNS": "100",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    while "=" in words[0]:
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    assert words[0] == "grammarflow", f"README console blocks run grammarflow, not {words[0]}"
+    return subprocess.run(words, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, check=False, timeout=60)
+
+
+@pytest.mark.parametrize("index", range(len(console_blocks())))
+def test_the_troubleshooting_messages_are_real(index: int, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    for command, expected, code in _commands(console_blocks()[index]):
+        done = _run_console(command, tmp_path)
+        assert _expected_pattern(expected).fullmatch(done.stdout), (
+            f"$ {command}\nprinted:\n{done.stdout}\nREADME says:\n" + "\n".join(expected))
+        assert done.returncode == code, f"$ {command} exited {done.returncode}, README: {code}"
+
+
+def test_the_console_matcher_bites() -> None:
+    pattern = _expected_pattern(["run 1 broken: ...", "...", "  refused  no ... X.1"])
+    assert pattern.fullmatch("run 1 broken: a b\n  x\n  y\n  refused  no hole X.1\n")
+    assert not pattern.fullmatch("run 1 failed: a\n  refused  no hole X.1\n")
+    assert not pattern.fullmatch("run 1 broken: a\n  refused  no hole X.2\n")
