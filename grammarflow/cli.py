@@ -49,6 +49,11 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+def _emit_view(view: dict[str, Any]) -> None:
+    """A run's view in its own order: the verdict first."""
+    click.echo(json.dumps(view, indent=2))
+
+
 @click.group()
 @click.version_option(package_name="grammarflow")
 def main() -> None:
@@ -229,7 +234,7 @@ def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
     with _errors_reported(as_json):
         view = run_view(store, orchestrator.run_id)
     if as_json:
-        _emit(view)
+        _emit_view(view)
     else:
         _print_status(view)
     sys.exit(STATUS_EXIT[status])
@@ -268,7 +273,7 @@ def status_cmd(run_id: int, db: str, as_json: bool) -> None:
     with _errors_reported(as_json):
         view = run_view(Store(db, readonly=True), run_id)
     if as_json:
-        _emit(view)
+        _emit_view(view)
     else:
         _print_status(view)
 
@@ -348,8 +353,13 @@ def _check_step(store: Any, run_id: int, at: int, as_json: bool) -> None:
 
 
 def _print_status(view: dict[str, Any]) -> None:
-    reason = f": {view['reason']}" if view.get("reason") else ""
-    click.echo(f"run {view['run']} {view['status']}{reason}")
+    """The verdict first (a broken run: who, why, what was tried), then the graph."""
+    from grammarflow.fold import Failure
+    from grammarflow.status import failure_lines
+
+    click.echo(view["verdict"]["line"])
+    if view["refusal"] is not None:
+        _print_refusal(view["refusal"])
     owner = view.get("orchestrator")
     if owner is not None:
         beat = f"heartbeat {owner['heartbeat_age']:.1f} s ago"
@@ -358,17 +368,34 @@ def _print_status(view: dict[str, Any]) -> None:
                       f" is gone ({beat}): `grammarflow resume {view['run']}` continues "
                       "the run"))
     for t in view["tasks"]:
-        state = "ready" if t["ready"] else t["state"]
+        state = "refused" if t["refused"] else "ready" if t["ready"] else t["state"]
         extra = f"  attempts: {t['attempts']}" if t["attempts"] > 1 else ""
-        error = f"  last error: {t['error']}" if t["error"] and t["state"] != "done" else ""
+        if t["refused"]:
+            click.echo(f"  {state:<8} {t['id']} ({t['kind']}){extra}  its change was refused: "
+                       "nothing of it is in the graph")
+            continue
+        failure = t["failure"] if t["state"] != "done" else None
+        error = f"  last error: {failure['reason']}" if failure else ""
+        if t["state"] == "failed" and failure:
+            error = f"  attempt {failure['attempt']}: {failure['reason']}"
         click.echo(f"  {state:<8} {t['id']} ({t['kind']}){extra}{error}")
+        if t["state"] == "failed" and failure:
+            for line in failure_lines(Failure.from_json(failure)):
+                click.echo(f"             {line}")
     for h in view["holes"]:
         shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
         click.echo(f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}")
-    for r in view["refused"]:
-        click.echo(f"  refused  {r['reason']}")
-        for a in r.get("attempts", []):
-            click.echo(f"           tried {a['production']}: {a['reason']}")
+
+
+def _print_refusal(refusal: dict[str, Any]) -> None:
+    """The refused change, said once: why, the hole, each production tried, the message."""
+    click.echo(f"  why:     {refusal['reason']}")
+    if refusal["hole"]:
+        click.echo(f"  hole:    {refusal['hole']}")
+    for a in refusal["attempts"]:
+        click.echo(f"  tried    {a['production']}: {a['reason']}")
+    if refusal["message"]:
+        click.echo(f"  message: {refusal['message'][:300]}")
 
 
 @main.command("history")
