@@ -368,23 +368,29 @@ def _print_status(view: dict[str, Any]) -> None:
                       f" is gone ({beat}): `grammarflow resume {view['run']}` continues "
                       "the run"))
     for t in view["tasks"]:
-        state = "refused" if t["refused"] else "ready" if t["ready"] else t["state"]
-        extra = f"  attempts: {t['attempts']}" if t["attempts"] > 1 else ""
-        if t["refused"]:
-            click.echo(f"  {state:<8} {t['id']} ({t['kind']}){extra}  its change was refused: "
-                       "nothing of it is in the graph")
-            continue
-        failure = t["failure"] if t["state"] != "done" else None
-        error = f"  last error: {failure['reason']}" if failure else ""
-        if t["state"] == "failed" and failure:
-            error = f"  attempt {failure['attempt']}: {failure['reason']}"
-        click.echo(f"  {state:<8} {t['id']} ({t['kind']}){extra}{error}")
-        if t["state"] == "failed" and failure:
-            for line in failure_lines(Failure.from_json(failure)):
+        click.echo(_task_line(t))
+        if t["state"] == "failed" and t["failure"]:
+            for line in failure_lines(Failure.from_json(t["failure"])):
                 click.echo(f"             {line}")
     for h in view["holes"]:
         shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
         click.echo(f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}")
+
+
+def _task_line(t: dict[str, Any]) -> str:
+    """A task's state, and why its last attempt failed (a refused task says so instead)."""
+    state = "refused" if t["refused"] else "ready" if t["ready"] else t["state"]
+    line = f"  {state:<8} {t['id']} ({t['kind']})"
+    if t["attempts"] > 1:
+        line += f"  attempts: {t['attempts']}"
+    failure = t["failure"]
+    if t["refused"]:
+        return line + "  its change was refused: nothing of it is in the graph"
+    if failure is None or t["state"] == "done":
+        return line
+    if t["state"] == "failed":
+        return line + f"  attempt {failure['attempt']}: {failure['reason']}"
+    return line + f"  last error: {failure['reason']}"
 
 
 def _print_refusal(refusal: dict[str, Any]) -> None:
@@ -395,7 +401,8 @@ def _print_refusal(refusal: dict[str, Any]) -> None:
     for a in refusal["attempts"]:
         click.echo(f"  tried    {a['production']}: {a['reason']}")
     if refusal["message"]:
-        click.echo(f"  message: {refusal['message'][:300]}")
+        message = refusal["message"]
+        click.echo(f"  message: {message[:300]}" + (" ..." if len(message) > 300 else ""))
 
 
 @main.command("history")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 
+from grammarflow.status import refusal_at
+from grammarflow.store import Store
+
 from .conftest import Project, run_on_a_terminal
 
 FAILING = """
@@ -118,6 +121,11 @@ def test_a_broken_run_says_so_first_and_prints_the_refusal_once(project: Project
     assert view["refusal"]["task"] == "A" and view["refusal"]["hole"] == "X.1"
     assert [t["id"] for t in view["tasks"] if t["refused"]] == ["A"]
     assert project.cli("history", "1").stdout.count(REFUSAL) == 1
+    seq = view["refusal"]["seq"]  # for a picture of the run as it stood after a step
+    store = Store(project.db, readonly=True)
+    assert refusal_at(store, 1, upto=seq - 1) is None
+    found = refusal_at(store, 1, upto=seq)
+    assert found is not None and found.task == "A" and found == refusal_at(store, 1)
 
     code, terminal = run_on_a_terminal(project, "run", "wf.py", timeout=30)
     assert code == 3 and terminal.count(REFUSAL) == 1, terminal
