@@ -52,6 +52,11 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+def _emit_view(view: dict[str, Any]) -> None:
+    """A run's view in its own order: the verdict first."""
+    click.echo(json.dumps(view, indent=2))
+
+
 class _Commands(click.Group):
     """The command group. With ``--json`` a usage error (an unknown option, a missing
     argument, a bad value) is also JSON on stdout: click raises it before any
@@ -288,7 +293,7 @@ def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
     with _errors_reported(as_json):
         view = run_view(store, orchestrator.run_id)
     if as_json:
-        _emit(view)
+        _emit_view(view)
     else:
         _print_status(view)
     sys.exit(STATUS_EXIT[status])
@@ -327,7 +332,7 @@ def status_cmd(run_id: int, db: str, as_json: bool) -> None:
     with _errors_reported(as_json):
         view = run_view(Store(db, readonly=True), run_id)
     if as_json:
-        _emit(view)
+        _emit_view(view)
     else:
         _print_status(view)
 
@@ -352,7 +357,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
                at: int | None, collapse_above: int, as_json: bool) -> None:
     """Draw TARGET: a workflow file (its start graph) or a run id (as it stands now,
     read-only, also while it runs), every hole as a wildcard for its futures."""
-    from grammarflow.render import Picture, Refusal, render, to_dot
+    from grammarflow.render import Picture, render, to_dot
 
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above)
     refusal = None
@@ -369,7 +374,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
         else:
-            from grammarflow.status import fold, refusal_of
+            from grammarflow.status import fold, refusal_at
             from grammarflow.store import Store
 
             run_id = int(target)
@@ -378,8 +383,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
                 _check_step(store, run_id, at, as_json)
             _, d = fold(store, run_id, upto=at)
             grammar, graph = d.grammar, d.graph
-            refused = refusal_of(store, run_id, upto=at)
-            refusal = None if refused is None else Refusal.from_json(refused.data)
+            refusal = refusal_at(store, run_id, upto=at)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
     dot = to_dot(graph, grammar, replace(picture, title=title, refusal=refusal))
@@ -409,8 +413,13 @@ def _check_step(store: Any, run_id: int, at: int, as_json: bool) -> None:
 
 
 def _print_status(view: dict[str, Any]) -> None:
-    reason = f": {view['reason']}" if view.get("reason") else ""
-    click.echo(f"run {view['run']} {view['status']}{reason}")
+    """The verdict first (a broken run: who, why, what was tried), then the graph."""
+    from grammarflow.fold import Failure
+    from grammarflow.status import failure_lines
+
+    click.echo(view["verdict"]["line"])
+    if view["refusal"] is not None:
+        _print_refusal(view["refusal"])
     owner = view.get("orchestrator")
     if owner is not None:
         beat = f"heartbeat {owner['heartbeat_age']:.1f} s ago"
@@ -419,17 +428,41 @@ def _print_status(view: dict[str, Any]) -> None:
                       f" is gone ({beat}): `grammarflow resume {view['run']}` continues "
                       "the run"))
     for t in view["tasks"]:
-        state = "ready" if t["ready"] else t["state"]
-        extra = f"  attempts: {t['attempts']}" if t["attempts"] > 1 else ""
-        error = f"  last error: {t['error']}" if t["error"] and t["state"] != "done" else ""
-        click.echo(f"  {state:<8} {t['id']} ({t['kind']}){extra}{error}")
+        click.echo(_task_line(t))
+        if t["state"] == "failed" and t["failure"]:
+            for line in failure_lines(Failure.from_json(t["failure"])):
+                click.echo(f"             {line}")
     for h in view["holes"]:
         shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
         click.echo(f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}")
-    for r in view["refused"]:
-        click.echo(f"  refused  {r['reason']}")
-        for a in r.get("attempts", []):
-            click.echo(f"           tried {a['production']}: {a['reason']}")
+
+
+def _task_line(t: dict[str, Any]) -> str:
+    """A task's state, and why its last attempt failed (a refused task says so instead)."""
+    state = "refused" if t["refused"] else "ready" if t["ready"] else t["state"]
+    line = f"  {state:<8} {t['id']} ({t['kind']})"
+    if t["attempts"] > 1:
+        line += f"  attempts: {t['attempts']}"
+    failure = t["failure"]
+    if t["refused"]:
+        return line + "  its change was refused: nothing of it is in the graph"
+    if failure is None or t["state"] == "done":
+        return line
+    if t["state"] == "failed":
+        return line + f"  attempt {failure['attempt']}: {failure['reason']}"
+    return line + f"  last error: {failure['reason']}"
+
+
+def _print_refusal(refusal: dict[str, Any]) -> None:
+    """The refused change, said once: why, the hole, each production tried, the message."""
+    click.echo(f"  why:     {refusal['reason']}")
+    if refusal["hole"]:
+        click.echo(f"  hole:    {refusal['hole']}")
+    for a in refusal["attempts"]:
+        click.echo(f"  tried    {a['production']}: {a['reason']}")
+    if refusal["message"]:
+        message = refusal["message"]
+        click.echo(f"  message: {message[:300]}" + (" ..." if len(message) > 300 else ""))
 
 
 @main.command("history")

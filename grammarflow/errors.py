@@ -6,7 +6,9 @@ attributes so callers (the runtime, the journal) can record it without parsing t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class GrammarflowError(Exception):
@@ -37,6 +39,50 @@ class Attempt:
 
     def __str__(self) -> str:
         return f"{self.production}: {self.reason}"
+
+
+ASKED = "asked for a change the grammar does not allow"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A broken promise as the journal keeps it (its ``refused`` entry, number ``seq``):
+    who asked for the change (``task``; None: the orchestrator, closing a due hole), why
+    it was refused, the hole it was aimed at, every production tried, and the message
+    (truncated).
+
+    >>> Refusal("no production yields it", task="A").headline()
+    'task A asked for a change the grammar does not allow'
+    """
+
+    reason: str
+    task: str | None = None
+    hole: str | None = None
+    attempts: tuple[Attempt, ...] = ()
+    message: str | None = None
+    seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "task": self.task, "reason": self.reason, "hole": self.hole,
+                "attempts": [{"production": a.production, "reason": a.reason}
+                             for a in self.attempts],
+                "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Refusal:
+        return cls(str(data.get("reason") or "a promise was broken"), data.get("task"),
+                   data.get("hole"),
+                   tuple(Attempt(str(a["production"]), str(a["reason"]))
+                         for a in data.get("attempts") or ()),
+                   data.get("message"), data.get("seq"))
+
+    def headline(self) -> str:
+        """Who broke the promise, in a few words (the reason says how)."""
+        if self.task is not None:
+            return f"task {self.task} {ASKED}"
+        if self.hole is not None:
+            return f"hole {self.hole} became due and could not be closed"
+        return "the orchestrator could not keep a promise"
 
 
 class BrokenPromise(GrammarflowError):

@@ -1,11 +1,12 @@
 """A run's state folded from its journal, starting from its newest snapshot.
 
 The journal is the truth (DESIGN §7): the state of a run is the fold of its entries —
-``step`` entries replayed by the core, ``attempt`` entries counted. A *snapshot* caches
-that fold as of some entry (the graph in creation order, the grammar as narrowed, the
-attempts made and the last error of each task), so that reading a long run costs the
-snapshot plus the entries after it, not the whole journal. Snapshots are only a cache:
-one that cannot be read is ignored, and folding from the start gives the same state
+``step`` entries replayed by the core, ``attempt`` entries counted, the ``refused`` entry
+kept. A *snapshot* caches that fold as of some entry (the graph in creation order, the
+grammar as narrowed, the attempts made, how each task's last attempt failed, the refusal
+that broke the run), so that reading a long run costs the snapshot plus the entries
+after it, not the whole journal. Snapshots are only a cache: one that cannot be read is
+ignored, and folding from the start gives the same state
 (tests/test_fold.py).
 
 When to take one (:func:`snapshot_due`): once the entries since the last one are at
@@ -18,22 +19,61 @@ end, and is read in O(state).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from grammarflow.derivation import Derivation
+from grammarflow.errors import Refusal
 from grammarflow.grammar import Grammar
 from grammarflow.graph import Graph
 from grammarflow.steps import step_from_json
 from grammarflow.store import Entry, Store
 from grammarflow.workflow import Workflow
 
-#: The snapshot format this version writes and reads.
-FORMAT = 1
+#: The snapshot format this version writes and reads (2: failures with their stderr and
+#: log, the refusal; a snapshot of format 1 is ignored and the run folded from the start).
+FORMAT = 2
+
+#: What a task whose change was refused did, in few words.
+
+#: How many of a failed attempt's last stderr lines are shown.
+STDERR_LINES = 5
 
 #: Entries between snapshots, at least (``GRAMMARFLOW_SNAPSHOT_EVERY`` overrides it).
 SNAPSHOT_EVERY = int(os.environ.get("GRAMMARFLOW_SNAPSHOT_EVERY", "20000"))
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a task's last attempt ended without success, as journaled at its end."""
+
+    attempt: int
+    reason: str  # "exited with status 1", "timed out after 30 s (kind M's timeout)", ...
+    stderr: tuple[str, ...] = ()  # its last stderr lines (:func:`stderr_lines`)
+    log: str | None = None  # its log file; None: it wrote nothing
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "reason": self.reason, "stderr": list(self.stderr),
+                "log": self.log}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Failure:
+        return cls(data["attempt"], data["reason"], tuple(data["stderr"]), data["log"])
+
+    @classmethod
+    def of_end(cls, data: dict[str, Any]) -> Failure:
+        """Of an attempt's ``end`` entry. Its ``log_bytes`` says whether the task wrote
+        anything (journals of earlier versions lack it: their log is assumed written)."""
+        written = data.get("log_bytes", 1) and not data.get("log_error")
+        return cls(data["attempt"], data["reason"], stderr_lines(data.get("stderr_tail") or ""),
+                   data.get("log") if written else None)
+
+
+def refusal_of_entry(entry: Entry) -> Refusal:
+    """The refusal a journal's ``refused`` entry records."""
+    return Refusal.from_json({**entry.data, "seq": entry.seq})
 
 
 @dataclass
@@ -44,7 +84,8 @@ class RunFold:
     d: Derivation
     seq: int = 0
     attempts: dict[str, int] = field(default_factory=dict)  # task -> attempts started
-    errors: dict[str, str] = field(default_factory=dict)  # task -> why its last one failed
+    failures: dict[str, Failure] = field(default_factory=dict)  # task -> its last failure
+    refusal: Refusal | None = None  # the refused change that broke the run
 
     def apply(self, entry: Entry) -> None:
         """Fold one more entry (in journal order)."""
@@ -55,13 +96,16 @@ class RunFold:
             if data.get("event") == "start":
                 self.attempts[data["task"]] = data["attempt"]
             elif data.get("event") == "end" and data.get("reason"):
-                self.errors[data["task"]] = data["reason"]
+                self.failures[data["task"]] = Failure.of_end(data)
+        elif entry.kind == "refused" and self.refusal is None:
+            self.refusal = refusal_of_entry(entry)
         self.seq = entry.seq
 
     def snapshot(self) -> dict[str, Any]:
         return {"format": FORMAT, "graph": self.d.graph.snapshot(),
                 "grammar": self.d.grammar.to_json(), "attempts": self.attempts,
-                "errors": self.errors}
+                "failures": {t: f.to_json() for t, f in self.failures.items()},
+                "refusal": self.refusal.to_json() if self.refusal else None}
 
     @classmethod
     def of_snapshot(cls, workflow: Workflow, seq: int, data: dict[str, Any]
@@ -69,11 +113,39 @@ class RunFold:
         if data.get("format") != FORMAT:
             return None  # written by another version: fold from the start instead
         d = Derivation(Grammar.from_json(data["grammar"]), Graph.from_snapshot(data["graph"]))
-        return cls(workflow, d, seq, dict(data["attempts"]), dict(data["errors"]))
+        failures = {t: Failure.from_json(f) for t, f in data["failures"].items()}
+        refusal = Refusal.from_json(data["refusal"]) if data["refusal"] else None
+        return cls(workflow, d, seq, dict(data["attempts"]), failures, refusal)
+
+
+#: A line of a Python traceback naming a frame: ``  File "wf.py", line 8, in helper``.
+_FRAME = re.compile(r'^\s*File ".*", line \d+')
+#: Control characters (but tab) a task may write: shown as escapes, never sent to a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def stderr_lines(tail: str, keep: int = STDERR_LINES) -> tuple[str, ...]:
+    """The last ``keep`` non-blank lines of a task's stderr, control characters escaped;
+    for a Python traceback, its last frame (``File "...", line N, in f``) is among them
+    even when the exception's message is longer than that (then ``...`` marks the gap).
+
+    >>> stderr_lines('Traceback (most recent call last):\\n  File "t.py", line 2, in f\\n'
+    ...              'ValueError: no\\n\\n')
+    ('Traceback (most recent call last):', '  File "t.py", line 2, in f', 'ValueError: no')
+    >>> stderr_lines('  File "t.py", line 2, in f\\nValueError: rows\\n 1\\n 2\\n 3\\n', keep=4)
+    ('  File "t.py", line 2, in f', '...', ' 2', ' 3')
+    """
+    lines = [_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line.rstrip())
+             for line in tail.splitlines() if line.strip()]
+    last = lines[-keep:]
+    frames = [i for i, line in enumerate(lines) if _FRAME.match(line)]
+    if frames and frames[-1] < len(lines) - keep:  # a long message hides the frame
+        return (lines[frames[-1]], "...", *last[2:])
+    return tuple(last)
 
 
 def fold_run(store: Store, run_id: int, upto: int | None = None,
-             kinds: Iterable[str] = ("step", "attempt")) -> RunFold:
+             kinds: Iterable[str] = ("step", "attempt", "refused")) -> RunFold:
     """The run's state as of entry ``upto`` (default: the newest), from the newest
     snapshot at or before it and the entries after."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
@@ -87,7 +159,7 @@ def fold_run(store: Store, run_id: int, upto: int | None = None,
 
 
 def fold_from_start(store: Store, run_id: int, upto: int | None = None,
-                    kinds: Iterable[str] = ("step", "attempt")) -> RunFold:
+                    kinds: Iterable[str] = ("step", "attempt", "refused")) -> RunFold:
     """The same state as :func:`fold_run`, from the whole journal (no snapshot)."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
     return _fold_entries(RunFold(workflow, workflow.grammar.derivation()), store, run_id,
@@ -112,4 +184,15 @@ def snapshot_due(last_snapshot: int, seq: int) -> bool:
     return grown >= SNAPSHOT_EVERY and grown >= last_snapshot // 4
 
 
-__all__ = ["FORMAT", "SNAPSHOT_EVERY", "RunFold", "fold_from_start", "fold_run", "snapshot_due"]
+__all__ = [
+    "FORMAT",
+    "SNAPSHOT_EVERY",
+    "STDERR_LINES",
+    "Failure",
+    "RunFold",
+    "fold_from_start",
+    "fold_run",
+    "refusal_of_entry",
+    "snapshot_due",
+    "stderr_lines",
+]

@@ -15,8 +15,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from grammarflow.render import Picture, Refusal, render, to_dot
-from grammarflow.status import describe, fold, refusal_of, snapshots
+from grammarflow.errors import Refusal
+from grammarflow.render import Picture, render, to_dot
+from grammarflow.status import describe, fold, refusal_at, snapshots
 from grammarflow.store import Store
 
 _PAGE = """<!doctype html>
@@ -76,21 +77,20 @@ def history_page(store: Store, run_id: int) -> HistoryPage:
         captions.append("start graph" if entry is None else f"step {entry.seq}: {describe(entry)}")
         svg = render(to_dot(d.graph, d.grammar), "svg")
         frames.append(f'<div class="step">{inline(svg, f"f{len(frames)}-")}</div>')
-    refused = refusal_of(store, run_id)
+    refusal = refusal_at(store, run_id)
     banner = ""
-    if refused is not None:
-        refusal = Refusal.from_json(refused.data)
+    if refusal is not None:
         _, d = fold(store, run_id)
         svg = render(to_dot(d.graph, d.grammar, Picture(refusal=refusal)), "svg")
         frames.append(f'<div class="step">{inline(svg, f"f{len(frames)}-")}'
                       f"{refusal_section(refusal)}</div>")
-        captions.append(f"step {refused.seq}: BROKEN: {refusal.headline()}")
+        captions.append(f"step {refusal.seq}: BROKEN: {refusal.headline()}")
         banner = (f'<p class="broken"><b>BROKEN: {html.escape(refusal.headline())}</b> '
                   "(the last picture shows why)</p>\n")
     title = html.escape(f"grammarflow run {run_id}")
     page = _PAGE.format(title=title, last=len(frames) - 1, steps="\n".join(frames),
                         banner=banner, captions=script_json(captions))
-    return HistoryPage(page, len(frames), refused is not None)
+    return HistoryPage(page, len(frames), refusal is not None)
 
 
 def refusal_section(refusal: Refusal) -> str:
@@ -103,8 +103,8 @@ def refusal_section(refusal: Refusal) -> str:
         parts.append(f"<p>aimed at hole <code>{esc(refusal.hole)}</code></p>")
     if refusal.attempts:
         parts.append(f"<p>{len(refusal.attempts)} production(s) tried:</p><ul>")
-        parts.extend(f"<li><code>{esc(production)}</code>: {esc(why)}</li>"
-                     for production, why in refusal.attempts)
+        parts.extend(f"<li><code>{esc(a.production)}</code>: {esc(a.reason)}</li>"
+                     for a in refusal.attempts)
         parts.append("</ul>")
     if refusal.message is not None:
         parts.append(f"<p>the refused message: <code>{esc(refusal.message)}</code></p>")

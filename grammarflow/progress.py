@@ -9,6 +9,18 @@ if TYPE_CHECKING:
     from grammarflow.runtime import Event, Orchestrator
 
 
+def said(event: Event) -> str:
+    """What an event says in one line: a failed attempt's detail with the last line of its
+    stderr (a Python exception's message) and its log."""
+    text = event.detail
+    stderr = event.data.get("stderr") if event.kind in ("failed", "retry") else None
+    if stderr:
+        text += f" — {stderr[-1].strip()}"
+    if event.kind in ("failed", "retry") and event.data.get("log"):
+        text += f" (log: {event.data['log']})"
+    return text
+
+
 def counts(o: Orchestrator) -> tuple[int, int, int]:
     g = o.d.graph
     done = sum(1 for s in g.state.values() if s.value == "done")
@@ -26,7 +38,8 @@ class PlainProgress:
             return
         done, known, holes = counts(o)
         task = f" {event.task}" if event.task else ""
-        detail = f": {event.detail}" if event.detail else ""
+        text = said(event)
+        detail = f": {text}" if text else ""
         print(f"[run {o.run_id}] {done}/{known} done, {holes} hole(s) open | "
               f"{event.kind}{task}{detail}", file=self.out, flush=True)
 
@@ -47,7 +60,7 @@ class LiveProgress:
 
         if event.kind in ("done", "failed", "retry", "broken"):
             style = {"done": "green", "failed": "red", "retry": "yellow", "broken": "bold red"}
-            self.console.print(Text(f"{event.kind:>6} {event.task or ''} {event.detail}",
+            self.console.print(Text(f"{event.kind:>6} {event.task or ''} {said(event)}",
                                     style=style[event.kind]))
         if event.kind == "finished":
             self.live.stop()

@@ -14,8 +14,8 @@ What is drawn (DESIGN §5), the main flow from left to right:
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
   ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
 * above it, the title and a legend in one small row;
-* for a broken run (:class:`Refusal`): the title ``BROKEN: task A's change was
-  refused`` in red, the refusal and the productions tried as a caption under it, the
+* for a broken run (:class:`~grammarflow.errors.Refusal`): the title ``BROKEN: task A
+  asked for a change the grammar does not allow`` in red, the refusal and the productions tried as a caption under it, the
   task that sent the refused change in a red bold border (``refused``, not ready), and
   the hole the change was aimed at in red.
 
@@ -36,10 +36,10 @@ import html
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from grammarflow.errors import Refusal
 from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Graph, Hole, Role
 
@@ -212,45 +212,15 @@ def is_potential_edge(htype: HoleType, hole: Hole) -> bool:
 
 
 # ====================================================================== the refusal
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a run broke: the refused change (the journal's ``refused`` entry).
-
-    >>> Refusal.from_json({"task": "A", "reason": "no production yields it"}).headline()
-    "task A's change was refused"
-    """
-
-    reason: str
-    task: str | None = None  # who sent the refused change (None: the orchestrator)
-    hole: str | None = None  # the hole it was aimed at, if any
-    attempts: tuple[tuple[str, str], ...] = ()  # each production tried, and why not
-    message: str | None = None  # the refused message (as journaled, maybe truncated)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Refusal:
-        return cls(str(data.get("reason") or "a promise was broken"), data.get("task"),
-                   data.get("hole"),
-                   tuple((str(a["production"]), str(a["reason"]))
-                         for a in data.get("attempts") or ()),
-                   data.get("message"))
-
-    def headline(self) -> str:
-        """Who broke the promise, in a few words."""
-        if self.task is not None:
-            return f"task {self.task}'s change was refused"
-        if self.hole is not None:
-            return f"hole {self.hole} broke its promise"
-        return "a promise was broken"
-
-    def caption(self, width: int = 90, tried: int = 5) -> list[str]:
-        """The refusal's first line, wrapped, then the productions tried (the first few)."""
-        lines = textwrap.wrap(self.reason, width, max_lines=4, placeholder=" …")
-        for production, why in self.attempts[:tried]:
-            lines.extend(textwrap.wrap(f"tried {production}: {why}", width, max_lines=2,
-                                       placeholder=" …", subsequent_indent="    "))
-        if len(self.attempts) > tried:
-            lines.append(f"… and {len(self.attempts) - tried} more production(s) tried")
-        return lines
+def caption(refusal: Refusal, width: int = 90, tried: int = 5) -> list[str]:
+    """The refusal's first line, wrapped, then the productions tried (the first few)."""
+    lines = textwrap.wrap(refusal.reason, width, max_lines=4, placeholder=" …")
+    for attempt in refusal.attempts[:tried]:
+        lines.extend(textwrap.wrap(f"tried {attempt}", width, max_lines=2,
+                                   placeholder=" …", subsequent_indent="    "))
+    if len(refusal.attempts) > tried:
+        lines.append(f"… and {len(refusal.attempts) - tried} more production(s) tried")
+    return lines
 
 
 # ====================================================================== DOT
@@ -487,8 +457,8 @@ def _heading(picture: Picture) -> str | None:
         title = f"BROKEN: {refusal.headline()}" + \
             (f" ({picture.title})" if picture.title else "")
         rows.append(f'<FONT COLOR="{REFUSED}" POINT-SIZE="13"><B>{quote_html(title)}</B></FONT>')
-        caption = '<BR ALIGN="LEFT"/>'.join(quote_html(line) for line in refusal.caption())
-        rows.append(f'<FONT COLOR="{REFUSED}" POINT-SIZE="9">{caption}</FONT>')
+        why = '<BR ALIGN="LEFT"/>'.join(quote_html(line) for line in caption(refusal))
+        rows.append(f'<FONT COLOR="{REFUSED}" POINT-SIZE="9">{why}</FONT>')
     elif picture.title:
         rows.append(f'<FONT POINT-SIZE="12">{quote_html(picture.title)}</FONT>')
     if picture.legend:

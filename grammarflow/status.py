@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from grammarflow.derivation import Derivation
-from grammarflow.fold import fold_run
+from grammarflow.errors import Refusal
+from grammarflow.fold import Failure, fold_run, refusal_of_entry
 from grammarflow.steps import step_from_json
-from grammarflow.store import Entry, Store
+from grammarflow.store import Entry, RunRow, Store
 from grammarflow.workflow import Workflow
 
 
@@ -30,25 +31,15 @@ def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
         yield e, d
 
 
-def refusal_of(store: Store, run_id: int, upto: int | None = None) -> Entry | None:
-    """The journal's ``refused`` entry of a broken run (at or before entry ``upto``, if
-    given): the refusal that ended it, or None."""
-    last = None
-    for e in store.entries(run_id, ["refused"]):
-        if upto is not None and e.seq > upto:
-            break
-        last = e
-    return last
-
-
 def run_view(store: Store, run_id: int) -> dict[str, Any]:
-    """Status of a run as JSON: the graph as it stands, holes with their productions."""
+    """Status of a run as JSON: first its verdict (how it ended and who is to blame), then
+    the graph as it stands, tasks with how their last attempt failed, holes with their
+    productions, and the refusal that broke it."""
     row = store.run(run_id)
     state = fold_run(store, run_id)
     d = state.d
     g = d.graph
-    attempts, last_error = state.attempts, state.errors
-    refused = [e.data for e in store.entries(run_id, ["refused"])]
+    refused_task = state.refusal.task if state.refusal else None
     holes = []
     for h in g.holes.values():
         htype = d.grammar.types[h.type]
@@ -58,19 +49,60 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
             "open": htype.open,
             "productions": [repr(p) for p in htype.allowed(h.allowed)],
             "default": htype.default})
+    tasks = [{"id": t.id, "kind": t.kind, "state": g.state[t.id].value,
+              "ready": g.is_ready(t.id), "refused": t.id == refused_task,
+              "attempts": state.attempts.get(t.id, 0),
+              **failure_view(state.failures.get(t.id)),
+              "attrs": dict(t.attrs) if t.attrs else {}}
+             for t in g.tasks.values()]
     return {
+        "verdict": verdict(row, state.refusal, [t["id"] for t in tasks
+                                                if t["state"] == "failed"]),
         "run": row.id, "status": row.status, "reason": row.reason,
         "workflow": row.workflow["path"],
         "created": row.created, "updated": row.updated,
         "orchestrator": orchestrator_view(store, run_id),
-        "tasks": [{"id": t.id, "kind": t.kind, "state": g.state[t.id].value,
-                   "ready": g.is_ready(t.id), "attempts": attempts.get(t.id, 0),
-                   "error": last_error.get(t.id), "attrs": dict(t.attrs) if t.attrs else {}}
-                  for t in g.tasks.values()],
+        "tasks": tasks,
         "edges": sorted([u, v] for u, v in g.edges()),
         "holes": holes,
-        "refused": refused,
+        "refusal": state.refusal.to_json() if state.refusal else None,
+        "refused": [e.data for e in store.entries(run_id, ["refused"])],
     }
+
+
+#: The statuses a person must act on: said in capitals, first.
+BAD = ("broken", "failed", "error", "interrupted")
+
+
+def verdict(row: RunRow, refusal: Refusal | None, failed: list[str]) -> dict[str, Any]:
+    """How the run ended, in one line, and the tasks to blame: for a broken run, the task
+    whose change was refused; for a failed one, the tasks that failed."""
+    if row.status == "broken" and refusal is not None:
+        summary: str | None = refusal.headline()
+        blamed = [refusal.task] if refusal.task is not None else []
+    else:
+        summary = row.reason
+        blamed = failed if row.status == "failed" else []
+    shown = row.status.upper() if row.status in BAD else row.status
+    line = f"run {row.id}: {shown}" + (f" — {summary}" if summary else "")
+    return {"status": row.status, "line": line, "summary": summary, "tasks": blamed}
+
+
+def failure_view(failure: Failure | None) -> dict[str, Any]:
+    """A task's ``error`` (why its last attempt failed) and ``failure`` (that attempt,
+    its last stderr lines, its log)."""
+    if failure is None:
+        return {"error": None, "failure": None}
+    return {"error": failure.reason, "failure": failure.to_json()}
+
+
+def refusal_at(store: Store, run_id: int, upto: int | None = None) -> Refusal | None:
+    """The refused change that broke the run, if it had by journal entry ``upto``."""
+    for e in store.entries(run_id, ["refused"]):
+        if upto is not None and e.seq > upto:
+            return None
+        return refusal_of_entry(e)
+    return None
 
 
 def orchestrator_view(store: Store, run_id: int) -> dict[str, Any] | None:
@@ -106,13 +138,7 @@ def describe(entry: Entry) -> str:
         if op == "narrow_hole":
             return f"promise narrowed: hole {d['hole']} loses productions {d['remove']}"
     if entry.kind == "attempt":
-        event = d.get("event")
-        if event == "start":
-            return f"task {d['task']}: attempt {d['attempt']} started (log: {d.get('log')})"
-        if event in ("lost", "retry"):
-            return f"task {d['task']}: attempt {d['attempt']} {event}: {d['reason']}"
-        reason = f": {d['reason']}" if d.get("reason") else ""
-        return f"task {d['task']}: attempt {d['attempt']} {d.get('outcome')}{reason}"
+        return _describe_attempt(d)
     if entry.kind == "refused":
         lines = [f"REFUSED (broken promise) from {d.get('task') or 'the orchestrator'}: "
                  f"{d['reason']}"]
@@ -121,8 +147,30 @@ def describe(entry: Entry) -> str:
             lines.append(f"    message: {d['message'][:300]}")
         return "\n".join(lines)
     if entry.kind == "status":
+        if d["status"] == "broken":  # the refusal is its own entry: said once
+            return "run broken: the change refused above"
         return f"run {d['status']}" + (f": {d['reason']}" if d.get("reason") else "")
     return f"{entry.kind}: {d}"
+
+
+def _describe_attempt(d: dict[str, Any]) -> str:
+    event = d.get("event")
+    if event == "start":
+        return f"task {d['task']}: attempt {d['attempt']} started (log: {d.get('log')})"
+    if event in ("lost", "retry"):
+        return f"task {d['task']}: attempt {d['attempt']} {event}: {d['reason']}"
+    reason = f": {d['reason']}" if d.get("reason") else ""
+    line = f"task {d['task']}: attempt {d['attempt']} {d.get('outcome')}{reason}"
+    if d.get("outcome") != "failed" or not d.get("reason"):
+        return line
+    return "\n".join([line, *(f"    {text}" for text in failure_lines(Failure.of_end(d)))])
+
+
+def failure_lines(failure: Failure) -> list[str]:
+    """A failed attempt's last stderr lines and its log, for a person to read."""
+    lines = [f"| {text}" for text in failure.stderr]
+    lines.append(f"log: {failure.log}" if failure.log else "log: none (it wrote nothing)")
+    return lines
 
 
 def when(at: float) -> str:

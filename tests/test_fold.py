@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import grammars
 
-from grammarflow.fold import SNAPSHOT_EVERY, fold_from_start, fold_run, snapshot_due
+from grammarflow.fold import (
+    SNAPSHOT_EVERY,
+    STDERR_LINES,
+    fold_from_start,
+    fold_run,
+    snapshot_due,
+    stderr_lines,
+)
 from grammarflow.graph import Graph
 from grammarflow.steps import step_to_json
 from grammarflow.store import Store
@@ -46,7 +53,12 @@ def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
             entries.append(("attempt", {"event": "start", "task": f"t{i % 3}", "attempt": i}))
             if i % 4 == 0:
                 entries.append(("attempt", {"event": "end", "task": f"t{i % 3}",
-                                            "attempt": i, "reason": f"failure {i}"}))
+                                            "attempt": i, "reason": f"failure {i}",
+                                            "stderr_tail": f"out {i}\nValueError: {i}\n",
+                                            "log": f"t.{i}.log", "log_bytes": i % 8}))
+            if i == len(steps) // 2:
+                entries.append(("refused", {"task": f"t{i % 3}", "reason": f"refused {i}",
+                                            "hole": None, "attempts": [], "message": None}))
         store.append_many(run_id, entries)
         last = store.last_seq(run_id)
         for at in sorted(set(data.draw(st.lists(st.integers(1, max(last, 1)), max_size=3)))):
@@ -56,7 +68,8 @@ def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
         whole = fold_from_start(store, run_id, upto)
         assert cached.d.graph == whole.d.graph
         assert cached.d.grammar == whole.d.grammar
-        assert (cached.attempts, cached.errors) == (whole.attempts, whole.errors)
+        assert (cached.attempts, cached.failures, cached.refusal) == (
+            whole.attempts, whole.failures, whole.refusal)
         store.close()
 
 
@@ -85,3 +98,18 @@ def test_snapshots_cost_a_bounded_share_and_leave_a_bounded_tail() -> None:
     assert written <= 5 * n
     assert worst_tail <= max(SNAPSHOT_EVERY, n // 5)
     assert last > 0
+
+
+def test_a_failure_shows_the_traceback_frame_and_message_and_no_control_characters() -> None:
+    traceback = ("Traceback (most recent call last):\n"
+                 '  File "wf.py", line 3, in <module>\n    main()\n'
+                 '  File "wf.py", line 9, in check\n    raise ValueError(rows)\n'
+                 "ValueError: rows\n")
+    assert stderr_lines(traceback) == (
+        '  File "wf.py", line 3, in <module>', "    main()",
+        '  File "wf.py", line 9, in check', "    raise ValueError(rows)", "ValueError: rows")
+    long = traceback + "".join(f"\x1b[31mrow {i}\x1b[0m\n" for i in range(9))
+    lines = stderr_lines(long)
+    assert len(lines) == STDERR_LINES
+    assert lines[:2] == ('  File "wf.py", line 9, in check', "...")
+    assert lines[-1] == "\\x1b[31mrow 8\\x1b[0m"

@@ -23,8 +23,9 @@ from grammarflow import (
     repeat_parallel,
     repeat_series,
 )
+from grammarflow.errors import Attempt, Refusal
 from grammarflow.match import Diff, add
-from grammarflow.render import HOLE_SHAPE, REFUSED, Picture, Refusal, quote, render, to_dot
+from grammarflow.render import HOLE_SHAPE, REFUSED, Picture, quote, render, to_dot
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 
@@ -134,7 +135,7 @@ def test_a_broken_run_is_titled_broken_and_marks_the_task_whose_change_was_refus
     assert f'color="{REFUSED}"' in node(dot, "h:X.1")  # where the change was aimed
     texts = svg_texts(render(dot, "svg"))
     title = next(t for t in texts if t[0].startswith("BROKEN"))
-    assert title[0] == "BROKEN: task start's change was refused (run 1)"
+    assert title[0] == "BROKEN: task start asked for a change the grammar does not allow (run 1)"
     assert title[3] == REFUSED and title[2] == min(t[2] for t in texts)  # red, at the top
     shown = " ".join(t[0] for t in texts)
     assert refusal.reason.split(";")[0] in shown  # the caption: the refusal's first line
@@ -218,7 +219,7 @@ def with_label(text: str) -> str:
     g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b")
     d = g.derivation()
     d.apply(Expand("X.1", "1", {"A": {"label": text, "edge_label": text}}))
-    refusal = Refusal(text, task="start", attempts=((text, text),))
+    refusal = Refusal(text, task="start", attempts=(Attempt(text, text),))
     return render(to_dot(d.graph, g, Picture(title=text, refusal=refusal)), "svg").decode()
 
 

@@ -38,6 +38,7 @@ class Attempt:
     tail: bytearray = field(default_factory=bytearray)
     stopped: bool = False  # the run ended this attempt (its tree is, or will be, killed)
     log_error: str | None = None  # the log could not be written: output was lost
+    logged: int = 0  # bytes written to its log (0: the task wrote nothing; no file)
     told: list[Any] = field(default_factory=list)  # results of its accepted requests
     launch: Launch | None = None  # what to start (None: it cannot start; see failure)
 

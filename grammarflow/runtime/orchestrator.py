@@ -74,8 +74,14 @@ from typing import Any
 
 from grammarflow import wire
 from grammarflow.derivation import Derivation
-from grammarflow.errors import BrokenPromise, GrammarflowError
-from grammarflow.fold import SNAPSHOT_EVERY, RunFold, fold_run, snapshot_due
+from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
+from grammarflow.fold import (
+    SNAPSHOT_EVERY,
+    Failure,
+    RunFold,
+    fold_run,
+    snapshot_due,
+)
 from grammarflow.graph import TaskState
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
@@ -160,7 +166,8 @@ class Orchestrator:
         self.report = report
         self.executor: Executor = executor or LocalExecutor(options.python)
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
-        self.errors: dict[str, str] = {}  # task -> why its last attempt failed
+        self.failures: dict[str, Failure] = {}  # task -> why its last attempt failed
+        self.refusal: Refusal | None = None  # the refused change that broke the run
         self.last_snapshot = 0  # the journal entry the newest snapshot is as of
         self.running: dict[str, Attempt] = {}
         self.broken: BrokenPromise | None = None
@@ -214,7 +221,7 @@ class Orchestrator:
         state = fold_run(store, run_id)
         d = state.d
         o = cls(store, run_id, state.workflow, d, options, report, holder, executor)
-        o.attempts, o.errors = dict(state.attempts), dict(state.errors)
+        o.attempts, o.failures = dict(state.attempts), dict(state.failures)
         cached = store.snapshot(run_id)
         o.last_snapshot = cached[0] if cached is not None else 0
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
@@ -285,7 +292,8 @@ class Orchestrator:
             self.report(self, Event("finished", detail="its status could not be recorded",
                                     data={"status": "running"}))
             raise lost from e
-        self.report(self, Event("finished", detail=reason or status, data={"status": status}))
+        self.report(self, Event("finished", detail=status,
+                                data={"status": status, "reason": reason}))
         return status
 
     async def _heartbeat(self) -> None:
@@ -372,16 +380,20 @@ class Orchestrator:
         for attempt in self.running.values():  # first: nothing may keep them running
             self._kill(attempt, "the workflow broke a promise")
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
+        record = {"task": task, "message": text, **error.to_json()}
         try:
-            self.store.append(self.run_id, "refused", {
-                "task": task, "message": text, **error.to_json()})
+            seq = self.store.append(self.run_id, "refused", record)
         except JournalWriteError as e:
             # Not recorded, so not broken: `resume` runs the task again, which refuses
             # again (and is recorded then) if the refusal was its own doing.
             self._journal_failed(e)
             return
         self.broken = error
-        self.report(self, Event("broken", task, error.reason))
+        self.refusal = Refusal.from_json({**record, "seq": seq})
+        # Only who broke it: the reason is printed once, by the run's summary.
+        self.report(self, Event("broken", task,
+                                ASKED if task is not None else self.refusal.headline(),
+                                data=self.refusal.to_json()))
         self.wake.set()
 
     def _snapshot(self, final: bool = False) -> None:
@@ -392,7 +404,8 @@ class Orchestrator:
         if not (snapshot_due(self.last_snapshot, seq) or (final and grown >= SNAPSHOT_EVERY)):
             return
         self.tentative.settle()
-        state = RunFold(self.workflow, self.d, seq, self.attempts, self.errors)
+        state = RunFold(self.workflow, self.d, seq, self.attempts, self.failures,
+                        self.refusal)
         self.store.put_snapshot(self.run_id, seq, state.snapshot())
         self.last_snapshot = seq
 
@@ -522,9 +535,10 @@ class Orchestrator:
                     readers.cancel()
                     proc.release()
             if code != 0 and attempt.failure is None:
-                attempt.failure = f"exited with status {code}"
+                attempt.failure = exit_reason(code)
         finally:
             log.close()
+            attempt.logged = log.written
 
     def _holes_after(self, task_id: str) -> dict[str, str]:
         """The holes that come after a task (it may expand them): id -> type."""
@@ -553,7 +567,9 @@ class Orchestrator:
             async with asyncio.timeout(attempt.kind.timeout):
                 return await proc.exited()
         except TimeoutError:
-            self._kill(attempt, f"timed out after {attempt.kind.timeout} s")
+            kind = self.d.graph.tasks[attempt.task].kind
+            self._kill(attempt, f"timed out after {attempt.kind.timeout:g} s "
+                                f"(kind {kind}'s timeout)")
             return await proc.exited()
 
     def _kill(self, attempt: Attempt, why: str) -> None:
@@ -678,12 +694,14 @@ class Orchestrator:
         state = TaskState.PENDING if retry else TaskState.FAILED
         self._journal_steps([SetState(attempt.task, state)],
                             extra=[("attempt", self._attempt_end(attempt, "failed"))])
+        failure = self.failures[attempt.task].to_json()
         if retry:
-            self.report(self, Event("retry", attempt.task, attempt.failure or ""))
-        else:
+            self.report(self, Event("retry", attempt.task, attempt.failure or "", failure))
+            return
+        if self.failed is None:  # the first failure is the cause; others may follow from it
             self.failed = (f"task {attempt.task} failed after {attempt.number} attempt(s): "
                            f"{attempt.failure}")
-            self.report(self, Event("failed", attempt.task, attempt.failure or ""))
+        self.report(self, Event("failed", attempt.task, attempt.failure or "", failure))
 
     def _abandon(self, attempt: Attempt) -> None:
         """The run is stopping: the attempt's changes vanish; the task may run again."""
@@ -696,10 +714,22 @@ class Orchestrator:
         attempt.pending.clear()
 
     def _attempt_end(self, attempt: Attempt, outcome: str) -> dict[str, Any]:
+        end = {"event": "end", "task": attempt.task, "attempt": attempt.number,
+               "outcome": outcome, "reason": attempt.failure,
+               "stderr_tail": attempt.tail.decode("utf-8", "replace"),
+               "log": str(attempt.log_path), "log_bytes": attempt.logged,
+               "log_error": attempt.log_error, "at": time.time()}
         if attempt.failure:
-            self.errors[attempt.task] = attempt.failure
-        return {"event": "end", "task": attempt.task, "attempt": attempt.number,
-                "outcome": outcome, "reason": attempt.failure,
-                "stderr_tail": attempt.tail.decode("utf-8", "replace"),
-                "log": str(attempt.log_path), "log_error": attempt.log_error,
-                "at": time.time()}
+            self.failures[attempt.task] = Failure.of_end(end)
+        return end
+
+
+def exit_reason(code: int) -> str:
+    """Why a process that exited with ``code`` failed (negative: killed by a signal)."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exited with status {code}"

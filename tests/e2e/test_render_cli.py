@@ -90,7 +90,7 @@ def test_a_broken_run_is_drawn_broken_and_its_page_shows_the_refusal(project: Pr
     assert project.run().code == 3
     (refused,) = project.run_journal(1, "refused")
     dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
-    assert "BROKEN: task start&#x27;s change was refused (run 1)" in dot
+    assert "BROKEN: task start asked for a change the grammar does not allow (run 1)" in dot
     start = next(x for x in dot.splitlines() if x.startswith('  "t:start" ['))
     assert 'tooltip="refused"' in start and "ready" not in start
     before = project.cli("render", "1", "--at", "1", "--format", "dot", "-o", "-").stdout
@@ -99,7 +99,7 @@ def test_a_broken_run_is_drawn_broken_and_its_page_shows_the_refusal(project: Pr
     assert out.returncode == 0, out.stderr
     assert "then the refusal" in out.stdout
     page = (project.root / "h.html").read_text()
-    assert "<b>BROKEN: task start&#x27;s change was refused</b>" in page  # at the top
+    assert "<b>BROKEN: task start asked for a change the grammar does not allow</b>" in page  # at the top
     last = page.split('<div class="step">')[-1]
     assert "BROKEN: task start" in last and html.escape(refused["reason"]) in last
     assert len(refused["attempts"]) == 2
