@@ -139,8 +139,8 @@ def test_a_broken_run_is_titled_broken_and_marks_the_task_whose_change_was_refus
     assert title[3] == REFUSED and title[2] == min(t[2] for t in texts)  # red, at the top
     shown = " ".join(t[0] for t in texts)
     assert refusal.reason.split(";")[0] in shown  # the caption: the refusal's first line
-    for production, _ in refusal.attempts:
-        assert f"tried {production}" in shown
+    for attempt in refusal.attempts:
+        assert f"tried {attempt.production}" in shown
     assert "refused" in {t[0] for t in texts}  # and the legend says what red means
 
 

@@ -101,7 +101,7 @@ def test_a_broken_run_says_so_first_and_prints_the_refusal_once(project: Project
     assert run.returncode == 3, run.stderr
     said = run.stdout + run.stderr
     assert said.count(REFUSAL) == 1, said
-    assert said.count("needs a new task of kind N") == 1
+    assert said.count("needs 1 × M, 1 × N; the change has") == 1
     assert "| broken A: asked for a change the grammar does not allow" in run.stderr
 
     status = project.cli("status", "1").stdout.splitlines()
