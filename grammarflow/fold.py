@@ -125,18 +125,21 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def stderr_lines(tail: str, keep: int = STDERR_LINES) -> tuple[str, ...]:
-    """The last ``keep`` non-blank lines of a task's stderr, control characters escaped;
-    for a Python traceback, its last frame (``File "...", line N, in f``) is among them
-    even when the exception's message is longer than that (then ``...`` marks the gap).
+    """The last ``keep`` lines of a task's stderr that say something (not blank, not a
+    traceback's ``^^^^`` markers), control characters escaped; for a Python traceback,
+    its last frame (``File "...", line N, in f``) is among them even when the exception's
+    message is longer than that (then ``...`` marks the gap).
 
     >>> stderr_lines('Traceback (most recent call last):\\n  File "t.py", line 2, in f\\n'
     ...              'ValueError: no\\n\\n')
     ('Traceback (most recent call last):', '  File "t.py", line 2, in f', 'ValueError: no')
+    >>> stderr_lines('  File "t.py", line 2, in f\\n    int(x)\\n    ^^^^^^\\nValueError: x\\n')
+    ('  File "t.py", line 2, in f', '    int(x)', 'ValueError: x')
     >>> stderr_lines('  File "t.py", line 2, in f\\nValueError: rows\\n 1\\n 2\\n 3\\n', keep=4)
     ('  File "t.py", line 2, in f', '...', ' 2', ' 3')
     """
     lines = [_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line.rstrip())
-             for line in tail.splitlines() if line.strip()]
+             for line in tail.splitlines() if line.strip(" \t^~")]
     last = lines[-keep:]
     frames = [i for i, line in enumerate(lines) if _FRAME.match(line)]
     if frames and frames[-1] < len(lines) - keep:  # a long message hides the frame

@@ -14,10 +14,10 @@ What is drawn (DESIGN §5), the main flow from left to right:
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
   ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
 * above it, the title and a legend in one small row;
-* for a broken run (:class:`~grammarflow.errors.Refusal`): the title ``BROKEN: task A
-  asked for a change the grammar does not allow`` in red, the refusal and the productions tried as a caption under it, the
-  task that sent the refused change in a red bold border (``refused``, not ready), and
-  the hole the change was aimed at in red.
+* for a broken run (a :class:`~grammarflow.errors.Refusal`): the title ``BROKEN:
+  task A asked for a change the grammar does not allow`` in red, the refusal and the
+  productions tried as a caption under it, the task that sent the refused change in a
+  red bold border (``refused``, not ready), and the hole the change was aimed at in red.
 
 Above ``collapse_above`` tasks, sibling tasks (same kind, same predecessors and
 successors, as instances of one production are) collapse into one node ``M ×N`` and

@@ -364,7 +364,8 @@ class Store:
 
     def _open_readonly(self) -> sqlite3.Connection:
         if not self.path.exists():
-            raise StoreError(f"no database at {str(self.path)!r}")
+            raise StoreError(f"no database at {str(self.path)!r}: `grammarflow run` creates "
+                             "it; give another with --db")
         uri = self.path.absolute().as_uri()
         if self._hot_journal() and os.access(self.path.parent, os.W_OK):
             # A writer died mid-transaction before the database was in WAL mode: only a

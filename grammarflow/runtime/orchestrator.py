@@ -215,9 +215,13 @@ class Orchestrator:
     def _resume_owned(cls, store: Store, run_id: int, options: Options, report: Reporter,
                       holder: Holder, executor: Executor | None) -> Orchestrator:
         row = store.run(run_id)
-        if row.status in ("succeeded", "broken"):
-            raise GrammarflowError(f"run {run_id} has {row.status}: nothing to resume"
-                                   + (f" ({row.reason})" if row.reason else ""))
+        if row.status == "succeeded":
+            raise GrammarflowError(f"run {run_id} succeeded: nothing to resume")
+        if row.status == "broken":
+            raise GrammarflowError(
+                f"run {run_id} is broken: nothing to resume — a broken promise is final, "
+                f"its refusal is journaled (`grammarflow status {run_id}` says why); "
+                "fix the workflow and start a new run")
         state = fold_run(store, run_id)
         d = state.d
         o = cls(store, run_id, state.workflow, d, options, report, holder, executor)

@@ -99,7 +99,8 @@ def test_a_broken_run_is_drawn_broken_and_its_page_shows_the_refusal(project: Pr
     assert out.returncode == 0, out.stderr
     assert "then the refusal" in out.stdout
     page = (project.root / "h.html").read_text()
-    assert "<b>BROKEN: task start asked for a change the grammar does not allow</b>" in page  # at the top
+    headline = "BROKEN: task start asked for a change the grammar does not allow"
+    assert f"<b>{headline}</b>" in page  # at the top
     last = page.split('<div class="step">')[-1]
     assert "BROKEN: task start" in last and html.escape(refused["reason"]) in last
     assert len(refused["attempts"]) == 2
