@@ -1,6 +1,7 @@
 """The static-dynamic gradient, end to end (issue 5): every example runs for real through
-`grammarflow run`; its final graph (from `status --json`) is compared with the language
-it promises, and its picture before the run (from `render`) with the expected wildcards.
+`grammarflow run`; its final graph (from `run --json`, which ends with the status) is
+compared with the language it promises, and its picture before the run (from `render`)
+with the expected wildcards.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ class Runner:
                               cwd=ROOT, capture_output=True, text=True, env=e, timeout=120)
 
     def run(self, example: str, seed: int | None = None, **env: str) -> tuple[int, dict[str, Any]]:
-        """Run an example; return its exit code and its final graph from `status --json`."""
+        """Run an example; return its exit code and its final graph (`run --json` ends
+        with the run's status, the same as `status --json` would print)."""
         proc = self.gf("run", f"examples/{example}.py", "--json", seed=seed, **env)
-        run_id = json.loads(proc.stdout)["run"]
-        status = self.gf("status", str(run_id), "--json")
-        return proc.returncode, json.loads(status.stdout)
+        return proc.returncode, json.loads(proc.stdout)
 
     def picture(self, example: str) -> str:
         proc = self.gf("render", f"examples/{example}.py", "--format", "dot", "-o", "-")
