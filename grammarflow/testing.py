@@ -355,7 +355,7 @@ def _copy(d: Derivation, *, unnarrowed: bool = False) -> Derivation:
             h["allowed"] = None
         grammar = Grammar(grammar.start, {n: replace(t, removed=frozenset())
                                           for n, t in grammar.types.items()})
-    return Derivation(grammar, Graph.from_json(data))
+    return Derivation(grammar, Graph.from_json(data), d.limits.to_json())
 
 
 class _Writer:
