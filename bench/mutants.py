@@ -108,8 +108,8 @@ MUTANTS: list[Mutant] = [
     M("M15", "derivation.py", "        graph.add_task(Task(tid, kind, {**task_attrs, **extra} if extra else task_attrs))",
       "        graph.add_task(Task(tid, plan.tasks[0][1], {**task_attrs, **extra} if extra else task_attrs))",
       "every new task of a production takes the kind of its first task", "kinds"),
-    M("M16", "derivation.py", "        outside = fragment.outside_names()\n        return instantiate(",
-      "        outside = fragment.outside_names()\n        fragment = type(fragment)(tuple(type(t)(t.local, fragment.tasks[0].kind, t.attrs) for t in fragment.tasks), fragment.holes, fragment.edges)\n        return instantiate(",
+    M("M16", "derivation.py", "        outside = fragment.outside_names()\n        return self._instantiate(",
+      "        outside = fragment.outside_names()\n        fragment = type(fragment)(tuple(type(t)(t.local, fragment.tasks[0].kind, t.attrs) for t in fragment.tasks), fragment.holes, fragment.edges)\n        return self._instantiate(",
       "a raw fragment through an open hole: every task takes the first task's kind", "kinds"),
     # ---------------------------------------------------------------- edges
     M("M17", "match.py", "            elif not self._present(e):\n                return None",
@@ -137,8 +137,8 @@ MUTANTS: list[Mutant] = [
     M("M24", "graph.py", "    def _drop_task(self, task_id: str) -> None:\n",
       "    def _drop_task(self, task_id: str) -> None:\n        return\n",
       "rolling back a refused step leaves its tasks", "refused steps"),
-    M("M25", "derivation.py", "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)",
-      "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)\n        self.history.append(step)",
+    M("M25", "derivation.py", "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types,\n                                                replaced=True)",
+      "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types,\n                                                replaced=True)\n        self.history.append(step)",
       "a refinement is recorded in the history twice", "refused steps"),
     # ---------------------------------------------------------------- narrowing
     M("M26", "grammar.py", "        return name not in self.removed and (only is None or name in only)",

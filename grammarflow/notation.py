@@ -7,14 +7,14 @@ continues the previous one; ``#`` starts a comment)::
     params      := names | names ';' names | '*'
     names       := NAME (',' NAME)* | (nothing)
     body        := '*' ['where' constraints]    an open hole: admits anything (within
-                                                its constraints, ';'-separated; see
-                                                grammarflow.constraints)
+                                                its constraints)
                  | ['[' label (',' label)* ']'] ('nothing' | item (',' item)*)
     label       := NAME                         'default' marks the default production
     item        := TYPE '(' args ')'            a hole
                  | atom ('->' atom)*            a chain of edges
     atom        := NAME [':' KIND]              a parameter, or a task (kind = its name)
     args        := NAME (',' NAME)*             what the hole is glued to
+    constraints := constraint (';' constraint)* see README, "Constraint promises"
 
 Parameter roles are inferred: a parameter that some edge enters (or that stands in
 a *before* position of a hole) is one the hole comes *before*; every other parameter
