@@ -427,7 +427,7 @@ class ConstraintState:
         self.on_undo = on_undo
         self.scopes: dict[str, Scope] = {}
         self.live: dict[str, int] = {}  # scope -> its holes in the graph
-        self.made: dict[tuple[str, str | None], int] = {}  # (scope, kind|None) -> tasks
+        self.made: dict[tuple[str, int], int] = {}  # (scope, constraint index) -> tasks
         self.hole_scopes: dict[str, tuple[str, ...]] = {}  # hole -> scopes, outer first
         self.rules: dict[str, tuple[tuple[str, Each], ...]] = {}  # task -> its 'each'
         self.degree: dict[tuple[str, str, str], int] = {}  # (task, side, kind) -> count
@@ -505,8 +505,8 @@ class ConstraintState:
         new ``edges``. Raises naming the constraint broken; else counts it."""
         for sid in chain:
             scope = self.scopes[sid]
-            for c in scope.constraints:
-                self._check(scope, c, tasks, edges, kind_of)
+            for i, c in enumerate(scope.constraints):
+                self._check(scope, i, c, tasks, edges, kind_of)
         for tid, kind in tasks:
             rules = tuple((sid, c) for sid in chain for c in self.scopes[sid].constraints
                           if isinstance(c, Each) and c.kind == kind)
@@ -517,7 +517,7 @@ class ConstraintState:
                     self.closing[sid].append(tid)
                     self.on_undo(self.closing[sid].pop)
 
-    def _check(self, scope: Scope, c: Constraint, tasks: Sequence[tuple[str, str]],
+    def _check(self, scope: Scope, i: int, c: Constraint, tasks: Sequence[tuple[str, str]],
                edges: Sequence[tuple[str, str]], kind_of: Callable[[str], str]) -> None:
         match c:
             case OnlyKinds(kinds):
@@ -530,7 +530,7 @@ class ConstraintState:
             case AtMost(n, kind):
                 for tid, k in tasks:
                     if kind is None or k == kind:
-                        made = self._add(self.made, (scope.id, kind), 1)
+                        made = self._add(self.made, (scope.id, i), 1)
                         if made > n:
                             raise scope.broken(c, f"task {tid} would be the {_nth(made)} "
                                                   f"{kind or 'task'} made there")
