@@ -147,6 +147,8 @@ def _with_cycle(draw: st.DrawFn, fragment: Fragment, types: dict[str, HoleType])
 # ---------------------------------------------------------------- what was exercised
 #: Refusal categories, by the words of BrokenPromise.reason (first match wins).
 REASONS: tuple[tuple[str, str], ...] = (
+    ("constraint", r"^constraint '[^']+' of hole \S+ \(\S+\) is broken: "
+                   r"|would break constraint '[^']+' of hole"),
     ("no production left", r"no production left"),
     ("due without default", r"is due .* no default"),
     ("cycle", r"cycle"),
@@ -226,6 +228,12 @@ RICH = (
         "X(a, b) ::= a -> A -> b | a -> B, Dyn(a, B), Y(B, b) | [default] a -> b",
         "Y(a, b) ::= a -> C -> b | nothing | Any(*)",
         "Q(a) ::= a -> C | a -> D -> E, Q(D) | Any(*)",
+    ]),
+    define("s0 -> s1, s2, Lim(s0, s1), Wide(*), X(s0, s2)", [
+        "Lim(a; b) ::= * where only A, B; at most 2 A; no edges into b; "
+        "each B has at most 1 A before",
+        "Wide(*) ::= * where no edges from s2",
+        "X(a, b) ::= a -> A -> b | a -> B, Lim(a, B) | [default] a -> b",
     ]),
 )
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 from reference import Illegal, Model, full_graph, productive, replay
-from strategies import FIND, cyclic_grammars, grammar_runs, grammars, note
+from strategies import FIND, cyclic_grammars, grammar_runs, grammars, note, reason_category
 
 from grammarflow import (
     BrokenPromise,
@@ -138,6 +138,8 @@ def check_promise_safety(run: MessageRun) -> None:
     d = run.derivation
     if run.broken is None:
         assert d.is_finished()
+    elif reason_category(run.broken.reason) == "constraint":  # decided at a start or close
+        assert run.broken.hole in d.limits.scopes
     else:
         hole = d.graph.holes[run.broken.hole or ""]
         assert hole.id in set(d.graph.due())
