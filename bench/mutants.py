@@ -215,6 +215,26 @@ MUTANTS: list[Mutant] = [
     M("M46", "match.py", "            if z not in self._path:  # a state seen before on this plan: a detour",
       "            if z not in self._path and not idle:  # a state seen before on this plan: a detour",
       "the hole-by-hole search prunes every plan that makes holes only", "raw diffs"),
+    # ---------------------------------------------------------------- constraints
+    M("M47", "constraints.py", "                    if kind not in kinds:",
+      "                    if kind not in kinds and False:",
+      "'only M, N' lets any kind through", "constraints"),
+    M("M48", "constraints.py", "                        if made > n:",
+      "                        if made > n + 1:",
+      "'at most n K' allows one more", "constraints"),
+    M("M49", "constraints.py", "                if d.side != \"before\":\n                    continue\n                count = self.degree",
+      "                if d.side != \"after\":\n                    continue\n                count = self.degree",
+      "a task's start decides the successor counts instead of the predecessor counts",
+      "constraints"),
+    M("M50", "derivation.py", "                     if e not in before]",
+      "                     if True]",
+      "an edge sent again is counted again as a neighbour", "constraints"),
+    M("M51", "constraints.py", "            if self._add(self.live, sid, -1) == 0:",
+      "            if self._add(self.live, sid, -1) == -1:",
+      "a scope never closes: successor counts are never decided", "constraints"),
+    M("M52", "constraints.py", "(target is None or scope.matches(target, v, kind_of(v)))",
+      "(target is None or scope.matches(target, u, kind_of(u)))",
+      "'no edges into X' looks at the edge's source", "constraints"),
 ]
 
 
