@@ -631,9 +631,9 @@ def constrained_cases(draw: st.DrawFn) -> tuple[str, list[str], list[Any]]:
     constraints = draw(st.lists(random_constraint(names), min_size=1, max_size=3))
     rule = ("Dyn(*) ::= * where " if everywhere else "Dyn(a; b) ::= * where ") + \
         "; ".join(constraints)
-    ops = draw(st.lists(st.tuples(st.sampled_from(["grow"] * 4 + ["start", "finish",
-                                                                   "constrain", "close"]),
-                                  st.integers(0, 10**6)), min_size=1, max_size=14))
+    ops = draw(st.lists(st.tuples(st.sampled_from(["grow"] * 4 + ["start"] * 2 + ["finish"] * 2
+                                                  + ["constrain", "close"]),
+                                  st.integers(0, 10**6)), min_size=1, max_size=20))
     extra = draw(random_constraint(names))
     return rule, [extra], ops
 
@@ -719,9 +719,14 @@ def _constrained_step(d: Derivation, op: str, seed: int, extra: list[str]) -> An
     sources = (sorted(g.tasks) if hole.everywhere else list(hole.after)) + new
     targets = ([t for t in sorted(g.tasks) if not g.is_started(t)] if hole.everywhere
                else list(hole.before)) + new
-    edges = {(rng.choice(sources), rng.choice(targets)) for _ in range(rng.randint(0, 5))}
+    edges = {(rng.choice(sources), rng.choice(targets))
+             for _ in range(rng.randint(0, 5) if sources and targets else 0)}
     edges = {(u, v) for u, v in edges if u != v and not (u in new and v in new and
                                                          new.index(u) > new.index(v))}
+    again = sorted((u, v) for u, v in g.edges() if not g.is_started(v)
+                   and (hole.everywhere or (u in hole.after and v in hole.before)))
+    if again and rng.random() < 0.5:  # an edge that exists, sent again: a no-op
+        edges.add(rng.choice(again))
     return Grow("Dyn.1", Fragment(tuple(TaskSpec(n, k) for n, k in kinds.items()), (),
                                   tuple(sorted(edges))))
 
