@@ -4,6 +4,10 @@ the notation, the JSON and the journal of each."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from grammarflow import (
@@ -19,6 +23,7 @@ from grammarflow import (
     TaskState,
     define,
     open_type,
+    wire,
 )
 from grammarflow.constraints import parse_constraint, parse_constraints
 from grammarflow.derivation import Derivation
@@ -215,3 +220,64 @@ def test_a_snapshot_keeps_the_counts() -> None:
 def test_the_constrain_step_round_trips_through_json() -> None:
     step = Constrain("Dyn.1", parse_constraints("only M; no edges into b"))
     assert step_from_json(step_to_json(step)) == step
+
+
+# ---------------------------------------------------------------- through the CLI, for real
+WORKFLOW = '''\
+from grammarflow import define, task
+
+grammar = define("s, e, Dyn(s, e)", "Dyn(a; b) ::= * where only P, D; each D has 2 P before")
+
+
+def s():
+    ctx = task.context()
+{constrain}    task.add(tasks={{"p": "P", "d": "D"}}, edges=[(ctx.task, "p"), ("p", "d")])
+
+
+def P():
+    pass
+
+
+D = e = P
+'''
+
+
+def _run(tmp_path: Path, constrain: str = "") -> subprocess.CompletedProcess[str]:
+    (tmp_path / "wf.py").write_text(WORKFLOW.format(constrain=constrain), encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "grammarflow", "run", "wf.py", "--db",
+                           str(tmp_path / "gf.db")], cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=60)
+
+
+def test_a_task_whose_predecessors_break_a_constraint_is_not_started(tmp_path: Path) -> None:
+    ran = _run(tmp_path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0] == ("run 1: BROKEN — the orchestrator could not start task Dyn.1/d: "
+                        "its predecessors break a constraint")
+    assert lines[1] == ("  why:     constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is "
+                        "broken: task Dyn.1/d (D) would start with 1 P before it")
+    assert "  ready    Dyn.1/d (D)" in lines
+
+
+def test_a_constraint_a_task_adds_binds_the_next_change(tmp_path: Path) -> None:
+    ran = _run(tmp_path, '    task.constrain(ctx.hole("Dyn"), "no new edges")\n')
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "run 1: BROKEN — task s asked for a change the grammar does not allow"
+    assert lines[1] == ("  why:     constraint 'no new edges' of hole Dyn.1 (Dyn) is broken: "
+                        "edge s -> Dyn.1/p")
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ({"hole": "Dyn.1", "constraints": []}, "'constraints' must be a non-empty list"),
+    ({"hole": "Dyn.1", "constraints": [3]}, "'constraints' must be a non-empty list"),
+])
+def test_a_constrain_message_is_checked_on_the_wire(message: dict[str, object],
+                                                    expected: str) -> None:
+    line = wire.encode_message({"op": "constrain", "id": 1, **message})
+    with pytest.raises(wire.WireError, match=expected):
+        wire.decode_message(line)
+    ok = wire.encode_message({"op": "constrain", "id": 1, "hole": "Dyn.1",
+                              "constraints": ["only M"]})
+    assert wire.decode_message(ok)["constraints"] == ["only M"]
