@@ -15,6 +15,12 @@ Target: the search of a 10,000-task diff under 0.2 s, linear in n (its ratio to 
 floor stays put from 10,000 to 100,000). The 100,000-task diff also runs as a task's
 change would (``add`` with its defaults, garbage collector on): accepted, or refused
 within the 5 s deadline.
+
+Constraints (issue 15): a Montage-shaped change (two P, a D after both) grown through
+an open hole attached everywhere that promises ``only P, D; at most 10**6 P; no edges
+into s; each D has 2 P before``, on runs of 1,000 and 10,000 tasks. Target: the cost
+per checked change independent of the run's size (ratio <= 2), and a small overhead
+over the same hole without constraints.
 """
 
 from __future__ import annotations
@@ -23,7 +29,17 @@ import argparse
 import gc
 import time
 
-from grammarflow import BrokenPromise, Diff, Expand, TaskSpec, add, define, repeat_parallel
+from grammarflow import (
+    BrokenPromise,
+    Diff,
+    Expand,
+    Fragment,
+    Grow,
+    TaskSpec,
+    add,
+    define,
+    repeat_parallel,
+)
 from grammarflow.match import plan
 
 
@@ -131,6 +147,40 @@ def big_diffs(scale: int, floor_each: float) -> None:
     as_a_task_would(sizes[1])
 
 
+MONTAGE = "only P, D; at most 1000000 P; no edges into s; each D has 2 P before"
+
+
+def constrained_changes(size: int, count: int, constraints: str | None) -> float:
+    """Seconds per Montage-shaped Grow (checked) on a run of ``size`` tasks."""
+    rule = "Any(*) ::= *" + (f" where {constraints}" if constraints else "")
+    d = define("s, Any(*)", rule).derivation()
+
+    def change(i: int) -> Grow:
+        return Grow("Any.1", Fragment(
+            (TaskSpec(f"p{i}", "P"), TaskSpec(f"q{i}", "P"), TaskSpec(f"d{i}", "D")), (),
+            ((f"p{i}", f"d{i}"), (f"q{i}", f"d{i}"))))
+
+    for i in range(size // 3):
+        d.apply(change(i))
+    changes = [change(size + i) for i in range(count)]
+    gc.collect()
+    t0 = time.perf_counter()
+    for step in changes:
+        d.apply(step)
+    return (time.perf_counter() - t0) / count
+
+
+def constraints_bench(count: int) -> None:
+    t = {(size, c is not None): min(constrained_changes(size, count, c) for _ in range(3))
+         for size in (1_000, 10_000) for c in (MONTAGE, None)}
+    for size in (1_000, 10_000):
+        print(f"constr: {count:,} checked changes at {size:,} tasks  {t[size, True] * 1e6:7.1f} "
+              f"us each ({t[size, True] / t[size, False]:4.2f}x the same hole unconstrained)")
+    ratio = t[10_000, True] / t[1_000, True]
+    print(f"constr: per-change cost ratio 10,000 / 1,000 tasks = {ratio:4.2f}  "
+          f"target <= 2: {'ok' if ratio <= 2 else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the size")
@@ -159,6 +209,7 @@ def main() -> None:
     print(f"add:    per-diff cost ratio {large:,} / {small:,} nodes = {ratio:4.2f}  "
           f"target <= 2: {'ok' if ratio <= 2 else 'MISSED'}")
     big_diffs(scale, base / n)
+    constraints_bench(count)
 
 
 if __name__ == "__main__":

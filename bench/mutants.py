@@ -108,8 +108,8 @@ MUTANTS: list[Mutant] = [
     M("M15", "derivation.py", "        graph.add_task(Task(tid, kind, {**task_attrs, **extra} if extra else task_attrs))",
       "        graph.add_task(Task(tid, plan.tasks[0][1], {**task_attrs, **extra} if extra else task_attrs))",
       "every new task of a production takes the kind of its first task", "kinds"),
-    M("M16", "derivation.py", "        outside = fragment.outside_names()\n        return instantiate(",
-      "        outside = fragment.outside_names()\n        fragment = type(fragment)(tuple(type(t)(t.local, fragment.tasks[0].kind, t.attrs) for t in fragment.tasks), fragment.holes, fragment.edges)\n        return instantiate(",
+    M("M16", "derivation.py", "        outside = fragment.outside_names()\n        return self._instantiate(",
+      "        outside = fragment.outside_names()\n        fragment = type(fragment)(tuple(type(t)(t.local, fragment.tasks[0].kind, t.attrs) for t in fragment.tasks), fragment.holes, fragment.edges)\n        return self._instantiate(",
       "a raw fragment through an open hole: every task takes the first task's kind", "kinds"),
     # ---------------------------------------------------------------- edges
     M("M17", "match.py", "            elif not self._present(e):\n                return None",
@@ -137,8 +137,8 @@ MUTANTS: list[Mutant] = [
     M("M24", "graph.py", "    def _drop_task(self, task_id: str) -> None:\n",
       "    def _drop_task(self, task_id: str) -> None:\n        return\n",
       "rolling back a refused step leaves its tasks", "refused steps"),
-    M("M25", "derivation.py", "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)",
-      "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)\n        self.history.append(step)",
+    M("M25", "derivation.py", "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types,\n                                                replaced=True)",
+      "        self.grammar = grammar\n        self.graph.remove_hole(hole.id)\n        created, holes = self._open_instantiate(hole, step.fragment, grammar.types,\n                                                replaced=True)\n        self.history.append(step)",
       "a refinement is recorded in the history twice", "refused steps"),
     # ---------------------------------------------------------------- narrowing
     M("M26", "grammar.py", "        return name not in self.removed and (only is None or name in only)",
@@ -215,6 +215,26 @@ MUTANTS: list[Mutant] = [
     M("M46", "match.py", "            if z not in self._path:  # a state seen before on this plan: a detour",
       "            if z not in self._path and not idle:  # a state seen before on this plan: a detour",
       "the hole-by-hole search prunes every plan that makes holes only", "raw diffs"),
+    # ---------------------------------------------------------------- constraints
+    M("M47", "constraints.py", "                    if kind not in kinds:",
+      "                    if kind not in kinds and False:",
+      "'only M, N' lets any kind through", "constraints"),
+    M("M48", "constraints.py", "                        if made > n:",
+      "                        if made > n + 1:",
+      "'at most n K' allows one more", "constraints"),
+    M("M49", "constraints.py", "                if d.side != \"before\":\n                    continue\n                count = self.degree",
+      "                if d.side != \"after\":\n                    continue\n                count = self.degree",
+      "a task's start decides the successor counts instead of the predecessor counts",
+      "constraints"),
+    M("M50", "derivation.py", "                     if e not in before]",
+      "                     if True]",
+      "an edge sent again is counted again as a neighbour", "constraints"),
+    M("M51", "constraints.py", "            if self._add(self.live, sid, -1) == 0:",
+      "            if self._add(self.live, sid, -1) == -1:",
+      "a scope never closes: successor counts are never decided", "constraints"),
+    M("M52", "constraints.py", "(target is None or scope.matches(target, v, kind_of(v)))",
+      "(target is None or scope.matches(target, u, kind_of(u)))",
+      "'no edges into X' looks at the edge's source", "constraints"),
 ]
 
 

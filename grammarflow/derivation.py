@@ -27,11 +27,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from grammarflow.constraints import ConstraintState, check_constraint, fragment_breaks
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
 from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState
 from grammarflow.steps import (
     Applied,
+    Constrain,
     Expand,
     Grow,
     NarrowHole,
@@ -141,15 +143,21 @@ class Derivation:
     [('X.1/B', 'e'), ('s', 'X.1/B')]
     """
 
-    def __init__(self, grammar: Grammar, graph: Graph | None = None) -> None:
+    def __init__(self, grammar: Grammar, graph: Graph | None = None,
+                 constraints: Mapping[str, object] | None = None) -> None:
         self.grammar = grammar
         self.history: list[Step] = []
         self._pending: list[Step] | None = None
         self._speculation: tuple[int, Grammar] | None = None
-        if graph is None:
-            graph = Graph()
-            instantiate(graph, compile_fragment(grammar.start, (), grammar.types), (), None)
-        self.graph = graph
+        fresh = graph is None
+        self.graph = graph = Graph() if graph is None else graph
+        #: Constraint scopes and counts (:mod:`grammarflow.constraints`); a derivation
+        #: built on a given graph takes them from ``constraints`` (a snapshot's JSON).
+        self.limits = ConstraintState(graph.on_undo)
+        if constraints is not None:
+            self.limits.load_json(constraints)
+        if fresh:
+            self._instantiate(compile_fragment(grammar.start, (), grammar.types), (), None)
 
     # ---------------------------------------------------------------- public
     def apply(self, step: Step) -> Applied:
@@ -280,9 +288,13 @@ class Derivation:
                 return self._narrow_type(step)
             case NarrowHole():
                 return self._narrow_hole(step)
+            case Constrain():
+                return self._constrain(step)
             case SetState(task, state):
                 if task not in self.graph.tasks:
                     raise BrokenPromise(f"no task {task!r} in the graph")
+                if state is TaskState.RUNNING and task in self.limits.rules:
+                    self.limits.check_start(task)
                 self.graph.set_state(task, state)
                 return Applied(step)
         raise TypeError(f"not a step: {step!r}")
@@ -318,7 +330,7 @@ class Derivation:
                 raise BrokenPromise(f"attrs name {sorted(unknown)}, which {prod!r} does not "
                                     "create", hole=hole.id)
         self.graph.remove_hole(hole.id)
-        created, holes = instantiate(self.graph, plan, hole.args, hole, attrs)
+        created, holes = self._instantiate(plan, hole.args, hole, attrs, replaced=True)
         return Applied(step, created, holes, hole.id)
 
     def _production_plan(self, htype: HoleType, name: str) -> tuple[Production, Plan]:
@@ -364,12 +376,90 @@ class Derivation:
                     raise BrokenPromise(f"edge {u} -> {v}: no task {name!r} in the graph",
                                         hole=hole.id)
 
-    def _open_instantiate(self, hole: Hole, fragment: Fragment, types: Mapping[str, HoleType]
-                          ) -> tuple[dict[str, str], tuple[str, ...]]:
+    def _open_instantiate(self, hole: Hole, fragment: Fragment, types: Mapping[str, HoleType],
+                          *, replaced: bool) -> tuple[dict[str, str], tuple[str, ...]]:
         """Instantiate a one-off fragment sent for an open hole (its outside names are
         task ids, bound to themselves)."""
         outside = fragment.outside_names()
-        return instantiate(self.graph, compile_fragment(fragment, outside, types), outside, hole)
+        return self._instantiate(compile_fragment(fragment, outside, types), outside, hole,
+                                 replaced=replaced)
+
+    # ---------------------------------------------------------------- constraints
+    def _instantiate(self, plan: Plan, values: Sequence[str], parent: Hole | None,
+                     attrs: Mapping[str, Mapping[str, JSON]] = NO_ATTRS, *,
+                     replaced: bool = False) -> tuple[dict[str, str], tuple[str, ...]]:
+        """:func:`instantiate`, keeping the constraints of the scopes ``parent`` is in
+        (``replaced``: the parent hole was removed by this step). O(size of the change)."""
+        lim = self.limits
+        if not lim and not self.grammar.constrained:
+            return instantiate(self.graph, plan, values, parent, attrs)
+        g = self.graph
+        n = len(values)
+        before = {(values[u], values[v]) for u, v in plan.edges
+                  if u < n and v < n and g.has_edge(values[u], values[v])}
+        created, holes = instantiate(g, plan, values, parent, attrs)
+        chain = lim.scopes_of(parent.id) if parent is not None else ()
+        if chain or lim.rules:
+            nodes = [*values, *created.values()]
+            edges = [e for e in dict.fromkeys((nodes[u], nodes[v]) for u, v in plan.edges)
+                     if e not in before]
+            if chain:
+                tasks = [(tid, g.tasks[tid].kind) for tid in created.values()]
+                lim.check_change(chain, tasks, edges, self._kind_of)
+            if lim.rules:
+                lim.check_edges(edges, self._kind_of)
+        lim.holes_made(chain, holes)
+        for hid in holes:
+            hole = g.holes[hid]
+            htype = self.grammar.types[hole.type]
+            if htype.constraints:
+                lim.start(hid, htype.name, htype.constraints,
+                          dict(zip(htype.params, hole.args, strict=False)))
+        if replaced and parent is not None:
+            lim.hole_gone(parent.id, self._kind_of, self._succ)
+        return created, holes
+
+    def _kind_of(self, task: str) -> str:
+        return self.graph.tasks[task].kind
+
+    def _succ(self, task: str) -> set[str]:
+        return self.graph.succ[task]
+
+    def _constrain(self, step: Constrain) -> Applied:
+        hole, htype = self._open_hole(step.hole, "constraint")
+        if not step.constraints:
+            raise BrokenPromise(f"constraining {hole.id}: no constraint given", hole=hole.id)
+        for c in step.constraints:
+            try:
+                check_constraint(c, f"constraining {hole.id}")
+            except GrammarflowError as e:
+                raise BrokenPromise(str(e), hole=hole.id) from None
+        self.limits.start(hole.id, htype.name, step.constraints,
+                          dict(zip(htype.params, hole.args, strict=False)))
+        return Applied(step)
+
+    def _check_refine_constraints(self, hole: Hole, step: Refine, grammar: Grammar) -> None:
+        """A refinement of a constrained hole may not promise a production that breaks
+        one of its constraints whatever it is glued to (checked statically; the rest
+        is checked when the production is applied)."""
+        scopes = [self.limits.scopes[s] for s in self.limits.scopes_of(hole.id)]
+        if not scopes:
+            return
+        for name in sorted(reachable_types(grammar.types, (h.type for h in step.fragment.holes))):
+            htype = grammar.types[name]
+            for prod in htype.allowed():
+                frag = prod.fragment
+                kinds = {t.local: t.kind for t in frag.tasks}
+                edges = [(kinds.get(u), kinds.get(v)) for u, v in frag.edges]
+                for scope in scopes:
+                    for c in scope.constraints:
+                        why = fragment_breaks(c, list(kinds.values()), edges)
+                        if why is not None:
+                            raise BrokenPromise(
+                                f"refining {hole.id} with {prod!r} would break constraint "
+                                f"'{c}' of hole {scope.hole} ({scope.type}): {why}; a "
+                                "refinement keeps the constraints of the hole it refines",
+                                hole=hole.id)
 
     def _grow(self, step: Grow) -> Applied:
         hole, _ = self._open_hole(step.hole, "raw fragment")
@@ -378,7 +468,8 @@ class Derivation:
                                 "edges only; use 'refine' to add holes", hole=hole.id)
         self._check_open_fragment(hole, step.fragment, self.grammar.types)
         self.graph.remove_hole(hole.id)
-        created, _ = self._open_instantiate(hole, step.fragment, self.grammar.types)
+        created, _ = self._open_instantiate(hole, step.fragment, self.grammar.types,
+                                            replaced=False)
         new_ids = tuple(created.values())
         grown = hole if hole.everywhere else replace(
             hole, args=hole.args + new_ids, roles=hole.roles + (Role.AFTER,) * len(new_ids))
@@ -393,9 +484,11 @@ class Derivation:
         self._check_open_fragment(hole, step.fragment, grammar.types)
         if not hole.everywhere:
             self._check_not_widened(hole, step, grammar)
+        self._check_refine_constraints(hole, step, grammar)
         self.grammar = grammar
         self.graph.remove_hole(hole.id)
-        created, holes = self._open_instantiate(hole, step.fragment, grammar.types)
+        created, holes = self._open_instantiate(hole, step.fragment, grammar.types,
+                                                replaced=True)
         if hole.everywhere:
             self._check_acyclic(step.fragment, created)
             self._check_holes_acyclic(holes, set(created.values()))

@@ -6,6 +6,7 @@ attributes so callers (the runtime, the journal) can record it without parsing t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,9 +81,25 @@ class Refusal:
         """Who broke the promise, in a few words (the reason says how)."""
         if self.task is not None:
             return f"task {self.task} {ASKED}"
+        starting = self._starting()
+        if starting is not None:
+            return (f"the orchestrator could not start task {starting}: its predecessors "
+                    "break a constraint")
         if self.hole is not None:
             return f"hole {self.hole} became due and could not be closed"
         return "the orchestrator could not keep a promise"
+
+
+    def _starting(self) -> str | None:
+        """The task whose start was refused (a constraint decided then), if that is it."""
+        if not self.message or not self.message.startswith('{"event": "start"'):
+            return None
+        try:
+            data = json.loads(self.message)
+        except ValueError:
+            return None
+        task = data.get("task") if isinstance(data, dict) else None
+        return task if isinstance(task, str) else None
 
 
 class BrokenPromise(GrammarflowError):

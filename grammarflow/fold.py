@@ -33,8 +33,9 @@ from grammarflow.store import Entry, Store
 from grammarflow.workflow import Workflow
 
 #: The snapshot format this version writes and reads (2: failures with their stderr and
-#: log, the refusal; a snapshot of format 1 is ignored and the run folded from the start).
-FORMAT = 2
+#: log, the refusal; 3: constraint counts; a snapshot of an earlier format is ignored and
+#: the run folded from the start).
+FORMAT = 3
 
 #: What a task whose change was refused did, in few words.
 
@@ -104,6 +105,7 @@ class RunFold:
     def snapshot(self) -> dict[str, Any]:
         return {"format": FORMAT, "graph": self.d.graph.snapshot(),
                 "grammar": self.d.grammar.to_json(), "attempts": self.attempts,
+                "constraints": self.d.limits.to_json(),
                 "failures": {t: f.to_json() for t, f in self.failures.items()},
                 "refusal": self.refusal.to_json() if self.refusal else None}
 
@@ -112,7 +114,8 @@ class RunFold:
                     ) -> RunFold | None:
         if data.get("format") != FORMAT:
             return None  # written by another version: fold from the start instead
-        d = Derivation(Grammar.from_json(data["grammar"]), Graph.from_snapshot(data["graph"]))
+        d = Derivation(Grammar.from_json(data["grammar"]), Graph.from_snapshot(data["graph"]),
+                       data["constraints"])
         failures = {t: Failure.from_json(f) for t, f in data["failures"].items()}
         refusal = Refusal.from_json(data["refusal"]) if data["refusal"] else None
         return cls(workflow, d, seq, dict(data["attempts"]), failures, refusal)

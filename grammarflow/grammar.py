@@ -16,6 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from grammarflow.constraints import (
+    Constraint,
+    constraints_from_json,
+    constraints_to_json,
+    to_constraints,
+)
 from grammarflow.errors import BrokenPromise
 from grammarflow.graph import JSON, NO_ATTRS, Role
 
@@ -129,6 +135,8 @@ class HoleType:
     ``open`` types admit any fragment (``X(..) ::= *``) and default to nothing;
     ``everywhere`` open types are attached to every task. ``removed`` lists the
     productions narrowed away at run time (kept so ids in the journal stay valid).
+    ``constraints`` (open types only) limit what a hole of the type may grow
+    (:mod:`grammarflow.constraints`).
     """
 
     name: str
@@ -139,6 +147,7 @@ class HoleType:
     open: bool = False
     everywhere: bool = False
     removed: frozenset[str] = frozenset()
+    constraints: tuple[Constraint, ...] = ()
 
     def allowed(self, only: frozenset[str] | None = None) -> Iterator[Production]:
         """The productions still allowed: not removed, and in ``only`` (a hole's own
@@ -185,6 +194,8 @@ class HoleType:
                             for p in self.productions],
             "default": self.default, "open": self.open, "everywhere": self.everywhere,
             "removed": sorted(self.removed),
+            **({"constraints": constraints_to_json(self.constraints)}
+               if self.constraints else {}),
         }
 
     @classmethod
@@ -198,6 +209,7 @@ class HoleType:
             default=data.get("default"), open=bool(data.get("open")),
             everywhere=bool(data.get("everywhere")),
             removed=frozenset(data.get("removed", ())),
+            constraints=constraints_from_json(data.get("constraints", ())),
         )
 
 
@@ -224,13 +236,19 @@ def hole_type(
 
 
 def open_type(name: str, params: Sequence[str] = (), roles: Sequence[Role] = (),
-              *, everywhere: bool = False) -> HoleType:
-    """An open hole type ``X(..) ::= *``: admits any fragment; its default is nothing.
+              *, everywhere: bool = False,
+              constraints: str | Iterable[str | Constraint] = ()) -> HoleType:
+    """An open hole type ``X(..) ::= *``: admits any fragment (within its
+    ``constraints``, texts such as ``"only M, N"`` or values); its default is nothing.
 
     >>> open_type("Any", everywhere=True)
     Any(*) ::= *
+    >>> open_type("Dyn", ["a", "b"], [Role.AFTER, Role.BEFORE],
+    ...           constraints=["only M", "no edges into b"])
+    Dyn(a; b) ::= * where only M; no edges into b
     """
-    return HoleType(name, tuple(params), tuple(roles), open=True, everywhere=everywhere)
+    return HoleType(name, tuple(params), tuple(roles), open=True, everywhere=everywhere,
+                    constraints=to_constraints(constraints, f"open type {name}"))
 
 
 # ====================================================================== grammars
@@ -251,11 +269,15 @@ class Grammar:
     types: Mapping[str, HoleType]
     plans: dict[tuple[str, str], tuple[Production, Plan]] = field(
         default_factory=dict, compare=False, repr=False, hash=False)
+    #: The open types with constraints (a hole of one starts a scope when it is made).
+    constrained: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         from grammarflow.wellformed import check_grammar
 
         check_grammar(self)
+        object.__setattr__(self, "constrained", frozenset(
+            n for n, t in self.types.items() if t.constraints))
 
     def derivation(self) -> Derivation:
         """A fresh derivation at the start graph."""

@@ -299,6 +299,12 @@ class Graph:
         if self._undo is not None:
             self._undo.append((fn, *args))
 
+    def on_undo(self, fn: Callable[..., None], *args: Any) -> None:
+        """Record ``fn(*args)`` to run if the open transaction is rolled back: how state
+        kept beside the graph (constraint counts) is undone with it."""
+        if self._undo is not None:
+            self._undo.append((fn, *args))
+
     # ---------------------------------------------------------------- mutations
     def add_task(self, task: Task) -> None:
         if task.id in self:

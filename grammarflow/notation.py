@@ -1,24 +1,28 @@
 """The short notation: ``X(a, b) ::= a -> A -> b | a -> B -> b``, parsed and formatted.
 
-Grammar of the notation (one production per line; a line starting with ``|`` continues
-the previous one; ``#`` starts a comment)::
+Grammar of the notation (one production per line; a line starting with ``|`` or ``;``
+continues the previous one; ``#`` starts a comment)::
 
     production  := TYPE '(' params ')' '::=' body ('|' body)*
     params      := names | names ';' names | '*'
     names       := NAME (',' NAME)* | (nothing)
-    body        := '*'                          an open hole: admits anything
+    body        := '*' ['where' constraints]    an open hole: admits anything (within
+                                                its constraints)
                  | ['[' label (',' label)* ']'] ('nothing' | item (',' item)*)
     label       := NAME                         'default' marks the default production
     item        := TYPE '(' args ')'            a hole
                  | atom ('->' atom)*            a chain of edges
     atom        := NAME [':' KIND]              a parameter, or a task (kind = its name)
     args        := NAME (',' NAME)*             what the hole is glued to
+    constraints := constraint (';' constraint)* see README, "Constraint promises"
 
 Parameter roles are inferred: a parameter that some edge enters (or that stands in
 a *before* position of a hole) is one the hole comes *before*; every other parameter
 is one it comes *after*. ``X(a; b)`` gives them explicitly: the hole comes after the
 parameters left of ``;`` and before those right of it (an open type with parameters
 must say so). ``X(*) ::= *`` declares an open type attached everywhere.
+``Dyn(a; b) ::= * where only M, N; at most 100 M; no edges into b`` constrains an open
+type (:mod:`grammarflow.constraints`).
 
 >>> g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 >>> g.types["X"]
@@ -31,6 +35,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from grammarflow.constraints import Constraint, format_constraints, parse_constraints
 from grammarflow.errors import GrammarError, NotationError
 from grammarflow.grammar import (
     EVERYWHERE,
@@ -114,6 +119,7 @@ class _RawType:
     roles: tuple[Role, ...] | None = None  # given with ';', else inferred
     open: bool = False
     alts: list[_Alt] = field(default_factory=list)
+    constraints: tuple[Constraint, ...] = ()
 
 
 def _parse_fragment(toks: _Tokens, params: tuple[str, ...]) -> Fragment:
@@ -182,7 +188,23 @@ def _parse_fragment(toks: _Tokens, params: tuple[str, ...]) -> Fragment:
     return Fragment(tasks, tuple(holes), tuple(edges))
 
 
+#: ``... ::= * where <constraints>``: the constraints are read by their own parser.
+_WHERE = re.compile(r"(?P<head>.*::=\s*\*)\s+where\b(?P<rest>.*)\Z")
+
+
 def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
+    where = _WHERE.match(line)
+    if where is not None:
+        raw, head_alts, head_open = _parse_production(where.group("head"))
+        rest = where.group("rest")
+        offset = where.start("rest")
+        try:
+            raw.constraints = parse_constraints(rest)
+        except NotationError as e:
+            raise NotationError(line, offset + e.position, e.expected) from None
+        if not raw.constraints:
+            raise NotationError(line, len(line), "constraints after 'where'")
+        return raw, head_alts, head_open
     toks = _Tokens.of(line)
     name = toks.take("name", "a hole type name")
     toks.take("(", "'(' after the hole type name")
@@ -208,7 +230,8 @@ def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
     raw = _RawType(name, tuple(params), everywhere, roles)
     if toks.accept("*"):
         if not toks.done():
-            raise NotationError(line, toks.where(), "end of line after '*' (an open type)")
+            raise NotationError(line, toks.where(), "end of line or 'where' after '*' "
+                                "(an open type)")
         return raw, [], True
     alts: list[_Alt] = []
     while True:
@@ -230,7 +253,7 @@ def _logical_lines(text: str) -> list[str]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        if line.startswith("|") and lines:
+        if line.startswith(("|", ";")) and lines:
             lines[-1] = f"{lines[-1]} {line}"
         else:
             lines.append(line)
@@ -252,6 +275,8 @@ def parse_types(rules: str | Iterable[str]) -> dict[str, HoleType]:
                 raise GrammarError(f"{raw.name} is declared with different parameters: "
                                    f"{known.params} and {raw.params}")
             known.open = known.open or is_open
+            known.constraints = (*known.constraints, *raw.constraints) \
+                if known is not raw else raw.constraints
             known.alts.extend(alts)
             if known.open and known.alts:
                 raise GrammarError(f"{raw.name} is open ('::= *'), so it takes no "
@@ -295,7 +320,8 @@ def _infer_roles(raws: dict[str, _RawType]) -> dict[str, tuple[Role, ...]]:
 
 def _build_type(raw: _RawType, roles: tuple[Role, ...]) -> HoleType:
     if raw.open:
-        return HoleType(raw.name, raw.params, roles, open=True, everywhere=raw.everywhere)
+        return HoleType(raw.name, raw.params, roles, open=True, everywhere=raw.everywhere,
+                        constraints=raw.constraints)
     if raw.everywhere:
         raise GrammarError(f"{raw.name}(*) is attached everywhere, so it must be open: "
                            f"write '{raw.name}(*) ::= *'")
@@ -415,7 +441,8 @@ def signature(htype: HoleType) -> str:
 def format_hole_type(htype: HoleType) -> str:
     """A hole type in the notation: ``X(a, b) ::= [left] a -> A -> b | ...``."""
     if htype.open:
-        return f"{signature(htype)} ::= *"
+        where = f" where {format_constraints(htype.constraints)}" if htype.constraints else ""
+        return f"{signature(htype)} ::= *{where}"
     alts = []
     for i, p in enumerate(htype.productions):
         marks = []

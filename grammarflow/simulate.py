@@ -126,7 +126,13 @@ def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
           kinds: Sequence[str], grown: dict[str, int]) -> None:
     htype: HoleType = d.grammar.types[hole.type]
     if htype.open:
-        d.apply(open_choice(d, hole, chooser, limits, kinds, grown))
+        choice = open_choice(d, hole, chooser, limits, kinds, grown)
+        try:
+            d.apply(choice)
+        except BrokenPromise:
+            if not isinstance(choice, Grow) or not d.limits.scopes_of(hole.id):
+                raise
+            d.apply(Refine(hole.id, Fragment()))  # a constraint refused it: close instead
         return
     step = expand_choice(d, hole, chooser, limits)
     if step is None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from grammarflow.constraints import Constraint, constraints_from_json, constraints_to_json
 from grammarflow.errors import GrammarflowError
 from grammarflow.grammar import Fragment, HoleType
 from grammarflow.graph import JSON, NO_ATTRS, TaskState
@@ -63,6 +64,15 @@ class NarrowHole:
 
 
 @dataclass(frozen=True, slots=True)
+class Constrain:
+    """Add constraints to an open hole: what it grows from now on must keep them
+    (a new scope; constraints are only ever added, never removed)."""
+
+    hole: str
+    constraints: tuple[Constraint, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SetState:
     """A task's run state changed (the scheduler's step, journaled like the others)."""
 
@@ -70,7 +80,7 @@ class SetState:
     state: TaskState
 
 
-Step = Expand | Grow | Refine | NarrowType | NarrowHole | SetState
+Step = Expand | Grow | Refine | NarrowType | NarrowHole | Constrain | SetState
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +107,9 @@ def step_to_json(step: Step) -> dict[str, Any]:
             return {"op": "narrow_type", "type": type_, "remove": list(remove)}
         case NarrowHole(hole, remove):
             return {"op": "narrow_hole", "hole": hole, "remove": list(remove)}
+        case Constrain(hole, constraints):
+            return {"op": "constrain", "hole": hole,
+                    "constraints": constraints_to_json(constraints)}
         case SetState(task, state):
             return {"op": "state", "task": task, "state": state.value}
     raise TypeError(f"not a step: {step!r}")
@@ -116,7 +129,9 @@ def step_from_json(data: Mapping[str, Any]) -> Step:
         return NarrowType(data["type"], tuple(data["remove"]))
     if op == "narrow_hole":
         return NarrowHole(data["hole"], tuple(data["remove"]))
+    if op == "constrain":
+        return Constrain(data["hole"], constraints_from_json(data["constraints"]))
     if op == "state":
         return SetState(data["task"], TaskState(data["state"]))
     raise GrammarflowError(f"unknown step op {op!r}; expected expand, grow, refine, "
-                           "narrow_type, narrow_hole or state")
+                           "narrow_type, narrow_hole, constrain or state")

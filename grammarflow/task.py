@@ -31,8 +31,8 @@ TYPE_CHECKING = False  # no `typing`/`dataclasses` at run time: every task pays 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Context", "Refused", "add", "context", "expand", "expand_all", "find", "log",
-           "narrow", "progress", "refine"]
+__all__ = ["Context", "Refused", "add", "constrain", "context", "expand", "expand_all", "find",
+           "log", "narrow", "progress", "refine"]
 
 
 class Refused(Exception):
@@ -184,6 +184,15 @@ def narrow(*, type: str | None = None, hole: str | None = None,
            remove: list[str]) -> None:
     """A run-time promise: remove productions from a hole type, or from one hole."""
     _chan().request({"op": "narrow", "type": type, "hole": hole, "remove": remove})
+
+
+def constrain(hole: str, *constraints: str) -> None:
+    """A run-time promise: from now on, what open hole ``hole`` grows keeps these
+    constraints (in the notation: ``"only M, N"``, ``"no edges into b"``, ...).
+    Constraints are only ever added; none is taken back."""
+    if not constraints:
+        raise ValueError("constrain(hole, *constraints): give at least one constraint")
+    _chan().request({"op": "constrain", "hole": hole, "constraints": list(constraints)})
 
 
 def refine(hole: str, *, tasks: dict[str, str] | None = None,

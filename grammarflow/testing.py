@@ -346,15 +346,18 @@ class _Memory:
 
 
 def _copy(d: Derivation, *, unnarrowed: bool = False) -> Derivation:
-    """A scratch copy of a derivation (optionally with every narrowing lifted): the
-    same ids come out of the same steps, so a batch can name holes its members make."""
+    """A scratch copy of a derivation (optionally with every narrowing lifted), without
+    constraints (the writers do not read them): the same ids come out of the same
+    steps, so a batch can name holes its members make."""
     data = d.graph.to_json()
     grammar = d.grammar
     if unnarrowed:
         for h in data["holes"]:
             h["allowed"] = None
-        grammar = Grammar(grammar.start, {n: replace(t, removed=frozenset())
-                                          for n, t in grammar.types.items()})
+    if unnarrowed or grammar.constrained:
+        grammar = Grammar(grammar.start, {
+            n: replace(t, removed=frozenset() if unnarrowed else t.removed, constraints=())
+            for n, t in grammar.types.items()})
     return Derivation(grammar, Graph.from_json(data))
 
 
@@ -1187,7 +1190,11 @@ def message_runs(draw: st.DrawFn, grammar: Grammar, max_messages: int = 32,
             return out
         action = draw(st.sampled_from(actions))
         if action == "start":
-            d.apply(SetState(draw(st.sampled_from(ready)), TaskState.RUNNING))
+            try:  # a constraint on the task's predecessors is decided now
+                d.apply(SetState(draw(st.sampled_from(ready)), TaskState.RUNNING))
+            except BrokenPromise as e:
+                out.broken = e
+                return out
         elif action == "finish":
             task = draw(st.sampled_from(running))
             _keep_promises(draw, d, task, out, careless)
@@ -1246,5 +1253,8 @@ def _send(d: Derivation, draft: _Draft) -> Outcome:
         error = None
     except BrokenPromise as e:
         result, error = None, e
+    # Built to keep the grammar's promises, a message may still break a constraint
+    # (the writers do not read them): "legal" only where none is in force.
+    legal = draft.legal and not d.limits
     return Outcome(draft.message, result, error, before, d.graph.to_json(), grammar_before,
-                   d.grammar.to_json(), draft.tags, draft.illegal, draft.legal)
+                   d.grammar.to_json(), draft.tags, draft.illegal, legal)

@@ -19,6 +19,7 @@ import graphlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from grammarflow.constraints import check_constraint
 from grammarflow.errors import GrammarError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType
 from grammarflow.graph import Role, check_name
@@ -56,6 +57,11 @@ def check_hole_type(t: HoleType, types: Mapping[str, HoleType]) -> None:
                            "can be attached everywhere ('X(*) ::= *')")
     if t.open and t.productions:
         raise GrammarError(f"hole type {t.name} is open ('::= *'): it has no productions")
+    if t.constraints and not t.open:
+        raise GrammarError(f"hole type {t.name} has constraints but is not open: "
+                           "constraints limit what an open hole ('::= *') may grow")
+    for c in t.constraints:
+        check_constraint(c, f"hole type {t.name}")
     names = [p.name for p in t.productions]
     for name in names:
         if not isinstance(name, str) or not PRODUCTION_NAME.match(name):

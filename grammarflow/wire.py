@@ -11,7 +11,9 @@ Framing, version 1:
 
 Requests carry an ``id`` and get exactly one reply ``{"id", "ok", "result"|"error"}``;
 ``log`` and ``progress`` are one-way (no reply, so a burst of them never blocks).
-``expand``, ``add``, ``narrow`` and ``refine`` change the graph; ``find`` only reads it
+``expand``, ``add``, ``narrow``, ``refine`` and ``constrain`` change the graph (the
+last adds constraints to an open hole: ``{"op": "constrain", "hole", "constraints":
+["only M, N", ...]}``); ``find`` only reads it
 (``{"op": "find", "kind"?, "after"?, "before"?}`` -> ``{"tasks": {id: kind}}``, oldest
 first).
 
@@ -46,7 +48,7 @@ MAX_DEPTH = 64
 #: larger one is left out of the environment (and asked for with ``find``).
 MAX_NEIGHBOURS = 16 * 1024
 
-REQUESTS = frozenset({"expand", "add", "narrow", "refine", "find"})
+REQUESTS = frozenset({"expand", "add", "narrow", "refine", "constrain", "find"})
 ONE_WAY = frozenset({"log", "progress"})
 OPS = REQUESTS | ONE_WAY
 
@@ -228,6 +230,14 @@ def _check_refine(m: dict[str, Any]) -> None:
         raise WireError("refine: 'types' must be a list of productions in the notation")
 
 
+def _check_constrain(m: dict[str, Any]) -> None:
+    _str(m, "hole")
+    given = _list(m, "constraints")
+    if not given or not all(isinstance(c, str) and c.strip() for c in given):
+        raise WireError("constrain: 'constraints' must be a non-empty list of constraints "
+                        "in the notation, e.g. [\"only M, N\", \"no new edges\"]")
+
+
 def _check_find(m: dict[str, Any]) -> None:
     for key in ("kind", "after", "before"):
         _str(m, key, optional=True)
@@ -257,5 +267,6 @@ def _sane_number(value: Any) -> bool:
 
 
 _CHECKS = {"expand": _check_expand, "add": _check_add, "narrow": _check_narrow,
-           "refine": _check_refine, "find": _check_find, "log": _check_log,
+           "refine": _check_refine, "constrain": _check_constrain,
+           "find": _check_find, "log": _check_log,
            "progress": _check_progress}

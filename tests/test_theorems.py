@@ -12,6 +12,7 @@ strategy builds it (or ``assume`` drops the rare example without it).
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import networkx as nx
@@ -19,9 +20,10 @@ import pytest
 from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 from reference import Illegal, Model, full_graph, productive, replay
-from strategies import FIND, cyclic_grammars, grammar_runs, grammars, note
+from strategies import FIND, cyclic_grammars, grammar_runs, grammars, note, reason_category
 
 from grammarflow import (
+    BrokenPromise,
     Derivation,
     Diff,
     Expand,
@@ -29,6 +31,7 @@ from grammarflow import (
     Grammar,
     GrammarError,
     GrammarflowError,
+    Graph,
     Grow,
     HoleType,
     NarrowHole,
@@ -41,8 +44,10 @@ from grammarflow import (
     define,
     repeat_parallel,
 )
+from grammarflow.constraints import parse_constraints
 from grammarflow.match import Added
 from grammarflow.simulate import RandomChooser, finish
+from grammarflow.steps import Constrain
 from grammarflow.testing import MessageRun, derivations, message_runs, partial_runs
 
 MAP = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
@@ -133,6 +138,8 @@ def check_promise_safety(run: MessageRun) -> None:
     d = run.derivation
     if run.broken is None:
         assert d.is_finished()
+    elif reason_category(run.broken.reason) == "constraint":  # decided at a start or close
+        assert run.broken.hole in d.limits.scopes
     else:
         hole = d.graph.holes[run.broken.hole or ""]
         assert hole.id in set(d.graph.due())
@@ -579,3 +586,215 @@ def test_the_map_example_stays_in_its_language() -> None:
                 tuple(e for m in names for e in (("A", m), (m, "B")))))
     d.close_due()
     assert sorted(t.kind for t in d.graph.tasks.values()) == ["A", "B", "M", "M", "M"]
+
+
+# ---------------------------------------------------------------- constraint promises
+#: Kinds and parameters the random constraints name (a kind no task has is fine too).
+C_KINDS = ("A", "B", "C")
+
+
+@st.composite
+def random_constraint(draw: st.DrawFn, names: tuple[str, ...]) -> str:
+    """One constraint in the notation, over ``names`` (kinds, and the parameters)."""
+    kind = st.sampled_from(C_KINDS)
+    name = st.sampled_from(names)
+    n = draw(st.integers(0, 3))
+    form = draw(st.sampled_from(["each", "only", "at most", "only edges", "no from",
+                                 "no into", "each", "no tasks", "no edges"]))
+    if form == "only":
+        return "only " + ", ".join(draw(st.lists(kind, min_size=1, max_size=2, unique=True)))
+    if form == "no tasks":
+        return "no new tasks"
+    if form == "at most":
+        return f"at most {n} {draw(st.sampled_from((*C_KINDS, 'tasks')))}"
+    if form == "only edges":
+        pairs = draw(st.lists(st.tuples(name, name), min_size=1, max_size=3, unique=True))
+        return "only " + ", ".join(f"{u} -> {v}" for u, v in pairs)
+    if form == "no edges":
+        return "no new edges"
+    if form in ("no from", "no into"):
+        return f"no edges {form[3:]} {draw(name)}"
+    degrees = draw(st.lists(st.tuples(st.sampled_from(("", "at least ", "at most ")),
+                                      st.integers(0, 2), kind,
+                                      st.sampled_from(("before", "after"))),
+                            min_size=1, max_size=2))
+    return f"each {draw(kind)} has " + ", ".join(f"{b}{k} {j} {s}" for b, k, j, s in degrees)
+
+
+@st.composite
+def constrained_cases(draw: st.DrawFn) -> tuple[str, list[str], list[Any]]:
+    """A grammar with one constrained open hole (between tasks, or everywhere), and a
+    random sequence of changes to it: grown tasks and edges, tasks started and done,
+    a constraint added, the hole closed."""
+    everywhere = draw(st.booleans())
+    names = C_KINDS if everywhere else (*C_KINDS, "a", "b")
+    constraints = draw(st.lists(random_constraint(names), min_size=1, max_size=3))
+    rule = ("Dyn(*) ::= * where " if everywhere else "Dyn(a; b) ::= * where ") + \
+        "; ".join(constraints)
+    ops = draw(st.lists(st.tuples(st.sampled_from(["grow"] * 4 + ["start"] * 2 + ["finish"] * 2
+                                                  + ["constrain", "close"]),
+                                  st.integers(0, 10**6)), min_size=1, max_size=20))
+    extra = draw(random_constraint(names))
+    return rule, [extra], ops
+
+
+def _matches(name: str, task: str, kind: str, bound: dict[str, str]) -> bool:
+    return bound[name] == task if name in bound else kind == name
+
+
+def brute_force_violations(g: Graph, scopes: list[tuple[list[str], set[str], set[tuple[str, str]]]],
+                           bound: dict[str, str], closed: bool) -> list[str]:
+    """Every constraint broken by the graph as it stands, decided from scratch (not by
+    grammarflow.constraints): ``scopes`` lists (constraints, tasks made, edges made)."""
+    kind = {t: g.tasks[t].kind for t in g.tasks}
+    out = []
+    for texts, tasks, edges in scopes:
+        for text in texts:
+            words = text.split()
+            if text.startswith("only") and "->" not in text:
+                allowed = set(text[5:].split(", "))
+                out += [f"{text}: {t}" for t in tasks if kind[t] not in allowed]
+            elif text == "no new tasks":
+                out += [f"{text}: {t}" for t in tasks]
+            elif text.startswith("at most"):
+                n, what = int(words[2]), words[3]
+                if sum(1 for t in tasks if what == "tasks" or kind[t] == what) > n:
+                    out.append(text)
+            elif text.startswith("only"):
+                pairs = [p.split(" -> ") for p in text[5:].split(", ")]
+                out += [f"{text}: {u}->{v}" for u, v in edges if not any(
+                    _matches(a, u, kind[u], bound) and _matches(b, v, kind[v], bound)
+                    for a, b in pairs)]
+            elif text == "no new edges":
+                out += [f"{text}: {e}" for e in edges]
+            elif text.startswith("no edges from"):
+                out += [f"{text}: {u}" for u, v in edges if _matches(words[3], u, kind[u], bound)]
+            elif text.startswith("no edges into"):
+                out += [f"{text}: {v}" for u, v in edges if _matches(words[3], v, kind[v], bound)]
+            else:
+                out += _each_violations(g, text, tasks, kind, closed)
+    return out
+
+
+def _each_violations(g: Graph, text: str, tasks: set[str], kind: dict[str, str],
+                     closed: bool) -> list[str]:
+    head, _, rest = text.partition(" has ")
+    target = head.split()[1]
+    out = []
+    for part in rest.split(", "):
+        w = part.split()
+        bound, (n, of, side) = ("exactly", w) if len(w) == 3 else (" ".join(w[:2]), w[2:])
+        for t in tasks:
+            if kind[t] != target:
+                continue
+            near = g.pred[t] if side == "before" else g.succ[t]
+            count = sum(1 for x in near if kind[x] == of)
+            decided = g.is_started(t) if side == "before" else closed
+            if bound != "at least" and count > int(n):
+                out.append(f"{text}: {t} has {count}")
+            if decided and bound != "at most" and count < int(n):
+                out.append(f"{text}: {t} has {count}")
+    return out
+
+
+def _constrained_step(d: Derivation, op: str, seed: int, extra: list[str]) -> Any:
+    """The step ``op`` means for the derivation as it stands (None: none possible)."""
+    rng = random.Random(seed)
+    g = d.graph
+    hole = g.holes.get("Dyn.1")
+    if op == "start":
+        ready = g.ready_in_order()
+        return SetState(rng.choice(ready), TaskState.RUNNING) if ready else None
+    if op == "finish":
+        running = sorted(t for t, s in g.state.items() if s is TaskState.RUNNING)
+        return SetState(rng.choice(running), TaskState.DONE) if running else None
+    if hole is None:
+        return None
+    if op == "constrain":
+        return Constrain("Dyn.1", parse_constraints(extra[0]))
+    if op == "close":
+        return Refine("Dyn.1", Fragment())
+    new = [f"n{seed}_{i}" for i in range(rng.randint(0, 3))]
+    kinds = {n: rng.choice(C_KINDS) for n in new}
+    sources = (sorted(g.tasks) if hole.everywhere else list(hole.after)) + new
+    targets = ([t for t in sorted(g.tasks) if not g.is_started(t)] if hole.everywhere
+               else list(hole.before)) + new
+    edges = {(rng.choice(sources), rng.choice(targets))
+             for _ in range(rng.randint(0, 5) if sources and targets else 0)}
+    edges = {(u, v) for u, v in edges if u != v and not (u in new and v in new and
+                                                         new.index(u) > new.index(v))}
+    again = sorted((u, v) for u, v in g.edges() if not g.is_started(v)
+                   and (hole.everywhere or (u in hole.after and v in hole.before)))
+    if again and rng.random() < 0.5:  # an edge that exists, sent again: a no-op
+        edges.add(rng.choice(again))
+    return Grow("Dyn.1", Fragment(tuple(TaskSpec(n, k) for n, k in kinds.items()), (),
+                                  tuple(sorted(edges))))
+
+
+def check_constraints_decided_exactly(rule: str, extra: list[str], ops: list[Any]) -> None:
+    """Each change is accepted exactly when the same change without constraints is, and
+    the graph it leaves breaks none of them (as decided at that moment, by a brute-force
+    checker over the whole graph)."""
+    start = "s0 -> s1, s2, Dyn(*)" if "(*)" in rule else "s0 -> s1, s2, Dyn(s0, s2)"
+    d = define(start, rule).derivation()
+    free = define(start, rule.split(" where ")[0]).derivation()
+    texts = rule.split(" where ")[1].split("; ")
+    bound = {} if "(*)" in rule else {"a": "s0", "b": "s2"}
+    scopes: list[tuple[list[str], set[str], set[tuple[str, str]]]] = [(texts, set(), set())]
+    for op, seed in ops:
+        step = _constrained_step(d, op, seed, extra)
+        if step is None:
+            continue
+        event(f"constraints: {op}")
+        if isinstance(step, Constrain):
+            d.apply(step)
+            scopes.append((extra, set(), set()))
+            continue
+        before_tasks, before_edges = set(free.graph.tasks), set(free.graph.edges())
+        try:
+            free.apply(step)
+        except BrokenPromise:
+            with pytest.raises(BrokenPromise):
+                d.apply(step)
+            continue
+        made = set(free.graph.tasks) - before_tasks
+        drawn = set(free.graph.edges()) - before_edges
+        trial = [(t, tasks | made, edges | drawn) for t, tasks, edges in scopes]
+        broken = brute_force_violations(free.graph, trial, bound, "Dyn.1" not in free.graph.holes)
+        try:
+            d.apply(step)
+        except BrokenPromise as e:
+            assert broken, f"refused, but no constraint is broken: {e.reason}"
+            assert re.search(r"constraint '.*' of hole Dyn\.1 \(Dyn\) is broken", e.reason)
+            event("constraints: refused")
+            free = Derivation.replay(free.grammar, [s for s in d.history
+                                                    if not isinstance(s, Constrain)])
+            continue
+        assert not broken, f"accepted {step}, yet {broken}"
+        scopes = trial
+        event("constraints: accepted")
+    assert free.graph == d.graph
+
+
+@settings(max_examples=150, deadline=None)
+@given(constrained_cases())
+def test_constraints_are_decided_exactly(case: tuple[str, list[str], list[Any]]) -> None:
+    """Every accepted run keeps every constraint, and every refused change broke one
+    (proofs/10-constraints.md)."""
+    check_constraints_decided_exactly(*case)
+
+
+def test_a_constraint_checker_that_forgets_upper_bounds_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutation: neighbour counts never too many; the brute-force checker objects."""
+    from grammarflow.constraints import Degree
+
+    monkeypatch.setattr(Degree, "too_many", lambda self, count: False)
+
+    @settings(max_examples=300, derandomize=True, database=None, phases=FIND)
+    @given(constrained_cases())
+    def mutated(case: tuple[str, list[str], list[Any]]) -> None:
+        check_constraints_decided_exactly(*case)
+
+    with pytest.raises(AssertionError, match=r"accepted .* yet"):
+        mutated()

@@ -348,7 +348,7 @@ class Orchestrator:
             return
         self.tentative.settle()
         for task in self.d.graph.ready_in_order():
-            if len(self.running) >= self.options.max_parallel:
+            if len(self.running) >= self.options.max_parallel or self._stopping():
                 break
             attempt = self._begin_attempt(task)
             if attempt is not None:
@@ -462,12 +462,16 @@ class Orchestrator:
             self.failed = f"task {task}: {e}"
             return None
         number = self.attempts.get(task, 0) + 1
-        self.attempts[task] = number
         safe = task.replace("/", "__")
         log_path = self.options.logs / f"run-{self.run_id}" / f"{safe}.{number}.log"
-        self._journal_steps([SetState(task, TaskState.RUNNING)], extra=[(
-            "attempt", {"event": "start", "task": task, "attempt": number,
-                        "log": str(log_path)})])
+        try:
+            self._journal_steps([SetState(task, TaskState.RUNNING)], extra=[(
+                "attempt", {"event": "start", "task": task, "attempt": number,
+                            "log": str(log_path)})])
+        except BrokenPromise as e:  # a constraint on its predecessors, decided now
+            self._break(e, {"event": "start", "task": task})
+            return None
+        self.attempts[task] = number
         attempt = Attempt(task, number, kind, log_path)
         # Its context now, while the graph holds only what is committed (no running
         # task's tentative changes): what it is told of its neighbourhood stays true.

@@ -22,12 +22,13 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from grammarflow.constraints import parse_constraints
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
 from grammarflow.match import Diff, plan
 from grammarflow.notation import parse_types
-from grammarflow.steps import Expand, NarrowHole, NarrowType, Refine, Step
+from grammarflow.steps import Constrain, Expand, NarrowHole, NarrowType, Refine, Step
 
 #: A raw change with more elements than this is planned in a worker thread, so that
 #: signals (Ctrl-C) and other tasks' pipes are served meanwhile.
@@ -121,6 +122,9 @@ class Tentative:
         if op == "refine":
             refined = self.d.apply(_refine(m))
             return {"tasks": dict(refined.tasks), "holes": list(refined.holes)}
+        if op == "constrain":
+            self.d.apply(_constrain(m))
+            return {}
         if op == "find":
             return {"tasks": self._find(m.get("kind"), m.get("after"), m.get("before"))}
         raise BrokenPromise(f"unknown request {op!r}")
@@ -159,6 +163,15 @@ def _diff(m: dict[str, Any]) -> Diff:
     return Diff(tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
                       for t in m.get("tasks", [])),
                 tuple((u, v) for u, v in m.get("edges", [])))
+
+
+def _constrain(m: dict[str, Any]) -> Constrain:
+    try:
+        constraints = tuple(c for text in m["constraints"] for c in parse_constraints(text))
+    except GrammarflowError as e:
+        raise BrokenPromise(f"constrain: the constraints do not parse: {e}",
+                            hole=m["hole"]) from None
+    return Constrain(m["hole"], constraints)
 
 
 def _refine(m: dict[str, Any]) -> Refine:

@@ -1,0 +1,283 @@
+"""Constraint promises on open holes (grammarflow.constraints): each form accepted and
+refused with its exact message, when each is decided, narrowing by constraints, and
+the notation, the JSON and the journal of each."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grammarflow import (
+    BrokenPromise,
+    Fragment,
+    GrammarError,
+    Grow,
+    NotationError,
+    Refine,
+    Role,
+    SetState,
+    TaskSpec,
+    TaskState,
+    define,
+    open_type,
+    wire,
+)
+from grammarflow.constraints import parse_constraint, parse_constraints
+from grammarflow.derivation import Derivation
+from grammarflow.grammar import Grammar, HoleSpec
+from grammarflow.graph import Graph
+from grammarflow.steps import Constrain, step_from_json, step_to_json
+
+
+def dyn(constraints: str, start: str = "s -> e, Dyn(s, e)") -> Derivation:
+    return define(start, f"Dyn(a; b) ::= * where {constraints}").derivation()
+
+
+def grow(tasks: dict[str, str], edges: list[tuple[str, str]] = (),  # type: ignore[assignment]
+         hole: str = "Dyn.1") -> Grow:
+    return Grow(hole, Fragment(tuple(TaskSpec(n, k) for n, k in tasks.items()), (),
+                               tuple(edges)))
+
+
+def refused(d: Derivation, step: object) -> str:
+    before = d.graph.to_json()
+    with pytest.raises(BrokenPromise) as e:
+        d.apply(step)  # type: ignore[arg-type]
+    assert d.graph.to_json() == before
+    return e.value.reason
+
+
+def run(d: Derivation, *tasks: str) -> None:
+    for t in tasks:
+        d.apply(SetState(t, TaskState.RUNNING))
+        d.apply(SetState(t, TaskState.DONE))
+
+
+# ---------------------------------------------------------------- each form
+def test_only_kinds() -> None:
+    d = dyn("only M, N")
+    d.apply(grow({"m": "M", "n": "N"}, [("s", "m"), ("m", "n"), ("n", "e")]))
+    assert refused(d, grow({"k": "K"})) == (
+        "constraint 'only M, N' of hole Dyn.1 (Dyn) is broken: task Dyn.1/k of kind K")
+
+
+def test_no_new_tasks() -> None:
+    d = dyn("no new tasks", "s, e, Dyn(s, e)")
+    d.apply(grow({}, [("s", "e")]))
+    assert refused(d, grow({"m": "M"})) == (
+        "constraint 'no new tasks' of hole Dyn.1 (Dyn) is broken: task Dyn.1/m of kind M")
+
+
+def test_at_most_counts_across_changes() -> None:
+    d = dyn("at most 2 M; at most 3 tasks")
+    d.apply(grow({"m1": "M", "x": "X"}))
+    d.apply(grow({"m2": "M"}))
+    assert refused(d, grow({"m3": "M"})) == (
+        "constraint 'at most 2 M' of hole Dyn.1 (Dyn) is broken: task Dyn.1/m3 would be "
+        "the 3rd M made there")
+    assert refused(d, grow({"y": "Y"})) == (
+        "constraint 'at most 3 tasks' of hole Dyn.1 (Dyn) is broken: task Dyn.1/y would "
+        "be the 4th task made there")
+
+
+def test_only_edges_by_kind_and_by_parameter() -> None:
+    d = dyn("only a -> M, M -> N, N -> b")
+    d.apply(grow({"m": "M", "n": "N"}, [("s", "m"), ("m", "n"), ("n", "e")]))
+    assert refused(d, grow({"m2": "M"}, [("m2", "e")])) == (
+        "constraint 'only a -> M, M -> N, N -> b' of hole Dyn.1 (Dyn) is broken: edge "
+        "Dyn.1/m2 -> e (M -> e)")
+
+
+def test_no_new_edges() -> None:
+    d = dyn("no new edges")
+    d.apply(grow({"m": "M"}))
+    assert refused(d, grow({"n": "N"}, [("s", "n")])) == (
+        "constraint 'no new edges' of hole Dyn.1 (Dyn) is broken: edge s -> Dyn.1/n")
+
+
+def test_no_edges_from_a_task_and_into_a_parameter() -> None:
+    d = define("A, B, Any(*)", "Any(*) ::= * where no edges from A; no edges into b_"
+               ).derivation()
+    d.apply(Grow("Any.1", Fragment((TaskSpec("m", "M"),), (), (("B", "m"),))))
+    assert refused(d, Grow("Any.1", Fragment((), (), (("A", "B"),)))) == (
+        "constraint 'no edges from A' of hole Any.1 (Any) is broken: edge A -> B")
+    e = dyn("no edges into b")
+    assert refused(e, grow({"m": "M"}, [("m", "e")])) == (
+        "constraint 'no edges into b' of hole Dyn.1 (Dyn) is broken: edge Dyn.1/m -> e")
+
+
+def test_in_degree_is_decided_when_the_task_would_start() -> None:
+    d = dyn("each D has 2 P before")
+    d.apply(grow({"p1": "P", "p2": "P"}, [("s", "p1"), ("s", "p2")]))
+    d.apply(grow({"d": "D"}, [("Dyn.1/p1", "d")]))  # one P so far: not decided yet
+    run(d, "s", "Dyn.1/p1", "Dyn.1/p2")
+    assert refused(d, SetState("Dyn.1/d", TaskState.RUNNING)) == (
+        "constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is broken: task Dyn.1/d "
+        "(D) would start with 1 P before it")
+    d.apply(grow({"d2": "D"}, [("Dyn.1/p1", "d2"), ("Dyn.1/p2", "d2")]))
+    run(d, "Dyn.1/d2")
+
+
+def test_an_upper_bound_is_decided_by_the_edge_that_passes_it() -> None:
+    d = dyn("each D has at most 1 P before")
+    assert refused(d, grow({"p1": "P", "p2": "P", "d": "D"}, [("p1", "d"), ("p2", "d")])) \
+        .endswith("would be the 2nd P before Dyn.1/d")
+
+
+def test_out_degree_is_decided_when_the_hole_closes() -> None:
+    d = dyn("each D has 1 C after")
+    d.apply(grow({"d": "D"}, [("s", "d")]))
+    run(d, "s", "Dyn.1/d")  # done, and still no C after it: the hole may add one
+    assert refused(d, Refine("Dyn.1", Fragment())) == (
+        "constraint 'each D has 1 C after' of hole Dyn.1 (Dyn) is broken: task Dyn.1/d "
+        "(D) has 0 C after it as the hole closes")
+    d.apply(Refine("Dyn.1", Fragment((TaskSpec("c", "C"),), (), (("Dyn.1/d", "c"),))))
+    assert not d.graph.holes
+
+
+def test_a_refinement_keeps_the_constraints_in_every_hole_it_makes() -> None:
+    d = dyn("only M")
+    inner, = d.apply(Refine("Dyn.1", Fragment(holes=(HoleSpec("Dyn", ("s", "e")),)))).holes
+    assert inner == "Dyn.1.2"
+    assert refused(d, grow({"k": "K"}, hole=inner)) == (
+        "constraint 'only M' of hole Dyn.1 (Dyn) is broken: task Dyn.1.2/k of kind K")
+    # a fresh closed type that may break it is refused at once
+    step = Refine(inner, Fragment(holes=(HoleSpec("X", ("s", "e")),)),
+                  tuple(define("s", "X(a, b) ::= a -> M -> b | a -> K -> b").types.values()))
+    assert refused(d, step) == (
+        "refining Dyn.1.2 with X(a, b) ::= a -> K -> b would break constraint 'only M' "
+        "of hole Dyn.1 (Dyn): it makes a task of kind K; a refinement keeps the "
+        "constraints of the hole it refines")
+
+
+def test_constraints_are_added_at_run_time_never_removed() -> None:
+    d = dyn("only M, N")
+    d.apply(grow({"n1": "N"}))
+    d.apply(Constrain("Dyn.1", parse_constraints("at most 1 N")))  # counts from now
+    d.apply(grow({"n2": "N"}))
+    assert "the 2nd N made there" in refused(d, grow({"n3": "N"}))
+    assert "'only M, N'" in refused(d, grow({"k": "K"}))  # the first one still holds
+    assert refused(d, Constrain("s", parse_constraints("no new edges"))) == \
+        "no hole 's' in the graph (it may have been expanded already)"
+
+
+# ---------------------------------------------------------------- notation, JSON, journal
+@pytest.mark.parametrize("text", [
+    "only M, N", "no new tasks", "at most 100 M", "at most 3 tasks", "only a -> M, M -> b",
+    "no new edges", "no edges from A", "no edges into b",
+    "each mDiffFit has 2 mProject before, 1 mConcatFit after",
+    "each D has at least 1 P before, at most 2 C after"])
+def test_each_form_round_trips_through_its_text(text: str) -> None:
+    assert str(parse_constraint(text)) == text
+
+
+def test_a_constrained_type_round_trips_through_notation_and_json() -> None:
+    line = ("Dyn(a; b) ::= * where only M, N; at most 100 M; no edges into b; "
+            "each mDiffFit has 2 mProject before, 1 mConcatFit after")
+    g = define("s, e, Dyn(s, e)", line)
+    assert repr(g.types["Dyn"]) == line
+    assert Grammar.from_json(g.to_json()) == g
+    assert open_type("Dyn", ["a", "b"], [Role.AFTER, Role.BEFORE],
+                     constraints=line.split(" where ")[1].split("; ")) == g.types["Dyn"]
+
+
+def test_a_grammar_json_without_constraints_still_reads() -> None:
+    g = define("s, e, Dyn(s, e)", "Dyn(a; b) ::= *")
+    assert "constraints" not in g.types["Dyn"].to_json()
+    assert Grammar.from_json(g.to_json()) == g
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Dyn(a; b) ::= * where only", "a kind or an edge after 'only'"),
+    ("Dyn(a; b) ::= * where at most many M", "a number"),
+    ("Dyn(a; b) ::= * where each D has 2 P", "'before' or 'after'"),
+    ("Dyn(a; b) ::= * where nothing at all", "a constraint: one of"),
+])
+def test_a_constraint_that_does_not_parse_says_where(line: str, expected: str) -> None:
+    with pytest.raises(NotationError) as e:
+        define("s, e, Dyn(s, e)", line)
+    assert expected in e.value.expected and e.value.text == line
+
+
+def test_constraints_belong_to_open_types() -> None:
+    with pytest.raises(GrammarError, match="has constraints but is not open"):
+        from dataclasses import replace
+        x = define("s, e, X(s, e)", "X(a, b) ::= a -> b").types["X"]
+        define("s, e, X(s, e)", replace(x, constraints=parse_constraints("only M")))
+
+
+def test_a_snapshot_keeps_the_counts() -> None:
+    d = dyn("at most 1 M")
+    d.apply(grow({"m": "M"}))
+    data = d.limits.to_json()
+    again = Derivation(d.grammar, Graph.from_snapshot(d.graph.snapshot()), data)
+    assert "the 2nd M made there" in refused(again, grow({"m2": "M"}))
+
+
+def test_the_constrain_step_round_trips_through_json() -> None:
+    step = Constrain("Dyn.1", parse_constraints("only M; no edges into b"))
+    assert step_from_json(step_to_json(step)) == step
+
+
+# ---------------------------------------------------------------- through the CLI, for real
+WORKFLOW = '''\
+from grammarflow import define, task
+
+grammar = define("s, e, Dyn(s, e)", "Dyn(a; b) ::= * where only P, D; each D has 2 P before")
+
+
+def s():
+    ctx = task.context()
+{constrain}    task.add(tasks={{"p": "P", "d": "D"}}, edges=[(ctx.task, "p"), ("p", "d")])
+
+
+def P():
+    pass
+
+
+D = e = P
+'''
+
+
+def _run(tmp_path: Path, constrain: str = "") -> subprocess.CompletedProcess[str]:
+    (tmp_path / "wf.py").write_text(WORKFLOW.format(constrain=constrain), encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "grammarflow", "run", "wf.py", "--db",
+                           str(tmp_path / "gf.db")], cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=60)
+
+
+def test_a_task_whose_predecessors_break_a_constraint_is_not_started(tmp_path: Path) -> None:
+    ran = _run(tmp_path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0] == ("run 1: BROKEN — the orchestrator could not start task Dyn.1/d: "
+                        "its predecessors break a constraint")
+    assert lines[1] == ("  why:     constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is "
+                        "broken: task Dyn.1/d (D) would start with 1 P before it")
+    assert "  ready    Dyn.1/d (D)" in lines
+
+
+def test_a_constraint_a_task_adds_binds_the_next_change(tmp_path: Path) -> None:
+    ran = _run(tmp_path, '    task.constrain(ctx.hole("Dyn"), "no new edges")\n')
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "run 1: BROKEN — task s asked for a change the grammar does not allow"
+    assert lines[1] == ("  why:     constraint 'no new edges' of hole Dyn.1 (Dyn) is broken: "
+                        "edge s -> Dyn.1/p")
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ({"hole": "Dyn.1", "constraints": []}, "'constraints' must be a non-empty list"),
+    ({"hole": "Dyn.1", "constraints": [3]}, "'constraints' must be a non-empty list"),
+])
+def test_a_constrain_message_is_checked_on_the_wire(message: dict[str, object],
+                                                    expected: str) -> None:
+    line = wire.encode_message({"op": "constrain", "id": 1, **message})
+    with pytest.raises(wire.WireError, match=expected):
+        wire.decode_message(line)
+    ok = wire.encode_message({"op": "constrain", "id": 1, "hole": "Dyn.1",
+                              "constraints": ["only M"]})
+    assert wire.decode_message(ok)["constraints"] == ["only M"]
