@@ -3,7 +3,8 @@
     .venv/bin/python docs/make_pictures.py
 
 For each example: the picture before any run (the start graph and its wildcards),
-during a run (after its first task committed its changes) and after it.
+during a run (after its first task committed its changes) and after it; promises.py
+with its default promise (only_kinds), montage.py with the layout of seed 3.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "pictures"
 EXAMPLES = ["static", "random_branch", "random_map", "dynamic", "narrowed", "subgraph",
-            "broken_promise"]
+            "broken_promise", "promises", "montage"]
 
 
 def gf(*args: str, db: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
