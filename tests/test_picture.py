@@ -148,7 +148,7 @@ def test_every_finished_graph_is_an_instance_of_the_picture(data: st.DataObject)
 def check_complete(data: st.DataObject) -> None:
     grammar = data.draw(mixed_grammars())
     d = data.draw(partial_message_runs(grammar))
-    drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9)))
+    drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9), d.limits))
     assert drawn.tasks == set(d.graph.tasks)
     start = len(d.history)
     cont = Derivation.replay(grammar, d.history)
@@ -352,7 +352,7 @@ def check_sound(data: st.DataObject) -> None:
 
 def check_sound_of(grammar: Grammar, d: Derivation, seed: int) -> None:
     """Every alternative, wildcard and potential edge drawn for ``d`` can happen."""
-    dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9))
+    dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9), d.limits)
     drawn = read(dot)
     history = list(d.history)
     for hid, label in sorted(drawn.holes.items()):
@@ -507,8 +507,8 @@ def test_a_picture_that_drops_potential_edges_is_caught(monkeypatch) -> None:  #
     from grammarflow import render
 
     real = render._hole
-    monkeypatch.setattr(render, "_hole", lambda hole, types, node_of, picture: [
-        line for line in real(hole, types, node_of, picture) if "this edge may appear" not in line])
+    monkeypatch.setattr(render, "_hole", lambda *args: [
+        line for line in real(*args) if "this edge may appear" not in line])
 
     @settings(max_examples=300, derandomize=True, database=None, phases=FIND)
     @given(st.data())
