@@ -329,7 +329,8 @@ def where_lines(limits: Sequence[Limits], width: int = WHERE_WIDTH,
         if lines and len(lines[-1]) + 3 + len(item) <= width:
             lines[-1] += f" · {item}"
             continue
-        pieces = textwrap.wrap(item, width, max_lines=2, placeholder=" …")
+        pieces = textwrap.wrap(item, width, max_lines=2, placeholder=" …",
+                               expand_tabs=False)
         if len(lines) + len(pieces) > most:
             lines.append(f"+{len(items) - i} more")
             break
