@@ -11,6 +11,10 @@ What is drawn (DESIGN §5), the main flow from left to right:
 * a hole that can only become an edge or nothing (``E(u, v) ::= u -> v | nothing``) as
   a dashed edge ``u -> v`` labelled ``E.1: maybe``;
 * an open hole attached everywhere as one floating ``∗`` node;
+* a hole's constraints (:mod:`grammarflow.constraints`: its type's, those added at run
+  time, those kept from the hole it grew from) in short after ``, where``: ``only M, N ·
+  no edges into end`` (parameters as the tasks they are bound to; at most three lines,
+  ``+N more`` beyond); with ``alternatives``, each in words in a cluster beside it;
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
   ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
 * above it, the title and a legend in one small row;
