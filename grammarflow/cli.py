@@ -370,7 +370,8 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
     with _errors_reported(as_json):
         if is_workflow:
             grammar = load_grammar(target)
-            graph = grammar.derivation().graph
+            d = grammar.derivation()
+            graph = d.graph
             default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
         else:
@@ -386,7 +387,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             refusal = refusal_at(store, run_id, upto=at)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
-    dot = to_dot(graph, grammar, replace(picture, title=title, refusal=refusal))
+    dot = to_dot(graph, grammar, replace(picture, title=title, refusal=refusal), d.limits)
     try:
         data = render(dot, fmt)
     except Exception as e:  # the dot binary failing or missing: say so plainly

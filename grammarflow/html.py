@@ -75,13 +75,13 @@ def history_page(store: Store, run_id: int) -> HistoryPage:
     captions: list[str] = []
     for entry, d in _with_start(store, run_id):
         captions.append("start graph" if entry is None else f"step {entry.seq}: {describe(entry)}")
-        svg = render(to_dot(d.graph, d.grammar), "svg")
+        svg = render(to_dot(d.graph, d.grammar, limits=d.limits), "svg")
         frames.append(f'<div class="step">{inline(svg, f"f{len(frames)}-")}</div>')
     refusal = refusal_at(store, run_id)
     banner = ""
     if refusal is not None:
         _, d = fold(store, run_id)
-        svg = render(to_dot(d.graph, d.grammar, Picture(refusal=refusal)), "svg")
+        svg = render(to_dot(d.graph, d.grammar, Picture(refusal=refusal), d.limits), "svg")
         frames.append(f'<div class="step">{inline(svg, f"f{len(frames)}-")}'
                       f"{refusal_section(refusal)}</div>")
         captions.append(f"step {refusal.seq}: BROKEN: {refusal.headline()}")

@@ -11,6 +11,10 @@ What is drawn (DESIGN §5), the main flow from left to right:
 * a hole that can only become an edge or nothing (``E(u, v) ::= u -> v | nothing``) as
   a dashed edge ``u -> v`` labelled ``E.1: maybe``;
 * an open hole attached everywhere as one floating ``∗`` node;
+* a hole's constraints (:mod:`grammarflow.constraints`: its type's, those added at run
+  time, those kept from the hole it grew from) in short after ``, where``: ``only M, N ·
+  no edges into end`` (parameters as the tasks they are bound to; at most three lines,
+  ``+N more`` beyond); with ``alternatives``, each in words in a cluster beside it;
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
   ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
 * above it, the title and a legend in one small row;
@@ -36,9 +40,20 @@ import html
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from grammarflow.constraints import (
+    SIDES,
+    AtMost,
+    Constraint,
+    ConstraintState,
+    Each,
+    NoEdges,
+    NoTasks,
+    OnlyEdges,
+    OnlyKinds,
+)
 from grammarflow.errors import Refusal
 from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Graph, Hole, Role
@@ -211,6 +226,131 @@ def is_potential_edge(htype: HoleType, hole: Hole) -> bool:
     return any(p.fragment.edges for p in prods)
 
 
+# ====================================================================== constraints
+WHERE_WIDTH = 40  # characters a line of constraints may take
+WHERE_LINES = 3  # lines of constraints in a label; the rest: "+N more"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The constraints a hole keeps: its own (``of`` is the hole itself) or those of a
+    constrained hole it grew from, with that hole's parameters bound to tasks."""
+
+    of: str  # the hole whose promise these are
+    type: str
+    constraints: tuple[Constraint, ...]
+    bound: Mapping[str, str]
+
+
+def hole_limits(hole: Hole, htype: HoleType, state: ConstraintState | None) -> list[Limits]:
+    """What constrains ``hole``: the scopes it is in (outer first), or without a
+    derivation's state, its type's own constraints."""
+    if state is None:
+        if not htype.constraints:
+            return []
+        return [Limits(hole.id, htype.name, htype.constraints,
+                       dict(zip(htype.params, hole.args, strict=False)))]
+    scopes = [state.scopes[s] for s in state.scopes_of(hole.id)]
+    return [Limits(s.hole, s.type, s.constraints, s.bound) for s in scopes if s.constraints]
+
+
+def _name(name: str, bound: Mapping[str, str]) -> str:
+    """A name of a constraint as drawn: a parameter as the task it is bound to."""
+    return bound.get(name, name)
+
+
+def constraint_short(c: Constraint, bound: Mapping[str, str] = {}) -> str:
+    """A constraint in short, for a label: ``only M, N``, ``at most 100 M``,
+    ``no edges into end``, ``each N ← 2 M, → 1 C``.
+
+    >>> from grammarflow.constraints import parse_constraint
+    >>> constraint_short(parse_constraint("each N has 2 M before, at least 1 C after"))
+    'each N ← 2 M, → ≥1 C'
+    >>> constraint_short(parse_constraint("no edges into b"), {"b": "end"})
+    'no edges into end'
+    """
+    match c:
+        case OnlyEdges(edges):
+            return "only " + ", ".join(f"{_name(u, bound)} → {_name(v, bound)}"
+                                       for u, v in edges)
+        case NoEdges(source, target) if source is not None or target is not None:
+            return str(NoEdges(source and _name(source, bound), target and _name(target, bound)))
+        case Each(kind, degrees):
+            sides = []
+            for side, arrow in (("before", "←"), ("after", "→")):
+                counts = [f"{_BOUND_MARK[d.bound]}{d.n} {d.kind}" for d in degrees
+                          if d.side == side]
+                if counts:
+                    sides.append(f"{arrow} {', '.join(counts)}")
+            return f"each {kind} {', '.join(sides)}"
+    return str(c)
+
+
+_BOUND_MARK = {"exactly": "", "at least": "≥", "at most": "≤"}
+
+
+def constraint_in_words(c: Constraint, bound: Mapping[str, str] = {}) -> str:
+    """A constraint as a sentence: ``only tasks of kind M or N``, ``at most 100 M``,
+    ``no edge into end``, ``each N has exactly 2 M before it and 1 C after it``."""
+    match c:
+        case OnlyKinds(kinds):
+            return f"only tasks of kind {_or(kinds)}"
+        case NoTasks():
+            return "no new task"
+        case AtMost(n, kind):
+            return f"at most {n} {'new tasks' if kind is None else kind}"
+        case OnlyEdges(edges):
+            return "only edges " + _or([f"{_name(u, bound)} → {_name(v, bound)}"
+                                        for u, v in edges])
+        case NoEdges(None, None):
+            return "no new edge"
+        case NoEdges(source, target):
+            ends = [f"from {_name(source, bound)}" if source else "",
+                    f"into {_name(target, bound)}" if target else ""]
+            return "no edge " + " ".join(e for e in ends if e)
+        case Each(kind, degrees):
+            parts = []
+            for side in SIDES:
+                counts = [f"{d.bound} {d.n} {d.kind}" for d in degrees if d.side == side]
+                if counts:
+                    parts.append(f"{' and '.join(counts)} {side} it")
+            return f"each {kind} has {' and '.join(parts)}"
+    return str(c)
+
+
+def _or(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def where_lines(limits: Sequence[Limits], width: int = WHERE_WIDTH,
+                most: int = WHERE_LINES) -> list[str]:
+    """The constraints in short, ``·`` between them, wrapped to ``most`` lines of about
+    ``width`` characters; what does not fit is counted: ``+3 more``."""
+    items = list(dict.fromkeys(constraint_short(c, lim.bound)
+                               for lim in limits for c in lim.constraints))
+    lines: list[str] = []
+    for i, item in enumerate(items):
+        if lines and len(lines[-1]) + 3 + len(item) <= width:
+            lines[-1] += f" · {item}"
+            continue
+        pieces = textwrap.wrap(item, width, max_lines=2, placeholder=" …",
+                               expand_tabs=False)
+        if len(lines) + len(pieces) > most:
+            lines.append(f"+{len(items) - i} more")
+            break
+        lines.extend(pieces)
+    return lines
+
+
+def explained(limits: Sequence[Limits], hole: str) -> list[str]:
+    """Each constraint in words, one a line; those of a hole it grew from say so."""
+    out: list[str] = []
+    for lim in limits:
+        whose = "" if lim.of == hole else f" (kept from {lim.of}, counted over all it grows)"
+        out.extend(constraint_in_words(c, lim.bound) + whose for c in lim.constraints)
+    return list(dict.fromkeys(out))
+
+
 # ====================================================================== the refusal
 def caption(refusal: Refusal, width: int = 90, tried: int = 5) -> list[str]:
     """The refusal's first line, wrapped, then the productions tried (the first few)."""
@@ -235,8 +375,12 @@ class Picture:
     refusal: Refusal | None = None  # the run broke: say so, mark who, caption why
 
 
-def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture()) -> str:
-    """The DOT source of the picture of ``graph`` under ``grammar``."""
+def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
+           limits: ConstraintState | None = None) -> str:
+    """The DOT source of the picture of ``graph`` under ``grammar``. ``limits`` (a
+    derivation's ``limits``) says what constrains each hole, also constraints added at
+    run time and those a hole keeps from the hole it grew from; without it, a hole
+    shows its type's own constraints."""
     types = dict(grammar.types)
     heading = _heading(picture)
     lines = ["digraph grammarflow {",
@@ -259,7 +403,8 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture()) -> str:
         edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
     for hole in graph.holes.values():
-        lines.extend(_hole(hole, types, node_of, picture))
+        where = hole_limits(hole, types[hole.type], limits)
+        lines.extend(_hole(hole, types, node_of, picture, where))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -302,21 +447,28 @@ def _task_node(graph: Graph, tid: str, state: str) -> str:
 
 
 def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
-          picture: Picture) -> list[str]:
+          picture: Picture, where: Sequence[Limits] = ()) -> list[str]:
     htype = types[hole.type]
     hid = f"h:{hole.id}"
     aimed = picture.refusal is not None and picture.refusal.hole == hole.id
     color = REFUSED if aimed else "#6b7280"
     if hole.everywhere:
         text = f"∗  {hole.id}: anything may be added,\nbefore tasks not yet started"
-        return [f"  {quote(hid)} [label={quote(text)}, shape={HOLE_SHAPE}, style=\"dashed\", "
-                f'color="{color}", fontcolor="#374151"];']
+        if where:
+            text += ", where\n" + "\n".join(where_lines(where))
+        out = [f"  {quote(hid)} [label={quote(text)}, shape={HOLE_SHAPE}, style=\"dashed\", "
+               f'color="{color}", fontcolor="#374151"];']
+        if picture.alternatives and where:
+            out.extend(_explanation(hole.id, where))
+        return out
     if is_potential_edge(htype, hole):
         a, b = hole.args
         return [f"  {quote(node_of.get(a, 't:' + a))} -> {quote(node_of.get(b, 't:' + b))} "
                 f"[style=dashed, color=\"{color}\", label={quote(hole.id + ': maybe')}, "
                 f"tooltip={quote(hole.id + ': this edge may appear')}];"]
     label = f"{hole.id} ({hole.type}) becomes\n{in_words(htype, hole, types)}"
+    if where:
+        label += ", where\n" + "\n".join(where_lines(where))
     out = [f"  {quote(hid)} [label={quote(label)}, shape={HOLE_SHAPE}, style=\"dashed\", "
            f'color="{color}", fontcolor="#374151"];']
     # weight: the wildcard sits between the tasks it comes after and before
@@ -328,7 +480,23 @@ def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
             out.append(f'  {quote(hid)} -> {node} [style=dashed, color="#6b7280", weight=2];')
     if picture.alternatives:
         out.extend(_alternatives(hole, htype, types))
+        if where:
+            out.extend(_explanation(hole.id, where))
     return out
+
+
+def _explanation(hole: str, where: Sequence[Limits]) -> list[str]:
+    """The constraints of a hole in words, one a line, as a small dashed cluster."""
+    cid = f"cluster_{hole}_where"
+    text = "\n".join(explained(where, hole))
+    return [f"  subgraph {quote(cid)} {{",
+            f'    style=dashed; color="#9ca3af"; fontsize=9; '
+            f"label={quote(f'{hole} grows only what keeps')};",
+            f"    {quote(f'w:{hole}')} [label={quote(text)}, shape=note, fontsize=9, "
+            f'color="#9ca3af"];',
+            "  }",
+            f"  {quote('h:' + hole)} -> {quote(f'w:{hole}')} "
+            f'[style=dotted, arrowhead=none, color="#d1d5db"];']
 
 
 def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType]) -> list[str]:

@@ -230,8 +230,9 @@ RICH = (
         "Q(a) ::= a -> C | a -> D -> E, Q(D) | Any(*)",
     ]),
 )
-#: With constraints on its open holes (message runs only: the picture does not show
-#: constraints yet, so its soundness property would realise what they forbid).
+#: With constraints on its open holes (message runs, and the picture's properties: a
+#: wildcard shows its constraints, and a step it seems to allow may be refused only by
+#: one it shows).
 CONSTRAINED = (
     define("s0 -> s1, s2, Lim(s0, s1), Wide(*), X(s0, s2)", [
         "Lim(a; b) ::= * where only A, B; at most 2 A; no edges into b; "

@@ -4,11 +4,13 @@ the notation, the JSON and the journal of each."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from grammarflow import (
     BrokenPromise,
@@ -25,6 +27,7 @@ from grammarflow import (
     open_type,
     wire,
 )
+from grammarflow.cli import main
 from grammarflow.constraints import parse_constraint, parse_constraints
 from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar, HoleSpec
@@ -267,6 +270,37 @@ def test_a_constraint_a_task_adds_binds_the_next_change(tmp_path: Path) -> None:
     assert lines[0] == "run 1: BROKEN — task s asked for a change the grammar does not allow"
     assert lines[1] == ("  why:     constraint 'no new edges' of hole Dyn.1 (Dyn) is broken: "
                         "edge s -> Dyn.1/p")
+    # the refused task's changes, its constraint with them, never happened: not drawn
+    assert drawn_label(tmp_path) == drawn_label(tmp_path, "--at", "0") == (
+        "Dyn.1 (Dyn) becomes\\nanything, where\\nonly P, D · each D ← 2 P")
+
+
+def drawn_label(tmp_path: Path, *at: str) -> str:
+    """The label of hole Dyn.1 in `grammarflow render 1 --format dot`."""
+    out = CliRunner().invoke(main, ["render", "1", "--db", str(tmp_path / "gf.db"),
+                                    "--format", "dot", "-o", "-", *at])
+    assert out.exit_code == 0, out.output
+    m = re.search(r'"h:Dyn\.1" \[label="([^"]*)"', out.output)
+    assert m, out.output
+    return m.group(1)
+
+
+def test_the_picture_of_a_run_shows_a_constraint_from_the_step_that_added_it(
+        tmp_path: Path) -> None:
+    (tmp_path / "wf.py").write_text(WORKFLOW.replace(
+        "; each D has 2 P before", "").format(
+        constrain='    task.constrain(ctx.hole("Dyn"), "no edges into b")\n'), encoding="utf-8")
+    ran = subprocess.run([sys.executable, "-m", "grammarflow", "run", "wf.py", "--db",
+                          str(tmp_path / "gf.db")], cwd=tmp_path, capture_output=True,
+                         text=True, check=False, timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    history = CliRunner().invoke(main, ["history", "1", "--db", str(tmp_path / "gf.db")])
+    step = next(int(line.split()[0]) for line in history.output.splitlines()
+                if "'op': 'constrain'" in line)
+    before = drawn_label(tmp_path, "--at", str(step - 1))
+    assert before == "Dyn.1 (Dyn) becomes\\nanything, where\\nonly P, D"
+    assert drawn_label(tmp_path, "--at", str(step)) == \
+        "Dyn.1 (Dyn) becomes\\nanything, where\\nonly P, D · no edges into e"
 
 
 @pytest.mark.parametrize(("message", "expected"), [

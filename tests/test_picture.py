@@ -20,9 +20,9 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 
-from hypothesis import assume, event, given
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-from strategies import FIND, mixed_grammars
+from strategies import CONSTRAINED, FIND, mixed_grammars
 
 from grammarflow import (
     BrokenPromise,
@@ -34,14 +34,18 @@ from grammarflow import (
     NarrowHole,
     NarrowType,
     Refine,
+    SetState,
     TaskSpec,
+    TaskState,
     define,
     repeat_parallel,
     repeat_series,
 )
-from grammarflow.render import Picture, to_dot
+from grammarflow.constraints import parse_constraint, parse_constraints
+from grammarflow.grammar import Production
+from grammarflow.render import Picture, constraint_short, to_dot
 from grammarflow.simulate import RandomChooser, finish
-from grammarflow.steps import Step
+from grammarflow.steps import Constrain, Step
 from grammarflow.testing import message_runs
 
 _NODE = re.compile(r'^  "((?:[^"\\]|\\.)*)" \[(.*)\];$', re.M)
@@ -58,6 +62,7 @@ class Drawn:
     after: dict[str, set[str]] = field(default_factory=dict)  # hole -> tasks it follows
     before: dict[str, set[str]] = field(default_factory=dict)  # hole -> tasks it precedes
     potential: dict[tuple[str, str], str] = field(default_factory=dict)  # edge -> hole
+    where: dict[str, list[str]] = field(default_factory=dict)  # hole -> constraints shown
     everywhere: set[str] = field(default_factory=set)
     state: dict[str, str] = field(default_factory=dict)  # task -> state (its tooltip)
 
@@ -84,7 +89,8 @@ def read(dot: str) -> Drawn:
             drawn.state[name[2:]] = state.group(1) if state else ""
         elif name.startswith("h:"):
             label = re.search(r'label="((?:[^"\\]|\\.)*)"', attrs)
-            drawn.holes[name[2:]] = label.group(1) if label else ""
+            drawn.holes[name[2:]], drawn.where[name[2:]] = split_where(
+                label.group(1) if label else "")
             if "anything may be added" in attrs:
                 drawn.everywhere.add(name[2:])
     for u, v, attrs in _EDGE.findall(dot):
@@ -100,6 +106,14 @@ def read(dot: str) -> Drawn:
         elif u.startswith("h:") and v.startswith("t:"):
             drawn.before.setdefault(u[2:], set()).add(v[2:])
     return drawn
+
+
+def split_where(label: str) -> tuple[str, list[str]]:
+    """A wildcard's label without its constraints (``..., where`` then the constraints
+    in short, ``·`` between them, maybe ``+N more``), and those constraints."""
+    head, sep, rest = label.partition(", where\\n")  # as DOT escapes it
+    return head, [c for line in unescape(rest).split("\n") for c in line.split(" · ")
+                  if sep]
 
 
 def lineage(grammar: Grammar, d: Derivation, start: int) -> dict[str, str]:
@@ -146,9 +160,9 @@ def test_every_finished_graph_is_an_instance_of_the_picture(data: st.DataObject)
 
 
 def check_complete(data: st.DataObject) -> None:
-    grammar = data.draw(mixed_grammars())
+    grammar = data.draw(mixed_grammars(constrained=True))
     d = data.draw(partial_message_runs(grammar))
-    drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9)))
+    drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9), d.limits))
     assert drawn.tasks == set(d.graph.tasks)
     start = len(d.history)
     cont = Derivation.replay(grammar, d.history)
@@ -321,10 +335,28 @@ def _path(kinds: tuple[str, ...], new: dict[str, str], d: Derivation) -> bool:
     return any(walk(t, kinds[1:], {t}) for t, k in new.items() if k == kinds[0])
 
 
+_BROKEN = re.compile(r"constraint '([^']+)' of hole (\S+) \(\w+\) is broken"
+                     r"|would break constraint '([^']+)' of hole (\S+) ")
+
+
+def refused_by_shown(e: BrokenPromise, d: Derivation, shown: list[str]) -> bool:
+    """Was a step refused by a constraint the wildcard shows (in short, its parameters
+    as the tasks they are bound to), or by one its ``+N more`` stands for?"""
+    m = _BROKEN.search(e.reason)
+    if m is None:
+        return False
+    text, hole = m.group(1) or m.group(3), m.group(2) or m.group(4)
+    c = parse_constraint(text)
+    shorts = {constraint_short(c, s.bound) for s in d.limits.scopes.values()
+              if s.hole == hole and c in s.constraints}
+    return bool(shorts & set(shown)) or any(x.startswith("+") for x in shown)
+
+
 def realised(grammar: Grammar, history: list[Step], hid: str, alt: Alternative,
-             seed: int) -> str | None:
+             seed: int, shown: list[str] = []) -> str | None:  # noqa: B006
     """Apply each production of the hole's type (a task may name any); None if one makes
-    what ``alt`` shows and the run can still finish after it, else why not."""
+    what ``alt`` shows and the run can still finish after it, or one is refused by a
+    constraint the wildcard shows (it stands for what keeps them), else why not."""
     before = Derivation.replay(grammar, history)
     tried = []
     for prod in before.grammar.types[before.graph.holes[hid].type].productions:
@@ -332,6 +364,9 @@ def realised(grammar: Grammar, history: list[Step], hid: str, alt: Alternative,
         try:
             cont.apply(Expand(hid, prod.name))
         except BrokenPromise as e:
+            if shown and refused_by_shown(e, cont, shown) and shows_kinds(alt, prod):
+                event("drawn: an alternative a shown constraint refuses")
+                return None
             tried.append(f"{prod.name}: refused ({e.reason[:60]})")
             continue
         if not shows(alt, before, cont):
@@ -344,35 +379,51 @@ def realised(grammar: Grammar, history: list[Step], hid: str, alt: Alternative,
     return "; ".join(tried)
 
 
+def shows_kinds(alt: Alternative, prod: Production) -> bool:
+    """Does the production make the kinds ``alt`` shows (the alternative it stands for)?"""
+    return sorted(k for chain in alt.chains for k in chain) == \
+        sorted(t.kind for t in prod.fragment.tasks)
+
+
+def grown_kind(shown: list[str]) -> str:
+    """A kind to grow in a wildcard: the first its ``only M, N`` allows, else X."""
+    only = [x for x in shown if x.startswith("only ") and "→" not in x]
+    return only[0].removeprefix("only ").split(", ")[0] if only else "X"
+
+
 def check_sound(data: st.DataObject) -> None:
-    grammar = data.draw(mixed_grammars())
+    grammar = data.draw(mixed_grammars(constrained=True))
     d = data.draw(partial_message_runs(grammar))
     check_sound_of(grammar, d, data.draw(st.integers(0, 2**32)))
 
 
 def check_sound_of(grammar: Grammar, d: Derivation, seed: int) -> None:
     """Every alternative, wildcard and potential edge drawn for ``d`` can happen."""
-    dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9))
+    dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9), d.limits)
     drawn = read(dot)
     history = list(d.history)
     for hid, label in sorted(drawn.holes.items()):
+        if drawn.where[hid]:
+            event("drawn: a constrained wildcard")
         if hid in drawn.everywhere:
             event("drawn: ∗ everywhere")
             after = sorted(drawn.tasks)[0]
             later = [t for t in sorted(drawn.tasks) if drawn.state[t] in ("pending", "ready")
                      and after not in drawn.downstream(t)]
             edges = [(after, "x"), *[("x", t) for t in later[:1]]]
-            _realise_open(grammar, history, Grow(hid, Fragment((TaskSpec("x", "X"),), (),
-                                                               tuple(edges))), seed)
+            _realise_open(grammar, history, Grow(hid, Fragment(
+                (TaskSpec("x", grown_kind(drawn.where[hid])),), (), tuple(edges))), seed,
+                drawn.where[hid])
             continue
         alts = drawn_alternatives(label)
         if alts == OPEN:
             event("drawn: ∗ anything")
             a, b = sorted(drawn.after.get(hid, ())), sorted(drawn.before.get(hid, ()))
             edges = [*[(t, "x") for t in a[:1]], *[("x", t) for t in b[:1]]]
-            _realise_open(grammar, history, Grow(hid, Fragment((TaskSpec("x", "X"),), (),
-                                                               tuple(edges))), seed)
-            _realise_open(grammar, history, Refine(hid, Fragment()), seed)
+            _realise_open(grammar, history, Grow(hid, Fragment(
+                (TaskSpec("x", grown_kind(drawn.where[hid])),), (), tuple(edges))), seed,
+                drawn.where[hid])
+            _realise_open(grammar, history, Refine(hid, Fragment()), seed, drawn.where[hid])
             continue
         assert isinstance(alts, list)
         event(f"drawn: {len(alts)} alternative(s)")
@@ -380,7 +431,7 @@ def check_sound_of(grammar: Grammar, d: Derivation, seed: int) -> None:
                 d.graph.holes[hid].type].removed:
             event("drawn: a narrowed hole")
         for alt in alts:
-            why = realised(grammar, history, hid, alt, seed)
+            why = realised(grammar, history, hid, alt, seed, drawn.where[hid])
             assert why is None, f"{hid} shows {alt.text!r} ({label!r}), but no step makes it " \
                                 f"and finishes: {why}"
     for (u, v), hid in sorted(drawn.potential.items()):
@@ -391,9 +442,15 @@ def check_sound_of(grammar: Grammar, d: Derivation, seed: int) -> None:
 
 
 def _realise_open(grammar: Grammar, history: list[Step], step: Grow | Refine,
-                  seed: int) -> None:
+                  seed: int, shown: list[str]) -> None:
     cont = Derivation.replay(grammar, history)
-    cont.apply(step)  # what the wildcard promises must be accepted
+    try:
+        cont.apply(step)  # what the wildcard promises must be accepted
+    except BrokenPromise as e:  # ... unless a constraint it shows forbids it
+        assert refused_by_shown(e, cont, shown), \
+            f"{step} drawn as possible ({shown or 'no constraint shown'}), but refused: {e}"
+        event("drawn: a step a shown constraint refuses")
+        return
     finish(cont, RandomChooser(random.Random(seed)))
     assert not cont.graph.holes, f"{step} drawn, but the run cannot finish after it"
 
@@ -461,6 +518,42 @@ def test_a_narrowed_repetition_is_drawn_as_what_is_left(
     check_sound_of(grammar, d, seed)
 
 
+@settings(max_examples=10)
+@given(st.integers(0, 2**32))
+def test_a_constrained_wildcard_is_sound_read_from_its_label(seed: int) -> None:
+    """(b) for the constrained grammar, at its start and after a constraint added at
+    run time: each open wildcard grows a kind its label allows, or is refused by a
+    constraint its label shows."""
+    grammar = CONSTRAINED[0]
+    d = grammar.derivation()
+    drawn = read(to_dot(d.graph, d.grammar, Picture(), d.limits))
+    assert drawn.where == {"Lim.1": ["only A, B", "at most 2 A", "no edges into s1",
+                                     "each B ← ≤1 A"],
+                           "Wide.1": ["no edges from s2"], "X.1": []}
+    check_sound_of(grammar, d, seed)
+    d.apply(SetState("s0", TaskState.RUNNING))
+    d.apply(Constrain("Lim.1", parse_constraints("only B")))
+    assert read(to_dot(d.graph, d.grammar, Picture(), d.limits)).where["Lim.1"][-1] == "only B"
+    check_sound_of(grammar, d, seed)
+
+
+def test_a_picture_that_hides_constraints_is_caught(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Mutation: a constrained wildcard drawn as plain 'anything' claims futures its
+    constraints forbid; the soundness test must fail."""
+    from hypothesis import settings
+
+    from grammarflow import render
+
+    monkeypatch.setattr(render, "hole_limits", lambda hole, htype, state: [])
+
+    @settings(max_examples=300, derandomize=True, database=None, phases=FIND)
+    @given(st.data())
+    def mutated(data: st.DataObject) -> None:
+        check_sound(data)
+
+    assert "no constraint shown" in failure_of(mutated)
+
+
 def test_a_picture_that_shows_narrowed_away_productions_is_caught(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Mutation: a label listing a production narrowed away shows a future that
     cannot happen; the soundness test must fail."""
@@ -507,8 +600,8 @@ def test_a_picture_that_drops_potential_edges_is_caught(monkeypatch) -> None:  #
     from grammarflow import render
 
     real = render._hole
-    monkeypatch.setattr(render, "_hole", lambda hole, types, node_of, picture: [
-        line for line in real(hole, types, node_of, picture) if "this edge may appear" not in line])
+    monkeypatch.setattr(render, "_hole", lambda *args: [
+        line for line in real(*args) if "this edge may appear" not in line])
 
     @settings(max_examples=300, derandomize=True, database=None, phases=FIND)
     @given(st.data())

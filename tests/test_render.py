@@ -14,18 +14,33 @@ from grammarflow import (
     BrokenPromise,
     Derivation,
     Expand,
+    Fragment,
     Grammar,
+    HoleSpec,
+    Refine,
     SetState,
     TaskSpec,
     TaskState,
     define,
+    open_type,
     optional_edge,
     repeat_parallel,
     repeat_series,
 )
+from grammarflow.constraints import (
+    AtMost,
+    ConstraintState,
+    Degree,
+    Each,
+    NoEdges,
+    OnlyKinds,
+    parse_constraints,
+)
 from grammarflow.errors import Attempt, Refusal
+from grammarflow.graph import Role
 from grammarflow.match import Diff, add
 from grammarflow.render import HOLE_SHAPE, REFUSED, Picture, quote, render, to_dot
+from grammarflow.steps import Constrain
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 
@@ -296,3 +311,133 @@ def test_drawn_alternatives_name_the_nothing_alternative() -> None:
     assert 'label="nothing", shape=plaintext' in node(dot, "a:X.1:0:nothing")
     assert 'label="nothing (order kept)", shape=plaintext' in node(dot, "a:X.1:2:nothing")
     assert ("h:X.1", "a:X.1:0:nothing") in edges(dot)
+
+
+# ---------------------------------------------------------------- constraints on wildcards
+DYN = define("s, e, Dyn(s, e), Any(*)", [
+    "Dyn(a; b) ::= * where only M, N; at most 100 M; no edges into b; "
+    "each N has 2 M before, 1 C after",
+    "Any(*) ::= * where no new edges"])
+
+
+def label_of(dot: str, name: str) -> str:
+    m = re.search(r'label="((?:[^"\\]|\\.)*)"', node(dot, name))
+    assert m, name
+    return m.group(1).replace("\\n", "\n")
+
+
+def test_a_constrained_wildcard_shows_its_constraints_in_short() -> None:
+    d = DYN.derivation()
+    dot = to_dot(d.graph, d.grammar, limits=d.limits)
+    assert label_of(dot, "h:Dyn.1") == ("Dyn.1 (Dyn) becomes\nanything, where\n"
+                                        "only M, N · at most 100 M\n"
+                                        "no edges into e · each N ← 2 M, → 1 C")
+    assert label_of(dot, "h:Any.1") == ("∗  Any.1: anything may be added,\n"
+                                        "before tasks not yet started, where\nno new edges")
+    # without the derivation's state, a hole shows its type's own constraints
+    assert label_of(to_dot(d.graph, d.grammar), "h:Dyn.1") == label_of(dot, "h:Dyn.1")
+    svg = svg_texts(render(dot, "svg"))
+    assert {"only M, N · at most 100 M", "no edges into e · each N ← 2 M, → 1 C",
+            "no new edges"} <= {t for t, *_ in svg}
+
+
+@pytest.mark.parametrize("constraint, short, words", [
+    ("only M, N", "only M, N", "only tasks of kind M or N"),
+    ("no new tasks", "no new tasks", "no new task"),
+    ("at most 100 M", "at most 100 M", "at most 100 M"),
+    ("at most 3 tasks", "at most 3 tasks", "at most 3 new tasks"),
+    ("only a -> M, M -> b", "only s → M, M → e", "only edges s → M or M → e"),
+    ("no new edges", "no new edges", "no new edge"),
+    ("no edges from a", "no edges from s", "no edge from s"),
+    ("no edges into b", "no edges into e", "no edge into e"),
+    ("no edges from M into b", "no edges from M into e", "no edge from M into e"),
+    ("each N has 2 M before, 1 C after", "each N ← 2 M, → 1 C",
+     "each N has exactly 2 M before it and exactly 1 C after it"),
+    ("each N has at least 1 M before, at most 2 C after", "each N ← ≥1 M, → ≤2 C",
+     "each N has at least 1 M before it and at most 2 C after it"),
+])
+def test_each_kind_of_constraint_in_short_and_explained_in_words(
+        constraint: str, short: str, words: str) -> None:
+    g = define("s, e, Dyn(s, e)", f"Dyn(a; b) ::= * where {constraint}")
+    d = g.derivation()
+    dot = to_dot(d.graph, g, Picture(alternatives=True), d.limits)
+    assert label_of(dot, "h:Dyn.1").split("\n")[2:] == [short]
+    assert label_of(dot, "w:Dyn.1") == words
+    assert 'label="Dyn.1 grows only what keeps"' in dot
+    assert ("h:Dyn.1", "w:Dyn.1") in edges(dot)
+    assert "w:Dyn.1" not in to_dot(d.graph, g, Picture(), d.limits)  # only with alternatives
+
+
+def test_the_alternatives_explain_every_constraint_one_a_line_through_real_dot() -> None:
+    d = DYN.derivation()
+    dot = to_dot(d.graph, d.grammar, Picture(alternatives=True), d.limits)
+    texts = {t for t, *_ in svg_texts(render(dot, "svg"))}
+    assert {"only tasks of kind M or N", "at most 100 M", "no edge into e",
+            "each N has exactly 2 M before it and exactly 1 C after it",
+            "no new edge"} <= texts
+
+
+def test_a_long_list_of_constraints_wraps_to_a_few_lines_and_counts_the_rest() -> None:
+    kinds = ", ".join(f"K{i}" for i in range(30))
+    many = "; ".join(f"at most {i} M{i}" for i in range(12))
+    g = define("s, e, Dyn(s, e)", f"Dyn(a; b) ::= * where only {kinds}; {many}")
+    d = g.derivation()
+    dot = to_dot(d.graph, g, Picture(alternatives=True), d.limits)
+    lines = label_of(dot, "h:Dyn.1").split("\n")[2:]
+    assert len(lines) == 4 and all(len(x) <= 40 for x in lines)
+    assert lines[0].startswith("only K0, K1,") and lines[1].endswith("…")
+    assert re.fullmatch(r"\+(\d+) more", lines[-1])
+    shown = sum(x.count("at most") for x in lines)
+    assert int(lines[-1].split()[0][1:]) == 12 - shown
+    assert len(label_of(dot, "w:Dyn.1").split("\n")) == 13  # all explained
+
+
+def test_a_constraint_added_at_run_time_is_drawn_after_its_step() -> None:
+    g = define("s, e, Dyn(s, e)", "Dyn(a; b) ::= *")
+    d = g.derivation()
+    d.apply(SetState("s", TaskState.RUNNING))
+    before = to_dot(d.graph, g, Picture(alternatives=True), d.limits)
+    assert label_of(before, "h:Dyn.1") == "Dyn.1 (Dyn) becomes\nanything"
+    assert "w:Dyn.1" not in before
+    d.apply(Constrain("Dyn.1", parse_constraints("only P; no edges into b")))
+    after = to_dot(d.graph, g, Picture(alternatives=True), d.limits)
+    assert label_of(after, "h:Dyn.1") == \
+        "Dyn.1 (Dyn) becomes\nanything, where\nonly P · no edges into e"
+    assert label_of(after, "w:Dyn.1") == "only tasks of kind P\nno edge into e"
+    replayed = Derivation.replay(g, d.history)  # the journal's replay draws it too
+    assert to_dot(replayed.graph, g, Picture(alternatives=True), replayed.limits) == after
+
+
+def test_a_hole_grown_inside_a_constrained_one_shows_what_it_keeps() -> None:
+    g = define("s, e, Dyn(s, e)", "Dyn(a; b) ::= * where only M; at most 2 M")
+    d = g.derivation()
+    sub_type = open_type("Sub", ("a", "b"), (Role.AFTER, Role.BEFORE))
+    d.apply(Refine("Dyn.1", Fragment((TaskSpec("m", "M"),), (HoleSpec("Sub", ("m", "e")),),
+                                     (("s", "m"),)), (sub_type,)))
+    dot = to_dot(d.graph, d.grammar, Picture(alternatives=True), d.limits)
+    sub = next(h for h in d.graph.holes)
+    assert label_of(dot, f"h:{sub}").split("\n")[1:] == ["anything, where",
+                                                         "only M · at most 2 M"]
+    assert label_of(dot, f"w:{sub}") == (
+        "only tasks of kind M (kept from Dyn.1, counted over all it grows)\n"
+        "at most 2 M (kept from Dyn.1, counted over all it grows)")
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_names_inside_constraints_are_escaped(text: str) -> None:
+    g = define("s, e, Dyn(s, e)", "Dyn(a; b) ::= *")
+    d = g.derivation()
+    hostile = (OnlyKinds((text, "M")), AtMost(3, text), NoEdges(None, "b"),
+               Each(text, (Degree("exactly", 1, text, "before"),)))
+    limits = ConstraintState(lambda *_: None)
+    limits.start("Dyn.1", "Dyn", hostile, {"b": text})
+    dot = to_dot(d.graph, g, Picture(alternatives=True), limits)
+    svg = render(dot, "svg").decode()  # the real dot parses it
+    root = ET.fromstring(svg.split("\n", 1)[1])
+    texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    assert "<script>" not in svg and "<b>html</b>" not in svg
+    shown = text.replace("\x00", "\\x00")
+    short = " ".join(shown.split())  # in the label: on one line, spaces for breaks
+    assert any(f"only {short}, M" in " ".join(t.split()) for t in texts), (short, texts)
+    first = " ".join(shown.split("\n")[0].split())  # in words: lines break
+    assert any(f"only tasks of kind {first}" in " ".join(t.split()) for t in texts)
