@@ -44,6 +44,7 @@ _EXPORTS = {
     "Refine": "grammarflow.steps",
     "NarrowType": "grammarflow.steps",
     "NarrowHole": "grammarflow.steps",
+    "Constrain": "grammarflow.steps",
     "SetState": "grammarflow.steps",
     "hole_type": "grammarflow.grammar",
     "open_type": "grammarflow.grammar",
@@ -67,6 +68,7 @@ __all__ = [
     "Applied",
     "Attempt",
     "BrokenPromise",
+    "Constrain",
     "Derivation",
     "Diff",
     "Expand",
@@ -143,6 +145,7 @@ if TYPE_CHECKING:
     from grammarflow.shapes import choice, optional_edge, repeat_parallel, repeat_series
     from grammarflow.steps import (
         Applied,
+        Constrain,
         Expand,
         Grow,
         NarrowHole,
