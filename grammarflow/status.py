@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from grammarflow.constraints import constraints_from_json
 from grammarflow.derivation import Derivation
 from grammarflow.errors import Refusal
 from grammarflow.fold import Failure, fold_run, refusal_of_entry
@@ -137,6 +138,9 @@ def describe(entry: Entry) -> str:
             return f"promise narrowed: type {d['type']} loses productions {d['remove']}"
         if op == "narrow_hole":
             return f"promise narrowed: hole {d['hole']} loses productions {d['remove']}"
+        if op == "constrain":
+            said = "; ".join(str(c) for c in constraints_from_json(d["constraints"]))
+            return f"promise narrowed: hole {d['hole']} is constrained: {said}"
     if entry.kind == "attempt":
         return _describe_attempt(d)
     if entry.kind == "refused":

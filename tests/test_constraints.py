@@ -28,11 +28,13 @@ from grammarflow import (
     wire,
 )
 from grammarflow.cli import main
-from grammarflow.constraints import parse_constraint, parse_constraints
+from grammarflow.constraints import constraints_from_json, parse_constraint, parse_constraints
 from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar, HoleSpec
 from grammarflow.graph import Graph
+from grammarflow.status import describe
 from grammarflow.steps import Constrain, step_from_json, step_to_json
+from grammarflow.store import Entry
 
 
 def dyn(constraints: str, start: str = "s -> e, Dyn(s, e)") -> Derivation:
@@ -315,3 +317,10 @@ def test_a_constrain_message_is_checked_on_the_wire(message: dict[str, object],
     ok = wire.encode_message({"op": "constrain", "id": 1, "hole": "Dyn.1",
                               "constraints": ["only M"]})
     assert wire.decode_message(ok)["constraints"] == ["only M"]
+
+
+def test_history_says_a_constrain_step_in_the_notation() -> None:
+    step = Constrain("Dyn.1", constraints_from_json(["only M, N", "at most 3 M"]))
+    entry = Entry(1, 7, 0.0, "step", step_to_json(step))
+    assert describe(entry) == ("promise narrowed: hole Dyn.1 is constrained: "
+                               "only M, N; at most 3 M")
