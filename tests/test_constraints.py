@@ -298,7 +298,7 @@ def test_the_picture_of_a_run_shows_a_constraint_from_the_step_that_added_it(
     assert ran.returncode == 0, ran.stdout + ran.stderr
     history = CliRunner().invoke(main, ["history", "1", "--db", str(tmp_path / "gf.db")])
     step = next(int(line.split()[0]) for line in history.output.splitlines()
-                if "'op': 'constrain'" in line)
+                if "is constrained: no edges into b" in line)
     before = drawn_label(tmp_path, "--at", str(step - 1))
     assert before == "Dyn.1 (Dyn) becomes\\nanything, where\\nonly P, D"
     assert drawn_label(tmp_path, "--at", str(step)) == \
