@@ -46,6 +46,11 @@ _EXPORTS = {
     "NarrowHole": "grammarflow.steps",
     "Constrain": "grammarflow.steps",
     "SetState": "grammarflow.steps",
+    "Output": "grammarflow.steps",
+    "All": "grammarflow.datatypes",
+    "Item": "grammarflow.datatypes",
+    "Guard": "grammarflow.guards",
+    "Signature": "grammarflow.data",
     "hole_type": "grammarflow.grammar",
     "open_type": "grammarflow.grammar",
     "define": "grammarflow.notation",
@@ -65,6 +70,7 @@ _EXPORTS = {
 
 __all__ = [
     "Added",
+    "All",
     "Applied",
     "Attempt",
     "BrokenPromise",
@@ -78,17 +84,21 @@ __all__ = [
     "GrammarflowError",
     "Graph",
     "Grow",
+    "Guard",
     "Hole",
     "HoleSpec",
     "HoleType",
+    "Item",
     "Kind",
     "NarrowHole",
     "NarrowType",
     "NotationError",
+    "Output",
     "Production",
     "Refine",
     "Role",
     "SetState",
+    "Signature",
     "Task",
     "TaskSpec",
     "TaskState",
@@ -121,6 +131,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from grammarflow.data import Signature
+    from grammarflow.datatypes import All, Item
     from grammarflow.derivation import Derivation
     from grammarflow.errors import (
         Attempt,
@@ -140,6 +152,7 @@ if TYPE_CHECKING:
         open_type,
     )
     from grammarflow.graph import Graph, Hole, Role, Task, TaskState
+    from grammarflow.guards import Guard
     from grammarflow.match import Added, Diff, add
     from grammarflow.notation import define, format_fragment, parse_fragment, parse_types
     from grammarflow.shapes import choice, optional_edge, repeat_parallel, repeat_series
@@ -150,6 +163,7 @@ if TYPE_CHECKING:
         Grow,
         NarrowHole,
         NarrowType,
+        Output,
         Refine,
         SetState,
     )

@@ -23,14 +23,17 @@ can never be handed the same id.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from grammarflow.constraints import ConstraintState, check_constraint, fragment_breaks
+from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
 from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState
+from grammarflow.guards import Counts, GuardError
 from grammarflow.steps import (
     Applied,
     Constrain,
@@ -38,6 +41,7 @@ from grammarflow.steps import (
     Grow,
     NarrowHole,
     NarrowType,
+    Output,
     Refine,
     SetState,
     Step,
@@ -244,6 +248,10 @@ class Derivation:
         htype = self.grammar.types[hole.type]
         if htype.open:
             return self.apply(Refine(hole_id, Fragment()))
+        if htype.guarded:
+            prod = self.chosen(hole)
+            assert prod.guard is not None
+            return self.apply(Expand(hole_id, prod.name, guard=prod.guard.label()))
         allowed = {p.name for p in htype.allowed(hole.allowed)}
         if htype.default is None or htype.default not in allowed:
             raise BrokenPromise(
@@ -253,6 +261,84 @@ class Derivation:
                 hole=hole_id,
             )
         return self.apply(Expand(hole_id, htype.default))
+
+    def chosen(self, hole: Hole) -> Production:
+        """The production a due hole of a guarded type takes: the first still allowed
+        whose guard holds (``[else]``: when no other does). BrokenPromise if none does,
+        or a guard cannot be read."""
+        htype = self.grammar.types[hole.type]
+        held = self._guards_held(hole, htype)
+        for p in htype.allowed(hole.allowed):
+            assert p.guard is not None
+            if (not any(held.values())) if p.guard.otherwise else held[p.name]:
+                return p
+        true = [p for p in htype.productions if held.get(p.name)]
+        if true:
+            why = (f"{true[0].guard!r} holds, and production {true[0].name} was narrowed "
+                   f"away ({narrowing_of(htype, hole.id, true[0].name)})")
+        elif any(p.guard is not None and p.guard.otherwise for p in htype.productions):
+            why = "no guard holds, and the [else] production was narrowed away"
+        else:
+            why = "no guard holds: " + "; ".join(
+                f"{p.guard!r} is false" for p in htype.productions if p.guard is not None)
+        raise BrokenPromise(f"hole {hole.id} ({hole.type}) is due and no allowed "
+                            f"production may be taken: {why}{self._values_shown(hole)}",
+                            hole=hole.id)
+
+    def _guards_held(self, hole: Hole, htype: HoleType) -> dict[str, bool]:
+        """Which ``when`` guards of the type hold for ``hole`` (every production's,
+        narrowed away or not: ``else`` holds only when none does)."""
+        values, counts = self._guard_context(hole, htype)
+        held = {}
+        for p in htype.productions:
+            if p.guard is None or p.guard.otherwise:
+                continue
+            try:
+                held[p.name] = p.guard.holds(values, counts)
+            except GuardError as e:
+                raise BrokenPromise(f"guard {p.guard!r} of hole {hole.id} ({hole.type}) "
+                                    f"cannot be read: {e}", hole=hole.id) from None
+        return held
+
+    def _guard_context(self, hole: Hole, htype: HoleType) -> tuple[dict[str, JSON], Counts]:
+        bound = dict(zip(htype.params, hole.args, strict=False))
+        outputs = self.graph.outputs
+        values = {p: outputs[t] for p, t in bound.items() if t in outputs}
+        g = self.graph
+
+        def counts(left: str, right: str) -> int:
+            if left in bound:
+                return sum(1 for w in g.succ[bound[left]] if g.tasks[w].kind == right)
+            return sum(1 for w in g.pred[bound[right]] if g.tasks[w].kind == left)
+
+        return values, counts
+
+    def _values_shown(self, hole: Hole) -> str:
+        htype = self.grammar.types[hole.type]
+        values, _ = self._guard_context(hole, htype)
+        read = sorted({n for p in htype.productions if p.guard for n in p.guard.names})
+        shown = [f"{n} = {_short(values[n])}" if n in values else f"{n}: no output"
+                 for n in read]
+        return f" ({', '.join(shown)})" if shown else ""
+
+    def _check_guard(self, hole: Hole, htype: HoleType, prod: Production) -> None:
+        """A guard is a promise: whoever expands, the production's guard must hold."""
+        guard = prod.guard
+        assert guard is not None
+        held = self._guards_held(hole, htype)
+        if guard.otherwise:
+            true = [p for p in htype.productions if held.get(p.name)]
+            if not true:
+                return
+            why = f"[else] holds only when no other guard does, and {true[0].guard!r} holds"
+        elif held[prod.name]:
+            return
+        else:
+            why = f"its guard {guard!r} is false"
+        raise BrokenPromise(
+            f"hole {hole.id} ({hole.type}) may not become {prod!r}: {why}"
+            f"{self._values_shown(hole)}", hole=hole.id,
+            attempts=(Attempt(repr(prod), why),))
 
     def close_due(self) -> list[Applied]:
         """Close due holes with their defaults until none is due (may raise)."""
@@ -290,14 +376,54 @@ class Derivation:
                 return self._narrow_hole(step)
             case Constrain():
                 return self._constrain(step)
+            case Output():
+                return self._output(step)
             case SetState(task, state):
                 if task not in self.graph.tasks:
                     raise BrokenPromise(f"no task {task!r} in the graph")
-                if state is TaskState.RUNNING and task in self.limits.rules:
-                    self.limits.check_start(task)
+                if state is TaskState.RUNNING:
+                    if task in self.limits.rules:
+                        self.limits.check_start(task)
+                    if self.grammar.data:
+                        self.inputs(task)
                 self.graph.set_state(task, state)
                 return Applied(step)
         raise TypeError(f"not a step: {step!r}")
+
+    # ---------------------------------------------------------------- data
+    def inputs(self, task: str) -> dict[str, JSON]:
+        """The values of a task's inputs (its predecessors done); BrokenPromise if one
+        cannot be bound (decided when the task would start: the orchestrator could not
+        start it)."""
+        sig = self.grammar.data.get(self.graph.tasks[task].kind)
+        if sig is None:
+            return {}
+        try:
+            return bind(self.graph, task, sig)
+        except BindingError as e:
+            raise BrokenPromise(f"the orchestrator could not start task {task}: {e}") from None
+
+    def _output(self, step: Output) -> Applied:
+        g = self.graph
+        if step.task not in g.tasks:
+            raise BrokenPromise(f"no task {step.task!r} in the graph")
+        if g.state[step.task] is not TaskState.RUNNING:
+            raise BrokenPromise(f"task {step.task} is {g.state[step.task].value}: only a "
+                                "running task gives its output")
+        kind = g.tasks[step.task].kind
+        sig = self.grammar.data.get(kind)
+        if sig is not None and sig.output is None:
+            raise BrokenPromise(f"task {step.task} gave an output, and kind {kind} declares "
+                                "none (declare its type to give one)")
+        g.set_output(step.task, step.value)
+        return Applied(step)
+
+    def _check_data_edges(self, edges: Iterable[tuple[str, str]]) -> None:
+        data = self.grammar.data
+        for u, v in edges:
+            why = edge_problem(self.graph, data, u, v)
+            if why is not None:
+                raise BrokenPromise(why)
 
     def _hole(self, hole_id: str) -> Hole:
         hole = self.graph.holes.get(hole_id)
@@ -323,6 +449,8 @@ class Derivation:
                 f"production {prod!r} was narrowed away for hole {hole.id} ({narrowing}); "
                 f"still allowed: {allowed}", hole=hole.id,
                 attempts=(Attempt(repr(prod), f"removed by a narrowing promise ({narrowing})"),))
+        if prod.guard is not None:
+            self._check_guard(hole, htype, prod)
         attrs = step.attrs
         if attrs:
             unknown = set(attrs) - set(prod.fragment.locals)
@@ -392,12 +520,20 @@ class Derivation:
         (``replaced``: the parent hole was removed by this step). O(size of the change)."""
         lim = self.limits
         if not lim and not self.grammar.constrained:
-            return instantiate(self.graph, plan, values, parent, attrs)
+            if not self.grammar.data:
+                return instantiate(self.graph, plan, values, parent, attrs)
+            created, holes = instantiate(self.graph, plan, values, parent, attrs)
+            nodes = [*values, *created.values()]
+            self._check_data_edges((nodes[u], nodes[v]) for u, v in plan.edges)
+            return created, holes
         g = self.graph
         n = len(values)
         before = {(values[u], values[v]) for u, v in plan.edges
                   if u < n and v < n and g.has_edge(values[u], values[v])}
         created, holes = instantiate(g, plan, values, parent, attrs)
+        if self.grammar.data:
+            nodes = [*values, *created.values()]
+            self._check_data_edges((nodes[u], nodes[v]) for u, v in plan.edges)
         chain = lim.scopes_of(parent.id) if parent is not None else ()
         if chain or lim.rules:
             nodes = [*values, *created.values()]
@@ -570,7 +706,8 @@ class Derivation:
                     f"hole {hid}, itself narrowed to {sorted(hole.allowed)}, with no way to "
                     "finish; a promise may narrow the futures but must leave at least one",
                     hole=hid)
-        self.grammar = Grammar(self.grammar.start, types, self.grammar.plans)
+        self.grammar = Grammar(self.grammar.start, types, self.grammar.plans,
+                               self.grammar.data)
         return Applied(step)
 
     def _narrow_hole(self, step: NarrowHole) -> Applied:
@@ -587,6 +724,11 @@ class Derivation:
                                 "would leave it no way to finish", hole=hole.id)
         self.graph.replace_hole(replace(hole, allowed=left))
         return Applied(step)
+
+
+def _short(value: JSON, limit: int = 60) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def narrowing_of(htype: HoleType, hole_id: str, production: str) -> str:

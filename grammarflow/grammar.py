@@ -22,8 +22,10 @@ from grammarflow.constraints import (
     constraints_to_json,
     to_constraints,
 )
+from grammarflow.data import Signature, signatures_from_json, signatures_to_json
 from grammarflow.errors import BrokenPromise
 from grammarflow.graph import JSON, NO_ATTRS, Role
+from grammarflow.guards import Guard, guard_from_json
 
 if TYPE_CHECKING:
     from grammarflow.derivation import Derivation, Plan
@@ -119,11 +121,14 @@ class Production:
     params: tuple[str, ...]
     fragment: Fragment
     name: str = "1"
+    guard: Guard | None = None  # [when ...] / [else]: chosen on the data (guards.py)
 
     def __repr__(self) -> str:
         from grammarflow.notation import format_fragment
 
-        return f"{self.lhs}({', '.join(self.params)}) ::= {format_fragment(self.fragment)}"
+        guard = f"{self.guard!r} " if self.guard is not None else ""
+        return (f"{self.lhs}({', '.join(self.params)}) ::= "
+                f"{guard}{format_fragment(self.fragment)}")
 
     __str__ = __repr__
 
@@ -163,6 +168,11 @@ class HoleType:
         """Is production ``name`` still allowed (for a hole narrowed to ``only``)?"""
         return name not in self.removed and (only is None or name in only)
 
+    @property
+    def guarded(self) -> bool:
+        """Are its productions chosen on data (each has a guard)?"""
+        return bool(self.productions) and self.productions[0].guard is not None
+
     def production(self, name: str) -> Production:
         for p in self.productions:
             if p.name == name:
@@ -190,7 +200,8 @@ class HoleType:
         return {
             "name": self.name, "params": list(self.params),
             "roles": [r.value for r in self.roles],
-            "productions": [{"name": p.name, "fragment": p.fragment.to_json()}
+            "productions": [{"name": p.name, "fragment": p.fragment.to_json(),
+                             **({"guard": p.guard.to_json()} if p.guard else {})}
                             for p in self.productions],
             "default": self.default, "open": self.open, "everywhere": self.everywhere,
             "removed": sorted(self.removed),
@@ -204,7 +215,8 @@ class HoleType:
         return cls(
             name=data["name"], params=params, roles=tuple(Role(r) for r in data["roles"]),
             productions=tuple(Production(data["name"], params,
-                                         Fragment.from_json(p["fragment"]), p["name"])
+                                         Fragment.from_json(p["fragment"]), p["name"],
+                                         guard_from_json(p.get("guard")))
                               for p in data["productions"]),
             default=data.get("default"), open=bool(data.get("open")),
             everywhere=bool(data.get("everywhere")),
@@ -269,6 +281,8 @@ class Grammar:
     types: Mapping[str, HoleType]
     plans: dict[tuple[str, str], tuple[Production, Plan]] = field(
         default_factory=dict, compare=False, repr=False, hash=False)
+    #: What each kind takes and gives (:mod:`grammarflow.data`): kind -> signature.
+    data: Mapping[str, Signature] = field(default_factory=dict, hash=False)
     #: The open types with constraints (a hole of one starts a scope when it is made).
     constrained: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
 
@@ -298,7 +312,18 @@ class Grammar:
         merged = dict(self.types)
         for t in types:
             merged[t.name] = t
-        return Grammar(self.start, merged, self.plans)
+        return Grammar(self.start, merged, self.plans, self.data)
+
+    def with_data(self, data: Mapping[str, Signature]) -> Grammar:
+        """This grammar with the kinds' signatures; every edge it can make is checked
+        for type errors first (a GrammarError lists them)."""
+        from grammarflow.data import static_problems
+        from grammarflow.errors import GrammarError
+
+        problems = static_problems(self, data)
+        if problems:
+            raise GrammarError("type errors in the grammar:\n  " + "\n  ".join(problems))
+        return Grammar(self.start, self.types, self.plans, dict(data))
 
     def __repr__(self) -> str:
         from grammarflow.notation import format_grammar
@@ -307,9 +332,11 @@ class Grammar:
 
     def to_json(self) -> dict[str, Any]:
         return {"start": self.start.to_json(),
-                "types": [t.to_json() for t in self.types.values()]}
+                "types": [t.to_json() for t in self.types.values()],
+                **({"data": signatures_to_json(self.data)} if self.data else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Grammar:
         types = [HoleType.from_json(t) for t in data["types"]]
-        return cls(Fragment.from_json(data["start"]), {t.name: t for t in types})
+        return cls(Fragment.from_json(data["start"]), {t.name: t for t in types},
+                   data=signatures_from_json(data.get("data")))

@@ -137,6 +137,7 @@ class Graph:
         self.succ: dict[str, set[str]] = {}
         self.pred: dict[str, set[str]] = {}
         self.state: dict[str, TaskState] = {}
+        self.outputs: dict[str, JSON] = {}  # task -> its output (a JSON value), once set
         self._holes_at: dict[str, set[str]] = {}
         self._everywhere: dict[str, None] = {}
         self._waiting: dict[str, int] = {}  # pending task -> undone preds + blocking holes
@@ -320,6 +321,17 @@ class Graph:
         if self._undo is not None:
             self._undo.append((self._drop_task, task.id))
 
+    def set_output(self, task_id: str, value: JSON) -> None:
+        """Record a task's output (once: a task has one output)."""
+        if task_id not in self.tasks:
+            raise BrokenPromise(f"no task {task_id!r} in the graph")
+        if task_id in self.outputs:
+            raise BrokenPromise(f"task {task_id} has set its output already; a task "
+                                "gives one output")
+        self.outputs[task_id] = value
+        if self._undo is not None:
+            self._undo.append((self.outputs.pop, task_id))
+
     def _drop_task(self, task_id: str) -> None:
         del self.tasks[task_id], self.succ[task_id], self.pred[task_id], self.state[task_id]
         del self.rank[task_id]
@@ -491,7 +503,9 @@ class Graph:
     # ---------------------------------------------------------------- (de)serialisation
     def to_json(self) -> dict[str, Any]:
         """A canonical JSON form: equal graphs give equal JSON."""
-        return {
+        outputs = {"outputs": {t: self.outputs[t] for t in sorted(self.outputs)}} \
+            if self.outputs else {}
+        return {**outputs,
             "tasks": [
                 {"id": t.id, "kind": t.kind, "attrs": dict(t.attrs),
                  "state": self.state[t.id].value}
@@ -518,6 +532,7 @@ class Graph:
             g.add_hole(Hole(h["id"], h["type"], tuple(h["args"]),
                             tuple(Role(r) for r in h["roles"]), bool(h.get("everywhere")),
                             None if allowed is None else frozenset(allowed)))
+        g.outputs = dict(data.get("outputs", {}))
         # States last: DONE tasks must see their edges and holes to update counters.
         for t in data["tasks"]:
             state = TaskState(t.get("state", "pending"))
@@ -540,6 +555,8 @@ class Graph:
             "holes": [[h.id, h.type, list(h.args), "".join(r.value[0] for r in h.roles),
                        h.everywhere, None if h.allowed is None else sorted(h.allowed)]
                       for h in self.holes.values()],
+            **({"outputs": {str(index[t]): v for t, v in self.outputs.items()}}
+               if self.outputs else {}),
         }
 
     @classmethod
@@ -563,6 +580,7 @@ class Graph:
         g.tasks = {t: Task(t, kinds[i], attrs.get(str(i), NO_ATTRS)) for i, t in enumerate(ids)}
         g.rank = {t: i for i, t in enumerate(ids)}
         g.state = {t: _CODE_STATE[states[i]] for i, t in enumerate(ids)}
+        g.outputs = {ids[int(i)]: v for i, v in data.get("outputs", {}).items()}
         g.succ = {t: set() for t in ids}
         g.pred = {t: set() for t in ids}
         waiting = dict.fromkeys(ids, 0)

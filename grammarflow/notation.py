@@ -10,6 +10,7 @@ continues the previous one; ``#`` starts a comment)::
                                                 its constraints)
                  | ['[' label (',' label)* ']'] ('nothing' | item (',' item)*)
     label       := NAME                         'default' marks the default production
+                 | 'when' condition | 'else'    a guard (see "Data between tasks")
     item        := TYPE '(' args ')'            a hole
                  | atom ('->' atom)*            a chain of edges
     atom        := NAME [':' KIND]              a parameter, or a task (kind = its name)
@@ -47,6 +48,7 @@ from grammarflow.grammar import (
     TaskSpec,
 )
 from grammarflow.graph import Role
+from grammarflow.guards import Guard, parse_guard
 
 __all__ = ["define", "format_fragment", "format_grammar", "format_hole_type",
            "parse_fragment", "parse_types", "signature"]
@@ -109,6 +111,91 @@ class _Tokens:
 class _Alt:
     fragment: Fragment
     labels: list[str]
+    guard: Guard | None = None
+
+
+#: A guard's place in a line, while the rest of the line is tokenised.
+_GUARD_MARK = "__guard_"
+
+
+def _lift_guards(line: str) -> tuple[str, dict[str, Guard]]:
+    """Replace each ``when ...``/``else`` item of a bracket by a mark (a name the
+    tokeniser reads), parsing the guard; a guard's own brackets and strings are kept
+    whole."""
+    guards: dict[str, Guard] = {}
+    out: list[str] = []
+    i = 0
+    while i < len(line):
+        if line[i] != "[":
+            out.append(line[i])
+            i += 1
+            continue
+        end = _closing(line, i)
+        items = _split_items(line, i + 1, end)
+        kept = []
+        for start, text in items:
+            word = text.strip()
+            if word == "else" or re.match(r"when\b", word):
+                try:
+                    guard = parse_guard(text)
+                except NotationError as e:
+                    raise NotationError(line, start + e.position, e.expected) from None
+                mark = f"{_GUARD_MARK}{len(guards)}"
+                guards[mark] = guard
+                kept.append(mark)
+            else:
+                kept.append(word)
+        out.append("[" + ", ".join(kept) + "]")
+        i = end + 1
+    return "".join(out), guards
+
+
+def _closing(line: str, at: int) -> int:
+    """The index of the ``]`` closing the bracket opened at ``at``."""
+    depth, quote, i = 0, "", at
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise NotationError(line, at, "']' closing this '['")
+
+
+def _split_items(line: str, start: int, end: int) -> list[tuple[int, str]]:
+    """The comma-separated items between ``start`` and ``end`` (at depth 0), each with
+    where it starts."""
+    items, depth, quote, begin = [], 0, "", start
+    i = start
+    while i < end:
+        c = line[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "," and depth == 0:
+            items.append((begin, line[begin:i]))
+            begin = i + 1
+        i += 1
+    items.append((begin, line[begin:end]))
+    return items
 
 
 @dataclass
@@ -205,7 +292,11 @@ def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
         if not raw.constraints:
             raise NotationError(line, len(line), "constraints after 'where'")
         return raw, head_alts, head_open
+    shown = line
+    line, guards = _lift_guards(line) if "[" in line else (line, {})
     toks = _Tokens.of(line)
+    if guards:
+        toks.text = shown  # errors point into what was written (guards come last)
     name = toks.take("name", "a hole type name")
     toks.take("(", "'(' after the hole type name")
     params: list[str] = []
@@ -236,12 +327,19 @@ def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
     alts: list[_Alt] = []
     while True:
         labels: list[str] = []
+        guard: Guard | None = None
         if toks.accept("["):
             labels.append(toks.take("name", "a label"))
             while toks.accept(","):
                 labels.append(toks.take("name", "a label"))
             toks.take("]", "']' closing the labels")
-        alts.append(_Alt(_parse_fragment(toks, raw.params), labels))
+            marks = [label for label in labels if label.startswith(_GUARD_MARK)]
+            if len(marks) > 1:
+                raise NotationError(shown, toks.where(), "one guard per alternative")
+            if marks:
+                guard = guards[marks[0]]
+                labels.remove(marks[0])
+        alts.append(_Alt(_parse_fragment(toks, raw.params), labels, guard))
         if toks.done():
             return raw, alts, False
         toks.take("|", "'|', ',' or '->'")
@@ -336,7 +434,7 @@ def _build_type(raw: _RawType, roles: tuple[Role, ...]) -> HoleType:
             if default is not None:
                 raise GrammarError(f"{raw.name}: two alternatives are marked default")
             default = pname
-        prods.append(Production(raw.name, raw.params, alt.fragment, pname))
+        prods.append(Production(raw.name, raw.params, alt.fragment, pname, alt.guard))
     return HoleType(raw.name, raw.params, roles, tuple(prods), default)
 
 
@@ -450,6 +548,8 @@ def format_hole_type(htype: HoleType) -> str:
             marks.append(p.name)
         if p.name == htype.default:
             marks.append("default")
+        if p.guard is not None:
+            marks.append(p.guard.label())
         if p.name in htype.removed:
             marks.append("removed")
         prefix = f"[{', '.join(marks)}] " if marks else ""

@@ -19,11 +19,14 @@ from grammarflow.graph import JSON, NO_ATTRS, TaskState
 
 @dataclass(frozen=True, slots=True)
 class Expand:
-    """Apply production ``production`` (by name) to ``hole``; ``attrs`` set task inputs."""
+    """Apply production ``production`` (by name) to ``hole``; ``attrs`` set task
+    attributes. ``guard``: the orchestrator chose it because this guard held (its
+    text, journaled for the record; the guard is checked whoever expands)."""
 
     hole: str
     production: str
     attrs: Mapping[str, Mapping[str, JSON]] = NO_ATTRS
+    guard: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,15 @@ class Constrain:
 
 
 @dataclass(frozen=True, slots=True)
+class Output:
+    """A task gave its output: a JSON value, of its kind's declared type if it has one
+    (validated by the orchestrator before the step is taken)."""
+
+    task: str
+    value: JSON
+
+
+@dataclass(frozen=True, slots=True)
 class SetState:
     """A task's run state changed (the scheduler's step, journaled like the others)."""
 
@@ -80,7 +92,7 @@ class SetState:
     state: TaskState
 
 
-Step = Expand | Grow | Refine | NarrowType | NarrowHole | Constrain | SetState
+Step = Expand | Grow | Refine | NarrowType | NarrowHole | Constrain | Output | SetState
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +107,12 @@ class Applied:
 
 def step_to_json(step: Step) -> dict[str, Any]:
     match step:
-        case Expand(hole, production, attrs):
-            return {"op": "expand", "hole": hole, "production": production,
+        case Expand(hole, production, attrs, guard):
+            data = {"op": "expand", "hole": hole, "production": production,
                     "attrs": {k: dict(v) for k, v in attrs.items()}}
+            if guard is not None:
+                data["guard"] = guard
+            return data
         case Grow(hole, fragment):
             return {"op": "grow", "hole": hole, "fragment": fragment.to_json()}
         case Refine(hole, fragment, types):
@@ -110,6 +125,8 @@ def step_to_json(step: Step) -> dict[str, Any]:
         case Constrain(hole, constraints):
             return {"op": "constrain", "hole": hole,
                     "constraints": constraints_to_json(constraints)}
+        case Output(task, value):
+            return {"op": "output", "task": task, "value": value}
         case SetState(task, state):
             return {"op": "state", "task": task, "state": state.value}
     raise TypeError(f"not a step: {step!r}")
@@ -119,7 +136,8 @@ def step_from_json(data: Mapping[str, Any]) -> Step:
     op = data.get("op")
     if op == "expand":
         return Expand(data["hole"], data["production"],
-                      {k: dict(v) for k, v in data.get("attrs", {}).items()})
+                      {k: dict(v) for k, v in data.get("attrs", {}).items()},
+                      data.get("guard"))
     if op == "grow":
         return Grow(data["hole"], Fragment.from_json(data["fragment"]))
     if op == "refine":
@@ -131,7 +149,9 @@ def step_from_json(data: Mapping[str, Any]) -> Step:
         return NarrowHole(data["hole"], tuple(data["remove"]))
     if op == "constrain":
         return Constrain(data["hole"], constraints_from_json(data["constraints"]))
+    if op == "output":
+        return Output(data["task"], data["value"])
     if op == "state":
         return SetState(data["task"], TaskState(data["state"]))
     raise GrammarflowError(f"unknown step op {op!r}; expected expand, grow, refine, "
-                           "narrow_type, narrow_hole, constrain or state")
+                           "narrow_type, narrow_hole, constrain, output or state")

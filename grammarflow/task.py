@@ -7,13 +7,14 @@ with a broken promise, and will stop this process).
 
     from grammarflow import task
 
-    ctx = task.context()                       # run, task id, kind, attrs (inputs)
+    ctx = task.context()                       # run, task id, kind, attrs, inputs
     n = random.Random(ctx.task).randint(0, 3)
     task.add(tasks={f"m{i}": "M" for i in range(n)},
              edges=[e for i in range(n) for e in ((ctx.task, f"m{i}"), (f"m{i}", "B"))])
     task.expand(ctx.hole("X"), "2")            # the hole of type X after this task
     parsers = task.find(kind="parse")          # tasks made by others, oldest first
     task.progress(1, 3); task.log("fetched")
+    task.output({"rows": 3})                   # this task's output (once; validated)
 
 Tasks never need to spell or split ids: a task's own id is ``ctx.task``; the tasks and
 holes next to it are ``ctx.after``, ``ctx.before`` and ``ctx.holes``; what its own
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["Context", "Refused", "add", "constrain", "context", "expand", "expand_all", "find",
-           "log", "narrow", "progress", "refine"]
+           "log", "narrow", "output", "progress", "refine"]
 
 
 class Refused(Exception):
@@ -46,7 +47,9 @@ class Refused(Exception):
 class Context:
     """Who this task is, and what is next to it, as of when it started.
 
-    ``run``, ``task`` (its id), ``kind``, ``attrs`` (its inputs), ``attempt`` (from 1);
+    ``run``, ``task`` (its id), ``kind``, ``attrs``, ``attempt`` (from 1); ``inputs``:
+    the values of its declared inputs, bound along its edges (validated outputs of the
+    tasks it runs after; see the README's "Data between tasks");
     ``holes``: the holes after it (id -> type), the ones it may expand; ``after`` and
     ``before``: the tasks it runs right after and right before (id -> kind, oldest
     first). A task with so many neighbours that they do not fit its environment asks
@@ -54,16 +57,26 @@ class Context:
     edge enters a started task), ``before`` is as of that moment.
     """
 
-    __slots__ = ("_after", "_before", "attempt", "attrs", "holes", "kind", "run", "task")
+    __slots__ = ("_after", "_before", "_inputs", "attempt", "attrs", "holes", "kind", "run",
+                 "task")
 
     def __init__(self, run: str, task: str, kind: str, attrs: dict[str, Any],
                  attempt: int, holes: dict[str, str] | None = None,
                  after: dict[str, str] | None = None,
-                 before: dict[str, str] | None = None) -> None:
+                 before: dict[str, str] | None = None,
+                 inputs: dict[str, Any] | None = None) -> None:
         self.run, self.task, self.kind, self.attrs, self.attempt = (
             run, task, kind, attrs, attempt)
         self.holes = holes or {}
         self._after, self._before = after, before
+        self._inputs = inputs
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The values of this task's declared inputs: name -> value (none: ``{}``)."""
+        if self._inputs is None:
+            self._inputs = _chan().request({"op": "inputs"})["inputs"]
+        return self._inputs
 
     @property
     def after(self) -> dict[str, str]:
@@ -142,9 +155,10 @@ def context() -> Context:
     if raw is None:
         raise RuntimeError(f"not running under grammarflow ({wire.ENV_TASK} is not set)")
     data = json.loads(raw)
+    inputs = None if data.get("inputs_by_request") else data.get("inputs", {})
     return Context(data["run"], data["task"], data["kind"], data.get("attrs", {}),
                    data.get("attempt", 1), data.get("holes", {}), data.get("after"),
-                   data.get("before"))
+                   data.get("before"), inputs)
 
 
 def expand(hole: str, production: str, attrs: dict[str, dict[str, Any]] | None = None
@@ -228,6 +242,13 @@ def find(kind: str | None = None, *, after: str | None = None,
 def _find(query: dict[str, str | None]) -> dict[str, str]:
     message = {"op": "find", **{k: v for k, v in query.items() if v is not None}}
     return _chan().request(message)["tasks"]  # type: ignore[no-any-return]
+
+
+def output(value: Any) -> Any:
+    """Give this task's output: a JSON value, of its kind's declared type if it has one
+    (checked by the orchestrator: a value of another type breaks the promise). Once
+    per task; it counts only if the task succeeds. Returns the value as journaled."""
+    return _chan().request({"op": "output", "value": value})["value"]
 
 
 def log(msg: str) -> None:

@@ -71,12 +71,53 @@ def check_hole_type(t: HoleType, types: Mapping[str, HoleType]) -> None:
         raise GrammarError(f"hole type {t.name}: production names repeat: {names}")
     if t.default is not None and t.default not in names:
         raise GrammarError(f"hole type {t.name}: default {t.default!r} is not one of {names}")
+    check_guards(t)
     roles = dict(zip(t.params, t.roles, strict=True))
     for p in t.productions:
         if p.lhs != t.name or p.params != t.params:
             raise GrammarError(f"production {p!r} does not belong to {t.name}"
                                f"({', '.join(t.params)})")
         check_fragment(p.fragment, roles, types, where=repr(p))
+
+
+def check_guards(t: HoleType) -> None:
+    """Guards (``[when ...]``, ``[else]``): all of a type's productions or none, at
+    most one ``else``, no default (the guards choose), reading only parameters the
+    hole comes after."""
+    guarded = [p for p in t.productions if p.guard is not None]
+    if not guarded:
+        return
+    bare = [p.name for p in t.productions if p.guard is None]
+    if bare:
+        raise GrammarError(
+            f"hole type {t.name}: production(s) {', '.join(bare)} have no guard; when one "
+            "production of a type has a guard every one needs one (write [else] for the "
+            "production taken when no other guard holds)")
+    if t.default is not None:
+        raise GrammarError(f"hole type {t.name} has guards, so it has no default: when a "
+                           "hole of it is due, the production whose guard holds is taken")
+    elses = [p.name for p in guarded if p.guard is not None and p.guard.otherwise]
+    if len(elses) > 1:
+        raise GrammarError(f"hole type {t.name}: {len(elses)} productions say [else]; "
+                           "at most one may")
+    after = set(t.after)
+    for p in guarded:
+        g = p.guard
+        assert g is not None
+        read = sorted(g.names - after)
+        if read:
+            raise GrammarError(
+                f"guard {g!r} of {t.name} reads {', '.join(read)}, which {t.name} does not "
+                f"come after; a guard reads the outputs of the tasks its hole comes after "
+                f"({', '.join(t.after) or 'none'})")
+        for left, right in sorted(g.counts):
+            if (left in t.params) == (right in t.params):
+                raise GrammarError(
+                    f"guard {g!r} of {t.name}: count({left} -> {right}) needs one parameter "
+                    f"and one kind: count(a -> K) counts the tasks of kind K that a runs "
+                    f"right before, count(K -> b) those b runs right after "
+                    f"(parameters: {', '.join(t.params) or 'none'})")
+            check_name(right if left in t.params else left, f"kind in guard {g!r}")
 
 
 def check_fragment(

@@ -15,12 +15,17 @@ Requests carry an ``id`` and get exactly one reply ``{"id", "ok", "result"|"erro
 last adds constraints to an open hole: ``{"op": "constrain", "hole", "constraints":
 ["only M, N", ...]}``); ``find`` only reads it
 (``{"op": "find", "kind"?, "after"?, "before"?}`` -> ``{"tasks": {id: kind}}``, oldest
-first).
+first). ``output`` gives the task's output (``{"op": "output", "value": <JSON>}``, once;
+the orchestrator validates it against the kind's declared type and replies with the
+value as it will be journaled); ``inputs`` asks for the values of the task's inputs
+(``{"inputs": {name: value}}``), for when they did not fit its environment.
 
 The task's context (:data:`ENV_TASK`) names its neighbourhood: ``holes`` (the holes
 after it, id -> type), ``after`` and ``before`` (the tasks it runs right after and
 right before, id -> kind, oldest first). ``after`` or ``before`` is left out when its
-JSON exceeds :data:`MAX_NEIGHBOURS` bytes; the SDK then asks with ``find``.
+JSON exceeds :data:`MAX_NEIGHBOURS` bytes; the SDK then asks with ``find``. ``inputs``
+(name -> value) is there when the kind declares inputs and their JSON fits in
+:data:`MAX_INPUTS` bytes (else ``"inputs_by_request": true``).
 
 Limits (a message over one is malformed, with the limit named): a line of
 :data:`MAX_LINE` bytes; a task's attrs nested at most :data:`MAX_DEPTH` deep and of
@@ -48,7 +53,11 @@ MAX_DEPTH = 64
 #: larger one is left out of the environment (and asked for with ``find``).
 MAX_NEIGHBOURS = 16 * 1024
 
-REQUESTS = frozenset({"expand", "add", "narrow", "refine", "constrain", "find"})
+#: The largest ``inputs`` of a task's context, in bytes of JSON (else asked for).
+MAX_INPUTS = 64 * 1024
+
+REQUESTS = frozenset({"expand", "add", "narrow", "refine", "constrain", "find", "output",
+                      "inputs"})
 ONE_WAY = frozenset({"log", "progress"})
 OPS = REQUESTS | ONE_WAY
 
@@ -243,6 +252,40 @@ def _check_find(m: dict[str, Any]) -> None:
         _str(m, key, optional=True)
 
 
+def _check_output(m: dict[str, Any]) -> None:
+    if "value" not in m:
+        raise WireError("output: 'value' is missing (the task's output, a JSON value)")
+    value = m["value"]
+    depth = _depth(value)
+    if depth > MAX_DEPTH:
+        raise WireError(f"output: the value nests {depth} levels deep; the limit is "
+                        f"{MAX_DEPTH}")
+    bad = _not_finite(value)
+    if bad is not None:
+        raise WireError(f"output: the value holds {bad}, which is not a JSON number")
+
+
+def _not_finite(value: Any) -> str | None:
+    """A number in ``value`` that JSON cannot carry (NaN, Infinity, a huge integer)."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, float) and (item != item or item in (float("inf"),
+                                                                   float("-inf"))):
+            return repr(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > 1000:
+            return _kind(item)
+    return None
+
+
+def _check_inputs(m: dict[str, Any]) -> None:
+    return None
+
+
 def _check_log(m: dict[str, Any]) -> None:
     if not isinstance(m.get("msg"), str):
         raise WireError(f"log: 'msg' must be a string, got {_kind(m.get('msg'))}")
@@ -268,5 +311,6 @@ def _sane_number(value: Any) -> bool:
 
 _CHECKS = {"expand": _check_expand, "add": _check_add, "narrow": _check_narrow,
            "refine": _check_refine, "constrain": _check_constrain,
-           "find": _check_find, "log": _check_log,
+           "find": _check_find, "output": _check_output, "inputs": _check_inputs,
+           "log": _check_log,
            "progress": _check_progress}

@@ -25,23 +25,35 @@ import importlib.util
 import sys
 import traceback
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grammarflow.errors import GrammarflowError, KindError, NotationError, WorkflowFileError
+from grammarflow.datatypes import NOTHING, DataTypeError, KindTypes, Validator, function_types
+from grammarflow.errors import (
+    GrammarError,
+    GrammarflowError,
+    KindError,
+    NotationError,
+    WorkflowFileError,
+)
 from grammarflow.grammar import Grammar
 from grammarflow.lint import open_types, typos
 
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """How to run tasks of one kind: a command, arguments, a timeout, retries."""
+    """How to run tasks of one kind: a command, arguments, a timeout, retries; and,
+    for a script or module, the types of its inputs and output (a function declares
+    them with annotations)."""
 
     run: str
     args: tuple[str, ...] = ()
     timeout: float | None = None  # seconds per attempt; None: no limit
     retries: int = 0  # attempts after the first one fails
+    inputs: Mapping[str, Any] | None = field(default=None, compare=False)
+    output: Any = field(default=NOTHING, compare=False)
 
     def argv(self, python: str, base: Path, workflow_file: Path) -> list[str]:
         """The command line for one attempt (``python`` is the interpreter to use)."""
@@ -66,12 +78,45 @@ class Kind:
 
 @dataclass(frozen=True)
 class Workflow:
-    """A grammar and how to run each kind of task in it."""
+    """A grammar and how to run each kind of task in it (and, when read from its
+    file, the Python types each kind declares: ``types``, to validate outputs)."""
 
     grammar: Grammar
     kinds: dict[str, Kind]
     path: Path
     functions: frozenset[str] = field(default=frozenset())
+    types: dict[str, KindTypes] = field(default_factory=dict, compare=False)
+    _validators: dict[str, Validator] = field(default_factory=dict, compare=False,
+                                              repr=False)
+
+    def validator(self, kind: str) -> Validator | None:
+        """Checks the outputs of ``kind`` (``None``: it declares no output type)."""
+        found = self._validators.get(kind)
+        if found is None:
+            types = self.types.get(kind)
+            if types is None or types.output in (NOTHING, None, type(None)):
+                return None
+            found = self._validators[kind] = Validator(types.output)
+        return found
+
+    def with_types_of(self, other: Workflow) -> Workflow:
+        """This workflow (as journaled) with the Python types of ``other`` (its file as
+        it is now), refused if they are not the types the run began with."""
+        now = other.grammar.data
+        was = self.grammar.data
+        if {k: s.to_json() for k, s in now.items()} != {k: s.to_json() for k, s in was.items()}:
+            changed = sorted(k for k in set(now) | set(was)
+                             if (now.get(k) and now[k].to_json()) != (was.get(k) and
+                                                                      was[k].to_json()))
+            shown = ", ".join(f"{k}: {was[k].shown(k) if k in was else 'untyped'} -> "
+                              f"{now[k].shown(k) if k in now else 'untyped'}"
+                              for k in changed[:3])
+            raise GrammarflowError(
+                f"the types declared in {self.path.name} changed since the run began "
+                f"({shown}); a run keeps the promises it began with: restore them, or "
+                "start a new run")
+        return Workflow(self.grammar, self.kinds, self.path, self.functions,
+                        dict(other.types))
 
     def kind(self, name: str) -> Kind:
         found = self.kinds.get(name)
@@ -279,7 +324,49 @@ def read_workflow(path: str | Path) -> Workflow:
                           and v.__module__ == module.__name__ and not n.startswith("_"))
     for name in sorted(functions):
         kinds.setdefault(name, Kind(f":{name}"))
-    return Workflow(grammar, kinds, file, functions)
+    declared = _declared_types(module, grammar, kinds, functions, str(path))
+    if declared:
+        try:
+            grammar = grammar.with_data({k: t.signature(k) for k, t in declared.items()})
+        except (GrammarError, DataTypeError) as e:
+            raise WorkflowFileError(str(path), None, _one_line(str(e))
+                                    if isinstance(e, DataTypeError) else str(e)) from None
+    return Workflow(grammar, kinds, file, functions, declared)
+
+
+def _declared_types(module: Any, grammar: Grammar, kinds: dict[str, Kind],
+                    functions: frozenset[str], shown: str) -> dict[str, KindTypes]:
+    """The types each kind declares: a function of the workflow file by its
+    annotations, a script or module by ``Kind(inputs=..., output=...)``. Only kinds
+    the grammar makes (or names in ``kinds``), unless an open hole may make any."""
+    wanted = grammar.kinds() | {k for k, v in kinds.items() if v.inputs is not None
+                                or v.output is not NOTHING}
+    everything = bool(open_types(grammar))
+    found: dict[str, KindTypes] = {}
+    for name, kind in kinds.items():
+        if name not in wanted and not everything:
+            continue
+        try:
+            types: KindTypes | None = None
+            if kind.inputs is not None or kind.output is not NOTHING:
+                types = KindTypes(dict(kind.inputs or {}), kind.output)
+            elif kind.run.startswith(":") and kind.run[1:] in functions:
+                types = function_types(getattr(module, kind.run[1:]), skip=len(kind.args))
+            if types is None:
+                continue
+            types.signature(name)  # every type has a schema
+            found[name] = types
+        except DataTypeError as e:
+            if name in wanted:
+                raise WorkflowFileError(shown, _line_of(module, kind), str(e)) from None
+            found.pop(name, None)  # a helper function, not a task: left untyped
+    return found
+
+
+def _line_of(module: Any, kind: Kind) -> int | None:
+    func = getattr(module, kind.run[1:], None) if kind.run.startswith(":") else None
+    code = getattr(func, "__code__", None)
+    return code.co_firstlineno if code is not None else None
 
 
 def load_grammar(path: str | Path) -> Grammar:

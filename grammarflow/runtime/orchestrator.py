@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from grammarflow import wire
+from grammarflow.datatypes import DataTypeError
 from grammarflow.derivation import Derivation
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
 from grammarflow.fold import (
@@ -87,7 +88,7 @@ from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_s
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Tentative
-from grammarflow.steps import SetState, Step, step_to_json
+from grammarflow.steps import Output, SetState, Step, step_to_json
 from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
 from grammarflow.workflow import Workflow
 
@@ -161,7 +162,7 @@ class Orchestrator:
                       "started": self.holder.started}
         self.run_id = run_id
         self.workflow = workflow
-        self.tentative = Tentative(derivation)
+        self.tentative = Tentative(derivation, self._check_output)
         self.options = options
         self.report = report
         self.executor: Executor = executor or LocalExecutor(options.python)
@@ -516,7 +517,7 @@ class Orchestrator:
                               "kind": task.kind, "attrs": dict(task.attrs),
                               "attempt": attempt.number, "owner": self.owner,
                               "holes": self._holes_after(task.id),
-                              **self._neighbours(task.id)})
+                              **self._neighbours(task.id), **self._inputs(task.id)})
         return Launch(task.id, task.kind, attempt.kind, context, self.workflow.path)
 
     async def _start_and_wait(self, attempt: Attempt) -> None:
@@ -564,6 +565,42 @@ class Orchestrator:
                  "before": g.kinds_in_order(g.succ[task_id])}
         return {side: tasks for side, tasks in sides.items()
                 if len(json.dumps(tasks)) <= wire.MAX_NEIGHBOURS}
+
+    def _inputs(self, task_id: str) -> dict[str, Any]:
+        """The values of the task's inputs, if it declares some (and they fit the
+        environment; else the task SDK asks for them with ``inputs``)."""
+        if self.d.graph.tasks[task_id].kind not in self.d.grammar.data:
+            return {}
+        values = self.d.inputs(task_id)
+        if len(json.dumps(values)) > wire.MAX_INPUTS:
+            return {"inputs_by_request": True}
+        return {"inputs": values}
+
+    def _check_output(self, task: str, value: Any) -> Any:
+        """A task's output as it will be journaled: validated against its kind's declared
+        type (pydantic), or BrokenPromise with the path to what is wrong."""
+        kind = self.d.graph.tasks[task].kind
+        validator = self.workflow.validator(kind)
+        if validator is None:
+            return value
+        try:
+            return validator(value)
+        except DataTypeError as e:
+            raise BrokenPromise(f"the output of task {task} is not of the type kind {kind} "
+                                f"declares: {e}") from None
+
+    def _missing_output(self, attempt: Attempt) -> BrokenPromise | None:
+        """A task of a kind that declares an output type finished without giving one."""
+        kind = self.d.graph.tasks[attempt.task].kind
+        sig = self.d.grammar.data.get(kind)
+        if sig is None or sig.output is None:
+            return None
+        if any(isinstance(s, Output) and s.task == attempt.task for s in attempt.pending):
+            return None
+        return BrokenPromise(
+            f"task {attempt.task} finished without giving its output, and kind {kind} "
+            f"declares one ({sig.output_text}): return it (a function task) or call "
+            "task.output(value) (a script)")
 
     def _log_lost(self, attempt: Attempt, why: str) -> None:
         attempt.log_error = why
@@ -684,6 +721,10 @@ class Orchestrator:
         """The attempt succeeded: its changes and its completion, in one transaction."""
         if os.environ.get(CRASH_BEFORE_COMMIT_ENV) == attempt.task:  # test hook
             os.kill(os.getpid(), signal.SIGKILL)
+        missing = self._missing_output(attempt)
+        if missing is not None:
+            self._break(missing, None, attempt.task)
+            return
         try:
             steps = self.tentative.commit(attempt.task, attempt.pending)
         except BrokenPromise as e:

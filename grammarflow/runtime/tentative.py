@@ -28,7 +28,7 @@ from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
 from grammarflow.match import Diff, plan
 from grammarflow.notation import parse_types
-from grammarflow.steps import Constrain, Expand, NarrowHole, NarrowType, Refine, Step
+from grammarflow.steps import Constrain, Expand, NarrowHole, NarrowType, Output, Refine, Step
 
 #: A raw change with more elements than this is planned in a worker thread, so that
 #: signals (Ctrl-C) and other tasks' pipes are served meanwhile.
@@ -42,9 +42,13 @@ RAW_CHANGE_DEADLINE = float(os.environ.get("GRAMMARFLOW_RAW_CHANGE_DEADLINE", "5
 class Tentative:
     """The committed derivation, plus the tentative changes of one running task."""
 
-    def __init__(self, derivation: Derivation) -> None:
+    def __init__(self, derivation: Derivation,
+                 check_output: Callable[[str, Any], Any] | None = None) -> None:
         self.d = derivation
         self.owner: str | None = None  # whose changes the graph holds tentatively
+        #: ``check_output(task, value)``: the value as journaled, or BrokenPromise (the
+        #: orchestrator validates it against the kind's declared type)
+        self.check_output = check_output or (lambda task, value: value)
 
     def settle(self) -> None:
         """Set aside the tentative changes before the committed graph changes."""
@@ -127,6 +131,15 @@ class Tentative:
             return {}
         if op == "find":
             return {"tasks": self._find(m.get("kind"), m.get("after"), m.get("before"))}
+        if op == "output":
+            task = self.owner
+            assert task is not None
+            value = self.check_output(task, m["value"])
+            self.d.apply(Output(task, value))
+            return {"value": value}
+        if op == "inputs":
+            assert self.owner is not None
+            return {"inputs": self.d.inputs(self.owner)}
         raise BrokenPromise(f"unknown request {op!r}")
 
     async def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
