@@ -65,6 +65,7 @@ _EXPORTS = {
     "choice": "grammarflow.shapes",
     "optional_edge": "grammarflow.shapes",
     "repeat_parallel": "grammarflow.shapes",
+    "map_over": "grammarflow.shapes",
     "repeat_series": "grammarflow.shapes",
 }
 
@@ -108,6 +109,7 @@ __all__ = [
     "define",
     "format_fragment",
     "hole_type",
+    "map_over",
     "open_type",
     "optional_edge",
     "parse_fragment",
@@ -155,7 +157,13 @@ if TYPE_CHECKING:
     from grammarflow.guards import Guard
     from grammarflow.match import Added, Diff, add
     from grammarflow.notation import define, format_fragment, parse_fragment, parse_types
-    from grammarflow.shapes import choice, optional_edge, repeat_parallel, repeat_series
+    from grammarflow.shapes import (
+        choice,
+        map_over,
+        optional_edge,
+        repeat_parallel,
+        repeat_series,
+    )
     from grammarflow.steps import (
         Applied,
         Constrain,

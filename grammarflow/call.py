@@ -76,6 +76,11 @@ def _as(hint: Any, value: Any) -> Any:
 
     if hint is None or value is None:
         return value
+    gather = getattr(hint, "gather", None)  # All[T] / Item[T] (grammarflow.datatypes)
+    if gather == "all" and isinstance(value, list):
+        return [_as(hint.item, v) for v in value]
+    if gather == "item":
+        return _as(hint.item, value)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type) and isinstance(value, dict):

@@ -18,54 +18,85 @@ pydantic is imported the first time a type is turned into a schema or a value ch
 
 from __future__ import annotations
 
-import inspect
-import json
-import re
-import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
-
-from grammarflow.data import Gather, Input, Signature
 from grammarflow.errors import GrammarflowError
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # not `typing`: workflow files import All and Item in every task
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Annotated, Any, TypeVar
+
+    from grammarflow.data import Gather, Signature
 
 
-class _Marker:
-    def __init__(self, gather: Gather) -> None:
-        self.gather = gather
+class _Gathered:
+    """``All[int]`` / ``Item[str]`` at run time: how an input gathers (``"all"`` or
+    ``"item"``), and the type of one value."""
+
+    __slots__ = ("gather", "item")
+
+    def __init__(self, gather: str, item: Any) -> None:
+        self.gather, self.item = gather, item
 
     def __repr__(self) -> str:
-        return f"<{self.gather.name.title()}>"
+        return f"{self.gather.title()}[{type_text(self.item)}]"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Gathered) and (self.gather, self.item) == (
+            other.gather, other.item)
+
+    def __hash__(self) -> int:
+        return hash((self.gather, repr(self.item)))
 
 
-ALL_MARK = _Marker(Gather.ALL)
-ITEM_MARK = _Marker(Gather.ITEM)
+if TYPE_CHECKING:  # type checkers read All[int] as list[int] and Item[str] as str
+    T = TypeVar("T")
+    All = Annotated[list[T], "all"]
+    Item = Annotated[T, "item"]
+else:
+    class All:
+        """``All[int]``: the outputs of every task that feeds the input, oldest first
+        (a list; empty if none does)."""
 
-#: ``All[int]``: the outputs of every task that feeds the input, oldest first.
-All = Annotated[list[T], ALL_MARK]
-#: ``Item[str]``: the element of the feeding task's list output that is this task's.
-Item = Annotated[T, ITEM_MARK]
+        def __class_getitem__(cls, item):
+            return _Gathered("all", item)
+
+    class Item:
+        """``Item[str]``: element *i* of the list that the one feeding task gives, where
+        *i* is this task's place among the tasks of its kind after that task."""
+
+        def __class_getitem__(cls, item):
+            return _Gathered("item", item)
+
+
+class _Nothing:
+    def __repr__(self) -> str:
+        return "NOTHING"
+
 
 #: ``Kind(output=NOTHING)`` (the default): the kind gives no output.
-NOTHING: Any = inspect.Parameter.empty
+NOTHING: Any = _Nothing()
 
 
 class DataTypeError(GrammarflowError):
     """A declared type that cannot describe JSON data, or a value not of its type."""
 
 
-@dataclass(frozen=True)
 class KindTypes:
-    """A kind's declared Python types: its inputs and output (``NOTHING``: none)."""
+    """A kind's declared Python types: its inputs and output (``NOTHING``: none), and
+    which inputs are optional (a parameter with a default)."""
 
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    output: Any = NOTHING
-    optional: frozenset[str] = frozenset()  # inputs with a default value
+    __slots__ = ("inputs", "optional", "output")
+
+    def __init__(self, inputs: Mapping[str, Any] | None = None, output: Any = NOTHING,
+                 optional: frozenset[str] = frozenset()) -> None:
+        self.inputs = dict(inputs or {})
+        self.output = output
+        self.optional = optional
 
     def signature(self, kind: str) -> Signature:
         """The kind's signature: every type as a JSON Schema (pydantic's)."""
+        from grammarflow.data import Input, Signature
+
         inputs = []
         for name, hint in self.inputs.items():
             gather, inner = _gather(hint)
@@ -81,8 +112,12 @@ def function_types(func: Callable[..., Any], skip: int = 0) -> KindTypes | None:
     """The types a function declares (``None`` if it takes no input and declares no
     output: an untyped task). ``skip``: leading parameters filled by the
     kind's ``args``."""
+    import inspect
+    import typing
+    from typing import Any
+
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        hints = typing.get_type_hints(func)
     except Exception as e:  # a name in an annotation that does not exist, ...
         raise DataTypeError(f"function {func.__name__}: its annotations cannot be read: "
                             f"{type(e).__name__}: {e}") from None
@@ -104,24 +139,23 @@ def function_types(func: Callable[..., Any], skip: int = 0) -> KindTypes | None:
 
 def _gather(hint: Any) -> tuple[Gather, Any]:
     """How an input gathers, and the type of one value it gathers."""
-    if typing.get_origin(hint) is Annotated:
-        base, *marks = typing.get_args(hint)
-        for mark in marks:
-            if isinstance(mark, _Marker):
-                if mark.gather is Gather.ALL:
-                    return Gather.ALL, typing.get_args(base)[0] if typing.get_args(base) \
-                        else Any
-                return mark.gather, base
+    from grammarflow.data import Gather
+
+    if isinstance(hint, _Gathered):
+        return Gather(hint.gather), hint.item
     return Gather.ONE, hint
 
 
 def type_text(hint: Any) -> str:
     """A type as a person writes it: ``list[str]``, ``Point``, ``int | None``."""
+    import re
+    from typing import Any
+
     if hint is Any:
         return "Any"
     if hint is type(None):
         return "None"
-    if isinstance(hint, type) and not typing.get_args(hint):
+    if isinstance(hint, type) and not getattr(hint, "__args__", None):
         return hint.__name__
     # typing.Optional[mod.Point] -> Optional[Point]
     return re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*)", "", repr(hint))
@@ -158,6 +192,8 @@ class Validator:
 
     def __call__(self, value: Any) -> Any:
         """The value as journaled; DataTypeError with the path to what is wrong."""
+        import json
+
         from pydantic import ValidationError
 
         if self._adapter is None:
@@ -171,6 +207,8 @@ class Validator:
 
 def _explain(error: Any, expected: str) -> str:
     """``at [1].x: Input should be a valid integer (got "2")``; the first three."""
+    import json
+
     parts = []
     for item in error.errors()[:3]:
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"])
@@ -182,5 +220,5 @@ def _explain(error: Any, expected: str) -> str:
     return f"expected {expected}: " + "; ".join(parts) + tail
 
 
-__all__ = ["ALL_MARK", "ITEM_MARK", "NOTHING", "All", "DataTypeError", "Item", "KindTypes",
+__all__ = ["NOTHING", "All", "DataTypeError", "Item", "KindTypes",
            "Validator", "function_types", "schema_of", "type_text"]

@@ -314,11 +314,15 @@ class Derivation:
         return values, counts
 
     def _values_shown(self, hole: Hole) -> str:
+        """What the guards read, as they read it: ``(a = [1, 2], count(a -> M) = 2)``."""
         htype = self.grammar.types[hole.type]
-        values, _ = self._guard_context(hole, htype)
+        values, counts = self._guard_context(hole, htype)
         read = sorted({n for p in htype.productions if p.guard for n in p.guard.names})
         shown = [f"{n} = {_short(values[n])}" if n in values else f"{n}: no output"
                  for n in read]
+        counted = sorted({c for p in htype.productions if p.guard for c in p.guard.counts})
+        shown += [f"count({left} -> {right}) = {counts(left, right)}"
+                  for left, right in counted]
         return f" ({', '.join(shown)})" if shown else ""
 
     def _check_guard(self, hole: Hole, htype: HoleType, prod: Production) -> None:

@@ -58,6 +58,29 @@ def repeat_parallel(name: str, task: str, kind: str | None = None,
     ]).values())
 
 
+def map_over(name: str, task: str, kind: str | None = None) -> list[HoleType]:
+    """``a -> M* -> b`` with exactly one M per element of a's output (a list): a map.
+
+    One ordinary recursive type whose guards count the copies made so far::
+
+        X(a, b) ::= [when count(a -> M) < len(a)] a -> M -> b, X(a, b) | [else] a -> b
+
+    When a is done the orchestrator expands the hole once per element (a task may do it
+    too, but only as the guards allow: the count is a promise). Each copy of M takes its
+    element with an input ``Item[T]`` named after a (its local name or kind); b takes
+    the copies' outputs, in the list's order, with an input ``All[U]`` named M. With an
+    empty list, ``a -> b`` and no copy.
+
+    >>> map_over("Each", "count")[0]
+    Each(a, b) ::= [when count(a -> count) < len(a)] a -> count -> b, Each(a, b) | [else] a -> b
+    """
+    m = _task(task, kind)
+    k = kind or task
+    return list(parse_types(
+        f"{name}(a, b) ::= [when count(a -> {k}) < len(a)] a -> {m} -> b, {name}(a, b)"
+        " | [else] a -> b").values())
+
+
 def repeat_series(name: str, task: str, kind: str | None = None) -> list[HoleType]:
     """``a -> S -> S -> ... -> b``, copies one after another (a loop unrolled at run time).
 
