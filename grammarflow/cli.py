@@ -416,7 +416,7 @@ def _check_step(store: Any, run_id: int, at: int, as_json: bool) -> None:
 def _print_status(view: dict[str, Any]) -> None:
     """The verdict first (a broken run: who, why, what was tried), then the graph."""
     from grammarflow.fold import Failure
-    from grammarflow.status import failure_lines
+    from grammarflow.status import failure_lines, short
 
     click.echo(view["verdict"]["line"])
     if view["refusal"] is not None:
@@ -433,9 +433,18 @@ def _print_status(view: dict[str, Any]) -> None:
         if t["state"] == "failed" and t["failure"]:
             for line in failure_lines(Failure.from_json(t["failure"])):
                 click.echo(f"             {line}")
+        if t.get("inputs"):
+            shown = ", ".join(f"{k} = {short(v, 40)}" for k, v in t["inputs"].items())
+            click.echo(f"             inputs: {short_text(shown, 90)}")
+        if "output" in t:
+            click.echo(f"             output: {short(t['output'], 90)}")
     for h in view["holes"]:
         shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
         click.echo(f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}")
+
+
+def short_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _task_line(t: dict[str, Any]) -> str:

@@ -106,6 +106,13 @@ class Guard:
         """The guard as a bracket item: ``when a > 10`` or ``else``."""
         return "else" if self.otherwise else f"when {self.text}"
 
+    def shown(self, bound: Mapping[str, str]) -> str:
+        """The condition with each parameter named as the task it is bound to:
+        ``measure > 10`` (``else`` for an else guard)."""
+        if self.expr is None:
+            return "else"
+        return _format(_renamed(self.expr, bound))
+
     def to_json(self) -> str:
         return self.label()
 
@@ -281,6 +288,21 @@ class _Parser:
 def _unquote(token: str) -> str:
     body = token[1:-1]
     return re.sub(r"\\(.)", r"\1", body)
+
+
+def _renamed(expr: Expr, bound: Mapping[str, str]) -> Expr:
+    match expr:
+        case ("name", n):
+            return ("name", bound.get(n, n))
+        case ("count", left, right):
+            return ("count", bound.get(left, left), bound.get(right, right))
+        case ("field", inner, name):
+            return ("field", _renamed(inner, bound), name)
+    head, *rest = expr
+    if head in ("cmp", "arith"):
+        op, a, b = rest
+        return (head, op, _renamed(a, bound), _renamed(b, bound))
+    return (head, *(_renamed(p, bound) if isinstance(p, tuple) else p for p in rest))
 
 
 def _names(expr: Expr) -> set[str]:

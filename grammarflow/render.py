@@ -15,6 +15,10 @@ What is drawn (DESIGN §5), the main flow from left to right:
   time, those kept from the hole it grew from) in short after ``, where``: ``only M, N ·
   no edges into end`` (parameters as the tasks they are bound to; at most three lines,
   ``+N more`` beyond); with ``alternatives``, each in words in a cluster beside it;
+* a hole whose productions have guards with them: ``when measure > 10: big`` /
+  ``or else: small``; a map (:func:`~grammarflow.shapes.map_over`) as ``one M per
+  element of split's list``;
+* a task that gave its output with a short summary of it: ``→ [3 items]``, ``→ 22``;
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
   ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
 * above it, the title and a legend in one small row;
@@ -37,6 +41,7 @@ characters XML forbids (controls, lone surrogates, U+FFFE, U+FFFF, also spelled 
 from __future__ import annotations
 
 import html
+import json
 import re
 import textwrap
 from collections import Counter
@@ -67,6 +72,7 @@ SAFE_SHAPES = frozenset({"box", "ellipse", "oval", "circle", "diamond", "note", 
                          "folder", "component", "cylinder", "plain"})
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}\Z|[a-zA-Z]{1,20}\Z")
 MAX_LABEL = 200
+OUTPUT_WIDTH = 24  # an output's summary on a done task
 
 
 #: What XML 1.0 forbids (controls but tab and newline, lone surrogates, U+FFFE, U+FFFF),
@@ -170,9 +176,14 @@ def many(least: str, body: str) -> str:
 
 def in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> str:
     """What a hole may become, one alternative a line, the second on with "or":
-    ``N then M`` / ``or J then K``; ``zero or more M``; ``anything``."""
+    ``N then M`` / ``or J then K``; ``zero or more M``; ``anything``; guarded ones
+    with their guards (parameters named as the tasks they are bound to):
+    ``when measure > 10: big`` / ``or else: small``; a map: ``one M per element of
+    split``."""
     if htype.open:
         return ANYTHING
+    if htype.guarded:
+        return _guarded_in_words(htype, hole, types)
     rep = repetition(htype, types)
     if rep is not None and (hole is None or hole.allowed is None):
         return rep
@@ -182,6 +193,40 @@ def in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> 
             and alts[1].startswith("one or more "):
         return "zero" + alts[1].removeprefix("one")
     return "\nor ".join(alts)
+
+
+def map_source(htype: HoleType) -> tuple[str, str] | None:
+    """``(a, K)`` if the type is a map over a's list (the shape of
+    :func:`~grammarflow.shapes.map_over`: one K per element), else None."""
+    prods = list(htype.productions)
+    if len(prods) != 2 or prods[0].guard is None or prods[1].guard is None \
+            or not prods[1].guard.otherwise:
+        return None
+    counts = prods[0].guard.counts
+    if len(counts) != 1:
+        return None
+    (source, kind), = counts
+    if prods[0].guard.text != f"count({source} -> {kind}) < len({source})":
+        return None
+    frag = prods[0].fragment
+    again = [h for h in frag.holes if h.type == htype.name]
+    if [t.kind for t in frag.tasks] != [kind] or len(again) != 1 or len(frag.holes) != 1:
+        return None
+    return source, kind
+
+
+def _guarded_in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> str:
+    bound = dict(zip(htype.params, hole.args, strict=False)) if hole is not None else {}
+    mapped = map_source(htype)
+    if mapped is not None:
+        source, kind = mapped
+        return f"one {kind} per element of {bound.get(source, source)}'s list"
+    lines = []
+    for i, p in enumerate(htype.allowed(hole.allowed if hole else None)):
+        assert p.guard is not None
+        said = "else" if p.guard.otherwise else f"when {p.guard.shown(bound)}"
+        lines.append(f"{'or ' if i else ''}{said}: {alternative_in_words(p, types)}")
+    return "\n".join(lines)
 
 
 def _chain_order(frag: Fragment) -> list[list[str]]:
@@ -433,6 +478,8 @@ def _task_node(graph: Graph, tid: str, state: str) -> str:
     custom = task.attrs.get("label")
     if isinstance(custom, str) and custom:
         label = f"{custom[:MAX_LABEL]}\n[{tid}]"
+    if tid in graph.outputs:
+        label += f"\n→ {summary(graph.outputs[tid])}"
     shape = task.attrs.get("shape")
     shape = shape if isinstance(shape, str) and shape in SAFE_SHAPES else "box"
     color = task.attrs.get("color")
@@ -444,6 +491,21 @@ def _task_node(graph: Graph, tid: str, state: str) -> str:
     return (f"  {quote('t:' + tid)} [label={quote(label)}, shape={shape}, "
             f'style="rounded,filled", fillcolor="{STATE_FILL[state]}", '
             f"tooltip={quote(state)}{pen}];")
+
+
+def summary(value: object, limit: int = OUTPUT_WIDTH) -> str:
+    """An output in short, for a done task's label: ``[3 items]``, ``{rows, total}``,
+    ``22``, ``"alpha…"``."""
+    if isinstance(value, list):
+        return f"[{len(value)} item{'s' if len(value) != 1 else ''}]"
+    if isinstance(value, dict):
+        keys = ", ".join(list(value)[:4]) + (", …" if len(value) > 4 else "")
+        text = "{" + keys + "}"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 2] + "…" + text[-1]
 
 
 def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],

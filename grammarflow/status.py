@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from grammarflow.constraints import constraints_from_json
 from grammarflow.derivation import Derivation
-from grammarflow.errors import Refusal
+from grammarflow.errors import BrokenPromise, Refusal
 from grammarflow.fold import Failure, fold_run, refusal_of_entry
 from grammarflow.steps import step_from_json
 from grammarflow.store import Entry, RunRow, Store
@@ -54,7 +56,8 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
               "ready": g.is_ready(t.id), "refused": t.id == refused_task,
               "attempts": state.attempts.get(t.id, 0),
               **failure_view(state.failures.get(t.id)),
-              "attrs": dict(t.attrs) if t.attrs else {}}
+              "attrs": dict(t.attrs) if t.attrs else {},
+              **data_view(d, t.id)}
              for t in g.tasks.values()]
     return {
         "verdict": verdict(row, state.refusal, [t["id"] for t in tasks
@@ -66,9 +69,30 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
         "tasks": tasks,
         "edges": sorted([u, v] for u, v in g.edges()),
         "holes": holes,
+        "signatures": {kind: sig.shown(kind) for kind, sig in sorted(d.grammar.data.items())},
         "refusal": state.refusal.to_json() if state.refusal else None,
         "refused": [e.data for e in store.entries(run_id, ["refused"])],
     }
+
+
+def data_view(d: Derivation, task: str) -> dict[str, Any]:
+    """A task's ``output`` (if it gave one) and ``inputs`` (if its kind declares some
+    and it has started: the values it was given), in full."""
+    view: dict[str, Any] = {}
+    g = d.graph
+    if task in g.outputs:
+        view["output"] = g.outputs[task]
+    if g.tasks[task].kind in d.grammar.data and g.is_started(task):
+        with contextlib.suppress(BrokenPromise):  # a start that was refused: none
+            view["inputs"] = d.inputs(task)
+    return view
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """A value in one line of at most ``limit`` characters (JSON, cut with '...')."""
+    text = json.dumps(value, ensure_ascii=False)
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 #: The statuses a person must act on: said in capitals, first.
@@ -127,7 +151,11 @@ def describe(entry: Entry) -> str:
         if op == "state":
             return f"task {d['task']} is {d['state']}"
         if op == "expand":
-            return f"hole {d['hole']} expanded with production {d['production']}"
+            chosen = (f" (the orchestrator chose it: [{d['guard']}] held)"
+                      if d.get("guard") else "")
+            return f"hole {d['hole']} expanded with production {d['production']}{chosen}"
+        if op == "output":
+            return f"task {d['task']} gave its output: {short(d['value'])}"
         if op == "grow":
             names = [t["local"] for t in d["fragment"]["tasks"]]
             edges = len(d["fragment"]["edges"])
