@@ -153,6 +153,9 @@ class Derivation:
         self.history: list[Step] = []
         self._pending: list[Step] | None = None
         self._speculation: tuple[int, Grammar] | None = None
+        #: False in simulations, which have no outputs: a guard that reads a value
+        #: nobody gave counts as "may hold" (every data-chosen future stays possible).
+        self.data_known = True
         fresh = graph is None
         self.graph = graph = Graph() if graph is None else graph
         #: Constraint scopes and counts (:mod:`grammarflow.constraints`); a derivation
@@ -270,7 +273,10 @@ class Derivation:
         held = self._guards_held(hole, htype)
         for p in htype.allowed(hole.allowed):
             assert p.guard is not None
-            if (not any(held.values())) if p.guard.otherwise else held[p.name]:
+            if p.guard.otherwise:
+                if not any(held.values()):
+                    return p
+            elif held[p.name] is not False:  # true, or unknown in a simulation
                 return p
         true = [p for p in htype.productions if held.get(p.name)]
         if true:
@@ -285,13 +291,16 @@ class Derivation:
                             f"production may be taken: {why}{self._values_shown(hole)}",
                             hole=hole.id)
 
-    def _guards_held(self, hole: Hole, htype: HoleType) -> dict[str, bool]:
+    def _guards_held(self, hole: Hole, htype: HoleType) -> dict[str, bool | None]:
         """Which ``when`` guards of the type hold for ``hole`` (every production's,
         narrowed away or not: ``else`` holds only when none does)."""
         values, counts = self._guard_context(hole, htype)
         held = {}
         for p in htype.productions:
             if p.guard is None or p.guard.otherwise:
+                continue
+            if not self.data_known and not p.guard.names <= values.keys():
+                held[p.name] = None  # unknown: it may hold or not
                 continue
             try:
                 held[p.name] = p.guard.holds(values, counts)
@@ -335,7 +344,7 @@ class Derivation:
             if not true:
                 return
             why = f"[else] holds only when no other guard does, and {true[0].guard!r} holds"
-        elif held[prod.name]:
+        elif held[prod.name] is not False:
             return
         else:
             why = f"its guard {guard!r} is false"
@@ -388,7 +397,7 @@ class Derivation:
                 if state is TaskState.RUNNING:
                     if task in self.limits.rules:
                         self.limits.check_start(task)
-                    if self.grammar.data:
+                    if self.grammar.data and self.data_known:
                         self.inputs(task)
                 self.graph.set_state(task, state)
                 return Applied(step)

@@ -3,7 +3,8 @@
 No processes and no I/O: a *run* here is the scheduler's rules applied to a
 :class:`~grammarflow.grammar.Derivation` — tasks start when ready, each task, while
 it runs, may expand the holes that will be due when it ends, and due holes take
-their defaults. Choices come from a :class:`Chooser`: ``random.Random`` for the CLI's
+their defaults. Tasks give no outputs: a guard that reads one may hold or not (any
+guarded production may be taken), and typed inputs are not bound. Choices come from a :class:`Chooser`: ``random.Random`` for the CLI's
 example runs, Hypothesis for :mod:`grammarflow.testing`.
 """
 
@@ -108,7 +109,14 @@ def _kinds(grammar: Grammar) -> list[str]:
 
 def derive(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:
     """Expand holes (in chosen order, with chosen productions) until none is left."""
-    return finish(grammar.derivation(), chooser, limits)
+    return finish(unknown_data(grammar.derivation()), chooser, limits)
+
+
+def unknown_data(d: Derivation) -> Derivation:
+    """A derivation that has no outputs to read: guards that read one may hold, and
+    inputs are not bound (the signatures' edge types are still checked)."""
+    d.data_known = False
+    return d
 
 
 def finish(d: Derivation, chooser: Chooser, limits: Limits | None = None) -> Derivation:
@@ -149,7 +157,7 @@ def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Der
     to; then it is done and due holes take their defaults.
     """
     limits = limits or Limits()
-    d = grammar.derivation()
+    d = unknown_data(grammar.derivation())
     kinds = _kinds(grammar)
     grown: dict[str, int] = {}
     close_due_holes(d)
