@@ -155,10 +155,10 @@ class _Parser:
             if m is None or m.end() == pos:
                 raise NotationError(text, pos, "a name, a number, a string or an operator")
             kind = m.lastgroup or "op"
-            value = m.group(kind)
+            value, at = m.group(kind), m.start(kind)
             if kind == "name" and value in _KEYWORDS:
                 kind = "op"
-            self.toks.append((kind, value, m.start(kind)))
+            self.toks.append((kind, value, at))
             pos = m.end()
         self.i = 0
 

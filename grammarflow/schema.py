@@ -9,8 +9,9 @@ input: :func:`incompatibility` says why not, or ``None``.
 The check is *sound*: ``None`` means every value of ``source`` is a value of
 ``target``. It covers the schemas pydantic makes for JSON data — null, booleans,
 integers, numbers, strings, Literal (``enum``/``const``), lists, tuples, sets, dicts,
-objects (dataclasses, TypedDicts, models; closed: outputs are journaled as pydantic
-dumps them, without unknown fields), unions (``anyOf``), ``Optional``, recursion
+objects (dataclasses, TypedDicts, models; closed and complete: outputs are journaled
+as pydantic dumps them, without unknown fields and with every field that has a
+default), unions (``anyOf``), ``Optional``, recursion
 (``$ref``) and ``Any`` (``{}``). A keyword it does not know (``pattern``, ``minimum``,
 ...) is compatible only if the source says the same: it answers "cannot tell" rather
 than guess.
@@ -188,7 +189,9 @@ class _Check:
         s_props, t_props = s.get("properties", {}), t.get("properties", {})
         s_extra = s.get("additionalProperties", not s_props)
         t_extra = t.get("additionalProperties", not t_props)
-        s_required = set(s.get("required", ()))
+        # outputs are journaled as pydantic dumps them: a field with a default is there
+        s_required = set(s.get("required", ())) | {
+            k for k, p in s_props.items() if isinstance(p, Mapping) and "default" in p}
         for key in t.get("required", ()):
             if key not in s_required:
                 return f"field {key!r}: required by {describe(t)}, not always there in " \

@@ -23,6 +23,9 @@ a task that was running when the orchestrator died had journaled nothing, so it 
 back to pending and runs again: **tasks running at the moment of a crash run at least
 once more** (including one that had already exited 0 when the orchestrator died,
 before its completion was committed). Every other task runs exactly once per attempt.
+A task's output is journaled with its completion, so it is kept exactly once. A run
+whose kinds declare types reads them again from its workflow file (pydantic validates
+outputs with the Python types), and refuses to resume if they changed.
 
 Faults of our own. A journal write that fails (disk full, I/O error, a database locked
 too long) stops the run as if interrupted: running tasks are killed, nothing more is
@@ -90,7 +93,7 @@ from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Tentative
 from grammarflow.steps import Output, SetState, Step, step_to_json
 from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
-from grammarflow.workflow import Workflow
+from grammarflow.workflow import Workflow, read_workflow
 
 EXIT_SUCCEEDED = 0
 EXIT_TASK_FAILED = 1
@@ -225,7 +228,10 @@ class Orchestrator:
                 "fix the workflow and start a new run")
         state = fold_run(store, run_id)
         d = state.d
-        o = cls(store, run_id, state.workflow, d, options, report, holder, executor)
+        workflow = state.workflow
+        if workflow.grammar.data:  # the Python types, to validate outputs, are in its file
+            workflow = workflow.with_types_of(read_workflow(workflow.path))
+        o = cls(store, run_id, workflow, d, options, report, holder, executor)
         o.attempts, o.failures = dict(state.attempts), dict(state.failures)
         cached = store.snapshot(run_id)
         o.last_snapshot = cached[0] if cached is not None else 0

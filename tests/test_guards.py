@@ -1,0 +1,205 @@
+"""Guards: parsed, formatted and evaluated exactly; a guard is a promise whoever expands
+(the orchestrator picks the production whose guard holds, a task that expands against
+it is refused), and ``else`` holds only when no other guard does — narrowed away or not.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grammarflow import BrokenPromise, Expand, GrammarError, NotationError, Output, SetState
+from grammarflow.derivation import Derivation
+from grammarflow.grammar import Grammar
+from grammarflow.graph import TaskState
+from grammarflow.guards import GuardError, no_counts, parse_guard
+from grammarflow.notation import define
+from grammarflow.steps import NarrowHole, step_from_json, step_to_json
+
+SIZE = define("m, r, Size(m, r)", """
+    Size(a, b) ::= [big, when a.n > 10] a -> Big -> b
+                 | [mid, when a.n > 3 and a.n <= 10] a -> Mid -> b
+                 | [small, else] a -> Small -> b
+""")
+
+
+def measured(n: object, grammar: Grammar = SIZE) -> Derivation:
+    d = grammar.derivation()
+    d.apply(SetState("m", TaskState.RUNNING))
+    d.apply(Output("m", {"n": n}))
+    d.apply(SetState("m", TaskState.DONE))
+    return d
+
+
+# ---------------------------------------------------------------- the language
+@pytest.mark.parametrize(("text", "values", "expected"), [
+    ("when a > 10", {"a": 11}, True),
+    ("when a > 10", {"a": 10}, False),
+    ("when a >= 10", {"a": 10}, True),
+    ("when a == 1", {"a": 1.0}, True),
+    ("when a == 1", {"a": True}, False),  # a boolean is not a number
+    ("when a == true", {"a": True}, True),
+    ("when a.k in ['x', 'y']", {"a": {"k": "y"}}, True),
+    ("when a.k not in ['x', 'y']", {"a": {"k": "y"}}, False),
+    ("when 'b' in a", {"a": {"b": 1}}, True),
+    ("when len(a.items) - 1 == a.items[-1]", {"a": {"items": [0, 1, 2]}}, True),
+    ("when not (a < 0 or a > 5)", {"a": 3}, True),
+    ("when a == null", {"a": None}, True),
+    ("when a == [1, 'x']", {"a": [1, "x"]}, True),
+    ("when a['odd key'] == 'ok'", {"a": {"odd key": "ok"}}, True),
+    ("when -a + 2 < 0", {"a": 3}, True),
+    ("when a < 'b'", {"a": "a"}, True),
+])
+def test_a_guard_evaluates_over_json(text: str, values: dict, expected: bool) -> None:
+    assert parse_guard(text).holds(values, no_counts) is expected
+
+
+@pytest.mark.parametrize(("text", "values", "reason"), [
+    ("when a > 10", {"a": "11"}, "'>' compares two numbers or two strings"),
+    ("when a.size > 1", {"a": {"n": 1}}, "a has no field 'size'"),
+    ("when a[3] == 1", {"a": [1]}, "a[3]: out of range (it has 1 elements)"),
+    ("when a and true", {"a": 1}, "'and' takes true or false, not 1"),
+    ("when a + 1", {"a": 1}, "gave 2, not true or false"),
+    ("when a > 1", {}, "a has no output"),
+    ("when len(a) > 1", {"a": 3}, "len() of 3: expected a list, a string or an object"),
+])
+def test_a_guard_that_cannot_be_read_says_why(text: str, values: dict, reason: str) -> None:
+    with pytest.raises(GuardError, match=None) as e:
+        parse_guard(text).holds(values, no_counts)
+    assert reason in str(e.value)
+
+
+@pytest.mark.parametrize(("text", "column", "expected"), [
+    ("when a >", 9, "a value"),
+    ("when a ** 2", 8, "a name, a number, a string or an operator"),
+    ("when (a > 1", 12, "')'"),
+    ("whenever a", 1, "'when <condition>' or 'else'"),
+    ("when count(a) > 1", 13, "'->'"),
+])
+def test_a_malformed_guard_is_refused_where_it_goes_wrong(text: str, column: int,
+                                                           expected: str) -> None:
+    with pytest.raises(NotationError) as e:
+        parse_guard(text)
+    assert (e.value.position + 1, e.value.expected) == (column, expected)
+
+
+# Expressions as a person might write them, then re-read from their canonical text.
+_NAMES = st.sampled_from(["a", "b"])
+_ATOMS = st.one_of(st.integers(-5, 5).map(str), _NAMES, st.sampled_from(["'x'", "true"]),
+                   _NAMES.map(lambda n: f"{n}.f"), _NAMES.map(lambda n: f"len({n})"),
+                   _NAMES.map(lambda n: f"count({n} -> M)"))
+_EXPRS = st.recursive(_ATOMS, lambda inner: st.one_of(
+    st.tuples(inner, st.sampled_from(["+", "-", "==", "<", "and", "or"]), inner).map(
+        lambda t: f"{t[0]} {t[1]} {t[2]}"),
+    inner.map(lambda e: f"({e})"), inner.map(lambda e: f"not ({e})"),
+    inner.map(lambda e: f"-({e})")), max_leaves=8)
+
+
+@given(_EXPRS)
+def test_the_canonical_text_reads_back_as_the_same_guard(text: str) -> None:
+    guard = parse_guard(f"when {text}")
+    again = parse_guard(guard.label())
+    assert again == guard and again.expr == guard.expr
+
+
+# ---------------------------------------------------------------- in a grammar
+def test_guards_round_trip_through_the_notation_and_json() -> None:
+    assert repr(SIZE.types["Size"]) == (
+        "Size(a, b) ::= [big, when a.n > 10] a -> Big -> b "
+        "| [mid, when a.n > 3 and a.n <= 10] a -> Mid -> b | [small, else] a -> Small -> b")
+    assert Grammar.from_json(SIZE.to_json()) == SIZE
+    assert define("m, r, Size(m, r)", repr(SIZE.types["Size"])) == SIZE
+
+
+@pytest.mark.parametrize(("rules", "reason"), [
+    ("X(a, b) ::= [when a > 1] a -> B -> b | a -> C -> b",
+     "production(s) 2 have no guard"),
+    ("X(a, b) ::= [when b > 1] a -> B -> b | [else] nothing",
+     "reads b, which X does not come after"),
+    ("X(a, b) ::= [default, when a > 1] a -> B -> b | [else] nothing",
+     "has guards, so it has no default"),
+    ("X(a, b) ::= [else] a -> B -> b | [else] nothing", "2 productions say [else]"),
+    ("X(a, b) ::= [when count(M -> N) > 1] a -> B -> b | [else] nothing",
+     "count(M -> N) needs one parameter and one kind"),
+])
+def test_a_grammar_with_a_bad_guard_is_refused(rules: str, reason: str) -> None:
+    with pytest.raises(GrammarError, match=None) as e:
+        define("s, e, X(s, e)", rules)
+    assert reason in str(e.value)
+
+
+@pytest.mark.parametrize(("n", "chosen", "task"), [
+    (11, "big", "Size.1/Big"), (10, "mid", "Size.1/Mid"), (4, "mid", "Size.1/Mid"),
+    (3, "small", "Size.1/Small"), (-7, "small", "Size.1/Small")])
+def test_a_due_hole_takes_the_first_production_whose_guard_holds(n: int, chosen: str,
+                                                                  task: str) -> None:
+    d = measured(n)
+    (applied,) = d.close_due()
+    step = applied.step
+    assert isinstance(step, Expand)
+    assert (step.production, list(applied.tasks.values())) == (chosen, [task])
+    label = SIZE.types["Size"].production(chosen).guard.label()  # type: ignore[union-attr]
+    assert step.guard == label
+    assert step_from_json(step_to_json(step)) == step  # the guard is journaled
+
+
+@pytest.mark.parametrize(("n", "wrong", "why"), [
+    (11, "small", "[else] holds only when no other guard does, and [when a.n > 10] holds"),
+    (11, "mid", "its guard [when a.n > 3 and a.n <= 10] is false"),
+    (2, "big", "its guard [when a.n > 10] is false"),
+])
+def test_a_task_that_expands_against_a_guard_is_refused(n: int, wrong: str, why: str) -> None:
+    d = measured(n)
+    before = d.graph.to_json()
+    with pytest.raises(BrokenPromise) as e:
+        d.apply(Expand("Size.1", wrong))
+    assert why in e.value.reason and f"(a = {{\"n\": {n}}})" in e.value.reason
+    assert d.graph.to_json() == before  # nothing of it is in the graph
+
+
+def test_a_guard_reads_only_outputs_that_exist() -> None:
+    d = SIZE.derivation()
+    d.apply(SetState("m", TaskState.RUNNING))
+    with pytest.raises(BrokenPromise, match="a has no output"):
+        d.apply(Expand("Size.1", "big"))
+    d.apply(Output("m", {"n": 20}))  # the running task's own output, given first
+    assert d.apply(Expand("Size.1", "big")).tasks == {"Big": "Size.1/Big"}
+
+
+def test_else_does_not_hold_when_the_production_whose_guard_holds_was_narrowed_away() -> None:
+    d = measured(20)
+    d.apply(NarrowHole("Size.1", ("big",)))
+    with pytest.raises(BrokenPromise) as e:
+        d.close_due()
+    assert "[when a.n > 10] holds, and production big was narrowed away" in e.value.reason
+    with pytest.raises(BrokenPromise, match="and \\[when a.n > 10\\] holds"):
+        d.apply(Expand("Size.1", "small"))
+    d = measured(1)
+    d.apply(NarrowHole("Size.1", ("big",)))  # irrelevant to this value
+    assert d.close_due()[0].step.production == "small"  # type: ignore[union-attr]
+
+
+def test_a_guard_that_cannot_be_read_at_due_time_breaks_the_promise() -> None:
+    d = measured("twelve")
+    with pytest.raises(BrokenPromise) as e:
+        d.close_due()
+    assert e.value.reason.startswith(
+        "guard [when a.n > 10] of hole Size.1 (Size) cannot be read: \"twelve\" > 10")
+
+
+def test_count_reads_the_tasks_next_to_a_parameter() -> None:
+    g = define("a, b, X(a, b)", """
+        X(a, b) ::= [when count(a -> M) < 2] a -> M -> b, X(a, b) | [else] a -> b""")
+    d = g.derivation()
+    d.apply(SetState("a", TaskState.RUNNING))
+    d.apply(SetState("a", TaskState.DONE))
+    steps = [a.step for a in d.close_due()]
+    assert [s.production for s in steps] == ["1", "1", "2"]  # type: ignore[union-attr]
+    assert sorted(d.graph.succ["a"]) == ["X.1.2/M", "X.1/M", "b"]
+    g2 = define("a, b, X(a, b)", """
+        X(a, b) ::= [when count(M -> b) < 1] a -> M -> b, X(a, b) | [else] nothing""")
+    d2 = g2.derivation()
+    d2.apply(SetState("a", TaskState.RUNNING))
+    d2.apply(SetState("a", TaskState.DONE))
+    assert len(d2.close_due()) == 2 and sorted(d2.graph.pred["b"]) == ["X.1/M"]
