@@ -1,0 +1,305 @@
+"""Data between tasks in the core: signatures from annotations, the binding rule, and
+type errors refused at registration, when a step adds an edge, and when a task would
+start — each with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from grammarflow import (
+    All,
+    BrokenPromise,
+    Expand,
+    Fragment,
+    GrammarError,
+    Item,
+    Output,
+    SetState,
+    TaskSpec,
+)
+from grammarflow.data import Gather, Signature, bind
+from grammarflow.datatypes import DataTypeError, KindTypes, Validator, function_types
+from grammarflow.derivation import Derivation
+from grammarflow.errors import WorkflowFileError
+from grammarflow.grammar import Grammar
+from grammarflow.graph import TaskState
+from grammarflow.notation import define
+from grammarflow.shapes import map_over
+from grammarflow.steps import Grow, step_from_json, step_to_json
+from grammarflow.workflow import Kind, read_workflow
+
+
+@dataclass
+class Row:
+    name: str
+    size: int
+
+
+def sigs(**functions: Any) -> dict[str, Signature]:
+    out = {}
+    for kind, func in functions.items():
+        types = func if isinstance(func, KindTypes) else function_types(func)
+        assert types is not None
+        out[kind] = types.signature(kind)
+    return out
+
+
+def fetch() -> str: ...
+def parse(fetch: str) -> list[Row]: ...
+def parse_ints(fetch: str) -> list[int]: ...
+def total(parse: list[Row]) -> int: ...
+def each(split: Item[str]) -> int: ...
+def gather(each: All[int]) -> list[int]: ...
+def maybe(fetch: str = "none") -> str: ...
+
+
+def done(d: Derivation, task: str, output: Any = None, give: bool = True) -> None:
+    d.apply(SetState(task, TaskState.RUNNING))
+    if give:
+        d.apply(Output(task, output))
+    d.apply(SetState(task, TaskState.DONE))
+
+
+# ---------------------------------------------------------------- signatures
+def test_a_function_declares_its_signature_with_annotations() -> None:
+    shown = {k: s.shown(k) for k, s in sigs(parse=parse, each=each, gather=gather,
+                                             maybe=maybe).items()}
+    assert shown == {"parse": "parse(fetch: str) -> list[Row]",
+                     "each": "each(split: Item[str]) -> int",
+                     "gather": "gather(each: All[int]) -> list[int]",
+                     "maybe": "maybe(fetch: str) -> str"}
+    assert sigs(maybe=maybe)["maybe"].inputs[0].optional
+    gathers = [i.gather for s in sigs(each=each, gather=gather).values() for i in s.inputs]
+    assert gathers == [Gather.ITEM, Gather.ALL]
+
+    def untyped() -> None: ...
+    assert function_types(untyped) is None  # takes nothing, gives nothing
+
+
+def test_a_type_that_is_not_json_data_is_refused_with_its_name() -> None:
+    def bad(x: object, y: type) -> int: ...
+    with pytest.raises(DataTypeError, match="input 'y' of kind bad is declared type"):
+        function_types(bad).signature("bad")  # type: ignore[union-attr]
+
+
+def test_signatures_round_trip_through_the_journal_form() -> None:
+    g = define("fetch -> parse -> total").with_data(sigs(fetch=fetch, parse=parse, total=total))
+    assert Grammar.from_json(g.to_json()) == g
+    assert Grammar.from_json(g.to_json()).data["parse"].shown("parse") == \
+        "parse(fetch: str) -> list[Row]"
+
+
+# ---------------------------------------------------------------- registration
+def test_an_output_that_cannot_feed_an_input_is_refused_at_registration() -> None:
+    g = define("fetch -> parse -> total")
+    with pytest.raises(GrammarError) as e:
+        g.with_data(sigs(fetch=fetch, parse=parse_ints, total=total))
+    assert str(e.value) == (
+        "type errors in the grammar:\n  the start graph: edge parse -> total: kind parse "
+        "gives list[int], and 'parse: list[Row]' takes list[Row]: elements: an int is not "
+        "a Row")
+
+
+def test_registration_follows_parameters_to_the_tasks_they_can_be_bound_to() -> None:
+    """The map's copies are made by a production: the edge a -> each in it is checked
+    with a bound to split (an element of list[int] is not a str)."""
+    def split() -> list[int]: ...
+    g = define("split, gather, Each(split, gather)", map_over("Each", "each"))
+    with pytest.raises(GrammarError) as e:
+        g.with_data(sigs(split=split, each=each, gather=gather))
+    assert ("production Each(a, b) ::= [when count(a -> each) < len(a)] a -> each -> b, "
+            "Each(a, b): edge a -> each: kind split gives an element of list[int], and "
+            "'split: Item[str]' takes str: an int is not a str") in str(e.value)
+
+    def split_ok() -> list[str]: ...
+    g.with_data(sigs(split=split_ok, each=each, gather=gather))  # accepted
+
+
+def test_an_untyped_kind_cannot_feed_a_typed_input() -> None:
+    g = define("fetch -> parse")
+    with pytest.raises(GrammarError, match="kind fetch declares no types: declare its "
+                                           "output type"):
+        g.with_data(sigs(parse=parse))
+
+
+def test_two_tasks_feeding_one_single_input_are_refused() -> None:
+    g = define("fetch -> parse, fetch2:fetch -> parse")
+    with pytest.raises(GrammarError, match="input 'fetch' of parse takes the output of one "
+                                           "task, and 2 feed it: fetch, fetch2"):
+        g.with_data(sigs(fetch=fetch, parse=parse))
+
+
+# ---------------------------------------------------------------- binding at run time
+def test_inputs_bind_by_local_name_or_kind_one_all_and_item() -> None:
+    def split() -> list[str]: ...
+    g = define("split, gather, Each(split, gather)", map_over("Each", "each")).with_data(
+        sigs(split=split, each=each, gather=gather))
+    d = g.derivation()
+    done(d, "split", ["a", "bb", "ccc"])
+    d.close_due()
+    copies = sorted(d.graph.succ["split"] - {"gather"}, key=d.graph.rank.__getitem__)
+    assert [d.inputs(t) for t in copies] == [{"split": "a"}, {"split": "bb"},
+                                             {"split": "ccc"}]
+    for t, n in zip(copies, (1, 2, 3), strict=True):
+        done(d, t, n)
+    assert d.inputs("gather") == {"each": [1, 2, 3]}  # the list's order
+
+
+def test_an_optional_input_no_task_feeds_keeps_its_default() -> None:
+    g = define("start -> maybe").with_data(sigs(maybe=maybe))
+    d = g.derivation()
+    done(d, "start", give=False)
+    assert d.inputs("maybe") == {}
+
+
+def test_an_input_no_task_feeds_is_refused_when_the_task_would_start() -> None:
+    g = define("start -> parse").with_data(sigs(parse=parse))
+    d = g.derivation()
+    done(d, "start", give=False)
+    with pytest.raises(BrokenPromise) as e:
+        d.apply(SetState("parse", TaskState.RUNNING))
+    assert e.value.reason == (
+        "the orchestrator could not start task parse: input 'fetch' of task parse (parse) "
+        "takes the output of the one task it runs after that is named or of kind 'fetch', "
+        "and there is none; it runs after: start (start)")
+    assert d.graph.state["parse"] is TaskState.PENDING
+
+
+def test_an_element_past_the_end_of_the_list_is_refused() -> None:
+    def split() -> list[str]: ...
+    g = define("split, end, Dyn(split, end)", "Dyn(a; b) ::= *").with_data(
+        sigs(split=split, each=each))
+    d = g.derivation()
+    done(d, "split", ["only"])
+    d.apply(Grow("Dyn.1", Fragment((TaskSpec("e1", "each"), TaskSpec("e2", "each")),
+                                   edges=(("split", "e1"), ("split", "e2")))))
+    d.apply(SetState("Dyn.1/e1", TaskState.RUNNING))
+    with pytest.raises(BrokenPromise, match="task Dyn.1/e2 is the 2nd task of kind each "
+                                            "after task split, whose output has 1 "
+                                            "element\\(s\\): a map makes exactly one task "
+                                            "per element"):
+        d.apply(SetState("Dyn.1/e2", TaskState.RUNNING))
+
+
+def test_an_edge_a_step_adds_is_type_checked_when_it_is_made() -> None:
+    """An open hole can make any kind at run time: its edges are checked then."""
+    g = define("fetch, end, Dyn(fetch, end)", "Dyn(a; b) ::= *").with_data(
+        sigs(fetch=fetch, parse_ints=parse_ints, total=total))
+    d = g.derivation()
+    done(d, "fetch", "text")
+    before = d.graph.to_json()
+    bad = Grow("Dyn.1", Fragment((TaskSpec("parse", "parse_ints"), TaskSpec("total", "total")),
+                                 edges=(("fetch", "parse"), ("parse", "total"))))
+    with pytest.raises(BrokenPromise) as e:
+        d.apply(bad)
+    assert e.value.reason == (
+        "edge Dyn.1/parse -> Dyn.1/total: kind parse_ints gives list[int], and "
+        "'parse: list[Row]' takes list[Row]: elements: an int is not a Row")
+    assert d.graph.to_json() == before
+
+
+def test_a_second_task_feeding_a_single_input_is_refused_when_its_edge_is_made() -> None:
+    g = define("fetch -> parse, f2:fetch, end, Dyn(f2, parse)", "Dyn(a; b) ::= *").with_data(
+        sigs(fetch=fetch, parse=parse))
+    d = g.derivation()
+    done(d, "f2", "x")
+    frag = Fragment(edges=(("f2", "parse"),))
+    with pytest.raises(BrokenPromise, match="input 'fetch' of task parse \\(parse\\) takes "
+                                            "the output of one task, and task fetch feeds "
+                                            "it already"):
+        d.apply(Grow("Dyn.1", frag))
+
+
+# ---------------------------------------------------------------- outputs
+def test_an_output_is_given_once_by_a_running_task_and_journaled() -> None:
+    g = define("fetch -> parse").with_data(sigs(fetch=fetch, parse=parse))
+    d = g.derivation()
+    with pytest.raises(BrokenPromise, match="task fetch is pending: only a running task "
+                                            "gives its output"):
+        d.apply(Output("fetch", "x"))
+    d.apply(SetState("fetch", TaskState.RUNNING))
+    d.apply(Output("fetch", "x"))
+    with pytest.raises(BrokenPromise, match="task fetch has set its output already"):
+        d.apply(Output("fetch", "y"))
+    assert d.graph.outputs == {"fetch": "x"}
+    assert step_from_json(step_to_json(Output("fetch", {"a": [1]}))) == Output("fetch",
+                                                                               {"a": [1]})
+    replayed = Derivation.replay(g, d.history)
+    assert replayed.graph.outputs == {"fetch": "x"}
+
+
+def test_a_kind_that_declares_no_output_gives_none() -> None:
+    def quiet(fetch: str) -> None: ...
+    g = define("fetch -> quiet").with_data(sigs(fetch=fetch, quiet=quiet))
+    d = g.derivation()
+    done(d, "fetch", "x")
+    d.apply(SetState("quiet", TaskState.RUNNING))
+    with pytest.raises(BrokenPromise, match="kind quiet declares none"):
+        d.apply(Output("quiet", 1))
+
+
+@pytest.mark.parametrize(("hint", "value", "why"), [
+    (list[Row], [{"name": "a", "size": "3"}],
+     'expected list[Row]: at [0].size: Input should be a valid integer (got "3")'),
+    (int, 1.5, "expected int: at the top: Input should be a valid integer (got 1.5)"),
+    (Literal["a", "b"], "c", "expected Literal['a', 'b']: at the top: Input should be 'a' "
+                             "or 'b' (got \"c\")"),
+    (Row, {"name": "x"}, "expected Row: at .size: Field required (got {\"name\": \"x\"})"),
+])
+def test_a_value_not_of_its_type_is_refused_with_the_path_to_it(hint: Any, value: Any,
+                                                                why: str) -> None:
+    with pytest.raises(DataTypeError) as e:
+        Validator(hint)(value)
+    assert str(e.value) == why
+
+
+def test_a_valid_value_is_kept_as_pydantic_dumps_it() -> None:
+    assert Validator(list[Row])([{"name": "a", "size": 3, "extra": 1}]) == [
+        {"name": "a", "size": 3}]
+    assert Validator(float)(2) == 2.0
+
+
+# ---------------------------------------------------------------- workflow files
+def test_a_workflow_file_with_a_type_error_is_refused_naming_it(tmp_path: Path) -> None:
+    wf = tmp_path / "wf.py"
+    wf.write_text("from grammarflow import define\n"
+                  "grammar = define('fetch -> parse')\n"
+                  "def fetch() -> int: ...\n"
+                  "def parse(fetch: str) -> None: ...\n")
+    with pytest.raises(WorkflowFileError) as e:
+        read_workflow(wf)
+    assert str(e.value) == (
+        f"{wf}: type errors in the grammar:\n  the start graph: edge fetch -> parse: kind "
+        "fetch gives int, and 'fetch: str' takes str: an int is not a str")
+
+
+def test_a_script_declares_its_types_with_its_kind(tmp_path: Path) -> None:
+    wf = tmp_path / "wf.py"
+    wf.write_text("from grammarflow import Kind, define\n"
+                  "grammar = define('fetch -> parse')\n"
+                  "kinds = {'fetch': Kind('fetch.py', output=list[str]),\n"
+                  "         'parse': Kind('parse.py', inputs={'fetch': list[str]}, "
+                  "output=int)}\n")
+    workflow = read_workflow(wf)
+    assert {k: s.shown(k) for k, s in workflow.grammar.data.items()} == {
+        "fetch": "fetch() -> list[str]", "parse": "parse(fetch: list[str]) -> int"}
+    assert Kind("x.py") == Kind("x.py", output=int)  # types are not part of the command
+
+
+def test_expanding_a_guarded_map_checks_the_copies_edges() -> None:
+    def split() -> list[str]: ...
+    g = define("split, gather, Each(split, gather)", map_over("Each", "each")).with_data(
+        sigs(split=split, each=each, gather=gather))
+    d = g.derivation()
+    d.apply(SetState("split", TaskState.RUNNING))
+    d.apply(Output("split", ["x"]))
+    assert d.apply(Expand("Each.1", "1")).tasks == {"each": "Each.1/each"}
+    with pytest.raises(BrokenPromise, match="its guard .* is false"):
+        d.apply(Expand("Each.1.2", "1"))
+    d.apply(Expand("Each.1.2", "2"))
+    assert bind(d.graph, "Each.1/each", g.data["each"]) == {"split": "x"}
