@@ -295,7 +295,7 @@ class Derivation:
         """Which ``when`` guards of the type hold for ``hole`` (every production's,
         narrowed away or not: ``else`` holds only when none does)."""
         values, counts = self._guard_context(hole, htype)
-        held = {}
+        held: dict[str, bool | None] = {}
         for p in htype.productions:
             if p.guard is None or p.guard.otherwise:
                 continue

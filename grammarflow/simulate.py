@@ -4,8 +4,9 @@ No processes and no I/O: a *run* here is the scheduler's rules applied to a
 :class:`~grammarflow.grammar.Derivation` — tasks start when ready, each task, while
 it runs, may expand the holes that will be due when it ends, and due holes take
 their defaults. Tasks give no outputs: a guard that reads one may hold or not (any
-guarded production may be taken), and typed inputs are not bound. Choices come from a :class:`Chooser`: ``random.Random`` for the CLI's
-example runs, Hypothesis for :mod:`grammarflow.testing`.
+guarded production may be taken), and typed inputs are not bound. Choices come from
+a :class:`Chooser`: ``random.Random`` for the CLI's example runs, Hypothesis for
+:mod:`grammarflow.testing`.
 """
 
 from __future__ import annotations

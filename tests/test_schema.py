@@ -5,15 +5,18 @@ the other — and it says why when it does not fit.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
+import types
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (pydantic: 3.11)
 
 from grammarflow.schema import describe, element, incompatibility
 
@@ -53,11 +56,11 @@ class Tree(TypedDict):
     (str, Literal["a"], "str is not Literal[\"a\"]: not every value is allowed"),
     (Literal["a", "b"], Literal["a", "b", "c"], None),
     (Literal["a", "z"], Literal["a", "b"], "\"z\" is not Literal[\"a\", \"b\"]"),
-    (Optional[int], int, "None is not an int"),
-    (int, Optional[int], None),
+    (int | None, int, "None is not an int"),
+    (int, int | None, None),
     (list[int], list[float], None),
     (list[float], list[int], "elements: a float is not an int"),
-    (tuple[int, str], list[Union[int, str]], None),
+    (tuple[int, str], list[int | str], None),
     (tuple[int, str], list[int], "element 1: a str is not an int"),
     (set[int], list[int], None),
     (list[int], set[int], "may repeat elements"),
@@ -80,7 +83,7 @@ def test_compatibility_and_its_reasons(source: Any, target: Any, why: str | None
 
 
 def test_names_of_types() -> None:
-    assert describe(schema(Optional[list[str]])) == "list[str] | None"
+    assert describe(schema(list[str] | None)) == "list[str] | None"
     assert describe(schema(Point)) == "Point"
     assert describe(schema(dict[str, int])) == "dict[str, int]"
     assert describe(schema(tuple[int, str])) == "tuple[int, str]"
@@ -130,10 +133,10 @@ def compound(inner: st.SearchStrategy[Typed]) -> st.SearchStrategy[Typed]:
         inner.map(lambda t: (list[t[0]], st.lists(t[1], max_size=3))),  # type: ignore[valid-type]
         inner.map(lambda t: (dict[str, t[0]],  # type: ignore[valid-type]
                              st.dictionaries(st.sampled_from("kq"), t[1], max_size=2))),
-        inner.map(lambda t: (Optional[t[0]], st.none() | t[1])),
+        inner.map(lambda t: (t[0] | None, st.none() | t[1])),
         st.tuples(inner, inner).map(lambda p: (tuple[p[0][0], p[1][0]],  # type: ignore[valid-type]
                                                st.tuples(p[0][1], p[1][1]))),
-        st.tuples(inner, inner).map(lambda p: (Union[p[0][0], p[1][0]], p[0][1] | p[1][1])),
+        st.tuples(inner, inner).map(lambda p: (p[0][0] | p[1][0], p[0][1] | p[1][1])),
         st.tuples(st.lists(inner, min_size=1, max_size=3), st.lists(st.booleans(), min_size=3,
                                                                    max_size=3)).map(
             lambda p: typed_dict(p[0], p[1][:len(p[0])])),
@@ -164,7 +167,7 @@ def perturbed(hint: Any, draw: Any) -> Any:
     from typing_extensions import is_typeddict
 
     if draw(st.integers(0, 9)) == 0:
-        return Optional[hint]
+        return hint | None
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint in SCALAR_TYPES:
         near = {int: [float, bool], float: [int], bool: [int], str: [], type(None): []}[hint]
@@ -181,9 +184,9 @@ def perturbed(hint: Any, draw: Any) -> Any:
         return dict[str, perturbed(args[1], draw)]  # type: ignore[misc]
     if origin is tuple:
         return tuple[tuple(perturbed(a, draw) for a in args)]  # type: ignore[misc]
-    if origin is Union:
+    if origin in (Union, types.UnionType):
         kept = [perturbed(a, draw) for a in args if draw(st.integers(0, 3)) > 0] or [args[0]]
-        return Union[tuple(kept)]
+        return functools.reduce(operator.or_, kept)
     if is_typeddict(hint):
         required = hint.__required_keys__
         fields = {}

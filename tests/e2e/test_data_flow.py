@@ -174,7 +174,7 @@ def test_a_map_makes_one_copy_per_element_and_gathers_in_order(project: Project,
                          env=env(EXAMPLE_ITEMS=str(n)))
     assert result.code == 0, result.stderr[-800:]
     words = [f"w{i}" + "x" * (i % 7) for i in range(n)]
-    copies = [f"Each.1/measure"] + [f"Each.1.{i}/measure" for i in range(2, n + 1)]
+    copies = ["Each.1/measure"] + [f"Each.1.{i}/measure" for i in range(2, n + 1)]
     copies = copies[:n]
     assert sorted(tasks(result)) == sorted(["split", "total", *copies])
     edges = {("split", "total"), *(("split", c) for c in copies),
