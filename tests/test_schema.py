@@ -5,18 +5,16 @@ the other — and it says why when it does not fit.
 
 from __future__ import annotations
 
-import functools
 import json
-import operator
-import types
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
-from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (pydantic: 3.11)
+from strategies import TYPES, Typed, perturbed
+from typing_extensions import TypedDict
 
 from grammarflow.schema import describe, element, incompatibility
 
@@ -98,116 +96,12 @@ def test_the_element_of_a_list() -> None:
 
 
 # ---------------------------------------------------------------- soundness, fuzzed
-Typed = tuple[Any, st.SearchStrategy[Any]]  # a type and the values pydantic accepts for it
-_counter = iter(range(10**9))
-
-SCALARS: list[Typed] = [
-    (int, st.integers(-10**6, 10**6)),
-    (float, st.floats(allow_nan=False, allow_infinity=False, width=32)),
-    (str, st.text(max_size=5)),
-    (bool, st.booleans()),
-    (type(None), st.none()),
-]
-
-
-def literal() -> st.SearchStrategy[Typed]:
-    values = st.lists(st.one_of(st.integers(-2, 2), st.sampled_from(["a", "b"]),
-                                st.booleans()), min_size=1, max_size=3, unique=True)
-    return values.map(lambda vs: (Literal[tuple(vs)], st.sampled_from(vs)))
-
-
-def typed_dict(fields: list[Typed], required: list[bool]) -> Typed:
-    names = [f"f{i}" for i in range(len(fields))]
-    hints = {n: (t if req else NotRequired[t]) for n, (t, _), req
-             in zip(names, fields, required, strict=True)}
-    cls = TypedDict(f"TD{next(_counter)}", hints)  # type: ignore[operator]
-    values = st.fixed_dictionaries(
-        {n: v for n, (_, v), req in zip(names, fields, required, strict=True) if req},
-        optional={n: v for n, (_, v), req in zip(names, fields, required, strict=True)
-                  if not req})
-    return cls, values
-
-
-def compound(inner: st.SearchStrategy[Typed]) -> st.SearchStrategy[Typed]:
-    return st.one_of(
-        inner.map(lambda t: (list[t[0]], st.lists(t[1], max_size=3))),  # type: ignore[valid-type]
-        inner.map(lambda t: (dict[str, t[0]],  # type: ignore[valid-type]
-                             st.dictionaries(st.sampled_from("kq"), t[1], max_size=2))),
-        inner.map(lambda t: (t[0] | None, st.none() | t[1])),
-        st.tuples(inner, inner).map(lambda p: (tuple[p[0][0], p[1][0]],  # type: ignore[valid-type]
-                                               st.tuples(p[0][1], p[1][1]))),
-        st.tuples(inner, inner).map(lambda p: (p[0][0] | p[1][0], p[0][1] | p[1][1])),
-        st.tuples(st.lists(inner, min_size=1, max_size=3), st.lists(st.booleans(), min_size=3,
-                                                                   max_size=3)).map(
-            lambda p: typed_dict(p[0], p[1][:len(p[0])])),
-    )
-
-
-TYPES = st.recursive(st.sampled_from(SCALARS) | literal(), compound, max_leaves=4)
-
-
 def accepts(hint: Any, value: Any) -> bool:
     try:
         TypeAdapter(hint).validate_json(json.dumps(value), strict=True)
     except ValidationError:
         return False
     return True
-
-
-SCALAR_TYPES = [int, float, str, bool, type(None)]
-
-
-def perturbed(hint: Any, draw: Any) -> Any:
-    """A type near ``hint``: each part of it kept, or changed a little (a scalar for
-    another, a Literal's values for a subset or superset, Optional added or dropped, a
-    list for a set, a field made required or not) — so that the pairs checked sit on
-    both sides of the line, where a wrong answer would be."""
-    import typing
-
-    from typing_extensions import is_typeddict
-
-    if draw(st.integers(0, 9)) == 0:
-        return hint | None
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint in SCALAR_TYPES:
-        near = {int: [float, bool], float: [int], bool: [int], str: [], type(None): []}[hint]
-        return draw(st.sampled_from([hint, hint, *near, *SCALAR_TYPES]))
-    if origin is Literal:
-        extra = draw(st.sampled_from([0, 1, "a", "z", True]))
-        keep = draw(st.lists(st.sampled_from(args), min_size=1, unique=True))
-        return Literal[tuple(dict.fromkeys([*keep, *([extra] if draw(st.booleans()) else [])]))]
-    if origin is list:
-        inner = perturbed(args[0], draw)
-        return draw(st.sampled_from([list[inner], set[inner] if _hashable(inner) else list[inner],
-                                     tuple[inner, ...]]))  # type: ignore[valid-type]
-    if origin is dict:
-        return dict[str, perturbed(args[1], draw)]  # type: ignore[misc]
-    if origin is tuple:
-        return tuple[tuple(perturbed(a, draw) for a in args)]  # type: ignore[misc]
-    if origin in (Union, types.UnionType):
-        kept = [perturbed(a, draw) for a in args if draw(st.integers(0, 3)) > 0] or [args[0]]
-        return functools.reduce(operator.or_, kept)
-    if is_typeddict(hint):
-        required = hint.__required_keys__
-        fields = {}
-        for name, field_hint in typing.get_type_hints(hint).items():
-            inner = perturbed(_unwrapped(field_hint), draw)
-            req = (name in required) != (draw(st.integers(0, 4)) == 0)
-            fields[name] = inner if req else NotRequired[inner]
-        return TypedDict(f"TD{next(_counter)}", fields)  # type: ignore[operator]
-    return hint
-
-
-def _unwrapped(hint: Any) -> Any:
-    import typing
-
-    return typing.get_args(hint)[0] if typing.get_origin(hint) is NotRequired else hint
-
-
-def _hashable(hint: Any) -> bool:
-    import typing
-
-    return hint in SCALAR_TYPES or typing.get_origin(hint) in (Literal, tuple)
 
 
 @given(source=TYPES, target=TYPES, data=st.data())
