@@ -29,6 +29,7 @@ output (pydantic, :mod:`grammarflow.datatypes`).
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -172,10 +173,8 @@ def _element(graph: Graph, source: str, task: str, kind: str, inp: Input, value:
 
 def place(graph: Graph, source: str, task: str) -> int:
     """``task``'s place among the tasks of its kind that ``source`` runs right before."""
-    kind = graph.tasks[task].kind
-    rank = graph.rank[task]
-    return sum(1 for w in graph.succ[source]
-               if graph.tasks[w].kind == kind and graph.rank[w] < rank)
+    return bisect.bisect_left(graph.next_of_kind(source, graph.tasks[task].kind),
+                              graph.rank[task])
 
 
 def _count_problem(graph: Graph, task: str, kind: str, inp: Input, found: list[str]) -> str:

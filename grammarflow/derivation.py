@@ -317,7 +317,7 @@ class Derivation:
 
         def counts(left: str, right: str) -> int:
             if left in bound:
-                return sum(1 for w in g.succ[bound[left]] if g.tasks[w].kind == right)
+                return len(g.next_of_kind(bound[left], right))
             return sum(1 for w in g.pred[bound[right]] if g.tasks[w].kind == left)
 
         return values, counts

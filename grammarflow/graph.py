@@ -15,6 +15,7 @@ changes made so far, so a refused step leaves no trace.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import gc
 import re
@@ -147,6 +148,10 @@ class Graph:
         self._undone_tasks = 0
         self.rank: dict[str, int] = {}  # task -> creation order, for a stable schedule
         self._by_type: dict[str, dict[str, None]] = {}  # hole type -> ordered hole ids
+        # for next_of_kind: task -> how often its successors changed; (task, kind) ->
+        # (that count when cached, the ranks of its successors of that kind, sorted)
+        self._succ_changes: dict[str, int] = {}
+        self._next_of_kind: dict[tuple[str, str], tuple[int, list[int]]] = {}
         # undo log: (function, *args) entries, cheaper to make than closures
         self._undo: list[tuple[Any, ...]] | None = None
 
@@ -198,6 +203,22 @@ class Graph:
 
     def types_in_use(self) -> set[str]:
         return {t for t, ids in self._by_type.items() if ids}
+
+    def next_of_kind(self, task_id: str, kind: str) -> list[int]:
+        """The creation ranks of the tasks of ``kind`` that ``task_id`` runs right
+        before, in order (cached until an edge changes: a map's copies are counted and
+        placed in O(log n), not O(n), each)."""
+        key = (task_id, kind)
+        changes = self._succ_changes.get(task_id, 0)
+        hit = self._next_of_kind.get(key)
+        if hit is not None and hit[0] == changes:
+            return hit[1]
+        tasks, rank = self.tasks, self.rank
+        ranks = sorted(rank[w] for w in self.succ[task_id] if tasks[w].kind == kind)
+        if len(self._next_of_kind) > 4096:
+            self._next_of_kind.clear()
+        self._next_of_kind[key] = (changes, ranks)
+        return ranks
 
     def holes_of_type(self, hole_type: str) -> Iterator[str]:
         """Ids of the holes of one type, oldest first."""
@@ -357,15 +378,31 @@ class Graph:
             )
         su.add(v)
         self.pred[v].add(u)
+        if self._next_of_kind:
+            self._keep_next_of_kind(u, v)
+        else:
+            self._succ_changes[u] = self._succ_changes.get(u, 0) + 1
         if state[u] is not _DONE:
             self._waiting[v] += 1
             self._ready.pop(v, None)
         if self._undo is not None:
             self._undo.append((self._drop_edge, u, v))
 
+    def _keep_next_of_kind(self, u: str, v: str) -> None:
+        """A new edge u -> v: the cached ranks of u's successors of v's kind take v's
+        rank (a map growing by one copy costs O(log n), not a recount)."""
+        was = self._succ_changes.get(u, 0)
+        self._succ_changes[u] = was + 1
+        key = (u, self.tasks[v].kind)
+        hit = self._next_of_kind.get(key)
+        if hit is not None and hit[0] == was:
+            bisect.insort(hit[1], self.rank[v])
+            self._next_of_kind[key] = (was + 1, hit[1])
+
     def _drop_edge(self, u: str, v: str) -> None:
         self.succ[u].discard(v)
         self.pred[v].discard(u)
+        self._succ_changes[u] = self._succ_changes.get(u, 0) + 1
         if self.state[u] is not TaskState.DONE:
             self._unblock(v)
 
