@@ -4,7 +4,8 @@
 
 For each example: the picture before any run (the start graph and its wildcards),
 during a run (after its first task committed its changes) and after it; promises.py
-with its default promise (only_kinds), montage.py with the layout of seed 3.
+with its default promise (only_kinds), montage.py with the layout of seed 3, the data
+examples with their defaults.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "pictures"
 EXAMPLES = ["static", "random_branch", "random_map", "dynamic", "narrowed", "subgraph",
-            "broken_promise", "promises", "montage"]
+            "broken_promise", "promises", "montage", "typed_pipeline", "branch_on_data",
+            "map_list"]
 
 
 def gf(*args: str, db: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

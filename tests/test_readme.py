@@ -41,6 +41,7 @@ CLAIMED = {
         "test_the_notation_grammar_is_the_parser_s",
     LAYOUT: "test_the_layout_names_every_module",
     "warning: production 1 of X makes a new task 'B'": "test_check_warns_as_the_readme_shows",
+    "from dataclasses import dataclass": "test_the_data_workflow_runs",
 }
 
 
@@ -143,6 +144,20 @@ def test_the_workflow_file_runs(tmp_path: Path) -> None:
     assert (flow / "tasks" / "fan_out.py.ran").is_file()  # A: the script beside the file
     assert (flow / "tasks" / "work.py.ran").read_text() == "--fast"  # M, with its args
     assert (flow / "finish.ran").read_text() == "B"  # B: python -m, in the file's directory
+
+
+def test_the_data_workflow_runs(tmp_path: Path) -> None:
+    """The README's data example, run for real: each output where it says it goes."""
+    (tmp_path / "wf.py").write_text(block("from dataclasses import dataclass"))
+    proc = subprocess.run([sys.executable, "-m", "grammarflow", "run", "wf.py", "--json",
+                           "--db", str(tmp_path / "gf.db")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    view = json.loads(proc.stdout)
+    outputs = {t["id"]: t.get("output") for t in view["tasks"]}
+    assert outputs == {"fetch": "alpha 3\nbeta 12",
+                       "parse": [{"name": "alpha", "size": 3}, {"name": "beta", "size": 12}],
+                       "Each.1/weigh": 6, "Each.1.2/weigh": 24, "total": 30}
 
 
 def test_check_warns_as_the_readme_shows(tmp_path: Path) -> None:
