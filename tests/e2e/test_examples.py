@@ -143,7 +143,8 @@ def test_fully_dynamic_grows_three_levels_with_an_edge_across_tasks(gf: Runner) 
 
 def test_no_example_spells_or_splits_an_id() -> None:
     """Tasks learn ids (their context, results, find) rather than write them."""
-    spelt = re.compile(r"""["'][A-Za-z_]\w*\.\d+|\.split\(""")  # "X.1", "Any.1/x", .split(
+    # "X.1", "Any.1/x", id.split("/"), id.rpartition("/"), ...: not data.split()
+    spelt = re.compile(r"""["'][A-Za-z_]\w*\.\d+|\.r?(?:split|partition)\(\s*["'][/.]""")
     for path in sorted((ROOT / "examples").glob("*.py")):
         found = spelt.findall(path.read_text())
         assert not found, f"{path.name} spells or splits ids: {found}"
