@@ -267,6 +267,7 @@ def static_problems(grammar: Grammar, data: Mapping[str, Signature]) -> list[str
         return []
     slots = parameter_slots(grammar)
     problems: dict[str, None] = {}
+    sources: dict[str, set[Slot]] = {}  # kind -> (name, kind) of every edge into one
     fragments: list[tuple[str, Fragment, Mapping[str, set[Slot]]]] = [
         ("the start graph", grammar.start, {})]
     for htype in grammar.types.values():
@@ -286,6 +287,7 @@ def static_problems(grammar: Grammar, data: Mapping[str, Signature]) -> list[str
         for u, v in fragment.edges:
             for lu, ku in ends(u):
                 for lv, kv in ends(v):
+                    sources.setdefault(kv, set()).add((lu, ku))
                     for _, why in pair_problem(lu, ku, lv, kv, data):
                         problems[f"{where}: edge {u} -> {v}: {why}"] = None
                     sig = data.get(kv)
@@ -294,11 +296,47 @@ def static_problems(grammar: Grammar, data: Mapping[str, Signature]) -> list[str
                     for inp in sig.inputs:
                         if inp.gather is not Gather.ALL and feeds(lu, ku, inp.name):
                             counted.setdefault((v, inp.name), set()).add(u)
-        for (v, name), sources in counted.items():
-            if len(sources) > 1:
+        for (v, name), fed in counted.items():
+            if len(fed) > 1:
                 problems[f"{where}: input '{name}' of {v} takes the output of one task, "
-                         f"and {len(sources)} feed it: {', '.join(sorted(sources))}"] = None
+                         f"and {len(fed)} feed it: {', '.join(sorted(fed))}"] = None
+    if not any(t.open for t in grammar.types.values()):  # else a task may come at run time
+        problems.update(dict.fromkeys(unfed_inputs(grammar, data, sources)))
     return list(problems)
+
+
+def unfed_inputs(grammar: Grammar, data: Mapping[str, Signature],
+                 sources: Mapping[str, set[Slot]]) -> list[str]:
+    """Inputs no edge of the grammar can feed (a name misspelt, most often): each one
+    a task of the kind needs and no task can ever give."""
+    made = grammar.kinds()
+    found = []
+    for kind in sorted(made & set(data)):
+        for inp in data[kind].inputs:
+            if inp.optional or inp.gather is Gather.ALL:
+                continue
+            before = sources.get(kind, set())
+            if any(feeds(local, k, inp.name) for local, k in before):
+                continue
+            names = sorted({local for local, _ in before} | {k for _, k in before})
+            near = [n for n in names if n.casefold() == inp.name.casefold()
+                    or _one_edit(n, inp.name)]
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            found.append(f"input '{inp.name}' of kind {kind} is fed by no task: no edge the "
+                         f"grammar can make into a {kind} comes from a task named or of "
+                         f"kind '{inp.name}' (they come from: {', '.join(names) or 'none'})"
+                         f"{hint}")
+    return found
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Do two names differ by one letter changed, added or removed?"""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def parameter_slots(grammar: Grammar) -> dict[tuple[str, str], set[Slot]]:

@@ -158,8 +158,20 @@ def test_an_optional_input_no_task_feeds_keeps_its_default() -> None:
     assert d.inputs("maybe") == {}
 
 
+def test_an_input_no_edge_can_feed_is_refused_at_registration() -> None:
+    def parse_typo(fetc: str) -> int: ...
+    with pytest.raises(GrammarError) as e:
+        define("fetch -> parse").with_data(sigs(fetch=fetch, parse=parse_typo))
+    assert str(e.value) == (
+        "type errors in the grammar:\n  input 'fetc' of kind parse is fed by no task: no "
+        "edge the grammar can make into a parse comes from a task named or of kind 'fetc' "
+        "(they come from: fetch); did you mean 'fetch'?")
+
+
 def test_an_input_no_task_feeds_is_refused_when_the_task_would_start() -> None:
-    g = define("start -> parse").with_data(sigs(parse=parse))
+    """With an open hole, a feeding task may come at run time: decided at the start."""
+    g = define("start -> parse, Dyn(start, parse)", "Dyn(a; b) ::= *").with_data(
+        sigs(parse=parse))
     d = g.derivation()
     done(d, "start", give=False)
     with pytest.raises(BrokenPromise) as e:
