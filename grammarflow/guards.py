@@ -183,9 +183,13 @@ class _Parser:
             raise NotationError(self.text, self.where(), f"'{op}'")
 
     def name(self, what: str) -> str:
-        if self.i < len(self.toks) and self.toks[self.i][0] == "name":
-            self.i += 1
-            return self.toks[self.i - 1][1]
+        """A name where only a name can be (a field, count's arguments): a keyword
+        there is a name too (``a.count``, ``count(a -> len)``)."""
+        if self.i < len(self.toks):
+            kind, value, _ = self.toks[self.i]
+            if kind == "name" or value in _KEYWORDS:
+                self.i += 1
+                return value
         raise NotationError(self.text, self.where(), what)
 
     def expr(self) -> Expr:

@@ -52,6 +52,7 @@ def measured(n: object, grammar: Grammar = SIZE) -> Derivation:
     ("when a['odd key'] == 'ok'", {"a": {"odd key": "ok"}}, True),
     ("when -a + 2 < 0", {"a": 3}, True),
     ("when a < 'b'", {"a": "a"}, True),
+    ("when a.count == a.len", {"a": {"count": 1, "len": 1}}, True),  # keywords as fields
 ])
 def test_a_guard_evaluates_over_json(text: str, values: dict, expected: bool) -> None:
     assert parse_guard(text).holds(values, no_counts) is expected
@@ -94,7 +95,7 @@ _ATOMS = st.one_of(st.integers(-5, 5).map(str), _NAMES, st.sampled_from(["'x'", 
 _EXPRS = st.recursive(_ATOMS, lambda inner: st.one_of(
     st.tuples(inner, st.sampled_from(["+", "-", "==", "<", "and", "or"]), inner).map(
         lambda t: f"{t[0]} {t[1]} {t[2]}"),
-    inner.map(lambda e: f"({e})"), inner.map(lambda e: f"not ({e})"),
+    inner.map(lambda e: f"({e})"), inner.map(lambda e: f"(not ({e}))"),
     inner.map(lambda e: f"-({e})")), max_leaves=8)
 
 
