@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from strategies import TYPES, perturbed
 
-from grammarflow.datatypes import KindTypes
+from grammarflow.datatypes import All, Item, KindTypes
 from grammarflow.errors import GrammarError
 from grammarflow.fold import fold_run
 from grammarflow.notation import define
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor, Refused, TaskIO
 from grammarflow.schema import incompatibility
+from grammarflow.shapes import map_over
 from grammarflow.store import Store
 from grammarflow.workflow import Kind, Workflow, read_workflow
 
@@ -160,3 +161,49 @@ def test_every_accepted_runs_data_respects_the_declared_types(tmp_path_factory: 
     else:
         assert status == "succeeded" and set(g.outputs) == set(kinds)
 
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.data_too_large])
+@given(element=TYPES.filter(lambda t: t[0] is not type(None)), data=st.data())
+def test_every_map_gives_each_copy_its_element_and_gathers_in_order(
+        tmp_path_factory: Any, element: Any, data: Any) -> None:
+    """A map over a list of any type, any length (0 included), at any parallelism: the
+    i-th copy made is given element i, and the task after them the copies' outputs in
+    the list's order."""
+    hint, values_of = element
+    adapter = TypeAdapter(hint)
+    items = [adapter.dump_python(adapter.validate_python(v), mode="json")
+             for v in data.draw(st.lists(values_of, max_size=6))]
+    parallel = data.draw(st.integers(1, 4))
+    types = {"src": KindTypes({}, list[hint]),  # type: ignore[valid-type]
+             "m": KindTypes({"src": Item[hint]}, str),
+             "end": KindTypes({"m": All[str]}, list[str])}
+    grammar = define("src, end, Each(src, end)", map_over("Each", "m")).with_data(
+        {k: t.signature(k) for k, t in types.items()})
+    tmp = tmp_path_factory.mktemp("map")
+    workflow = Workflow(grammar, {k: Kind(f":{k}") for k in types}, tmp / "wf.py",
+                        types=types)
+    seen: dict[str, Any] = {}
+
+    async def src(io: TaskIO) -> None:
+        await io.request("output", value=items)
+
+    async def m(io: TaskIO) -> None:
+        seen[io.task] = io.context["inputs"]["src"]
+        await io.request("output", value=json.dumps(seen[io.task], sort_keys=True))
+
+    async def end(io: TaskIO) -> None:
+        seen["end"] = io.context["inputs"]["m"]
+        await io.request("output", value=seen["end"])
+
+    status, o = run(tmp, workflow, {"src": src, "m": m, "end": end}, parallel=parallel)
+    note(f"items {items}; seen {seen}")
+    assert status == "succeeded"
+    g = o.d.graph
+    copies = sorted((t for t in g.succ["src"] if g.tasks[t].kind == "m"),
+                    key=g.rank.__getitem__)
+    assert len(copies) == len(items)
+    assert [seen[c] for c in copies] == items
+    said = [json.dumps(v, sort_keys=True) for v in items]
+    assert seen["end"] == said and g.outputs["end"] == said
