@@ -111,6 +111,8 @@ def check(workflow: str, as_json: bool) -> None:
     grammar = found.workflow.grammar
     if not as_json:
         click.echo(repr(grammar))
+        for kind, sig in sorted(grammar.data.items()):
+            click.echo(f"types: {sig.shown(kind)}")
     for warning in found.warnings:
         click.echo(f"warning: {warning}", err=True)
     for note in found.notes:
@@ -123,8 +125,9 @@ def check(workflow: str, as_json: bool) -> None:
         _emit(report)
         return
     warned = f"; {len(found.warnings)} warning(s)" if found.warnings else ""
+    typed = ", every edge well typed" if grammar.data else ""
     click.echo(f"ok: {len(grammar.types)} hole type(s), every one productive, "
-               f"every production well formed, every kind with a command{warned}")
+               f"every production well formed, every kind with a command{typed}{warned}")
 
 
 @main.command()
