@@ -315,3 +315,26 @@ def test_expanding_a_guarded_map_checks_the_copies_edges() -> None:
         d.apply(Expand("Each.1.2", "1"))
     d.apply(Expand("Each.1.2", "2"))
     assert bind(d.graph, "Each.1/each", g.data["each"]) == {"split": "x"}
+
+
+def test_an_expansion_is_type_checked_where_registration_could_not_see() -> None:
+    """X is never written with its arguments in the grammar (an open hole makes the X
+    hole at run time), so only the expansion can see what feeds parse: refused then."""
+    from grammarflow import HoleSpec, Refine
+
+    def num() -> int: ...
+    g = define("start, end, Dyn(start, end)", ["Dyn(a; b) ::= *",
+                                               "X(a, b) ::= a -> parse -> b"]).with_data(
+        sigs(num=num, parse=parse))
+    d = g.derivation()
+    done(d, "start", give=False)
+    d.apply(Refine("Dyn.1", Fragment((TaskSpec("fetch", "num"),),
+                                     (HoleSpec("X", ("fetch", "end")),), (("start", "fetch"),))))
+    done(d, "Dyn.1/fetch", 7)
+    before = d.graph.to_json()
+    with pytest.raises(BrokenPromise) as e:
+        d.apply(Expand("Dyn.1/X.1", "1"))
+    assert e.value.reason == (
+        "edge Dyn.1/fetch -> Dyn.1/X.1/parse: kind num gives int, and 'fetch: str' takes "
+        "str: an int is not a str")
+    assert d.graph.to_json() == before
