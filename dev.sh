@@ -52,7 +52,8 @@ case "$cmd" in
     export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
     .venv/bin/ruff check grammarflow tests examples bench
     .venv/bin/mypy
-    exec .venv/bin/python -m pytest "$@"
+    # Two workers, one a core (GRAMMARFLOW_TEST_WORKERS=0: one process, e.g. for --pdb).
+    exec .venv/bin/python -m pytest -n "${GRAMMARFLOW_TEST_WORKERS:-2}" "$@"
     ;;
   *)
     echo "usage: bash dev.sh example [ARGS]   # install everything, run an example workflow" >&2
