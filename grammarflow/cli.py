@@ -323,6 +323,53 @@ def runs_cmd(db: str, as_json: bool) -> None:
         click.echo(f"{r.id:>4}  {r.status:<11} {r.workflow['path']}{reason}")
 
 
+@main.command("pause")
+@click.argument("run_id", type=int)
+@db_option
+@json_option
+def pause_cmd(run_id: int, db: str, as_json: bool) -> None:
+    """Start no new task of RUN_ID until `unpause` (running ones finish and commit).
+
+    Works while `grammarflow run` runs it (its orchestrator takes the request within a
+    fraction of a second) and on a run nobody runs (journaled now; `resume` starts no
+    task until unpaused)."""
+    _set_paused(run_id, db, as_json, paused=True)
+
+
+@main.command("unpause")
+@click.argument("run_id", type=int)
+@db_option
+@json_option
+def unpause_cmd(run_id: int, db: str, as_json: bool) -> None:
+    """Let RUN_ID start tasks again after `pause`."""
+    _set_paused(run_id, db, as_json, paused=False)
+
+
+def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
+    from grammarflow.control import set_paused
+    from grammarflow.store import Store
+
+    with _errors_reported(as_json):
+        done = set_paused(Store(db), run_id, paused)
+    word = "paused" if paused else "unpaused"
+    if done.already:
+        said = f"run {run_id} is {word} already" if paused else f"run {run_id} is not paused"
+    elif done.by_orchestrator is not None:
+        said = (f"run {run_id} {word} by its orchestrator (pid {done.by_orchestrator}): "
+                + ("running tasks finish, no new one starts" if paused
+                   else "tasks start again"))
+    else:
+        said = (f"run {run_id} {word} (journal entry {done.seq}); nobody runs it now: "
+                + (f"`grammarflow resume {run_id}` starts no task until `grammarflow "
+                   f"unpause {run_id}`" if paused
+                   else f"`grammarflow resume {run_id}` continues it"))
+    if as_json:
+        _emit({"run": run_id, "paused": paused, "seq": done.seq, "already": done.already,
+               "orchestrator": done.by_orchestrator, "said": said})
+    else:
+        click.echo(said)
+
+
 @main.command("status")
 @click.argument("run_id", type=int)
 @db_option
@@ -378,6 +425,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
         else:
+            from grammarflow.fold import paused_at
             from grammarflow.status import fold, refusal_at
             from grammarflow.store import Store
 
@@ -390,6 +438,8 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             refusal = refusal_at(store, run_id, upto=at)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
+            if paused_at(store, run_id, at):
+                title += f" — PAUSED (`grammarflow unpause {run_id}`)"
     dot = to_dot(graph, grammar, replace(picture, title=title, refusal=refusal), d.limits)
     try:
         data = render(dot, fmt)

@@ -87,10 +87,13 @@ class RunFold:
     attempts: dict[str, int] = field(default_factory=dict)  # task -> attempts started
     failures: dict[str, Failure] = field(default_factory=dict)  # task -> its last failure
     refusal: Refusal | None = None  # the refused change that broke the run
+    paused: bool = False  # `grammarflow pause`: no new task starts until unpaused
 
     def apply(self, entry: Entry) -> None:
         """Fold one more entry (in journal order)."""
-        if entry.kind == "step":
+        if entry.kind == "control":
+            self.paused = entry.data["op"] == "pause"
+        elif entry.kind == "step":
             self.d.apply(step_from_json(entry.data))
         elif entry.kind == "attempt":
             data = entry.data
@@ -107,7 +110,8 @@ class RunFold:
                 "grammar": self.d.grammar.to_json(), "attempts": self.attempts,
                 "constraints": self.d.limits.to_json(),
                 "failures": {t: f.to_json() for t, f in self.failures.items()},
-                "refusal": self.refusal.to_json() if self.refusal else None}
+                "refusal": self.refusal.to_json() if self.refusal else None,
+                "paused": self.paused}
 
     @classmethod
     def of_snapshot(cls, workflow: Workflow, seq: int, data: dict[str, Any]
@@ -118,7 +122,8 @@ class RunFold:
                        data["constraints"])
         failures = {t: Failure.from_json(f) for t, f in data["failures"].items()}
         refusal = Refusal.from_json(data["refusal"]) if data["refusal"] else None
-        return cls(workflow, d, seq, dict(data["attempts"]), failures, refusal)
+        return cls(workflow, d, seq, dict(data["attempts"]), failures, refusal,
+                   bool(data.get("paused")))
 
 
 #: A line of a Python traceback naming a frame: ``  File "wf.py", line 8, in helper``.
@@ -150,8 +155,12 @@ def stderr_lines(tail: str, keep: int = STDERR_LINES) -> tuple[str, ...]:
     return tuple(last)
 
 
+#: The journal entries that make up a run's state.
+STATE_KINDS = ("step", "attempt", "refused", "control")
+
+
 def fold_run(store: Store, run_id: int, upto: int | None = None,
-             kinds: Iterable[str] = ("step", "attempt", "refused")) -> RunFold:
+             kinds: Iterable[str] = STATE_KINDS) -> RunFold:
     """The run's state as of entry ``upto`` (default: the newest), from the newest
     snapshot at or before it and the entries after."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
@@ -165,7 +174,7 @@ def fold_run(store: Store, run_id: int, upto: int | None = None,
 
 
 def fold_from_start(store: Store, run_id: int, upto: int | None = None,
-                    kinds: Iterable[str] = ("step", "attempt", "refused")) -> RunFold:
+                    kinds: Iterable[str] = STATE_KINDS) -> RunFold:
     """The same state as :func:`fold_run`, from the whole journal (no snapshot)."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
     return _fold_entries(RunFold(workflow, workflow.grammar.derivation()), store, run_id,
@@ -183,6 +192,16 @@ def _fold_entries(state: RunFold, store: Store, run_id: int, upto: int | None,
     return state
 
 
+def paused_at(store: Store, run_id: int, upto: int | None = None) -> bool:
+    """Was the run paused as of journal entry ``upto`` (default: now)?"""
+    paused = False
+    for e in store.entries(run_id, ["control"]):
+        if upto is not None and e.seq > upto:
+            break
+        paused = e.data["op"] == "pause" if e.data["op"] in ("pause", "unpause") else paused
+    return paused
+
+
 def snapshot_due(last_snapshot: int, seq: int) -> bool:
     """Whether a run whose newest snapshot is as of ``last_snapshot`` (0: none) and
     whose journal is at ``seq`` should take another now."""
@@ -193,11 +212,13 @@ def snapshot_due(last_snapshot: int, seq: int) -> bool:
 __all__ = [
     "FORMAT",
     "SNAPSHOT_EVERY",
+    "STATE_KINDS",
     "STDERR_LINES",
     "Failure",
     "RunFold",
     "fold_from_start",
     "fold_run",
+    "paused_at",
     "refusal_of_entry",
     "snapshot_due",
     "stderr_lines",

@@ -58,8 +58,9 @@ class LiveProgress:
     def __call__(self, o: Orchestrator, event: Event) -> None:
         from rich.text import Text
 
-        if event.kind in ("done", "failed", "retry", "broken"):
-            style = {"done": "green", "failed": "red", "retry": "yellow", "broken": "bold red"}
+        if event.kind in ("done", "failed", "retry", "broken", "paused", "unpaused"):
+            style = {"done": "green", "failed": "red", "retry": "yellow", "broken": "bold red",
+                     "paused": "bold yellow", "unpaused": "yellow"}
             self.console.print(Text(f"{event.kind:>6} {event.task or ''} {said(event)}",
                                     style=style[event.kind]))
         if event.kind == "finished":
@@ -73,7 +74,9 @@ class LiveProgress:
                 running.append(f"{a.task} {d:g}/{total:g}" if total else f"{a.task} {d:g}")
             else:
                 running.append(a.task)
-        line = Text.assemble((f"{done}/{known} tasks done", "bold"),
+        paused = (" · PAUSED (`grammarflow unpause " f"{o.run_id}`)", "bold yellow") \
+            if o.paused else ("", "")
+        line = Text.assemble((f"{done}/{known} tasks done", "bold"), paused,
                              f" · {holes} hole(s) open · running: ",
                              (", ".join(running) or "-", "cyan"))
         self.live.update(line)

@@ -59,9 +59,12 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
               "attrs": dict(t.attrs) if t.attrs else {},
               **data_view(d, t.id)}
              for t in g.tasks.values()]
+    said = verdict(row, state.refusal, [t["id"] for t in tasks if t["state"] == "failed"])
+    if state.paused and row.status not in ("succeeded", "broken"):
+        said["line"] += (f" — PAUSED: no task starts until `grammarflow unpause {row.id}`"
+                         " (running ones finish)")
     return {
-        "verdict": verdict(row, state.refusal, [t["id"] for t in tasks
-                                                if t["state"] == "failed"]),
+        "verdict": said, "paused": state.paused,
         "run": row.id, "status": row.status, "reason": row.reason,
         "workflow": row.workflow["path"],
         "created": row.created, "updated": row.updated,
@@ -169,6 +172,14 @@ def describe(entry: Entry) -> str:
         if op == "constrain":
             said = "; ".join(str(c) for c in constraints_from_json(d["constraints"]))
             return f"promise narrowed: hole {d['hole']} is constrained: {said}"
+    if entry.kind == "control":
+        by = d.get("by") or {}
+        who = f" (asked by pid {by['pid']} on {by['host']})" if "pid" in by else ""
+        if d["op"] == "pause":
+            return f"run paused: no new task starts{who}"
+        if d["op"] == "unpause":
+            return f"run unpaused: tasks start again{who}"
+        return f"request to {d.get('asked')} ignored{who}"
     if entry.kind == "attempt":
         return _describe_attempt(d)
     if entry.kind == "refused":

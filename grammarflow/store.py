@@ -92,6 +92,14 @@ CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, nev
     data TEXT NOT NULL,              -- JSON: graph, grammar, attempts (grammarflow.status)
     PRIMARY KEY (run, seq)
 );
+CREATE TABLE IF NOT EXISTS controls (  -- operations asked for by other processes
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run INTEGER NOT NULL REFERENCES runs(id),
+    op TEXT NOT NULL,                -- pause | unpause
+    data TEXT NOT NULL,              -- JSON: who asked
+    at REAL NOT NULL,
+    taken INTEGER                    -- the journal entry that took it (NULL: not yet)
+);
 CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     run INTEGER PRIMARY KEY REFERENCES runs(id),
     owner TEXT NOT NULL,             -- random token of that orchestrator
@@ -587,6 +595,47 @@ class Store:
         row = self.db.execute("SELECT owner FROM leases WHERE run=?", (run_id,)).fetchone()
         if row is None or row[0] != holder.token:
             raise LeaseLost(run_id, self._lease(run_id))
+
+    # ---------------------------------------------------------------- controls
+    def ask(self, run_id: int, op: str, data: dict[str, Any]) -> int:
+        """Ask the run's orchestrator for an operation (any process may): a row it takes
+        and journals (:meth:`take`). Returns the request's id."""
+        with _translated(self.path, JournalWriteError), self._tx():
+            cursor = self.db.execute(
+                "INSERT INTO controls (run, op, data, at) VALUES (?, ?, ?, ?)",
+                (run_id, op, json.dumps(data), time.time()))
+        return int(cursor.lastrowid or 0)
+
+    def asked(self, run_id: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """The requests not taken yet, oldest first: (id, op, data)."""
+        if self.empty:
+            return []
+        with self._reading():
+            try:
+                rows = self.db.execute("SELECT id, op, data FROM controls WHERE run=? AND "
+                                       "taken IS NULL ORDER BY id", (run_id,)).fetchall()
+            except sqlite3.OperationalError:  # a read-only copy made before the table
+                return []
+        return [(i, op, json.loads(data)) for i, op, data in rows]
+
+    def taken(self, request: int) -> int | None:
+        """The journal entry that took request ``request`` (None: not taken yet)."""
+        with self._reading():
+            row = self.db.execute("SELECT taken FROM controls WHERE id=?",
+                                  (request,)).fetchone()
+        return None if row is None else row[0]
+
+    def take(self, run_id: int, request: int | None, kind: str, data: dict[str, Any]
+             ) -> int:
+        """Journal what a request did and mark it taken, in one transaction (fenced by
+        the lease like any journal write). ``request`` None: an entry nobody asked for
+        through the table (the asking process holds the lease itself)."""
+        def write() -> int:
+            seq = self._insert(run_id, kind, data)
+            if request is not None:
+                self.db.execute("UPDATE controls SET taken=? WHERE id=?", (seq, request))
+            return seq
+        return self._write(run_id, write)
 
     # ---------------------------------------------------------------- journal
     def append(self, run_id: int, kind: str, data: dict[str, Any]) -> int:

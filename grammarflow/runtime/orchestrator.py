@@ -50,6 +50,14 @@ exits, what is left of its tree is killed, and its pipes are read for at most
 the whole tree is killed, so an attempt lasts at most its timeout plus the grace,
 whatever its pipes do.
 
+Pausing. `grammarflow pause RUN` from another process asks through the store's
+``controls`` table (:meth:`~grammarflow.store.Store.ask`); the orchestrator looks every
+:data:`CONTROL_POLL` seconds, journals a ``control`` entry and marks the request taken
+in one transaction, and from then on starts no attempt (running ones finish and
+commit; due holes still take their defaults) until `unpause`. A paused run with tasks
+left to start waits; a run whose orchestrator is not running is paused by the asking
+process itself, under the run's lease (:mod:`grammarflow.control`).
+
 Stopping. A broken promise, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run: every
 running attempt is killed at once, including an attempt still being started (killed
 as soon as its start returns; one not yet started never is), a request that arrives
@@ -64,6 +72,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -119,6 +128,9 @@ MESSAGE_KEEP = 64 * 1024
 #: killed; only a process that left the tree can keep them open longer.
 PIPE_GRACE = 1.0
 
+#: Seconds between two looks at the control table (`grammarflow pause` from elsewhere).
+CONTROL_POLL = 0.2
+
 #: The signals that interrupt a run (exit 130; `resume` continues it).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -139,7 +151,8 @@ class Options:
 class Event:
     """What the progress display hears about."""
 
-    kind: str  # started | done | failed | retry | broken | progress | log | warning | finished
+    kind: str  # started | done | failed | retry | broken | progress | log | warning |
+    #            paused | unpaused | finished
     task: str | None = None
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -179,6 +192,7 @@ class Orchestrator:
         self.interrupted: str | None = None  # the name of the signal
         self.internal_error: str | None = None  # a bug of ours stopped the run
         self.journal_error: str | None = None  # the journal cannot be written
+        self.paused = False  # `grammarflow pause`: no new attempt starts
         self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
         self.wake = asyncio.Event()
         self.mutex = asyncio.Lock()  # held while the derivation is read for or changed
@@ -233,6 +247,7 @@ class Orchestrator:
             workflow = workflow.with_types_of(read_workflow(workflow.path))
         o = cls(store, run_id, workflow, d, options, report, holder, executor)
         o.attempts, o.failures = dict(state.attempts), dict(state.failures)
+        o.paused = state.paused
         cached = store.snapshot(run_id)
         o.last_snapshot = cached[0] if cached is not None else 0
         lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
@@ -268,15 +283,21 @@ class Orchestrator:
                 self._guarded(self._close_due)
             async with asyncio.TaskGroup() as tg:
                 beat = tg.create_task(self._heartbeat())
+                watch = tg.create_task(self._watch_controls())
+                if self.paused:
+                    self.report(self, Event("paused", detail="the run is paused: no task "
+                                            "starts until `grammarflow unpause "
+                                            f"{self.run_id}`"))
                 while True:
                     if not self._stopping():
                         async with self.mutex:
                             self._guarded(lambda: self._start_ready(tg))
-                    if not self.running:
+                    if not self.running and not self._held_by_pause():
                         break
                     await self.wake.wait()
                     self.wake.clear()
                 beat.cancel()
+                watch.cancel()
         except* LeaseLost as deposed:
             # The TaskGroup cancelled every attempt, and each killed its tree on the way.
             raise deposed.exceptions[0] from None
@@ -311,6 +332,39 @@ class Orchestrator:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY)
             self.store.heartbeat(self.run_id)
+
+    def _held_by_pause(self) -> bool:
+        """Paused with work left to start: wait for `unpause` (or a signal)."""
+        return (self.paused and not self._stopping()
+                and any(st is TaskState.PENDING for st in self.d.graph.state.values()))
+
+    async def _watch_controls(self) -> None:
+        """Take the operations other processes ask for (`pause`, `unpause`) from the
+        store's control table: journal each and act on it."""
+        while True:
+            await asyncio.sleep(CONTROL_POLL)
+            if self._ending():
+                continue
+            try:
+                asked = self.store.asked(self.run_id)
+            except GrammarflowError:  # the database busy a moment: look again soon
+                continue
+            for request, op, data in asked:
+                async with self.mutex:
+                    self._guarded(functools.partial(self._take, request, op, data),
+                                  f"taking the request to {op}")
+
+    def _take(self, request: int, op: str, data: dict[str, Any]) -> None:
+        if op not in ("pause", "unpause"):
+            self.store.take(self.run_id, request, "control",
+                            {"op": "ignored", "asked": op, "by": data.get("by")})
+            return
+        self.store.take(self.run_id, request, "control", {"op": op, "by": data.get("by")})
+        self.paused = op == "pause"
+        said = ("paused: running tasks finish, no new one starts" if self.paused
+                else "unpaused: tasks start again")
+        self.report(self, Event("paused" if self.paused else "unpaused", detail=said))
+        self.wake.set()
 
     def _stopping(self) -> bool:
         """No new attempt starts (the run is ending, or a task failed)."""
@@ -351,7 +405,7 @@ class Orchestrator:
         self.wake.set()
 
     def _start_ready(self, tg: asyncio.TaskGroup) -> None:
-        if len(self.running) >= self.options.max_parallel:
+        if len(self.running) >= self.options.max_parallel or self.paused:
             return
         self.tentative.settle()
         for task in self.d.graph.ready_in_order():
@@ -416,7 +470,7 @@ class Orchestrator:
             return
         self.tentative.settle()
         state = RunFold(self.workflow, self.d, seq, self.attempts, self.failures,
-                        self.refusal)
+                        self.refusal, self.paused)
         self.store.put_snapshot(self.run_id, seq, state.snapshot())
         self.last_snapshot = seq
 

@@ -1,0 +1,159 @@
+"""Operating a run from another terminal: pause and unpause, while `grammarflow run`
+runs and while nobody runs it; journaled, shown, and kept across kill -9.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from grammarflow.runtime.orchestrator import CRASH_BEFORE_COMMIT_ENV
+
+from .conftest import Project
+
+# A waits for a file the test writes (so the test knows A is running and says when it
+# ends); B and C just run.
+WORKFLOW = """
+import pathlib, time
+from grammarflow import define
+
+grammar = define("A -> B -> C")
+
+def A() -> None:
+    pathlib.Path("a-started").write_text("")
+    while not pathlib.Path("a-go").exists():
+        time.sleep(0.02)
+
+def B() -> None:
+    pathlib.Path("b-ran").write_text("")
+
+def C() -> None:
+    pass
+"""
+
+
+def wait_for(condition: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def start(project: Project, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "grammarflow", *args, "--json",
+                             "--db", str(project.db)], cwd=project.root, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def status(project: Project) -> dict[str, Any]:
+    shown = project.cli("status", "1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)  # type: ignore[no-any-return]
+
+
+def states(view: dict[str, Any]) -> dict[str, str]:
+    return {t["id"]: t["state"] for t in view["tasks"]}
+
+
+def controls(project: Project) -> list[tuple[int, str]]:
+    return [(e["seq"], e["data"]["op"]) for e in json.loads(
+        project.cli("history", "1", "--json").stdout) if e["kind"] == "control"]
+
+
+def started_at(project: Project, task: str) -> int:
+    return next(e["seq"] for e in json.loads(project.cli("history", "1", "--json").stdout)
+                if e["kind"] == "step" and e["data"] == {"op": "state", "task": task,
+                                                          "state": "running"})
+
+
+def test_pause_and_unpause_from_a_second_process_while_the_run_runs(
+        project: Project) -> None:
+    project.write("wf.py", WORKFLOW)
+    run = start(project, "run", "wf.py")
+    wait_for(lambda: (project.root / "a-started").exists(), "A to start")
+    paused = project.cli("pause", "1")
+    assert paused.returncode == 0, paused.stderr
+    assert paused.stdout.startswith("run 1 paused by its orchestrator (pid ")
+    assert paused.stdout.endswith("): running tasks finish, no new one starts\n")
+    (project.root / "a-go").write_text("")  # A ends and commits; B must not start
+    wait_for(lambda: states(status(project))["A"] == "done", "A to commit")
+    time.sleep(1.0)  # five looks at the control table: B would have started by now
+    view = status(project)
+    assert states(view) == {"A": "done", "B": "pending", "C": "pending"}
+    assert view["paused"] is True and "PAUSED: no task starts until `grammarflow " \
+        "unpause 1`" in view["verdict"]["line"]
+    assert not (project.root / "b-ran").exists() and run.poll() is None
+    picture = project.cli("render", "1", "--format", "dot", "-o", "-")
+    assert "run 1 — PAUSED (`grammarflow unpause 1`)" in picture.stdout
+    again = project.cli("pause", "1")
+    assert again.stdout == "run 1 is paused already\n"
+    unpaused = project.cli("unpause", "1")
+    assert unpaused.returncode == 0 and "unpaused by its orchestrator" in unpaused.stdout
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err[-1000:]
+    assert json.loads(out)["status"] == "succeeded"
+    (pause_seq, _), (unpause_seq, _) = controls(project)
+    assert controls(project) == [(pause_seq, "pause"), (unpause_seq, "unpause")]
+    assert started_at(project, "B") > unpause_seq  # B started only once unpaused
+    project.check_consistent(1)
+
+
+def test_a_run_nobody_runs_is_paused_and_resume_waits_for_unpause(project: Project) -> None:
+    project.write("wf.py", WORKFLOW)
+    (project.root / "a-go").write_text("")
+    killed = project.run(env={**os.environ, CRASH_BEFORE_COMMIT_ENV: "B"})
+    assert killed.code == -signal.SIGKILL  # B ran but was never committed
+    paused = project.cli("pause", "1")
+    assert paused.returncode == 0, paused.stderr
+    assert paused.stdout.startswith("run 1 paused (journal entry ")
+    assert "nobody runs it now: `grammarflow resume 1` starts no task until " \
+        "`grammarflow unpause 1`" in paused.stdout
+    (project.root / "b-ran").unlink()
+    resumed = start(project, "resume", "1")
+    time.sleep(1.5)
+    assert resumed.poll() is None  # waiting, not finished, not failed
+    assert states(status(project)) == {"A": "done", "B": "pending", "C": "pending"}
+    assert not (project.root / "b-ran").exists()
+    # kill -9 while paused: nothing is lost, the pause is in the journal
+    resumed.send_signal(signal.SIGKILL)
+    resumed.communicate(timeout=30)
+    again = start(project, "resume", "1")
+    time.sleep(1.0)
+    assert again.poll() is None and status(project)["paused"] is True
+    unpaused = project.cli("unpause", "1")
+    assert unpaused.returncode == 0 and "unpaused by its orchestrator" in unpaused.stdout
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err[-1000:]
+    view = json.loads(out)
+    assert view["status"] == "succeeded" and view["paused"] is False
+    assert (project.root / "b-ran").exists()
+    project.check_consistent(1)
+
+
+def test_pause_says_what_it_cannot_do(project: Project) -> None:
+    project.write("wf.py", WORKFLOW)
+    (project.root / "a-go").write_text("")
+    assert project.run().code == 0
+    done = project.cli("pause", "1")
+    assert done.returncode == 2
+    assert done.stderr == "error: run 1 succeeded: there is nothing to pause\n"
+    missing = project.cli("pause", "7")
+    assert missing.returncode == 2 and "7" in missing.stderr
+    assert project.cli("unpause", "1").returncode == 2
+
+
+def test_unpause_of_a_run_that_is_not_paused_says_so(project: Project,
+                                                      tmp_path: Path) -> None:
+    project.write("wf.py", WORKFLOW)
+    (project.root / "a-go").write_text("")
+    killed = project.run(env={**os.environ, CRASH_BEFORE_COMMIT_ENV: "C"})
+    assert killed.code == -signal.SIGKILL
+    said = project.cli("unpause", "1")
+    assert said.returncode == 0 and said.stdout == "run 1 is not paused\n"
+    assert controls(project) == []
