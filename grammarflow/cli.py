@@ -345,6 +345,45 @@ def unpause_cmd(run_id: int, db: str, as_json: bool) -> None:
     _set_paused(run_id, db, as_json, paused=False)
 
 
+@main.command("answer")
+@click.argument("run_id", type=int)
+@click.argument("task")
+@click.argument("value")
+@click.option("--expand", metavar="[HOLE=]PRODUCTION",
+              help="Also choose a production for a hole after the task (the one hole "
+              "after it, or HOLE).")
+@db_option
+@json_option
+def answer_cmd(run_id: int, task: str, value: str, expand: str | None, db: str,
+               as_json: bool) -> None:
+    """Answer TASK of RUN_ID, which waits for a person: VALUE (JSON: 3, true, "text",
+    [1, 2]; anything else is taken as a string) is its output, checked against its
+    kind's declared type. Taken by the run's orchestrator if it runs, else journaled
+    now (then `grammarflow resume RUN_ID` continues the run)."""
+    import json
+
+    from grammarflow.control import answer
+    from grammarflow.store import Store
+
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value  # a bare word: a string
+    with _errors_reported(as_json):
+        done = answer(Store(db), run_id, task, parsed, expand)
+    if done.by_orchestrator is not None:
+        said = (f"task {task} of run {run_id} answered: {json.dumps(parsed)}; its "
+                f"orchestrator (pid {done.by_orchestrator}) goes on")
+    else:
+        said = (f"task {task} of run {run_id} answered: {json.dumps(parsed)} (journal entry "
+                f"{done.seq}); nobody runs it now: `grammarflow resume {run_id}` continues it")
+    if as_json:
+        _emit({"run": run_id, "task": task, "value": parsed, "seq": done.seq,
+               "orchestrator": done.by_orchestrator, "said": said})
+    else:
+        click.echo(said)
+
+
 def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
     from grammarflow.control import set_paused
     from grammarflow.store import Store
@@ -502,8 +541,11 @@ def short_text(text: str, limit: int) -> str:
 
 def _task_line(t: dict[str, Any]) -> str:
     """A task's state, and why its last attempt failed (a refused task says so instead)."""
-    state = "refused" if t["refused"] else "ready" if t["ready"] else t["state"]
+    state = ("refused" if t["refused"] else "ready" if t["ready"]
+             else "waiting" if "waiting" in t else t["state"])
     line = f"  {state:<8} {t['id']} ({t['kind']})"
+    if "waiting" in t:
+        return line + f"  asks: {t['waiting']}"
     if t["attempts"] > 1:
         line += f"  attempts: {t['attempts']}"
     failure = t["failure"]

@@ -88,6 +88,7 @@ class RunFold:
     failures: dict[str, Failure] = field(default_factory=dict)  # task -> its last failure
     refusal: Refusal | None = None  # the refused change that broke the run
     paused: bool = False  # `grammarflow pause`: no new task starts until unpaused
+    waiting: dict[str, str] = field(default_factory=dict)  # task -> its question
 
     def apply(self, entry: Entry) -> None:
         """Fold one more entry (in journal order)."""
@@ -97,10 +98,16 @@ class RunFold:
             self.d.apply(step_from_json(entry.data))
         elif entry.kind == "attempt":
             data = entry.data
-            if data.get("event") == "start":
+            event = data.get("event")
+            if event == "start":
                 self.attempts[data["task"]] = data["attempt"]
-            elif data.get("event") == "end" and data.get("reason"):
-                self.failures[data["task"]] = Failure.of_end(data)
+            elif event == "wait":
+                self.attempts[data["task"]] = data["attempt"]
+                self.waiting[data["task"]] = data.get("question", "")
+            elif event == "end":
+                self.waiting.pop(data["task"], None)
+                if data.get("reason"):
+                    self.failures[data["task"]] = Failure.of_end(data)
         elif entry.kind == "refused" and self.refusal is None:
             self.refusal = refusal_of_entry(entry)
         self.seq = entry.seq
@@ -111,7 +118,7 @@ class RunFold:
                 "constraints": self.d.limits.to_json(),
                 "failures": {t: f.to_json() for t, f in self.failures.items()},
                 "refusal": self.refusal.to_json() if self.refusal else None,
-                "paused": self.paused}
+                "paused": self.paused, "waiting": self.waiting}
 
     @classmethod
     def of_snapshot(cls, workflow: Workflow, seq: int, data: dict[str, Any]
@@ -123,7 +130,7 @@ class RunFold:
         failures = {t: Failure.from_json(f) for t, f in data["failures"].items()}
         refusal = Refusal.from_json(data["refusal"]) if data["refusal"] else None
         return cls(workflow, d, seq, dict(data["attempts"]), failures, refusal,
-                   bool(data.get("paused")))
+                   bool(data.get("paused")), dict(data.get("waiting", {})))
 
 
 #: A line of a Python traceback naming a frame: ``  File "wf.py", line 8, in helper``.

@@ -57,9 +57,14 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
               "attempts": state.attempts.get(t.id, 0),
               **failure_view(state.failures.get(t.id)),
               "attrs": dict(t.attrs) if t.attrs else {},
+              **({"waiting": state.waiting[t.id]} if t.id in state.waiting else {}),
               **data_view(d, t.id)}
              for t in g.tasks.values()]
     said = verdict(row, state.refusal, [t["id"] for t in tasks if t["state"] == "failed"])
+    if state.waiting and row.status != "waiting":
+        first = next(iter(state.waiting))
+        said["line"] += (f" — task {first} waits for an answer: `grammarflow answer "
+                         f"{row.id} {first} VALUE`")
     if state.paused and row.status not in ("succeeded", "broken"):
         said["line"] += (f" — PAUSED: no task starts until `grammarflow unpause {row.id}`"
                          " (running ones finish)")
@@ -99,7 +104,7 @@ def short(value: Any, limit: int = 80) -> str:
 
 
 #: The statuses a person must act on: said in capitals, first.
-BAD = ("broken", "failed", "error", "interrupted")
+BAD = ("broken", "failed", "error", "interrupted", "waiting")
 
 
 def verdict(row: RunRow, refusal: Refusal | None, failed: list[str]) -> dict[str, Any]:
@@ -181,6 +186,13 @@ def describe(entry: Entry) -> str:
             return f"run unpaused: tasks start again{who}"
         return f"request to {d.get('asked')} ignored{who}"
     if entry.kind == "attempt":
+        if d.get("event") == "wait":
+            return (f"task {d['task']} waits for a person: {d.get('question')!r} "
+                    "(`grammarflow answer`)")
+        if d.get("outcome") == "answered":
+            by = d.get("by") or {}
+            who = f" by pid {by['pid']} on {by['host']}" if "pid" in by else ""
+            return f"task {d['task']} answered{who}"
         return _describe_attempt(d)
     if entry.kind == "refused":
         lines = [f"REFUSED (broken promise) from {d.get('task') or 'the orchestrator'}: "

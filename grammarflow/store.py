@@ -95,10 +95,12 @@ CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, nev
 CREATE TABLE IF NOT EXISTS controls (  -- operations asked for by other processes
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run INTEGER NOT NULL REFERENCES runs(id),
-    op TEXT NOT NULL,                -- pause | unpause
-    data TEXT NOT NULL,              -- JSON: who asked
+    op TEXT NOT NULL,                -- pause | unpause | answer
+    data TEXT NOT NULL,              -- JSON: who asked, and what
     at REAL NOT NULL,
-    taken INTEGER                    -- the journal entry that took it (NULL: not yet)
+    taken INTEGER,                   -- the journal entry that took it (NULL: not yet,
+                                     -- 0: refused, the reason in reply)
+    reply TEXT                       -- why it was refused
 );
 CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     run INTEGER PRIMARY KEY REFERENCES runs(id),
@@ -618,24 +620,36 @@ class Store:
                 return []
         return [(i, op, json.loads(data)) for i, op, data in rows]
 
-    def taken(self, request: int) -> int | None:
-        """The journal entry that took request ``request`` (None: not taken yet)."""
+    def taken(self, request: int) -> tuple[int, str | None] | None:
+        """What became of request ``request``: (the journal entry that took it, None),
+        or (0, why it was refused); None while it waits."""
         with self._reading():
-            row = self.db.execute("SELECT taken FROM controls WHERE id=?",
+            row = self.db.execute("SELECT taken, reply FROM controls WHERE id=?",
                                   (request,)).fetchone()
-        return None if row is None else row[0]
+        return None if row is None or row[0] is None else (row[0], row[1])
 
     def take(self, run_id: int, request: int | None, kind: str, data: dict[str, Any]
              ) -> int:
         """Journal what a request did and mark it taken, in one transaction (fenced by
         the lease like any journal write). ``request`` None: an entry nobody asked for
         through the table (the asking process holds the lease itself)."""
-        def write() -> int:
-            seq = self._insert(run_id, kind, data)
+        return self.take_many(run_id, request, [(kind, data)])[-1]
+
+    def take_many(self, run_id: int, request: int | None,
+                  entries: Sequence[tuple[str, dict[str, Any]]]) -> list[int]:
+        """:meth:`take` with several entries (all or none)."""
+        def write() -> list[int]:
+            seqs = [self._insert(run_id, kind, data) for kind, data in entries]
             if request is not None:
-                self.db.execute("UPDATE controls SET taken=? WHERE id=?", (seq, request))
-            return seq
+                self.db.execute("UPDATE controls SET taken=? WHERE id=?", (seqs[-1], request))
+            return seqs
         return self._write(run_id, write)
+
+    def refuse(self, request: int, reason: str) -> None:
+        """Mark a request refused, with the reason (nothing journaled: nothing changed)."""
+        with _translated(self.path, JournalWriteError), self._tx():
+            self.db.execute("UPDATE controls SET taken=0, reply=? WHERE id=?",
+                            (reason, request))
 
     # ---------------------------------------------------------------- journal
     def append(self, run_id: int, kind: str, data: dict[str, Any]) -> int:

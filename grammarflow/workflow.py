@@ -48,12 +48,23 @@ class Kind:
     for a script or module, the types of its inputs and output (a function declares
     them with annotations)."""
 
-    run: str
+    run: str = ""
     args: tuple[str, ...] = ()
     timeout: float | None = None  # seconds per attempt; None: no limit
     retries: int = 0  # attempts after the first one fails
     inputs: Mapping[str, Any] | None = field(default=None, compare=False)
     output: Any = field(default=NOTHING, compare=False)
+    #: A question for a person: the task runs no process, it waits for
+    #: `grammarflow answer RUN TASK VALUE` (the value is its output).
+    ask: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.run and self.ask is None:
+            raise GrammarflowError("Kind(): give what it runs (a script, a module, "
+                                   "file.py:function) or ask=\"a question\" for a person")
+        if self.run and self.ask is not None:
+            raise GrammarflowError(f"Kind({self.run!r}, ask=...): a task is run or asked, "
+                                   "not both")
 
     def argv(self, python: str, base: Path, workflow_file: Path) -> list[str]:
         """The command line for one attempt (``python`` is the interpreter to use)."""
@@ -68,12 +79,12 @@ class Kind:
 
     def to_json(self) -> dict[str, Any]:
         return {"run": self.run, "args": list(self.args), "timeout": self.timeout,
-                "retries": self.retries}
+                "retries": self.retries, **({"ask": self.ask} if self.ask is not None else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Kind:
         return cls(data["run"], tuple(data.get("args", ())), data.get("timeout"),
-                   int(data.get("retries", 0)))
+                   int(data.get("retries", 0)), ask=data.get("ask"))
 
 
 @dataclass(frozen=True)
@@ -188,7 +199,7 @@ def kind_problems(workflow: Workflow) -> tuple[str, ...]:
     for name in sorted(workflow.grammar.kinds()):
         kind = workflow.kinds.get(name)
         problem = (no_command(name, workflow.path.name) if kind is None
-                   else sources.problem(name, kind))
+                   else None if kind.ask is not None else sources.problem(name, kind))
         if problem is not None:
             found.append(problem)
     return tuple(found)

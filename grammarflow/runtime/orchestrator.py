@@ -108,13 +108,14 @@ EXIT_SUCCEEDED = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BROKEN_PROMISE = 3
+EXIT_WAITING = 4  # stopped: nothing can run until a person answers a waiting task
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE
 EXIT_JOURNAL_LOST = 74  # EX_IOERR: not even the run's status could be journaled
 
 STATUS_EXIT = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_TASK_FAILED,
                "broken": EXIT_BROKEN_PROMISE, "error": EXIT_INTERNAL_ERROR,
-               "interrupted": EXIT_INTERRUPTED}
+               "interrupted": EXIT_INTERRUPTED, "waiting": EXIT_WAITING}
 
 #: Test hook: SIGKILL the orchestrator after this task exited 0, before its commit.
 CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
@@ -152,7 +153,7 @@ class Event:
     """What the progress display hears about."""
 
     kind: str  # started | done | failed | retry | broken | progress | log | warning |
-    #            paused | unpaused | finished
+    #            paused | unpaused | waiting | answered | finished
     task: str | None = None
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -193,6 +194,7 @@ class Orchestrator:
         self.internal_error: str | None = None  # a bug of ours stopped the run
         self.journal_error: str | None = None  # the journal cannot be written
         self.paused = False  # `grammarflow pause`: no new attempt starts
+        self.waiting: dict[str, str] = {}  # tasks waiting for a person: task -> question
         self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
         self.wake = asyncio.Event()
         self.mutex = asyncio.Lock()  # held while the derivation is read for or changed
@@ -248,9 +250,11 @@ class Orchestrator:
         o = cls(store, run_id, workflow, d, options, report, holder, executor)
         o.attempts, o.failures = dict(state.attempts), dict(state.failures)
         o.paused = state.paused
+        o.waiting = dict(state.waiting)
         cached = store.snapshot(run_id)
         o.last_snapshot = cached[0] if cached is not None else 0
-        lost = [t for t, s in d.graph.state.items() if s is TaskState.RUNNING]
+        lost = [t for t, s in d.graph.state.items()
+                if s is TaskState.RUNNING and t not in state.waiting]  # a wait runs nothing
         o.executor.kill_orphans(o.db_key, run_id, lost)  # the lease is ours: never before
         for task in lost:
             o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
@@ -355,6 +359,9 @@ class Orchestrator:
                                   f"taking the request to {op}")
 
     def _take(self, request: int, op: str, data: dict[str, Any]) -> None:
+        if op == "answer":
+            self._take_answer(request, data)
+            return
         if op not in ("pause", "unpause"):
             self.store.take(self.run_id, request, "control",
                             {"op": "ignored", "asked": op, "by": data.get("by")})
@@ -364,6 +371,32 @@ class Orchestrator:
         said = ("paused: running tasks finish, no new one starts" if self.paused
                 else "unpaused: tasks start again")
         self.report(self, Event("paused" if self.paused else "unpaused", detail=said))
+        self.wake.set()
+
+    def _take_answer(self, request: int, data: dict[str, Any]) -> None:
+        """A person's answer to a waiting task: checked (its value against the kind's
+        type, its choice against the grammar), then applied and journaled with the
+        request taken, all at once; or refused with the reason, nothing changed."""
+        from grammarflow.control import answer_steps, answered, apply_answer
+
+        task = data.get("task", "")
+        self.tentative.settle()
+        try:
+            steps = answer_steps(self.d, self.waiting, self._check_output, task,
+                                 data.get("value"), data.get("expand"))
+            apply_answer(self.d, task, steps)
+        except (GrammarflowError, BrokenPromise) as e:
+            reason = e.reason if isinstance(e, BrokenPromise) else str(e)
+            if not reason.startswith("the answer to"):
+                reason = f"the answer to task {task} is refused: {reason}"
+            self.store.refuse(request, reason)
+            return
+        end = answered(task, self.attempts.get(task, 1), data.get("by") or {})
+        self.store.take_many(self.run_id, request,
+                             [*(("step", step_to_json(s)) for s in steps), ("attempt", end)])
+        del self.waiting[task]
+        self.report(self, Event("answered", task, json.dumps(data.get("value"))[:80]))
+        self._close_due()
         self.wake.set()
 
     def _stopping(self) -> bool:
@@ -394,6 +427,12 @@ class Orchestrator:
         g = self.d.graph
         if all(s is TaskState.DONE for s in g.state.values()) and not g.holes:
             return "succeeded", None
+        if self.waiting:
+            first = next(iter(self.waiting))
+            more = f" (and {len(self.waiting) - 1} more)" if len(self.waiting) > 1 else ""
+            return "waiting", (f"task {first}{more} waits for an answer: `grammarflow answer "
+                               f"{self.run_id} {first} VALUE`, then `grammarflow resume "
+                               f"{self.run_id}`")
         stuck = sorted(t for t, s in g.state.items() if s is not TaskState.DONE)
         return "failed", f"no task can start: {stuck[:5]} wait on {sorted(g.holes)[:5]}"
 
@@ -523,6 +562,9 @@ class Orchestrator:
             self.failed = f"task {task}: {e}"
             return None
         number = self.attempts.get(task, 0) + 1
+        if kind.ask is not None:
+            self._wait_for_person(task, number, kind.ask)
+            return None
         safe = task.replace("/", "__")
         log_path = self.options.logs / f"run-{self.run_id}" / f"{safe}.{number}.log"
         try:
@@ -540,6 +582,20 @@ class Orchestrator:
         self.running[task] = attempt
         self.report(self, Event("started", task, f"attempt {number}"))
         return attempt
+
+    def _wait_for_person(self, task: str, number: int, question: str) -> None:
+        """A task whose value comes from a person: marked started (running, in the
+        graph: no edge may enter it now) and waiting; no process."""
+        try:
+            self._journal_steps([SetState(task, TaskState.RUNNING)], extra=[(
+                "attempt", {"event": "wait", "task": task, "attempt": number,
+                            "question": question})])
+        except BrokenPromise as e:  # a constraint on its predecessors, decided now
+            self._break(e, {"event": "start", "task": task})
+            return
+        self.attempts[task] = number
+        self.waiting[task] = question
+        self.report(self, Event("waiting", task, question))
 
     async def _run_attempt(self, attempt: Attempt) -> None:
         try:

@@ -157,3 +157,110 @@ def test_unpause_of_a_run_that_is_not_paused_says_so(project: Project,
     said = project.cli("unpause", "1")
     assert said.returncode == 0 and said.stdout == "run 1 is not paused\n"
     assert controls(project) == []
+
+
+# ---------------------------------------------------------------- wait for a person
+ASKED = """
+import pathlib, time
+from grammarflow import Kind, define
+
+grammar = define("slow, approve, Pick(approve, done)", '''
+    Pick(a, b) ::= [left] a -> L -> b | [right] a -> R -> b
+''')
+kinds = {"approve": Kind(ask="Which side, and are you sure?", output=bool)}
+
+def slow() -> None:
+    while not pathlib.Path("slow-go").exists():
+        time.sleep(0.02)
+
+def L() -> None:
+    pathlib.Path("L-ran").write_text("")
+
+def R() -> None:
+    pathlib.Path("R-ran").write_text("")
+
+def done() -> None:
+    pass
+"""
+
+
+def test_a_waiting_task_runs_no_process_and_the_run_stops_waiting(project: Project) -> None:
+    project.write("wf.py", ASKED)
+    (project.root / "slow-go").write_text("")
+    result = project.run()
+    assert result.code == 4  # waiting: nothing else can run
+    assert result.view["status"] == "waiting"
+    assert result.view["reason"] == ("task approve waits for an answer: `grammarflow answer "
+                                     "1 approve VALUE`, then `grammarflow resume 1`")
+    waiting = next(t for t in result.view["tasks"] if t["id"] == "approve")
+    assert waiting["waiting"] == "Which side, and are you sure?"
+    logs = project.db.parent / "logs" / "run-1"
+    assert not any(p.name.startswith("approve")
+                   for p in (logs.iterdir() if logs.exists() else ()))  # no process
+    starts = [e["data"]["task"] for e in json.loads(project.cli("history", "1", "--json").stdout)
+              if e["kind"] == "attempt" and e["data"].get("event") == "start"]
+    assert "approve" not in starts and "slow" in starts
+    text = project.cli("status", "1").stdout
+    assert "  waiting  approve (approve)  asks: Which side, and are you sure?" in text
+
+
+def test_an_answer_by_a_second_process_after_the_orchestrator_exited(project: Project) -> None:
+    project.write("wf.py", ASKED)
+    (project.root / "slow-go").write_text("")
+    assert project.run().code == 4
+    wrong = project.cli("answer", "1", "approve", "maybe", "--expand", "right")
+    assert wrong.returncode == 2
+    assert wrong.stderr == (
+        "error: the answer to task approve is refused: the output of task approve is not "
+        "of the type kind approve declares: expected bool: at the top: Input should be a "
+        "valid boolean (got \"maybe\")\n")
+    bad_choice = project.cli("answer", "1", "approve", "true", "--expand", "middle")
+    assert bad_choice.returncode == 2 and "no production named 'middle'" in bad_choice.stderr
+    said = project.cli("answer", "1", "approve", "true", "--expand", "right")
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.startswith("task approve of run 1 answered: true (journal entry ")
+    again = project.cli("answer", "1", "approve", "false")
+    assert again.returncode == 2 and "task approve does not wait for an answer (it is " \
+        "done)" in again.stderr
+    resumed = project.resume(1)
+    assert resumed.code == 0, resumed.stderr[-800:]
+    tasks = {t["id"]: t for t in resumed.view["tasks"]}
+    assert tasks["approve"]["output"] is True and "Pick.1/R" in tasks
+    assert (project.root / "R-ran").exists() and not (project.root / "L-ran").exists()
+    project.check_consistent(1)
+
+
+def test_the_living_orchestrator_takes_an_answer_and_goes_on(project: Project) -> None:
+    project.write("wf.py", ASKED)
+    run = start(project, "run", "wf.py", "--max-parallel", "2")
+    wait_for(lambda: project.db.exists() and "approve" in {
+        t["id"] for t in status(project)["tasks"] if "waiting" in t}, "approve to wait")
+    said = project.cli("answer", "1", "approve", "true", "--expand", "left")
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.startswith("task approve of run 1 answered: true; its orchestrator "
+                                  "(pid ")
+    wait_for(lambda: (project.root / "L-ran").exists(), "L to run, slow still running")
+    assert run.poll() is None  # slow still runs: the orchestrator went on meanwhile
+    (project.root / "slow-go").write_text("")
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err[-1000:]
+    assert json.loads(out)["status"] == "succeeded"
+    project.check_consistent(1)
+
+
+def test_kill_9_while_a_task_waits_then_resume_keeps_it_waiting(project: Project) -> None:
+    project.write("wf.py", ASKED)
+    run = start(project, "run", "wf.py", "--max-parallel", "2")
+    wait_for(lambda: project.db.exists() and any(
+        "waiting" in t for t in status(project)["tasks"]), "approve to wait")
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=30)
+    (project.root / "slow-go").write_text("")
+    resumed = project.resume(1)
+    assert resumed.code == 4  # slow ran again (it was lost), approve still waits
+    waits = [e for e in json.loads(project.cli("history", "1", "--json").stdout)
+             if e["kind"] == "attempt" and e["data"].get("event") == "wait"]
+    assert len(waits) == 1  # asked once: the wait survived the kill, not asked again
+    assert project.cli("answer", "1", "approve", "false", "--expand", "left").returncode == 0
+    assert project.resume(1).code == 0
+    project.check_consistent(1)
