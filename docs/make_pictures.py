@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "pictures"
 EXAMPLES = ["static", "random_branch", "random_map", "dynamic", "narrowed", "subgraph",
             "broken_promise", "promises", "montage", "typed_pipeline", "branch_on_data",
-            "map_list"]
+            "map_list", "approval"]
 
 
 def gf(*args: str, db: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -37,7 +37,7 @@ def main() -> None:
         for i, name in enumerate(EXAMPLES, start=1):
             wf = f"examples/{name}.py"
             gf("render", wf, "-o", str(OUT / f"{name}-before.svg"), db=db)
-            gf("run", wf, "--json", db=db, check=False)  # broken_promise exits 3
+            gf("run", wf, "--json", db=db, check=False)  # broken_promise 3, approval 4
             history = json.loads(gf("history", str(i), "--json", db=db).stdout)
             first_done = next((e["seq"] for e in history if e["kind"] == "step"
                                and e["data"].get("op") == "state"

@@ -464,16 +464,18 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
         else:
-            from grammarflow.fold import paused_at
-            from grammarflow.status import fold, refusal_at
+            from grammarflow.fold import fold_run, paused_at
+            from grammarflow.status import refusal_at
             from grammarflow.store import Store
 
             run_id = int(target)
             store = Store(db, readonly=True)
             if at is not None:
                 _check_step(store, run_id, at, as_json)
-            _, d = fold(store, run_id, upto=at)
+            state = fold_run(store, run_id, upto=at)
+            d = state.d
             grammar, graph = d.grammar, d.graph
+            picture = replace(picture, waiting=state.waiting)
             refusal = refusal_at(store, run_id, upto=at)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")

@@ -19,6 +19,7 @@ What is drawn (DESIGN §5), the main flow from left to right:
   ``or else: small``; a map (:func:`~grammarflow.shapes.map_over`) as ``one M per
   element of split's list``;
 * a task that gave its output with a short summary of it: ``→ [3 items]``, ``→ 22``;
+  a task that waits for a person (``Kind(ask=...)``) in violet, with its question;
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
   ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
 * above it, the title and a legend in one small row;
@@ -46,7 +47,7 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grammarflow.constraints import (
     SIDES,
@@ -64,7 +65,8 @@ from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Graph, Hole, Role
 
 STATE_FILL = {"pending": "#ffffff", "ready": "#dbeafe", "running": "#fde68a",
-              "done": "#bbf7d0", "failed": "#fecaca", "refused": "#fff1f2"}
+              "done": "#bbf7d0", "failed": "#fecaca", "refused": "#fff1f2",
+              "waiting": "#e9d5ff"}
 RUN_STATES = ("pending", "ready", "running", "done", "failed")
 REFUSED = "#dc2626"  # a broken run: its title, the task whose change was refused
 HOLE_SHAPE = "doubleoctagon"  # no task may take it: the wildcard's own shape
@@ -418,6 +420,7 @@ class Picture:
     legend: bool = True
     title: str | None = None
     refusal: Refusal | None = None  # the run broke: say so, mark who, caption why
+    waiting: Mapping[str, str] = field(default_factory=dict)  # task -> what it asks
 
 
 def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
@@ -442,7 +445,9 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
     for tid in graph.tasks:
         if tid in node_of:
             continue
-        lines.append(_task_node(graph, tid, "refused" if tid == refused else _state(graph, tid)))
+        state = ("refused" if tid == refused else "waiting" if tid in picture.waiting
+                 else _state(graph, tid))
+        lines.append(_task_node(graph, tid, state, picture.waiting.get(tid)))
     edges: dict[tuple[str, str], str] = {}
     for u, v in graph.edges():
         edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, v)
@@ -472,7 +477,7 @@ def _edge_style(graph: Graph, target: str) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
-def _task_node(graph: Graph, tid: str, state: str) -> str:
+def _task_node(graph: Graph, tid: str, state: str, asks: str | None = None) -> str:
     task = graph.tasks[tid]
     label = tid if task.kind == tid.rsplit("/", 1)[-1] else f"{tid}\n({task.kind})"
     custom = task.attrs.get("label")
@@ -480,6 +485,9 @@ def _task_node(graph: Graph, tid: str, state: str) -> str:
         label = f"{custom[:MAX_LABEL]}\n[{tid}]"
     if tid in graph.outputs:
         label += f"\n→ {summary(graph.outputs[tid])}"
+    if asks is not None:
+        shown = asks if len(asks) <= 40 else asks[:39] + "…"
+        label += f"\nwaits for a person:\n{shown}"
     shape = task.attrs.get("shape")
     shape = shape if isinstance(shape, str) and shape in SAFE_SHAPES else "box"
     color = task.attrs.get("color")
@@ -692,7 +700,9 @@ def _heading(picture: Picture) -> str | None:
     elif picture.title:
         rows.append(f'<FONT POINT-SIZE="12">{quote_html(picture.title)}</FONT>')
     if picture.legend:
-        rows.append(legend(RUN_STATES if refusal is None else (*RUN_STATES, "refused")))
+        extra = (("refused",) if refusal is not None else ()) + \
+            (("waiting",) if picture.waiting else ())
+        rows.append(legend((*RUN_STATES, *extra)))
     if not rows:
         return None
     cells = "".join(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{row}</TD></TR>' for row in rows)

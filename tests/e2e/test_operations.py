@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,9 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from grammarflow.runtime.orchestrator import CRASH_BEFORE_COMMIT_ENV
 
 from .conftest import Project
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 # A waits for a file the test writes (so the test knows A is running and says when it
 # ends); B and C just run.
@@ -264,3 +269,21 @@ def test_kill_9_while_a_task_waits_then_resume_keeps_it_waiting(project: Project
     assert project.cli("answer", "1", "approve", "false", "--expand", "left").returncode == 0
     assert project.resume(1).code == 0
     project.check_consistent(1)
+
+
+@pytest.mark.parametrize(("said", "shipped"), [("true", True), ("false", False)])
+def test_the_approval_example_ships_only_when_a_person_says_so(project: Project, said: str,
+                                                                shipped: bool) -> None:
+    shutil.copy(EXAMPLES / "approval.py", project.root / "approval.py")
+    first = project.run("approval.py")
+    assert first.code == 4 and first.view["status"] == "waiting"
+    picture = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert "approve\\nwaits for a person:\\nShip this build to production? (true or…" \
+        in picture
+    assert project.cli("answer", "1", "approve", said).returncode == 0
+    resumed = project.resume(1)
+    assert resumed.code == 0, resumed.stderr[-800:]
+    tasks = {t["id"] for t in resumed.view["tasks"]}
+    assert tasks == {"build", "approve", "done", *(["Release.1/ship"] if shipped else [])}
+    chosen = [e["production"] for e in resumed.journal("step") if e.get("op") == "expand"]
+    assert chosen == (["ship"] if shipped else ["hold"])
