@@ -33,7 +33,7 @@ from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
 from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState
-from grammarflow.guards import Counts, GuardError
+from grammarflow.guards import DEPTH, Counts, GuardError
 from grammarflow.steps import (
     Applied,
     Constrain,
@@ -313,6 +313,7 @@ class Derivation:
         bound = dict(zip(htype.params, hole.args, strict=False))
         outputs = self.graph.outputs
         values = {p: outputs[t] for p, t in bound.items() if t in outputs}
+        values[DEPTH] = hole_depth(hole.id)
         g = self.graph
 
         def counts(left: str, right: str) -> int:
@@ -326,10 +327,14 @@ class Derivation:
         """What the guards read, as they read it: ``(a = [1, 2], count(a -> M) = 2)``."""
         htype = self.grammar.types[hole.type]
         values, counts = self._guard_context(hole, htype)
-        read = sorted({n for p in htype.productions if p.guard for n in p.guard.names})
+        guards = [g for p in htype.productions for g in (p.guard, p.condition)
+                  if g is not None]
+        read = sorted({n for g in guards for n in g.names})
         shown = [f"{n} = {_short(values[n])}" if n in values else f"{n}: no output"
                  for n in read]
-        counted = sorted({c for p in htype.productions if p.guard for c in p.guard.counts})
+        if any(g.expr is not None and ("depth",) in _parts(g.expr) for g in guards):
+            shown.append(f"depth = {values[DEPTH]}")
+        counted = sorted({c for g in guards for c in g.counts})
         shown += [f"count({left} -> {right}) = {counts(left, right)}"
                   for left, right in counted]
         return f" ({', '.join(shown)})" if shown else ""
@@ -352,6 +357,25 @@ class Derivation:
             f"hole {hole.id} ({hole.type}) may not become {prod!r}: {why}"
             f"{self._values_shown(hole)}", hole=hole.id,
             attempts=(Attempt(repr(prod), why),))
+
+    def _check_condition(self, hole: Hole, htype: HoleType, prod: Production) -> None:
+        """``[if ...]``: the production may be taken only while its condition holds."""
+        cond = prod.condition
+        assert cond is not None
+        values, counts = self._guard_context(hole, htype)
+        if not self.data_known and not cond.names <= values.keys():
+            return  # a simulation: it may hold
+        try:
+            holds = cond.holds(values, counts)
+        except GuardError as e:
+            raise BrokenPromise(f"condition {cond!r} of hole {hole.id} ({hole.type}) cannot "
+                                f"be read: {e}", hole=hole.id) from None
+        if not holds:
+            why = f"its condition {cond!r} is false"
+            raise BrokenPromise(
+                f"hole {hole.id} ({hole.type}) may not become {prod!r}: {why}"
+                f"{self._values_shown(hole)}", hole=hole.id,
+                attempts=(Attempt(repr(prod), why),))
 
     def close_due(self) -> list[Applied]:
         """Close due holes with their defaults until none is due (may raise)."""
@@ -464,6 +488,8 @@ class Derivation:
                 attempts=(Attempt(repr(prod), f"removed by a narrowing promise ({narrowing})"),))
         if prod.guard is not None:
             self._check_guard(hole, htype, prod)
+        if prod.condition is not None:
+            self._check_condition(hole, htype, prod)
         attrs = step.attrs
         if attrs:
             unknown = set(attrs) - set(prod.fragment.locals)
@@ -737,6 +763,21 @@ class Derivation:
                                 "would leave it no way to finish", hole=hole.id)
         self.graph.replace_hole(replace(hole, allowed=left))
         return Applied(step)
+
+
+def hole_depth(hole_id: str) -> int:
+    """A hole's place in its chain: ``X.1`` is 1, ``X.1.2`` (made by expanding ``X.1``
+    into another X) is 2, and so on (ids are a function of the derivation tree)."""
+    parts = hole_id.rpartition("/")[2].split(".")
+    return int(parts[2]) if len(parts) == 3 else 1
+
+
+def _parts(expr: tuple[object, ...]) -> list[tuple[object, ...]]:
+    found = [expr]
+    for part in expr[1:]:
+        if isinstance(part, tuple):
+            found.extend(_parts(part))
+    return found
 
 
 def _short(value: JSON, limit: int = 60) -> str:

@@ -122,11 +122,13 @@ class Production:
     fragment: Fragment
     name: str = "1"
     guard: Guard | None = None  # [when ...] / [else]: chosen on the data (guards.py)
+    condition: Guard | None = None  # [if ...]: needed to be taken at all (guards.py)
 
     def __repr__(self) -> str:
         from grammarflow.notation import format_fragment
 
-        guard = f"{self.guard!r} " if self.guard is not None else ""
+        marks = [g.label() for g in (self.guard, self.condition) if g is not None]
+        guard = f"[{', '.join(marks)}] " if marks else ""
         return (f"{self.lhs}({', '.join(self.params)}) ::= "
                 f"{guard}{format_fragment(self.fragment)}")
 
@@ -201,7 +203,8 @@ class HoleType:
             "name": self.name, "params": list(self.params),
             "roles": [r.value for r in self.roles],
             "productions": [{"name": p.name, "fragment": p.fragment.to_json(),
-                             **({"guard": p.guard.to_json()} if p.guard else {})}
+                             **({"guard": p.guard.to_json()} if p.guard else {}),
+                             **({"condition": p.condition.to_json()} if p.condition else {})}
                             for p in self.productions],
             "default": self.default, "open": self.open, "everywhere": self.everywhere,
             "removed": sorted(self.removed),
@@ -216,7 +219,8 @@ class HoleType:
             name=data["name"], params=params, roles=tuple(Role(r) for r in data["roles"]),
             productions=tuple(Production(data["name"], params,
                                          Fragment.from_json(p["fragment"]), p["name"],
-                                         guard_from_json(p.get("guard")))
+                                         guard_from_json(p.get("guard")),
+                                         guard_from_json(p.get("condition")))
                               for p in data["productions"]),
             default=data.get("default"), open=bool(data.get("open")),
             everywhere=bool(data.get("everywhere")),

@@ -7,7 +7,7 @@ parameters, by name) and counts the tasks next to them. It is parsed here into a
 expression tree and evaluated over JSON values by this module: never by ``eval``, so a
 guard can do nothing but compute a boolean. Grammar of a guard::
 
-    guard   := 'when' expr | 'else'
+    guard   := 'when' expr | 'if' expr | 'else'
     expr    := and ('or' and)*
     and     := not ('and' not)*
     not     := 'not' not | compare
@@ -18,6 +18,9 @@ guard can do nothing but compute a boolean. Grammar of a guard::
     atom    := NUMBER | STRING | 'true' | 'false' | 'null' | '(' expr ')'
              | '[' [expr (',' expr)*] ']'          a list
              | 'len' '(' expr ')'                  length of a list, string or object
+             | 'depth'                             the hole's place in its chain (a hole
+                                                   of type X made by expanding an X hole
+                                                   continues its chain): 1, 2, 3, ...
              | 'count' '(' NAME '->' NAME ')'      count(a -> K): the tasks of kind K that
                                                    a runs right before; count(K -> b):
                                                    those b runs right after
@@ -30,6 +33,10 @@ task has no output) is a :class:`GuardError` with the reason: a guard never gues
 
 ``[else]`` holds exactly when no ``when`` guard of the same type holds — also guards of
 productions narrowed away, so a narrowing only ever removes futures.
+
+``[if expr]`` is a *condition*, not a choice: the production may be taken (by a task,
+or as the default) only while it holds, and nobody chooses by it. A loop's bound is
+one: ``Loop(a, b) ::= [default] a -> b | [if depth <= 100] a -> S, Loop(S, b)``.
 
 >>> g = parse_guard("when len(a.items) >= 2 and a.kind == 'big'")
 >>> g
@@ -65,7 +72,10 @@ class GuardError(GrammarflowError):
     """A guard could not be evaluated (a missing field, a value of the wrong type...)."""
 
 
-_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null", "len", "count"}
+_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null", "len", "count", "depth"}
+
+#: Where the hole's depth travels among the values (no parameter can have this name).
+DEPTH = " depth"
 _TOKEN = re.compile(r"""\s*(?:
     (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
@@ -85,6 +95,9 @@ class Guard:
     expr: Expr | None = field(compare=False, repr=False)
     names: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     otherwise: bool = False
+    #: ``[if expr]``: a condition the production needs to be taken at all, by anyone
+    #: (nobody chooses by it: a task or a default does)
+    permit: bool = False
     #: the ``count(left -> right)`` it reads
     counts: frozenset[tuple[str, str]] = field(default=frozenset(), compare=False,
                                                repr=False)
@@ -100,11 +113,13 @@ class Guard:
         return result
 
     def __repr__(self) -> str:
-        return "[else]" if self.otherwise else f"[when {self.text}]"
+        return f"[{self.label()}]"
 
     def label(self) -> str:
-        """The guard as a bracket item: ``when a > 10`` or ``else``."""
-        return "else" if self.otherwise else f"when {self.text}"
+        """The guard as a bracket item: ``when a > 10``, ``if depth <= 3`` or ``else``."""
+        if self.otherwise:
+            return "else"
+        return f"{'if' if self.permit else 'when'} {self.text}"
 
     def shown(self, bound: Mapping[str, str]) -> str:
         """The condition with each parameter named as the task it is bound to:
@@ -125,15 +140,15 @@ def parse_guard(text: str) -> Guard:
     stripped = text.strip()
     if stripped == "else":
         return ELSE
-    m = re.match(r"\s*when\b", text)
+    m = re.match(r"\s*(when|if)\b", text)
     if m is None:
-        raise NotationError(text, 0, "'when <condition>' or 'else'")
+        raise NotationError(text, 0, "'when <condition>', 'if <condition>' or 'else'")
     parser = _Parser(text, m.end())
     expr = parser.expr()
     if not parser.done():
         raise NotationError(text, parser.where(), "an operator or the end of the guard")
     return Guard(_format(expr), expr, frozenset(_names(expr)),
-                 counts=frozenset(_counts(expr)))
+                 counts=frozenset(_counts(expr)), permit=m.group(1) == "if")
 
 
 def guard_from_json(data: str | None) -> Guard | None:
@@ -278,6 +293,8 @@ class _Parser:
             inner = self.expr()
             self.need(")")
             return ("len", inner)
+        if self.accept("depth"):
+            return ("depth",)
         if self.accept("count"):
             self.need("(")
             left = self.name("a parameter or a kind in count(a -> K)")
@@ -340,6 +357,8 @@ def _format(expr: Expr, outer: int = 0) -> str:
             text = n
         case ("count", left, right):
             text = f"count({left} -> {right})"
+        case ("depth",):
+            text = "depth"
         case ("list", *items):
             text = "[" + ", ".join(_format(i) for i in items) + "]"
         case ("len", inner):
@@ -387,6 +406,10 @@ def _eval(expr: Expr, values: Mapping[str, Any], counts: Counts) -> Any:
             return values[n]
         case ("count", left, right):
             return counts(left, right)
+        case ("depth",):
+            if DEPTH not in values:
+                raise GuardError("depth cannot be read here")
+            return values[DEPTH]
         case ("list", *items):
             return [_eval(i, values, counts) for i in items]
         case ("len", inner):

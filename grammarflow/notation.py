@@ -10,7 +10,7 @@ continues the previous one; ``#`` starts a comment)::
                                                 its constraints)
                  | ['[' label (',' label)* ']'] ('nothing' | item (',' item)*)
     label       := NAME                         'default' marks the default production
-                 | 'when' condition | 'else'    a guard (see "Data between tasks")
+                 | 'when' cond | 'if' cond | 'else'   a guard (see "Data between tasks")
     item        := TYPE '(' args ')'            a hole
                  | atom ('->' atom)*            a chain of edges
     atom        := NAME [':' KIND]              a parameter, or a task (kind = its name)
@@ -112,6 +112,7 @@ class _Alt:
     fragment: Fragment
     labels: list[str]
     guard: Guard | None = None
+    condition: Guard | None = None
 
 
 #: A guard's place in a line, while the rest of the line is tokenised.
@@ -135,7 +136,7 @@ def _lift_guards(line: str) -> tuple[str, dict[str, Guard]]:
         kept = []
         for start, text in items:
             word = text.strip()
-            if word == "else" or re.match(r"when\b", word):
+            if word == "else" or re.match(r"(when|if)\b", word):
                 try:
                     guard = parse_guard(text)
                 except NotationError as e:
@@ -328,18 +329,23 @@ def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
     while True:
         labels: list[str] = []
         guard: Guard | None = None
+        condition: Guard | None = None
         if toks.accept("["):
             labels.append(toks.take("name", "a label"))
             while toks.accept(","):
                 labels.append(toks.take("name", "a label"))
             toks.take("]", "']' closing the labels")
-            marks = [label for label in labels if label.startswith(_GUARD_MARK)]
-            if len(marks) > 1:
-                raise NotationError(shown, toks.where(), "one guard per alternative")
-            if marks:
-                guard = guards[marks[0]]
-                labels.remove(marks[0])
-        alts.append(_Alt(_parse_fragment(toks, raw.params), labels, guard))
+            for mark in [label for label in labels if label.startswith(_GUARD_MARK)]:
+                found = guards[mark]
+                labels.remove(mark)
+                if (condition if found.permit else guard) is not None:
+                    raise NotationError(shown, toks.where(), "one 'when'/'else' and one "
+                                        "'if' per alternative at most")
+                if found.permit:
+                    condition = found
+                else:
+                    guard = found
+        alts.append(_Alt(_parse_fragment(toks, raw.params), labels, guard, condition))
         if toks.done():
             return raw, alts, False
         toks.take("|", "'|', ',' or '->'")
@@ -434,7 +440,8 @@ def _build_type(raw: _RawType, roles: tuple[Role, ...]) -> HoleType:
             if default is not None:
                 raise GrammarError(f"{raw.name}: two alternatives are marked default")
             default = pname
-        prods.append(Production(raw.name, raw.params, alt.fragment, pname, alt.guard))
+        prods.append(Production(raw.name, raw.params, alt.fragment, pname, alt.guard,
+                                alt.condition))
     return HoleType(raw.name, raw.params, roles, tuple(prods), default)
 
 
@@ -550,6 +557,8 @@ def format_hole_type(htype: HoleType) -> str:
             marks.append("default")
         if p.guard is not None:
             marks.append(p.guard.label())
+        if p.condition is not None:
+            marks.append(p.condition.label())
         if p.name in htype.removed:
             marks.append("removed")
         prefix = f"[{', '.join(marks)}] " if marks else ""

@@ -189,7 +189,10 @@ def in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> 
     rep = repetition(htype, types)
     if rep is not None and (hole is None or hole.allowed is None):
         return rep
-    alts = [alternative_in_words(p, types) for p in htype.allowed(hole.allowed if hole else None)]
+    bound = dict(zip(htype.params, hole.args, strict=False)) if hole is not None else {}
+    alts = [alternative_in_words(p, types)
+            + (f" (if {p.condition.shown(bound)})" if p.condition is not None else "")
+            for p in htype.allowed(hole.allowed if hole else None)]
     # "nothing (order kept)" or "one or more M" reads "zero or more M"
     if len(alts) == 2 and alts[0] in (ORDER_KEPT, NOTHING) \
             and alts[1].startswith("one or more "):

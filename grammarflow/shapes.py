@@ -81,11 +81,21 @@ def map_over(name: str, task: str, kind: str | None = None) -> list[HoleType]:
         " | [else] a -> b").values())
 
 
-def repeat_series(name: str, task: str, kind: str | None = None) -> list[HoleType]:
+def repeat_series(name: str, task: str, kind: str | None = None, *,
+                  at_most: int | None = None) -> list[HoleType]:
     """``a -> S -> S -> ... -> b``, copies one after another (a loop unrolled at run time).
 
-    Each copy decides whether another follows it: the hole after it is due when it ends.
+    Each copy decides whether another follows it (it expands the hole after it with
+    production 2); if none does, the hole closes with ``a -> b``. ``at_most`` bounds the
+    loop, as a promise: ``[if depth <= N]`` (a task asking for the N+1-th copy is
+    refused).
+
+    >>> repeat_series("Loop", "S", at_most=3)[0]
+    Loop(a, b) ::= [default] a -> b | [if depth <= 3] a -> S, Loop(S, b)
     """
+    if at_most is not None and at_most < 0:
+        raise ValueError(f"at_most must be 0 or more, got {at_most}")
     s = _task(task, kind)
+    bound = f"[if depth <= {at_most}] " if at_most is not None else ""
     return list(parse_types(
-        f"{name}(a, b) ::= [default] a -> b | a -> {s}, {name}({task}, b)").values())
+        f"{name}(a, b) ::= [default] a -> b | {bound}a -> {s}, {name}({task}, b)").values())

@@ -23,6 +23,7 @@ from grammarflow.constraints import check_constraint
 from grammarflow.errors import GrammarError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType
 from grammarflow.graph import Role, check_name
+from grammarflow.guards import Guard
 
 #: Production names: labels like ``[left]`` or the automatic ``1``, ``2``, ...; safe in
 #: DOT, HTML and file names.
@@ -84,6 +85,9 @@ def check_guards(t: HoleType) -> None:
     """Guards (``[when ...]``, ``[else]``): all of a type's productions or none, at
     most one ``else``, no default (the guards choose), reading only parameters the
     hole comes after."""
+    for p in t.productions:
+        if p.condition is not None:
+            _check_reads(t, p.condition)
     guarded = [p for p in t.productions if p.guard is not None]
     if not guarded:
         return
@@ -100,24 +104,29 @@ def check_guards(t: HoleType) -> None:
     if len(elses) > 1:
         raise GrammarError(f"hole type {t.name}: {len(elses)} productions say [else]; "
                            "at most one may")
-    after = set(t.after)
     for p in guarded:
-        g = p.guard
-        assert g is not None
-        read = sorted(g.names - after)
-        if read:
+        assert p.guard is not None
+        _check_reads(t, p.guard)
+
+
+def _check_reads(t: HoleType, g: Guard) -> None:
+    """A guard or condition reads only parameters the hole comes after, and counts
+    with one parameter and one kind."""
+    after = set(t.after)
+    read = sorted(g.names - after)
+    if read:
+        raise GrammarError(
+            f"guard {g!r} of {t.name} reads {', '.join(read)}, which {t.name} does not "
+            f"come after; a guard reads the outputs of the tasks its hole comes after "
+            f"({', '.join(t.after) or 'none'})")
+    for left, right in sorted(g.counts):
+        if (left in t.params) == (right in t.params):
             raise GrammarError(
-                f"guard {g!r} of {t.name} reads {', '.join(read)}, which {t.name} does not "
-                f"come after; a guard reads the outputs of the tasks its hole comes after "
-                f"({', '.join(t.after) or 'none'})")
-        for left, right in sorted(g.counts):
-            if (left in t.params) == (right in t.params):
-                raise GrammarError(
-                    f"guard {g!r} of {t.name}: count({left} -> {right}) needs one parameter "
-                    f"and one kind: count(a -> K) counts the tasks of kind K that a runs "
-                    f"right before, count(K -> b) those b runs right after "
-                    f"(parameters: {', '.join(t.params) or 'none'})")
-            check_name(right if left in t.params else left, f"kind in guard {g!r}")
+                f"guard {g!r} of {t.name}: count({left} -> {right}) needs one parameter "
+                f"and one kind: count(a -> K) counts the tasks of kind K that a runs "
+                f"right before, count(K -> b) those b runs right after "
+                f"(parameters: {', '.join(t.params) or 'none'})")
+        check_name(right if left in t.params else left, f"kind in guard {g!r}")
 
 
 def check_fragment(

@@ -77,7 +77,7 @@ def test_a_guard_that_cannot_be_read_says_why(text: str, values: dict, reason: s
     ("when a >", 9, "a value"),
     ("when a ** 2", 8, "a name, a number, a string or an operator"),
     ("when (a > 1", 12, "')'"),
-    ("whenever a", 1, "'when <condition>' or 'else'"),
+    ("whenever a", 1, "'when <condition>', 'if <condition>' or 'else'"),
     ("when count(a) > 1", 13, "'->'"),
 ])
 def test_a_malformed_guard_is_refused_where_it_goes_wrong(text: str, column: int,
@@ -206,3 +206,44 @@ def test_count_reads_the_tasks_next_to_a_parameter() -> None:
     d2.apply(SetState("a", TaskState.RUNNING))
     d2.apply(SetState("a", TaskState.DONE))
     assert len(d2.close_due()) == 2 and sorted(d2.graph.pred["b"]) == ["X.1/M"]
+
+
+# ---------------------------------------------------------------- [if ...] and depth
+def test_a_condition_bounds_a_loop_by_its_depth_whoever_expands() -> None:
+    from grammarflow.shapes import repeat_series
+
+    g = define("a, b, L(a, b)", repeat_series("L", "S", at_most=2))
+    assert repr(g.types["L"]) == "L(a, b) ::= [default] a -> b | [if depth <= 2] a -> S, L(S, b)"
+    assert Grammar.from_json(g.to_json()) == g
+    d = g.derivation()
+    first = d.apply(Expand("L.1", "2")).holes[0]
+    second = d.apply(Expand(first, "2")).holes[0]
+    assert second == "L.1.3"
+    before = d.graph.to_json()
+    with pytest.raises(BrokenPromise) as e:
+        d.apply(Expand(second, "2"))
+    assert e.value.reason == ("hole L.1.3 (L) may not become L(a, b) ::= [if depth <= 2] "
+                              "a -> S, L(S, b): its condition [if depth <= 2] is false "
+                              "(depth = 3)")
+    assert d.graph.to_json() == before
+    assert d.apply(Expand(second, "1")).tasks == {}  # stopping is always allowed
+
+
+def test_a_condition_reads_outputs_like_a_guard_and_chooses_nothing() -> None:
+    g = define("m, r, X(m, r)", "X(a, b) ::= [default] a -> b | [big, if a > 10] a -> B -> b")
+    assert not g.types["X"].guarded  # nobody chooses by a condition: the default does
+    d = measured_value(5, g)
+    with pytest.raises(BrokenPromise, match=re.escape("its condition [if a > 10] is false "
+                                                      "(a = 5)")):
+        d.apply(Expand("X.1", "big"))
+    assert measured_value(20, g).apply(Expand("X.1", "big")).tasks == {"B": "X.1/B"}
+    with pytest.raises(GrammarError, match="reads b, which X does not come after"):
+        define("m, r, X(m, r)", "X(a, b) ::= [default] a -> b | [if b > 1] a -> B -> b")
+
+
+def measured_value(n: object, grammar: Grammar) -> Derivation:
+    d = grammar.derivation()
+    d.apply(SetState("m", TaskState.RUNNING))
+    d.apply(Output("m", n))
+    d.apply(SetState("m", TaskState.DONE))
+    return d

@@ -4,6 +4,7 @@ runs and while nobody runs it; journaled, shown, and kept across kill -9.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -287,3 +288,30 @@ def test_the_approval_example_ships_only_when_a_person_says_so(project: Project,
     assert tasks == {"build", "approve", "done", *(["Release.1/ship"] if shipped else [])}
     chosen = [e["production"] for e in resumed.journal("step") if e.get("op") == "expand"]
     assert chosen == (["ship"] if shipped else ["hold"])
+
+
+# ---------------------------------------------------------------- loops
+@pytest.mark.parametrize("n", [3, 100])
+def test_a_loop_runs_until_a_step_stops_it(project: Project, n: int) -> None:
+    shutil.copy(EXAMPLES / "loop.py", project.root / "loop.py")
+    result = project.run("loop.py", env={**os.environ, "EXAMPLE_ITERATIONS": str(n)})
+    assert result.code == 0, result.stderr[-800:]
+    steps = ["Loop.1/step", *(f"Loop.1.{i}/step" for i in range(2, n + 1))]
+    tasks = {t["id"]: t for t in result.view["tasks"]}
+    assert set(tasks) == {"start", "finish", *steps}
+    chain = ["start", *steps, "finish"]
+    assert sorted(map(tuple, result.view["edges"])) == sorted(itertools.pairwise(chain))
+    assert [tasks[s]["output"] for s in steps] == list(range(1, n + 1))
+    assert tasks["finish"]["output"] == n
+
+
+def test_a_loop_that_goes_past_its_bound_breaks_the_promise(project: Project) -> None:
+    shutil.copy(EXAMPLES / "loop.py", project.root / "loop.py")
+    result = project.run("loop.py", env={**os.environ, "EXAMPLE_ITERATIONS": "6",
+                                         "EXAMPLE_BOUND": "5"})
+    assert result.code == 3
+    assert result.view["refusal"]["task"] == "Loop.1.5/step"
+    assert result.view["refusal"]["reason"] == (
+        "hole Loop.1.6 (Loop) may not become Loop(a, b) ::= [if depth <= 5] a -> step, "
+        "Loop(step, b): its condition [if depth <= 5] is false (depth = 6)")
+    assert sum(1 for t in result.view["tasks"] if t["kind"] == "step") == 5
