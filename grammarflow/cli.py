@@ -441,14 +441,18 @@ def status_cmd(run_id: int, db: str, as_json: bool) -> None:
               "steps are numbered in `grammarflow history`).")
 @click.option("--collapse-above", type=click.IntRange(min=1), default=200, show_default=True,
               help="Collapse sibling tasks into one 'M ×N' node above this many tasks.")
+@click.option("--unroll", is_flag=True,
+              help="Draw each iteration of a loop (by default a loop is one node with an "
+              "edge back to itself and its count).")
 @json_option
 def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives: bool,
-               at: int | None, collapse_above: int, as_json: bool) -> None:
+               at: int | None, collapse_above: int, unroll: bool, as_json: bool) -> None:
     """Draw TARGET: a workflow file (its start graph) or a run id (as it stands now,
     read-only, also while it runs), every hole as a wildcard for its futures."""
     from grammarflow.render import Picture, render, to_dot
 
-    picture = Picture(alternatives=alternatives, collapse_above=collapse_above)
+    picture = Picture(alternatives=alternatives, collapse_above=collapse_above,
+                      unroll=unroll)
     refusal = None
     is_workflow = target.endswith(".py") or Path(target).is_file()
     if not is_workflow and not target.isdigit():

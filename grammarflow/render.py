@@ -18,6 +18,9 @@ What is drawn (DESIGN §5), the main flow from left to right:
 * a hole whose productions have guards with them: ``when measure > 10: big`` /
   ``or else: small``; a map (:func:`~grammarflow.shapes.map_over`) as ``one M per
   element of split's list``;
+* a loop unrolled at run time (the tasks of one local name made by one chain of
+  holes, one after another: :func:`loops`) folded into one node, ``step (loop
+  Loop.1) / 100 iterations``, with an edge back to itself (``unroll``: each iteration);
 * a task that gave its output with a short summary of it: ``→ [3 items]``, ``→ 22``;
   a task that waits for a person (``Kind(ask=...)``) in violet, with its question;
 * a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
@@ -42,11 +45,12 @@ characters XML forbids (controls, lone surrogates, U+FFFE, U+FFFF, also spelled 
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from grammarflow.constraints import (
@@ -424,6 +428,7 @@ class Picture:
     title: str | None = None
     refusal: Refusal | None = None  # the run broke: say so, mark who, caption why
     waiting: Mapping[str, str] = field(default_factory=dict)  # task -> what it asks
+    unroll: bool = False  # draw a loop's iterations one by one, not folded
 
 
 def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
@@ -441,10 +446,16 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
              '  node [fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=9];']
     refused = picture.refusal.task if picture.refusal else None
-    groups = _collapse(graph, picture.collapse_above, {refused} if refused else set())
+    keep = {t for t in (refused, *picture.waiting) if t is not None}
+    folded = {} if picture.unroll else loops(graph, keep)
+    in_loops = {t for members in folded.values() for t in members}
+    groups = _collapse(graph, picture.collapse_above, keep | in_loops)
     node_of = {t: f"g:{key}" for key, members in groups.items() for t in members}
+    node_of.update((t, f"l:{key}") for key, members in folded.items() for t in members)
     for key, members in groups.items():
         lines.append(_group_node(graph, key, members))
+    for key, members in folded.items():
+        lines.extend(_loop_node(graph, key, members))
     for tid in graph.tasks:
         if tid in node_of:
             continue
@@ -453,6 +464,8 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
         lines.append(_task_node(graph, tid, state, picture.waiting.get(tid)))
     edges: dict[tuple[str, str], str] = {}
     for u, v in graph.edges():
+        if u in in_loops and node_of[u] == node_of.get(v):
+            continue  # one iteration to the next: the loop's own edge says it
         edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
     for hole in graph.holes.values():
@@ -663,6 +676,49 @@ def _runs(graph: Graph, taken: set[str]) -> list[list[str]]:
         if len(run) >= 3:
             runs.append(run)
     return runs
+
+
+def loops(graph: Graph, keep: Set[str] = frozenset()) -> dict[str, list[str]]:
+    """Loops unrolled at run time, to draw folded: two or more tasks of one local name
+    made by one chain of holes (a hole of type L made by expanding an L hole continues
+    its chain: ``L.1/step``, ``L.1.2/step``, ...), each running right after the one
+    before. Keyed by the chain's first hole and the local name, in iteration order."""
+    chains: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for tid in graph.tasks:
+        if tid in keep:
+            continue
+        hole_id, slash, local = tid.rpartition("/")
+        prefix, sep, segment = hole_id.rpartition("/")
+        parts = segment.split(".")
+        if not slash or len(parts) not in (2, 3) or not all(p.isdigit() for p in parts[1:]):
+            continue
+        depth = int(parts[2]) if len(parts) == 3 else 1
+        chains.setdefault((f"{prefix}{sep}{parts[0]}.{parts[1]}", local), []).append(
+            (depth, tid))
+    found = {}
+    for (root, local), members in chains.items():
+        if len(members) < 2:
+            continue
+        ids = [t for _, t in sorted(members)]
+        if all(b in graph.succ[a] for a, b in itertools.pairwise(ids)):
+            found[f"{root}/{local}"] = ids
+    return found
+
+
+def _loop_node(graph: Graph, key: str, members: Sequence[str]) -> list[str]:
+    """A loop folded: one node for its iterations, and an edge back to itself."""
+    states = Counter(_state(graph, t) for t in members)
+    last = _state(graph, members[-1])
+    kind = graph.tasks[members[0]].kind
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    label = f"{kind} (loop {key.rsplit('/', 1)[0]})\n{len(members)} iterations ({counts})"
+    if members[-1] in graph.outputs:
+        label += f"\n→ {summary(graph.outputs[members[-1]])}"
+    node = quote("l:" + key)
+    return [f"  {node} [label={quote(label)}, shape=box, style=\"rounded,filled,bold\", "
+            f'fillcolor="{STATE_FILL[last]}", tooltip={quote(", ".join(members[:50]))}];',
+            f"  {node} -> {node} [label={quote(f'×{len(members)}')}, style=bold, "
+            'color="#6b7280", dir=back, headport=n, tailport=n];']
 
 
 def _group_node(graph: Graph, key: str, members: Sequence[str]) -> str:

@@ -162,7 +162,7 @@ def test_every_finished_graph_is_an_instance_of_the_picture(data: st.DataObject)
 def check_complete(data: st.DataObject) -> None:
     grammar = data.draw(mixed_grammars(constrained=True))
     d = data.draw(partial_message_runs(grammar))
-    drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9), d.limits))
+    drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9, unroll=True), d.limits))
     assert drawn.tasks == set(d.graph.tasks)
     start = len(d.history)
     cont = Derivation.replay(grammar, d.history)
@@ -399,7 +399,7 @@ def check_sound(data: st.DataObject) -> None:
 
 def check_sound_of(grammar: Grammar, d: Derivation, seed: int) -> None:
     """Every alternative, wildcard and potential edge drawn for ``d`` can happen."""
-    dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9), d.limits)
+    dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9, unroll=True), d.limits)
     drawn = read(dot)
     history = list(d.history)
     for hid, label in sorted(drawn.holes.items()):
@@ -526,14 +526,15 @@ def test_a_constrained_wildcard_is_sound_read_from_its_label(seed: int) -> None:
     constraint its label shows."""
     grammar = CONSTRAINED[0]
     d = grammar.derivation()
-    drawn = read(to_dot(d.graph, d.grammar, Picture(), d.limits))
+    drawn = read(to_dot(d.graph, d.grammar, Picture(unroll=True), d.limits))
     assert drawn.where == {"Lim.1": ["only A, B", "at most 2 A", "no edges into s1",
                                      "each B ← ≤1 A"],
                            "Wide.1": ["no edges from s2"], "X.1": []}
     check_sound_of(grammar, d, seed)
     d.apply(SetState("s0", TaskState.RUNNING))
     d.apply(Constrain("Lim.1", parse_constraints("only B")))
-    assert read(to_dot(d.graph, d.grammar, Picture(), d.limits)).where["Lim.1"][-1] == "only B"
+    drawn = read(to_dot(d.graph, d.grammar, Picture(unroll=True), d.limits))
+    assert drawn.where["Lim.1"][-1] == "only B"
     check_sound_of(grammar, d, seed)
 
 

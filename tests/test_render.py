@@ -441,3 +441,25 @@ def test_hostile_names_inside_constraints_are_escaped(text: str) -> None:
     assert any(f"only {short}, M" in " ".join(t.split()) for t in texts), (short, texts)
     first = " ".join(shown.split("\n")[0].split())  # in words: lines break
     assert any(f"only tasks of kind {first}" in " ".join(t.split()) for t in texts)
+
+
+def test_a_loop_is_drawn_folded_with_its_count_and_unrolled_on_request() -> None:
+    g = define("start, finish, L(start, finish)", repeat_series("L", "step"))
+    d = g.derivation()
+    hole = "L.1"
+    for _ in range(4):
+        hole = d.apply(Expand(hole, "2")).holes[0]
+    steps = ["L.1/step", "L.1.2/step", "L.1.3/step", "L.1.4/step"]
+    folded = to_dot(d.graph, g, Picture())
+    assert [line for line in folded.splitlines() if '"t:L.1' in line] == []
+    assert '"l:L.1/step" [label="step (loop L.1)\\n4 iterations (4 pending)"' in folded
+    assert '"l:L.1/step" -> "l:L.1/step" [label="×4"' in folded
+    assert '"t:start" -> "l:L.1/step";' in folded  # into the first iteration
+    assert '"h:L.1.5"' in folded and '"l:L.1/step" -> "h:L.1.5"' in folded  # the open hole
+    unrolled = to_dot(d.graph, g, Picture(unroll=True))
+    assert "l:L.1" not in unrolled
+    assert all(f'"t:{s}"' in unrolled for s in steps)
+    parallel = define("a, b, Ms(a, b)", repeat_parallel("Ms", "M")).derivation()
+    parallel.apply(Expand("Ms.1", "2"))
+    parallel.apply(Expand("Ms.1/Ms_more.1", "2"))
+    assert "l:" not in to_dot(parallel.graph, parallel.grammar, Picture())  # not a loop
