@@ -238,3 +238,18 @@ def test_status_json_shows_large_values_in_full_and_text_cuts_them(project: Proj
     text = project.cli("status", "1").stdout
     line = next(x for x in text.splitlines() if x.strip().startswith("output: [\"w0\""))
     assert line.endswith("...") and len(line.strip()) <= 100
+
+
+def test_inputs_too_large_for_the_environment_are_asked_for(project: Project) -> None:
+    """An input of 200 KiB does not fit a task's environment: the SDK asks for it."""
+    project.write("wf.py", """
+        from grammarflow import define
+        grammar = define("make -> use")
+        def make() -> str:
+            return "x" * 200_000
+        def use(make: str) -> int:
+            return len(make)
+    """)
+    result = project.run()
+    assert result.code == 0, result.stderr[-800:]
+    assert outputs(result)["use"] == 200_000
