@@ -178,8 +178,8 @@ MUTANTS: list[Mutant] = [
       "tasks grown in an open hole join its before role (later growth may run before them)",
       "widening"),
     # ---------------------------------------------------------------- the picture
-    M("M35", "render.py", "    alts = [alternative_in_words(p, types) for p in htype.allowed(hole.allowed if hole else None)]",
-      "    alts = [alternative_in_words(p, types) for p in htype.productions]",
+    M("M35", "render.py", "            for p in htype.allowed(hole.allowed if hole else None)]",
+      "            for p in htype.productions]",
       "the picture lists productions that were narrowed away", "picture"),
     M("M36", "render.py", "    prods = list(htype.allowed())\n    if len(prods) != 2:",
       "    prods = list(htype.productions)\n    if len(prods) != 2:",
