@@ -170,7 +170,9 @@ def test_every_map_gives_each_copy_its_element_and_gathers_in_order(
         tmp_path_factory: Any, element: Any, data: Any) -> None:
     """A map over a list of any type, any length (0 included), at any parallelism: the
     i-th copy made is given element i, and the task after them the copies' outputs in
-    the list's order."""
+    the list's order. The list's task may make some copies itself (and may try to stop
+    the map early, or to make one copy too many): the guard that counts refuses exactly
+    what breaks the count, and nothing else."""
     hint, values_of = element
     adapter = TypeAdapter(hint)
     items = [adapter.dump_python(adapter.validate_python(v), mode="json")
@@ -185,9 +187,23 @@ def test_every_map_gives_each_copy_its_element_and_gathers_in_order(
     workflow = Workflow(grammar, {k: Kind(f":{k}") for k in types}, tmp / "wf.py",
                         types=types)
     seen: dict[str, Any] = {}
+    own = data.draw(st.integers(0, len(items) + 1))  # copies src makes itself
+    stop = data.draw(st.booleans())  # then it closes the map itself ([else])
+    narrow = stop and data.draw(st.booleans())  # having first taken the copies away
+    breaks = own > len(items) or (stop and own < len(items))
 
     async def src(io: TaskIO) -> None:
         await io.request("output", value=items)
+        hole = next(h for h, t in io.holes.items() if t == "Each")
+        try:
+            for _ in range(own):
+                hole = (await io.request("expand", hole=hole, production="1"))["holes"][0]
+            if narrow:  # [else] still does not hold while a copy is due
+                await io.request("narrow", hole=hole, remove=["1"])
+            if stop:
+                await io.request("expand", hole=hole, production="2")
+        except Refused:
+            return
 
     async def m(io: TaskIO) -> None:
         seen[io.task] = io.context["inputs"]["src"]
@@ -198,7 +214,11 @@ def test_every_map_gives_each_copy_its_element_and_gathers_in_order(
         await io.request("output", value=seen["end"])
 
     status, o = run(tmp, workflow, {"src": src, "m": m, "end": end}, parallel=parallel)
-    note(f"items {items}; seen {seen}")
+    note(f"items {items}; own {own}, stop {stop}, narrow {narrow}; seen {seen}")
+    if breaks:  # refused at src's own request, with nothing of src's kept
+        assert status == "broken" and o.refusal is not None and o.refusal.task == "src"
+        assert "src" not in o.d.graph.outputs and o.d.graph.succ["src"] == set()
+        return
     assert status == "succeeded"
     g = o.d.graph
     copies = sorted((t for t in g.succ["src"] if g.tasks[t].kind == "m"),
