@@ -315,3 +315,23 @@ def test_a_loop_that_goes_past_its_bound_breaks_the_promise(project: Project) ->
         "hole Loop.1.6 (Loop) may not become Loop(a, b) ::= [if depth <= 5] a -> step, "
         "Loop(step, b): its condition [if depth <= 5] is false (depth = 6)")
     assert sum(1 for t in result.view["tasks"] if t["kind"] == "step") == 5
+
+
+def test_kill_9_right_after_an_answer_then_resume_keeps_it_once(project: Project) -> None:
+    project.write("wf.py", ASKED)
+    run = start(project, "run", "wf.py", "--max-parallel", "2")
+    wait_for(lambda: project.db.exists() and any(
+        "waiting" in t for t in status(project)["tasks"]), "approve to wait")
+    said = project.cli("answer", "1", "approve", "true", "--expand", "right")
+    assert said.returncode == 0, said.stderr
+    run.send_signal(signal.SIGKILL)  # slow still runs: it is lost and runs again
+    run.communicate(timeout=30)
+    (project.root / "slow-go").write_text("")
+    resumed = project.resume(1)
+    assert resumed.code == 0, resumed.stderr[-800:]
+    answers = [e for e in json.loads(project.cli("history", "1", "--json").stdout)
+               if e["kind"] == "attempt" and e["data"].get("outcome") == "answered"]
+    assert len(answers) == 1
+    tasks = {t["id"]: t for t in resumed.view["tasks"]}
+    assert tasks["approve"]["output"] is True and "Pick.1/R" in tasks
+    project.check_consistent(1)
