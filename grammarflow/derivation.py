@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from grammarflow.constraints import ConstraintState, check_constraint, fragment_breaks
+from grammarflow.cosmetics import cosmetics_problem
 from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
@@ -45,6 +46,7 @@ from grammarflow.steps import (
     Refine,
     SetState,
     Step,
+    Style,
 )
 from grammarflow.wellformed import check_fragment, productive_types, reachable_types
 
@@ -415,6 +417,8 @@ class Derivation:
                 return self._constrain(step)
             case Output():
                 return self._output(step)
+            case Style():
+                return self._style(step)
             case SetState(task, state):
                 if task not in self.graph.tasks:
                     raise BrokenPromise(f"no task {task!r} in the graph")
@@ -453,6 +457,22 @@ class Derivation:
             raise BrokenPromise(f"task {step.task} gave an output, and kind {kind} declares "
                                 "none (declare its type to give one)")
         g.set_output(step.task, step.value)
+        return Applied(step)
+
+    def _style(self, step: Style) -> Applied:
+        """Cosmetics of one task or one edge, checked (:mod:`grammarflow.cosmetics`)."""
+        if (step.task is None) == (step.edge is None):
+            raise BrokenPromise("style: name a task or an edge (one of them)")
+        why = cosmetics_problem(step.attrs, edge=step.edge is not None)
+        if why is not None:
+            raise BrokenPromise(f"style of {step.task or ' -> '.join(step.edge or ())}: {why}")
+        if step.task is not None:
+            if step.task not in self.graph.tasks:
+                raise BrokenPromise(f"style: no task {step.task!r} in the graph")
+            self.graph.style_task(step.task, step.attrs)
+        else:
+            assert step.edge is not None
+            self.graph.style_edge(*step.edge, step.attrs)
         return Applied(step)
 
     def _check_data_edges(self, edges: Iterable[tuple[str, str]]) -> None:

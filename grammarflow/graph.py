@@ -139,6 +139,7 @@ class Graph:
         self.pred: dict[str, set[str]] = {}
         self.state: dict[str, TaskState] = {}
         self.outputs: dict[str, JSON] = {}  # task -> its output (a JSON value), once set
+        self.edge_attrs: dict[tuple[str, str], dict[str, JSON]] = {}  # cosmetics of edges
         self._holes_at: dict[str, set[str]] = {}
         self._everywhere: dict[str, None] = {}
         self._waiting: dict[str, int] = {}  # pending task -> undone preds + blocking holes
@@ -353,6 +354,28 @@ class Graph:
         if self._undo is not None:
             self._undo.append((self.outputs.pop, task_id))
 
+    def style_task(self, task_id: str, attrs: Mapping[str, JSON]) -> None:
+        """Merge cosmetic attributes into a task's (undone with the transaction)."""
+        old = self.tasks[task_id]
+        self.tasks[task_id] = Task(old.id, old.kind, {**old.attrs, **attrs})
+        if self._undo is not None:
+            self._undo.append((self.tasks.__setitem__, task_id, old))
+
+    def style_edge(self, u: str, v: str, attrs: Mapping[str, JSON]) -> None:
+        """Merge cosmetic attributes into an edge's (undone with the transaction)."""
+        if not self.has_edge(u, v):
+            raise BrokenPromise(f"no edge {u} -> {v} in the graph to style")
+        old = self.edge_attrs.get((u, v))
+        self.edge_attrs[(u, v)] = {**(old or {}), **attrs}
+        if self._undo is not None:
+            self._undo.append((self._restore_edge_attrs, (u, v), old))
+
+    def _restore_edge_attrs(self, edge: tuple[str, str], old: dict[str, JSON] | None) -> None:
+        if old is None:
+            self.edge_attrs.pop(edge, None)
+        else:
+            self.edge_attrs[edge] = old
+
     def _drop_task(self, task_id: str) -> None:
         del self.tasks[task_id], self.succ[task_id], self.pred[task_id], self.state[task_id]
         del self.rank[task_id]
@@ -540,8 +563,10 @@ class Graph:
     # ---------------------------------------------------------------- (de)serialisation
     def to_json(self) -> dict[str, Any]:
         """A canonical JSON form: equal graphs give equal JSON."""
-        outputs = {"outputs": {t: self.outputs[t] for t in sorted(self.outputs)}} \
+        outputs: dict[str, Any] = {"outputs": {t: self.outputs[t] for t in sorted(self.outputs)}} \
             if self.outputs else {}
+        if self.edge_attrs:
+            outputs["edge_attrs"] = [[u, v, a] for (u, v), a in sorted(self.edge_attrs.items())]
         return {**outputs,
             "tasks": [
                 {"id": t.id, "kind": t.kind, "attrs": dict(t.attrs),
@@ -570,6 +595,7 @@ class Graph:
                             tuple(Role(r) for r in h["roles"]), bool(h.get("everywhere")),
                             None if allowed is None else frozenset(allowed)))
         g.outputs = dict(data.get("outputs", {}))
+        g.edge_attrs = {(u, v): dict(a) for u, v, a in data.get("edge_attrs", ())}
         # States last: DONE tasks must see their edges and holes to update counters.
         for t in data["tasks"]:
             state = TaskState(t.get("state", "pending"))
@@ -594,6 +620,8 @@ class Graph:
                       for h in self.holes.values()],
             **({"outputs": {str(index[t]): v for t, v in self.outputs.items()}}
                if self.outputs else {}),
+            **({"edge_attrs": [[index[u], index[v], a] for (u, v), a in self.edge_attrs.items()]}
+               if self.edge_attrs else {}),
         }
 
     @classmethod
@@ -618,6 +646,7 @@ class Graph:
         g.rank = {t: i for i, t in enumerate(ids)}
         g.state = {t: _CODE_STATE[states[i]] for i, t in enumerate(ids)}
         g.outputs = {ids[int(i)]: v for i, v in data.get("outputs", {}).items()}
+        g.edge_attrs = {(ids[u], ids[v]): dict(a) for u, v, a in data.get("edge_attrs", ())}
         g.succ = {t: set() for t in ids}
         g.pred = {t: set() for t in ids}
         waiting = dict.fromkeys(ids, 0)

@@ -64,6 +64,8 @@ from grammarflow.constraints import (
     OnlyEdges,
     OnlyKinds,
 )
+from grammarflow.cosmetics import COLOR as _COLOR
+from grammarflow.cosmetics import EDGE_STYLES, SAFE_SHAPES
 from grammarflow.errors import Refusal
 from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Graph, Hole, Role
@@ -74,9 +76,6 @@ STATE_FILL = {"pending": "#ffffff", "ready": "#dbeafe", "running": "#fde68a",
 RUN_STATES = ("pending", "ready", "running", "done", "failed")
 REFUSED = "#dc2626"  # a broken run: its title, the task whose change was refused
 HOLE_SHAPE = "doubleoctagon"  # no task may take it: the wildcard's own shape
-SAFE_SHAPES = frozenset({"box", "ellipse", "oval", "circle", "diamond", "note", "tab",
-                         "folder", "component", "cylinder", "plain"})
-_COLOR = re.compile(r"#[0-9a-fA-F]{6}\Z|[a-zA-Z]{1,20}\Z")
 MAX_LABEL = 200
 OUTPUT_WIDTH = 24  # an output's summary on a done task
 
@@ -466,7 +465,7 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
     for u, v in graph.edges():
         if u in in_loops and node_of[u] == node_of.get(v):
             continue  # one iteration to the next: the loop's own edge says it
-        edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, v)
+        edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, u, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
     for hole in graph.holes.values():
         where = hole_limits(hole, types[hole.type], limits)
@@ -479,17 +478,21 @@ def _state(graph: Graph, tid: str) -> str:
     return "ready" if graph.is_ready(tid) else graph.state[tid].value
 
 
-def _edge_style(graph: Graph, target: str) -> str:
-    """Edges have no attributes (they are order only); a task may style the edges that
-    end at it: ``edge_color`` (a name or #rrggbb) and ``edge_label``."""
+def _edge_style(graph: Graph, source: str, target: str) -> str:
+    """An edge's own cosmetics (a ``Style`` step: label, color, style); else those the
+    task it ends at gives the edges into it (``edge_color``, ``edge_label`` attrs)."""
+    own = graph.edge_attrs.get((source, target), {})
     attrs = graph.tasks[target].attrs
     parts = []
-    color = attrs.get("edge_color")
+    color = own.get("color", attrs.get("edge_color"))
     if isinstance(color, str) and _COLOR.match(color):
         parts.append(f"color={quote(color)}")
-    label = attrs.get("edge_label")
+    label = own.get("label", attrs.get("edge_label"))
     if isinstance(label, str) and label:
         parts.append(f"label={quote(label[:MAX_LABEL])}")
+    style = own.get("style")
+    if isinstance(style, str) and style in EDGE_STYLES:
+        parts.append(f"style={style}")
     return f" [{', '.join(parts)}]" if parts else ""
 
 
@@ -509,12 +512,14 @@ def _task_node(graph: Graph, tid: str, state: str, asks: str | None = None) -> s
     color = task.attrs.get("color")
     pen = f', color={quote(color)}, penwidth=2' \
         if isinstance(color, str) and _COLOR.match(color) else ""
+    tip = task.attrs.get("tooltip")
+    tooltip = tip[:MAX_LABEL] if isinstance(tip, str) and tip else state
     if state == "refused":
         label += "\nits change was refused"
         pen = f', color="{REFUSED}", fontcolor="{REFUSED}", penwidth=3'
     return (f"  {quote('t:' + tid)} [label={quote(label)}, shape={shape}, "
             f'style="rounded,filled", fillcolor="{STATE_FILL[state]}", '
-            f"tooltip={quote(state)}{pen}];")
+            f"tooltip={quote(tooltip)}{pen}];")
 
 
 def summary(value: object, limit: int = OUTPUT_WIDTH) -> str:

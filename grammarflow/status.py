@@ -164,6 +164,10 @@ def describe(entry: Entry) -> str:
             return f"hole {d['hole']} expanded with production {d['production']}{chosen}"
         if op == "output":
             return f"task {d['task']} gave its output: {short(d['value'])}"
+        if op == "style":
+            what = f"task {d['task']}" if "task" in d else f"edge {' -> '.join(d['edge'])}"
+            said = ", ".join(f"{k}={v!r}" for k, v in d["attrs"].items())
+            return f"{what} styled: {said}"
         if op == "grow":
             names = [t["local"] for t in d["fragment"]["tasks"]]
             edges = len(d["fragment"]["edges"])

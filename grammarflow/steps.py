@@ -85,6 +85,15 @@ class Output:
 
 
 @dataclass(frozen=True, slots=True)
+class Style:
+    """Cosmetics of a task or of an edge (:mod:`grammarflow.cosmetics`): how it is drawn."""
+
+    task: str | None
+    edge: tuple[str, str] | None
+    attrs: Mapping[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
 class SetState:
     """A task's run state changed (the scheduler's step, journaled like the others)."""
 
@@ -92,7 +101,8 @@ class SetState:
     state: TaskState
 
 
-Step = Expand | Grow | Refine | NarrowType | NarrowHole | Constrain | Output | SetState
+Step = (Expand | Grow | Refine | NarrowType | NarrowHole | Constrain | Output | Style
+        | SetState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +137,9 @@ def step_to_json(step: Step) -> dict[str, Any]:
                     "constraints": constraints_to_json(constraints)}
         case Output(task, value):
             return {"op": "output", "task": task, "value": value}
+        case Style(task, edge, attrs):
+            return {"op": "style", **({"task": task} if task is not None else {}),
+                    **({"edge": list(edge)} if edge is not None else {}), "attrs": dict(attrs)}
         case SetState(task, state):
             return {"op": "state", "task": task, "state": state.value}
     raise TypeError(f"not a step: {step!r}")
@@ -151,7 +164,11 @@ def step_from_json(data: Mapping[str, Any]) -> Step:
         return Constrain(data["hole"], constraints_from_json(data["constraints"]))
     if op == "output":
         return Output(data["task"], data["value"])
+    if op == "style":
+        edge = data.get("edge")
+        return Style(data.get("task"), (edge[0], edge[1]) if edge else None,
+                     dict(data["attrs"]))
     if op == "state":
         return SetState(data["task"], TaskState(data["state"]))
     raise GrammarflowError(f"unknown step op {op!r}; expected expand, grow, refine, "
-                           "narrow_type, narrow_hole, constrain, output or state")
+                           "narrow_type, narrow_hole, constrain, output, style or state")

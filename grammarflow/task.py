@@ -15,6 +15,7 @@ with a broken promise, and will stop this process).
     parsers = task.find(kind="parse")          # tasks made by others, oldest first
     task.progress(1, 3); task.log("fetched")
     task.output({"rows": 3})                   # this task's output (once; validated)
+    task.style(color="#16a34a", label="fetched 3 rows")  # how it is drawn
 
 Tasks never need to spell or split ids: a task's own id is ``ctx.task``; the tasks and
 holes next to it are ``ctx.after``, ``ctx.before`` and ``ctx.holes``; what its own
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["Context", "Refused", "add", "constrain", "context", "expand", "expand_all", "find",
-           "log", "narrow", "output", "progress", "refine"]
+           "log", "narrow", "output", "progress", "refine", "style"]
 
 
 class Refused(Exception):
@@ -249,6 +250,18 @@ def output(value: Any) -> Any:
     (checked by the orchestrator: a value of another type breaks the promise). Once
     per task; it counts only if the task succeeds. Returns the value as journaled."""
     return _chan().request({"op": "output", "value": value})["value"]
+
+
+def style(task: str | None = None, *, edge: tuple[str, str] | None = None,
+          **attrs: str) -> None:
+    """How a task (default: this one) or an edge is drawn: ``label``, ``color``,
+    ``shape``, ``tooltip`` for a task; ``label``, ``color``, ``style`` for an edge.
+    Journaled with this task's other changes; only how it looks, never what runs."""
+    if edge is not None:
+        message = {"op": "style", "edge": list(edge), "attrs": attrs}
+    else:
+        message = {"op": "style", "task": task or context().task, "attrs": attrs}
+    _chan().request(message)
 
 
 def log(msg: str) -> None:

@@ -18,7 +18,9 @@ last adds constraints to an open hole: ``{"op": "constrain", "hole", "constraint
 first). ``output`` gives the task's output (``{"op": "output", "value": <JSON>}``, once;
 the orchestrator validates it against the kind's declared type and replies with the
 value as it will be journaled); ``inputs`` asks for the values of the task's inputs
-(``{"inputs": {name: value}}``), for when they did not fit its environment.
+(``{"inputs": {name: value}}``), for when they did not fit its environment. ``style``
+sets cosmetics of a task or an edge (``{"op": "style", "task" | "edge": [u, v],
+"attrs": {...}}``, :mod:`grammarflow.cosmetics`).
 
 The task's context (:data:`ENV_TASK`) names its neighbourhood: ``holes`` (the holes
 after it, id -> type), ``after`` and ``before`` (the tasks it runs right after and
@@ -57,7 +59,7 @@ MAX_NEIGHBOURS = 16 * 1024
 MAX_INPUTS = 64 * 1024
 
 REQUESTS = frozenset({"expand", "add", "narrow", "refine", "constrain", "find", "output",
-                      "inputs"})
+                      "inputs", "style"})
 ONE_WAY = frozenset({"log", "progress"})
 OPS = REQUESTS | ONE_WAY
 
@@ -286,6 +288,18 @@ def _check_inputs(m: dict[str, Any]) -> None:
     return None
 
 
+def _check_style(m: dict[str, Any]) -> None:
+    _str(m, "task", optional=True)
+    edge = m.get("edge")
+    if edge is not None and not (isinstance(edge, list) and len(edge) == 2
+                                 and all(isinstance(x, str) for x in edge)):
+        raise WireError(f"style: 'edge' must be [from, to] (two strings), got {_kind(edge)}")
+    attrs = m.get("attrs")
+    if not isinstance(attrs, dict):
+        raise WireError(f"style: 'attrs' must be an object, got {_kind(attrs)}")
+    _attrs("style", attrs, m.get("task") or "edge")
+
+
 def _check_log(m: dict[str, Any]) -> None:
     if not isinstance(m.get("msg"), str):
         raise WireError(f"log: 'msg' must be a string, got {_kind(m.get('msg'))}")
@@ -312,5 +326,6 @@ def _sane_number(value: Any) -> bool:
 _CHECKS = {"expand": _check_expand, "add": _check_add, "narrow": _check_narrow,
            "refine": _check_refine, "constrain": _check_constrain,
            "find": _check_find, "output": _check_output, "inputs": _check_inputs,
+           "style": _check_style,
            "log": _check_log,
            "progress": _check_progress}

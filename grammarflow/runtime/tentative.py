@@ -28,7 +28,16 @@ from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
 from grammarflow.match import Diff, plan
 from grammarflow.notation import parse_types
-from grammarflow.steps import Constrain, Expand, NarrowHole, NarrowType, Output, Refine, Step
+from grammarflow.steps import (
+    Constrain,
+    Expand,
+    NarrowHole,
+    NarrowType,
+    Output,
+    Refine,
+    Step,
+    Style,
+)
 
 #: A raw change with more elements than this is planned in a worker thread, so that
 #: signals (Ctrl-C) and other tasks' pipes are served meanwhile.
@@ -140,6 +149,11 @@ class Tentative:
         if op == "inputs":
             assert self.owner is not None
             return {"inputs": self.d.inputs(self.owner)}
+        if op == "style":
+            edge = m.get("edge")
+            self.d.apply(Style(m.get("task") if edge is None else None,
+                               (edge[0], edge[1]) if edge else None, m["attrs"]))
+            return {}
         raise BrokenPromise(f"unknown request {op!r}")
 
     async def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:

@@ -335,3 +335,44 @@ def test_kill_9_right_after_an_answer_then_resume_keeps_it_once(project: Project
     tasks = {t["id"]: t for t in resumed.view["tasks"]}
     assert tasks["approve"]["output"] is True and "Pick.1/R" in tasks
     project.check_consistent(1)
+
+
+# ---------------------------------------------------------------- cosmetics
+STYLED = """
+import os
+from grammarflow import define
+
+grammar = define("fetch -> report")
+
+def fetch() -> None:
+    from grammarflow import task
+    task.style(color="#16a34a", label="fetched 3 rows")
+    task.style(edge=("fetch", "report"), label="3 rows", style="bold")
+    if os.environ.get("BAD_STYLE"):
+        task.style(shape="star")
+
+def report() -> None:
+    pass
+"""
+
+
+def test_a_task_styles_itself_and_an_edge_and_a_bad_style_is_refused(project: Project) -> None:
+    project.write("wf.py", STYLED)
+    result = project.run()
+    assert result.code == 0, result.stderr[-800:]
+    dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert '"t:fetch" [label="fetched 3 rows\\n[fetch]"' in dot
+    assert '"t:fetch" -> "t:report" [label="3 rows", style=bold];' in dot
+    said = [e for e in json.loads(project.cli("history", "1", "--json").stdout)
+            if e["kind"] == "step" and e["data"]["op"] == "style"]
+    assert [e["data"] for e in said] == [
+        {"op": "style", "task": "fetch", "attrs": {"color": "#16a34a",
+                                                   "label": "fetched 3 rows"}},
+        {"op": "style", "edge": ["fetch", "report"], "attrs": {"label": "3 rows",
+                                                               "style": "bold"}}]
+    project.db.unlink()
+    broken = project.run(env={**os.environ, "BAD_STYLE": "1"})
+    assert broken.code == 3
+    assert broken.view["refusal"]["reason"].startswith("style of fetch: shape 'star' is not")
+    dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert "fetched 3 rows" not in dot  # nothing of the refused attempt is kept
