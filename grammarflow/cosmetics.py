@@ -50,5 +50,60 @@ def cosmetics_problem(attrs: Mapping[str, Any], *, edge: bool) -> str | None:
     return None
 
 
+# ====================================================================== promises
+_RULES = (
+    (re.compile(r"no cosmetic changes\Z"), "none"),
+    (re.compile(r"colou?rs from (?P<colors>.+)\Z"), "colors"),
+    (re.compile(r"only tasks inside (?P<type>[A-Za-z_]\w*) may (?P<what>restyle|relabel)\Z"),
+     "inside"),
+)
+
+
+def parse_cosmetic_promise(text: str) -> str:
+    """A cosmetic promise in its canonical text (GrammarflowError if it is none):
+    ``no cosmetic changes``, ``colors from red, #16a34a``, ``only tasks inside X may
+    restyle`` (any style of a task), ``only tasks inside X may relabel`` (its label)."""
+    from grammarflow.errors import GrammarflowError
+
+    said = " ".join(text.split())
+    for pattern, kind in _RULES:
+        m = pattern.match(said)
+        if m is None:
+            continue
+        if kind == "colors":
+            colors = [c.strip() for c in m.group("colors").split(",")]
+            bad = [c for c in colors if not COLOR.match(c)]
+            if bad or not colors:
+                raise GrammarflowError(f"cosmetic promise {text!r}: {bad} are not colours "
+                                       "(#rrggbb or a name)")
+            return "colors from " + ", ".join(colors)
+        return said
+    raise GrammarflowError(
+        f"{text!r} is not a cosmetic promise; expected 'no cosmetic changes', 'colors "
+        "from C1, C2', 'only tasks inside X may restyle' or 'only tasks inside X may "
+        "relabel'")
+
+
+def promise_broken(promise: str, task: str | None, attrs: Mapping[str, Any]) -> str | None:
+    """Why a style of ``task`` (None: of an edge) with ``attrs`` breaks ``promise``."""
+    if promise == "no cosmetic changes":
+        return "the grammar promises no cosmetic changes"
+    if promise.startswith("colors from "):
+        allowed = promise.removeprefix("colors from ").split(", ")
+        color = attrs.get("color")
+        if color is not None and color not in allowed:
+            return f"color {color!r} is not among the promised {', '.join(allowed)}"
+        return None
+    m = _RULES[2][0].match(promise)
+    assert m is not None
+    if task is None:
+        return None  # a promise about tasks
+    if m.group("what") == "relabel" and "label" not in attrs:
+        return None
+    hole_path = task.rpartition("/")[0]
+    inside = any(seg.split(".")[0] == m.group("type") for seg in hole_path.split("/") if seg)
+    return None if inside else f"task {task} was not made inside a {m.group('type')} hole"
+
+
 __all__ = ["COLOR", "EDGE_KEYS", "EDGE_STYLES", "MAX_TEXT", "SAFE_SHAPES", "TASK_KEYS",
-           "cosmetics_problem"]
+           "cosmetics_problem", "parse_cosmetic_promise", "promise_broken"]

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from grammarflow.constraints import ConstraintState, check_constraint, fragment_breaks
-from grammarflow.cosmetics import cosmetics_problem
+from grammarflow.cosmetics import cosmetics_problem, promise_broken
 from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
@@ -463,9 +463,15 @@ class Derivation:
         """Cosmetics of one task or one edge, checked (:mod:`grammarflow.cosmetics`)."""
         if (step.task is None) == (step.edge is None):
             raise BrokenPromise("style: name a task or an edge (one of them)")
+        what = step.task or " -> ".join(step.edge or ())
         why = cosmetics_problem(step.attrs, edge=step.edge is not None)
         if why is not None:
-            raise BrokenPromise(f"style of {step.task or ' -> '.join(step.edge or ())}: {why}")
+            raise BrokenPromise(f"style of {what}: {why}")
+        for promise in self.grammar.cosmetics:
+            why = promise_broken(promise, step.task, step.attrs)
+            if why is not None:
+                raise BrokenPromise(f"style of {what} breaks the cosmetic promise "
+                                    f"'{promise}': {why}")
         if step.task is not None:
             if step.task not in self.graph.tasks:
                 raise BrokenPromise(f"style: no task {step.task!r} in the graph")
@@ -766,7 +772,7 @@ class Derivation:
                     "finish; a promise may narrow the futures but must leave at least one",
                     hole=hid)
         self.grammar = Grammar(self.grammar.start, types, self.grammar.plans,
-                               self.grammar.data)
+                               self.grammar.data, self.grammar.cosmetics)
         return Applied(step)
 
     def _narrow_hole(self, step: NarrowHole) -> Applied:

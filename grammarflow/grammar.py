@@ -287,6 +287,8 @@ class Grammar:
         default_factory=dict, compare=False, repr=False, hash=False)
     #: What each kind takes and gives (:mod:`grammarflow.data`): kind -> signature.
     data: Mapping[str, Signature] = field(default_factory=dict, hash=False)
+    #: Promises about cosmetics (:mod:`grammarflow.cosmetics`), in canonical text.
+    cosmetics: tuple[str, ...] = ()
     #: The open types with constraints (a hole of one starts a scope when it is made).
     constrained: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
 
@@ -316,7 +318,7 @@ class Grammar:
         merged = dict(self.types)
         for t in types:
             merged[t.name] = t
-        return Grammar(self.start, merged, self.plans, self.data)
+        return Grammar(self.start, merged, self.plans, self.data, self.cosmetics)
 
     def with_data(self, data: Mapping[str, Signature]) -> Grammar:
         """This grammar with the kinds' signatures; every edge it can make is checked
@@ -327,7 +329,7 @@ class Grammar:
         problems = static_problems(self, data)
         if problems:
             raise GrammarError("type errors in the grammar:\n  " + "\n  ".join(problems))
-        return Grammar(self.start, self.types, self.plans, dict(data))
+        return Grammar(self.start, self.types, self.plans, dict(data), self.cosmetics)
 
     def __repr__(self) -> str:
         from grammarflow.notation import format_grammar
@@ -337,10 +339,12 @@ class Grammar:
     def to_json(self) -> dict[str, Any]:
         return {"start": self.start.to_json(),
                 "types": [t.to_json() for t in self.types.values()],
-                **({"data": signatures_to_json(self.data)} if self.data else {})}
+                **({"data": signatures_to_json(self.data)} if self.data else {}),
+                **({"cosmetics": list(self.cosmetics)} if self.cosmetics else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Grammar:
         types = [HoleType.from_json(t) for t in data["types"]]
         return cls(Fragment.from_json(data["start"]), {t.name: t for t in types},
-                   data=signatures_from_json(data.get("data")))
+                   data=signatures_from_json(data.get("data")),
+                   cosmetics=tuple(data.get("cosmetics", ())))

@@ -37,7 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from grammarflow.constraints import Constraint, format_constraints, parse_constraints
-from grammarflow.errors import GrammarError, NotationError
+from grammarflow.cosmetics import parse_cosmetic_promise
+from grammarflow.errors import GrammarError, GrammarflowError, NotationError
 from grammarflow.grammar import (
     EVERYWHERE,
     Fragment,
@@ -454,8 +455,10 @@ def parse_fragment(text: str) -> Fragment:
     return fragment
 
 
-def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = ()) -> Grammar:
-    """A grammar from the short notation: the start graph and the productions.
+def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = (), *,
+           cosmetics: Iterable[str] = ()) -> Grammar:
+    """A grammar from the short notation: the start graph and the productions
+    (``cosmetics``: promises about how tasks may be styled, :mod:`grammarflow.cosmetics`).
 
     >>> g = define("s -> e, Ms(s, e)", '''
     ...     Ms(a, b) ::= [default] nothing | a -> M -> b, Ms(a, b)
@@ -482,7 +485,13 @@ def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = ()) ->
             if t.name in types:
                 raise GrammarError(f"hole type {t.name} is defined twice")
             types[t.name] = t
-    return Grammar(parse_fragment(start), types)
+    if isinstance(cosmetics, str):
+        cosmetics = [cosmetics]
+    try:
+        promises = tuple(parse_cosmetic_promise(c) for c in cosmetics)
+    except GrammarflowError as e:
+        raise GrammarError(str(e)) from None
+    return Grammar(parse_fragment(start), types, cosmetics=promises)
 
 
 def _what(value: object) -> str:

@@ -376,3 +376,14 @@ def test_a_task_styles_itself_and_an_edge_and_a_bad_style_is_refused(project: Pr
     assert broken.view["refusal"]["reason"].startswith("style of fetch: shape 'star' is not")
     dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
     assert "fetched 3 rows" not in dot  # nothing of the refused attempt is kept
+
+
+def test_a_cosmetic_promise_refuses_a_colour_outside_its_set(project: Project) -> None:
+    project.write("wf.py", STYLED.replace('define("fetch -> report")',
+                                          'define("fetch -> report", cosmetics=["colors from '
+                                          'red, blue"])'))
+    result = project.run()
+    assert result.code == 3
+    assert result.view["refusal"]["reason"] == (
+        "style of fetch breaks the cosmetic promise 'colors from red, blue': color "
+        "'#16a34a' is not among the promised red, blue")
