@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grammarflow.datatypes import DataTypeError
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.fold import fold_run, paused_at
@@ -128,17 +127,7 @@ def apply_answer(d: Derivation, task: str, steps: list[Step]) -> None:
 
 def output_checker(workflow: Workflow, d: Derivation) -> Callable[[str, Any], Any]:
     """Checks an output against its task's kind's declared type (pydantic)."""
-    def check(task: str, value: Any) -> Any:
-        kind = d.graph.tasks[task].kind
-        validator = workflow.validator(kind)
-        if validator is None:
-            return value
-        try:
-            return validator(value)
-        except DataTypeError as e:
-            raise BrokenPromise(f"the output of task {task} is not of the type kind {kind} "
-                                f"declares: {e}") from None
-    return check
+    return lambda task, value: workflow.checked_output(task, d.graph.tasks[task].kind, value)
 
 
 def answered(task: str, attempt: int, by: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ X(a, b) ::= a -> A -> b | a -> B -> b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from grammarflow.constraints import Constraint, format_constraints, parse_constraints
@@ -152,33 +152,10 @@ def _lift_guards(line: str) -> tuple[str, dict[str, Guard]]:
     return "".join(out), guards
 
 
-def _closing(line: str, at: int) -> int:
-    """The index of the ``]`` closing the bracket opened at ``at``."""
-    depth, quote, i = 0, "", at
-    while i < len(line):
-        c = line[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "[":
-            depth += 1
-        elif c == "]":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise NotationError(line, at, "']' closing this '['")
-
-
-def _split_items(line: str, start: int, end: int) -> list[tuple[int, str]]:
-    """The comma-separated items between ``start`` and ``end`` (at depth 0), each with
-    where it starts."""
-    items, depth, quote, begin = [], 0, "", start
-    i = start
+def _outside_quotes(line: str, start: int, end: int) -> Iterator[tuple[int, str]]:
+    """The characters of ``line[start:end]`` that are not inside a quoted string (a
+    guard's strings may hold brackets and commas), with their index."""
+    quote, i = "", start
     while i < end:
         c = line[i]
         if quote:
@@ -188,14 +165,30 @@ def _split_items(line: str, start: int, end: int) -> list[tuple[int, str]]:
                 quote = ""
         elif c in "'\"":
             quote = c
-        elif c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "," and depth == 0:
+        else:
+            yield i, c
+        i += 1
+
+
+def _closing(line: str, at: int) -> int:
+    """The index of the ``]`` closing the bracket opened at ``at``."""
+    depth = 0
+    for i, c in _outside_quotes(line, at, len(line)):
+        depth += (c == "[") - (c == "]")
+        if c == "]" and depth == 0:
+            return i
+    raise NotationError(line, at, "']' closing this '['")
+
+
+def _split_items(line: str, start: int, end: int) -> list[tuple[int, str]]:
+    """The comma-separated items between ``start`` and ``end`` (at depth 0), each with
+    where it starts."""
+    items, depth, begin = [], 0, start
+    for i, c in _outside_quotes(line, start, end):
+        depth += (c in "([") - (c in ")]")
+        if c == "," and depth == 0:
             items.append((begin, line[begin:i]))
             begin = i + 1
-        i += 1
     items.append((begin, line[begin:end]))
     return items
 

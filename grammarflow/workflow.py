@@ -32,6 +32,7 @@ from typing import Any
 
 from grammarflow.datatypes import NOTHING, DataTypeError, KindTypes, Validator, function_types
 from grammarflow.errors import (
+    BrokenPromise,
     GrammarError,
     GrammarflowError,
     KindError,
@@ -109,6 +110,18 @@ class Workflow:
                 return None
             found = self._validators[kind] = Validator(types.output)
         return found
+
+    def checked_output(self, task: str, kind: str, value: Any) -> Any:
+        """A task's output as it will be journaled: validated against its kind's declared
+        type (pydantic), or BrokenPromise with the path to what is wrong."""
+        validator = self.validator(kind)
+        if validator is None:
+            return value
+        try:
+            return validator(value)
+        except DataTypeError as e:
+            raise BrokenPromise(f"the output of task {task} is not of the type kind {kind} "
+                                f"declares: {e}") from None
 
     def with_types_of(self, other: Workflow) -> Workflow:
         """This workflow (as journaled) with the Python types of ``other`` (its file as

@@ -85,7 +85,6 @@ from pathlib import Path
 from typing import Any
 
 from grammarflow import wire
-from grammarflow.datatypes import DataTypeError
 from grammarflow.derivation import Derivation
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
 from grammarflow.fold import (
@@ -695,15 +694,7 @@ class Orchestrator:
     def _check_output(self, task: str, value: Any) -> Any:
         """A task's output as it will be journaled: validated against its kind's declared
         type (pydantic), or BrokenPromise with the path to what is wrong."""
-        kind = self.d.graph.tasks[task].kind
-        validator = self.workflow.validator(kind)
-        if validator is None:
-            return value
-        try:
-            return validator(value)
-        except DataTypeError as e:
-            raise BrokenPromise(f"the output of task {task} is not of the type kind {kind} "
-                                f"declares: {e}") from None
+        return self.workflow.checked_output(task, self.d.graph.tasks[task].kind, value)
 
     def _missing_output(self, attempt: Attempt) -> BrokenPromise | None:
         """A task of a kind that declares an output type finished without giving one."""
