@@ -251,7 +251,7 @@ MUTANTS: list[Mutant] = [
     M("M57", "data.py", "        why = output_problem(source_kind, inp, data)",
       "        why = None",
       "an edge's output and input types are never compared", "data"),
-    M("M58", "runtime/orchestrator.py", "        validator = self.workflow.validator(kind)\n        if validator is None:",
+    M("M58", "workflow.py", "        validator = self.validator(kind)\n        if validator is None:",
       "        validator = None\n        if validator is None:",
       "outputs are journaled without validation", "data"),
     M("M59", "data.py", "    return bisect.bisect_left(graph.next_of_kind(source, graph.tasks[task].kind),",
