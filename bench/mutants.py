@@ -260,6 +260,31 @@ MUTANTS: list[Mutant] = [
     M("M60", "data.py", "    found.sort(key=graph.rank.__getitem__)\n    return found",
       "    return found",
       "gathered outputs come in set order, not the list's", "data"),
+    # ---------------------------------------------------------------- restart (rollback)
+    M("M61", "rollback.py", "        return owner in restart or owner not in d.graph.tasks",
+      "        return owner in restart",
+      "a task made by a rolled-back step keeps its steps (it never vanishes)", "restart"),
+    M("M62", "rollback.py", "        return not _is_due(d.graph, j.step.hole)",
+      "        return False",
+      "the orchestrator's close of a hole after a restarted task is kept", "restart"),
+    M("M63", "rollback.py", "            if x in hole.after:\n                nexts.extend(hole.before)",
+      "            if False:\n                nexts.extend(hole.before)",
+      "a task after the restarted one through a hole is not restarted", "restart",
+      equivalent="a task after T only through a hole is pending (the hole blocks it "
+      "until it is expanded), and so is everything after it: restarting it changes no "
+      "state, only the restart entry's list of tasks that run again"),
+    M("M64", "fold.py", "        if e.seq in skip:\n            state.seq = e.seq\n            continue",
+      "        if False:\n            state.seq = e.seq\n            continue",
+      "the fold replays the steps a restart removed", "restart"),
+    M("M65", "fold.py", "    if cached is not None and (not restarts or cached[0] >= restarts[-1].seq):",
+      "    if cached is not None:",
+      "a snapshot taken before a restart is used after it", "restart"),
+    M("M66", "fold.py", "        if out and out[-1][1] == seq - 1:",
+      "        if out and out[-1][1] >= seq - 2:",
+      "a restart entry's ranges swallow a kept step next to removed ones", "restart"),
+    M("M67", "rollback.py", "                return d, removed, (j.by, f\"its step at entry {j.seq} built on what the \"",
+      "                removed.append(j.seq)\n                continue\n                return d, removed, (j.by, f\"its step at entry {j.seq} built on what the \"",
+      "a task's step that no longer applies is dropped alone; the task stays done", "restart"),
 ]
 
 

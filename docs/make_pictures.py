@@ -46,6 +46,17 @@ def main() -> None:
                "-o", str(OUT / f"{name}-during.svg"), db=db)
             gf("render", str(i), "-o", str(OUT / f"{name}-after.svg"), db=db)
             print(f"{name}: before, during (after step {first_done}), after")
+        restart_pictures(db, len(EXAMPLES) + 1)
+
+
+def restart_pictures(db: Path, run: int) -> None:
+    """random_map run to the end, then `restart RUN A`: the map's tasks gone, its hole
+    open again with its productions, A and B pending."""
+    gf("run", "examples/random_map.py", "--json", db=db)
+    gf("render", str(run), "-o", str(OUT / "restart-before.svg"), db=db)
+    gf("restart", str(run), "A", db=db)
+    gf("render", str(run), "-o", str(OUT / "restart-after.svg"), db=db)
+    print("restart: before and after `restart RUN A`")
 
 
 if __name__ == "__main__":

@@ -384,6 +384,45 @@ def answer_cmd(run_id: int, task: str, value: str, expand: str | None, db: str,
         click.echo(said)
 
 
+@main.command("restart")
+@click.argument("run_id", type=int)
+@click.argument("task")
+@db_option
+@json_option
+def restart_cmd(run_id: int, task: str, db: str, as_json: bool) -> None:
+    """Run TASK of RUN_ID again, and every task after it: what they did is rolled back
+    first — their outputs, the holes they expanded (open again, with their
+    productions), the tasks those expansions made — so the re-run may choose
+    differently. Refused while one of them runs. Taken by the run's orchestrator if it
+    runs, else journaled now (then `grammarflow resume RUN_ID` runs them)."""
+    from grammarflow.control import restart
+    from grammarflow.store import Store
+
+    with _errors_reported(as_json):
+        done = restart(Store(db), run_id, task)
+    e = done.entry
+    parts = [f"task {task} of run {run_id} restarted: {len(e['restarted'])} task(s) back to "
+             f"pending, {e['steps']} step(s) rolled back"]
+    if e["vanished"]:
+        parts.append(f"{len(e['vanished'])} task(s) they made are gone")
+    if e["reopened"]:
+        parts.append(f"hole(s) open again: {', '.join(e['reopened'][:5])}"
+                     + (" ..." if len(e["reopened"]) > 5 else ""))
+    for joined, why in e["joined"].items():
+        parts.append(f"task {joined} restarts too: {why}")
+    said = "; ".join(parts)
+    said += (f"; its orchestrator (pid {done.by_orchestrator}) runs them again"
+             if done.by_orchestrator is not None else
+             f" (journal entry {done.seq}); nobody runs it now: `grammarflow resume "
+             f"{run_id}` runs them again")
+    if as_json:
+        _emit({"run": run_id, "task": task, "seq": done.seq,
+               "orchestrator": done.by_orchestrator, **{k: e[k] for k in (
+                   "restarted", "vanished", "reopened", "joined", "steps")}, "said": said})
+    else:
+        click.echo(said)
+
+
 def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
     from grammarflow.control import set_paused
     from grammarflow.store import Store
@@ -485,6 +524,13 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
             if paused_at(store, run_id, at):
                 title += f" — PAUSED (`grammarflow unpause {run_id}`)"
+            restarts = store.restarts(run_id, at)
+            if restarts and (at is not None or store.run(run_id).status == "restarted"):
+                last = restarts[-1]
+                title += (f" — task {last.data['task']} restarted at step {last.seq}"
+                          if at is not None and at > last.seq else
+                          f" — task {last.data['task']} restarted: `grammarflow resume "
+                          f"{run_id}` runs it and what follows")
     dot = to_dot(graph, grammar, replace(picture, title=title, refusal=refusal), d.limits)
     try:
         data = render(dot, fmt)

@@ -1,4 +1,5 @@
-"""Operations on a run from another process: pause and unpause, answer a waiting task.
+"""Operations on a run from another process: pause and unpause, answer a waiting task,
+restart a task and everything after it.
 
 The control channel is the run's SQLite database, the one place every `grammarflow`
 command already shares. If the run's orchestrator lives (it holds the run's lease), the
@@ -17,19 +18,22 @@ the same for an orchestrator on another host sharing the file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
-from grammarflow.fold import fold_run, paused_at
+from grammarflow.fold import fold_run, journaled_steps, paused_at, seq_ranges
+from grammarflow.grammar import Grammar
 from grammarflow.graph import TaskState
-from grammarflow.steps import Expand, Output, SetState, Step, step_to_json
-from grammarflow.store import Holder, LeaseHeld, Store
+from grammarflow.rollback import Journaled, Rollback, rollback
+from grammarflow.steps import Expand, Output, Refine, SetState, Step, step_entry
+from grammarflow.store import Holder, JournalWriteError, LeaseHeld, Store
 from grammarflow.workflow import Workflow, read_workflow
 
 #: Seconds `pause` waits for a living orchestrator to take the request.
@@ -85,9 +89,80 @@ def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None 
                 from None
         apply_answer(state.d, task, steps)
         end = answered(task, state.attempts.get(task, 1), data["by"])
-        return store.take_many(run_id, None, [*(("step", step_to_json(s)) for s in steps),
+        return store.take_many(run_id, None, [*(("step", step_entry(s, task)) for s in steps),
                                               ("attempt", end)])[-1]
     return _perform(store, run_id, "answer", data, here)
+
+
+def restart(store: Store, run_id: int, task: str) -> Restarted:
+    """Restart task ``task`` of run ``run_id`` and every task after it: what they did is
+    rolled back (:mod:`grammarflow.rollback`) and they run again. Taken by the run's
+    orchestrator if it lives (it refuses while one of them runs), else journaled here
+    (then `resume` runs them)."""
+    row = store.run(run_id)
+    if row.status == "broken":
+        raise GrammarflowError(f"run {run_id} is broken: nothing restarts — a broken promise "
+                               "is final (`grammarflow status` says why); start a new run")
+    by = who()
+
+    def here() -> int:
+        state = fold_run(store, run_id)
+        rb = plan_restart(state.d, journaled_steps(store, run_id), state.workflow.grammar,
+                          task, running=set())
+        said = (f"task {task} restarted ({len(rb.restarted)} task(s) back to pending): "
+                f"`grammarflow resume {run_id}` runs them again")
+        return store.take_many(run_id, None, [("restart", restart_entry(task, rb, by))],
+                               status=("restarted", said))[0]
+    done = _perform(store, run_id, "restart", {"by": by, "task": task}, here)
+    entry = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq)
+    return Restarted(done.seq, done.by_orchestrator, entry.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Restarted:
+    """What a restart did: its journal entry (as :func:`restart_entry` made it)."""
+
+    seq: int
+    by_orchestrator: int | None
+    entry: dict[str, Any]
+
+
+def plan_restart(d: Derivation, journal: Sequence[Journaled], grammar: Grammar, task: str,
+                 running: set[str]) -> Rollback:
+    """The rollback that restarts ``task`` in the run folded to ``d`` (``journal``: its
+    steps, ``grammar``: as registered); a GrammarflowError says why it cannot be —
+    no such task, not started, or one of the tasks it restarts is ``running``."""
+    g = d.graph
+    if task not in g.tasks:
+        near = difflib.get_close_matches(task, list(g.tasks), n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise GrammarflowError(f"no task {task!r} in the run{hint}")
+    if g.state[task] is TaskState.PENDING:
+        raise GrammarflowError(f"task {task} has not started: nothing to restart (it runs "
+                               "when its turn comes)")
+    unattributed = next((j for j in journal if j.by is None and not isinstance(
+        j.step, SetState | Expand | Refine)), None)
+    if unattributed is not None:
+        raise GrammarflowError(
+            f"this run was journaled by an earlier grammarflow, which did not record which "
+            f"task made each change (entry {unattributed.seq}): it cannot be restarted")
+    rb = rollback(grammar, journal, g, [task])
+    busy = sorted(set(rb.restarted + rb.vanished) & running)
+    if busy:
+        raise GrammarflowError(
+            f"cannot restart task {task} now: {', '.join(busy)} "
+            f"{'is' if len(busy) == 1 else 'are'} running, and a restart rolls back what "
+            f"{'it does' if len(busy) == 1 else 'they do'}; wait until "
+            f"{'it ends' if len(busy) == 1 else 'they end'}, or stop the run (Ctrl-C) and "
+            "restart it then")
+    return rb
+
+
+def restart_entry(task: str, rb: Rollback, by: dict[str, Any]) -> dict[str, Any]:
+    """The journal entry of a restart: what it restarted, removed and reopened."""
+    return {"task": task, "restarted": list(rb.restarted), "vanished": list(rb.vanished),
+            "reopened": list(rb.reopened), "joined": rb.joined,
+            "removed": seq_ranges(rb.removed), "steps": len(rb.removed), "by": by}
 
 
 def answer_steps(d: Derivation, waiting: Mapping[str, str],
@@ -154,6 +229,9 @@ def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
         else:
             try:
                 return Done(here(), None)
+            except JournalWriteError as e:
+                raise GrammarflowError(f"the {op} of run {run_id} could not be journaled, "
+                                       f"so nothing changed: {e}") from None
             finally:
                 store.release(run_id)
     request = store.ask(run_id, op, data)
@@ -166,6 +244,10 @@ def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
                 raise GrammarflowError(refused)
             owner = store.lease(run_id)
             return Done(seq, owner.holder.pid if owner is not None else None)
+        lease = store.lease(run_id)
+        if (lease is None or not lease.alive()) and store.withdraw(request):
+            # its orchestrator ended before taking it: nobody runs the run now
+            return _perform(store, run_id, op, data, here)
         time.sleep(0.05)
     owner = store.lease(run_id)
     whom = f"pid {owner.holder.pid}" if owner is not None else "its orchestrator"
@@ -177,11 +259,15 @@ def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
 __all__ = [
     "TAKE_WITHIN",
     "Done",
+    "Restarted",
     "answer",
     "answer_steps",
     "answered",
     "apply_answer",
     "output_checker",
+    "plan_restart",
+    "restart",
+    "restart_entry",
     "set_paused",
     "who",
 ]

@@ -50,6 +50,36 @@ def cosmetics_problem(attrs: Mapping[str, Any], *, edge: bool) -> str | None:
     return None
 
 
+def edge_key(u: str, v: str) -> str:
+    """The key of a registered edge style: the kinds at its ends, ``"fetch -> report"``."""
+    return f"{u} -> {v}"
+
+
+def registered_styles(styles: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Styles given at registration, checked: a key is a kind (its tasks' style) or
+    ``"A -> B"`` (the style of every edge from a task of kind A to one of kind B).
+    Raises GrammarflowError naming the key and what is wrong."""
+    from grammarflow.errors import GrammarflowError
+
+    out: dict[str, dict[str, Any]] = {}
+    for key, attrs in styles.items():
+        ends = [k.strip() for k in str(key).split("->")]
+        if len(ends) > 2 or not all(_KIND.match(k) for k in ends):
+            raise GrammarflowError(f"styles: {key!r} is neither a kind nor an edge between "
+                                   "kinds ('fetch' or 'fetch -> report')")
+        if not isinstance(attrs, Mapping):
+            raise GrammarflowError(f"styles[{key!r}]: expected a dict of attributes, got "
+                                   f"{type(attrs).__name__}")
+        why = cosmetics_problem(attrs, edge=len(ends) == 2)
+        if why is not None:
+            raise GrammarflowError(f"styles[{key!r}]: {why}")
+        out[edge_key(*ends) if len(ends) == 2 else ends[0]] = dict(attrs)
+    return out
+
+
+_KIND = re.compile(r"[A-Za-z_][\w.]*\Z")
+
+
 # ====================================================================== promises
 _RULES = (
     (re.compile(r"no cosmetic changes\Z"), "none"),
@@ -106,4 +136,5 @@ def promise_broken(promise: str, task: str | None, attrs: Mapping[str, Any]) -> 
 
 
 __all__ = ["COLOR", "EDGE_KEYS", "EDGE_STYLES", "MAX_TEXT", "SAFE_SHAPES", "TASK_KEYS",
-           "cosmetics_problem", "parse_cosmetic_promise", "promise_broken"]
+           "cosmetics_problem", "edge_key", "parse_cosmetic_promise", "promise_broken",
+           "registered_styles"]

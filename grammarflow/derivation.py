@@ -772,7 +772,7 @@ class Derivation:
                     "finish; a promise may narrow the futures but must leave at least one",
                     hole=hid)
         self.grammar = Grammar(self.grammar.start, types, self.grammar.plans,
-                               self.grammar.data, self.grammar.cosmetics)
+                               self.grammar.data, self.grammar.cosmetics, self.grammar.styles)
         return Applied(step)
 
     def _narrow_hole(self, step: NarrowHole) -> Applied:

@@ -28,6 +28,7 @@ from grammarflow.derivation import Derivation
 from grammarflow.errors import Refusal
 from grammarflow.grammar import Grammar
 from grammarflow.graph import Graph
+from grammarflow.rollback import Journaled
 from grammarflow.steps import step_from_json
 from grammarflow.store import Entry, Store
 from grammarflow.workflow import Workflow
@@ -108,6 +109,10 @@ class RunFold:
                 self.waiting.pop(data["task"], None)
                 if data.get("reason"):
                     self.failures[data["task"]] = Failure.of_end(data)
+        elif entry.kind == "restart":  # its removed steps were skipped (fold_run)
+            for task in [*entry.data["restarted"], *entry.data["vanished"]]:
+                self.waiting.pop(task, None)
+                self.failures.pop(task, None)
         elif entry.kind == "refused" and self.refusal is None:
             self.refusal = refusal_of_entry(entry)
         self.seq = entry.seq
@@ -163,21 +168,26 @@ def stderr_lines(tail: str, keep: int = STDERR_LINES) -> tuple[str, ...]:
 
 
 #: The journal entries that make up a run's state.
-STATE_KINDS = ("step", "attempt", "refused", "control")
+STATE_KINDS = ("step", "attempt", "refused", "control", "restart")
 
 
 def fold_run(store: Store, run_id: int, upto: int | None = None,
              kinds: Iterable[str] = STATE_KINDS) -> RunFold:
     """The run's state as of entry ``upto`` (default: the newest), from the newest
-    snapshot at or before it and the entries after."""
+    snapshot at or before it and the entries after.
+
+    A ``restart`` entry rolled back earlier steps (:mod:`grammarflow.rollback`): the
+    fold skips them, and a snapshot taken before the newest restart is not used (it
+    holds them)."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
+    restarts = store.restarts(run_id, upto)
     cached = store.snapshot(run_id, upto)
     state = None
-    if cached is not None:
+    if cached is not None and (not restarts or cached[0] >= restarts[-1].seq):
         state = RunFold.of_snapshot(workflow, cached[0], cached[1])
     if state is None:
         state = RunFold(workflow, workflow.grammar.derivation())
-    return _fold_entries(state, store, run_id, upto, kinds)
+    return _fold_entries(state, store, run_id, upto, kinds, rolled_back(restarts))
 
 
 def fold_from_start(store: Store, run_id: int, upto: int | None = None,
@@ -185,14 +195,45 @@ def fold_from_start(store: Store, run_id: int, upto: int | None = None,
     """The same state as :func:`fold_run`, from the whole journal (no snapshot)."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
     return _fold_entries(RunFold(workflow, workflow.grammar.derivation()), store, run_id,
-                         upto, kinds)
+                         upto, kinds, rolled_back(store.restarts(run_id, upto)))
+
+
+def journaled_steps(store: Store, run_id: int) -> list[Journaled]:
+    """The run's steps as they stand (those no restart removed), with who made each."""
+    skip = rolled_back(store.restarts(run_id))
+    return [Journaled(e.seq, step_from_json(e.data), e.data.get("by"))
+            for e in store.entries(run_id, ["step"]) if e.seq not in skip]
+
+
+def rolled_back(restarts: Iterable[Entry]) -> set[int]:
+    """The step entries the given ``restart`` entries removed."""
+    return {seq for e in restarts for first, last in e.data["removed"]
+            for seq in range(first, last + 1)}
+
+
+def seq_ranges(seqs: Iterable[int]) -> list[list[int]]:
+    """Sorted entry numbers as ``[first, last]`` runs, as a ``restart`` entry keeps them.
+
+    >>> seq_ranges([3, 4, 5, 9, 11, 12])
+    [[3, 5], [9, 9], [11, 12]]
+    """
+    out: list[list[int]] = []
+    for seq in sorted(seqs):
+        if out and out[-1][1] == seq - 1:
+            out[-1][1] = seq
+        else:
+            out.append([seq, seq])
+    return out
 
 
 def _fold_entries(state: RunFold, store: Store, run_id: int, upto: int | None,
-                  kinds: Iterable[str]) -> RunFold:
+                  kinds: Iterable[str], skip: set[int]) -> RunFold:
     for e in store.entries(run_id, list(kinds), after=state.seq):
         if upto is not None and e.seq > upto:
             break
+        if e.seq in skip:
+            state.seq = e.seq
+            continue
         state.apply(e)
     if upto is not None:
         state.seq = upto
@@ -225,8 +266,11 @@ __all__ = [
     "RunFold",
     "fold_from_start",
     "fold_run",
+    "journaled_steps",
     "paused_at",
     "refusal_of_entry",
+    "rolled_back",
+    "seq_ranges",
     "snapshot_due",
     "stderr_lines",
 ]

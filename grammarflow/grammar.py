@@ -289,6 +289,9 @@ class Grammar:
     data: Mapping[str, Signature] = field(default_factory=dict, hash=False)
     #: Promises about cosmetics (:mod:`grammarflow.cosmetics`), in canonical text.
     cosmetics: tuple[str, ...] = ()
+    #: How tasks of a kind and edges between kinds are drawn, given at registration
+    #: (:func:`grammarflow.cosmetics.registered_styles`): kind or "A -> B" -> attrs.
+    styles: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict, hash=False)
     #: The open types with constraints (a hole of one starts a scope when it is made).
     constrained: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
 
@@ -318,7 +321,7 @@ class Grammar:
         merged = dict(self.types)
         for t in types:
             merged[t.name] = t
-        return Grammar(self.start, merged, self.plans, self.data, self.cosmetics)
+        return Grammar(self.start, merged, self.plans, self.data, self.cosmetics, self.styles)
 
     def with_data(self, data: Mapping[str, Signature]) -> Grammar:
         """This grammar with the kinds' signatures; every edge it can make is checked
@@ -329,7 +332,8 @@ class Grammar:
         problems = static_problems(self, data)
         if problems:
             raise GrammarError("type errors in the grammar:\n  " + "\n  ".join(problems))
-        return Grammar(self.start, self.types, self.plans, dict(data), self.cosmetics)
+        return Grammar(self.start, self.types, self.plans, dict(data), self.cosmetics,
+                       self.styles)
 
     def __repr__(self) -> str:
         from grammarflow.notation import format_grammar
@@ -340,11 +344,14 @@ class Grammar:
         return {"start": self.start.to_json(),
                 "types": [t.to_json() for t in self.types.values()],
                 **({"data": signatures_to_json(self.data)} if self.data else {}),
-                **({"cosmetics": list(self.cosmetics)} if self.cosmetics else {})}
+                **({"cosmetics": list(self.cosmetics)} if self.cosmetics else {}),
+                **({"styles": {k: dict(v) for k, v in self.styles.items()}}
+                   if self.styles else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Grammar:
         types = [HoleType.from_json(t) for t in data["types"]]
         return cls(Fragment.from_json(data["start"]), {t.name: t for t in types},
                    data=signatures_from_json(data.get("data")),
-                   cosmetics=tuple(data.get("cosmetics", ())))
+                   cosmetics=tuple(data.get("cosmetics", ())),
+                   styles={k: dict(v) for k, v in data.get("styles", {}).items()})

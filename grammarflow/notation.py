@@ -33,11 +33,12 @@ X(a, b) ::= a -> A -> b | a -> B -> b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from grammarflow.constraints import Constraint, format_constraints, parse_constraints
-from grammarflow.cosmetics import parse_cosmetic_promise
+from grammarflow.cosmetics import parse_cosmetic_promise, registered_styles
 from grammarflow.errors import GrammarError, GrammarflowError, NotationError
 from grammarflow.grammar import (
     EVERYWHERE,
@@ -449,9 +450,12 @@ def parse_fragment(text: str) -> Fragment:
 
 
 def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = (), *,
-           cosmetics: Iterable[str] = ()) -> Grammar:
+           cosmetics: Iterable[str] = (),
+           styles: Mapping[str, Mapping[str, Any]] | None = None) -> Grammar:
     """A grammar from the short notation: the start graph and the productions
-    (``cosmetics``: promises about how tasks may be styled, :mod:`grammarflow.cosmetics`).
+    (``cosmetics``: promises about how tasks may be styled, :mod:`grammarflow.cosmetics`;
+    ``styles``: how tasks of a kind, ``"fetch"``, and edges between kinds,
+    ``"fetch -> report"``, are drawn from the start).
 
     >>> g = define("s -> e, Ms(s, e)", '''
     ...     Ms(a, b) ::= [default] nothing | a -> M -> b, Ms(a, b)
@@ -482,9 +486,10 @@ def define(start: str, rules: str | HoleType | Iterable[str | HoleType] = (), *,
         cosmetics = [cosmetics]
     try:
         promises = tuple(parse_cosmetic_promise(c) for c in cosmetics)
+        drawn = registered_styles(styles or {})
     except GrammarflowError as e:
         raise GrammarError(str(e)) from None
-    return Grammar(parse_fragment(start), types, cosmetics=promises)
+    return Grammar(parse_fragment(start), types, cosmetics=promises, styles=drawn)
 
 
 def _what(value: object) -> str:

@@ -23,8 +23,10 @@ What is drawn (DESIGN §5), the main flow from left to right:
   Loop.1) / 100 iterations``, with an edge back to itself (``unroll``: each iteration);
 * a task that gave its output with a short summary of it: ``→ [3 items]``, ``→ 22``;
   a task that waits for a person (``Kind(ask=...)``) in violet, with its question;
-* a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set), and
-  ``edge_color``/``edge_label`` for the edges that end at it (edges are order only);
+* a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set,
+  ``tooltip``) and an edge's own (``label``, ``color``, ``style``): registered for a
+  kind or for the edges between two kinds (``define(..., styles=...)``), given by a
+  task's attrs, or set at run time by a ``Style`` step (:mod:`grammarflow.cosmetics`);
 * above it, the title and a legend in one small row;
 * for a broken run (a :class:`~grammarflow.errors.Refusal`): the title ``BROKEN:
   task A asked for a change the grammar does not allow`` in red, the refusal and the
@@ -65,7 +67,7 @@ from grammarflow.constraints import (
     OnlyKinds,
 )
 from grammarflow.cosmetics import COLOR as _COLOR
-from grammarflow.cosmetics import EDGE_STYLES, SAFE_SHAPES
+from grammarflow.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
 from grammarflow.errors import Refusal
 from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Graph, Hole, Role
@@ -460,12 +462,13 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
             continue
         state = ("refused" if tid == refused else "waiting" if tid in picture.waiting
                  else _state(graph, tid))
-        lines.append(_task_node(graph, tid, state, picture.waiting.get(tid)))
+        lines.append(_task_node(graph, grammar, tid, state, picture.waiting.get(tid)))
     edges: dict[tuple[str, str], str] = {}
     for u, v in graph.edges():
         if u in in_loops and node_of[u] == node_of.get(v):
             continue  # one iteration to the next: the loop's own edge says it
-        edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(graph, u, v)
+        edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(
+            graph, grammar, u, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
     for hole in graph.holes.values():
         where = hole_limits(hole, types[hole.type], limits)
@@ -478,16 +481,16 @@ def _state(graph: Graph, tid: str) -> str:
     return "ready" if graph.is_ready(tid) else graph.state[tid].value
 
 
-def _edge_style(graph: Graph, source: str, target: str) -> str:
-    """An edge's own cosmetics (a ``Style`` step: label, color, style); else those the
-    task it ends at gives the edges into it (``edge_color``, ``edge_label`` attrs)."""
-    own = graph.edge_attrs.get((source, target), {})
-    attrs = graph.tasks[target].attrs
+def _edge_style(graph: Graph, grammar: Grammar, source: str, target: str) -> str:
+    """An edge's own cosmetics (label, color, style): those registered for edges
+    between its ends' kinds, overridden by its ``Style`` steps."""
+    kinds = edge_key(graph.tasks[source].kind, graph.tasks[target].kind)
+    own = {**grammar.styles.get(kinds, {}), **graph.edge_attrs.get((source, target), {})}
     parts = []
-    color = own.get("color", attrs.get("edge_color"))
+    color = own.get("color")
     if isinstance(color, str) and _COLOR.match(color):
         parts.append(f"color={quote(color)}")
-    label = own.get("label", attrs.get("edge_label"))
+    label = own.get("label")
     if isinstance(label, str) and label:
         parts.append(f"label={quote(label[:MAX_LABEL])}")
     style = own.get("style")
@@ -496,10 +499,12 @@ def _edge_style(graph: Graph, source: str, target: str) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
-def _task_node(graph: Graph, tid: str, state: str, asks: str | None = None) -> str:
+def _task_node(graph: Graph, grammar: Grammar, tid: str, state: str,
+               asks: str | None = None) -> str:
     task = graph.tasks[tid]
+    attrs = {**grammar.styles.get(task.kind, {}), **task.attrs}
     label = tid if task.kind == tid.rsplit("/", 1)[-1] else f"{tid}\n({task.kind})"
-    custom = task.attrs.get("label")
+    custom = attrs.get("label")
     if isinstance(custom, str) and custom:
         label = f"{custom[:MAX_LABEL]}\n[{tid}]"
     if tid in graph.outputs:
@@ -507,12 +512,12 @@ def _task_node(graph: Graph, tid: str, state: str, asks: str | None = None) -> s
     if asks is not None:
         shown = asks if len(asks) <= 40 else asks[:39] + "…"
         label += f"\nwaits for a person:\n{shown}"
-    shape = task.attrs.get("shape")
+    shape = attrs.get("shape")
     shape = shape if isinstance(shape, str) and shape in SAFE_SHAPES else "box"
-    color = task.attrs.get("color")
+    color = attrs.get("color")
     pen = f', color={quote(color)}, penwidth=2' \
         if isinstance(color, str) and _COLOR.match(color) else ""
-    tip = task.attrs.get("tooltip")
+    tip = attrs.get("tooltip")
     tooltip = tip[:MAX_LABEL] if isinstance(tip, str) and tip else state
     if state == "refused":
         label += "\nits change was refused"

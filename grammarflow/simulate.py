@@ -12,7 +12,7 @@ a :class:`Chooser`: ``random.Random`` for the CLI's example runs, Hypothesis for
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -20,7 +20,7 @@ from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise
 from grammarflow.grammar import Fragment, Grammar, HoleType, TaskSpec
 from grammarflow.graph import Hole, TaskState
-from grammarflow.steps import Applied, Expand, Grow, Refine, SetState
+from grammarflow.steps import Applied, Expand, Grow, Refine, SetState, Step
 from grammarflow.wellformed import finishing_depth
 
 T = TypeVar("T")
@@ -157,21 +157,56 @@ def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Der
     ever needs a default it does not have) and, by chance, some others it is attached
     to; then it is done and due holes take their defaults.
     """
+    return run_from(unknown_data(grammar.derivation()), chooser, limits)
+
+
+#: Told each step of a simulated run, with the task that made it (None: the scheduler).
+Journal = Callable[[Step, str | None], None]
+
+
+def run_from(d: Derivation, chooser: Chooser, limits: Limits | None = None,
+             journal: Journal | None = None, tasks: int | None = None,
+             also: Callable[[Derivation, str], object] | None = None) -> Derivation:
+    """Continue a run (as :func:`run`) from derivation ``d``, in place; returns it.
+    ``journal(step, by)`` is told every step as the orchestrator journals it — a task's
+    changes and its completion by the task, its start and the defaults of due holes by
+    the scheduler; ``tasks``: stop after that many tasks have run (a partial run);
+    ``also(d, task)``: more that a running task does (say, narrow a promise)."""
     limits = limits or Limits()
-    d = unknown_data(grammar.derivation())
-    kinds = _kinds(grammar)
+    kinds = _kinds(d.grammar)
     grown: dict[str, int] = {}
+    tell = journal or _untold
+    start = len(d.history)
+
+    def told(by: str | None) -> None:
+        nonlocal start
+        for step in d.history[start:]:
+            tell(step, by)
+        start = len(d.history)
+
     close_due_holes(d)
-    while True:
+    told(None)
+    ran = 0
+    while tasks is None or ran < tasks:
         ready = d.graph.ready_in_order()
         if not ready:
             break
         task = chooser.choose(ready)
         d.apply(SetState(task, TaskState.RUNNING))
+        told(None)
         _work(d, task, chooser, limits, kinds, grown)
+        if also is not None:
+            also(d, task)
         d.apply(SetState(task, TaskState.DONE))
+        told(task)
         close_due_holes(d)
+        told(None)
+        ran += 1
     return d
+
+
+def _untold(step: Step, by: str | None) -> None:
+    pass
 
 
 def close_due_holes(d: Derivation) -> list[Applied]:

@@ -26,11 +26,15 @@ def fold(store: Store, run_id: int, upto: int | None = None) -> tuple[Workflow, 
 
 
 def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
-    """The derivation after each step of the journal, in order (one derivation, mutated)."""
+    """The derivation after each step of the journal, in order (one derivation, mutated),
+    and after each restart the rolled-back one: the run as it happened."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
     d = workflow.grammar.derivation()
-    for e in store.entries(run_id, ["step"]):
-        d.apply(step_from_json(e.data))
+    for e in store.entries(run_id, ["step", "restart"]):
+        if e.kind == "restart":
+            d = fold(store, run_id, upto=e.seq)[1]
+        else:
+            d.apply(step_from_json(e.data))
         yield e, d
 
 
@@ -189,6 +193,19 @@ def describe(entry: Entry) -> str:
         if d["op"] == "unpause":
             return f"run unpaused: tasks start again{who}"
         return f"request to {d.get('asked')} ignored{who}"
+    if entry.kind == "restart":
+        by = d.get("by") or {}
+        who = f" (asked by pid {by['pid']} on {by['host']})" if "pid" in by else ""
+        said = (f"RESTART of task {d['task']}{who}: {len(d['restarted'])} task(s) back to "
+                f"pending ({', '.join(d['restarted'][:6])}"
+                f"{' ...' if len(d['restarted']) > 6 else ''}), {d['steps']} step(s) "
+                f"rolled back")
+        if d["vanished"]:
+            said += f", {len(d['vanished'])} task(s) gone"
+        if d["reopened"]:
+            said += f", hole(s) open again: {', '.join(d['reopened'][:4])}"
+        return "\n".join([said, *(f"    task {t} restarts too: {why}"
+                                   for t, why in d["joined"].items())])
     if entry.kind == "attempt":
         if d.get("event") == "wait":
             return (f"task {d['task']} waits for a person: {d.get('question')!r} "

@@ -82,10 +82,13 @@ CREATE TABLE IF NOT EXISTS journal (
     run INTEGER NOT NULL REFERENCES runs(id),
     seq INTEGER NOT NULL,            -- 1, 2, 3, ... per run, no gaps
     at REAL NOT NULL,
-    kind TEXT NOT NULL,              -- step | attempt | refused | log | status | error
+    kind TEXT NOT NULL,              -- step | attempt | refused | control | restart
+                                     -- | status | error
     data TEXT NOT NULL,              -- JSON
     PRIMARY KEY (run, seq)
 );
+-- the restarts of a run, found without reading its journal (a fold needs them first)
+CREATE INDEX IF NOT EXISTS journal_restarts ON journal (run, seq) WHERE kind = 'restart';
 CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, never the truth
     run INTEGER NOT NULL REFERENCES runs(id),
     seq INTEGER NOT NULL,            -- the state is the fold of the journal up to seq
@@ -95,7 +98,7 @@ CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, nev
 CREATE TABLE IF NOT EXISTS controls (  -- operations asked for by other processes
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run INTEGER NOT NULL REFERENCES runs(id),
-    op TEXT NOT NULL,                -- pause | unpause | answer
+    op TEXT NOT NULL,                -- pause | unpause | answer | restart
     data TEXT NOT NULL,              -- JSON: who asked, and what
     at REAL NOT NULL,
     taken INTEGER,                   -- the journal entry that took it (NULL: not yet,
@@ -636,14 +639,26 @@ class Store:
         return self.take_many(run_id, request, [(kind, data)])[-1]
 
     def take_many(self, run_id: int, request: int | None,
-                  entries: Sequence[tuple[str, dict[str, Any]]]) -> list[int]:
-        """:meth:`take` with several entries (all or none)."""
+                  entries: Sequence[tuple[str, dict[str, Any]]],
+                  status: tuple[str, str] | None = None) -> list[int]:
+        """:meth:`take` with several entries (all or none); ``status``: the run's new
+        status and its reason, recorded in the same transaction."""
         def write() -> list[int]:
             seqs = [self._insert(run_id, kind, data) for kind, data in entries]
             if request is not None:
                 self.db.execute("UPDATE controls SET taken=? WHERE id=?", (seqs[-1], request))
+            if status is not None:
+                self._record_status(run_id, *status)
             return seqs
         return self._write(run_id, write)
+
+    def withdraw(self, request: int) -> bool:
+        """Withdraw a request nobody has taken (its orchestrator ended first): True if
+        withdrawn, False if it was taken (or refused) meanwhile."""
+        with _translated(self.path, JournalWriteError), self._tx():
+            cursor = self.db.execute("UPDATE controls SET taken=0, reply='withdrawn' "
+                                     "WHERE id=? AND taken IS NULL", (request,))
+        return cursor.rowcount == 1
 
     def refuse(self, request: int, reason: str) -> None:
         """Mark a request refused, with the reason (nothing journaled: nothing changed)."""
@@ -713,6 +728,17 @@ class Store:
         with self._reading():
             for r in self.db.execute(query + " ORDER BY seq", params):
                 yield Entry(r[0], r[1], r[2], r[3], json.loads(r[4]))
+
+    def restarts(self, run_id: int, upto: int | None = None) -> list[Entry]:
+        """The run's ``restart`` entries (at or before ``upto``), oldest first."""
+        if self.empty:
+            return []
+        query = ("SELECT run, seq, at, kind, data FROM journal WHERE run=? AND "
+                 "kind='restart' AND seq<=? ORDER BY seq")
+        with self._reading():
+            rows = self.db.execute(query, (run_id, upto if upto is not None else 2 ** 62)
+                                   ).fetchall()
+        return [Entry(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     # ---------------------------------------------------------------- snapshots
     def last_seq(self, run_id: int) -> int:

@@ -92,6 +92,7 @@ from grammarflow.fold import (
     Failure,
     RunFold,
     fold_run,
+    journaled_steps,
     snapshot_due,
 )
 from grammarflow.graph import TaskState
@@ -99,7 +100,7 @@ from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_s
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Tentative
-from grammarflow.steps import Output, SetState, Step, step_to_json
+from grammarflow.steps import Output, SetState, Step, step_entry, step_to_json
 from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
 from grammarflow.workflow import Workflow, read_workflow
 
@@ -361,6 +362,9 @@ class Orchestrator:
         if op == "answer":
             self._take_answer(request, data)
             return
+        if op == "restart":
+            self._take_restart(request, data)
+            return
         if op not in ("pause", "unpause"):
             self.store.take(self.run_id, request, "control",
                             {"op": "ignored", "asked": op, "by": data.get("by")})
@@ -392,9 +396,38 @@ class Orchestrator:
             return
         end = answered(task, self.attempts.get(task, 1), data.get("by") or {})
         self.store.take_many(self.run_id, request,
-                             [*(("step", step_to_json(s)) for s in steps), ("attempt", end)])
+                             [*(("step", step_entry(s, task)) for s in steps),
+                              ("attempt", end)])
         del self.waiting[task]
         self.report(self, Event("answered", task, json.dumps(data.get("value"))[:80]))
+        self._close_due()
+        self.wake.set()
+
+    def _take_restart(self, request: int, data: dict[str, Any]) -> None:
+        """Restart a task and everything after it (:func:`grammarflow.control.restart`):
+        refused while one of them runs, or while a running task's changes build on
+        what it rolls back; else journaled, and the run goes on from the rolled-back
+        graph."""
+        from grammarflow.control import plan_restart, restart_entry
+
+        task = data.get("task", "")
+        self.tentative.settle()
+        try:
+            rb = plan_restart(self.d, journaled_steps(self.store, self.run_id),
+                              self.workflow.grammar, task, set(self.running))
+            for other, attempt in self.running.items():
+                _still_applies(rb.derivation, other, attempt.pending)
+        except GrammarflowError as e:
+            self.store.refuse(request, str(e))
+            return
+        self.store.take(self.run_id, request, "restart",
+                        restart_entry(task, rb, data.get("by") or {}))
+        self.tentative.d = rb.derivation
+        for gone in [*rb.restarted, *rb.vanished]:
+            self.waiting.pop(gone, None)
+            self.failures.pop(gone, None)
+        self.report(self, Event("restarted", task, f"{len(rb.restarted)} task(s) run again"
+                                f", {len(rb.removed)} step(s) rolled back"))
         self._close_due()
         self.wake.set()
 
@@ -840,8 +873,8 @@ class Orchestrator:
         done = SetState(attempt.task, TaskState.DONE)
         self.d.apply(done)
         end = {**self._attempt_end(attempt, "succeeded"), "changes": len(steps)}
-        self.store.append_many(self.run_id, [("step", step_to_json(s)) for s in [*steps, done]]
-                               + [("attempt", end)])
+        self.store.append_many(self.run_id, [("step", step_entry(s, attempt.task))
+                                             for s in [*steps, done]] + [("attempt", end)])
         self.report(self, Event("done", attempt.task))
 
     def _fail(self, attempt: Attempt) -> None:
@@ -878,6 +911,19 @@ class Orchestrator:
         if attempt.failure:
             self.failures[attempt.task] = Failure.of_end(end)
         return end
+
+
+def _still_applies(d: Derivation, task: str, pending: Sequence[Step]) -> None:
+    """A running task's accepted changes apply to ``d`` (else a GrammarflowError)."""
+    d.speculate()
+    try:
+        d.apply_batch(pending)
+    except BrokenPromise as e:
+        raise GrammarflowError(
+            f"task {task} is running and its changes build on what the restart rolls "
+            f"back ({e.reason}); wait until it ends") from None
+    finally:
+        d.discard()
 
 
 def exit_reason(code: int) -> str:

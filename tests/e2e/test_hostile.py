@@ -263,8 +263,8 @@ def test_hostile_production_names_are_refused_at_registration(project: Project) 
 def test_hostile_labels_keep_the_picture_and_the_page_well_formed(project: Project) -> None:
     project.write("wf.py", NAMED.replace("{names}", '"left", "right"'))
     project.write("tasks/start.py", PRE + f"""
-task.expand("X.1", "left", attrs={{"A": {{"label": {HOSTILE_LABEL!r},
-                                        "edge_label": {HOSTILE_LABEL!r}}}}})
+task.expand("X.1", "left", attrs={{"A": {{"label": {HOSTILE_LABEL!r}}}}})
+task.style(edge=("start", "X.1/A"), label={HOSTILE_LABEL!r})
 """)
     project.write("tasks/ok.py", "pass\n")
     result = project.run()

@@ -1,0 +1,232 @@
+"""A restart rolls back exactly what the restarted tasks did and what built on it, and
+leaves a sentential form of the grammar (proofs/12-restart.md).
+
+Random grammars run through the core's scheduler (simulate.run_from), every step
+journaled in a real SQLite store with the task that made it — tasks expand, grow and
+refine holes, narrow promises, style themselves; the scheduler starts tasks and closes
+due holes. Then a random started task is restarted through `grammarflow.control`
+(the CLI's path), sometimes after a snapshot, sometimes twice, with the run continued
+in between. After each restart:
+
+* the journal's kept steps, replayed by the naive reference model (tests/reference.py),
+  are accepted: the rolled-back graph is in the language; the fold (from a snapshot or
+  the start) is that graph;
+* every task after the restarted one (networkx on the graph as it stood) is pending
+  again or gone; no kept step is one of theirs; every other task is untouched;
+* every kept close of a due hole is of a hole due at that point of the replay;
+* every removed step had to go: a restarted or vanished task's, or one acting on what a
+  removed step made, or a close of a hole a restarted task comes before;
+* the run, continued, finishes in the language.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from hypothesis import assume, event, given
+from hypothesis import strategies as st
+from reference import full_graph, replay
+from strategies import grammars
+
+from grammarflow import Derivation, Grammar
+from grammarflow.control import restart
+from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.fold import fold_from_start, fold_run, journaled_steps, rolled_back
+from grammarflow.graph import TaskState
+from grammarflow.rollback import Journaled, rollback
+from grammarflow.simulate import Limits, RandomChooser, run_from
+from grammarflow.steps import (
+    Constrain,
+    Expand,
+    Grow,
+    NarrowHole,
+    NarrowType,
+    Output,
+    Refine,
+    SetState,
+    Step,
+    Style,
+    step_entry,
+)
+from grammarflow.store import Store
+from grammarflow.workflow import Workflow
+
+LIMITS = Limits(max_tasks=14, max_open_growth=2, max_steps=120)
+
+
+def journal(store: Store, run_id: int, d: Derivation, chooser: RandomChooser,
+            tasks: int | None) -> None:
+    """Run ``tasks`` more tasks (None: to the end), journaling each step with its maker."""
+    entries: list[tuple[str, dict[str, Any]]] = []
+
+    def also(d: Derivation, task: str) -> None:  # a task narrows a promise, styles itself
+        if chooser.coin():
+            closed = sorted(t.name for t in d.grammar.types.values()
+                            if not t.open and len(t.productions) > 1)
+            if closed:
+                htype = d.grammar.types[chooser.choose(closed)]
+                # refused (nothing applied) if it would leave a hole no way to finish
+                with contextlib.suppress(BrokenPromise):
+                    d.apply(NarrowType(htype.name, (chooser.choose(htype.productions).name,)))
+        if chooser.coin():
+            d.apply(Style(task, None, {"color": chooser.choose(["red", "blue"])}))
+
+    run_from(d, chooser, LIMITS, lambda step, by: entries.append(("step", step_entry(step, by))),
+             tasks, also)
+    store.append_many(run_id, entries)
+
+
+def mentions(step: Step) -> set[str]:
+    """The tasks and holes a step acts on (that must exist for it to apply)."""
+    match step:
+        case Expand(hole) | NarrowHole(hole) | Constrain(hole):
+            return {hole}
+        case Grow(hole, fragment) | Refine(hole, fragment):
+            return {hole, *fragment.outside_names()}
+        case Output(task) | SetState(task):
+            return {task}
+        case Style(task, edge):
+            return {task} if task is not None else set(edge or ())
+    return set()
+
+
+def shape_steps(steps: list[Journaled]) -> list[Step]:
+    """The steps the reference model knows: all but cosmetics (which no language sees)."""
+    return [j.step for j in steps if not isinstance(j.step, Style)]
+
+
+def owner(j: Journaled) -> str | None:
+    return j.by if j.by is not None else (j.step.task if isinstance(j.step, SetState) else None)
+
+
+def check_restart(store: Store, run_id: int, grammar: Grammar, task: str) -> None:
+    before = fold_run(store, run_id).d
+    steps_before = journaled_steps(store, run_id)
+    after_task = {t for t in nx.descendants(full_graph(before.graph.to_json()), task)
+                  if t in before.graph.tasks} | {task}
+
+    done = restart(store, run_id, task)
+
+    entry = done.entry
+    gone = set(entry["restarted"]) | set(entry["vanished"])
+    event(f"restart: joined {min(len(entry['joined']), 1)}, vanished "
+          f"{min(len(entry['vanished']), 2)}, reopened {min(len(entry['reopened']), 1)}")
+    after = fold_run(store, run_id).d
+    assert after.graph == fold_from_start(store, run_id).d.graph
+    # the journaled restart is the rollback: its ranges hold exactly the removed steps
+    rb = rollback(grammar, steps_before, before.graph, [task])
+    assert rolled_back([done_entry(store, run_id, done.seq)]) == set(rb.removed)
+    assert len(rb.removed) == entry["steps"] and after.graph == rb.derivation.graph
+    kept = journaled_steps(store, run_id)
+    # the rolled-back graph is in the language: the reference model accepts every kept step
+    start = grammar.derivation()
+    model = replay(start.graph.to_json(), start.grammar.to_json(), shape_steps(kept))
+    assert not model.differences(after.graph.to_json(), after.grammar.to_json())
+    # every task after the restarted one runs again (or is gone); nothing of theirs stays
+    for t in after_task:
+        assert t in gone, f"{t} runs after {task} but was not restarted"
+    for t in entry["restarted"]:
+        assert after.graph.state[t] is TaskState.PENDING and t not in after.graph.outputs
+    assert not set(entry["vanished"]) & set(after.graph.tasks)
+    assert set(entry["joined"]) <= set(entry["restarted"])  # a vanished task joins nothing
+    assert not [j for j in kept if owner(j) in gone]
+    # everything else is untouched
+    for t in before.graph.tasks:
+        if t not in gone:
+            assert after.graph.state[t] is before.graph.state[t], t
+            assert after.graph.tasks[t] == before.graph.tasks[t], t
+            assert after.graph.outputs.get(t) == before.graph.outputs.get(t), t
+    check_kept_closes_were_due(grammar, kept)
+    check_every_removal_was_needed(grammar, steps_before, set(rb.removed), gone)
+
+
+def done_entry(store: Store, run_id: int, seq: int) -> Any:
+    return next(e for e in store.restarts(run_id) if e.seq == seq)
+
+
+def check_kept_closes_were_due(grammar: Grammar, kept: list[Journaled]) -> None:
+    d = grammar.derivation()
+    for j in kept:
+        if j.by is None and isinstance(j.step, Expand | Refine):
+            hole = d.graph.holes[j.step.hole]
+            due = (all(s is TaskState.DONE for s in d.graph.state.values()) if hole.everywhere
+                   else j.step.hole in set(d.graph.due()))
+            assert due, f"entry {j.seq} closes hole {j.step.hole}, which is not due"
+        d.apply(j.step)
+
+
+def check_every_removal_was_needed(grammar: Grammar, steps: list[Journaled],
+                                   removed: set[int], gone: set[str]) -> None:
+    d = grammar.derivation()
+    made_by_removed: set[str] = set()
+    for j in steps:
+        hole = d.graph.holes.get(j.step.hole) if isinstance(j.step, Expand | Refine) else None
+        applied = d.apply(j.step)
+        if j.seq not in removed:
+            continue
+        made_by_removed |= set(applied.tasks.values()) | set(applied.holes)
+        if owner(j) in gone or mentions(j.step) & made_by_removed:
+            continue
+        assert j.by is None and hole is not None and (
+            hole.everywhere or set(hole.after) & gone), \
+            f"entry {j.seq} ({j.step}) was rolled back for no reason"
+
+
+@given(grammar=grammars(), seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_a_restart_rolls_back_what_runs_after_the_task_and_leaves_a_sentential_form(
+        grammar: Grammar, seed: int, data: st.DataObject) -> None:
+    chooser = RandomChooser(random.Random(seed))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "gf.db")
+        run_id = store.create_run(Workflow(grammar, {}, Path(tmp) / "wf.py").to_json())
+        journal(store, run_id, grammar.derivation(), chooser,
+                data.draw(st.none() | st.integers(1, 10), label="tasks run"))
+        for round_ in range(data.draw(st.integers(1, 2), label="restarts")):
+            if data.draw(st.booleans(), label="snapshot first"):
+                seq = data.draw(st.integers(1, store.last_seq(run_id)), label="snapshot at")
+                store.put_snapshot(run_id, seq, fold_from_start(store, run_id, seq).snapshot())
+            g = fold_run(store, run_id).d.graph
+            started = sorted(t for t, s in g.state.items() if s is not TaskState.PENDING)
+            if round_ == 0:
+                assume(started)
+            elif not started:
+                break
+            check_restart(store, run_id, grammar,
+                          data.draw(st.sampled_from(started), label="restarted task"))
+            more = data.draw(st.none() | st.integers(1, 6), label="then tasks run")
+            journal(store, run_id, fold_run(store, run_id).d, chooser, more)
+        final = fold_run(store, run_id).d
+        journal(store, run_id, final, chooser, None)  # to the end
+        kept = shape_steps(journaled_steps(store, run_id))
+        start = grammar.derivation()
+        model = replay(start.graph.to_json(), start.grammar.to_json(), kept)
+        end = fold_run(store, run_id).d
+        assert end.is_finished()
+        assert not model.differences(end.graph.to_json(), end.grammar.to_json())
+
+
+def test_a_restart_of_a_task_that_never_started_or_does_not_exist_is_refused(
+        tmp_path: Path) -> None:
+    from grammarflow import define
+
+    grammar = define("a -> b -> c")
+    store = Store(tmp_path / "gf.db")
+    run_id = store.create_run(Workflow(grammar, {}, tmp_path / "wf.py").to_json())
+    journal(store, run_id, grammar.derivation(), RandomChooser(random.Random(1)), 1)
+    try:
+        restart(store, run_id, "c")
+    except GrammarflowError as e:
+        assert str(e) == "task c has not started: nothing to restart (it runs when its turn comes)"
+    else:
+        raise AssertionError("restarted a task that never ran")
+    try:
+        restart(store, run_id, "bb")
+    except GrammarflowError as e:
+        assert str(e) == "no task 'bb' in the run; did you mean b?"
+    else:
+        raise AssertionError("restarted a task that does not exist")
