@@ -317,6 +317,22 @@ def test_a_loop_that_goes_past_its_bound_breaks_the_promise(project: Project) ->
     assert sum(1 for t in result.view["tasks"] if t["kind"] == "step") == 5
 
 
+def test_kill_9_in_the_middle_of_a_loop_then_resume_runs_each_round_once(
+        project: Project) -> None:
+    shutil.copy(EXAMPLES / "loop.py", project.root / "loop.py")
+    env = {**os.environ, "EXAMPLE_ITERATIONS": "5"}
+    killed = project.run("loop.py", env={**env, CRASH_BEFORE_COMMIT_ENV: "Loop.1.3/step"})
+    assert killed.code == -signal.SIGKILL  # round 3 exited 0; its commit never happened
+    resumed = project.resume(1, env=env)
+    assert resumed.code == 0, resumed.stderr[-800:]
+    tasks = {t["id"]: t for t in resumed.view["tasks"]}
+    steps = ["Loop.1/step", *(f"Loop.1.{i}/step" for i in range(2, 6))]
+    assert [tasks[s]["output"] for s in steps] == [1, 2, 3, 4, 5]
+    assert [tasks[s]["attempts"] for s in steps] == [1, 1, 2, 1, 1]
+    assert tasks["finish"]["output"] == 5
+    project.check_consistent(1)
+
+
 def test_kill_9_right_after_an_answer_then_resume_keeps_it_once(project: Project) -> None:
     project.write("wf.py", ASKED)
     run = start(project, "run", "wf.py", "--max-parallel", "2")
@@ -367,9 +383,9 @@ def test_a_task_styles_itself_and_an_edge_and_a_bad_style_is_refused(project: Pr
             if e["kind"] == "step" and e["data"]["op"] == "style"]
     assert [e["data"] for e in said] == [
         {"op": "style", "task": "fetch", "attrs": {"color": "#16a34a",
-                                                   "label": "fetched 3 rows"}},
+                                                   "label": "fetched 3 rows"}, "by": "fetch"},
         {"op": "style", "edge": ["fetch", "report"], "attrs": {"label": "3 rows",
-                                                               "style": "bold"}}]
+                                                               "style": "bold"}, "by": "fetch"}]
     project.db.unlink()
     broken = project.run(env={**os.environ, "BAD_STYLE": "1"})
     assert broken.code == 3
@@ -387,3 +403,23 @@ def test_a_cosmetic_promise_refuses_a_colour_outside_its_set(project: Project) -
     assert result.view["refusal"]["reason"] == (
         "style of fetch breaks the cosmetic promise 'colors from red, blue': color "
         "'#16a34a' is not among the promised red, blue")
+
+
+def test_registered_styles_and_a_kill_9_before_a_styling_commit(project: Project) -> None:
+    project.write("wf.py", STYLED.replace(
+        'define("fetch -> report")',
+        'define("fetch -> report", styles={"report": {"shape": "note"}, '
+        '"fetch -> report": {"color": "red", "style": "dashed"}})'))
+    killed = project.run(env={**os.environ, CRASH_BEFORE_COMMIT_ENV: "fetch"})
+    assert killed.code == -signal.SIGKILL
+    dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert '"t:fetch" -> "t:report" [color="red", style=dashed];' in dot  # registered
+    assert "fetched 3 rows" not in dot  # the styles were never committed
+    resumed = project.resume(1)
+    assert resumed.code == 0, resumed.stderr[-800:]
+    styles = [e for e in json.loads(project.cli("history", "1", "--json").stdout)
+              if e["kind"] == "step" and e["data"]["op"] == "style"]
+    assert len(styles) == 2  # once each, from the attempt that committed
+    dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert '"t:fetch" -> "t:report" [color="red", label="3 rows", style=bold];' in dot
+    assert "shape=note" in dot.split('"t:report" [', 1)[1].split("]", 1)[0]
