@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "pictures"
 EXAMPLES = ["static", "random_branch", "random_map", "dynamic", "narrowed", "subgraph",
             "broken_promise", "promises", "montage", "typed_pipeline", "branch_on_data",
-            "map_list", "approval", "loop"]
+            "map_list", "approval", "loop", "cosmetics"]
 
 
 def gf(*args: str, db: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

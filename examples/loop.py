@@ -8,10 +8,12 @@ The loop is a recursive production, unrolled as it runs into fresh task instance
 step takes the count so far from the step before it (its input is named after it) and
 expands the hole after it to go round again. With EXAMPLE_ITERATIONS=101 the 100th
 step asks for a 101st, and the run is broken by the bound (EXAMPLE_BOUND sets another
-bound).
+bound). EXAMPLE_DELAY makes each step take that many seconds: time enough to
+`grammarflow pause 1` from another terminal, then `grammarflow unpause 1`.
 """
 
 import os
+import time
 
 from grammarflow import define, repeat_series
 
@@ -29,6 +31,7 @@ def start() -> None:
 
 def step(step: int = 0) -> int:
     n = step + 1  # the step before this one said how many ran before it
+    time.sleep(float(os.environ.get("EXAMPLE_DELAY", "0")))
     if n < ITERATIONS:
         from grammarflow import task
 

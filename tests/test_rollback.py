@@ -22,6 +22,7 @@ in between. After each restart:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import tempfile
 from pathlib import Path
@@ -208,6 +209,16 @@ def test_a_restart_rolls_back_what_runs_after_the_task_and_leaves_a_sentential_f
         end = fold_run(store, run_id).d
         assert end.is_finished()
         assert not model.differences(end.graph.to_json(), end.grammar.to_json())
+
+
+@given(st.sets(st.integers(1, 200)))
+def test_a_restart_entrys_ranges_hold_exactly_its_removed_steps(removed: set[int]) -> None:
+    from grammarflow.fold import seq_ranges
+    from grammarflow.store import Entry
+
+    ranges = seq_ranges(removed)
+    assert rolled_back([Entry(1, 999, 0.0, "restart", {"removed": ranges})]) == removed
+    assert all(b[0] > a[1] + 1 for a, b in itertools.pairwise(ranges))  # as few as can be
 
 
 def test_a_restart_of_a_task_that_never_started_or_does_not_exist_is_refused(

@@ -423,3 +423,41 @@ def test_registered_styles_and_a_kill_9_before_a_styling_commit(project: Project
     dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
     assert '"t:fetch" -> "t:report" [color="red", label="3 rows", style=bold];' in dot
     assert "shape=note" in dot.split('"t:report" [', 1)[1].split("]", 1)[0]
+
+
+def test_the_cosmetics_example_draws_its_styles_and_breaks_its_palette(
+        project: Project) -> None:
+    shutil.copy(EXAMPLES / "cosmetics.py", project.root / "cosmetics.py")
+    result = project.run("cosmetics.py")
+    assert result.code == 0, result.stderr[-800:]
+    dot = project.cli("render", "1", "--format", "dot", "-o", "-").stdout
+    assert '"t:fetch" -> "t:clean" [label="raw rows", style=dashed];' in dot
+    assert '"t:clean" -> "t:report" [color="orange", label="4 clean rows"];' in dot
+    assert '[label="fetched 6 rows\\n[fetch]\\n→ [6 items]", shape=box' in dot
+    assert "shape=note" in dot.split('"t:report" [', 1)[1].split("]", 1)[0]
+    broken = project.run("cosmetics.py", env={**os.environ, "EXAMPLE_OFF_PALETTE": "1"})
+    assert broken.code == 3
+    assert broken.view["refusal"]["reason"] == (
+        "style of clean breaks the cosmetic promise 'colors from #16a34a, #dc2626, orange': "
+        "color 'purple' is not among the promised #16a34a, #dc2626, orange")
+
+
+def test_the_loop_example_paused_and_unpaused_from_a_second_process(project: Project) -> None:
+    shutil.copy(EXAMPLES / "loop.py", project.root / "loop.py")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "grammarflow", "run", "loop.py", "--json", "--db",
+         str(project.db)], cwd=project.root, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "EXAMPLE_ITERATIONS": "4", "EXAMPLE_DELAY": "0.3"})
+    wait_for(lambda: project.db.exists() and "Loop.1.2/step" in states(status(project)),
+             "the second round to be made")
+    assert project.cli("pause", "1").returncode == 0
+    paused_at_ = controls(project)[0][0]
+    time.sleep(1.0)  # a round takes 0.3 s: paused, at most the running one finishes
+    started = [t for t, s in states(status(project)).items()
+               if t.endswith("/step") and s != "pending"]
+    assert len(started) <= 3 and all(started_at(project, t) < paused_at_ for t in started)
+    assert project.cli("unpause", "1").returncode == 0
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err[-800:]
+    assert [t["output"] for t in json.loads(out)["tasks"] if t["kind"] == "step"] == [1, 2, 3, 4]
