@@ -19,18 +19,36 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+#: The name a task's file is imported under (dataclasses and pickle look it up).
+MODULE = "__grammarflow_task__"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print("usage: python -m grammarflow.call FILE FUNCTION [ARGS...]", file=sys.stderr)
         return 2
     path, name, *args = argv
-    spec = importlib.util.spec_from_file_location("__grammarflow_task__", path)
-    if spec is None or spec.loader is None:
+    module = load(path)
+    if module is None:
         print(f"cannot import {path!r}", file=sys.stderr)
         return 2
+    return call(module, path, name, args)
+
+
+def load(path: str, name: str = MODULE) -> Any:
+    """Import the file at ``path`` as module ``name`` (None: it is not a Python file)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        return None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses and pickle look their module up
     spec.loader.exec_module(module)
+    return module
+
+
+def call(module: Any, path: str, name: str, args: list[str]) -> int:
+    """Run function ``name`` of ``module`` (imported from ``path``) as this task: its
+    inputs as keywords, its return value as the task's output. Returns the exit code."""
     func = getattr(module, name, None)
     if not callable(func):
         print(f"{path!r} has no function {name!r}", file=sys.stderr)

@@ -58,6 +58,9 @@ class Kind:
     #: A question for a person: the task runs no process, it waits for
     #: `grammarflow answer RUN TASK VALUE` (the value is its output).
     ask: str | None = None
+    #: A function task is forked from the run's warm zygote (:mod:`grammarflow.zygote`);
+    #: False: spawned fresh, for code that is not fork-safe.
+    zygote: bool = True
 
     def __post_init__(self) -> None:
         if not self.run and self.ask is None:
@@ -80,12 +83,14 @@ class Kind:
 
     def to_json(self) -> dict[str, Any]:
         return {"run": self.run, "args": list(self.args), "timeout": self.timeout,
-                "retries": self.retries, **({"ask": self.ask} if self.ask is not None else {})}
+                "retries": self.retries, **({"ask": self.ask} if self.ask is not None else {}),
+                **({} if self.zygote else {"zygote": False})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Kind:
         return cls(data["run"], tuple(data.get("args", ())), data.get("timeout"),
-                   int(data.get("retries", 0)), ask=data.get("ask"))
+                   int(data.get("retries", 0)), ask=data.get("ask"),
+                   zygote=bool(data.get("zygote", True)))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ The orchestrator does the rest the same way whatever runs the task: it reads pro
 lines and output, checks requests against the grammar, replies, enforces the timeout.
 
 * :class:`~grammarflow.runtime.local.LocalExecutor` — a Python subprocess per attempt,
-  in its own process group (the default, what ``grammarflow run`` uses).
+  in its own process group;
+* :class:`~grammarflow.runtime.zygote.ZygoteExecutor` — the same, but a function task
+  forked from a warm zygote (what ``grammarflow run`` uses);
 * :class:`~grammarflow.runtime.inprocess.InProcessExecutor` — a coroutine per attempt
   inside the orchestrator's process, speaking the same JSON lines (for tests: fast,
   deterministic, and every message still goes through the real orchestrator).
@@ -84,6 +86,9 @@ class Executor(Protocol):
     def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
         """At ``resume``, holding the run's lease: end the attempts of ``tasks`` that a
         dead orchestrator left running. Returns what was killed (pids, or nothing)."""
+
+    async def close(self) -> None:
+        """The run is over: give back what the executor holds (a zygote, say)."""
 
 
 __all__ = ["Executor", "Launch", "Streams", "TaskProcess"]

@@ -136,6 +136,9 @@ class InProcessExecutor:
     def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
         return []  # its coroutines died with the orchestrator that ran them
 
+    async def close(self) -> None:
+        pass
+
 
 class InProcessTask(Streams):
     """One attempt: its coroutine and the streams between it and the orchestrator."""

@@ -52,6 +52,9 @@ class LocalExecutor:
     def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
         return kill_orphans(db_key, run_id, tasks)
 
+    async def close(self) -> None:
+        pass
+
 
 class LocalProcess(Streams):
     """A running attempt: the group's leader and the pipes to it."""
@@ -141,11 +144,19 @@ def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
     marker. Linux only (``/proc``); elsewhere an orphan may finish on its own while its
     task runs again.
     """
-    if not tasks or not os.path.isdir("/proc"):
+    if not tasks:
         return []
-    prefixes = tuple(
+    return kill_marked(*(
         (wire.ENV_TASK + "=" + json.dumps({"db": db_key, "run": str(run_id), "task": t})[:-1]
-         + ",").encode() for t in tasks)
+         + ",").encode() for t in tasks))
+
+
+def kill_marked(*prefixes: bytes) -> list[int]:
+    """Kill (with their process groups) the processes whose environment has a variable
+    starting with one of ``prefixes`` — a JSON marker naming its orchestrator — unless
+    that orchestrator is alive. Linux only (``/proc``)."""
+    if not os.path.isdir("/proc"):
+        return []
     killed = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
@@ -181,4 +192,5 @@ def _owner_lives(marker: bytes) -> bool:
     return started is not None and started == owner["started"]
 
 
-__all__ = ["LocalExecutor", "LocalProcess", "kill_orphans", "use_pidfd_child_watcher"]
+__all__ = ["LocalExecutor", "LocalProcess", "kill_marked", "kill_orphans",
+           "use_pidfd_child_watcher"]

@@ -100,6 +100,7 @@ from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_s
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Tentative
+from grammarflow.runtime.zygote import NO_ZYGOTE_ENV, ZygoteExecutor
 from grammarflow.steps import Output, SetState, Step, step_entry, step_to_json
 from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
 from grammarflow.workflow import Workflow, read_workflow
@@ -146,6 +147,10 @@ class Options:
     max_parallel: int = 1
     logs: Path = Path(".grammarflow/logs")
     python: str = sys.executable
+    #: Fork function tasks from a warm zygote (:mod:`grammarflow.runtime.zygote`);
+    #: False (``--no-zygote``, ``GRAMMARFLOW_NO_ZYGOTE=1``): spawn every task fresh.
+    zygote: bool = field(default_factory=lambda: os.environ.get(NO_ZYGOTE_ENV, "")
+                         not in ("1", "true", "yes"))
 
 
 @dataclass
@@ -182,7 +187,8 @@ class Orchestrator:
         self.tentative = Tentative(derivation, self._check_output)
         self.options = options
         self.report = report
-        self.executor: Executor = executor or LocalExecutor(options.python)
+        self.executor: Executor = executor or (
+            ZygoteExecutor(options.python) if options.zygote else LocalExecutor(options.python))
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
         self.failures: dict[str, Failure] = {}  # task -> why its last attempt failed
         self.refusal: Refusal | None = None  # the refused change that broke the run
@@ -309,6 +315,7 @@ class Orchestrator:
             for sig in STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
+            await self.executor.close()
         return self._finish()
 
     def _finish(self) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grammarflow import wire
+from grammarflow.zygote import ENV_ZYGOTE
 
 from .conftest import Project
 from .test_crash import alive, completions
@@ -27,8 +28,9 @@ __all__ = ["PID_FILE", "Leftovers", "alive", "completions", "finish", "launch", 
 
 
 def marked(project: Project) -> list[int]:
-    """Live processes whose task marker names this project's database."""
-    needle = (wire.ENV_TASK + "=").encode()
+    """Live processes whose task marker names this project's database — or the marker
+    of its zygote, which every attempt forked from it carries (grammarflow.zygote)."""
+    needle = ((wire.ENV_TASK + "=").encode(), (ENV_ZYGOTE + "=").encode())
     db = str(project.db.resolve()).encode()
     found = []
     for name in os.listdir("/proc"):

@@ -61,7 +61,7 @@ def test_a_typed_pipeline_passes_each_output_to_the_input_named_after_it(
     # the output is journaled in the transaction that marks the task done, once
     steps = [e for e in result.journal("step") if e["op"] in ("output", "state")]
     at = [i for i, e in enumerate(steps) if e["op"] == "output"]
-    assert [steps[i + 1] for i in at] == [{"op": "state", "task": t, "state": "done"}
+    assert [steps[i + 1] for i in at] == [{"op": "state", "task": t, "state": "done", "by": t}
                                           for t in ("fetch", "parse", "summarize")]
 
 

@@ -165,7 +165,8 @@ def test_a_retried_task_succeeds_and_its_failed_attempt_left_nothing(project: Pr
     start = next(t for t in result.view["tasks"] if t["id"] == "start")
     assert start["attempts"] == 2
     expansions = [s for s in result.journal("step") if s["op"] == "expand"]
-    assert expansions == [{"op": "expand", "hole": "X.1", "production": "1", "attrs": {}}]
+    assert expansions == [{"op": "expand", "hole": "X.1", "production": "1", "attrs": {},
+                           "by": "start"}]
     project.check_consistent(result.view["run"])
 
 
