@@ -47,8 +47,8 @@ _EXPORTS = {
     "Constrain": "grammarflow.steps",
     "SetState": "grammarflow.steps",
     "Output": "grammarflow.steps",
-    "All": "grammarflow.datatypes",
-    "Item": "grammarflow.datatypes",
+    "All": "grammarflow.gather",
+    "Item": "grammarflow.gather",
     "Guard": "grammarflow.guards",
     "Signature": "grammarflow.data",
     "hole_type": "grammarflow.grammar",
@@ -119,10 +119,23 @@ __all__ = [
 ]
 
 
+#: True in a task process (set by grammarflow.call and the zygote before they import a
+#: workflow file): the grammar's building blocks are stand-ins (grammarflow.standin).
+TASK_PROCESS = False
+
+#: What stays real in a task process: the input markers and the exceptions.
+_REAL_IN_TASKS = frozenset({"All", "Item", "GrammarflowError", "BrokenPromise",
+                            "GrammarError", "NotationError"})
+
+
 def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'grammarflow' has no attribute {name!r}")
+    if TASK_PROCESS and name not in _REAL_IN_TASKS:
+        from grammarflow.standin import StandIn
+
+        return StandIn(name)  # not cached: a process that leaves task mode gets the real one
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -28,6 +28,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m grammarflow.call FILE FUNCTION [ARGS...]", file=sys.stderr)
         return 2
     path, name, *args = argv
+    import grammarflow
+
+    grammarflow.TASK_PROCESS = True  # the file's define() and kinds: stand-ins
     module = load(path)
     if module is None:
         print(f"cannot import {path!r}", file=sys.stderr)

@@ -19,53 +19,15 @@ pydantic is imported the first time a type is turned into a schema or a value ch
 from __future__ import annotations
 
 from grammarflow.errors import GrammarflowError
+from grammarflow.gather import All, Gathered, Item
 
 TYPE_CHECKING = False  # not `typing`: workflow files import All and Item in every task
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Annotated, Any, TypeVar
+    from typing import Any
 
     from grammarflow.data import Gather, Signature
 
-
-class _Gathered:
-    """``All[int]`` / ``Item[str]`` at run time: how an input gathers (``"all"`` or
-    ``"item"``), and the type of one value."""
-
-    __slots__ = ("gather", "item")
-
-    def __init__(self, gather: str, item: Any) -> None:
-        self.gather, self.item = gather, item
-
-    def __repr__(self) -> str:
-        return f"{self.gather.title()}[{type_text(self.item)}]"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Gathered) and (self.gather, self.item) == (
-            other.gather, other.item)
-
-    def __hash__(self) -> int:
-        return hash((self.gather, repr(self.item)))
-
-
-if TYPE_CHECKING:  # type checkers read All[int] as list[int] and Item[str] as str
-    T = TypeVar("T")
-    All = Annotated[list[T], "all"]
-    Item = Annotated[T, "item"]
-else:
-    class All:
-        """``All[int]``: the outputs of every task that feeds the input, oldest first
-        (a list; empty if none does)."""
-
-        def __class_getitem__(cls, item):
-            return _Gathered("all", item)
-
-    class Item:
-        """``Item[str]``: element *i* of the list that the one feeding task gives, where
-        *i* is this task's place among the tasks of its kind after that task."""
-
-        def __class_getitem__(cls, item):
-            return _Gathered("item", item)
 
 
 class _Nothing:
@@ -141,7 +103,7 @@ def _gather(hint: Any) -> tuple[Gather, Any]:
     """How an input gathers, and the type of one value it gathers."""
     from grammarflow.data import Gather
 
-    if isinstance(hint, _Gathered):
+    if isinstance(hint, Gathered):
         return Gather(hint.gather), hint.item
     return Gather.ONE, hint
 

@@ -23,8 +23,7 @@ def said(event: Event) -> str:
 
 def counts(o: Orchestrator) -> tuple[int, int, int]:
     g = o.d.graph
-    done = sum(1 for s in g.state.values() if s.value == "done")
-    return done, len(g.tasks), len(g.holes)
+    return g.done_count(), len(g.tasks), len(g.holes)
 
 
 class PlainProgress:

@@ -22,6 +22,7 @@ channel or reads a context. Standard library only, like the task SDK.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -38,6 +39,10 @@ MAX_PACKET = 1 << 20
 
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[0]))
+    import grammarflow
+    from grammarflow import call, task, wire  # noqa: F401 — what every attempt uses
+
+    grammarflow.TASK_PROCESS = True  # the file's define() and kinds: stand-ins
     modules: dict[str, object] = {}
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, None)
@@ -73,6 +78,7 @@ def _fork(sock: socket.socket, selector: selectors.BaseSelector, request: dict[s
         except BaseException:
             module = None
         modules[path] = module
+    gc.freeze()  # what the zygote holds stays out of the children's collections
     pid = os.fork()
     if pid:
         for fd in fds:

@@ -13,7 +13,7 @@ settings.register_profile(
     "thorough", max_examples=5000, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("dev", max_examples=30, deadline=None)
+settings.register_profile("dev", max_examples=30, deadline=None, print_blob=True)
 # bench/mutants.py: the CI budget and seeds, without shrinking (a property that fails
 # under a planted bug has caught it; making the example small would only cost minutes).
 settings.register_profile(

@@ -486,7 +486,7 @@ class Orchestrator:
         if len(self.running) >= self.options.max_parallel or self.paused:
             return
         self.tentative.settle()
-        for task in self.d.graph.ready_in_order():
+        for task in self.d.graph.ready_oldest_first():
             if len(self.running) >= self.options.max_parallel or self._stopping():
                 break
             attempt = self._begin_attempt(task)

@@ -135,16 +135,16 @@ class _Zygote:
             for fd in (stdin_r, stdout_w, stderr_w):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        # our ends of the pipes are made ready while the zygote forks
+        pipes = await _Pipes.of(stdin_w, stdout_r, stderr_r)
         try:
             pid = await self.forked
         except BaseException:
-            for fd in (stdin_w, stdout_r, stderr_r):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            pipes.close()
             raise
         exit = self.exits[pid]  # perhaps done already: the zygote reports in order
         exit.add_done_callback(lambda _: self.exits.pop(pid, None))
-        return await _Forked.of(pid, exit, stdin_w, stdout_r, stderr_r)
+        return _Forked(pid, exit, pipes)
 
     def _readable(self) -> None:
         while True:
@@ -194,21 +194,15 @@ class _Zygote:
             await self.proc.wait()
 
 
-class _Forked(Streams):
-    """An attempt the zygote forked: its pipes, and its exit as the zygote reports it."""
+class _Pipes:
+    """Our ends of an attempt's stdin, stdout and stderr, as asyncio transports."""
 
-    def __init__(self, pid: int, exit: asyncio.Future[int], stdin: asyncio.WriteTransport,
-                 stdout: asyncio.StreamReader, stderr: asyncio.StreamReader,
-                 readers: list[asyncio.BaseTransport]) -> None:
-        super().__init__(stdout, stderr)
-        self.pid = pid
-        self.exit = exit
-        self.stdin = stdin
-        self.readers = readers
+    def __init__(self, stdin: asyncio.WriteTransport, stdout: asyncio.StreamReader,
+                 stderr: asyncio.StreamReader, readers: list[asyncio.BaseTransport]) -> None:
+        self.stdin, self.stdout, self.stderr, self.readers = stdin, stdout, stderr, readers
 
     @classmethod
-    async def of(cls, pid: int, exit: asyncio.Future[int], stdin: int, stdout: int,
-                 stderr: int) -> _Forked:
+    async def of(cls, stdin: int, stdout: int, stderr: int) -> _Pipes:
         loop = asyncio.get_running_loop()
         readers: list[asyncio.BaseTransport] = []
         streams = []
@@ -221,13 +215,28 @@ class _Forked(Streams):
             streams.append(reader)
         writer, _ = await loop.connect_write_pipe(asyncio.Protocol,
                                                   os.fdopen(stdin, "wb", buffering=0))
-        return cls(pid, exit, writer, streams[0], streams[1], readers)
+        return cls(writer, streams[0], streams[1], readers)
+
+    def close(self) -> None:
+        self.stdin.close()
+        for transport in self.readers:
+            transport.close()
+
+
+class _Forked(Streams):
+    """An attempt the zygote forked: its pipes, and its exit as the zygote reports it."""
+
+    def __init__(self, pid: int, exit: asyncio.Future[int], pipes: _Pipes) -> None:
+        super().__init__(pipes.stdout, pipes.stderr)
+        self.pid = pid
+        self.exit = exit
+        self.pipes = pipes
 
     def send(self, data: bytes) -> None:
-        if self.stdin.is_closing():
+        if self.pipes.stdin.is_closing():
             return
         with contextlib.suppress(ConnectionError, RuntimeError):
-            self.stdin.write(data)
+            self.pipes.stdin.write(data)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -237,9 +246,7 @@ class _Forked(Streams):
         return await asyncio.shield(self.exit)
 
     def release(self) -> None:
-        self.stdin.close()
-        for transport in self.readers:
-            transport.close()
+        self.pipes.close()
 
 
 __all__ = ["NO_ZYGOTE_ENV", "ZygoteExecutor", "forkable", "kill_orphaned_zygotes"]

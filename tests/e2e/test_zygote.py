@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -114,7 +115,7 @@ def test_kill_9_of_the_orchestrator_or_the_zygote_then_resume(project: Project,
         leftovers.add(run.pid)
         task_pid, grandchild = pids(project.root / "t-1")
         leftovers.add(task_pid, grandchild)
-        zygote = int(open(f"/proc/{task_pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        zygote = int(Path(f"/proc/{task_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         leftovers.add(zygote)
         if victim == "orchestrator":
             run.send_signal(signal.SIGKILL)
@@ -125,7 +126,7 @@ def test_kill_9_of_the_orchestrator_or_the_zygote_then_resume(project: Project,
             assert resumed.code == 0, resumed.stderr[-800:]
         else:
             os.kill(zygote, signal.SIGKILL)  # the attempt it forked is killed: a retry
-            out, err = run.communicate(timeout=60)
+            _out, err = run.communicate(timeout=60)
             assert run.returncode == 0, err[-800:]
         for pid in (zygote, task_pid, grandchild):
             wait_until(lambda p=pid: not alive(p), f"pid {pid} to die", 10)
