@@ -13,7 +13,7 @@ the notation (``repr``) is :mod:`grammarflow.notation`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from grammarflow.constraints import (
@@ -294,11 +294,16 @@ class Grammar:
     styles: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict, hash=False)
     #: The open types with constraints (a hole of one starts a scope when it is made).
     constrained: frozenset[str] = field(init=False, compare=False, repr=False, hash=False)
+    #: False: the grammar was checked when it was registered (read back from a journal
+    #: or a snapshot), and is not checked again — for a 100k-task start graph that is
+    #: most of what reading a run costs.
+    checked: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, checked: bool) -> None:
         from grammarflow.wellformed import check_grammar
 
-        check_grammar(self)
+        if checked:
+            check_grammar(self)
         object.__setattr__(self, "constrained", frozenset(
             n for n, t in self.types.items() if t.constraints))
 
@@ -349,9 +354,14 @@ class Grammar:
                    if self.styles else {})}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Grammar:
+    def from_json(cls, data: Mapping[str, Any], *, checked: bool = True,
+                  start: Fragment | None = None) -> Grammar:
+        """The grammar of its JSON form (``checked=False``: one this grammarflow wrote
+        after registering it, not checked again; ``start``: its start graph, when the
+        JSON leaves it out — a snapshot's grammar is its run's, narrowed)."""
         types = [HoleType.from_json(t) for t in data["types"]]
-        return cls(Fragment.from_json(data["start"]), {t.name: t for t in types},
+        return cls(start or Fragment.from_json(data["start"]), {t.name: t for t in types},
                    data=signatures_from_json(data.get("data")),
                    cosmetics=tuple(data.get("cosmetics", ())),
-                   styles={k: dict(v) for k, v in data.get("styles", {}).items()})
+                   styles={k: dict(v) for k, v in data.get("styles", {}).items()},
+                   checked=checked)

@@ -12,7 +12,7 @@ from typing import Any
 from grammarflow.constraints import constraints_from_json
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, Refusal
-from grammarflow.fold import Failure, fold_run, refusal_of_entry
+from grammarflow.fold import Failure, bulk_reading, fold_run, refusal_of_entry
 from grammarflow.steps import step_from_json
 from grammarflow.store import Entry, RunRow, Store
 from grammarflow.workflow import Workflow
@@ -42,8 +42,9 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
     """Status of a run as JSON: first its verdict (how it ended and who is to blame), then
     the graph as it stands, tasks with how their last attempt failed, holes with their
     productions, and the refusal that broke it."""
-    row = store.run(run_id)
-    state = fold_run(store, run_id)
+    with bulk_reading():
+        row = store.run(run_id)
+    state = fold_run(store, run_id, row=row)
     d = state.d
     g = d.graph
     refused_task = state.refusal.task if state.refusal else None

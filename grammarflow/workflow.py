@@ -159,7 +159,7 @@ class Workflow:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Workflow:
-        return cls(Grammar.from_json(data["grammar"]),
+        return cls(Grammar.from_json(data["grammar"], checked=False),  # checked when it ran
                    {k: Kind.from_json(v) for k, v in data["kinds"].items()}, Path(data["path"]))
 
 

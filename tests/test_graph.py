@@ -85,3 +85,36 @@ def test_json_round_trip_keeps_states_and_bookkeeping() -> None:
     assert copy == g
     assert list(copy.ready()) == list(g.ready()) == ["b"]
     assert list(copy.due()) == list(g.due()) == []
+
+
+# ---------------------------------------------------------------- ready tasks, oldest first
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from strategies import grammars  # noqa: E402
+
+from grammarflow.testing import partial_runs  # noqa: E402
+
+
+@given(st.data())
+def test_ready_tasks_come_oldest_first_from_the_heap_as_from_a_sort(
+        data: st.DataObject) -> None:
+    """The scheduler's heap (ready_oldest_first) gives what sorting the ready set gives,
+    also when the caller starts some of them as they come, after a speculation was
+    rolled back, and on a graph rebuilt from its snapshot."""
+    d = data.draw(partial_runs(data.draw(grammars())))
+    g = d.graph
+    d.speculate()  # a running task's tentative changes, then thrown away
+    for task in g.ready_in_order()[:2]:
+        g.set_state(task, TaskState.RUNNING)
+    d.discard()
+    for graph in (g, Graph.from_snapshot(g.snapshot())):
+        assert list(graph.ready_oldest_first()) == graph.ready_in_order()
+        started, seen = [], []
+        for task in graph.ready_oldest_first():
+            seen.append(task)
+            if data.draw(st.booleans(), label=f"start {task}"):
+                graph.set_state(task, TaskState.RUNNING)
+                started.append(task)
+        assert seen == sorted(seen, key=graph.rank.__getitem__)
+        assert list(graph.ready_oldest_first()) == graph.ready_in_order()
+        assert not set(started) & set(graph.ready())
