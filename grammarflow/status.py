@@ -43,7 +43,11 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
     the graph as it stands, tasks with how their last attempt failed, holes with their
     productions, and the refusal that broke it."""
     with bulk_reading():
-        row = store.run(run_id)
+        return _run_view(store, run_id)
+
+
+def _run_view(store: Store, run_id: int) -> dict[str, Any]:
+    row = store.run(run_id)
     state = fold_run(store, run_id, row=row)
     d = state.d
     g = d.graph

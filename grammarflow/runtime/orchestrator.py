@@ -88,7 +88,6 @@ from grammarflow import wire
 from grammarflow.derivation import Derivation
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
 from grammarflow.fold import (
-    SNAPSHOT_EVERY,
     Failure,
     RunFold,
     fold_run,
@@ -122,6 +121,9 @@ STATUS_EXIT = {"succeeded": EXIT_SUCCEEDED, "failed": EXIT_TASK_FAILED,
 CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
 #: Test hook: raise a bug of ours (RuntimeError) while handling a message with this op.
 INTERNAL_ERROR_ENV = "GRAMMARFLOW_TEST_INTERNAL_ERROR_ON"
+
+#: Journal entries since the last snapshot after which a run that ends takes one.
+FINAL_SNAPSHOT_AFTER = 1000
 
 #: How much of a refused message the journal keeps.
 MESSAGE_KEEP = 64 * 1024
@@ -541,14 +543,16 @@ class Orchestrator:
 
     def _snapshot(self, final: bool = False) -> None:
         """Cache the committed state when it is due (:mod:`grammarflow.fold`); at the end
-        of a run, whenever the journal grew by SNAPSHOT_EVERY since the last one."""
+        of a run, whenever the journal grew by FINAL_SNAPSHOT_AFTER since the last one
+        (reading the run then costs its state, not a tail of up to SNAPSHOT_EVERY)."""
         seq = self.store.last_seq(self.run_id)
         grown = seq - self.last_snapshot
-        if not (snapshot_due(self.last_snapshot, seq) or (final and grown >= SNAPSHOT_EVERY)):
+        if not (snapshot_due(self.last_snapshot, seq)
+                or (final and grown >= FINAL_SNAPSHOT_AFTER)):
             return
         self.tentative.settle()
         state = RunFold(self.workflow, self.d, seq, self.attempts, self.failures,
-                        self.refusal, self.paused)
+                        self.refusal, self.paused, dict(self.waiting))
         self.store.put_snapshot(self.run_id, seq, state.snapshot())
         self.last_snapshot = seq
 

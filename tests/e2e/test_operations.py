@@ -210,6 +210,22 @@ def test_a_waiting_task_runs_no_process_and_the_run_stops_waiting(project: Proje
     assert "  waiting  approve (approve)  asks: Which side, and are you sure?" in text
 
 
+def test_a_snapshot_keeps_the_tasks_that_wait(project: Project) -> None:
+    project.write("wf.py", ASKED)
+    (project.root / "slow-go").write_text("")
+    env = {**os.environ, "GRAMMARFLOW_SNAPSHOT_EVERY": "2"}  # snapshots all along
+    assert project.run(env=env).code == 4
+    from grammarflow.store import Store
+
+    store = Store(project.db, readonly=True)
+    cached = store.snapshot(1)
+    assert cached is not None and cached[0] >= [
+        e.seq for e in store.entries(1, ["attempt"]) if e.data.get("event") == "wait"][0]
+    assert cached[1]["waiting"] == {"approve": "Which side, and are you sure?"}
+    waiting = [t["id"] for t in status(project)["tasks"] if "waiting" in t]
+    assert waiting == ["approve"]
+
+
 def test_an_answer_by_a_second_process_after_the_orchestrator_exited(project: Project) -> None:
     project.write("wf.py", ASKED)
     (project.root / "slow-go").write_text("")
