@@ -219,8 +219,8 @@ def test_a_snapshot_keeps_the_tasks_that_wait(project: Project) -> None:
 
     store = Store(project.db, readonly=True)
     cached = store.snapshot(1)
-    assert cached is not None and cached[0] >= [
-        e.seq for e in store.entries(1, ["attempt"]) if e.data.get("event") == "wait"][0]
+    assert cached is not None and cached[0] >= next(
+        e.seq for e in store.entries(1, ["attempt"]) if e.data.get("event") == "wait")
     assert cached[1]["waiting"] == {"approve": "Which side, and are you sure?"}
     waiting = [t["id"] for t in status(project)["tasks"] if "waiting" in t]
     assert waiting == ["approve"]

@@ -16,6 +16,12 @@ import pytest
 from .conftest import Project
 from .processes import alive, marked, pids, reaped, start, wait_until
 
+@pytest.fixture(autouse=True)
+def zygote_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the zygote: on, whatever the suite's environment says."""
+    monkeypatch.delenv("GRAMMARFLOW_NO_ZYGOTE", raising=False)
+
+
 # Each task writes down its pid, its parent's, its process group and what it saw of
 # the module-level state the workflow file set up when it was imported.
 SIBLINGS = """
