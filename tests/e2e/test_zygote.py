@@ -16,6 +16,7 @@ import pytest
 from .conftest import Project
 from .processes import alive, marked, pids, reaped, start, wait_until
 
+
 @pytest.fixture(autouse=True)
 def zygote_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about the zygote: on, whatever the suite's environment says."""
