@@ -17,7 +17,6 @@ line a kind without a command), 0 with warnings.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import random
@@ -295,6 +294,8 @@ def _reporter(as_json: bool) -> Any:
 
 
 def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
+    import asyncio  # here, not at the top: `status`, `pause` and the rest need none of it
+
     from grammarflow.runtime import EXIT_JOURNAL_LOST, STATUS_EXIT, JournalLost
     from grammarflow.status import run_view
     from grammarflow.store import LeaseLost
