@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from hypothesis import assume, event, given
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from reference import full_graph, replay
 from strategies import grammars
@@ -241,3 +241,85 @@ def test_a_restart_of_a_task_that_never_started_or_does_not_exist_is_refused(
         assert str(e) == "no task 'bb' in the run; did you mean b?"
     else:
         raise AssertionError("restarted a task that does not exist")
+
+
+# ---------------------------------------------------------------- taken by a living orchestrator
+@settings(max_examples=min(20, settings.default.max_examples), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # the same patch
+@given(n=st.integers(2, 6), parallel=st.sampled_from([1, 2, 8]), data=st.data())
+def test_a_living_orchestrator_restarts_a_done_task_while_its_siblings_run(
+        n: int, parallel: int, data: st.DataObject, monkeypatch: Any) -> None:
+    """A map A -> M* -> B runs with coroutine tasks at --max-parallel 1, 2 or 8. Once the
+    first M is done and a slow one runs, a second connection to the database asks the
+    orchestrator to restart the running one (refused: it runs) and then the done one
+    (taken while its siblings run). The run ends succeeded, the restarted M ran twice and
+    nothing else did, the journal's kept steps are in the language, and the fold of the
+    journal is the orchestrator's own graph."""
+    import asyncio
+
+    from grammarflow import Kind, define, repeat_parallel
+    from grammarflow.runtime import Options, Orchestrator, orchestrator
+    from grammarflow.runtime.inprocess import InProcessExecutor, TaskIO
+
+    monkeypatch.setattr(orchestrator, "CONTROL_POLL", 0.005)
+    slow = data.draw(st.sets(st.integers(1, n - 1), min_size=1), label="slow Ms")
+    grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    go = asyncio.Event()
+
+    async def a(io: TaskIO) -> int:
+        await io.request("add", tasks=[{"name": f"m{i}", "kind": "M", "attrs": {"i": i}}
+                                       for i in range(n)],
+                         edges=[e for i in range(n) for e in (("A", f"m{i}"), (f"m{i}", "B"))])
+        return 0
+
+    async def m(io: TaskIO) -> int:
+        if io.context["attrs"]["i"] in slow:
+            await go.wait()
+        return 0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        workflow = Workflow(grammar, {k: Kind(f":{k}") for k in "ABM"}, root / "wf.py")
+        store = Store(root / "gf.db")
+        o = Orchestrator.start(store, workflow, Options(max_parallel=parallel, logs=root / "l"),
+                               executor=InProcessExecutor({"A": a, "M": m}))
+        other = Store(root / "gf.db")  # side by side: another command's connection
+
+        async def operate() -> tuple[str, str, str | None]:
+            g = o.d.graph
+            while True:
+                ms = {g.tasks[t].attrs.get("i"): t for t in g.tasks if g.tasks[t].kind == "M"}
+                running = [t for i, t in ms.items() if i in slow
+                           and g.state[t] is TaskState.RUNNING]
+                if 0 in ms and g.state[ms[0]] is TaskState.DONE and running:
+                    break
+                await asyncio.sleep(0.001)
+            refused = await taken(other.ask(o.run_id, "restart", {"task": running[0]}))
+            said = await taken(other.ask(o.run_id, "restart", {"task": ms[0]}))
+            go.set()
+            return ms[0], refused or "", said
+
+        async def taken(request: int) -> str | None:
+            while (outcome := other.taken(request)) is None:
+                await asyncio.sleep(0.002)
+            return outcome[1]
+
+        async def both() -> tuple[str, tuple[str, str, str | None]]:
+            run = asyncio.create_task(o.run())
+            return await asyncio.gather(run, operate())  # type: ignore[return-value]
+
+        status, (target, refused, said) = asyncio.run(both())
+        assert status == "succeeded"
+        assert "is running, and a restart rolls back what it does" in refused
+        assert said is None  # taken
+        entry = store.restarts(o.run_id)[-1].data
+        assert sorted(entry["restarted"]) == sorted([target, "B"]) and entry["vanished"] == []
+        attempts = o.attempts
+        assert attempts[target] == 2
+        assert all(k == 1 for t, k in attempts.items() if t != target)
+        kept = journaled_steps(store, o.run_id)
+        start = grammar.derivation()
+        model = replay(start.graph.to_json(), start.grammar.to_json(), shape_steps(kept))
+        assert not model.differences(o.d.graph.to_json(), o.d.grammar.to_json())
+        assert fold_run(store, o.run_id).d.graph == o.d.graph == fold_from_start(
+            store, o.run_id).d.graph
