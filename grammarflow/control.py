@@ -224,8 +224,8 @@ def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
         holder = Holder.this_process()
         try:
             store.acquire(run_id, holder)
-        except LeaseHeld:
-            pass  # an orchestrator took the run meanwhile: ask it instead
+        except LeaseHeld as e:
+            lease = e.lease  # an orchestrator took the run meanwhile: ask it instead
         else:
             try:
                 return Done(here(), None)
@@ -234,6 +234,7 @@ def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
                                        f"so nothing changed: {e}") from None
             finally:
                 store.release(run_id)
+    asked = lease  # the living orchestrator asked (only a lease holder can take it)
     request = store.ask(run_id, op, data)
     deadline = time.monotonic() + TAKE_WITHIN
     while time.monotonic() < deadline:
@@ -242,15 +243,16 @@ def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
             seq, refused = outcome
             if refused is not None:
                 raise GrammarflowError(refused)
-            owner = store.lease(run_id)
+            # it may have finished the run since (and let the lease go): it took it
+            owner = store.lease(run_id) or asked
             return Done(seq, owner.holder.pid if owner is not None else None)
         lease = store.lease(run_id)
         if (lease is None or not lease.alive()) and store.withdraw(request):
             # its orchestrator ended before taking it: nobody runs the run now
             return _perform(store, run_id, op, data, here)
         time.sleep(0.05)
-    owner = store.lease(run_id)
-    whom = f"pid {owner.holder.pid}" if owner is not None else "its orchestrator"
+    current = store.lease(run_id)
+    whom = f"pid {current.holder.pid}" if current is not None else "its orchestrator"
     raise GrammarflowError(
         f"asked run {run_id}'s orchestrator ({whom}) to {op}, and it has not taken the "
         f"request within {TAKE_WITHIN:g} s; it will when it can (the request stays)")
