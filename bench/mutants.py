@@ -264,15 +264,10 @@ MUTANTS: list[Mutant] = [
     M("M61", "rollback.py", "        return owner in restart or owner not in d.graph.tasks",
       "        return owner in restart",
       "a task made by a rolled-back step keeps its steps (it never vanishes)", "restart"),
-    M("M62", "rollback.py", "        return not _is_due(d.graph, j.step.hole)",
+    M("M62", "rollback.py", "        return not d.graph.is_due(j.step.hole)",
       "        return False",
       "the orchestrator's close of a hole after a restarted task is kept", "restart"),
-    M("M63", "rollback.py", "            if x in hole.after:\n                nexts.extend(hole.before)",
-      "            if False:\n                nexts.extend(hole.before)",
-      "a task after the restarted one through a hole is not restarted", "restart",
-      equivalent="a task after T only through a hole is pending (the hole blocks it "
-      "until it is expanded), and so is everything after it: restarting it changes no "
-      "state, only the restart entry's list of tasks that run again"),
+    # M63 (the restart's walk past holes) is M08 now: one traversal, Graph._onward_from
     M("M64", "fold.py", "        if e.seq in skip:\n            state.seq = e.seq\n            continue",
       "        if False:\n            state.seq = e.seq\n            continue",
       "the fold replays the steps a restart removed", "restart"),

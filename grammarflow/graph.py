@@ -225,6 +225,12 @@ class Graph:
         if self._undone_tasks == 0:
             yield from self._everywhere
 
+    def is_due(self, hole_id: str) -> bool:
+        """Whether hole ``hole_id`` is among :meth:`due` (O(1))."""
+        if hole_id in self._everywhere:
+            return self._undone_tasks == 0
+        return hole_id in self._due
+
     def holes_at(self, task_id: str) -> set[str]:
         """Ids of the local holes attached to ``task_id`` (in any role)."""
         return self._holes_at.get(task_id, set())
@@ -261,10 +267,20 @@ class Graph:
         Only used for edges that may end at an existing task (open holes attached
         everywhere); production steps are acyclic by construction and never call it.
         """
-        if src == dst:
-            return True
-        seen = {src}
-        stack = [src]
+        return src == dst or any(y == dst for y in self._onward_from([src]))
+
+    def downstream(self, tasks: Iterable[str]) -> set[str]:
+        """``tasks`` and every task that runs after one of them (the paths of
+        :meth:`reaches`: what comes after a hole comes after what comes before it)."""
+        starts = list(tasks)
+        return {t for t in (*starts, *self._onward_from(starts)) if t in self.tasks}
+
+    def _onward_from(self, starts: Iterable[str]) -> Iterator[str]:
+        """Every node reachable from ``starts`` by one step or more, each once (not the
+        starts themselves unless reached again), a local hole counted as a node between
+        its roles."""
+        seen = set(starts)
+        stack = list(seen)
         while stack:
             x = stack.pop()
             nexts: list[str] = list(self.succ.get(x, ()))
@@ -273,12 +289,10 @@ class Graph:
                 if x in hole.after:
                     nexts.extend(hole.before)
             for y in nexts:
-                if y == dst:
-                    return True
                 if y not in seen:
                     seen.add(y)
                     stack.append(y)
-        return False
+                    yield y
 
     # ---------------------------------------------------------------- atomicity
     @contextmanager

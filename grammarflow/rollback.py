@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from grammarflow.derivation import Derivation
 from grammarflow.errors import GrammarflowError
 from grammarflow.grammar import Grammar
-from grammarflow.graph import Graph, TaskState
+from grammarflow.graph import Graph
 from grammarflow.steps import Expand, Refine, SetState, Step
 
 
@@ -61,23 +61,8 @@ class Rollback:
 
 
 def downstream(graph: Graph, tasks: Iterable[str]) -> set[str]:
-    """``tasks`` and every task that runs after one of them (edges followed, and a
-    local hole counted as a node between its roles: what comes after the hole comes
-    after what comes before it)."""
-    seen = set(tasks)
-    stack = list(seen)
-    while stack:
-        x = stack.pop()
-        nexts = list(graph.succ.get(x, ()))
-        for h in graph.holes_at(x):
-            hole = graph.holes[h]
-            if x in hole.after:
-                nexts.extend(hole.before)
-        for y in nexts:
-            if y not in seen:
-                seen.add(y)
-                stack.append(y)
-    return {t for t in seen if t in graph.tasks}
+    """``tasks`` and every task that runs after one of them (:meth:`Graph.downstream`)."""
+    return graph.downstream(tasks)
 
 
 def rollback(grammar: Grammar, journal: Sequence[Journaled], now: Graph,
@@ -132,17 +117,8 @@ def _rolled_back(d: Derivation, j: Journaled, restart: set[str]) -> bool:
     if owner is not None:
         return owner in restart or owner not in d.graph.tasks
     if isinstance(j.step, Expand | Refine):  # the orchestrator closed a due hole
-        return not _is_due(d.graph, j.step.hole)
+        return not d.graph.is_due(j.step.hole)
     return False
-
-
-def _is_due(graph: Graph, hole_id: str) -> bool:
-    hole = graph.holes.get(hole_id)
-    if hole is None:
-        return False
-    if hole.everywhere:
-        return all(s is TaskState.DONE for s in graph.state.values())
-    return all(graph.state[t] is TaskState.DONE for t in hole.after)
 
 
 __all__ = ["Journaled", "Rollback", "downstream", "rollback"]

@@ -74,14 +74,21 @@ class Kind:
             raise GrammarflowError(f"Kind({self.run!r}, ask=...): a task is run or asked, "
                                    "not both")
 
+    def function(self, base: Path, workflow_file: Path) -> tuple[Path, str] | None:
+        """The file and function a function task runs (``:f`` or ``file.py:f``, the
+        file relative to ``base``); None for a script or a module."""
+        if ":" not in self.run:
+            return None
+        file, func = self.run.rsplit(":", 1)
+        return (workflow_file if not file else base / file), func
+
     def argv(self, python: str, base: Path, workflow_file: Path) -> list[str]:
         """The command line for one attempt (``python`` is the interpreter to use)."""
         run = self.run
-        if ":" in run:
-            file, func = run.rsplit(":", 1)
-            path = workflow_file if not file else (base / file)
+        function = self.function(base, workflow_file)
+        if function is not None:
             # `-c`, not `-m grammarflow.call`: runpy alone costs every task ~10 ms
-            return [python, "-c", CALL, str(path), func, *self.args]
+            return [python, "-c", CALL, str(function[0]), function[1], *self.args]
         if run.endswith(".py"):
             return [python, str(base / run), *self.args]
         return [python, "-m", run, *self.args]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from reference import full_graph, replay
@@ -229,18 +230,12 @@ def test_a_restart_of_a_task_that_never_started_or_does_not_exist_is_refused(
     store = Store(tmp_path / "gf.db")
     run_id = store.create_run(Workflow(grammar, {}, tmp_path / "wf.py").to_json())
     journal(store, run_id, grammar.derivation(), RandomChooser(random.Random(1)), 1)
-    try:
-        restart(store, run_id, "c")
-    except GrammarflowError as e:
-        assert str(e) == "task c has not started: nothing to restart (it runs when its turn comes)"
-    else:
-        raise AssertionError("restarted a task that never ran")
-    try:
-        restart(store, run_id, "bb")
-    except GrammarflowError as e:
-        assert str(e) == "no task 'bb' in the run; did you mean b?"
-    else:
-        raise AssertionError("restarted a task that does not exist")
+    for task, said in [
+            ("c", "task c has not started: nothing to restart (it runs when its turn comes)"),
+            ("bb", "no task 'bb' in the run; did you mean b?")]:
+        with pytest.raises(GrammarflowError) as refused:
+            restart(store, run_id, task)
+        assert str(refused.value) == said
 
 
 # ---------------------------------------------------------------- taken by a living orchestrator

@@ -144,11 +144,13 @@ def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
     marker. Linux only (``/proc``); elsewhere an orphan may finish on its own while its
     task runs again.
     """
-    if not tasks:
-        return []
-    return kill_marked(*(
-        (wire.ENV_TASK + "=" + json.dumps({"db": db_key, "run": str(run_id), "task": t})[:-1]
-         + ",").encode() for t in tasks))
+    return kill_marked(*task_markers(db_key, run_id, tasks)) if tasks else []
+
+
+def task_markers(db_key: str, run_id: int, tasks: list[str]) -> list[bytes]:
+    """The starts of the markers of these tasks' attempts (their environment)."""
+    return [(wire.ENV_TASK + "=" + json.dumps({"db": db_key, "run": str(run_id), "task": t})[:-1]
+             + ",").encode() for t in tasks]
 
 
 def kill_marked(*prefixes: bytes) -> list[int]:
@@ -192,5 +194,5 @@ def _owner_lives(marker: bytes) -> bool:
     return started is not None and started == owner["started"]
 
 
-__all__ = ["LocalExecutor", "LocalProcess", "kill_marked", "kill_orphans",
+__all__ = ["LocalExecutor", "LocalProcess", "kill_marked", "kill_orphans", "task_markers",
            "use_pidfd_child_watcher"]

@@ -30,7 +30,7 @@ from typing import Any
 
 from grammarflow import wire
 from grammarflow.runtime.executor import Launch, Streams, TaskProcess
-from grammarflow.runtime.local import LocalExecutor, kill_marked
+from grammarflow.runtime.local import LocalExecutor, kill_marked, task_markers
 from grammarflow.zygote import ENV_ZYGOTE, MAX_PACKET
 
 #: Set to 1 to spawn every task fresh (the same as ``--no-zygote``).
@@ -41,7 +41,7 @@ CLOSE_GRACE = 2.0
 
 def forkable(launch: Launch) -> bool:
     """Whether ``launch`` is an attempt of a function task the zygote may fork."""
-    return ":" in launch.command.run and launch.command.zygote
+    return launch.command.zygote and ":" in launch.command.run
 
 
 class ZygoteExecutor:
@@ -65,8 +65,8 @@ class ZygoteExecutor:
     def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
         """Spawned attempts by their task's marker; a dead orchestrator's zygote and
         every attempt it forked by the zygote's."""
-        return [*self.local.kill_orphans(db_key, run_id, tasks),
-                *kill_orphaned_zygotes(db_key, run_id)]
+        return kill_marked(*task_markers(db_key, run_id, tasks),
+                           zygote_marker(db_key, run_id))  # one look through /proc
 
     async def close(self) -> None:
         if self._zygote is not None:
@@ -74,11 +74,10 @@ class ZygoteExecutor:
             self._zygote = None
 
 
-def kill_orphaned_zygotes(db_key: str, run_id: int) -> list[int]:
-    """Kill a dead orchestrator's zygote for this run and the attempts it forked (each
-    carries the zygote's marker, which names the run and its orchestrator)."""
-    prefix = f"{ENV_ZYGOTE}={json.dumps({'db': db_key, 'run': str(run_id)})[:-1]},"
-    return kill_marked(prefix.encode())
+def zygote_marker(db_key: str, run_id: int) -> bytes:
+    """The start of the marker of the run's zygote — which every attempt it forked
+    carries too: it names the run and its orchestrator."""
+    return f"{ENV_ZYGOTE}={json.dumps({'db': db_key, 'run': str(run_id)})[:-1]},".encode()
 
 
 class _Zygote:
@@ -114,8 +113,9 @@ class _Zygote:
     async def fork(self, launch: Launch) -> TaskProcess:
         if self.dead is not None:
             raise OSError(f"the zygote cannot fork: {self.dead}")
-        file, func = launch.command.run.rsplit(":", 1)
-        path = launch.workflow if not file else launch.workflow.parent / file
+        function = launch.command.function(launch.workflow.parent, launch.workflow)
+        assert function is not None  # forkable() said so
+        path, func = function
         request = {"file": str(path), "func": func, "args": list(launch.command.args),
                    "cwd": str(launch.workflow.parent), "context": launch.context}
         stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
@@ -249,4 +249,4 @@ class _Forked(Streams):
         self.pipes.close()
 
 
-__all__ = ["NO_ZYGOTE_ENV", "ZygoteExecutor", "forkable", "kill_orphaned_zygotes"]
+__all__ = ["NO_ZYGOTE_ENV", "ZygoteExecutor", "forkable", "zygote_marker"]
