@@ -121,10 +121,8 @@ class RunFold:
         self.seq = entry.seq
 
     def snapshot(self) -> dict[str, Any]:
-        grammar = self.d.grammar.to_json()
-        del grammar["start"]  # the run's own (its workflow's), never changed by a step
         return {"format": FORMAT, "graph": self.d.graph.snapshot(),
-                "grammar": grammar, "attempts": self.attempts,
+                "grammar": self.d.grammar.to_json(start=False), "attempts": self.attempts,
                 "constraints": self.d.limits.to_json(),
                 "failures": {t: f.to_json() for t, f in self.failures.items()},
                 "refusal": self.refusal.to_json() if self.refusal else None,

@@ -345,8 +345,10 @@ class Grammar:
 
         return format_grammar(self)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"start": self.start.to_json(),
+    def to_json(self, *, start: bool = True) -> dict[str, Any]:
+        """Its JSON form (``start=False``: without the start graph, as a snapshot keeps
+        it — its run's own, never changed by a step)."""
+        return {**({"start": self.start.to_json()} if start else {}),
                 "types": [t.to_json() for t in self.types.values()],
                 **({"data": signatures_to_json(self.data)} if self.data else {}),
                 **({"cosmetics": list(self.cosmetics)} if self.cosmetics else {}),

@@ -302,6 +302,16 @@ def _boot_id() -> str:
         return ""
 
 
+@dataclass(slots=True)
+class _Batch:
+    """A :meth:`Store.batch` under way: its run, writes done, the first that failed."""
+
+    run: int
+    begun: bool = False  # its transaction (at its first write)
+    writes: int = 0
+    failure: BaseException | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     run: int
@@ -352,6 +362,7 @@ class Store:
         self._fail_from = int(fail.rstrip("+")) if fail else None
         self._fail_on = None if not fail or fail.endswith("+") else self._fail_from
         self._writes = 0
+        self._batch: _Batch | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -464,11 +475,15 @@ class Store:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 return
+            self.commit(self.db)
+
+        @staticmethod
+        def commit(db: sqlite3.Connection) -> None:
             try:
-                self.db.execute("COMMIT")
+                db.execute("COMMIT")
             except BaseException:  # a failed commit (disk full, busy) must not linger
                 with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
+                    db.execute("ROLLBACK")
                 raise
 
     def _tx(self) -> Store._Tx:
@@ -673,12 +688,50 @@ class Store:
     def append_many(self, run_id: int, entries: Sequence[tuple[str, dict[str, Any]]]
                     ) -> list[int]:
         """Several entries in one transaction: after a crash, all or none are there."""
-        return self._write(run_id, lambda: [self._insert(run_id, kind, data)
-                                            for kind, data in entries])
+        return self._write(run_id, lambda: self._insert_many(run_id, entries))
+
+    @contextlib.contextmanager
+    def batch(self, run_id: int) -> Iterator[None]:
+        """Group commit: every write of the run inside the block goes into one transaction
+        (begun and fenced at the first, committed at the block's end) — the journal
+        after it is as if each had been its own transaction, and a crash keeps all of
+        them or none. A write that fails dooms the batch: later writes in it raise at
+        once (SQLite may have ended the transaction, and they must not commit alone)
+        and nothing of it is committed (the block's end raises a JournalWriteError, or
+        the LeaseLost again). The block must not await: nothing else may write
+        meanwhile. Nested, a batch is part of the outer one."""
+        if self._batch is not None:
+            yield
+            return
+        batch = self._batch = _Batch(run_id)
+        try:
+            yield
+            if batch.failure is not None:
+                if isinstance(batch.failure, LeaseLost):
+                    raise batch.failure
+                raise JournalWriteError(
+                    f"{self.path}: a transaction was not committed: one of its writes "
+                    f"failed ({batch.failure})") from batch.failure
+            if batch.begun:
+                with _translated(self.path, JournalWriteError):
+                    Store._Tx.commit(self.db)
+        except BaseException:
+            if batch.begun and self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            self._next_seq.pop(run_id, None)
+            raise
+        finally:
+            self._batch = None
+        for _ in range(batch.writes):
+            self._count_append()
 
     def _write(self, run_id: int, write: Callable[[], T]) -> T:
         """Do one write in one transaction, fenced by the run's lease if this store took
-        it; if it fails nothing was written, so re-read the next seq."""
+        it; if it fails nothing was written, so re-read the next seq. Inside a
+        :meth:`batch` of the run: in the batch's transaction."""
+        if self._batch is not None and self._batch.run == run_id:
+            return self._batched(write)
         try:
             with _translated(self.path, JournalWriteError), self._tx():
                 self._fence(run_id)
@@ -690,16 +743,42 @@ class Store:
         self._count_append()
         return result
 
+    def _batched(self, write: Callable[[], T]) -> T:
+        batch = self._batch
+        assert batch is not None
+        if batch.failure is not None:
+            raise JournalWriteError(f"not written: an earlier write of the same transaction "
+                                    f"failed ({batch.failure})")
+        try:
+            with _translated(self.path, JournalWriteError):
+                if not batch.begun:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    batch.begun = True
+                    self._fence(batch.run)
+                self._injected_fault()
+                result = write()
+        except BaseException as e:  # maybe half written: the batch must not commit
+            batch.failure = e
+            raise
+        batch.writes += 1
+        return result
+
     def _insert(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
-        seq = self._next_seq.get(run_id)
-        if seq is None:
+        return self._insert_many(run_id, [(kind, data)])[0]
+
+    def _insert_many(self, run_id: int, entries: Sequence[tuple[str, dict[str, Any]]]
+                     ) -> list[int]:
+        first = self._next_seq.get(run_id)
+        if first is None:
             row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal WHERE run=?",
                                   (run_id,)).fetchone()
-            seq = row[0] + 1
-        self.db.execute("INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
-                        (run_id, seq, time.time(), kind, json.dumps(data)))
-        self._next_seq[run_id] = seq + 1
-        return seq
+            first = row[0] + 1
+        at = time.time()
+        self.db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
+                            [(run_id, first + i, at, kind, json.dumps(data))
+                             for i, (kind, data) in enumerate(entries)])
+        self._next_seq[run_id] = first + len(entries)
+        return list(range(first, first + len(entries)))
 
     def _injected_fault(self) -> None:
         """The test hook FAIL_WRITES_ENV: this write fails inside its transaction."""

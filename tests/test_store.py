@@ -63,6 +63,10 @@ class FailingConnection:
                 raise sqlite3.OperationalError("database or disk is full")
         return self.db.execute(sql, params)
 
+    def executemany(self, sql: str, rows: Any) -> None:
+        for row in rows:  # as SQLite runs it: row by row, any of them may fail
+            self.execute(sql, row)
+
 
 @pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5])
 def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, fail_at: int) -> None:

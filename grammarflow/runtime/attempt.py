@@ -30,7 +30,7 @@ class Attempt:
     task: str
     number: int
     kind: Kind
-    log_path: Path
+    log_path: str
     pending: list[Step] = field(default_factory=list)  # its accepted, uncommitted steps
     proc: TaskProcess | None = None
     failure: str | None = None
@@ -51,7 +51,7 @@ class AttemptLog:
     the pipes are still drained (a reader that stopped would leave the task blocked).
     """
 
-    def __init__(self, path: Path, lost: Callable[[str], None]) -> None:
+    def __init__(self, path: str, lost: Callable[[str], None]) -> None:
         self.path = path
         self.lost = lost
         self.file: Any = None
@@ -63,7 +63,7 @@ class AttemptLog:
             return
         try:
             if self.file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 self.file = open(self.path, "wb")  # noqa: SIM115 (closed by close())
             self.file.write(data)
         except OSError as e:

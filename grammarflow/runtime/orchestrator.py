@@ -188,6 +188,7 @@ class Orchestrator:
         self.workflow = workflow
         self.tentative = Tentative(derivation, self._check_output)
         self.options = options
+        self._log_dir = str(options.logs / f"run-{run_id}")  # str: joined per attempt
         self.report = report
         self.executor: Executor = executor or (
             ZygoteExecutor(options.python) if options.zygote else LocalExecutor(options.python))
@@ -206,6 +207,7 @@ class Orchestrator:
         self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
         self.wake = asyncio.Event()
         self.mutex = asyncio.Lock()  # held while the derivation is read for or changed
+        self._tg: asyncio.TaskGroup | None = None  # the attempts' (while run() runs)
         self.db_key = str(store.path.resolve())
 
     @property
@@ -300,10 +302,11 @@ class Orchestrator:
                     self.report(self, Event("paused", detail="the run is paused: no task "
                                             "starts until `grammarflow unpause "
                                             f"{self.run_id}`"))
+                self._tg = tg
                 while True:
                     if not self._stopping():
                         async with self.mutex:
-                            self._guarded(lambda: self._start_ready(tg))
+                            self._guarded(self._start_ready)
                     if not self.running and not self._held_by_pause():
                         break
                     await self.wake.wait()
@@ -484,16 +487,20 @@ class Orchestrator:
             self._kill(attempt, f"interrupted ({sig.name})")
         self.wake.set()
 
-    def _start_ready(self, tg: asyncio.TaskGroup) -> None:
+    def _start_ready(self) -> None:
+        """Begin attempts of ready tasks, oldest first, up to --max-parallel: their
+        starts journaled in one transaction, each process started after it commits."""
         if len(self.running) >= self.options.max_parallel or self.paused:
             return
         self.tentative.settle()
-        for task in self.d.graph.ready_oldest_first():
-            if len(self.running) >= self.options.max_parallel or self._stopping():
-                break
-            attempt = self._begin_attempt(task)
-            if attempt is not None:
-                tg.create_task(self._run_attempt(attempt))
+        with self.store.batch(self.run_id):
+            for task in self.d.graph.ready_oldest_first():
+                if len(self.running) >= self.options.max_parallel or self._stopping():
+                    break
+                attempt = self._begin_attempt(task)
+                if attempt is not None:
+                    assert self._tg is not None, "attempts begin only inside run()"
+                    self._tg.create_task(self._run_attempt(attempt))
 
     # ================================================================ journal helpers
     def _journal_steps(self, steps: list[Step],
@@ -609,11 +616,11 @@ class Orchestrator:
             self._wait_for_person(task, number, kind.ask)
             return None
         safe = task.replace("/", "__")
-        log_path = self.options.logs / f"run-{self.run_id}" / f"{safe}.{number}.log"
+        log_path = f"{self._log_dir}/{safe}.{number}.log"
         try:
             self._journal_steps([SetState(task, TaskState.RUNNING)], extra=[(
                 "attempt", {"event": "start", "task": task, "attempt": number,
-                            "log": str(log_path)})])
+                            "log": log_path})])
         except BrokenPromise as e:  # a constraint on its predecessors, decided now
             self._break(e, {"event": "start", "task": task})
             return None
@@ -647,11 +654,20 @@ class Orchestrator:
             attempt.failure = f"could not start: {e}"
         self.running.pop(attempt.task)
         async with self.mutex:
+            self._guarded(lambda: self._after_attempt(attempt),
+                          f"ending attempt {attempt.number} of task {attempt.task}")
+        self.wake.set()
+
+    def _after_attempt(self, attempt: Attempt) -> None:
+        """Journal the attempt's end and the starts of the tasks it made ready, in one
+        transaction (a group commit: one per task, not two)."""
+        with self.store.batch(self.run_id):
             self._guarded(lambda: self._end_attempt(attempt),
                           f"ending attempt {attempt.number} of task {attempt.task}")
             if not self._ending():
                 self._guarded(self._snapshot, "taking a snapshot of the run")
-        self.wake.set()
+            if not self._stopping():
+                self._guarded(self._start_ready)
 
     def _end_attempt(self, attempt: Attempt) -> None:
         if self.journal_error is not None:
@@ -694,8 +710,9 @@ class Orchestrator:
                     proc.kill()
                 code = await self._wait_main(attempt, proc)
                 proc.kill()  # the rule: the main process gone, its tree goes
-                done, _ = await asyncio.wait([readers], timeout=PIPE_GRACE)
-                if done:
+                if not readers.done():
+                    await asyncio.wait([readers], timeout=PIPE_GRACE)
+                if readers.done():
                     readers.result()  # raise what a reader raised (e.g. LeaseLost)
             finally:
                 proc.kill()  # also when cancelled (the TaskGroup is aborting)
@@ -722,8 +739,7 @@ class Orchestrator:
         g = self.d.graph
         sides = {"after": g.kinds_in_order(g.pred[task_id]),
                  "before": g.kinds_in_order(g.succ[task_id])}
-        return {side: tasks for side, tasks in sides.items()
-                if len(json.dumps(tasks)) <= wire.MAX_NEIGHBOURS}
+        return {side: tasks for side, tasks in sides.items() if _fits(tasks)}
 
     def _inputs(self, task_id: str) -> dict[str, Any]:
         """The values of the task's inputs, if it declares some (and they fit the
@@ -917,7 +933,7 @@ class Orchestrator:
         end = {"event": "end", "task": attempt.task, "attempt": attempt.number,
                "outcome": outcome, "reason": attempt.failure,
                "stderr_tail": attempt.tail.decode("utf-8", "replace"),
-               "log": str(attempt.log_path), "log_bytes": attempt.logged,
+               "log": attempt.log_path, "log_bytes": attempt.logged,
                "log_error": attempt.log_error, "at": time.time()}
         if attempt.failure:
             self.failures[attempt.task] = Failure.of_end(end)
@@ -935,6 +951,16 @@ def _still_applies(d: Derivation, task: str, pending: Sequence[Step]) -> None:
             f"back ({e.reason}); wait until it ends") from None
     finally:
         d.discard()
+
+
+def _fits(tasks: dict[str, str]) -> bool:
+    """Whether ``{id: kind}`` fits a task's context (wire.MAX_NEIGHBOURS bytes of JSON);
+    encoded only when it might not: a character is at most 12 bytes of JSON (a
+    surrogate pair of \\uXXXX), an entry adds 8 (quotes, ": ", ", "), the braces 2."""
+    if 2 + 8 * len(tasks) + 12 * sum(len(t) + len(k) for t, k in tasks.items()) <= \
+            wire.MAX_NEIGHBOURS:
+        return True
+    return len(json.dumps(tasks)) <= wire.MAX_NEIGHBOURS
 
 
 def exit_reason(code: int) -> str:
