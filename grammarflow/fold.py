@@ -37,9 +37,10 @@ from grammarflow.workflow import Workflow
 
 #: The snapshot format this version writes and reads (2: failures with their stderr and
 #: log, the refusal; 3: constraint counts; 4: the grammar without its start graph, which
-#: is the run's; a snapshot of an earlier format is ignored and the run folded from the
-#: start).
-FORMAT = 4
+#: is the run's; 5: the ready tasks, so that `status` reads a finished run without
+#: building its graph; a snapshot of an earlier format is ignored and the run folded
+#: from the start).
+FORMAT = 5
 
 #: What a task whose change was refused did, in few words.
 
@@ -201,6 +202,19 @@ def _fold_run(store: Store, run_id: int, upto: int | None, kinds: Iterable[str],
     return _fold_entries(state, store, run_id, upto, kinds, rolled_back(restarts))
 
 
+def current_snapshot(store: Store, run_id: int) -> dict[str, Any] | None:
+    """The run's newest snapshot if it is its whole state now — no entry of the state
+    (:data:`STATE_KINDS`, restarts among them) after it, and of this format (a run that
+    ended took one) — else None (then :func:`fold_run`)."""
+    cached = store.snapshot(run_id)
+    if cached is None or cached[1].get("format") != FORMAT:
+        return None
+    seq, data = cached
+    if next(store.entries(run_id, STATE_KINDS, after=seq), None) is not None:
+        return None
+    return data
+
+
 def fold_from_start(store: Store, run_id: int, upto: int | None = None,
                     kinds: Iterable[str] = STATE_KINDS) -> RunFold:
     """The same state as :func:`fold_run`, from the whole journal (no snapshot)."""
@@ -290,6 +304,7 @@ __all__ = [
     "Failure",
     "RunFold",
     "bulk_reading",
+    "current_snapshot",
     "fold_from_start",
     "fold_run",
     "journaled_steps",

@@ -661,6 +661,7 @@ class Graph:
             "ids": order,
             "kinds": [self.tasks[t].kind for t in order],
             "states": "".join(_STATE_CODE[self.state[t]] for t in order),
+            "ready": [index[t] for t in self._ready],
             "attrs": {str(i): dict(self.tasks[t].attrs) for i, t in enumerate(order)
                       if self.tasks[t].attrs},
             "edges": [[index[u], index[v]] for u, vs in self.succ.items() for v in vs],

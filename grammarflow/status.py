@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from grammarflow.constraints import constraints_from_json
+from grammarflow.data import BindingError, bind, signatures_from_json
 from grammarflow.derivation import Derivation
-from grammarflow.errors import BrokenPromise, Refusal
-from grammarflow.fold import Failure, bulk_reading, fold_run, refusal_of_entry
+from grammarflow.errors import Refusal
+from grammarflow.fold import (
+    Failure,
+    bulk_reading,
+    current_snapshot,
+    fold_run,
+    refusal_of_entry,
+)
+from grammarflow.grammar import HoleType
+from grammarflow.graph import Graph, Role, TaskState
 from grammarflow.steps import step_from_json
 from grammarflow.store import Entry, RunRow, Store
 from grammarflow.workflow import Workflow
@@ -47,62 +57,97 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
 
 
 def _run_view(store: Store, run_id: int) -> dict[str, Any]:
-    row = store.run(run_id)
-    state = fold_run(store, run_id, row=row)
-    d = state.d
-    g = d.graph
-    refused_task = state.refusal.task if state.refusal else None
-    holes = []
-    for h in g.holes.values():
-        htype = d.grammar.types[h.type]
-        holes.append({
-            "id": h.id, "type": h.type, "args": list(h.args),
-            "roles": [r.value for r in h.roles], "everywhere": h.everywhere,
-            "open": htype.open,
-            "productions": [repr(p) for p in htype.allowed(h.allowed)],
-            "default": htype.default})
-    tasks = [{"id": t.id, "kind": t.kind, "state": g.state[t.id].value,
-              "ready": g.is_ready(t.id), "refused": t.id == refused_task,
-              "attempts": state.attempts.get(t.id, 0),
-              **failure_view(state.failures.get(t.id)),
-              "attrs": dict(t.attrs) if t.attrs else {},
-              **({"waiting": state.waiting[t.id]} if t.id in state.waiting else {}),
-              **data_view(d, t.id)}
-             for t in g.tasks.values()]
-    said = verdict(row, state.refusal, [t["id"] for t in tasks if t["state"] == "failed"])
-    if state.waiting and row.status != "waiting":
-        first = next(iter(state.waiting))
+    row = store.run(run_id, start=False)
+    state, graph = _state(store, run_id)
+    refusal = Refusal.from_json(state["refusal"]) if state["refusal"] else None
+    waiting: dict[str, str] = state["waiting"]
+    tasks = _task_views(state, graph, refusal.task if refusal else None)
+    said = verdict(row, refusal, [t["id"] for t in tasks if t["state"] == "failed"])
+    if waiting and row.status != "waiting":
+        first = next(iter(waiting))
         said["line"] += (f" — task {first} waits for an answer: `grammarflow answer "
                          f"{row.id} {first} VALUE`")
-    if state.paused and row.status not in ("succeeded", "broken"):
+    if state["paused"] and row.status not in ("succeeded", "broken"):
         said["line"] += (f" — PAUSED: no task starts until `grammarflow unpause {row.id}`"
                          " (running ones finish)")
+    ids = state["graph"]["ids"]
     return {
-        "verdict": said, "paused": state.paused,
+        "verdict": said, "paused": state["paused"],
         "run": row.id, "status": row.status, "reason": row.reason,
         "workflow": row.workflow["path"],
         "created": row.created, "updated": row.updated,
         "orchestrator": orchestrator_view(store, run_id),
         "tasks": tasks,
-        "edges": sorted([u, v] for u, v in g.edges()),
-        "holes": holes,
-        "signatures": {kind: sig.shown(kind) for kind, sig in sorted(d.grammar.data.items())},
-        "refusal": state.refusal.to_json() if state.refusal else None,
-        "refused": [e.data for e in store.entries(run_id, ["refused"])],
+        "edges": sorted([ids[u], ids[v]] for u, v in state["graph"]["edges"]),
+        "holes": _hole_views(state),
+        "signatures": {kind: sig.shown(kind) for kind, sig
+                       in sorted(signatures_from_json(state["grammar"].get("data")).items())},
+        "refusal": state["refusal"],
+        "refused": [e.data for e in store.refusals(run_id)],
     }
 
 
-def data_view(d: Derivation, task: str) -> dict[str, Any]:
-    """A task's ``output`` (if it gave one) and ``inputs`` (if its kind declares some
-    and it has started: the values it was given), in full."""
-    view: dict[str, Any] = {}
-    g = d.graph
-    if task in g.outputs:
-        view["output"] = g.outputs[task]
-    if g.tasks[task].kind in d.grammar.data and g.is_started(task):
-        with contextlib.suppress(BrokenPromise):  # a start that was refused: none
-            view["inputs"] = d.inputs(task)
-    return view
+def _state(store: Store, run_id: int) -> tuple[dict[str, Any], Callable[[], Graph]]:
+    """The run's state in its snapshot form, and its graph, built only when asked for: a
+    run that ended is read from its last snapshot (no graph is built for 100k tasks
+    unless one has inputs to show); otherwise from a fold of the journal."""
+    ended = current_snapshot(store, run_id)
+    if ended is not None:
+        return ended, functools.cache(lambda: Graph.from_snapshot(ended["graph"]))
+    folded = fold_run(store, run_id)
+    return folded.snapshot(), lambda: folded.d.graph
+
+
+def _task_views(state: dict[str, Any], graph: Callable[[], Graph],
+                refused_task: str | None) -> list[dict[str, Any]]:
+    """Each task as `status` shows it, in creation order, from the run's state in its
+    snapshot form (:meth:`~grammarflow.fold.RunFold.snapshot`): 100k tasks in a tenth
+    of a second. The graph itself (``graph()``) is built only if a task has inputs."""
+    g = state["graph"]
+    ids, kinds, states = g["ids"], g["kinds"], g["states"]
+    attrs, outputs, ready = g.get("attrs", {}), g.get("outputs", {}), set(g["ready"])
+    attempts, failures, waiting = state["attempts"], state["failures"], state["waiting"]
+    signatures = signatures_from_json(state["grammar"].get("data"))
+    no_failure = {"error": None, "failure": None}
+    views = []
+    for i, (tid, kind, code) in enumerate(zip(ids, kinds, states, strict=True)):
+        view = {"id": tid, "kind": kind, "state": _STATE_NAME[code], "ready": i in ready,
+                "refused": tid == refused_task, "attempts": attempts.get(tid, 0)}
+        failure = failures.get(tid)
+        view.update(no_failure if failure is None else
+                    {"error": failure["reason"], "failure": failure})
+        view["attrs"] = dict(attrs.get(str(i), {}))
+        if tid in waiting:
+            view["waiting"] = waiting[tid]
+        if str(i) in outputs:
+            view["output"] = outputs[str(i)]
+        if kind in signatures and code != "p":
+            with contextlib.suppress(BindingError):  # a start that was refused: none
+                view["inputs"] = bind(graph(), tid, signatures[kind])
+        views.append(view)
+    return views
+
+
+def _hole_views(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each hole with the productions it may still take (its type's, narrowed)."""
+    types = {t["name"]: t for t in state["grammar"]["types"]}
+    made: dict[str, HoleType] = {}
+    views = []
+    for hid, htype, args, roles, everywhere, allowed in state["graph"]["holes"]:
+        t = made.get(htype) or made.setdefault(htype, HoleType.from_json(types[htype]))
+        views.append({
+            "id": hid, "type": htype, "args": list(args),
+            "roles": [_ROLE_NAME[r] for r in roles], "everywhere": everywhere,
+            "open": t.open,
+            "productions": [repr(p) for p in t.allowed(
+                None if allowed is None else frozenset(allowed))],
+            "default": t.default})
+    return views
+
+
+#: A task's state and a hole's role, as a snapshot codes them (first letters), in words.
+_STATE_NAME = {s.value[0]: s.value for s in TaskState}
+_ROLE_NAME = {r.value[0]: r.value for r in Role}
 
 
 def short(value: Any, limit: int = 80) -> str:
@@ -130,21 +175,10 @@ def verdict(row: RunRow, refusal: Refusal | None, failed: list[str]) -> dict[str
     return {"status": row.status, "line": line, "summary": summary, "tasks": blamed}
 
 
-def failure_view(failure: Failure | None) -> dict[str, Any]:
-    """A task's ``error`` (why its last attempt failed) and ``failure`` (that attempt,
-    its last stderr lines, its log)."""
-    if failure is None:
-        return {"error": None, "failure": None}
-    return {"error": failure.reason, "failure": failure.to_json()}
-
-
 def refusal_at(store: Store, run_id: int, upto: int | None = None) -> Refusal | None:
     """The refused change that broke the run, if it had by journal entry ``upto``."""
-    for e in store.entries(run_id, ["refused"]):
-        if upto is not None and e.seq > upto:
-            return None
-        return refusal_of_entry(e)
-    return None
+    found = store.refusals(run_id, upto)
+    return refusal_of_entry(found[0]) if found else None
 
 
 def orchestrator_view(store: Store, run_id: int) -> dict[str, Any] | None:

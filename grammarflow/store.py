@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 -- the restarts of a run, found without reading its journal (a fold needs them first)
 CREATE INDEX IF NOT EXISTS journal_restarts ON journal (run, seq) WHERE kind = 'restart';
+-- its refusals, for `status` (a database made before this index scans the journal)
+CREATE INDEX IF NOT EXISTS journal_refused ON journal (run, seq) WHERE kind = 'refused';
 CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, never the truth
     run INTEGER NOT NULL REFERENCES runs(id),
     seq INTEGER NOT NULL,            -- the state is the fold of the journal up to seq
@@ -502,24 +504,44 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def run(self, run_id: int) -> RunRow:
+    def run(self, run_id: int, *, start: bool = True) -> RunRow:
+        """The run's row; ``start=False``: its workflow without the start graph (which
+        a 100k-task static workflow makes megabytes long), for what needs only its
+        path, kinds or hole types."""
         if self.empty:
             raise StoreError(f"no run {run_id} in {str(self.path)!r}: it holds no runs yet")
         with self._reading():
-            row = self.db.execute("SELECT id, workflow, status, reason, created, updated "
-                                  "FROM runs WHERE id=?", (run_id,)).fetchone()
+            row = self.db.execute(f"SELECT id, {self._workflow_column(start)}, status, "
+                                  "reason, created, updated FROM runs WHERE id=?",
+                                  (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id} in {str(self.path)!r}; "
                              "`grammarflow runs` lists them")
         return RunRow(row[0], json.loads(row[1]), row[2], row[3], row[4], row[5])
 
     def runs(self) -> list[RunRow]:
+        """Every run's row, its workflow without the start graph (as ``run(start=False)``)."""
         if self.empty:
             return []
         with self._reading():
-            rows = self.db.execute("SELECT id, workflow, status, reason, created, updated "
-                                   "FROM runs ORDER BY id").fetchall()
+            rows = self.db.execute(f"SELECT id, {self._workflow_column(False)}, status, "
+                                   "reason, created, updated FROM runs ORDER BY id").fetchall()
         return [RunRow(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    @functools.cached_property
+    def _has_json(self) -> bool:
+        """SQLite's JSON functions are built in (a library built without them: no)."""
+        try:
+            self.db.execute("SELECT json_remove('{}', '$.a')").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _workflow_column(self, start: bool) -> str:
+        # SQLite cuts the start graph out in C: json.loads of megabytes is not paid
+        if start or not self._has_json:
+            return "workflow"
+        return "json_remove(workflow, '$.grammar.start')"
 
     def set_status(self, run_id: int, status: str, reason: str | None = None) -> None:
         """Record the run's status (with a journal entry saying so), atomically."""
@@ -810,10 +832,20 @@ class Store:
 
     def restarts(self, run_id: int, upto: int | None = None) -> list[Entry]:
         """The run's ``restart`` entries (at or before ``upto``), oldest first."""
+        return self._rare_entries(run_id, "restart", upto)
+
+    def refusals(self, run_id: int, upto: int | None = None) -> list[Entry]:
+        """The run's ``refused`` entries (at or before ``upto``), oldest first."""
+        return self._rare_entries(run_id, "refused", upto)
+
+    def _rare_entries(self, run_id: int, kind: str, upto: int | None) -> list[Entry]:
+        """Entries of a kind with a partial index of its own (found without reading the
+        journal; the kind must be a literal of the query for SQLite to use it)."""
         if self.empty:
             return []
+        assert kind in ("restart", "refused"), kind
         query = ("SELECT run, seq, at, kind, data FROM journal WHERE run=? AND "
-                 "kind='restart' AND seq<=? ORDER BY seq")
+                 f"kind='{kind}' AND seq<=? ORDER BY seq")
         with self._reading():
             rows = self.db.execute(query, (run_id, upto if upto is not None else 2 ** 62)
                                    ).fetchall()

@@ -270,3 +270,40 @@ def test_with_json_a_usage_error_is_json_on_stdout(args: list[str], error: str) 
     plain = _cli(*args)  # without --json: click's usage text, nothing on stdout
     assert (plain.exit_code, plain.stdout) == (2, "")
     assert f"Error: {error}" in plain.stderr
+
+
+def test_status_of_a_large_run_counts_its_done_tasks_and_lists_the_rest(
+        tmp_path: Path) -> None:
+    """Past LIST_UP_TO tasks, `status` lists what is not done and counts the done
+    tasks by kind; --all lists every task, --json always has them all."""
+    import asyncio
+
+    from grammarflow import define
+    from grammarflow.cli import LIST_UP_TO
+    from grammarflow.runtime import Options, Orchestrator
+    from grammarflow.runtime.inprocess import InProcessExecutor
+    from grammarflow.store import Store
+    from grammarflow.workflow import Kind, Workflow
+
+    async def fails(io: object) -> int:
+        return 1
+
+    n = LIST_UP_TO + 50
+    grammar = define(", ".join(f"t{i}:T" for i in range(n)) + ", bad:B -> after:A")
+    workflow = Workflow(grammar, {k: Kind(f":{k}") for k in "TBA"}, tmp_path / "wf.py")
+    db = tmp_path / "gf.db"
+    o = Orchestrator.start(Store(db), workflow, Options(max_parallel=8, logs=tmp_path),
+                           executor=InProcessExecutor({"B": fails}))
+    assert asyncio.run(o.run()) == "failed"
+    lines = _cli("status", "1", "--db", str(db)).stdout.splitlines()
+    assert lines[1:] == [
+        f"  tasks    {n + 2}: {n} done, 1 failed, 1 pending",
+        f"  done     {n} not listed: T ×{n} (`grammarflow status 1 --all` lists every task)",
+        "  failed   bad (B)  attempt 1: exited with status 1",
+        "             log: none (it wrote nothing)",
+        "  pending  after (A)"]
+    every = _cli("status", "1", "--db", str(db), "--all").stdout.splitlines()
+    assert sum(line.startswith("  done     t") for line in every) == n
+    assert "not listed" not in "\n".join(every)
+    view = json.loads(_cli("status", "1", "--db", str(db), "--json").stdout)
+    assert len(view["tasks"]) == n + 2 and view["status"] == "failed"

@@ -13,12 +13,14 @@ from strategies import grammars
 from grammarflow.fold import (
     SNAPSHOT_EVERY,
     STDERR_LINES,
+    current_snapshot,
     fold_from_start,
     fold_run,
     snapshot_due,
     stderr_lines,
 )
 from grammarflow.graph import Graph
+from grammarflow.status import run_view
 from grammarflow.steps import step_to_json
 from grammarflow.store import Store
 from grammarflow.testing import MessageRun, message_runs, partial_runs
@@ -29,8 +31,11 @@ from grammarflow.workflow import Workflow
 def test_a_graph_from_its_snapshot_is_the_graph(data: st.DataObject) -> None:
     d = data.draw(partial_runs(data.draw(grammars())))
     g = d.graph
-    again = Graph.from_snapshot(g.snapshot())
+    snapshot = g.snapshot()
+    again = Graph.from_snapshot(snapshot)
     assert again == g
+    # the ready tasks it names (for `status`, which reads them without building a graph)
+    assert [snapshot["ids"][i] for i in snapshot["ready"]] == list(g.ready())
     # what the scheduler reads, and the order it reads it in
     assert again.ready_in_order() == g.ready_in_order()
     assert sorted(again.due()) == sorted(g.due())
@@ -70,6 +75,41 @@ def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
         assert cached.d.grammar == whole.d.grammar
         assert (cached.attempts, cached.failures, cached.refusal) == (
             whole.attempts, whole.failures, whole.refusal)
+        store.close()
+
+
+@given(st.data())
+def test_status_read_from_a_snapshot_is_status_folded_from_the_journal(
+        data: st.DataObject) -> None:
+    """`status` reads a run whose newest snapshot holds its whole state from that
+    snapshot alone (no graph built); any entry of the state after it, and it folds."""
+    grammar = data.draw(grammars())
+    run: MessageRun = data.draw(message_runs(grammar))
+    steps = run.derivation.history
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "db")
+        run_id = store.create_run(Workflow(grammar, {}, Path(tmp) / "wf.py").to_json())
+        store.append_many(run_id, [("step", step_to_json(s)) for s in steps])
+        tasks = sorted(run.derivation.graph.tasks)
+        if tasks:
+            task = data.draw(st.sampled_from(tasks))
+            store.append_many(run_id, [
+                ("attempt", {"event": "start", "task": task, "attempt": 2}),
+                ("attempt", {"event": "end", "task": task, "attempt": 2, "reason": "no",
+                             "stderr_tail": "ValueError: no\n", "log": "t.log",
+                             "log_bytes": 3})])
+        folded = run_view(store, run_id)  # no snapshot: the journal folded
+        at = store.last_seq(run_id)
+        store.put_snapshot(run_id, at, fold_from_start(store, run_id).snapshot())
+        store.set_status(run_id, "failed", "the end")  # an entry not of the state
+        assert current_snapshot(store, run_id) is not None
+        read = run_view(store, run_id)
+        assert {**read, "verdict": None, "status": None, "reason": None, "updated": None} \
+            == {**folded, "verdict": None, "status": None, "reason": None, "updated": None}
+        # an entry of the state after it: the snapshot no longer holds the state
+        store.append(run_id, "control", {"op": "pause", "by": None})
+        assert current_snapshot(store, run_id) is None
+        assert run_view(store, run_id)["paused"] and not read["paused"]
         store.close()
 
 

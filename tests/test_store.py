@@ -92,6 +92,74 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, fail_at: int
     assert store.integrity() == "ok"
 
 
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5, 6])
+def test_a_batch_is_committed_whole_or_not_at_all(tmp_path: Path, fail_at: int) -> None:
+    """Group commit: the writes of a batch are one transaction. Statement 1 is the
+    fence, 2-5 the four rows, 6 the COMMIT: a failure at any of them leaves none of the
+    batch, and a write after the failed one raises without touching the database (it
+    must not commit alone once SQLite has ended the transaction)."""
+    store = Store(tmp_path / "db")
+    run = store.create_owned_run({"path": "x"}, Holder.this_process())
+    store.append(run, "log", {"before": True})
+    real = store.db
+    store.db = FailingConnection(real, fail_at)  # type: ignore[assignment]
+    raised: list[str] = []
+    with pytest.raises(JournalWriteError, match="disk is full"):
+        with store.batch(run):
+            for entries in ([("step", {"i": 0}), ("step", {"i": 1})], [("step", {"i": 2})],
+                            [("attempt", {"i": 3})]):
+                try:
+                    store.append_many(run, entries)
+                except JournalWriteError as e:
+                    raised.append(str(e))
+    store.db = real
+    assert [e.data for e in store.entries(run)] == [{"before": True}]
+    if fail_at < 6:  # the statement that failed, then every later write of the batch
+        assert "disk is full" in raised[0]
+        assert all("an earlier write of the same transaction failed" in r
+                   for r in raised[1:])
+        assert len(raised) == 3 - (fail_at >= 4) - (fail_at >= 5)
+    assert store.append(run, "log", {"after": True}) == 2  # no gap
+    assert store.integrity() == "ok"
+
+
+def test_a_batch_is_one_transaction_fenced_once_and_none_if_it_writes_nothing(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    run = store.create_owned_run({"path": "x"}, Holder.this_process())
+    store.append(run, "log", {"n": 0})
+    statements: list[str] = []
+    store.db.set_trace_callback(statements.append)
+    with store.batch(run):
+        pass
+    assert statements == []  # nothing written, no transaction
+    with store.batch(run):
+        assert store.append(run, "log", {"n": 1}) == 2
+        with store.batch(run):  # nested: part of the outer one
+            assert store.append_many(run, [("log", {"n": 2}), ("log", {"n": 3})]) == [3, 4]
+        reader = Store(tmp_path / "db", readonly=True)
+        assert len(list(reader.entries(run))) == 1  # not committed before the block's end
+    assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "INSERT", "INSERT",
+                                                  "INSERT", "COMMIT"]
+    assert [e.data["n"] for e in reader.entries(run)] == [0, 1, 2, 3]
+    store.db.set_trace_callback(None)
+
+
+def test_a_deposed_store_writes_nothing_in_a_batch(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    run = store.create_owned_run({"path": "x"}, Holder.this_process())
+    db = sqlite3.connect(tmp_path / "db")  # the lease taken by hand
+    with db:
+        db.execute("UPDATE leases SET owner='usurper'")
+    db.close()
+    with pytest.raises(LeaseLost), store.batch(run):
+        with pytest.raises(LeaseLost):
+            store.append(run, "log", {"n": 1})
+        with pytest.raises(JournalWriteError, match="an earlier write"):
+            store.append(run, "log", {"n": 2})
+    assert list(Store(tmp_path / "db", readonly=True).entries(run)) == []
+
+
 def test_another_schema_version_is_refused_with_both_versions(tmp_path: Path) -> None:
     Store(tmp_path / "db").close()
     db = sqlite3.connect(tmp_path / "db")
