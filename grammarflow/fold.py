@@ -10,10 +10,12 @@ ignored, and folding from the start gives the same state
 (tests/test_fold.py).
 
 When to take one (:func:`snapshot_due`): once the entries since the last one are at
-least :data:`SNAPSHOT_EVERY` and at least a quarter of the journal before it — so a run
-of n entries pays O(n) for all its snapshots together (at most about five times its
-final state), and is read in O(state + n/5); a run that ended normally took one at its
-end, and is read in O(state).
+least :data:`SNAPSHOT_EVERY`, at least a quarter of the journal before it, and at least
+twice the size of the state (its tasks and holes: what writing it costs) — so a run of n
+entries pays O(n) for all its snapshots together (at most about five times its final
+state, even a static graph of 100k tasks that is all there from the first entry), and
+is read in O(state + n/5); a run that ended normally took one at its end, and is read
+in O(state).
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ def fold_run(store: Store, run_id: int, upto: int | None = None,
     A ``restart`` entry rolled back earlier steps (:mod:`grammarflow.rollback`): the
     fold skips them, and a snapshot taken before the newest restart is not used (it
     holds them). ``row``: the run's row, if the caller has read it already."""
-    with bulk_reading():
+    with gc_paused():
         return _fold_run(store, run_id, upto, kinds, row)
 
 
@@ -224,10 +226,11 @@ def fold_from_start(store: Store, run_id: int, upto: int | None = None,
 
 
 @contextmanager
-def bulk_reading() -> Iterator[None]:
-    """Reading a run builds many objects and frees few: the cyclic garbage collector,
-    which would scan them again and again (half the time of `status` on 10k tasks),
-    waits until it is done."""
+def gc_paused() -> Iterator[None]:
+    """Reading a run (or writing its snapshot) builds many objects and frees few: the
+    cyclic garbage collector, which would scan them — and everything else the process
+    holds — again and again (half the time of `status` on 10k tasks; a 100k-task
+    snapshot's JSON took 5x as long), waits until it is done."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -289,11 +292,12 @@ def paused_at(store: Store, run_id: int, upto: int | None = None) -> bool:
     return paused
 
 
-def snapshot_due(last_snapshot: int, seq: int) -> bool:
-    """Whether a run whose newest snapshot is as of ``last_snapshot`` (0: none) and
-    whose journal is at ``seq`` should take another now."""
+def snapshot_due(last_snapshot: int, seq: int, size: int = 0) -> bool:
+    """Whether a run whose newest snapshot is as of ``last_snapshot`` (0: none), whose
+    journal is at ``seq`` and whose state holds ``size`` tasks and holes should take
+    another now."""
     grown = seq - last_snapshot
-    return grown >= SNAPSHOT_EVERY and grown >= last_snapshot // 4
+    return grown >= SNAPSHOT_EVERY and grown >= last_snapshot // 4 and grown >= 2 * size
 
 
 __all__ = [
@@ -303,10 +307,10 @@ __all__ = [
     "STDERR_LINES",
     "Failure",
     "RunFold",
-    "bulk_reading",
     "current_snapshot",
     "fold_from_start",
     "fold_run",
+    "gc_paused",
     "journaled_steps",
     "paused_at",
     "refusal_of_entry",

@@ -16,9 +16,9 @@ from grammarflow.derivation import Derivation
 from grammarflow.errors import Refusal
 from grammarflow.fold import (
     Failure,
-    bulk_reading,
     current_snapshot,
     fold_run,
+    gc_paused,
     refusal_of_entry,
 )
 from grammarflow.grammar import HoleType
@@ -52,7 +52,7 @@ def run_view(store: Store, run_id: int) -> dict[str, Any]:
     """Status of a run as JSON: first its verdict (how it ended and who is to blame), then
     the graph as it stands, tasks with how their last attempt failed, holes with their
     productions, and the refusal that broke it."""
-    with bulk_reading():
+    with gc_paused():
         return _run_view(store, run_id)
 
 

@@ -104,14 +104,13 @@ def test_a_batch_is_committed_whole_or_not_at_all(tmp_path: Path, fail_at: int) 
     real = store.db
     store.db = FailingConnection(real, fail_at)  # type: ignore[assignment]
     raised: list[str] = []
-    with pytest.raises(JournalWriteError, match="disk is full"):
-        with store.batch(run):
-            for entries in ([("step", {"i": 0}), ("step", {"i": 1})], [("step", {"i": 2})],
-                            [("attempt", {"i": 3})]):
-                try:
-                    store.append_many(run, entries)
-                except JournalWriteError as e:
-                    raised.append(str(e))
+    with pytest.raises(JournalWriteError, match="disk is full"), store.batch(run):
+        for entries in ([("step", {"i": 0}), ("step", {"i": 1})], [("step", {"i": 2})],
+                        [("attempt", {"i": 3})]):
+            try:
+                store.append_many(run, entries)
+            except JournalWriteError as e:
+                raised.append(str(e))
     store.db = real
     assert [e.data for e in store.entries(run)] == [{"before": True}]
     if fail_at < 6:  # the statement that failed, then every later write of the batch

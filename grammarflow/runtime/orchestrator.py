@@ -91,6 +91,7 @@ from grammarflow.fold import (
     Failure,
     RunFold,
     fold_run,
+    gc_paused,
     journaled_steps,
     snapshot_due,
 )
@@ -554,13 +555,15 @@ class Orchestrator:
         (reading the run then costs its state, not a tail of up to SNAPSHOT_EVERY)."""
         seq = self.store.last_seq(self.run_id)
         grown = seq - self.last_snapshot
-        if not (snapshot_due(self.last_snapshot, seq)
+        g = self.d.graph
+        if not (snapshot_due(self.last_snapshot, seq, len(g.tasks) + len(g.holes))
                 or (final and grown >= FINAL_SNAPSHOT_AFTER)):
             return
         self.tentative.settle()
         state = RunFold(self.workflow, self.d, seq, self.attempts, self.failures,
                         self.refusal, self.paused, dict(self.waiting))
-        self.store.put_snapshot(self.run_id, seq, state.snapshot())
+        with gc_paused():  # its many new objects would make the collector scan the run
+            self.store.put_snapshot(self.run_id, seq, state.snapshot())
         self.last_snapshot = seq
 
     # ================================================================ faults of our own
@@ -703,21 +706,25 @@ class Orchestrator:
         try:
             proc = await self.executor.start(launch)
             attempt.proc = proc
-            readers = asyncio.gather(self._read_stdout(attempt, proc, log),
-                                     read_stderr(attempt, proc.stderr, log))
+            loop = asyncio.get_running_loop()  # two tasks: half the cost of a gather
+            readers = (loop.create_task(self._read_stdout(attempt, proc, log)),
+                       loop.create_task(read_stderr(attempt, proc.stderr, log)))
             try:
                 if attempt.stopped:  # the run began to end while it was being started
                     proc.kill()
                 code = await self._wait_main(attempt, proc)
                 proc.kill()  # the rule: the main process gone, its tree goes
-                if not readers.done():
-                    await asyncio.wait([readers], timeout=PIPE_GRACE)
-                if readers.done():
-                    readers.result()  # raise what a reader raised (e.g. LeaseLost)
+                if not all(r.done() for r in readers):
+                    await asyncio.wait(readers, timeout=PIPE_GRACE,
+                                       return_when=asyncio.FIRST_EXCEPTION)
+                for reader in readers:
+                    if reader.done():
+                        reader.result()  # raise what a reader raised (e.g. LeaseLost)
             finally:
                 proc.kill()  # also when cancelled (the TaskGroup is aborting)
-                if not readers.done():  # pipes held by a process outside the tree
-                    readers.cancel()
+                if not all(r.done() for r in readers):  # pipes held outside the tree
+                    for reader in readers:
+                        reader.cancel()
                     proc.release()
             if code != 0 and attempt.failure is None:
                 attempt.failure = exit_reason(code)
