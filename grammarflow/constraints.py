@@ -398,8 +398,9 @@ class Scope:
         return BrokenPromise(f"constraint '{c}' of hole {self.hole} ({self.type}) is "
                              f"broken: {what}", hole=self.hole)
 
-    def matches(self, name: str, task: str, kind: str) -> bool:
-        """Does an edge constraint's ``name`` (a parameter, else a kind) name ``task``?"""
+    def matches(self, name: str, task: str | None, kind: str) -> bool:
+        """Does an edge constraint's ``name`` (a parameter, else a kind) name ``task``
+        (None: a task not made yet, which no parameter is bound to)?"""
         bound = self.bound.get(name)
         return bound == task if bound is not None else kind == name
 

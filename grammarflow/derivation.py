@@ -32,6 +32,7 @@ from grammarflow.constraints import ConstraintState, check_constraint, fragment_
 from grammarflow.cosmetics import cosmetics_problem, promise_broken
 from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
+from grammarflow.finishing import stranded
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
 from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState
 from grammarflow.guards import DEPTH, Counts, GuardError
@@ -607,6 +608,7 @@ class Derivation:
             if chain:
                 tasks = [(tid, g.tasks[tid].kind) for tid in created.values()]
                 lim.check_change(chain, tasks, edges, self._kind_of)
+                self._check_can_finish(holes, chain)
             if lim.rules:
                 lim.check_edges(edges, self._kind_of)
         lim.holes_made(chain, holes)
@@ -619,6 +621,28 @@ class Derivation:
         if replaced and parent is not None:
             lim.hole_gone(parent.id, self._kind_of, self._succ)
         return created, holes
+
+    def _check_can_finish(self, holes: Iterable[str], chain: tuple[str, ...] | None = None,
+                          types: Mapping[str, HoleType] | None = None,
+                          allowed: frozenset[str] | None = None) -> None:
+        """No hole inside constrained scopes may be stranded there: every way to finish
+        it breaking one of their constraints (:mod:`grammarflow.finishing`). ``chain``:
+        the scopes of all ``holes`` (else each hole's own); ``types`` and ``allowed``:
+        the grammar's types and the hole's narrowing as a step would leave them."""
+        g = self.graph
+        for hid in holes:
+            sids = chain if chain is not None else self.limits.scopes_of(hid)
+            if not sids or hid not in g.holes:
+                continue
+            hole = g.holes[hid]
+            ends = [(a, g.tasks[a].kind) if a in g.tasks else (None, a) for a in hole.args]
+            why = stranded(types or self.grammar.types, [self.limits.scopes[s] for s in sids],
+                           hole.type, ends, allowed if allowed is not None else hole.allowed)
+            if why is not None:
+                raise BrokenPromise(
+                    f"hole {hid} ({hole.type}) would have no way to finish: {why}; a "
+                    "change may not leave a hole that nothing allowed could replace",
+                    hole=hid)
 
     def _kind_of(self, task: str) -> str:
         return self.graph.tasks[task].kind
@@ -771,6 +795,8 @@ class Derivation:
                     f"hole {hid}, itself narrowed to {sorted(hole.allowed)}, with no way to "
                     "finish; a promise may narrow the futures but must leave at least one",
                     hole=hid)
+        if self.limits:  # a hole in a constrained scope may have lost its only way
+            self._check_can_finish(list(self.limits.hole_scopes), types=types)
         self.grammar = Grammar(self.grammar.start, types, self.grammar.plans,
                                self.grammar.data, self.grammar.cosmetics, self.grammar.styles)
         return Applied(step)
@@ -787,6 +813,7 @@ class Derivation:
         if not _can_finish(htype, left, productive_types(self.grammar.types)):
             raise BrokenPromise(f"narrowing hole {hole.id} by removing {list(step.remove)} "
                                 "would leave it no way to finish", hole=hole.id)
+        self._check_can_finish([hole.id], allowed=left)
         self.graph.replace_hole(replace(hole, allowed=left))
         return Applied(step)
 

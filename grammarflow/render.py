@@ -71,6 +71,7 @@ from grammarflow.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
 from grammarflow.errors import Refusal
 from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Graph, Hole, Role
+from grammarflow.wellformed import reachable_types
 
 STATE_FILL = {"pending": "#ffffff", "ready": "#dbeafe", "running": "#fde68a",
               "done": "#bbf7d0", "failed": "#fecaca", "refused": "#fff1f2",
@@ -113,6 +114,8 @@ def _escape(m: re.Match[str]) -> str:
 NOTHING = "nothing"
 ORDER_KEPT = "nothing (order kept)"
 ANYTHING = "anything"
+#: Under a wildcard that may make an open hole attached everywhere (``X(*) ::= *``).
+ANYWHERE_LATER = "(and in it, maybe a ∗ that adds anything anywhere)"
 
 
 def alternative_in_words(prod: Production, types: dict[str, HoleType]) -> str:
@@ -203,6 +206,16 @@ def in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> 
             and alts[1].startswith("one or more "):
         return "zero" + alts[1].removeprefix("one")
     return "\nor ".join(alts)
+
+
+def may_open_everywhere(htype: HoleType, hole: Hole | None,
+                        types: Mapping[str, HoleType]) -> bool:
+    """Whether a hole of ``htype`` (narrowed as ``hole`` is) may, through its
+    productions, make an open hole attached everywhere: then anything may be added
+    anywhere (before tasks not yet started), which its picture must say."""
+    roots = [h.type for p in htype.allowed(hole.allowed if hole else None)
+             for h in p.fragment.holes]
+    return any(types[t].everywhere for t in reachable_types(types, roots))
 
 
 def map_source(htype: HoleType) -> tuple[str, str] | None:
@@ -565,6 +578,8 @@ def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
                 f"[style=dashed, color=\"{color}\", label={quote(hole.id + ': maybe')}, "
                 f"tooltip={quote(hole.id + ': this edge may appear')}];"]
     label = f"{hole.id} ({hole.type}) becomes\n{in_words(htype, hole, types)}"
+    if may_open_everywhere(htype, hole, types):
+        label += f"\n{ANYWHERE_LATER}"
     if where:
         label += ", where\n" + "\n".join(where_lines(where))
     out = [f"  {quote(hid)} [label={quote(label)}, shape={HOLE_SHAPE}, style=\"dashed\", "

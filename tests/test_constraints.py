@@ -33,7 +33,14 @@ from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar, HoleSpec
 from grammarflow.graph import Graph
 from grammarflow.status import describe
-from grammarflow.steps import Constrain, step_from_json, step_to_json
+from grammarflow.steps import (
+    Constrain,
+    Expand,
+    NarrowHole,
+    NarrowType,
+    step_from_json,
+    step_to_json,
+)
 from grammarflow.store import Entry
 
 
@@ -324,3 +331,37 @@ def test_history_says_a_constrain_step_in_the_notation() -> None:
     entry = Entry(1, 7, 0.0, "step", step_to_json(step))
     assert describe(entry) == ("promise narrowed: hole Dyn.1 is constrained: "
                                "only M, N; at most 3 M")
+
+
+def test_a_change_may_not_make_a_hole_that_could_never_finish_in_its_scope() -> None:
+    """A hole whose every way to finish breaks a constraint of its scope, given what it
+    is glued to, is refused when it would be made (found by random runs: the
+    refinement was accepted, and the run could never end)."""
+    wide = "s1, s2, Wide(*)", "Wide(*) ::= * where no edges from s2"
+    d = define(*wide).derivation()
+    t = tuple(define("x", "T(a) ::= a -> M").types.values())
+    assert refused(d, Refine("Wide.1", Fragment(holes=(HoleSpec("T", ("s2",)),)), t)) == (
+        "hole Wide.1/T.1 (T) would have no way to finish: T(a) ::= a -> M breaks 'no "
+        "edges from s2' of hole Wide.1 (Wide): it makes an edge s2 -> M; a change may not "
+        "leave a hole that nothing allowed could replace")
+    # glued elsewhere, the same type can finish
+    assert d.apply(Refine("Wide.1", Fragment(holes=(HoleSpec("T", ("s1",)),)), t)).holes \
+        == ("Wide.1/T.1",)
+    # an expansion that would strand a hole is refused; one that finishes is not
+    d = define(*wide).derivation()
+    xy = tuple(define("x", "X(a) ::= Y(a) | M\nY(a) ::= a -> K").types.values())
+    x, = d.apply(Refine("Wide.1", Fragment(holes=(HoleSpec("X", ("s2",)),)), xy)).holes
+    assert refused(d, Expand(x, "1")).startswith(
+        f"hole {x}/Y.1 (Y) would have no way to finish: Y(a) ::= a -> K breaks 'no edges "
+        "from s2' of hole Wide.1 (Wide): it makes an edge s2 -> K")
+    d.apply(Expand(x, "2"))
+    assert not d.graph.holes and d.graph.tasks[f"{x}/M"].kind == "M"
+    # a hole narrowed to what strands it: the same
+    d = define(*wide).derivation()
+    x, = d.apply(Refine("Wide.1", Fragment(holes=(HoleSpec("X", ("s2",)),)), xy)).holes
+    assert refused(d, NarrowHole(x, ("2",))).startswith(
+        f"hole {x} (X) would have no way to finish: each of its productions makes a hole "
+        "that could never finish there")
+    # ... and so is a type narrowed so that a hole in the scope loses its only way
+    assert refused(d, NarrowType("X", ("2",))).startswith(f"hole {x} (X) would have no way")
+    d.apply(NarrowType("X", ("1",)))

@@ -43,7 +43,7 @@ from grammarflow import (
 )
 from grammarflow.constraints import parse_constraint, parse_constraints
 from grammarflow.grammar import Production
-from grammarflow.render import Picture, constraint_short, to_dot
+from grammarflow.render import ANYWHERE_LATER, Picture, constraint_short, to_dot
 from grammarflow.simulate import RandomChooser, finish
 from grammarflow.steps import Constrain, Step
 from grammarflow.testing import message_runs
@@ -64,6 +64,8 @@ class Drawn:
     potential: dict[tuple[str, str], str] = field(default_factory=dict)  # edge -> hole
     where: dict[str, list[str]] = field(default_factory=dict)  # hole -> constraints shown
     everywhere: set[str] = field(default_factory=set)
+    # holes drawn with ANYWHERE_LATER: they may make a ∗ attached everywhere
+    anywhere: set[str] = field(default_factory=set)
     state: dict[str, str] = field(default_factory=dict)  # task -> state (its tooltip)
 
     def downstream(self, task: str) -> set[str]:
@@ -89,8 +91,11 @@ def read(dot: str) -> Drawn:
             drawn.state[name[2:]] = state.group(1) if state else ""
         elif name.startswith("h:"):
             label = re.search(r'label="((?:[^"\\]|\\.)*)"', attrs)
-            drawn.holes[name[2:]], drawn.where[name[2:]] = split_where(
-                label.group(1) if label else "")
+            text = label.group(1) if label else ""
+            if f"\\n{ANYWHERE_LATER}" in text:
+                drawn.anywhere.add(name[2:])
+                text = text.replace(f"\\n{ANYWHERE_LATER}", "")
+            drawn.holes[name[2:]], drawn.where[name[2:]] = split_where(text)
             if "anything may be added" in attrs:
                 drawn.everywhere.add(name[2:])
     for u, v, attrs in _EDGE.findall(dot):
@@ -180,7 +185,7 @@ def check_complete(data: st.DataObject) -> None:
         assert r in drawn.everywhere or admits(drawn_alternatives(drawn.holes[r]), kind), \
             f"{tid} ({kind}) is not among what {r} shows: {drawn.holes[r]!r}"
     for u, v in set(g.edges()) - drawn.solid:
-        if drawn.everywhere:
+        if drawn.everywhere or drawn.anywhere:
             continue  # anything may be added anywhere (before tasks not yet started)
         ru = u if u in drawn.tasks else root(u, parent, holes)
         rv = v if v in drawn.tasks else root(v, parent, holes)

@@ -40,8 +40,16 @@ from grammarflow.constraints import (
 from grammarflow.errors import Attempt, GrammarError, Refusal
 from grammarflow.graph import Role
 from grammarflow.match import Diff, add
-from grammarflow.render import HOLE_SHAPE, REFUSED, Picture, quote, render, to_dot
-from grammarflow.steps import Constrain, Style
+from grammarflow.render import (
+    ANYWHERE_LATER,
+    HOLE_SHAPE,
+    REFUSED,
+    Picture,
+    quote,
+    render,
+    to_dot,
+)
+from grammarflow.steps import Constrain, NarrowHole, Style
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 
@@ -63,6 +71,27 @@ def test_a_hole_is_a_dashed_wildcard_saying_in_words_what_it_may_become() -> Non
     assert 'label="X.1 (X) becomes\\nA\\nor B"' in hole
     assert {("t:start", "h:X.1"), ("h:X.1", "t:end")} <= edges(dot)
     assert ("t:start", "t:end") not in edges(dot)
+
+
+def test_a_wildcard_that_may_make_a_hole_attached_everywhere_says_so() -> None:
+    """Found by fuzzing: T1 may become a T0 hole, which may become Any(*): then
+    anything may be added anywhere, and the picture must not hide it behind "a T0
+    hole" (it drew no way for Dyn's tasks to reach T1's)."""
+    g = define("s0:A -> s1:A, Dyn(s0, s1), T1(s0, s1)", """
+        T0(a) ::= nothing | Any(*)
+        T1(a; b) ::= a -> M -> b | a -> b, T0(a)
+        Dyn(a; b) ::= *
+        Any(*) ::= *
+    """)
+    d = g.derivation()
+    dot = to_dot(d.graph, d.grammar)
+    t1 = next(line for line in dot.splitlines() if line.startswith('  "h:T1.1"'))
+    dyn = next(line for line in dot.splitlines() if line.startswith('  "h:Dyn.1"'))
+    assert ANYWHERE_LATER in t1 and ANYWHERE_LATER not in dyn
+    d.apply(NarrowHole("T1.1", ("2",)))  # narrowed to what cannot reach Any: no more
+    t1 = next(line for line in to_dot(d.graph, d.grammar).splitlines()
+              if line.startswith('  "h:T1.1"'))
+    assert ANYWHERE_LATER not in t1 and "T1.1 (T1) becomes" in t1
 
 
 def test_a_repetition_reads_zero_or_more_and_an_optional_edge_is_a_dashed_edge() -> None:

@@ -334,6 +334,16 @@ def _sequence(start: str, productions: str,
 @example(case=_sequence("s0, s2, T0(s0, s2), T0(s0, s2)", """
     T0(a, b) ::= N:A -> b | a -> b, T0(a, b), T0(a, b)
 """, [("T0.1", "2"), ("T0.1/T0.1", "1")]), rnd=random.Random(0))
+# ... and the hole-by-hole search needed 2,000-3,000 steps for three nested expansions
+# among symmetric B tasks (its budget was 2,000).
+@example(case=_sequence("s0:A -> s2:A, s1:A, T1(s1, s2, s2), T1(s0, s1, s1), T2(s1, s1)", """
+    T0(a0, a1) ::= nothing | T0(a0, a0) | N0:A, T0(a0, a0)
+    T1(a0, b1, b2) ::= a0 -> b1, a0 -> b2 | T0(a0, a0) | a0 -> N0:A -> N1:A -> b1, \
+        a0 -> N1 -> b2, a0 -> b1, a0 -> b2, N0 -> b1, N0 -> b2, P(a0, b1)
+    T2(a0, a1) ::= a0 -> N1:B, a0 -> N2:B, a1 -> N2, N0:A | N0:B, T2(a0, N0), T2(a1, a0) \
+        | N0:B, T0(a0, a0)
+    P(a0, b0) ::= a0 -> b0 | nothing
+""", [("T2.1", "2"), ("T2.1/T2.2", "1"), ("T2.1/T2.1", "2")]), rnd=random.Random(0))
 @given(production_sequences(), st.randoms(use_true_random=False))
 def test_every_production_instance_is_accepted_as_a_raw_change(
         case: tuple[Derivation, Derivation, list[Expand]], rnd: random.Random) -> None:

@@ -88,6 +88,7 @@ from grammarflow import wire
 from grammarflow.derivation import Derivation
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
 from grammarflow.fold import (
+    SNAPSHOT_EVERY,
     Failure,
     RunFold,
     fold_run,
@@ -123,8 +124,9 @@ CRASH_BEFORE_COMMIT_ENV = "GRAMMARFLOW_TEST_CRASH_BEFORE_COMMIT_OF"
 #: Test hook: raise a bug of ours (RuntimeError) while handling a message with this op.
 INTERNAL_ERROR_ENV = "GRAMMARFLOW_TEST_INTERNAL_ERROR_ON"
 
-#: Journal entries since the last snapshot after which a run that ends takes one.
-FINAL_SNAPSHOT_AFTER = 1000
+#: Journal entries since the last snapshot after which a run that ends takes one (fewer
+#: where ``GRAMMARFLOW_SNAPSHOT_EVERY`` asks for snapshots more often than that).
+FINAL_SNAPSHOT_AFTER = min(1000, SNAPSHOT_EVERY)
 
 #: How much of a refused message the journal keeps.
 MESSAGE_KEEP = 64 * 1024
