@@ -17,10 +17,13 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 from grammarflow import wire
-from grammarflow.runtime.executor import Launch, Streams
+from grammarflow.runtime.executor import Launch, Streams, TaskProcess
+from grammarflow.runtime.pipes import Pipes, exit_of
 from grammarflow.store import process_started
 
 
@@ -36,12 +39,14 @@ class LocalExecutor:
         self.base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()
                          if k != wire.ENV_TASK}
 
-    async def start(self, launch: Launch) -> LocalProcess:
+    async def start(self, launch: Launch) -> TaskProcess:
         argv = launch.command.argv(self.python, launch.workflow.parent, launch.workflow)
         env = dict(self.base_env)
         # The context is also the marker by which `resume` finds a process a crashed
         # orchestrator left running (kill_orphans): nothing is journaled at spawn.
         env[wire.ENV_TASK.encode()] = launch.context.encode()
+        if hasattr(os, "pidfd_open"):  # Linux: the pipes read from the selector itself
+            return _spawn(argv, env, launch.workflow.parent)
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
             lambda: _TaskProtocol(loop), *argv, stdin=asyncio.subprocess.PIPE,
@@ -56,8 +61,49 @@ class LocalExecutor:
         pass
 
 
+def _spawn(argv: list[str], env: dict[bytes, bytes], cwd: Path) -> SpawnedProcess:
+    """Start ``argv`` in a process group of its own, with three pipes (:mod:`.pipes`:
+    half the CPU of asyncio's subprocess transport, ``bench/spawn.py``)."""
+    ends = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]  # (read, write) each
+    try:
+        popen = subprocess.Popen(argv, stdin=ends[0][0], stdout=ends[1][1],
+                                 stderr=ends[2][1], env=env, cwd=cwd, process_group=0)
+    except BaseException:
+        for r, w in ends:
+            os.close(r)
+            os.close(w)
+        raise
+    for fd in (ends[0][0], ends[1][1], ends[2][1]):  # the child's ends
+        os.close(fd)
+    return SpawnedProcess(popen, Pipes(ends[0][1], ends[1][0], ends[2][0]))
+
+
+class SpawnedProcess(Streams):
+    """A running attempt spawned by :func:`_spawn`: the group's leader, its pipes."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], pipes: Pipes) -> None:
+        super().__init__(pipes.stdout, pipes.stderr)
+        self.pid = popen.pid
+        self.pipes = pipes
+        self.exit = exit_of(popen.pid, popen.wait)
+        self.exit.add_done_callback(lambda _: pipes.close_stdin())  # nobody reads it now
+
+    def send(self, data: bytes) -> None:
+        self.pipes.write(data)
+
+    def kill(self) -> None:
+        _kill_group(self.pid)
+
+    async def exited(self) -> int:
+        return await asyncio.shield(self.exit)
+
+    def release(self) -> None:
+        self.pipes.close()
+
+
 class LocalProcess(Streams):
-    """A running attempt: the group's leader and the pipes to it."""
+    """A running attempt started through asyncio's subprocess transport (where there
+    are no pidfds): the group's leader and the pipes to it."""
 
     def __init__(self, transport: asyncio.SubprocessTransport, protocol: _TaskProtocol
                  ) -> None:
@@ -194,5 +240,5 @@ def _owner_lives(marker: bytes) -> bool:
     return started is not None and started == owner["started"]
 
 
-__all__ = ["LocalExecutor", "LocalProcess", "kill_marked", "kill_orphans", "task_markers",
-           "use_pidfd_child_watcher"]
+__all__ = ["LocalExecutor", "LocalProcess", "SpawnedProcess", "kill_marked", "kill_orphans",
+           "task_markers", "use_pidfd_child_watcher"]

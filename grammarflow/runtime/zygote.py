@@ -31,6 +31,7 @@ from typing import Any
 from grammarflow import wire
 from grammarflow.runtime.executor import Launch, Streams, TaskProcess
 from grammarflow.runtime.local import LocalExecutor, kill_marked, task_markers
+from grammarflow.runtime.pipes import Pipes
 from grammarflow.zygote import ENV_ZYGOTE, MAX_PACKET
 
 #: Set to 1 to spawn every task fresh (the same as ``--no-zygote``).
@@ -136,7 +137,7 @@ class _Zygote:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         # our ends of the pipes are made ready while the zygote forks
-        pipes = await _Pipes.of(stdin_w, stdout_r, stderr_r)
+        pipes = Pipes(stdin_w, stdout_r, stderr_r)
         try:
             pid = await self.forked
         except BaseException:
@@ -194,49 +195,18 @@ class _Zygote:
             await self.proc.wait()
 
 
-class _Pipes:
-    """Our ends of an attempt's stdin, stdout and stderr, as asyncio transports."""
-
-    def __init__(self, stdin: asyncio.WriteTransport, stdout: asyncio.StreamReader,
-                 stderr: asyncio.StreamReader, readers: list[asyncio.BaseTransport]) -> None:
-        self.stdin, self.stdout, self.stderr, self.readers = stdin, stdout, stderr, readers
-
-    @classmethod
-    async def of(cls, stdin: int, stdout: int, stderr: int) -> _Pipes:
-        loop = asyncio.get_running_loop()
-        readers: list[asyncio.BaseTransport] = []
-        streams = []
-        for fd in (stdout, stderr):
-            reader = asyncio.StreamReader(limit=2 ** 16, loop=loop)
-            transport, _ = await loop.connect_read_pipe(
-                lambda r=reader: asyncio.StreamReaderProtocol(r, loop=loop),  # type: ignore[misc]
-                os.fdopen(fd, "rb", buffering=0))
-            readers.append(transport)
-            streams.append(reader)
-        writer, _ = await loop.connect_write_pipe(asyncio.Protocol,
-                                                  os.fdopen(stdin, "wb", buffering=0))
-        return cls(writer, streams[0], streams[1], readers)
-
-    def close(self) -> None:
-        self.stdin.close()
-        for transport in self.readers:
-            transport.close()
-
-
 class _Forked(Streams):
     """An attempt the zygote forked: its pipes, and its exit as the zygote reports it."""
 
-    def __init__(self, pid: int, exit: asyncio.Future[int], pipes: _Pipes) -> None:
+    def __init__(self, pid: int, exit: asyncio.Future[int], pipes: Pipes) -> None:
         super().__init__(pipes.stdout, pipes.stderr)
         self.pid = pid
         self.exit = exit
         self.pipes = pipes
+        exit.add_done_callback(lambda _: pipes.close_stdin())  # nobody reads it now
 
     def send(self, data: bytes) -> None:
-        if self.pipes.stdin.is_closing():
-            return
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            self.pipes.stdin.write(data)
+        self.pipes.write(data)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
