@@ -3,8 +3,10 @@
     .venv/bin/python bench/scheduling.py            # 1,000, 10,000 and 100,000 tasks
     .venv/bin/python bench/scheduling.py --quick    # 1,000 and 10,000
 
-Tasks are coroutines that succeed at once (the in-process executor: the real
-orchestrator, journal and protocol, minus process starts), in two shapes: a chain
+Tasks are coroutines that succeed at once (the in-process executor, keeping no record
+of its attempts: the real orchestrator, journal and protocol, minus process starts —
+the record a test inspects would hold 100k attempts and make the collector scan them),
+in two shapes: a chain
 (one ready task at a time) and N independent tasks at --max-parallel 8 (N ready at
 once: what a sort of the ready list per pass made quadratic). For each: the
 orchestrator's CPU per task, and its ratio to the smallest size's — flat means the
@@ -60,7 +62,7 @@ def run(shape: str, n: int, root: Path) -> tuple[float, float]:
     store = Store(db)
     o = Orchestrator.start(store, wf, Options(max_parallel=1 if shape == "chain" else 8,
                                               logs=root / "logs"),
-                           executor=InProcessExecutor())
+                           executor=InProcessExecutor(record=False))
     gc.collect()
     t0 = time.process_time()
     status = asyncio.run(o.run())
