@@ -280,6 +280,19 @@ MUTANTS: list[Mutant] = [
     M("M67", "rollback.py", "                return d, removed, (j.by, f\"its step at entry {j.seq} built on what the \"",
       "                removed.append(j.seq)\n                continue\n                return d, removed, (j.by, f\"its step at entry {j.seq} built on what the \"",
       "a task's step that no longer applies is dropped alone; the task stays done", "restart"),
+    # ---------------------------------------------------------------- this session
+    M("M68", "finishing.py", "    if ways is None or root in _finishing(ways):",
+      "    if True:",
+      "a hole that could never finish inside its scope's constraints is accepted",
+      "constraints"),
+    M("M69", "fold.py", "    if next(store.entries(run_id, STATE_KINDS, after=seq), None) is not None:",
+      "    if False:",
+      "status reads a run from a snapshot older than the newest entry of its state",
+      "snapshots"),
+    M("M70", "render.py",
+      "    return any(types[t].everywhere for t in reachable_types(types, roots))",
+      "    return False",
+      "the picture hides that a wildcard may make a hole attached everywhere", "picture"),
 ]
 
 

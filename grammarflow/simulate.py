@@ -11,6 +11,7 @@ a :class:`Chooser`: ``random.Random`` for the CLI's example runs, Hypothesis for
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -147,7 +148,21 @@ def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
     if step is None:
         raise BrokenPromise(f"hole {hole.id} ({hole.type}) has no production left: "
                             "narrowing took every one, so it can never finish", hole=hole.id)
-    d.apply(step)
+    try:
+        d.apply(step)
+    except BrokenPromise:
+        if not d.limits.scopes_of(hole.id):
+            raise
+        # Refused by its scope — a constraint, given what the hole is glued to, or a
+        # hole it would make that could never finish there: a run takes another one
+        # (one finishes: a step that would have stranded the hole was refused).
+        others = [p.name for p in htype.allowed(hole.allowed) if p.name != step.production]
+        while others:
+            name = others.pop(chooser.choose(list(range(len(others)))))
+            with contextlib.suppress(BrokenPromise):
+                d.apply(Expand(hole.id, name))
+                return
+        raise
 
 
 def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:

@@ -234,6 +234,14 @@ RICH = (
         "Y(a, b) ::= a -> C -> b | nothing | Any(*)",
         "Q(a) ::= a -> C | a -> D -> E, Q(D) | Any(*)",
     ]),
+    # no hole attached everywhere yet, but T1 may make one (through T0): its picture
+    # must say so (found by fuzzing: an edge from Dyn's task into Any's was not drawn)
+    define("s0 -> s1, Dyn(s0, s1), T1(s0, s1), Dyn(s0, s1)", [
+        "Dyn(a; b) ::= *",
+        "Any(*) ::= *",
+        "T0(a) ::= nothing | Any(*)",
+        "T1(a; b) ::= a -> M -> b | a -> b, T0(a) | a -> b, Any(*)",
+    ]),
 )
 #: With constraints on its open holes (message runs, and the picture's properties: a
 #: wildcard shows its constraints, and a step it seems to allow may be refused only by

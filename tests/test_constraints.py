@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 from grammarflow import (
     BrokenPromise,
@@ -38,6 +40,7 @@ from grammarflow.steps import (
     Expand,
     NarrowHole,
     NarrowType,
+    Step,
     step_from_json,
     step_to_json,
 )
@@ -365,3 +368,64 @@ def test_a_change_may_not_make_a_hole_that_could_never_finish_in_its_scope() -> 
     # ... and so is a type narrowed so that a hole in the scope loses its only way
     assert refused(d, NarrowType("X", ("2",))).startswith(f"hole {x} (X) would have no way")
     d.apply(NarrowType("X", ("1",)))
+
+
+class _Unchecked(Derivation):
+    """The same derivation without the stranded-hole check: the reference semantics of
+    'breaks a constraint' is each change's own check (ConstraintState)."""
+
+    def _check_can_finish(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _finishable(grammar: Grammar, steps: list[Step], depth: int = 6) -> bool:
+    """Brute force: from the run of ``steps`` (without the stranded-hole check), can
+    every hole be expanded away, each step accepted? Every production of the first
+    hole, recursively, at most ``depth`` expansions deep."""
+    d = _Unchecked.replay(grammar, steps)
+    if not d.graph.holes:
+        return True
+    if depth == 0:
+        return False
+    hole = d.graph.holes[sorted(d.graph.holes)[0]]
+    for prod in d.grammar.types[hole.type].allowed(hole.allowed):
+        step = Expand(hole.id, prod.name)
+        try:
+            _Unchecked.replay(grammar, [*steps, step])
+        except BrokenPromise:
+            continue
+        if _finishable(grammar, [*steps, step], depth - 1):
+            return True
+    return False
+
+
+_BODY = st.sampled_from(["a -> M", "a -> K", "M", "a -> M -> K", "a -> M, U(a)", "K, U(a)",
+                         "a -> M, U(M)", "U(a), U(a)", "nothing"])
+_INNER = st.sampled_from(["a -> M", "a -> K", "K", "nothing", "a -> K -> M"])
+
+
+@given(st.data())
+def test_a_refinement_is_refused_exactly_when_a_hole_it_makes_could_never_finish(
+        data: st.DataObject) -> None:
+    """Theorem 10 (no stranded hole): a refinement of a constrained open hole that glues
+    a fresh closed type to a task is accepted exactly when, by brute force over every
+    production of every hole it makes (each step's own constraint check, without the
+    stranded-hole analysis), the holes can all be expanded away."""
+    source = data.draw(st.sampled_from(["A", "B"]))
+    start = "s1:A, s2:B, W(*)"
+    d = define(start, f"W(*) ::= * where no edges from {source}").derivation()
+    t_bodies = data.draw(st.lists(_BODY, min_size=1, max_size=3, unique=True))
+    u_bodies = data.draw(st.lists(_INNER, min_size=1, max_size=2, unique=True))
+    fresh = define("x", f"T(a) ::= {' | '.join(t_bodies)}\n"
+                        f"U(a) ::= {' | '.join(u_bodies)}").types.values()
+    target = data.draw(st.sampled_from(["s1", "s2"]))
+    step = Refine("W.1", Fragment(holes=(HoleSpec("T", (target,)),)), tuple(fresh))
+    expected = _finishable(d.grammar, [step])
+    try:
+        d.apply(step)
+        accepted = True
+    except BrokenPromise as e:
+        assert "would have no way to finish" in e.reason, e.reason
+        accepted = False
+    event(f"{'accepted' if accepted else 'refused'}")
+    assert accepted == expected, (t_bodies, u_bodies, target, source)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-from strategies import CONSTRAINED, FIND, mixed_grammars
+from strategies import CONSTRAINED, FIND, RICH, mixed_grammars
 
 from grammarflow import (
     BrokenPromise,
@@ -164,9 +164,21 @@ def test_every_finished_graph_is_an_instance_of_the_picture(data: st.DataObject)
     check_complete(data)
 
 
-def check_complete(data: st.DataObject) -> None:
-    grammar = data.draw(mixed_grammars(constrained=True))
-    d = data.draw(partial_message_runs(grammar))
+@given(st.data())
+def test_a_wildcard_that_may_open_everywhere_is_complete_too(data: st.DataObject) -> None:
+    """The same, on the grammar where a closed hole may (two productions deep) make a
+    hole attached everywhere while none is there yet: its picture must show that
+    anything may come anywhere (the check above draws this grammar rarely)."""
+    grammar = RICH[-1]
+    check_complete(data, st.just(grammar), st.one_of(
+        st.builds(grammar.derivation), partial_message_runs(grammar)))
+
+
+def check_complete(data: st.DataObject,
+                   grammars: st.SearchStrategy[Grammar] | None = None,
+                   runs: st.SearchStrategy[Derivation] | None = None) -> None:
+    grammar = data.draw(grammars if grammars is not None else mixed_grammars(constrained=True))
+    d = data.draw(runs if runs is not None else partial_message_runs(grammar))
     drawn = read(to_dot(d.graph, d.grammar, Picture(collapse_above=10**9, unroll=True), d.limits))
     assert drawn.tasks == set(d.graph.tasks)
     start = len(d.history)
