@@ -13,7 +13,9 @@ here). Plain ``sqlite3`` is used on the event loop's thread: a commit costs ~20 
 where an ``aiosqlite`` await costs 200-400 us in thread hops.
 
 Each ``append`` is one transaction; ``append_many`` writes several entries (a task's
-accepted steps and its completion) atomically: all or none after a crash.
+accepted steps and its completion) atomically: all or none after a crash; ``batch``
+makes the writes of one stretch of the orchestrator's work (an attempt's end, the
+snapshot then due, the starts it allows) one transaction — a group commit, one a task.
 
 Faults. Every SQLite error becomes a :class:`StoreError` of one line naming the file
 (not a database, damaged or truncated, read-only, disk full, locked); a failed write
