@@ -8,7 +8,7 @@ ends, the holes that became due take their default productions. What runs a task
 Atomic attempts. A task's messages are checked the moment they arrive — against the
 committed graph plus the task's own earlier changes (:mod:`.tentative`) — and become
 effective only when the task exits with status 0: then its changes and its completion
-are journaled in one transaction — with the starts of the tasks that made ready (a
+are journaled in one transaction — with the starts of the tasks it made ready (a
 group commit, :meth:`~grammarflow.store.Store.batch`; each process starts only once its
 start is committed). If the attempt fails (non-zero exit, timeout, crash,
 protocol error) its changes vanish and it is retried up to its kind's ``retries``. The
