@@ -350,6 +350,7 @@ class Store:
     def __init__(self, path: str | Path, *, durable: bool = False, readonly: bool = False
                  ) -> None:
         self.path = Path(path)
+        self._batch: _Batch | None = None  # a group commit under way (batch())
         _refuse_truncated(self.path)
         if readonly:
             self.db = self._open_readonly()
@@ -366,7 +367,6 @@ class Store:
         self._fail_from = int(fail.rstrip("+")) if fail else None
         self._fail_on = None if not fail or fail.endswith("+") else self._fail_from
         self._writes = 0
-        self._batch: _Batch | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -491,6 +491,9 @@ class Store:
                 raise
 
     def _tx(self) -> Store._Tx:
+        if self._batch is not None and self._batch.begun:  # a bug of ours, said as one
+            raise RuntimeError("a transaction of its own asked for inside a batch of run "
+                               f"{self._batch.run} (only that run's writes may join it)")
         return Store._Tx(self.db)
 
     # ---------------------------------------------------------------- runs

@@ -144,6 +144,16 @@ def test_a_batch_is_one_transaction_fenced_once_and_none_if_it_writes_nothing(
     store.db.set_trace_callback(None)
 
 
+def test_a_write_of_another_run_inside_a_batch_is_a_bug_said_as_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    run = store.create_owned_run({"path": "x"}, Holder.this_process())
+    other = store.create_run({"path": "y"})
+    with pytest.raises(RuntimeError, match="inside a batch of run 1"), store.batch(run):
+        store.append(run, "log", {"n": 1})
+        store.append(other, "log", {"n": 2})
+    assert list(Store(tmp_path / "db", readonly=True).entries(run)) == []
+
+
 def test_a_deposed_store_writes_nothing_in_a_batch(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
     run = store.create_owned_run({"path": "x"}, Holder.this_process())
