@@ -62,19 +62,12 @@ async def asyncio_pipes(group: bool = True, stderr_pipe: bool = True,
         handle.close()
 
 
-async def posix_spawn_pipes() -> None:
-    """Three pipes, posix_spawn, add_reader on both outputs, a pidfd for the exit."""
+async def _drain(out_r: int, err_r: int, pid: int, reap: Callable[[], object]) -> None:
+    """Read both outputs with ``loop.add_reader`` until their end, and the exit from a
+    pidfd (then ``reap``): no transports, no protocol objects."""
     loop = asyncio.get_running_loop()
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    for fd in (in_w, out_r, err_r):
+    for fd in (out_r, err_r):
         os.set_blocking(fd, False)
-    pid = os.posix_spawn(ARGV[0], ARGV, os.environ, setpgroup=0, file_actions=[
-        (os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
-        (os.POSIX_SPAWN_DUP2, err_w, 2)])
-    for fd in (in_r, out_w, err_w):
-        os.close(fd)
     done: asyncio.Future[None] = loop.create_future()
     open_fds = {out_r, err_r}
     pidfd = os.pidfd_open(pid)
@@ -84,7 +77,7 @@ async def posix_spawn_pipes() -> None:
         nonlocal exited
         if fd == pidfd:
             loop.remove_reader(pidfd)
-            os.waitpid(pid, 0)
+            reap()
             os.close(pidfd)
             exited = True
         else:
@@ -95,7 +88,6 @@ async def posix_spawn_pipes() -> None:
             if data:
                 return
             loop.remove_reader(fd)
-            os.close(fd)
             open_fds.discard(fd)
         if exited and not open_fds and not done.done():
             done.set_result(None)
@@ -103,48 +95,32 @@ async def posix_spawn_pipes() -> None:
     for fd in (out_r, err_r, pidfd):
         loop.add_reader(fd, readable, fd)
     await done
-    os.close(in_w)
+
+
+async def posix_spawn_pipes() -> None:
+    """Three pipes, posix_spawn, read as :func:`_drain` does."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.posix_spawn(ARGV[0], ARGV, os.environ, setpgroup=0, file_actions=[
+        (os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
+        (os.POSIX_SPAWN_DUP2, err_w, 2)])
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    await _drain(out_r, err_r, pid, lambda: os.waitpid(pid, 0))
+    for fd in (in_w, out_r, err_r):
+        os.close(fd)
 
 
 async def popen_pipes() -> None:
-    """subprocess.Popen (cwd, process group, vfork as the runtime needs) and the same
-    add_reader/pidfd reading as posix_spawn_pipes: what the transports cost."""
+    """subprocess.Popen (cwd, process group, vfork as the runtime needs), read as
+    :func:`_drain` does: what the transports cost."""
     import subprocess
 
-    loop = asyncio.get_running_loop()
     proc = subprocess.Popen(ARGV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, process_group=0, cwd=os.getcwd())
     assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
-    out_r, err_r = proc.stdout.fileno(), proc.stderr.fileno()
-    for fd in (out_r, err_r):
-        os.set_blocking(fd, False)
-    done: asyncio.Future[None] = loop.create_future()
-    open_fds = {out_r, err_r}
-    pidfd = os.pidfd_open(proc.pid)
-    exited = False
-
-    def readable(fd: int) -> None:
-        nonlocal exited
-        if fd == pidfd:
-            loop.remove_reader(pidfd)
-            proc.wait()
-            os.close(pidfd)
-            exited = True
-        else:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            if data:
-                return
-            loop.remove_reader(fd)
-            open_fds.discard(fd)
-        if exited and not open_fds and not done.done():
-            done.set_result(None)
-
-    for fd in (out_r, err_r, pidfd):
-        loop.add_reader(fd, readable, fd)
-    await done
+    await _drain(proc.stdout.fileno(), proc.stderr.fileno(), proc.pid, proc.wait)
     for f in (proc.stdin, proc.stdout, proc.stderr):
         f.close()
 

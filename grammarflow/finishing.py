@@ -22,7 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from grammarflow.constraints import AtMost, NoEdges, NoTasks, OnlyEdges, OnlyKinds, Scope
+from grammarflow.constraints import (
+    AtMost,
+    Constraint,
+    NoEdges,
+    NoTasks,
+    OnlyEdges,
+    OnlyKinds,
+    Scope,
+    fragment_breaks,
+)
 from grammarflow.grammar import HoleType, Production
 
 #: A task as the constraints see it: its id if a scope names it (else None), its kind.
@@ -111,17 +120,11 @@ def _breaks(scopes: Sequence[Scope], kinds: Sequence[str],
     return None
 
 
-def _one(scope: Scope, c: object, kinds: Sequence[str],
+def _one(scope: Scope, c: Constraint, kinds: Sequence[str],
          edges: Sequence[tuple[End, End]]) -> str | None:
     match c:
-        case OnlyKinds(allowed):
-            bad = [k for k in kinds if k not in allowed]
-            return f"it makes a task of kind {bad[0]}" if bad else None
-        case NoTasks():
-            return f"it makes a task of kind {kinds[0]}" if kinds else None
-        case AtMost(n, kind):
-            made = sum(1 for k in kinds if kind is None or k == kind)
-            return f"it makes {made} {kind or 'tasks'} at once" if made > n else None
+        case OnlyKinds() | NoTasks() | AtMost():  # what one change makes decides them
+            return fragment_breaks(c, kinds, ())
         case NoEdges(source, target):
             for u, v in edges:
                 if (source is None or scope.matches(source, *u)) and \

@@ -4,6 +4,8 @@ newest snapshot is the run folded from its whole journal, at every point of it."
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,15 +46,23 @@ def test_a_graph_from_its_snapshot_is_the_graph(data: st.DataObject) -> None:
     assert again._waiting == g._waiting and again._undone_tasks == g._undone_tasks
 
 
+@contextmanager
+def _journaled_run(data: st.DataObject) -> Iterator[tuple[Store, int, MessageRun]]:
+    """A store holding a run (nothing journaled yet) of a random grammar, and a random
+    run of that grammar in which tasks sent messages, to journal."""
+    grammar = data.draw(grammars())
+    run: MessageRun = data.draw(message_runs(grammar))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "db")
+        yield store, store.create_run(Workflow(grammar, {}, Path(tmp) / "wf.py").to_json()), run
+        store.close()
+
+
 @given(st.data())
 def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
         data: st.DataObject) -> None:
-    grammar = data.draw(grammars())
-    run: MessageRun = data.draw(message_runs(grammar))
-    steps = run.derivation.history
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "db")
-        run_id = store.create_run(Workflow(grammar, {}, Path(tmp) / "wf.py").to_json())
+    with _journaled_run(data) as (store, run_id, run):
+        steps = run.derivation.history
         entries = []
         for i, s in enumerate(steps):
             entries.append(("step", step_to_json(s)))
@@ -76,7 +86,6 @@ def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
         assert cached.d.grammar == whole.d.grammar
         assert (cached.attempts, cached.failures, cached.refusal) == (
             whole.attempts, whole.failures, whole.refusal)
-        store.close()
 
 
 @given(st.data())
@@ -84,12 +93,8 @@ def test_status_read_from_a_snapshot_is_status_folded_from_the_journal(
         data: st.DataObject) -> None:
     """`status` reads a run whose newest snapshot holds its whole state from that
     snapshot alone (no graph built); any entry of the state after it, and it folds."""
-    grammar = data.draw(grammars())
-    run: MessageRun = data.draw(message_runs(grammar))
-    steps = run.derivation.history
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "db")
-        run_id = store.create_run(Workflow(grammar, {}, Path(tmp) / "wf.py").to_json())
+    with _journaled_run(data) as (store, run_id, run):
+        steps = run.derivation.history
         store.append_many(run_id, [("step", step_to_json(s)) for s in steps])
         tasks = sorted(run.derivation.graph.tasks)
         if tasks:
@@ -111,7 +116,6 @@ def test_status_read_from_a_snapshot_is_status_folded_from_the_journal(
         store.append(run_id, "control", {"op": "pause", "by": None})
         assert current_snapshot(store, run_id) is None
         assert run_view(store, run_id)["paused"] and not read["paused"]
-        store.close()
 
 
 def test_a_snapshot_of_another_format_is_not_trusted(tmp_path: Path) -> None:

@@ -660,9 +660,10 @@ class Orchestrator:
         except OSError as e:
             attempt.failure = f"could not start: {e}"
         self.running.pop(attempt.task)
-        async with self.mutex:
+        async with self.mutex:  # the batch's commit (each part is guarded inside)
             self._guarded(lambda: self._after_attempt(attempt),
-                          f"ending attempt {attempt.number} of task {attempt.task}")
+                          f"journaling the end of attempt {attempt.number} of task "
+                          f"{attempt.task}")
         self.wake.set()
 
     def _after_attempt(self, attempt: Attempt) -> None:
