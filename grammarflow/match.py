@@ -61,6 +61,8 @@ EXHAUSTIVE_IDLE_STEPS = 24
 # Units of work (steps tried, elements examined) between looks at the clock and at the
 # cancellation hook: often enough to stop within milliseconds, rare enough to be free.
 _CHECK_EVERY = 256
+#: Moves the forward check (:meth:`_Search.doomed`) looks at before it gives up.
+_VIABLE_WORK = 2_000
 _USE_EXPAND = "name the productions with 'expand' instead of sending a raw change"
 # Keys of the state hash: random, so that no diff can be built to make states collide.
 _RANDOM = random.Random()
@@ -197,7 +199,34 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     grow = _grow_for(derivation, elements)
     if grow is not None:
         return Plan(derivation, grow=grow)
-    raise _refusal(search, search.state.best_left(), certain=decided)
+    left = _left_alone(search, diff)
+    if left is not None:
+        raise _refusal(search, left, certain=decided)
+    blame = "" if search.doom is None else search.doom.why(search.el)
+    raise _refusal(search, search.state.best_left(), blame=blame, certain=decided)
+
+
+def _left_alone(search: _Search, diff: Diff) -> list[int] | None:
+    """The edges that doomed the search, if the rest of the diff has a plan without
+    them: then exactly those are what no plan produces, and the refusal names them
+    alone. Each round drops what the last search blamed, for up to ``_SHOWN`` rounds
+    (None: a round blamed nothing, failed otherwise, or ran out of time)."""
+    el, dropped = search.el, set[tuple[str, str]]()
+    failed = search
+    for _ in range(_SHOWN):
+        doom = failed.doom
+        if doom is None:
+            return None
+        dropped.update(failed.el.items[i] for i in doom.edges)  # type: ignore[misc]
+        rest = Diff(diff.tasks, tuple(e for e in diff.edges if e not in dropped))
+        failed = _Search(search.derivation, _Elements(search.derivation, rest),
+                         search.limits, search.index)
+        try:
+            if failed.run() is not None:
+                return sorted(el.edge_index[e] for e in dropped)
+        except _Stop:
+            return None
+    return None
 
 
 def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
@@ -293,12 +322,27 @@ class _Move(NamedTuple):
         return names
 
 
+class _Doom(NamedTuple):
+    """A move after which edges at a task it made can never be produced."""
+
+    move: _Move
+    task: str
+    edges: tuple[int, ...]
+
+    def why(self, el: _Elements) -> str:
+        shown = ", ".join(el.describe(i) for i in self.edges[:_SHOWN])
+        more = " ..." if len(self.edges) > _SHOWN else ""
+        prod = self.move.pattern.production
+        return (f": {shown}{more} can never be made: the production that makes task "
+                f"{self.task} ({prod!r}) attaches no hole there that could make it")
+
+
 class _Pattern:
     """A production numbered for matching: slots ``0 .. first-1`` are its parameters,
     the next ones its new tasks; edges and hole arguments are slots (-1: ``*``)."""
 
-    __slots__ = ("edges", "first", "holes", "kinds", "locals", "production", "slots_of_kind",
-                 "unattached")
+    __slots__ = ("adjacent", "edges", "first", "free", "holes", "kinds", "locals",
+                 "production", "reach", "slots_of_kind")
 
     def __init__(self, prod: Production) -> None:
         first = len(prod.params)
@@ -316,10 +360,31 @@ class _Pattern:
         self.edges = tuple((slot[x], slot[y]) for x, y in prod.fragment.edges)
         self.holes = tuple((h.type, tuple(slot.get(a, -1) for a in h.args))
                            for h in prod.fragment.holes)
-        attached = {s for e in self.edges if min(e) < first for s in e}
-        #: kinds of its new tasks with no edge to a parameter
-        self.unattached = frozenset(t.kind for j, t in enumerate(tasks)
-                                    if first + j not in attached)
+        adjacent: list[list[tuple[int, bool]]] = [[] for _ in self.kinds]
+        for x, y in self.edges:
+            adjacent[x].append((y, True))
+            adjacent[y].append((x, False))
+        #: per slot, the slots at the other end of its edges (True: it is the source)
+        self.adjacent = tuple(map(tuple, adjacent))
+        distance = _distances(self.adjacent, first)
+        #: how many edges away from a parameter its new tasks joined to one lie, at most
+        self.reach = max((distance[s] for s in range(first, len(self.kinds))
+                          if s in distance), default=0)
+        #: kinds of its new tasks joined to no parameter by any path: they may be any task
+        self.free = frozenset(t.kind for j, t in enumerate(tasks) if first + j not in distance)
+
+
+def _distances(adjacent: tuple[tuple[tuple[int, bool], ...], ...],
+               first: int) -> dict[int, int]:
+    """Edges between each slot joined to a parameter and the nearest parameter."""
+    distance = dict.fromkeys(range(first), 0)
+    todo = list(range(first))
+    for s in todo:  # breadth first: todo grows as it is read
+        for other, _ in adjacent[s]:
+            if other not in distance:
+                distance[other] = distance[s] + 1
+                todo.append(other)
+    return distance
 
 
 class _Elements:
@@ -384,17 +449,27 @@ class _Elements:
             return element[0] in names or element[1] in names
         return not names.isdisjoint(self.neighbours(element))
 
-    def edges_around(self, names: set[str], limit: int) -> list[int] | None:
-        """Edges at new tasks next to ``names``, or None if that is over ``limit`` edges."""
-        if sum(self.degree(n) for n in names) > limit:
-            return None
+    def around(self, names: set[str], depth: int, produced: set[str],
+               limit: int) -> list[int] | None:
+        """New tasks not ``produced`` at most ``depth`` edges of the diff away from
+        ``names`` (walking through such tasks), and the edges at them; None once that is
+        over ``limit``."""
+        seen = set(names)
         found: list[int] = []
-        for name in names:
-            for other in self.neighbours(name):
-                if other in self.task_index:
-                    found.extend(self.edges_at(other))
-                    if len(found) > limit:
-                        return None
+        ring = list(names)
+        for _ in range(depth):
+            nxt = []
+            for name in ring:
+                for other in self.neighbours(name):
+                    if (other not in seen and other in self.task_index
+                            and other not in produced):
+                        seen.add(other)
+                        nxt.append(other)
+                        found.append(self.task_index[other])
+                        found.extend(self.edges_at(other))
+                        if len(found) > limit:
+                            return None
+            ring = nxt
         return found
 
     def describe(self, idx: int) -> str:
@@ -483,7 +558,8 @@ class _Index:
         self.closed = frozenset(name for name, t in types.items() if not t.open)
         self._allowed: dict[tuple[str, frozenset[str] | None], tuple[_Pattern, ...]] = {}
         self._of: dict[str, frozenset[str]] = {}
-        self._unattached: dict[str, frozenset[str]] = {}
+        self._free: dict[str, frozenset[str]] = {}
+        self._reach: dict[str, int] = {}
         self._derivable: dict[str, frozenset[str]] = {}
         self._shapes: dict[str, frozenset[tuple[str, str]]] = {}
         self._degrees: dict[str, frozenset[tuple[str, int, int]]] = {}
@@ -543,15 +619,26 @@ class _Index:
                 for p in self.types[t].allowed() for x in of(p.fragment))
         return found
 
-    def unattached(self, kind: str) -> frozenset[str]:
-        """Closed types with a production that has a task of ``kind`` with no edge to a
-        parameter: only such a task can be made next to no available task."""
-        found = self._unattached.get(kind)
+    def free(self, kind: str) -> frozenset[str]:
+        """Closed types with a production that has a task of ``kind`` joined to none of
+        its parameters: only such a task may be made far from every available task."""
+        found = self._free.get(kind)
         if found is None:
-            found = self._unattached[kind] = frozenset(
+            found = self._free[kind] = frozenset(
                 t.name for t in self.types.values()
-                if not t.open and any(kind in _pattern(p).unattached for p in t.allowed()))
+                if not t.open and any(kind in _pattern(p).free for p in t.productions))
         return found
+
+    def reach(self, types: Iterable[str]) -> int:
+        """How far from its arguments (in edges) a hole of ``types`` can make a task."""
+        out = 0
+        for name in types:
+            found = self._reach.get(name)
+            if found is None:
+                found = self._reach[name] = max(
+                    (_pattern(p).reach for p in self.types[name].productions), default=0)
+            out = max(out, found)
+        return out
 
 
 _index: _Once[Mapping[str, HoleType], _Index] = _Once(_Index)
@@ -589,7 +676,6 @@ class _Agenda:
         self.search = search
         self.el = search.el
         self.index = search.index
-        self._unattached_any: frozenset[str] | None = None
         self.frontier = 0
         self.blocked: set[int] = set()
         self.blocked_free: set[int] = set()  # blocked, and next to no available task
@@ -680,36 +766,29 @@ class _Agenda:
     def _free_woken(self, holes: tuple[_Hole, ...]) -> set[int]:
         """Blocked elements next to no available task that new ``holes`` may produce.
 
-        Such a task only comes from a fragment task with no edge to a parameter; such an
-        edge only so, or with an end next to one of the hole's arguments.
+        A fragment task that a path of k edges joins to a parameter becomes a task of the
+        diff at most k edges (through new tasks) from the hole's arguments, and its edges
+        lie there too; only a task joined to no parameter may be any task of its kind.
         """
         types = {h.type for h in holes}
         args = {a for h in holes for a in h.args if a != "*"}
-        candidates: Iterable[int] = self.blocked_free
-        if types.isdisjoint(self._unattached_of_diff()):
-            around = self.el.edges_around(args, len(self.blocked_free))
-            if around is not None:
-                candidates = [i for i in around if i in self.blocked_free]
-        return {i for i in candidates if self._may_make_free(i, types, args)}
+        el, index, blocked = self.el, self.index, self.blocked_free
+        free = {k for k in el.by_kind if not types.isdisjoint(index.free(k))}
+        woken = {i for i in blocked if self._of_kinds(i, free)} if free else set()
+        near = el.around(args, index.reach(types), self.search.produced, 4 * len(blocked) + 64)
+        if near is None:  # a wide neighbourhood: look at the blocked elements instead
+            made = {k for k in el.by_kind if not types.isdisjoint(index.of(k))}
+            woken.update(i for i in blocked if self._of_kinds(i, made))
+        else:
+            woken.update(i for i in near if i in blocked)
+        return woken
 
-    def _unattached_of_diff(self) -> frozenset[str]:
-        """:meth:`_Index.unattached` for every kind of the diff."""
-        if self._unattached_any is None:
-            self._unattached_any = frozenset().union(
-                *map(self.index.unattached, self.el.by_kind))
-        return self._unattached_any
-
-    def _may_make_free(self, idx: int, types: set[str], args: set[str]) -> bool:
-        el, index = self.el, self.index
-        element = el.items[idx]
+    def _of_kinds(self, idx: int, kinds: set[str]) -> bool:
+        """Is element ``idx`` a task of one of ``kinds``, or an edge at one?"""
+        element = self.el.items[idx]
         if isinstance(element, str):
-            return not types.isdisjoint(index.unattached(el.kind[element]))
-        u, v = element
-        if types.isdisjoint(index.of(el.kind[u])):
-            return False
-        return (not types.isdisjoint(index.unattached(el.kind[u]))
-                or not args.isdisjoint(el.neighbours(u))
-                or not args.isdisjoint(el.neighbours(v)))
+            return self.el.kind[element] in kinds
+        return any(self.el.kind.get(end) in kinds for end in element)
 
 
 class _State:
@@ -822,6 +901,7 @@ class _Search:
         self.planned_at = self.state.planned_at
         self.planned_of_type = self.state.planned_of_type
         self.failed: set[int] = set()  # hashes of states from which no plan exists
+        self.doom: _Doom | None = None  # why the deepest state was doomed, if it was
         self._graph_holes: dict[str, _Hole] = {}
         self.agenda = _Agenda(self)
 
@@ -859,6 +939,13 @@ class _Search:
             if state.z in self.failed:
                 state.back(plan)
                 continue
+            doom = self.doomed(move)
+            if doom is not None:
+                if len(self.uncovered) == state.best_count:  # the deepest state: blame it
+                    self.doom = doom
+                self.failed.add(state.z)
+                state.back(plan)
+                continue
             self._enter(move, todo, marks)
         return None
 
@@ -873,6 +960,61 @@ class _Search:
         self.work += 1
         if self.work % _CHECK_EVERY == 0:
             self.limits.check(self.tries)
+
+    # ---------------------------------------------------------------- forward check
+    def doomed(self, move: _Move) -> _Doom | None:
+        """The edges of the diff at a task ``move`` made that nothing can produce after
+        it (None if there are none).
+
+        A task a move makes is attached to no hole but the move's own new holes, and
+        every hole attached to it later descends from those (a production glues new
+        holes only to its parameters and its new tasks). So an edge at it that no move
+        on those holes, or on the holes they make at it, could produce dooms the state:
+        no choice elsewhere can help. Moves are judged against the state now, which
+        only loses choices later, so a state with a plan is never doomed; past
+        :data:`_VIABLE_WORK` moves the check gives up and finds nothing.
+        """
+        uncovered = self.uncovered
+        for task in move.binding:
+            left = [i for i in self.el.edges_at(task) if i in uncovered]
+            if not left:
+                continue
+            holes = [h for h in move.new_holes if task in h.args]
+            made = self._made_from(holes, task) if holes else set()
+            if made is not None and not made.issuperset(left):
+                return _Doom(move, task, tuple(i for i in left if i not in made))
+        return None
+
+    def _made_from(self, holes: list[_Hole], task: str) -> set[int] | None:
+        """Every element some move on ``holes``, or on a hole such moves make attached to
+        ``task``, produces now (None: more than :data:`_VIABLE_WORK` moves to look at)."""
+        made: set[int] = set()
+        seen: set[tuple[str, tuple[str, ...], frozenset[str] | None]] = set()
+        todo = list(holes)
+        work = 0
+        while todo:
+            hole = todo.pop()
+            if _what(hole) in seen:
+                continue
+            seen.add(_what(hole))
+            for move in self.moves_on(hole):
+                work += 1
+                if work > _VIABLE_WORK:
+                    return None
+                made.update(move.covers)
+                todo.extend(h for h in move.new_holes if task in h.args)
+        return made
+
+    def moves_on(self, hole: _Hole) -> list[_Move]:
+        """Every way to expand ``hole`` that produces something and only the diff's."""
+        moves = []
+        for pattern in self.index.allowed(hole):
+            for binding in self.extend(pattern, hole, {}):
+                self._tick()
+                move = self._move(pattern, hole, binding)
+                if move is not None and (move.covers or move.new_holes):
+                    moves.append(move)
+        return moves
 
     # ---------------------------------------------------------------- moves
     def moves_covering(self, idx: int) -> tuple[list[_Move], bool]:
@@ -994,37 +1136,54 @@ class _Search:
     def extend(self, pattern: _Pattern, hole: _Hole,
                seed: dict[int, str]) -> Iterator[tuple[str, ...]]:
         """Injective maps of the fragment's tasks onto unproduced diff tasks of their
-        kind, given ``seed``: each the tuple of diff tasks, slot by slot."""
+        kind, given ``seed``: each the tuple of diff tasks, slot by slot.
+
+        The slot bound next is the one with the fewest candidates (the diff's edges at
+        a bound neighbour, else every task of its kind), so a fragment anchored anywhere
+        is matched along its edges whatever the order of its slots or of the diff."""
         first = pattern.first
         nodes: list[str | None] = [*hole.args, *([None] * len(pattern.locals))]
         for s, value in seed.items():
             nodes[s] = value
-        order = [s for s in range(first, len(nodes)) if nodes[s] is None]
-        if not order:
+        free = [s for s in range(first, len(nodes)) if nodes[s] is None]
+        if not free:
             return iter((_bound(nodes, first),))
-        el, produced = self.el, self.produced
+        el, produced, adjacent = self.el, self.produced, pattern.adjacent
 
         def candidates(s: int) -> list[str]:
-            for x, y in pattern.edges:
-                if y == s and nodes[x] is not None:
-                    return [v for _, v in el.out_edges.get(nodes[x] or "", ())]
-                if x == s and nodes[y] is not None:
-                    return [u for u, _ in el.in_edges.get(nodes[y] or "", ())]
-            return el.by_kind.get(pattern.kinds[s], [])
+            best: tuple[tuple[str, str], ...] | None = None
+            source = False  # is slot s the source of the edges in best?
+            for other, out in adjacent[s]:
+                bound = nodes[other]
+                if bound is not None:
+                    found = el.in_edges.get(bound, ()) if out else el.out_edges.get(bound, ())
+                    if best is None or len(found) < len(best):
+                        best, source = found, out
+            if best is None:
+                return el.by_kind.get(pattern.kinds[s], [])
+            return [u for u, _ in best] if source else [v for _, v in best]
 
-        def rec(i: int) -> Iterator[tuple[str, ...]]:
-            if i == len(order):
+        def rec(left: list[int]) -> Iterator[tuple[str, ...]]:
+            if not left:
                 yield _bound(nodes, first)
                 return
-            s = order[i]
-            for value in dict.fromkeys(candidates(s)):
-                if (el.kind.get(value) == pattern.kinds[s] and value not in produced
+            s, found = left[0], candidates(left[0])
+            for other in left[1:]:
+                if len(found) <= 1:
+                    break
+                more = candidates(other)
+                if len(more) < len(found):
+                    s, found = other, more
+            rest = [x for x in left if x != s]
+            kind = pattern.kinds[s]
+            for value in dict.fromkeys(found):
+                if (el.kind.get(value) == kind and value not in produced
                         and value not in nodes[first:]):
                     nodes[s] = value
-                    yield from rec(i + 1)
+                    yield from rec(rest)
                     nodes[s] = None
 
-        return rec(0)
+        return rec(free)
 
     def _move(self, pattern: _Pattern, hole: _Hole, binding: tuple[str, ...]) -> _Move | None:
         el, uncovered, state = self.el, self.uncovered, self.state
@@ -1136,7 +1295,7 @@ class _Exhaustive(_Search):
         return False
 
     def _try_moves_on(self, hole: _Hole) -> bool:
-        for move in self._moves_on(hole):
+        for move in self.moves_on(hole):
             idle = not move.covers
             if idle and self._idle >= EXHAUSTIVE_IDLE_STEPS:
                 continue
@@ -1171,17 +1330,6 @@ class _Exhaustive(_Search):
                   for h in planned.values() if _what(h) not in self._skipped}
         makeable = self.index.derivable_kinds(types)
         return wanted <= makeable
-
-    def _moves_on(self, hole: _Hole) -> list[_Move]:
-        """Every way to expand ``hole`` that produces something and only the diff's."""
-        moves = []
-        for pattern in self.index.allowed(hole):
-            for binding in self.extend(pattern, hole, {}):
-                self._tick()
-                move = self._move(pattern, hole, binding)
-                if move is not None and (move.covers or move.new_holes):
-                    moves.append(move)
-        return moves
 
 
 def _kinds(fragment: Fragment) -> Iterator[str]:
@@ -1306,11 +1454,12 @@ class _Narrowed(NamedTuple):
                 f"narrowing promise ({self.narrowing})")
 
 
-def _refusal(search: _Search, left: list[int], why: str = "", *,
+def _refusal(search: _Search, left: list[int], why: str = "", *, blame: str = "",
              certain: bool) -> BrokenPromise:
     """Why the diff is refused: ``left`` are the elements (indices) no plan produced,
-    ``why`` what holds for all of them; ``certain`` says that no plan exists (else, when
-    some production fits, the refusal suggests naming productions with 'expand')."""
+    ``why`` what holds for all of them, ``blame`` what the search found that no plan
+    could produce; ``certain`` says that no plan exists (else, when some production
+    fits, the refusal suggests naming productions with 'expand')."""
     el = search.el
     existing = _existing_ends(search.graph.tasks, el)
     holes = search.holes_at(set(existing)) if existing else search.holes_making(0)
@@ -1333,7 +1482,7 @@ def _refusal(search: _Search, left: list[int], why: str = "", *,
     why = why or unmade or _kinds_not_made_here(search, holes, existing, left)
     hint = "" if certain or unmade or not fits else (
         " (if a production should allow it, name it with 'expand')")
-    return BrokenPromise(f"{head}; not produced: {shown}{more}{why}{hint}",
+    return BrokenPromise(f"{head}{blame}; not produced: {shown}{more}{why}{hint}",
                          hole=str(holes[0].ref), attempts=tuple(tried))
 
 

@@ -173,6 +173,9 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("a narrowing removed it", r"^no sequence of allowed productions .*: production \S+ of "
                                r"hole \S+ \(.*\) would match, but it was removed by a "
                                r"narrowing promise \((type|hole) \S+ lost production \S+\)$"),
+    ("an edge no hole can make", r"^no sequence of allowed productions yields exactly this "
+                                 r"change \(\d+ tasks?, \d+ edges?\): .* can never be made: "
+                                 r"the production that makes task "),
     ("no production yields it", r"^no sequence of allowed productions yields exactly this "
                                 r"change \(\d+ tasks?, \d+ edges?\); not produced: "),
     ("search budget", r"could not be explained within"),
