@@ -42,6 +42,7 @@ from grammarflow import (
     TaskState,
     add,
     define,
+    match,
     repeat_parallel,
 )
 from grammarflow.constraints import parse_constraints
@@ -294,15 +295,17 @@ def walks(draw: st.DrawFn, grammar: Grammar, keep: Any) -> Derivation:
 
 
 @st.composite
-def production_sequences(draw: st.DrawFn) -> tuple[Derivation, Derivation, list[Expand]]:
-    """A derivation walked a little, and 1-3 allowed expansions after it (often of a
-    hole the previous one made), each adding a task or an edge: (before, after, steps)."""
+def production_sequences(draw: st.DrawFn, least: int = 1,
+                         most: int = 3) -> tuple[Derivation, Derivation, list[Expand]]:
+    """A derivation walked a little, and ``least`` to ``most`` allowed expansions after
+    it (fewer if none is left; often of a hole the previous one made), each adding a task
+    or an edge: (before, after, steps)."""
     grammar = draw(grammars(allow_open=False))
     d = draw(walks(grammar, lambda d: bool(_adding(d))))
     after = _copy(d)
     steps: list[Expand] = []
     children: list[str] = []
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(least, most))):
         options = _adding(after)
         inner = [o for o in options if o[0] in children]
         if not options:
@@ -353,13 +356,8 @@ def test_every_production_instance_is_accepted_as_a_raw_change(
     event(f"raw diff of {len(steps)} expansion(s)")
     new = [t for t in expected.graph.tasks.values() if t.id not in d.graph.tasks]
     names = {t.id: f"x{i}" for i, t in enumerate(new)}
-    tasks = [TaskSpec(names[t.id], t.kind) for t in new]
-    edges = [(names.get(u, u), names.get(v, v)) for u, v in sorted(expected.graph.edges())
-             if not d.graph.has_edge(u, v)]
-    rnd.shuffle(tasks)
-    rnd.shuffle(edges)
     old = set(d.graph.tasks)
-    added = add(d, Diff(tuple(tasks), tuple(edges)))  # must not raise
+    added = add(d, raw_diff(d, expected, rnd))  # must not raise
     event(f"explained by {len(added.steps)} step(s)")
     assert set(added.ids) == set(names.values())
     assert {added.ids[names[t.id]]: t.kind for t in new} == \
@@ -367,6 +365,47 @@ def test_every_production_instance_is_accepted_as_a_raw_change(
     ids = {t: added.ids[n] for t, n in names.items()}
     assert {(ids.get(u, u), ids.get(v, v)) for u, v in expected.graph.edges()} == \
         set(d.graph.edges())
+
+
+def raw_diff(d: Derivation, expected: Derivation, rnd: random.Random) -> Diff:
+    """What ``expected`` adds to ``d``, as a raw diff listed in a random order."""
+    new = [t for t in expected.graph.tasks.values() if t.id not in d.graph.tasks]
+    names = {t.id: f"x{i}" for i, t in enumerate(new)}
+    tasks = [TaskSpec(names[t.id], t.kind) for t in new]
+    edges = [(names.get(u, u), names.get(v, v)) for u, v in sorted(expected.graph.edges())
+             if not d.graph.has_edge(u, v)]
+    rnd.shuffle(tasks)
+    rnd.shuffle(edges)
+    return Diff(tuple(tasks), tuple(edges))
+
+
+class _Unchecked(match._Search):
+    """The element-first search without its forward check."""
+
+    def doomed(self, move: Any) -> None:
+        return None
+
+
+@given(production_sequences(least=4, most=12), st.randoms(use_true_random=False))
+def test_no_state_on_the_way_to_a_plan_is_doomed(
+        case: tuple[Derivation, Derivation, list[Expand]], rnd: random.Random) -> None:
+    """Theorem 3 (completeness, the search's forward check): a state from which a plan
+    exists is never doomed. A plan found with the check switched off, replayed with it
+    on: no move along it may doom the state it leads to (proofs/03-completeness.md)."""
+    d, expected, _ = case
+    elements = match._Elements(d, raw_diff(d, expected, rnd))
+    limits = match._Limits(100_000, None, None, 0.0)
+    moves = _Unchecked(d, elements, limits).run()
+    assume(moves)
+    event(f"plan of {len(moves)} move(s)")
+    checked = match._Search(d, elements, limits)
+    done: list[Any] = []
+    for move in moves:
+        done.append(move)
+        checked.state.advance(move, done)
+        assert checked.doomed(move) is None, (
+            f"after {len(done)} of {len(moves)} moves of a plan, the forward check "
+            f"doomed the state: {checked.doomed(move)}")
 
 
 # ---------------------------------------------------------------- Theorem 4: confluence

@@ -1,6 +1,8 @@
 """A task that sends a huge raw change: accepted, or refused within the deadline, and
 Ctrl-C still stops the run while the change is being explained (it is planned in a
-worker thread, with a deadline and a cancellation the orchestrator sets)."""
+worker thread, with a deadline and a cancellation the orchestrator sets), and other
+tasks go on meanwhile; a real workflow's shape (WfCommons Epigenomics, a map of maps)
+sent in one change is decided whatever the order its tasks and edges are listed in."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
 
 from grammarflow.errors import GrammarflowError
 from grammarflow.store import Store
@@ -134,3 +141,93 @@ def test_ctrl_c_stops_a_run_while_a_huge_change_is_being_explained(
     assert stopped < 30, f"Ctrl-C took {stopped:.0f} s to stop the run (search: 600 s)"
     view = json.loads(out)
     assert view["status"] == "interrupted"
+
+
+# ---------------------------------------------------------------- a real workflow's shape
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def epigenomics_run(project: Project, order: str, mutate: str = "0") -> Any:
+    return project.run(str(ROOT / "examples" / "epigenomics.py"), "--max-parallel", "8",
+                       env={**os.environ, "EXAMPLE_ORDER": order, "EXAMPLE_MUTATE": mutate,
+                            "GRAMMARFLOW_RAW_CHANGE_DEADLINE": "60"})
+
+
+def instance(order: str, mutate: int = 0) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from epigenomics import change  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    return change(300, order, mutate)  # type: ignore[no-any-return]
+
+
+def kinded(tasks: dict[str, str], edges: Any) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.add_nodes_from((t, {"kind": kind}) for t, kind in tasks.items())
+    g.add_edges_from(edges)
+    return g
+
+
+@pytest.mark.filterwarnings("ignore:The hashes produced for directed graphs")
+@pytest.mark.parametrize("order", ["file", "shuffled"])
+def test_a_real_workflow_sent_in_one_change_runs_whatever_its_order(
+        project: Project, order: str) -> None:
+    result = epigenomics_run(project, order)
+    assert result.code == 0, result.stderr[-1500:]
+    tasks, edges = instance(order)
+    final = kinded({t["id"]: t["kind"] for t in result.view["tasks"]}, result.view["edges"])
+    assert all(t["state"] == "done" for t in result.view["tasks"])
+    # the same graph up to ids (Weisfeiler-Lehman over kinds: a lane or a chain more or
+    # less, or an edge moved, changes it)
+    assert nx.weisfeiler_lehman_graph_hash(final, node_attr="kind", iterations=8) == \
+        nx.weisfeiler_lehman_graph_hash(kinded({**tasks, "plan": "plan"}, edges),
+                                        node_attr="kind", iterations=8)
+    assert final.number_of_edges() == len(set(edges))
+
+
+def test_an_edge_between_two_lanes_breaks_the_run_naming_it(project: Project) -> None:
+    result = epigenomics_run(project, "shuffled", mutate="1")
+    assert result.code == 3, result.stderr[-1500:]
+    (u, v), = set(instance("shuffled", 1)[1]) - set(instance("shuffled")[1])
+    refused = result.journal("refused")[0]
+    assert refused["task"] == "plan"
+    assert f"not produced: edge {u} -> {v} " in refused["reason"]
+    assert [t["id"] for t in result.view["tasks"]] == ["plan"]
+
+
+SIBLING = """
+import os, time
+from grammarflow import define
+grammar = define("A, C, Xs(A, A)",
+                 "Xs(a, b) ::= [default] nothing | a -> P, X, Xs(a, b)")
+def A():
+    from grammarflow import task
+    n = 20000
+    tasks = {**{f"p{i}": "P" for i in range(n)}, **{f"x{i}": "X" for i in range(n)}}
+    open("sending", "w").close()
+    task.add(tasks=tasks, edges=[("A", f"p{i}") for i in range(n)])
+def C():
+    while not os.path.exists("sending"):
+        time.sleep(0.01)
+    time.sleep(1)  # the orchestrator has A's change by now, and searches it
+def P(): pass
+def X(): pass
+"""
+
+
+def test_other_tasks_run_and_end_while_a_huge_change_is_searched(project: Project) -> None:
+    # A's change is too costly to explain (see SLOW): its search takes the whole
+    # deadline, in a worker thread. C, running beside A, ends a second after A sent it:
+    # its end is journaled before A's refusal only if the loop served C meanwhile.
+    project.write("wf.py", SIBLING)
+    result = project.run("wf.py", "--max-parallel", "2",
+                         env={**os.environ, "GRAMMARFLOW_RAW_CHANGE_DEADLINE": "8"})
+    assert result.code == 3, result.stderr[-1500:]
+    journal = result.journal()
+    ends = [i for i, e in enumerate(journal)
+            if e.get("event") == "end" and e.get("task") == "C"]
+    refusals = [i for i, e in enumerate(journal) if "reason" in e and e.get("task") == "A"]
+    assert ends and refusals, journal[-5:]
+    assert ends[0] < refusals[0]
+    assert "could not be explained within 8 s" in journal[refusals[0]]["reason"]
