@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import Project, final_graph
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -169,3 +171,31 @@ def test_a_mutated_montage_is_refused_naming_the_constraint(
     assert view["reason"] == (f"broken promise: constraint '{constraint}' of hole "
                               f"Montage.1 (Montage) is broken: {what}")
     assert graph(view) == ({"survey": "survey"}, set())  # the whole change was refused
+
+
+# ---------------------------------------------------------------- issue 24: however approached
+@pytest.mark.parametrize(("constraint", "status", "reason"), [
+    ("no new edges", "succeeded", None),
+    ("only M", "succeeded", None),
+    ("no new tasks", "broken", "broken promise: constraint 'no new tasks' of hole Dyn.1 "
+                               "(Dyn) is broken: task Dyn.1/m of kind M"),
+])
+def test_a_lone_task_is_judged_by_the_promises_of_the_hole_it_grows_in(
+        project: Project, constraint: str, status: str, reason: str | None) -> None:
+    """Issue 24.3: one unconnected task, sent with task.add, grows in the open hole;
+    it was refused with a reason no promise gave ('no hole that could take it')."""
+    project.write("wf.py", f'''\
+        from grammarflow import define, task
+
+        grammar = define("start, end, Dyn(start, end)", "Dyn(a; b) ::= * where {constraint}")
+
+        def start():
+            task.add(tasks={{"m": "M"}}, edges=[])
+
+        def end(): ...
+        def M(): ...
+        ''')
+    result = project.run()
+    assert result.view["status"] == status and result.view["reason"] == reason
+    if status == "succeeded":
+        assert ("Dyn.1/m", "M") in final_graph(result.view)[0]
