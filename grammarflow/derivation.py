@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from grammarflow.constraints import ConstraintState, check_constraint, fragment_breaks
-from grammarflow.cosmetics import cosmetics_problem, promise_broken
+from grammarflow.cosmetics import cosmetic_part, style_refusal
 from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.finishing import stranded
@@ -465,14 +465,9 @@ class Derivation:
         if (step.task is None) == (step.edge is None):
             raise BrokenPromise("style: name a task or an edge (one of them)")
         what = step.task or " -> ".join(step.edge or ())
-        why = cosmetics_problem(step.attrs, edge=step.edge is not None)
+        why = style_refusal(self.grammar.cosmetics, what, step.task, step.attrs)
         if why is not None:
-            raise BrokenPromise(f"style of {what}: {why}")
-        for promise in self.grammar.cosmetics:
-            why = promise_broken(promise, step.task, step.attrs)
-            if why is not None:
-                raise BrokenPromise(f"style of {what} breaks the cosmetic promise "
-                                    f"'{promise}': {why}")
+            raise BrokenPromise(why)
         if step.task is not None:
             if step.task not in self.graph.tasks:
                 raise BrokenPromise(f"style: no task {step.task!r} in the graph")
@@ -575,15 +570,20 @@ class Derivation:
         """Instantiate a one-off fragment sent for an open hole (its outside names are
         task ids, bound to themselves)."""
         outside = fragment.outside_names()
+        given = {t.local: t.attrs for t in fragment.tasks if t.attrs}
         return self._instantiate(compile_fragment(fragment, outside, types), outside, hole,
-                                 replaced=replaced)
+                                 given, replaced=replaced)
 
     # ---------------------------------------------------------------- constraints
     def _instantiate(self, plan: Plan, values: Sequence[str], parent: Hole | None,
                      attrs: Mapping[str, Mapping[str, JSON]] = NO_ATTRS, *,
                      replaced: bool = False) -> tuple[dict[str, str], tuple[str, ...]]:
         """:func:`instantiate`, keeping the constraints of the scopes ``parent`` is in
-        (``replaced``: the parent hole was removed by this step). O(size of the change)."""
+        (``replaced``: the parent hole was removed by this step); ``attrs``: those the
+        step gives its new tasks, styles checked like a ``Style`` step's. O(size of the
+        change)."""
+        if attrs:
+            self._check_given_styles(parent, attrs)
         lim = self.limits
         if not lim and not self.grammar.constrained:
             if not self.grammar.data:
@@ -621,6 +621,19 @@ class Derivation:
         if replaced and parent is not None:
             lim.hole_gone(parent.id, self._kind_of, self._succ)
         return created, holes
+
+    def _check_given_styles(self, parent: Hole | None,
+                            attrs: Mapping[str, Mapping[str, JSON]]) -> None:
+        """The styles among the attrs a step gives its new tasks pass the check a
+        ``Style`` step passes (a change may not draw what it could not restyle)."""
+        prefix = parent.id + "/" if parent is not None else ""
+        for local, given in attrs.items():
+            looks = cosmetic_part(given)
+            if looks:
+                why = style_refusal(self.grammar.cosmetics, prefix + local, prefix + local,
+                                    looks)
+                if why is not None:
+                    raise BrokenPromise(why, hole=parent.id if parent is not None else None)
 
     def _check_can_finish(self, holes: Iterable[str], chain: tuple[str, ...] | None = None,
                           types: Mapping[str, HoleType] | None = None,

@@ -174,6 +174,82 @@ def test_a_mutated_montage_is_refused_naming_the_constraint(
 
 
 # ---------------------------------------------------------------- issue 24: however approached
+def check(project: Project) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grammarflow", "check", "wf.py"],
+                          cwd=project.root, capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+COSMETIC = '''\
+from grammarflow import define, task
+
+grammar = define("s, e, X(s, e), Dyn(s, e)", ["X(a, b) ::= a -> M -> b | [default] a -> b",
+                                             "Dyn(a; b) ::= *"],
+                 cosmetics=[{promise!r}])
+
+
+def s():
+    {change}
+
+
+def e(): ...
+def M(): ...
+def N(): ...
+'''
+
+
+@pytest.mark.parametrize(("promise", "change", "task", "why"), [
+    ("colors from red", 'task.add(tasks={"n": "N"}, edges=[], attrs={"n": {"color": "blue"}})',
+     "Dyn.1/n", "color 'blue' is not among the promised red"),
+    ("colors from red", 'task.expand(task.context().hole("X"), "1", '
+                        'attrs={"M": {"color": "#0000ff"}})',
+     "X.1/M", "color '#0000ff' is not among the promised red"),
+    ("no cosmetic changes", 'task.add(tasks={"m": "M"}, edges=[("s", "m"), ("m", "e")], '
+                            'attrs={"m": {"label": "mine"}})',
+     "X.1/M", "the grammar promises no cosmetic changes"),
+    ("only tasks inside X may restyle",
+     'task.add(tasks={"n": "N"}, edges=[], attrs={"n": {"shape": "note"}})',
+     "Dyn.1/n", "task Dyn.1/n was not made inside a X hole"),
+])
+def test_a_new_tasks_style_keeps_the_cosmetic_promises_as_task_style_does(
+        project: Project, promise: str, change: str, task: str, why: str) -> None:
+    """Issue 24.1: the attrs a change gives the tasks it makes are a style like any
+    other: refused by the promise that task.style would break (they went around it)."""
+    project.write("wf.py", COSMETIC.format(promise=promise, change=change))
+    result = project.run()
+    assert (result.code, result.view["status"]) == (3, "broken"), result.stderr
+    assert result.view["reason"] == (f"broken promise: style of {task} breaks the cosmetic "
+                                     f"promise '{promise}': {why}")
+    assert task not in {t["id"] for t in result.view["tasks"]}
+
+
+def test_a_palette_takes_its_colours_in_any_case(project: Project) -> None:
+    project.write("wf.py", COSMETIC.format(
+        promise="colors from red, #16a34a",
+        change='task.add(tasks={"n": "N"}, edges=[], attrs={"n": {"color": "#16A34A"}})\n'
+               '    task.style(color="Red")'))
+    result = project.run()
+    assert (result.code, result.view["status"]) == (0, "succeeded"), result.view["reason"]
+    attrs = {t["id"]: t["attrs"] for t in result.view["tasks"]}
+    assert attrs["Dyn.1/n"] == {"color": "#16A34A"} and attrs["s"] == {"color": "Red"}
+
+
+def test_registered_styles_keep_the_palette(project: Project) -> None:
+    project.write("wf.py", '''\
+        from grammarflow import define
+
+        grammar = define("s -> e", cosmetics=["colors from red"],
+                         styles={"e": {"color": "Red"}, "s -> e": {"color": "blue"}})
+        def s(): ...
+        def e(): ...
+        ''')
+    ran = check(project)
+    assert ran.returncode == 2
+    assert ran.stderr.startswith("error: wf.py, line 3: styles['s -> e'] break the cosmetic "
+                                 "promise 'colors from red': color 'blue' is not among the "
+                                 "promised red"), ran.stderr
+
+
 @pytest.mark.parametrize(("constraint", "status", "reason"), [
     ("no new edges", "succeeded", None),
     ("only M", "succeeded", None),
