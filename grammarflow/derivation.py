@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from grammarflow.constraints import ConstraintState, check_constraint, fragment_breaks
+from grammarflow.constraints import (
+    Constraint,
+    ConstraintState,
+    check_constraint,
+    fragment_breaks,
+)
 from grammarflow.cosmetics import cosmetic_part, style_refusal
 from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
@@ -36,6 +41,7 @@ from grammarflow.finishing import stranded
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
 from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState
 from grammarflow.guards import DEPTH, Counts, GuardError
+from grammarflow.resolve import Vocabulary, unresolved
 from grammarflow.steps import (
     Applied,
     Constrain,
@@ -159,6 +165,11 @@ class Derivation:
         #: False in simulations, which have no outputs: a guard that reads a value
         #: nobody gave counts as "may hold" (every data-chosen future stays possible).
         self.data_known = True
+        #: Every kind a run can make (its workflow's: the orchestrator sets them), so
+        #: that a name in a constraint given at run time resolves or is refused
+        #: (:mod:`grammarflow.resolve`); None: a grammar alone, whose open holes may
+        #: make kinds it does not know.
+        self.workflow_kinds: frozenset[str] | None = None
         fresh = graph is None
         self.graph = graph = Graph() if graph is None else graph
         #: Constraint scopes and counts (:mod:`grammarflow.constraints`); a derivation
@@ -672,9 +683,31 @@ class Derivation:
                 check_constraint(c, f"constraining {hole.id}")
             except GrammarflowError as e:
                 raise BrokenPromise(str(e), hole=hole.id) from None
+        self._check_names(f"constraining {hole.id}", htype, step.constraints,
+                          dict(zip(htype.params, hole.args, strict=False)), hole.id)
         self.limits.start(hole.id, htype.name, step.constraints,
                           dict(zip(htype.params, hole.args, strict=False)))
         return Applied(step)
+
+    def _check_names(self, where: str, htype: HoleType, constraints: Sequence[Constraint],
+                     glued: Mapping[str, str], hole: str) -> None:
+        """Every name in ``constraints`` (of a hole of ``htype``) resolves: to a
+        parameter or a kind (:mod:`grammarflow.resolve`)."""
+        g = self.graph
+
+        def start_kind(name: str) -> str | None:
+            task = g.tasks.get(name) if "/" not in name else None  # start tasks keep names
+            return task.kind if task is not None else None
+
+        def kinds() -> Collection[str]:
+            return self.workflow_kinds if self.workflow_kinds is not None \
+                else self.grammar.kinds()
+
+        names = Vocabulary(htype.name, htype.params, glued, kinds,
+                           self.workflow_kinds is not None, start_kind)
+        why = unresolved(constraints, where, names)
+        if why is not None:
+            raise BrokenPromise(why, hole=hole)
 
     def _check_refine_constraints(self, hole: Hole, step: Refine, grammar: Grammar) -> None:
         """A refinement of a constrained hole may not promise a production that breaks
@@ -719,6 +752,10 @@ class Derivation:
     def _refine(self, step: Refine) -> Applied:
         hole, _ = self._open_hole(step.hole, "refinement")
         grammar = self._with_new_types(step.types, hole)
+        if self.workflow_kinds is not None:  # the grammar's own check knew only its kinds
+            for t in step.types:
+                self._check_names(f"refining {hole.id}: hole type {t.name}", t,
+                                  t.constraints, {}, hole.id)
         self._check_open_fragment(hole, step.fragment, grammar.types)
         if not hole.everywhere:
             self._check_not_widened(hole, step, grammar)

@@ -8,6 +8,7 @@
 * the start graph is acyclic and every start hole comes after some task;
 * every hole type is **productive** (it can derive a fragment without holes), and
   following default productions never loops;
+* every name in a constraint resolves (:mod:`grammarflow.resolve`);
 * what it registers to be drawn (styles of kinds and edges, attrs of its tasks) keeps
   its palette (:func:`grammarflow.cosmetics.registration_problem`).
 
@@ -27,6 +28,7 @@ from grammarflow.errors import GrammarError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType
 from grammarflow.graph import Role, check_name
 from grammarflow.guards import Guard
+from grammarflow.resolve import grammar_unresolved
 
 #: Production names: labels like ``[left]`` or the automatic ``1``, ``2``, ...; safe in
 #: DOT, HTML and file names.
@@ -45,6 +47,9 @@ def check_grammar(grammar: Grammar) -> None:
             f"hole type(s) {', '.join(unproductive)} can never finish: no production "
             "derives a fragment without holes (add a base case, e.g. 'nothing')"
         )
+    unknown = grammar_unresolved(grammar)
+    if unknown is not None:
+        raise GrammarError(unknown)
     looks = registration_problem(grammar.cosmetics, grammar.styles, _given_attrs(grammar))
     if looks is not None:
         raise GrammarError(looks)

@@ -34,6 +34,7 @@ from grammarflow.constraints import constraints_from_json, parse_constraint, par
 from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar, HoleSpec
 from grammarflow.graph import Graph
+from grammarflow.resolve import grammar_unresolved
 from grammarflow.status import describe
 from grammarflow.steps import (
     Constrain,
@@ -429,3 +430,80 @@ def test_a_refinement_is_refused_exactly_when_a_hole_it_makes_could_never_finish
         accepted = False
     event(f"{'accepted' if accepted else 'refused'}")
     assert accepted == expected, (t_bodies, u_bodies, target, source)
+
+
+# ---------------------------------------------------------------- names resolve (issue 24.2)
+#: Dyn(a; b) is glued to s (kind A) and fin (kind B); the workflow can also run Work.
+PARAMS, GRAMMAR_KINDS, START_TASKS = {"a", "b"}, {"A", "B"}, {"s", "fin"}
+WORKFLOW_KINDS = {"A", "B", "Work"}
+_NAME = st.sampled_from(["a", "b", "A", "B", "s", "fin", "Work", "Wk", "P"])
+
+
+@st.composite
+def named_constraints(draw: st.DrawFn) -> tuple[str, list[tuple[str, bool]]]:
+    """A constraint in the notation over names of every sort, and its names, each
+    with whether it stands in an edge (where a parameter may stand)."""
+    x, y = draw(_NAME), draw(_NAME)
+    form = draw(st.sampled_from(["only {x}, {y}", "at most 1 {x}", "only {x} -> {y}",
+                                 "no edges from {x}", "no edges into {y}",
+                                 "each {x} has 1 {y} before"]))
+    edge = "->" in form or "edges" in form
+    names = [n for n, f in ((x, "{x}"), (y, "{y}")) if f in form]
+    return form.format(x=x, y=y), [(n, edge) for n in names]
+
+
+@given(named_constraints())
+def test_a_constraint_registers_exactly_when_each_of_its_names_resolves(
+        case: tuple[str, list[tuple[str, bool]]]) -> None:
+    """Issue 24.2: a name stands for a parameter (in an edge) or a kind; a grammar
+    alone refuses only a name that is neither but a task of its start graph (an open
+    hole may make other kinds), a workflow every name that is no kind it can run."""
+    text, names = case
+    lone = [n for n, edge in names if not (edge and n in PARAMS) and n not in GRAMMAR_KINDS
+            and n in START_TASKS]
+    unknown = [n for n, edge in names if not (edge and n in PARAMS)
+               and n not in WORKFLOW_KINDS]
+    event("names: " + ("refused alone" if lone else "refused by the workflow" if unknown
+                       else "resolve"))
+    start, rule = "s:A, fin:B, Dyn(s, fin)", f"Dyn(a; b) ::= * where {text}"
+    if lone:
+        with pytest.raises(GrammarError, match=f"names '{lone[0]}', a task of the start graph"):
+            define(start, rule)
+        return
+    grammar = define(start, rule)
+    why = grammar_unresolved(grammar, WORKFLOW_KINDS)
+    assert (why is None) == (not unknown), why
+    if unknown:
+        assert why is not None and f"names '{unknown[0]}', which is not" in why, why
+
+
+def test_a_name_that_resolves_to_nothing_says_what_it_could_be() -> None:
+    start = "s:A, fin:B, Dyn(s, fin)"
+    with pytest.raises(GrammarError) as e:
+        define(start, "Dyn(a; b) ::= * where each fin has 1 A before")
+    assert str(e.value) == (
+        "hole type Dyn: constraint 'each fin has 1 A before' names 'fin', a task of the "
+        "start graph (kind B), not a kind: did you mean B?")
+    grammar = define(start, "Dyn(a; b) ::= * where no edges from A; only b -> Wrk")
+    assert grammar_unresolved(grammar, WORKFLOW_KINDS) == (
+        "hole type Dyn: constraint 'only b -> Wrk' names 'Wrk', which is not a parameter "
+        "of Dyn (a, b) or a kind: no task of the workflow can have that kind (it is no "
+        "kind of the grammar, 'kinds' does not name it and the workflow file defines no "
+        "function so called): did you mean Work?")
+    # a kind no task of the grammar has may come at run time: only a workflow knows
+    assert grammar_unresolved(define(start, "Dyn(a; b) ::= * where only Work")) is None
+
+
+def test_a_name_in_a_constraint_given_at_run_time_resolves() -> None:
+    d = define("s:A, fin:B, Dyn(s, fin)", "Dyn(a; b) ::= *").derivation()
+    assert refused(d, Constrain("Dyn.1", parse_constraints("no edges into fin"))).startswith(
+        "constraining Dyn.1: constraint 'no edges into fin' names 'fin', a task of the "
+        "start graph (kind B), not a parameter of Dyn (a, b) or a kind: did you mean b "
+        "(the parameter glued to fin) or B?")
+    d.workflow_kinds = frozenset(WORKFLOW_KINDS)  # as the orchestrator sets them
+    assert "did you mean Work?" in refused(
+        d, Constrain("Dyn.1", parse_constraints("at most 2 Wrk")))
+    fresh = tuple(define("x", "Only(p; q) ::= * where only Wrk").types.values())
+    assert "names 'Wrk'" in refused(d, Refine("Dyn.1", Fragment(
+        holes=(HoleSpec("Only", ("s", "fin")),)), fresh))
+    d.apply(Constrain("Dyn.1", parse_constraints("no edges into b; at most 2 Work")))

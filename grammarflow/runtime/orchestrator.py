@@ -191,6 +191,7 @@ class Orchestrator:
                       "started": self.holder.started}
         self.run_id = run_id
         self.workflow = workflow
+        derivation.workflow_kinds = frozenset(workflow.kinds)
         self.tentative = Tentative(derivation, self._check_output)
         self.options = options
         self._log_dir = str(options.logs / f"run-{run_id}")  # str: joined per attempt
@@ -432,6 +433,7 @@ class Orchestrator:
         try:
             rb = plan_restart(self.d, journaled_steps(self.store, self.run_id),
                               self.workflow.grammar, task, set(self.running))
+            rb.derivation.workflow_kinds = self.d.workflow_kinds
             for other, attempt in self.running.items():
                 _still_applies(rb.derivation, other, attempt.pending)
         except GrammarflowError as e:

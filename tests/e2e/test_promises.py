@@ -250,6 +250,54 @@ def test_registered_styles_keep_the_palette(project: Project) -> None:
                                  "promised red"), ran.stderr
 
 
+CONSTRAINED = '''\
+from grammarflow import define, task
+
+grammar = define("s, fin:B, Dyn(s, fin)", "Dyn(a; b) ::= * where {constraint}")
+
+
+def s():
+    {change}
+
+
+def B(): ...
+def Work(): ...
+'''
+
+
+@pytest.mark.parametrize(("constraint", "said"), [
+    ("no edges into fin", "hole type Dyn: constraint 'no edges into fin' names 'fin', a task "
+                          "of the start graph (kind B), not a parameter of Dyn (a, b) or a "
+                          "kind: did you mean b (the parameter glued to fin) or B?"),
+    ("at most 3 Wrok", "hole type Dyn: constraint 'at most 3 Wrok' names 'Wrok', which is "
+                       "not a kind: no task of the workflow can have that kind (it is no kind "
+                       "of the grammar, 'kinds' does not name it and the workflow file "
+                       "defines no function so called): did you mean Work?"),
+])
+def test_a_name_in_a_constraint_that_resolves_to_nothing_is_refused(
+        project: Project, constraint: str, said: str) -> None:
+    """Issue 24.2: a constraint whose name is neither a parameter nor a kind would be
+    void; registration refuses it, and `check` and `run` say the same."""
+    project.write("wf.py", CONSTRAINED.format(constraint=constraint, change="pass"))
+    checked = check(project)
+    ran = project.cli("run", "wf.py")
+    assert (checked.returncode, ran.returncode) == (2, 2)
+    for out in (checked.stderr, ran.stderr):
+        assert out.startswith("error: wf.py") and said in out, out
+
+
+def test_a_name_in_a_constraint_given_at_run_time_must_resolve(project: Project) -> None:
+    project.write("wf.py", CONSTRAINED.format(
+        constraint="only Work",
+        change='task.constrain(task.context().hole("Dyn"), "no edges into fin")'))
+    result = project.run()
+    assert (result.code, result.view["status"]) == (3, "broken")
+    assert result.view["reason"] == (
+        "broken promise: constraining Dyn.1: constraint 'no edges into fin' names 'fin', a "
+        "task of the start graph (kind B), not a parameter of Dyn (a, b) or a kind: did "
+        "you mean b (the parameter glued to fin) or B?")
+
+
 @pytest.mark.parametrize(("constraint", "status", "reason"), [
     ("no new edges", "succeeded", None),
     ("only M", "succeeded", None),
