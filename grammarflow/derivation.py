@@ -170,6 +170,9 @@ class Derivation:
         #: (:mod:`grammarflow.resolve`); None: a grammar alone, whose open holes may
         #: make kinds it does not know.
         self.workflow_kinds: frozenset[str] | None = None
+        #: Tasks whose predecessors a step may have made final: their lower bounds
+        #: are decided when it ends (:meth:`_decide_final`).
+        self._settle: list[str] = []
         fresh = graph is None
         self.graph = graph = Graph() if graph is None else graph
         #: Constraint scopes and counts (:mod:`grammarflow.constraints`); a derivation
@@ -188,8 +191,11 @@ class Derivation:
         g = self.graph
         mark = g.open_or_savepoint()
         saved = self.grammar
+        self._settle.clear()
         try:
             applied = self._apply_one(step)
+            if self._settle:
+                self._decide_final()
         except BaseException:
             g.undo_to(mark)
             self.grammar = saved
@@ -631,7 +637,25 @@ class Derivation:
                           dict(zip(htype.params, hole.args, strict=False)))
         if replaced and parent is not None:
             lim.hole_gone(parent.id, self._kind_of, self._succ)
+        if lim.rules:  # their predecessors may be final now: decided as the step ends
+            self._settle.extend(t for t in created.values() if t in lim.rules)
+            if replaced and parent is not None:
+                gone = lim.rules if parent.everywhere else parent.before
+                self._settle.extend(t for t in gone if t in lim.rules)
         return created, holes
+
+    def _decide_final(self) -> None:
+        """Decide the lower bounds on the predecessors of the tasks this step may have
+        left with final ones: no hole comes before them and none is attached everywhere
+        (only such holes add edges into a task; proofs/10-constraints.md)."""
+        g = self.graph
+        if next(g.everywhere_holes(), None) is not None:
+            return
+        holes = g.holes
+        for task in dict.fromkeys(self._settle):
+            if task in g.tasks and not g.is_started(task) and not any(
+                    task in holes[h].before for h in g.holes_at(task)):
+                self.limits.check_final(task)
 
     def _check_given_styles(self, parent: Hole | None,
                             attrs: Mapping[str, Mapping[str, JSON]]) -> None:

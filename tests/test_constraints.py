@@ -125,16 +125,45 @@ def test_no_edges_from_a_task_and_into_a_parameter() -> None:
         "constraint 'no edges into b' of hole Dyn.1 (Dyn) is broken: edge Dyn.1/m -> e")
 
 
-def test_in_degree_is_decided_when_the_task_would_start() -> None:
+def test_in_degree_is_decided_by_the_change_after_which_nothing_can_add_a_predecessor(
+        ) -> None:
+    """Only a hole that comes before a task, or one attached everywhere, adds an edge
+    into it: the change that leaves it with neither and too few predecessors broke the
+    promise, and is refused (issue 24: it was accepted, and the run broke later)."""
     d = dyn("each D has 2 P before")
     d.apply(grow({"p1": "P", "p2": "P"}, [("s", "p1"), ("s", "p2")]))
-    d.apply(grow({"d": "D"}, [("Dyn.1/p1", "d")]))  # one P so far: not decided yet
+    assert refused(d, grow({"d": "D"}, [("Dyn.1/p1", "d")])) == (
+        "constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is broken: task Dyn.1/d "
+        "(D) has 1 P before it, and nothing can add one now: no hole comes before it")
+    d.apply(grow({"d2": "D"}, [("Dyn.1/p1", "d2"), ("Dyn.1/p2", "d2")]))
+    run(d, "s", "Dyn.1/p1", "Dyn.1/p2", "Dyn.1/d2")
+
+
+def test_in_degree_waits_for_the_last_hole_that_comes_before_the_task() -> None:
+    d = dyn("each D has 1 P before")
+    made = define("x", ["X(a; b) ::= a -> D -> b, Y(a, D)",
+                        "Y(a; d) ::= [default] nothing | a -> P -> d"]).types.values()
+    x, = d.apply(Refine("Dyn.1", Fragment(holes=(HoleSpec("X", ("s", "e")),)),
+                        tuple(made))).holes
+    y, = d.apply(Expand(x, "1")).holes  # D, and a hole before it: not decided yet
+    assert refused(d, Expand(y, "1")) == (
+        f"constraint 'each D has 1 P before' of hole Dyn.1 (Dyn) is broken: task {x}/D "
+        "(D) has 0 P before it, and nothing can add one now: no hole comes before it")
+    d.apply(Expand(y, "2"))
+
+
+def test_in_degree_is_decided_when_the_task_would_start_while_any_hole_may_add_one(
+        ) -> None:
+    d = define("s -> e, Dyn(s, e), Any(*)",
+               ["Dyn(a; b) ::= * where each D has 2 P before", "Any(*) ::= *"]).derivation()
+    d.apply(grow({"p1": "P", "p2": "P"}, [("s", "p1"), ("s", "p2")]))
+    d.apply(grow({"d": "D"}, [("Dyn.1/p1", "d")]))  # one P so far: Any.1 may add one
     run(d, "s", "Dyn.1/p1", "Dyn.1/p2")
     assert refused(d, SetState("Dyn.1/d", TaskState.RUNNING)) == (
         "constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is broken: task Dyn.1/d "
         "(D) would start with 1 P before it")
-    d.apply(grow({"d2": "D"}, [("Dyn.1/p1", "d2"), ("Dyn.1/p2", "d2")]))
-    run(d, "Dyn.1/d2")
+    d.apply(Grow("Any.1", Fragment((), (), (("Dyn.1/p2", "Dyn.1/d"),))))
+    run(d, "Dyn.1/d")
 
 
 def test_an_upper_bound_is_decided_by_the_edge_that_passes_it() -> None:
@@ -258,21 +287,51 @@ D = e = P
 '''
 
 
-def _run(tmp_path: Path, constrain: str = "") -> subprocess.CompletedProcess[str]:
-    (tmp_path / "wf.py").write_text(WORKFLOW.format(constrain=constrain), encoding="utf-8")
+#: The same workflow with a hole attached everywhere, which may add an edge into any
+#: task that has not started.
+ANYWHERE = WORKFLOW.replace(
+    'define("s, e, Dyn(s, e)", "Dyn(a; b) ::= * where only P, D; each D has 2 P before")',
+    'define("s, e, Dyn(s, e), Any(*)",\n'
+    '                 ["Dyn(a; b) ::= * where only P, D; each D has 2 P before", '
+    '"Any(*) ::= *"])')
+
+
+def _run(tmp_path: Path, constrain: str = "", workflow: str = WORKFLOW
+         ) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "wf.py").write_text(workflow.format(constrain=constrain), encoding="utf-8")
     return subprocess.run([sys.executable, "-m", "grammarflow", "run", "wf.py", "--db",
                            str(tmp_path / "gf.db")], cwd=tmp_path, capture_output=True,
                           text=True, check=False, timeout=60)
 
 
-def test_a_task_whose_predecessors_break_a_constraint_is_not_started(tmp_path: Path) -> None:
+def test_a_change_that_leaves_a_task_too_few_predecessors_is_refused_from_its_task(
+        tmp_path: Path) -> None:
+    """Issue 24.3: nothing but a hole before Dyn.1/d could add a P before it, and there
+    is none: the task that made it so is refused when it asks (it was accepted, ended
+    green, and the run broke later, the orchestrator blamed)."""
     ran = _run(tmp_path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "run 1: BROKEN — task s asked for a change the grammar does not allow"
+    assert lines[1] == ("  why:     constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is "
+                        "broken: task Dyn.1/d (D) has 1 P before it, and nothing can add one "
+                        "now: no hole comes before it")
+    assert "  refused  s (s)  its change was refused: nothing of it is in the graph" in lines
+
+
+def test_a_promise_judged_when_the_task_would_start_names_who_made_it(tmp_path: Path) -> None:
+    """Issue 24.3: while a hole attached everywhere may still add a P, the count is
+    judged when Dyn.1/d would start; the refusal names the task and the change that
+    made it."""
+    ran = _run(tmp_path, workflow=ANYWHERE)
     assert ran.returncode == 3, ran.stdout + ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0] == ("run 1: BROKEN — the orchestrator could not start task Dyn.1/d: "
                         "its predecessors break a constraint")
-    assert lines[1] == ("  why:     constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is "
-                        "broken: task Dyn.1/d (D) would start with 1 P before it")
+    assert re.fullmatch(
+        r"  why:     constraint 'each D has 2 P before' of hole Dyn\.1 \(Dyn\) is broken: "
+        r"task Dyn\.1/d \(D\) would start with 1 P before it; task Dyn\.1/d was made by "
+        r"task s \(journal entry \d+: open hole Dyn\.1 grew\)", lines[1]), lines[1]
     assert "  ready    Dyn.1/d (D)" in lines
 
 
