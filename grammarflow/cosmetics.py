@@ -5,13 +5,16 @@ A task may carry ``label``, ``color``, ``shape`` and ``tooltip``; an edge ``labe
 attrs in the start graph or a production) or at run time: by a
 :class:`~grammarflow.steps.Style` step (``task.style(...)`` in a task), or as the attrs
 of a task a change makes (``task.add``, ``task.expand``, ``task.refine``). Every run-time
-way passes :func:`style_refusal`, the one check: values that cannot break the picture
-(a colour is ``#rrggbb`` or a name, a shape one of a safe set, a text at most
-:data:`MAX_TEXT` characters) and the grammar's cosmetic promises. What is registered
-keeps the palette (:func:`registration_problem`). Colours are compared by meaning in
-their notation: ``#16A34A`` is ``#16a34a`` and ``Red`` is ``red`` (graphviz reads names
-in any case), but a name is never taken for a ``#rrggbb`` code (graphviz's X11 names
-are not all the web's: a palette lists each form it allows).
+way keeps the grammar's cosmetic promises, checked in one place
+(:func:`promise_refusal`). A ``Style`` step is a style and nothing else, so its values
+are checked too (:func:`style_refusal`: a colour is ``#rrggbb`` or a name, a shape one
+of a safe set, a text at most :data:`MAX_TEXT` characters); a task's attrs are also its
+data, so what of them cannot be drawn is kept and not drawn (the picture reads them
+defensively). What is registered keeps the palette (:func:`registration_problem`).
+Colours are compared by meaning in their notation: ``#16A34A`` is ``#16a34a`` and
+``Red`` is ``red`` (graphviz reads names in any case), but a name is never taken for a
+``#rrggbb`` code (graphviz's X11 names are not all the web's: a palette lists each form
+it allows).
 
 >>> cosmetics_problem({"color": "#ff0000", "label": "fetch"}, edge=False) is None
 True
@@ -168,19 +171,31 @@ def cosmetic_part(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 def style_refusal(promises: Sequence[str], what: str, task: str | None,
                   attrs: Mapping[str, Any]) -> str | None:
-    """Why a run-time style of ``what`` — task ``task``, or an edge when ``task`` is
-    None — with ``attrs`` is refused, or None: the one check of every way a style
-    enters a run (a ``Style`` step, the attrs of a task a change makes).
+    """Why a ``Style`` step of ``what`` — task ``task``, or an edge when ``task`` is
+    None — with ``attrs`` is refused, or None: values that could break the picture,
+    then the promises (:func:`promise_refusal`).
 
-    >>> style_refusal(["colors from red"], "x", "x", {"color": "RED"}) is None
-    True
-    >>> print(style_refusal(["colors from red"], "x", "x", {"color": "blue"}))
-    style of x breaks the cosmetic promise 'colors from red': color 'blue' is not among the
-    promised red
+    >>> print(style_refusal([], "x", "x", {"shape": "star"})[:34])
+    style of x: shape 'star' is not on
     """
     why = cosmetics_problem(attrs, edge=task is None)
     if why is not None:
         return f"style of {what}: {why}"
+    return promise_refusal(promises, what, task, attrs)
+
+
+def promise_refusal(promises: Sequence[str], what: str, task: str | None,
+                    attrs: Mapping[str, Any]) -> str | None:
+    """Why styling ``what`` — task ``task``, or an edge when ``task`` is None — with
+    ``attrs`` at run time breaks a cosmetic promise, or None: the one check of every
+    way a style enters a run (a ``Style`` step, the attrs of a task a change makes).
+
+    >>> promise_refusal(["colors from red"], "x", "x", {"color": "RED"}) is None
+    True
+    >>> print(promise_refusal(["colors from red"], "x", "x", {"color": "blue"}))
+    style of x breaks the cosmetic promise 'colors from red': color 'blue' is not among the
+    promised red
+    """
     for promise in promises:
         why = promise_broken(promise, task, attrs)
         if why is not None:
@@ -214,5 +229,5 @@ def registration_problem(promises: Sequence[str], styles: Mapping[str, Mapping[s
 
 __all__ = ["COLOR", "EDGE_KEYS", "EDGE_STYLES", "MAX_TEXT", "SAFE_SHAPES", "TASK_KEYS",
            "cosmetic_part", "cosmetics_problem", "edge_key", "parse_cosmetic_promise",
-           "promise_broken", "registered_styles", "registration_problem", "same_color",
-           "style_refusal"]
+           "promise_broken", "promise_refusal", "registered_styles", "registration_problem",
+           "same_color", "style_refusal"]

@@ -34,7 +34,7 @@ from grammarflow.constraints import (
     check_constraint,
     fragment_breaks,
 )
-from grammarflow.cosmetics import cosmetic_part, style_refusal
+from grammarflow.cosmetics import cosmetic_part, promise_refusal, style_refusal
 from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.finishing import stranded
@@ -659,14 +659,15 @@ class Derivation:
 
     def _check_given_styles(self, parent: Hole | None,
                             attrs: Mapping[str, Mapping[str, JSON]]) -> None:
-        """The styles among the attrs a step gives its new tasks pass the check a
-        ``Style`` step passes (a change may not draw what it could not restyle)."""
+        """The styles among the attrs a step gives its new tasks keep the cosmetic
+        promises a ``Style`` step keeps (a change may not draw what it could not
+        restyle); a value the picture cannot draw is data, kept and not drawn."""
         prefix = parent.id + "/" if parent is not None else ""
         for local, given in attrs.items():
             looks = cosmetic_part(given)
             if looks:
-                why = style_refusal(self.grammar.cosmetics, prefix + local, prefix + local,
-                                    looks)
+                why = promise_refusal(self.grammar.cosmetics, prefix + local,
+                                      prefix + local, looks)
                 if why is not None:
                     raise BrokenPromise(why, hole=parent.id if parent is not None else None)
 
