@@ -587,9 +587,9 @@ class Derivation:
         """Instantiate a one-off fragment sent for an open hole (its outside names are
         task ids, bound to themselves)."""
         outside = fragment.outside_names()
-        given = {t.local: t.attrs for t in fragment.tasks if t.attrs}
         return self._instantiate(compile_fragment(fragment, outside, types), outside, hole,
-                                 given, replaced=replaced)
+                                 {t.local: t.attrs for t in fragment.tasks if t.attrs},
+                                 replaced=replaced)
 
     # ---------------------------------------------------------------- constraints
     def _instantiate(self, plan: Plan, values: Sequence[str], parent: Hole | None,
