@@ -31,7 +31,7 @@ PROMISES = {
                      ({}, [("A", "B")]),
                      ({"m": "M"}, [("A", "m")])),
     "no_new_edges": ("no new edges",
-                     ({"m": "M"}, []),  # a task alone: start refines the hole to it
+                     ({"m": "M"}, []),  # a task alone: it grows in the open hole
                      ({"m": "M"}, [("start", "m")])),
     "only_edges": ("only s -> M, M -> b",
                    ({"m": "M"}, [("start", "m"), ("m", "B")]),
@@ -57,10 +57,7 @@ def start() -> None:
     from grammarflow import task
 
     tasks, edges = BREAK if os.environ.get("EXAMPLE_BREAK") else KEEP
-    if edges:
-        task.add(tasks=tasks, edges=edges)  # the hole next to these edges takes them
-    else:  # a raw change must touch a task; a task alone replaces the hole instead
-        task.refine(task.context().hole("Dyn"), tasks=tasks)
+    task.add(tasks=tasks, edges=edges)  # the open hole takes them (next to these edges)
 
 
 def A() -> None: ...

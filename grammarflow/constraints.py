@@ -43,8 +43,8 @@ from grammarflow.errors import BrokenPromise, GrammarError, NotationError
 from grammarflow.graph import check_name
 
 __all__ = ["AtMost", "Constraint", "ConstraintState", "Degree", "Each", "NoEdges",
-           "NoTasks", "OnlyEdges", "OnlyKinds", "format_constraints", "parse_constraint",
-           "parse_constraints", "to_constraints"]
+           "NoTasks", "OnlyEdges", "OnlyKinds", "TooFewNeighbours", "format_constraints",
+           "parse_constraint", "parse_constraints", "to_constraints"]
 
 #: How a neighbour count is bounded.
 BOUNDS = ("exactly", "at least", "at most")
@@ -373,6 +373,16 @@ def fragment_breaks(c: Constraint, kinds: Sequence[str],
 
 
 # ====================================================================== run-time state
+class TooFewNeighbours(BrokenPromise):
+    """A lower bound of an ``each`` constraint broken: ``task`` ends with too few
+    neighbours of a kind. Decided by a change when it can be, else when the task would
+    start (or its scope closes); then whoever made ``task`` is to name."""
+
+    def __init__(self, reason: str, *, hole: str, task: str) -> None:
+        super().__init__(reason, hole=hole)
+        self.task = task
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """What a constrained hole promised: started at ``hole`` (of ``type``), with its
@@ -395,8 +405,13 @@ class Scope:
                    constraints_from_json(data["constraints"]), dict(data["bound"]))
 
     def broken(self, c: Constraint, what: str) -> BrokenPromise:
-        return BrokenPromise(f"constraint '{c}' of hole {self.hole} ({self.type}) is "
-                             f"broken: {what}", hole=self.hole)
+        return BrokenPromise(self._said(c, what), hole=self.hole)
+
+    def too_few(self, c: Each, task: str, what: str) -> TooFewNeighbours:
+        return TooFewNeighbours(self._said(c, what), hole=self.hole, task=task)
+
+    def _said(self, c: Constraint, what: str) -> str:
+        return f"constraint '{c}' of hole {self.hole} ({self.type}) is broken: {what}"
 
     def matches(self, name: str, task: str | None, kind: str) -> bool:
         """Does an edge constraint's ``name`` (a parameter, else a kind) name ``task``
@@ -496,8 +511,9 @@ class ConstraintState:
                         continue
                     count = sum(1 for v in succ(task) if kind_of(v) == d.kind)
                     if d.too_few(count):
-                        raise scope.broken(each, f"task {task} ({each.kind}) has {count} "
-                                                 f"{d.kind} after it as the hole closes")
+                        raise scope.too_few(each, task, f"task {task} ({each.kind}) has "
+                                                        f"{count} {d.kind} after it as the "
+                                                        "hole closes")
 
     # ---------------------------------------------------------------- changes
     def check_change(self, chain: tuple[str, ...], tasks: Sequence[tuple[str, str]],
@@ -570,15 +586,25 @@ class ConstraintState:
 
     def check_start(self, task: str) -> None:
         """``task`` would start: its predecessors are final, so decide the lower bounds."""
+        self._check_before(task, "would start with {count} {kind} before it")
+
+    def check_final(self, task: str) -> None:
+        """``task`` can get no more predecessors — no hole comes before it and none is
+        attached everywhere — so decide the lower bounds now: the change that left it
+        so is the one that broke the promise, and it is refused."""
+        self._check_before(task, "has {count} {kind} before it, and nothing can add one "
+                                 "now: no hole comes before it")
+
+    def _check_before(self, task: str, said: str) -> None:
         for sid, each in self.rules.get(task, ()):
             for d in each.degrees:
                 if d.side != "before":
                     continue
                 count = self.degree.get((task, "before", d.kind), 0)
                 if d.too_few(count):
-                    raise self.scopes[sid].broken(
-                        each, f"task {task} ({each.kind}) would start with {count} "
-                              f"{d.kind} before it")
+                    raise self.scopes[sid].too_few(
+                        each, task, f"task {task} ({each.kind}) "
+                                    + said.format(count=count, kind=d.kind))
 
     # ---------------------------------------------------------------- JSON (snapshots)
     def to_json(self) -> dict[str, Any]:

@@ -24,18 +24,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from grammarflow.constraints import ConstraintState, check_constraint, fragment_breaks
-from grammarflow.cosmetics import cosmetics_problem, promise_broken
+from grammarflow.constraints import (
+    Constraint,
+    ConstraintState,
+    check_constraint,
+    fragment_breaks,
+)
+from grammarflow.cosmetics import cosmetic_part, promise_refusal, style_refusal
 from grammarflow.data import BindingError, bind, edge_problem
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.finishing import stranded
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType, Production
 from grammarflow.graph import JSON, NO_ATTRS, Graph, Hole, Role, Task, TaskState
 from grammarflow.guards import DEPTH, Counts, GuardError
+from grammarflow.resolve import Vocabulary, unresolved
 from grammarflow.steps import (
     Applied,
     Constrain,
@@ -159,6 +165,14 @@ class Derivation:
         #: False in simulations, which have no outputs: a guard that reads a value
         #: nobody gave counts as "may hold" (every data-chosen future stays possible).
         self.data_known = True
+        #: Every kind a run can make (its workflow's: the orchestrator sets them), so
+        #: that a name in a constraint given at run time resolves or is refused
+        #: (:mod:`grammarflow.resolve`); None: a grammar alone, whose open holes may
+        #: make kinds it does not know.
+        self.workflow_kinds: frozenset[str] | None = None
+        #: Tasks whose predecessors a step may have made final: their lower bounds
+        #: are decided when it ends (:meth:`_decide_final`).
+        self._settle: list[str] = []
         fresh = graph is None
         self.graph = graph = Graph() if graph is None else graph
         #: Constraint scopes and counts (:mod:`grammarflow.constraints`); a derivation
@@ -177,8 +191,11 @@ class Derivation:
         g = self.graph
         mark = g.open_or_savepoint()
         saved = self.grammar
+        self._settle.clear()
         try:
             applied = self._apply_one(step)
+            if self._settle:
+                self._decide_final()
         except BaseException:
             g.undo_to(mark)
             self.grammar = saved
@@ -465,14 +482,9 @@ class Derivation:
         if (step.task is None) == (step.edge is None):
             raise BrokenPromise("style: name a task or an edge (one of them)")
         what = step.task or " -> ".join(step.edge or ())
-        why = cosmetics_problem(step.attrs, edge=step.edge is not None)
+        why = style_refusal(self.grammar.cosmetics, what, step.task, step.attrs)
         if why is not None:
-            raise BrokenPromise(f"style of {what}: {why}")
-        for promise in self.grammar.cosmetics:
-            why = promise_broken(promise, step.task, step.attrs)
-            if why is not None:
-                raise BrokenPromise(f"style of {what} breaks the cosmetic promise "
-                                    f"'{promise}': {why}")
+            raise BrokenPromise(why)
         if step.task is not None:
             if step.task not in self.graph.tasks:
                 raise BrokenPromise(f"style: no task {step.task!r} in the graph")
@@ -576,6 +588,7 @@ class Derivation:
         task ids, bound to themselves)."""
         outside = fragment.outside_names()
         return self._instantiate(compile_fragment(fragment, outside, types), outside, hole,
+                                 {t.local: t.attrs for t in fragment.tasks if t.attrs},
                                  replaced=replaced)
 
     # ---------------------------------------------------------------- constraints
@@ -583,7 +596,11 @@ class Derivation:
                      attrs: Mapping[str, Mapping[str, JSON]] = NO_ATTRS, *,
                      replaced: bool = False) -> tuple[dict[str, str], tuple[str, ...]]:
         """:func:`instantiate`, keeping the constraints of the scopes ``parent`` is in
-        (``replaced``: the parent hole was removed by this step). O(size of the change)."""
+        (``replaced``: the parent hole was removed by this step); ``attrs``: those the
+        step gives its new tasks, styles checked like a ``Style`` step's. O(size of the
+        change)."""
+        if attrs:
+            self._check_given_styles(parent, attrs)
         lim = self.limits
         if not lim and not self.grammar.constrained:
             if not self.grammar.data:
@@ -620,7 +637,39 @@ class Derivation:
                           dict(zip(htype.params, hole.args, strict=False)))
         if replaced and parent is not None:
             lim.hole_gone(parent.id, self._kind_of, self._succ)
+        if lim.rules:  # their predecessors may be final now: decided as the step ends
+            self._settle.extend(t for t in created.values() if t in lim.rules)
+            if replaced and parent is not None:
+                gone = lim.rules if parent.everywhere else parent.before
+                self._settle.extend(t for t in gone if t in lim.rules)
         return created, holes
+
+    def _decide_final(self) -> None:
+        """Decide the lower bounds on the predecessors of the tasks this step may have
+        left with final ones: no hole comes before them and none is attached everywhere
+        (only such holes add edges into a task; proofs/10-constraints.md)."""
+        g = self.graph
+        if next(g.everywhere_holes(), None) is not None:
+            return
+        holes = g.holes
+        for task in dict.fromkeys(self._settle):
+            if task in g.tasks and not g.is_started(task) and not any(
+                    task in holes[h].before for h in g.holes_at(task)):
+                self.limits.check_final(task)
+
+    def _check_given_styles(self, parent: Hole | None,
+                            attrs: Mapping[str, Mapping[str, JSON]]) -> None:
+        """The styles among the attrs a step gives its new tasks keep the cosmetic
+        promises a ``Style`` step keeps (a change may not draw what it could not
+        restyle); a value the picture cannot draw is data, kept and not drawn."""
+        prefix = parent.id + "/" if parent is not None else ""
+        for local, given in attrs.items():
+            looks = cosmetic_part(given)
+            if looks:
+                why = promise_refusal(self.grammar.cosmetics, prefix + local,
+                                      prefix + local, looks)
+                if why is not None:
+                    raise BrokenPromise(why, hole=parent.id if parent is not None else None)
 
     def _check_can_finish(self, holes: Iterable[str], chain: tuple[str, ...] | None = None,
                           types: Mapping[str, HoleType] | None = None,
@@ -659,9 +708,31 @@ class Derivation:
                 check_constraint(c, f"constraining {hole.id}")
             except GrammarflowError as e:
                 raise BrokenPromise(str(e), hole=hole.id) from None
+        self._check_names(f"constraining {hole.id}", htype, step.constraints,
+                          dict(zip(htype.params, hole.args, strict=False)), hole.id)
         self.limits.start(hole.id, htype.name, step.constraints,
                           dict(zip(htype.params, hole.args, strict=False)))
         return Applied(step)
+
+    def _check_names(self, where: str, htype: HoleType, constraints: Sequence[Constraint],
+                     glued: Mapping[str, str], hole: str) -> None:
+        """Every name in ``constraints`` (of a hole of ``htype``) resolves: to a
+        parameter or a kind (:mod:`grammarflow.resolve`)."""
+        g = self.graph
+
+        def start_kind(name: str) -> str | None:
+            task = g.tasks.get(name) if "/" not in name else None  # start tasks keep names
+            return task.kind if task is not None else None
+
+        def kinds() -> Collection[str]:
+            return self.workflow_kinds if self.workflow_kinds is not None \
+                else self.grammar.kinds()
+
+        names = Vocabulary(htype.name, htype.params, glued, kinds,
+                           self.workflow_kinds is not None, start_kind)
+        why = unresolved(constraints, where, names)
+        if why is not None:
+            raise BrokenPromise(why, hole=hole)
 
     def _check_refine_constraints(self, hole: Hole, step: Refine, grammar: Grammar) -> None:
         """A refinement of a constrained hole may not promise a production that breaks
@@ -706,6 +777,10 @@ class Derivation:
     def _refine(self, step: Refine) -> Applied:
         hole, _ = self._open_hole(step.hole, "refinement")
         grammar = self._with_new_types(step.types, hole)
+        if self.workflow_kinds is not None:  # the grammar's own check knew only its kinds
+            for t in step.types:
+                self._check_names(f"refining {hole.id}: hole type {t.name}", t,
+                                  t.constraints, {}, hole.id)
         self._check_open_fragment(hole, step.fragment, grammar.types)
         if not hole.everywhere:
             self._check_not_widened(hole, step, grammar)

@@ -33,7 +33,7 @@ from grammarflow.errors import Refusal
 from grammarflow.grammar import Grammar
 from grammarflow.graph import Graph
 from grammarflow.rollback import Journaled
-from grammarflow.steps import step_from_json
+from grammarflow.steps import Expand, Grow, Refine, step_from_json
 from grammarflow.store import Entry, RunRow, Store
 from grammarflow.workflow import Workflow
 
@@ -247,6 +247,33 @@ def journaled_steps(store: Store, run_id: int) -> list[Journaled]:
             for e in store.entries(run_id, ["step"]) if e.seq not in skip]
 
 
+def made_by(journal: Iterable[Journaled], task: str) -> str:
+    """Who made ``task``, and with which change, in words: the journaled step that
+    expanded, grew or refined the hole it was made under (a task is ``<hole>/<name>``).
+
+    >>> from grammarflow import Fragment, TaskSpec
+    >>> made_by([Journaled(7, Grow("Dyn.1", Fragment((TaskSpec("x", "X"),))), "W")],
+    ...         "Dyn.1/x")
+    'task Dyn.1/x was made by task W (journal entry 7: open hole Dyn.1 grew)'
+    """
+    hole, _, local = task.rpartition("/")
+    if not hole:
+        return f"task {task} is of the start graph"
+    for j in journal:
+        match j.step:
+            case Expand(at, production) if at == hole:
+                change = f"hole {hole} expanded with production {production}"
+            case Grow(at, fragment) if at == hole and local in fragment.locals:
+                change = f"open hole {hole} grew"
+            case Refine(at, fragment) if at == hole and local in fragment.locals:
+                change = f"open hole {hole} refined"
+            case _:
+                continue
+        who = f"task {j.by}" if j.by is not None else "the orchestrator"
+        return f"task {task} was made by {who} (journal entry {j.seq}: {change})"
+    return f"task {task} was made by no step the journal keeps"
+
+
 def rolled_back(restarts: Iterable[Entry]) -> set[int]:
     """The step entries the given ``restart`` entries removed."""
     return {seq for e in restarts for first, last in e.data["removed"]
@@ -312,6 +339,7 @@ __all__ = [
     "fold_run",
     "gc_paused",
     "journaled_steps",
+    "made_by",
     "paused_at",
     "refusal_of_entry",
     "rolled_back",

@@ -1684,11 +1684,20 @@ def _existing_ends(tasks: Mapping[str, object], el: _Elements) -> list[str]:
 
 
 def _grow_for(d: Derivation, el: _Elements) -> Grow | None:
-    """A step through an open hole that admits the whole diff, if one does."""
+    """A step through an open hole that admits the whole diff, if one does: one
+    attached where the diff touches the graph, else one attached everywhere. A diff
+    that touches no task of the graph (tasks alone, or with edges only among them) is
+    glued to nothing, so any open hole admits it: the first by id, else one attached
+    everywhere; its constraints then judge it, as they judge any growth."""
     g = d.graph
     candidates: list[str] = []
-    for a in _existing_ends(g.tasks, el):
+    ends = _existing_ends(g.tasks, el)
+    for a in ends:
         candidates.extend(sorted(g.holes_at(a)))
+    if not ends:
+        candidates.extend(sorted(h for name, t in d.grammar.types.items()
+                                 if t.open and not t.everywhere
+                                 for h in g.holes_of_type(name)))
     candidates.extend(g.everywhere_holes())
     for hid in dict.fromkeys(candidates):
         hole = g.holes[hid]

@@ -7,7 +7,10 @@
   without looking at the rest of the graph (proofs/05-acyclicity.md);
 * the start graph is acyclic and every start hole comes after some task;
 * every hole type is **productive** (it can derive a fragment without holes), and
-  following default productions never loops.
+  following default productions never loops;
+* every name in a constraint resolves (:mod:`grammarflow.resolve`);
+* what it registers to be drawn (styles of kinds and edges, attrs of its tasks) keeps
+  its palette (:func:`grammarflow.cosmetics.registration_problem`).
 
 Pure functions over :mod:`grammarflow.grammar` values; cycles are found by
 :mod:`graphlib`.
@@ -17,13 +20,15 @@ from __future__ import annotations
 
 import graphlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from grammarflow.constraints import check_constraint
+from grammarflow.cosmetics import registration_problem
 from grammarflow.errors import GrammarError
 from grammarflow.grammar import EVERYWHERE, Fragment, Grammar, HoleType
 from grammarflow.graph import Role, check_name
 from grammarflow.guards import Guard
+from grammarflow.resolve import grammar_unresolved
 
 #: Production names: labels like ``[left]`` or the automatic ``1``, ``2``, ...; safe in
 #: DOT, HTML and file names.
@@ -42,6 +47,24 @@ def check_grammar(grammar: Grammar) -> None:
             f"hole type(s) {', '.join(unproductive)} can never finish: no production "
             "derives a fragment without holes (add a base case, e.g. 'nothing')"
         )
+    unknown = grammar_unresolved(grammar)
+    if unknown is not None:
+        raise GrammarError(unknown)
+    looks = registration_problem(grammar.cosmetics, grammar.styles, _given_attrs(grammar))
+    if looks is not None:
+        raise GrammarError(looks)
+
+
+def _given_attrs(grammar: Grammar) -> Iterator[tuple[str, Mapping[str, object]]]:
+    """The attrs the grammar gives its tasks: ``(where, attrs)``."""
+    for t in grammar.start.tasks:
+        if t.attrs:
+            yield f"task {t.local} of the start graph", t.attrs
+    for htype in grammar.types.values():
+        for p in htype.productions:
+            for t in p.fragment.tasks:
+                if t.attrs:
+                    yield f"task {t.local} of {p!r}", t.attrs
 
 
 def check_hole_type(t: HoleType, types: Mapping[str, HoleType]) -> None:

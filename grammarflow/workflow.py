@@ -41,6 +41,7 @@ from grammarflow.errors import (
 )
 from grammarflow.grammar import Grammar
 from grammarflow.lint import open_types, typos
+from grammarflow.resolve import grammar_unresolved
 
 #: The program a spawned function task runs (``python -c CALL FILE FUNCTION ARGS...``):
 #: :func:`grammarflow.call.main`, the same as ``python -m grammarflow.call``.
@@ -365,6 +366,9 @@ def read_workflow(path: str | Path) -> Workflow:
                           and v.__module__ == module.__name__ and not n.startswith("_"))
     for name in sorted(functions):
         kinds.setdefault(name, Kind(f":{name}"))
+    unknown = grammar_unresolved(grammar, kinds)  # now every kind a run can make is known
+    if unknown is not None:
+        raise WorkflowFileError(str(path), None, unknown)
     declared = _declared_types(module, grammar, kinds, functions, str(path))
     if declared:
         try:

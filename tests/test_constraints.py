@@ -34,6 +34,7 @@ from grammarflow.constraints import constraints_from_json, parse_constraint, par
 from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar, HoleSpec
 from grammarflow.graph import Graph
+from grammarflow.resolve import grammar_unresolved
 from grammarflow.status import describe
 from grammarflow.steps import (
     Constrain,
@@ -124,16 +125,45 @@ def test_no_edges_from_a_task_and_into_a_parameter() -> None:
         "constraint 'no edges into b' of hole Dyn.1 (Dyn) is broken: edge Dyn.1/m -> e")
 
 
-def test_in_degree_is_decided_when_the_task_would_start() -> None:
+def test_in_degree_is_decided_by_the_change_after_which_nothing_can_add_a_predecessor(
+        ) -> None:
+    """Only a hole that comes before a task, or one attached everywhere, adds an edge
+    into it: the change that leaves it with neither and too few predecessors broke the
+    promise, and is refused (issue 24: it was accepted, and the run broke later)."""
     d = dyn("each D has 2 P before")
     d.apply(grow({"p1": "P", "p2": "P"}, [("s", "p1"), ("s", "p2")]))
-    d.apply(grow({"d": "D"}, [("Dyn.1/p1", "d")]))  # one P so far: not decided yet
+    assert refused(d, grow({"d": "D"}, [("Dyn.1/p1", "d")])) == (
+        "constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is broken: task Dyn.1/d "
+        "(D) has 1 P before it, and nothing can add one now: no hole comes before it")
+    d.apply(grow({"d2": "D"}, [("Dyn.1/p1", "d2"), ("Dyn.1/p2", "d2")]))
+    run(d, "s", "Dyn.1/p1", "Dyn.1/p2", "Dyn.1/d2")
+
+
+def test_in_degree_waits_for_the_last_hole_that_comes_before_the_task() -> None:
+    d = dyn("each D has 1 P before")
+    made = define("x", ["X(a; b) ::= a -> D -> b, Y(a, D)",
+                        "Y(a; d) ::= [default] nothing | a -> P -> d"]).types.values()
+    x, = d.apply(Refine("Dyn.1", Fragment(holes=(HoleSpec("X", ("s", "e")),)),
+                        tuple(made))).holes
+    y, = d.apply(Expand(x, "1")).holes  # D, and a hole before it: not decided yet
+    assert refused(d, Expand(y, "1")) == (
+        f"constraint 'each D has 1 P before' of hole Dyn.1 (Dyn) is broken: task {x}/D "
+        "(D) has 0 P before it, and nothing can add one now: no hole comes before it")
+    d.apply(Expand(y, "2"))
+
+
+def test_in_degree_is_decided_when_the_task_would_start_while_any_hole_may_add_one(
+        ) -> None:
+    d = define("s -> e, Dyn(s, e), Any(*)",
+               ["Dyn(a; b) ::= * where each D has 2 P before", "Any(*) ::= *"]).derivation()
+    d.apply(grow({"p1": "P", "p2": "P"}, [("s", "p1"), ("s", "p2")]))
+    d.apply(grow({"d": "D"}, [("Dyn.1/p1", "d")]))  # one P so far: Any.1 may add one
     run(d, "s", "Dyn.1/p1", "Dyn.1/p2")
     assert refused(d, SetState("Dyn.1/d", TaskState.RUNNING)) == (
         "constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is broken: task Dyn.1/d "
         "(D) would start with 1 P before it")
-    d.apply(grow({"d2": "D"}, [("Dyn.1/p1", "d2"), ("Dyn.1/p2", "d2")]))
-    run(d, "Dyn.1/d2")
+    d.apply(Grow("Any.1", Fragment((), (), (("Dyn.1/p2", "Dyn.1/d"),))))
+    run(d, "Dyn.1/d")
 
 
 def test_an_upper_bound_is_decided_by_the_edge_that_passes_it() -> None:
@@ -257,21 +287,51 @@ D = e = P
 '''
 
 
-def _run(tmp_path: Path, constrain: str = "") -> subprocess.CompletedProcess[str]:
-    (tmp_path / "wf.py").write_text(WORKFLOW.format(constrain=constrain), encoding="utf-8")
+#: The same workflow with a hole attached everywhere, which may add an edge into any
+#: task that has not started.
+ANYWHERE = WORKFLOW.replace(
+    'define("s, e, Dyn(s, e)", "Dyn(a; b) ::= * where only P, D; each D has 2 P before")',
+    'define("s, e, Dyn(s, e), Any(*)",\n'
+    '                 ["Dyn(a; b) ::= * where only P, D; each D has 2 P before", '
+    '"Any(*) ::= *"])')
+
+
+def _run(tmp_path: Path, constrain: str = "", workflow: str = WORKFLOW
+         ) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "wf.py").write_text(workflow.format(constrain=constrain), encoding="utf-8")
     return subprocess.run([sys.executable, "-m", "grammarflow", "run", "wf.py", "--db",
                            str(tmp_path / "gf.db")], cwd=tmp_path, capture_output=True,
                           text=True, check=False, timeout=60)
 
 
-def test_a_task_whose_predecessors_break_a_constraint_is_not_started(tmp_path: Path) -> None:
+def test_a_change_that_leaves_a_task_too_few_predecessors_is_refused_from_its_task(
+        tmp_path: Path) -> None:
+    """Issue 24.3: nothing but a hole before Dyn.1/d could add a P before it, and there
+    is none: the task that made it so is refused when it asks (it was accepted, ended
+    green, and the run broke later, the orchestrator blamed)."""
     ran = _run(tmp_path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "run 1: BROKEN — task s asked for a change the grammar does not allow"
+    assert lines[1] == ("  why:     constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is "
+                        "broken: task Dyn.1/d (D) has 1 P before it, and nothing can add one "
+                        "now: no hole comes before it")
+    assert "  refused  s (s)  its change was refused: nothing of it is in the graph" in lines
+
+
+def test_a_promise_judged_when_the_task_would_start_names_who_made_it(tmp_path: Path) -> None:
+    """Issue 24.3: while a hole attached everywhere may still add a P, the count is
+    judged when Dyn.1/d would start; the refusal names the task and the change that
+    made it."""
+    ran = _run(tmp_path, workflow=ANYWHERE)
     assert ran.returncode == 3, ran.stdout + ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0] == ("run 1: BROKEN — the orchestrator could not start task Dyn.1/d: "
                         "its predecessors break a constraint")
-    assert lines[1] == ("  why:     constraint 'each D has 2 P before' of hole Dyn.1 (Dyn) is "
-                        "broken: task Dyn.1/d (D) would start with 1 P before it")
+    assert re.fullmatch(
+        r"  why:     constraint 'each D has 2 P before' of hole Dyn\.1 \(Dyn\) is broken: "
+        r"task Dyn\.1/d \(D\) would start with 1 P before it; task Dyn\.1/d was made by "
+        r"task s \(journal entry \d+: open hole Dyn\.1 grew\)", lines[1]), lines[1]
     assert "  ready    Dyn.1/d (D)" in lines
 
 
@@ -429,3 +489,80 @@ def test_a_refinement_is_refused_exactly_when_a_hole_it_makes_could_never_finish
         accepted = False
     event(f"{'accepted' if accepted else 'refused'}")
     assert accepted == expected, (t_bodies, u_bodies, target, source)
+
+
+# ---------------------------------------------------------------- names resolve (issue 24.2)
+#: Dyn(a; b) is glued to s (kind A) and fin (kind B); the workflow can also run Work.
+PARAMS, GRAMMAR_KINDS, START_TASKS = {"a", "b"}, {"A", "B"}, {"s", "fin"}
+WORKFLOW_KINDS = {"A", "B", "Work"}
+_NAME = st.sampled_from(["a", "b", "A", "B", "s", "fin", "Work", "Wk", "P"])
+
+
+@st.composite
+def named_constraints(draw: st.DrawFn) -> tuple[str, list[tuple[str, bool]]]:
+    """A constraint in the notation over names of every sort, and its names, each
+    with whether it stands in an edge (where a parameter may stand)."""
+    x, y = draw(_NAME), draw(_NAME)
+    form = draw(st.sampled_from(["only {x}, {y}", "at most 1 {x}", "only {x} -> {y}",
+                                 "no edges from {x}", "no edges into {y}",
+                                 "each {x} has 1 {y} before"]))
+    edge = "->" in form or "edges" in form
+    names = [n for n, f in ((x, "{x}"), (y, "{y}")) if f in form]
+    return form.format(x=x, y=y), [(n, edge) for n in names]
+
+
+@given(named_constraints())
+def test_a_constraint_registers_exactly_when_each_of_its_names_resolves(
+        case: tuple[str, list[tuple[str, bool]]]) -> None:
+    """Issue 24.2: a name stands for a parameter (in an edge) or a kind; a grammar
+    alone refuses only a name that is neither but a task of its start graph (an open
+    hole may make other kinds), a workflow every name that is no kind it can run."""
+    text, names = case
+    lone = [n for n, edge in names if not (edge and n in PARAMS) and n not in GRAMMAR_KINDS
+            and n in START_TASKS]
+    unknown = [n for n, edge in names if not (edge and n in PARAMS)
+               and n not in WORKFLOW_KINDS]
+    event("names: " + ("refused alone" if lone else "refused by the workflow" if unknown
+                       else "resolve"))
+    start, rule = "s:A, fin:B, Dyn(s, fin)", f"Dyn(a; b) ::= * where {text}"
+    if lone:
+        with pytest.raises(GrammarError, match=f"names '{lone[0]}', a task of the start graph"):
+            define(start, rule)
+        return
+    grammar = define(start, rule)
+    why = grammar_unresolved(grammar, WORKFLOW_KINDS)
+    assert (why is None) == (not unknown), why
+    if unknown:
+        assert why is not None and f"names '{unknown[0]}', which is not" in why, why
+
+
+def test_a_name_that_resolves_to_nothing_says_what_it_could_be() -> None:
+    start = "s:A, fin:B, Dyn(s, fin)"
+    with pytest.raises(GrammarError) as e:
+        define(start, "Dyn(a; b) ::= * where each fin has 1 A before")
+    assert str(e.value) == (
+        "hole type Dyn: constraint 'each fin has 1 A before' names 'fin', a task of the "
+        "start graph (kind B), not a kind: did you mean B?")
+    grammar = define(start, "Dyn(a; b) ::= * where no edges from A; only b -> Wrk")
+    assert grammar_unresolved(grammar, WORKFLOW_KINDS) == (
+        "hole type Dyn: constraint 'only b -> Wrk' names 'Wrk', which is not a parameter "
+        "of Dyn (a, b) or a kind: no task of the workflow can have that kind (it is no "
+        "kind of the grammar, 'kinds' does not name it and the workflow file defines no "
+        "function so called): did you mean Work?")
+    # a kind no task of the grammar has may come at run time: only a workflow knows
+    assert grammar_unresolved(define(start, "Dyn(a; b) ::= * where only Work")) is None
+
+
+def test_a_name_in_a_constraint_given_at_run_time_resolves() -> None:
+    d = define("s:A, fin:B, Dyn(s, fin)", "Dyn(a; b) ::= *").derivation()
+    assert refused(d, Constrain("Dyn.1", parse_constraints("no edges into fin"))).startswith(
+        "constraining Dyn.1: constraint 'no edges into fin' names 'fin', a task of the "
+        "start graph (kind B), not a parameter of Dyn (a, b) or a kind: did you mean b "
+        "(the parameter glued to fin) or B?")
+    d.workflow_kinds = frozenset(WORKFLOW_KINDS)  # as the orchestrator sets them
+    assert "did you mean Work?" in refused(
+        d, Constrain("Dyn.1", parse_constraints("at most 2 Wrk")))
+    fresh = tuple(define("x", "Only(p; q) ::= * where only Wrk").types.values())
+    assert "names 'Wrk'" in refused(d, Refine("Dyn.1", Fragment(
+        holes=(HoleSpec("Only", ("s", "fin")),)), fresh))
+    d.apply(Constrain("Dyn.1", parse_constraints("no edges into b; at most 2 Work")))

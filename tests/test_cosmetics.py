@@ -6,9 +6,24 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from grammarflow import BrokenPromise, SetState, TaskState, define
+from grammarflow import (
+    BrokenPromise,
+    Diff,
+    Expand,
+    Fragment,
+    Grow,
+    Refine,
+    SetState,
+    TaskSpec,
+    TaskState,
+    add,
+    define,
+)
 from grammarflow.derivation import Derivation
+from grammarflow.grammar import Grammar
 from grammarflow.graph import Graph
 from grammarflow.render import Picture, to_dot
 from grammarflow.steps import Style, step_from_json, step_to_json
@@ -112,3 +127,102 @@ def test_a_promise_that_is_none_is_refused_at_registration() -> None:
         define("a", cosmetics=["make it pretty"])
     with pytest.raises(GrammarError, match="are not colours"):
         define("a", cosmetics=["colors from red, not a colour"])
+
+
+# ---------------------------------------------------------------- every door (issue 24.1)
+DOORS = define("s, e, X(s, e), Dyn(s, e)",
+               ["X(a, b) ::= a -> M -> b | [default] a -> b", "Dyn(a; b) ::= *"])
+PALETTE = ("red", "#16a34a")
+PROMISES = st.sampled_from([(), ("no cosmetic changes",), (f"colors from {', '.join(PALETTE)}",),
+                            ("only tasks inside X may restyle",),
+                            ("only tasks inside X may relabel",)])
+
+
+@st.composite
+def any_case(draw: st.DrawFn, text: str) -> str:
+    """``text`` with each letter in either case."""
+    return "".join(c.upper() if draw(st.booleans()) else c.lower() for c in text)
+
+
+COLORS = st.sampled_from([*PALETTE, "blue", "#16a34b", "#ff0000"]).flatmap(any_case)
+LOOKS = st.fixed_dictionaries({}, optional={"color": COLORS, "label": st.just("made"),
+                                            "shape": st.sampled_from(["note", "box"])})
+
+
+def _doors(grammar: Grammar, door: str, attrs: dict[str, object]) -> tuple[Derivation, str]:
+    """A derivation of ``grammar`` after one change that makes a task with ``attrs`` by
+    ``door``, and the id of that task."""
+    d = grammar.derivation()
+    if door == "expand":
+        return d, d.apply(Expand("X.1", "1", {"M": attrs} if attrs else {})).tasks["M"]
+    if door in ("add", "add alone"):
+        edges = (("s", "m"), ("m", "e")) if door == "add" else ()
+        return d, add(d, Diff((TaskSpec("m", "M" if door == "add" else "N", attrs),),
+                              edges)).ids["m"]
+    fragment = Fragment((TaskSpec("n", "N", attrs),), (), (("s", "n"),))
+    step = Grow("Dyn.1", fragment) if door == "grow" else Refine("Dyn.1", fragment)
+    return d, d.apply(step).tasks["n"]
+
+
+@given(PROMISES, st.sampled_from(["expand", "add", "add alone", "grow", "refine"]), LOOKS)
+def test_every_way_a_style_enters_a_run_passes_the_same_check(
+        promises: tuple[str, ...], door: str, looks: dict[str, str]) -> None:
+    """Issue 24.1: the attrs a change gives a task it makes (with data beside them) are
+    accepted exactly when a Style step with the same looks on that task would be, and
+    then drawn; a palette takes its colours in any case. (Looks a Style step could
+    carry: a task's attrs are also its data, and what of them the picture cannot draw
+    is kept, not drawn, not refused.)"""
+    assume(looks)
+    g = Grammar(DOORS.start, DOORS.types, cosmetics=promises)
+    d, task = _doors(g, door, {})
+    try:
+        d.apply(Style(task, None, looks))
+        allowed = True
+    except BrokenPromise as e:
+        allowed, why = False, e.reason
+    if allowed:
+        d, made = _doors(g, door, {**looks, "item": 3})
+        assert made == task and d.graph.tasks[task].attrs == {**looks, "item": 3}
+    else:
+        with pytest.raises(BrokenPromise) as refused:
+            _doors(g, door, {**looks, "item": 3})
+        assert refused.value.reason == why
+
+
+@given(st.from_regex(r"#[0-9a-f]{6}|[a-z]{1,12}", fullmatch=True).flatmap(
+    lambda c: st.tuples(st.just(c), any_case(c), any_case(c))))
+def test_a_palette_compares_colours_by_meaning_not_spelling(
+        colors: tuple[str, str, str]) -> None:
+    """``#16A34A`` is ``#16a34a`` and ``Red`` is ``red``: a colour promised in one
+    spelling is allowed in any, and one not promised in none."""
+    promised, given_as, other = colors
+    g = define("a -> b", cosmetics=[f"colors from {given_as}"])
+    styled(g, Style("a", None, {"color": promised}), Style("a", None, {"color": other}))
+    another = promised + "x" if promised[0] != "#" else \
+        promised[:-1] + ("0" if promised[-1] != "0" else "1")
+    with pytest.raises(BrokenPromise, match="is not among the promised"):
+        styled(g, Style("a", None, {"color": another}))
+
+
+def test_what_a_grammar_registers_keeps_its_palette() -> None:
+    """Registered looks (styles of kinds and edges, attrs of the grammar's own tasks)
+    are the workflow's, not changes: only a palette binds them, in any case."""
+    from grammarflow import GrammarError, hole_type
+    from grammarflow.graph import Role
+
+    palette = ["colors from red, #16a34a"]
+    define("a -> b", cosmetics=palette, styles={"a": {"color": "RED"},
+                                                 "a -> b": {"color": "#16A34A"}})
+    define("a -> b", cosmetics=["no cosmetic changes"], styles={"a": {"label": "fetch"}})
+    with pytest.raises(GrammarError, match=re.escape(
+            "styles['a -> b'] break the cosmetic promise 'colors from red, #16a34a': color "
+            "'blue' is not among the promised red, #16a34a")):
+        define("a -> b", cosmetics=palette, styles={"a -> b": {"color": "blue"}})
+    start = Fragment((TaskSpec("a", "a", {"color": "blue", "rows": 3}),))
+    with pytest.raises(GrammarError, match="the attrs of task a of the start graph break"):
+        Grammar(start, {}, cosmetics=tuple(palette))
+    x = hole_type("X", ["p"], [Role.AFTER],
+                  [Fragment((TaskSpec("m", "M", {"color": "#ff0000"}),), (), (("p", "m"),))])
+    with pytest.raises(GrammarError, match=re.escape(
+            "the attrs of task m of X(p) ::= p -> m:M break the cosmetic promise")):
+        define("a, X(a)", x, cosmetics=palette)

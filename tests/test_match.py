@@ -8,11 +8,14 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from grammarflow import (
     BrokenPromise,
     Derivation,
     Diff,
+    Fragment,
     Grammar,
     TaskSpec,
     add,
@@ -107,6 +110,33 @@ def test_a_raw_change_through_an_open_hole_is_grown() -> None:
     assert isinstance(added.steps[0], Grow)
     assert added.ids == {"x": "Dyn.1/x"}
     assert d.graph.tasks["Dyn.1/x"].attrs == {"k": 1}
+
+
+@given(st.lists(st.sampled_from(["no new edges", "no new tasks", "only M", "at most 1 M",
+                                  "only M -> N", "each N has 1 M before", "no edges into N"]),
+                max_size=2),
+       st.lists(st.sampled_from("MN"), min_size=1, max_size=3), st.booleans())
+def test_a_change_that_touches_no_task_is_judged_as_growth_in_the_open_hole(
+        constraints: list[str], kinds: list[str], chained: bool) -> None:
+    """Issue 24.3: tasks sent alone (or with edges only among them) touch no task of
+    the graph; the open hole takes them, and its promises alone judge them: accepted
+    exactly when the same growth is, refused with the same reason (it was refused with
+    'no hole that could take it is attached there', whatever the promises)."""
+    where = f" where {'; '.join(constraints)}" if constraints else ""
+    grammar = define("s, e, Dyn(s, e)", f"Dyn(a; b) ::= *{where}")
+    tasks = tuple(TaskSpec(f"t{i}", k) for i, k in enumerate(kinds))
+    edges = tuple(pairwise(t.local for t in tasks)) if chained else ()
+    grown = grammar.derivation()
+    try:
+        grown.apply(Grow("Dyn.1", Fragment(tasks, (), edges)))
+    except BrokenPromise as e:
+        with pytest.raises(BrokenPromise) as refused:
+            add(grammar.derivation(), Diff(tasks, edges))
+        assert refused.value.reason == e.reason
+        return
+    d = grammar.derivation()
+    assert add(d, Diff(tasks, edges)).ids == {t.local: f"Dyn.1/{t.local}" for t in tasks}
+    assert d.graph == grown.graph
 
 
 def test_the_search_budget_refuses_instead_of_running_away() -> None:

@@ -87,6 +87,7 @@ from pathlib import Path
 from typing import Any
 
 from grammarflow import wire
+from grammarflow.constraints import TooFewNeighbours
 from grammarflow.derivation import Derivation
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
 from grammarflow.fold import (
@@ -96,6 +97,7 @@ from grammarflow.fold import (
     fold_run,
     gc_paused,
     journaled_steps,
+    made_by,
     snapshot_due,
 )
 from grammarflow.graph import TaskState
@@ -191,6 +193,7 @@ class Orchestrator:
                       "started": self.holder.started}
         self.run_id = run_id
         self.workflow = workflow
+        derivation.workflow_kinds = frozenset(workflow.kinds)
         self.tentative = Tentative(derivation, self._check_output)
         self.options = options
         self._log_dir = str(options.logs / f"run-{run_id}")  # str: joined per attempt
@@ -432,6 +435,7 @@ class Orchestrator:
         try:
             rb = plan_restart(self.d, journaled_steps(self.store, self.run_id),
                               self.workflow.grammar, task, set(self.running))
+            rb.derivation.workflow_kinds = self.d.workflow_kinds
             for other, attempt in self.running.items():
                 _still_applies(rb.derivation, other, attempt.pending)
         except GrammarflowError as e:
@@ -533,6 +537,11 @@ class Orchestrator:
                task: str | None = None) -> None:
         if self._ending():
             return
+        if task is None and isinstance(error, TooFewNeighbours):
+            # Judged by the orchestrator, later than the change that broke it: name it.
+            maker = made_by(journaled_steps(self.store, self.run_id), error.task)
+            error = TooFewNeighbours(f"{error.reason}; {maker}", hole=error.hole or "",
+                                     task=error.task)
         self.tentative.settle()
         for attempt in self.running.values():  # first: nothing may keep them running
             self._kill(attempt, "the workflow broke a promise")

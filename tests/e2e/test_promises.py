@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import Project, final_graph
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -169,3 +171,155 @@ def test_a_mutated_montage_is_refused_naming_the_constraint(
     assert view["reason"] == (f"broken promise: constraint '{constraint}' of hole "
                               f"Montage.1 (Montage) is broken: {what}")
     assert graph(view) == ({"survey": "survey"}, set())  # the whole change was refused
+
+
+# ---------------------------------------------------------------- issue 24: however approached
+def check(project: Project) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grammarflow", "check", "wf.py"],
+                          cwd=project.root, capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+COSMETIC = '''\
+from grammarflow import define, task
+
+grammar = define("s, e, X(s, e), Dyn(s, e)", ["X(a, b) ::= a -> M -> b | [default] a -> b",
+                                             "Dyn(a; b) ::= *"],
+                 cosmetics=[{promise!r}])
+
+
+def s():
+    {change}
+
+
+def e(): ...
+def M(): ...
+def N(): ...
+'''
+
+
+@pytest.mark.parametrize(("promise", "change", "task", "why"), [
+    ("colors from red", 'task.add(tasks={"n": "N"}, edges=[], attrs={"n": {"color": "blue"}})',
+     "Dyn.1/n", "color 'blue' is not among the promised red"),
+    ("colors from red", 'task.expand(task.context().hole("X"), "1", '
+                        'attrs={"M": {"color": "#0000ff"}})',
+     "X.1/M", "color '#0000ff' is not among the promised red"),
+    ("no cosmetic changes", 'task.add(tasks={"m": "M"}, edges=[("s", "m"), ("m", "e")], '
+                            'attrs={"m": {"label": "mine"}})',
+     "X.1/M", "the grammar promises no cosmetic changes"),
+    ("only tasks inside X may restyle",
+     'task.add(tasks={"n": "N"}, edges=[], attrs={"n": {"shape": "note"}})',
+     "Dyn.1/n", "task Dyn.1/n was not made inside a X hole"),
+])
+def test_a_new_tasks_style_keeps_the_cosmetic_promises_as_task_style_does(
+        project: Project, promise: str, change: str, task: str, why: str) -> None:
+    """Issue 24.1: the attrs a change gives the tasks it makes are a style like any
+    other: refused by the promise that task.style would break (they went around it)."""
+    project.write("wf.py", COSMETIC.format(promise=promise, change=change))
+    result = project.run()
+    assert (result.code, result.view["status"]) == (3, "broken"), result.stderr
+    assert result.view["reason"] == (f"broken promise: style of {task} breaks the cosmetic "
+                                     f"promise '{promise}': {why}")
+    assert task not in {t["id"] for t in result.view["tasks"]}
+
+
+def test_a_palette_takes_its_colours_in_any_case(project: Project) -> None:
+    project.write("wf.py", COSMETIC.format(
+        promise="colors from red, #16a34a",
+        change='task.add(tasks={"n": "N"}, edges=[], attrs={"n": {"color": "#16A34A"}})\n'
+               '    task.style(color="Red")'))
+    result = project.run()
+    assert (result.code, result.view["status"]) == (0, "succeeded"), result.view["reason"]
+    attrs = {t["id"]: t["attrs"] for t in result.view["tasks"]}
+    assert attrs["Dyn.1/n"] == {"color": "#16A34A"} and attrs["s"] == {"color": "Red"}
+
+
+def test_registered_styles_keep_the_palette(project: Project) -> None:
+    project.write("wf.py", '''\
+        from grammarflow import define
+
+        grammar = define("s -> e", cosmetics=["colors from red"],
+                         styles={"e": {"color": "Red"}, "s -> e": {"color": "blue"}})
+        def s(): ...
+        def e(): ...
+        ''')
+    ran = check(project)
+    assert ran.returncode == 2
+    assert ran.stderr.startswith("error: wf.py, line 3: styles['s -> e'] break the cosmetic "
+                                 "promise 'colors from red': color 'blue' is not among the "
+                                 "promised red"), ran.stderr
+
+
+CONSTRAINED = '''\
+from grammarflow import define, task
+
+grammar = define("s, fin:B, Dyn(s, fin)", "Dyn(a; b) ::= * where {constraint}")
+
+
+def s():
+    {change}
+
+
+def B(): ...
+def Work(): ...
+'''
+
+
+@pytest.mark.parametrize(("constraint", "said"), [
+    ("no edges into fin", "hole type Dyn: constraint 'no edges into fin' names 'fin', a task "
+                          "of the start graph (kind B), not a parameter of Dyn (a, b) or a "
+                          "kind: did you mean b (the parameter glued to fin) or B?"),
+    ("at most 3 Wrok", "hole type Dyn: constraint 'at most 3 Wrok' names 'Wrok', which is "
+                       "not a kind: no task of the workflow can have that kind (it is no kind "
+                       "of the grammar, 'kinds' does not name it and the workflow file "
+                       "defines no function so called): did you mean Work?"),
+])
+def test_a_name_in_a_constraint_that_resolves_to_nothing_is_refused(
+        project: Project, constraint: str, said: str) -> None:
+    """Issue 24.2: a constraint whose name is neither a parameter nor a kind would be
+    void; registration refuses it, and `check` and `run` say the same."""
+    project.write("wf.py", CONSTRAINED.format(constraint=constraint, change="pass"))
+    checked = check(project)
+    ran = project.cli("run", "wf.py")
+    assert (checked.returncode, ran.returncode) == (2, 2)
+    for out in (checked.stderr, ran.stderr):
+        assert out.startswith("error: wf.py") and said in out, out
+
+
+def test_a_name_in_a_constraint_given_at_run_time_must_resolve(project: Project) -> None:
+    project.write("wf.py", CONSTRAINED.format(
+        constraint="only Work",
+        change='task.constrain(task.context().hole("Dyn"), "no edges into fin")'))
+    result = project.run()
+    assert (result.code, result.view["status"]) == (3, "broken")
+    assert result.view["reason"] == (
+        "broken promise: constraining Dyn.1: constraint 'no edges into fin' names 'fin', a "
+        "task of the start graph (kind B), not a parameter of Dyn (a, b) or a kind: did "
+        "you mean b (the parameter glued to fin) or B?")
+
+
+@pytest.mark.parametrize(("constraint", "status", "reason"), [
+    ("no new edges", "succeeded", None),
+    ("only M", "succeeded", None),
+    ("no new tasks", "broken", "broken promise: constraint 'no new tasks' of hole Dyn.1 "
+                               "(Dyn) is broken: task Dyn.1/m of kind M"),
+])
+def test_a_lone_task_is_judged_by_the_promises_of_the_hole_it_grows_in(
+        project: Project, constraint: str, status: str, reason: str | None) -> None:
+    """Issue 24.3: one unconnected task, sent with task.add, grows in the open hole;
+    it was refused with a reason no promise gave ('no hole that could take it')."""
+    project.write("wf.py", f'''\
+        from grammarflow import define, task
+
+        grammar = define("start, end, Dyn(start, end)", "Dyn(a; b) ::= * where {constraint}")
+
+        def start():
+            task.add(tasks={{"m": "M"}}, edges=[])
+
+        def end(): ...
+        def M(): ...
+        ''')
+    result = project.run()
+    assert result.view["status"] == status and result.view["reason"] == reason
+    if status == "succeeded":
+        assert ("Dyn.1/m", "M") in final_graph(result.view)[0]
