@@ -58,6 +58,9 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+#: What `render` writes; without --format, the extension of its -o says which.
+PICTURE_FORMATS = ("svg", "png", "pdf", "dot")
+
 #: `status` lists every task of a run up to this size; beyond, the done ones are counted.
 LIST_UP_TO = 200
 
@@ -499,8 +502,9 @@ def status_cmd(run_id: int, db: str, list_all: bool, as_json: bool) -> None:
 @main.command("render")
 @click.argument("target")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]),
-              default="svg", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(PICTURE_FORMATS),
+              help="The picture's format; default: the extension of -o (.svg, .png, .pdf "
+              "or .dot; another is refused), else svg.")
 @click.option("-o", "--output", help="The file to write ('-' for stdout); default: next to "
               "the workflow file (<workflow>.<format>), or for a run next to the database "
               "(run-<id>.<format>).")
@@ -519,12 +523,14 @@ def status_cmd(run_id: int, db: str, list_all: bool, as_json: bool) -> None:
               help="Draw each iteration of a loop (by default a loop is one node with an "
               "edge back to itself and its count).")
 @json_option
-def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives: bool,
-               at: int | None, collapse_above: int, unroll: bool, as_json: bool) -> None:
+def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
+               alternatives: bool, at: int | None, collapse_above: int, unroll: bool,
+               as_json: bool) -> None:
     """Draw TARGET: a workflow file (its start graph) or a run id (as it stands now,
     read-only, also while it runs), every hole as a wildcard for its futures."""
     from grammarflow.render import Picture, render, to_dot
 
+    fmt = fmt or _format_of(output, as_json)
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above,
                       unroll=unroll)
     refusal = None
@@ -581,6 +587,21 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
                "holes": len(graph.holes)})
     else:
         click.echo(f"wrote {out} ({len(graph.tasks)} task(s), {len(graph.holes)} hole(s))")
+
+
+def _format_of(output: str | None, as_json: bool) -> str:
+    """The picture's format from the extension of the file it goes to (svg for stdout or
+    the default file); an extension that names no format is refused, never guessed."""
+    if output is None or output == "-":
+        return "svg"
+    extension = Path(output).suffix.lower().removeprefix(".")
+    if extension in PICTURE_FORMATS:
+        return extension
+    known = ", ".join(f".{f}" for f in PICTURE_FORMATS)
+    said = (f".{extension} is not a picture format render writes ({known})" if extension
+            else f"the name has no extension to tell the picture's format by ({known})")
+    _error(f"-o {output}: {said}; name the file so, or give --format "
+           f"{', '.join(PICTURE_FORMATS[:-1])} or {PICTURE_FORMATS[-1]}", EXIT_USAGE, as_json)
 
 
 def _check_step(store: Any, run_id: int, at: int, as_json: bool) -> None:
