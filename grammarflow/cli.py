@@ -657,11 +657,10 @@ def short_text(text: str, limit: int) -> str:
 
 def _task_line(t: dict[str, Any]) -> str:
     """A task's state, and why its last attempt failed (a refused task says so instead)."""
-    state = ("refused" if t["refused"] else "ready" if t["ready"]
-             else "waiting" if "waiting" in t else t["state"])
+    state = "refused" if t["refused"] else "ready" if t["ready"] else t["state"]
     line = f"  {state:<8} {t['id']} ({t['kind']})"
-    if "waiting" in t:
-        return line + f"  asks: {t['waiting']}"
+    if "asks" in t:
+        return line + f"  asks: {t['asks']}"
     if t["attempts"] > 1:
         line += f"  attempts: {t['attempts']}"
     failure = t["failure"]

@@ -111,14 +111,17 @@ def _task_views(state: dict[str, Any], graph: Callable[[], Graph],
     no_failure = {"error": None, "failure": None}
     views = []
     for i, (tid, kind, code) in enumerate(zip(ids, kinds, states, strict=True)):
-        view = {"id": tid, "kind": kind, "state": _STATE_NAME[code], "ready": i in ready,
+        # a task that waits for a person is started (nothing may come before it) but
+        # runs no process: its own state, with what it asks
+        said = WAITING if tid in waiting else _STATE_NAME[code]
+        view = {"id": tid, "kind": kind, "state": said, "ready": i in ready,
                 "refused": tid == refused_task, "attempts": attempts.get(tid, 0)}
         failure = failures.get(tid)
         view.update(no_failure if failure is None else
                     {"error": failure["reason"], "failure": failure})
         view["attrs"] = dict(attrs.get(str(i), {}))
         if tid in waiting:
-            view["waiting"] = waiting[tid]
+            view["asks"] = waiting[tid]
         if str(i) in outputs:
             view["output"] = outputs[str(i)]
         if kind in signatures and code != "p":
@@ -145,6 +148,8 @@ def _hole_views(state: dict[str, Any]) -> list[dict[str, Any]]:
     return views
 
 
+#: The state `status` gives a task that waits for an answer (the graph has it running).
+WAITING = "waiting"
 #: A task's state and a hole's role, as a snapshot codes them (first letters), in words.
 _STATE_NAME = {s.value[0]: s.value for s in TaskState}
 _ROLE_NAME = {r.value[0]: r.value for r in Role}
