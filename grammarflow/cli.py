@@ -649,6 +649,24 @@ def _status_lines(view: dict[str, Any], list_all: bool) -> Iterator[str]:
     for h in view["holes"]:
         shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
         yield f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}"
+        yield from _promise_lines(h)
+
+
+def _promise_lines(hole: dict[str, Any]) -> Iterator[str]:
+    """The run-time promises on a hole: each production a narrowing took from it, and
+    the constraints it keeps (its own, then those kept from a hole it grew in), with
+    what an ``at most`` counted so far."""
+    for n in hole["narrowed"]:
+        by = f"type {hole['type']}" if n["by"] == "type" else "this hole"
+        yield (f"             narrowed: production {n['production']} "
+               f"({n['shown'].split(' ::= ', 1)[1]}) taken from {by}")
+    kept: dict[str, list[str]] = {}
+    for c in hole["constraints"]:
+        kept.setdefault(c["of"], []).append(
+            c["shown"] + (f" ({c['made']} made)" if "made" in c else ""))
+    for of, said in kept.items():
+        whose = "" if of == hole["id"] else f" (kept from {of})"
+        yield f"             where{whose}: {'; '.join(said)}"
 
 
 def short_text(text: str, limit: int) -> str:
