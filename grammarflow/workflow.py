@@ -42,7 +42,7 @@ from grammarflow.errors import (
     WorkflowFileError,
 )
 from grammarflow.grammar import Grammar
-from grammarflow.lint import open_types, typos
+from grammarflow.lint import near, open_types, typos
 
 #: The program a spawned function task runs (``python -c CALL FILE FUNCTION ARGS...``):
 #: :func:`grammarflow.call.main`, the same as ``python -m grammarflow.call``.
@@ -164,7 +164,9 @@ class Workflow:
     def kind(self, name: str) -> Kind:
         found = self.kinds.get(name)
         if found is None:
-            raise GrammarflowError(no_command(name, self.path.name))
+            meant = near(name, self.kinds)
+            hint = f"; did you mean kind {_either(meant)}, which has one?" if meant else ""
+            raise GrammarflowError(no_command(name, self.path.name) + hint)
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -227,14 +229,32 @@ def kind_problems(workflow: Workflow) -> tuple[str, ...]:
     """Why each kind the grammar can create cannot run, one message a kind (none:
     every one has a command that can start)."""
     sources = _Sources(workflow.path)
+    made = workflow.grammar.kinds()
     found = []
-    for name in sorted(workflow.grammar.kinds()):
+    for name in sorted(made):
         kind = workflow.kinds.get(name)
-        problem = (no_command(name, workflow.path.name) if kind is None
+        problem = (_no_command_here(workflow, name, made) if kind is None
                    else None if kind.ask is not None else sources.problem(name, kind))
         if problem is not None:
             found.append(problem)
     return tuple(found)
+
+
+def _no_command_here(workflow: Workflow, kind: str, made: set[str]) -> str:
+    """:func:`no_command`, and the command given for a kind no task is, when its name
+    is ``kind`` misspelt."""
+    given = [k for k in workflow.kinds if k not in made]
+    said = no_command(kind, workflow.path.name)
+    for meant in near(kind, given, most=1):
+        where = (f"{workflow.path.name} defines a function {meant}()"
+                 if workflow.kinds[meant].run == f":{meant}" and meant in workflow.functions
+                 else f"'kinds' in {workflow.path.name} names {meant!r}")
+        said += f"; {where}, which no task of the grammar is: did you mean {kind!r} there?"
+    return said
+
+
+def _either(names: list[str]) -> str:
+    return " or ".join(repr(n) for n in names)
 
 
 def _unmade_kinds(workflow: Workflow) -> list[str]:
@@ -247,8 +267,8 @@ def _unmade_kinds(workflow: Workflow) -> list[str]:
     for name in workflow.kinds:
         if name in made or name in workflow.functions:
             continue
-        near = sorted(k for k in made if k.casefold() == name.casefold())
-        hint = f": did you mean {near[0]!r}?" if near else ""
+        meant = near(name, made)
+        hint = f": did you mean {_either(meant)}?" if meant else ""
         found.append(f"'kinds' in {workflow.path.name} names {name!r}, a kind no task of "
                      f"the grammar has{hint}")
     return found

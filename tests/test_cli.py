@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from grammarflow.cli import main
-from grammarflow.errors import NotationError, WorkflowFileError
+from grammarflow.errors import GrammarflowError, NotationError, WorkflowFileError
 from grammarflow.grammar import Grammar
-from grammarflow.workflow import load_grammar, load_workflow
+from grammarflow.workflow import load_grammar, load_workflow, read_workflow
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -174,6 +174,44 @@ def test_check_warns_of_a_kinds_entry_no_task_has(
     assert (result.exit_code, result.stderr) == (0, "warning: 'kinds' in wf.py names 'Start', "
                                                     "a kind no task of the grammar has: did "
                                                     "you mean 'start'?\n")
+
+
+def test_a_misspelt_kind_gets_the_kind_it_may_misspell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command given for a kind no task is, named like a kind with none: `check` and
+    `run` say which one it may misspell (a `kinds` entry or a function alike), and a
+    kind first made at run time is offered the kinds that have a command."""
+    monkeypatch.chdir(tmp_path)
+    wf = _workflow(tmp_path, '''\
+        from grammarflow import Kind, define
+        grammar = define("fetch -> parse -> report", [])
+        kinds = {"fecth": "json.tool", "report": Kind("json.tool"), "Q": "json.tool"}
+        def prase(): pass
+    ''')
+    expected = [
+        "error: kind 'fetch' has no command: add it to 'kinds' in wf.py (e.g. kinds = "
+        "{'fetch': 'tasks/fetch.py'}) or define a function fetch() in the workflow file; "
+        "'kinds' in wf.py names 'fecth', which no task of the grammar is: did you mean "
+        "'fetch' there?",
+        "error: kind 'parse' has no command: add it to 'kinds' in wf.py (e.g. kinds = "
+        "{'parse': 'tasks/parse.py'}) or define a function parse() in the workflow file; "
+        "wf.py defines a function prase(), which no task of the grammar is: did you mean "
+        "'parse' there?"]
+    checked = _cli("check", wf)
+    assert checked.exit_code == 2
+    assert checked.stderr.splitlines() == [
+        "warning: 'kinds' in wf.py names 'fecth', a kind no task of the grammar has: did "
+        "you mean 'fetch'?",
+        "warning: 'kinds' in wf.py names 'Q', a kind no task of the grammar has", *expected]
+    run = _cli("run", wf, "--db", str(tmp_path / "gf.db"))
+    assert (run.exit_code, run.stderr.splitlines()) == (2, expected)
+    workflow = read_workflow(tmp_path / wf)
+    with pytest.raises(GrammarflowError) as raised:
+        workflow.kind("reprot")
+    assert str(raised.value).endswith("; did you mean kind 'report', which has one?")
+    with pytest.raises(GrammarflowError) as raised:
+        workflow.kind("R")
+    assert str(raised.value).endswith("or define a function R() in the workflow file")
 
 
 def test_check_notes_that_kinds_made_in_open_holes_are_checked_only_when_they_appear() -> None:
