@@ -58,6 +58,9 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+#: What `render` writes; without --format, the extension of its -o says which.
+PICTURE_FORMATS = ("svg", "png", "pdf", "dot")
+
 #: `status` lists every task of a run up to this size; beyond, the done ones are counted.
 LIST_UP_TO = 200
 
@@ -499,8 +502,9 @@ def status_cmd(run_id: int, db: str, list_all: bool, as_json: bool) -> None:
 @main.command("render")
 @click.argument("target")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]),
-              default="svg", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(PICTURE_FORMATS),
+              help="The picture's format; default: the extension of -o (.svg, .png, .pdf "
+              "or .dot; another is refused), else svg.")
 @click.option("-o", "--output", help="The file to write ('-' for stdout); default: next to "
               "the workflow file (<workflow>.<format>), or for a run next to the database "
               "(run-<id>.<format>).")
@@ -519,12 +523,14 @@ def status_cmd(run_id: int, db: str, list_all: bool, as_json: bool) -> None:
               help="Draw each iteration of a loop (by default a loop is one node with an "
               "edge back to itself and its count).")
 @json_option
-def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives: bool,
-               at: int | None, collapse_above: int, unroll: bool, as_json: bool) -> None:
+def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
+               alternatives: bool, at: int | None, collapse_above: int, unroll: bool,
+               as_json: bool) -> None:
     """Draw TARGET: a workflow file (its start graph) or a run id (as it stands now,
     read-only, also while it runs), every hole as a wildcard for its futures."""
     from grammarflow.render import Picture, render, to_dot
 
+    fmt = fmt or _format_of(output, as_json)
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above,
                       unroll=unroll)
     refusal = None
@@ -583,6 +589,21 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
         click.echo(f"wrote {out} ({len(graph.tasks)} task(s), {len(graph.holes)} hole(s))")
 
 
+def _format_of(output: str | None, as_json: bool) -> str:
+    """The picture's format from the extension of the file it goes to (svg for stdout or
+    the default file); an extension that names no format is refused, never guessed."""
+    if output is None or output == "-":
+        return "svg"
+    extension = Path(output).suffix.lower().removeprefix(".")
+    if extension in PICTURE_FORMATS:
+        return extension
+    known = ", ".join(f".{f}" for f in PICTURE_FORMATS)
+    said = (f".{extension} is not a picture format render writes ({known})" if extension
+            else f"the name has no extension to tell the picture's format by ({known})")
+    _error(f"-o {output}: {said}; name the file so, or give --format "
+           f"{', '.join(PICTURE_FORMATS[:-1])} or {PICTURE_FORMATS[-1]}", EXIT_USAGE, as_json)
+
+
 def _check_step(store: Any, run_id: int, at: int, as_json: bool) -> None:
     """Refuse ``--at`` past the end of the run's journal (0 is its start)."""
     store.run(run_id)  # no such run: the store says so
@@ -628,6 +649,24 @@ def _status_lines(view: dict[str, Any], list_all: bool) -> Iterator[str]:
     for h in view["holes"]:
         shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
         yield f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}"
+        yield from _promise_lines(h)
+
+
+def _promise_lines(hole: dict[str, Any]) -> Iterator[str]:
+    """The run-time promises on a hole: each production a narrowing took from it, and
+    the constraints it keeps (its own, then those kept from a hole it grew in), with
+    what an ``at most`` counted so far."""
+    for n in hole["narrowed"]:
+        by = f"type {hole['type']}" if n["by"] == "type" else "this hole"
+        yield (f"             narrowed: production {n['production']} "
+               f"({n['shown'].split(' ::= ', 1)[1]}) taken from {by}")
+    kept: dict[str, list[str]] = {}
+    for c in hole["constraints"]:
+        kept.setdefault(c["of"], []).append(
+            c["shown"] + (f" ({c['made']} made)" if "made" in c else ""))
+    for of, said in kept.items():
+        whose = "" if of == hole["id"] else f" (kept from {of})"
+        yield f"             where{whose}: {'; '.join(said)}"
 
 
 def short_text(text: str, limit: int) -> str:
@@ -636,11 +675,10 @@ def short_text(text: str, limit: int) -> str:
 
 def _task_line(t: dict[str, Any]) -> str:
     """A task's state, and why its last attempt failed (a refused task says so instead)."""
-    state = ("refused" if t["refused"] else "ready" if t["ready"]
-             else "waiting" if "waiting" in t else t["state"])
+    state = "refused" if t["refused"] else "ready" if t["ready"] else t["state"]
     line = f"  {state:<8} {t['id']} ({t['kind']})"
-    if "waiting" in t:
-        return line + f"  asks: {t['waiting']}"
+    if "asks" in t:
+        return line + f"  asks: {t['asks']}"
     if t["attempts"] > 1:
         line += f"  attempts: {t['attempts']}"
     failure = t["failure"]

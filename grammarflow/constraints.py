@@ -43,8 +43,9 @@ from grammarflow.errors import BrokenPromise, GrammarError, NotationError
 from grammarflow.graph import check_name
 
 __all__ = ["AtMost", "Constraint", "ConstraintState", "Degree", "Each", "NoEdges",
-           "NoTasks", "OnlyEdges", "OnlyKinds", "TooFewNeighbours", "format_constraints",
-           "parse_constraint", "parse_constraints", "to_constraints"]
+           "NoTasks", "OnlyEdges", "OnlyKinds", "Scope", "TooFewNeighbours",
+           "format_constraints", "parse_constraint", "parse_constraints", "to_constraints",
+           "with_tasks"]
 
 #: How a neighbour count is bounded.
 BOUNDS = ("exactly", "at least", "at most")
@@ -330,6 +331,22 @@ def _names(c: Constraint) -> list[str]:
         case Each(kind, degrees):
             return [kind, *(d.kind for d in degrees)]
     return []
+
+
+def with_tasks(c: Constraint, bound: Mapping[str, str]) -> Constraint:
+    """``c`` with each parameter it names replaced by the task ``bound`` to it: for a
+    person to read (a task id is no name the notation parses).
+
+    >>> str(with_tasks(parse_constraint("only a -> M, M -> b"), {"a": "s", "b": "Dyn.1/e"}))
+    'only s -> M, M -> Dyn.1/e'
+    """
+    match c:
+        case OnlyEdges(edges):
+            return OnlyEdges(tuple((bound.get(u, u), bound.get(v, v)) for u, v in edges))
+        case NoEdges(source, target):
+            return NoEdges(source and bound.get(source, source),
+                           target and bound.get(target, target))
+    return c
 
 
 def constraints_to_json(constraints: Sequence[Constraint]) -> list[str]:

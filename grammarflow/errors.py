@@ -17,14 +17,28 @@ class GrammarflowError(Exception):
 
 
 class NotationError(GrammarflowError):
-    """The short notation `X(a,b) ::= a -> A -> b | ...` could not be parsed."""
+    """The short notation `X(a,b) ::= a -> A -> b | ...` could not be parsed.
 
-    def __init__(self, text: str, position: int, expected: str) -> None:
+    ``text`` is the production (or fragment, guard, constraint) and ``position`` where in
+    it; ``source`` is the whole text it was read from — several productions given at
+    once, continuation lines and comments included — and ``offset`` the same place there,
+    by which a workflow file's error is found on its line.
+    """
+
+    def __init__(self, text: str, position: int, expected: str, *,
+                 source: str | None = None, offset: int | None = None) -> None:
         self.text = text
         self.position = position
         self.expected = expected
+        self.source = text if source is None else source
+        self.offset = position if offset is None else offset
         pointer = " " * position + "^"
         super().__init__(f"expected {expected} at column {position + 1}:\n  {text}\n  {pointer}")
+
+    def within(self, source: str, offset: int) -> NotationError:
+        """The same error, placed at ``offset`` of the ``source`` it was read from."""
+        return NotationError(self.text, self.position, self.expected, source=source,
+                             offset=offset)
 
 
 class GrammarError(GrammarflowError):

@@ -14,11 +14,18 @@ warnings; they never refuse a grammar.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from grammarflow.grammar import Fragment, Grammar, HoleType, Production
 from grammarflow.graph import Role
 from grammarflow.notation import signature
 
-__all__ = ["open_types", "typos"]
+__all__ = ["near", "open_types", "typos"]
+
+#: How alike two names must be (difflib's ratio, case and underscores aside) for one
+#: to be offered for the other: one letter wrong in five, two letters swapped.
+NEAR = 0.75
 
 
 def typos(grammar: Grammar) -> list[str]:
@@ -38,6 +45,23 @@ def typos(grammar: Grammar) -> list[str]:
 def open_types(grammar: Grammar) -> list[str]:
     """The open hole types: tasks of any kind may appear in them at run time."""
     return [t.name for t in grammar.types.values() if t.open]
+
+
+def near(name: str, names: Iterable[str], most: int = 3) -> list[str]:
+    """The names a person may have meant by ``name`` (a misspelt kind, task or input):
+    those equal but for case or underscores, then the closest in spelling.
+
+    >>> near("fecth", ["fetch", "parse", "Fetch"])
+    ['Fetch', 'fetch']
+    >>> near("Q", ["M", "N"])  # one letter is no spelling to correct
+    []
+    """
+    by_folded: dict[str, list[str]] = {}
+    for n in names:
+        if n != name:
+            by_folded.setdefault(_folded(n), []).append(n)
+    close = difflib.get_close_matches(_folded(name), list(by_folded), n=most, cutoff=NEAR)
+    return [n for f in close for n in sorted(by_folded[f])][:most]
 
 
 def _folded(name: str) -> str:

@@ -346,16 +346,36 @@ def _parse_production(line: str) -> tuple[_RawType, list[_Alt], bool]:
         toks.take("|", "'|', ',' or '->'")
 
 
-def _logical_lines(text: str) -> list[str]:
-    lines: list[str] = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One production: the lines it is written on joined (a line starting with ``|`` or
+    ``;`` continues the one before), comments cut; each piece with where it starts in
+    ``text`` and in the source it was read from."""
+
+    text: str
+    pieces: tuple[tuple[int, int], ...]
+
+    def offset(self, position: int) -> int:
+        """Where ``position`` of the production is in its source."""
+        start, at = next(p for p in reversed(self.pieces) if p[0] <= position)
+        return at + position - start
+
+
+def _logical_lines(text: str) -> list[_Line]:
+    lines: list[_Line] = []
+    offset = 0
+    for raw in text.splitlines(keepends=True):
+        code = raw.split("#", 1)[0]
+        line = code.strip()
+        at = offset + len(code) - len(code.lstrip())
+        offset += len(raw)
         if not line:
             continue
         if line.startswith(("|", ";")) and lines:
-            lines[-1] = f"{lines[-1]} {line}"
+            last = lines[-1]
+            lines[-1] = _Line(f"{last.text} {line}", (*last.pieces, (len(last.text) + 1, at)))
         else:
-            lines.append(line)
+            lines.append(_Line(line, ((0, at),)))
     return lines
 
 
@@ -365,7 +385,10 @@ def parse_types(rules: str | Iterable[str]) -> dict[str, HoleType]:
     raws: dict[str, _RawType] = {}
     for text in texts:
         for line in _logical_lines(text):
-            raw, alts, is_open = _parse_production(line)
+            try:
+                raw, alts, is_open = _parse_production(line.text)
+            except NotationError as e:
+                raise e.within(text, line.offset(e.position)) from None
             known = raws.get(raw.name)
             if known is None:
                 raws[raw.name] = known = raw

@@ -65,6 +65,7 @@ from grammarflow.constraints import (
     NoTasks,
     OnlyEdges,
     OnlyKinds,
+    with_tasks,
 )
 from grammarflow.cosmetics import COLOR as _COLOR
 from grammarflow.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
@@ -322,11 +323,6 @@ def hole_limits(hole: Hole, htype: HoleType, state: ConstraintState | None) -> l
     return [Limits(s.hole, s.type, s.constraints, s.bound) for s in scopes if s.constraints]
 
 
-def _name(name: str, bound: Mapping[str, str]) -> str:
-    """A name of a constraint as drawn: a parameter as the task it is bound to."""
-    return bound.get(name, name)
-
-
 def constraint_short(c: Constraint, bound: Mapping[str, str] = {}) -> str:
     """A constraint in short, for a label: ``only M, N``, ``at most 100 M``,
     ``no edges into end``, ``each N ← 2 M, → 1 C``.
@@ -337,12 +333,10 @@ def constraint_short(c: Constraint, bound: Mapping[str, str] = {}) -> str:
     >>> constraint_short(parse_constraint("no edges into b"), {"b": "end"})
     'no edges into end'
     """
+    c = with_tasks(c, bound)
     match c:
         case OnlyEdges(edges):
-            return "only " + ", ".join(f"{_name(u, bound)} → {_name(v, bound)}"
-                                       for u, v in edges)
-        case NoEdges(source, target) if source is not None or target is not None:
-            return str(NoEdges(source and _name(source, bound), target and _name(target, bound)))
+            return "only " + ", ".join(f"{u} → {v}" for u, v in edges)
         case Each(kind, degrees):
             sides = []
             for side, arrow in (("before", "←"), ("after", "→")):
@@ -360,6 +354,7 @@ _BOUND_MARK = {"exactly": "", "at least": "≥", "at most": "≤"}
 def constraint_in_words(c: Constraint, bound: Mapping[str, str] = {}) -> str:
     """A constraint as a sentence: ``only tasks of kind M or N``, ``at most 100 M``,
     ``no edge into end``, ``each N has exactly 2 M before it and 1 C after it``."""
+    c = with_tasks(c, bound)
     match c:
         case OnlyKinds(kinds):
             return f"only tasks of kind {_or(kinds)}"
@@ -368,13 +363,11 @@ def constraint_in_words(c: Constraint, bound: Mapping[str, str] = {}) -> str:
         case AtMost(n, kind):
             return f"at most {n} {'new tasks' if kind is None else kind}"
         case OnlyEdges(edges):
-            return "only edges " + _or([f"{_name(u, bound)} → {_name(v, bound)}"
-                                        for u, v in edges])
+            return "only edges " + _or([f"{u} → {v}" for u, v in edges])
         case NoEdges(None, None):
             return "no new edge"
         case NoEdges(source, target):
-            ends = [f"from {_name(source, bound)}" if source else "",
-                    f"into {_name(target, bound)}" if target else ""]
+            ends = [f"from {source}" if source else "", f"into {target}" if target else ""]
             return "no edge " + " ".join(e for e in ends if e)
         case Each(kind, degrees):
             parts = []

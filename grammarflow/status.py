@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from grammarflow.constraints import constraints_from_json
+from grammarflow.constraints import AtMost, Scope, constraints_from_json, with_tasks
 from grammarflow.data import BindingError, bind, signatures_from_json
 from grammarflow.derivation import Derivation
 from grammarflow.errors import Refusal
@@ -111,14 +111,17 @@ def _task_views(state: dict[str, Any], graph: Callable[[], Graph],
     no_failure = {"error": None, "failure": None}
     views = []
     for i, (tid, kind, code) in enumerate(zip(ids, kinds, states, strict=True)):
-        view = {"id": tid, "kind": kind, "state": _STATE_NAME[code], "ready": i in ready,
+        # a task that waits for a person is started (nothing may come before it) but
+        # runs no process: its own state, with what it asks
+        said = WAITING if tid in waiting else _STATE_NAME[code]
+        view = {"id": tid, "kind": kind, "state": said, "ready": i in ready,
                 "refused": tid == refused_task, "attempts": attempts.get(tid, 0)}
         failure = failures.get(tid)
         view.update(no_failure if failure is None else
                     {"error": failure["reason"], "failure": failure})
         view["attrs"] = dict(attrs.get(str(i), {}))
         if tid in waiting:
-            view["waiting"] = waiting[tid]
+            view["asks"] = waiting[tid]
         if str(i) in outputs:
             view["output"] = outputs[str(i)]
         if kind in signatures and code != "p":
@@ -129,22 +132,55 @@ def _task_views(state: dict[str, Any], graph: Callable[[], Graph],
 
 
 def _hole_views(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each hole with the productions it may still take (its type's, narrowed)."""
+    """Each hole with the productions it may still take (its type's, narrowed), the
+    productions narrowings took from it, and the constraints it keeps."""
     types = {t["name"]: t for t in state["grammar"]["types"]}
     made: dict[str, HoleType] = {}
+    promises = _Promises(state["constraints"])
     views = []
     for hid, htype, args, roles, everywhere, allowed in state["graph"]["holes"]:
         t = made.get(htype) or made.setdefault(htype, HoleType.from_json(types[htype]))
+        only = None if allowed is None else frozenset(allowed)
         views.append({
             "id": hid, "type": htype, "args": list(args),
             "roles": [_ROLE_NAME[r] for r in roles], "everywhere": everywhere,
             "open": t.open,
-            "productions": [repr(p) for p in t.allowed(
-                None if allowed is None else frozenset(allowed))],
-            "default": t.default})
+            "productions": [repr(p) for p in t.allowed(only)],
+            "default": t.default,
+            "narrowed": [{"production": p.name, "shown": repr(p),
+                          "by": "type" if p.name in t.removed else "hole"}
+                         for p in t.productions if not t.permits(p.name, only)],
+            "constraints": promises.of(hid)})
     return views
 
 
+class _Promises:
+    """The constraints in force on each hole, from a run's constraint state in its
+    snapshot form (:meth:`~grammarflow.constraints.ConstraintState.to_json`): every
+    scope the hole is in, outer first, each constraint with what it counted so far."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.scopes = {s["id"]: s for s in data.get("scopes", ())}
+        self.holes: dict[str, list[str]] = data.get("holes", {})
+        self.made = {(sid, i): n for sid, i, n in data.get("made", ())}
+        self.parsed: dict[str, Scope] = {}
+
+    def of(self, hole: str) -> list[dict[str, Any]]:
+        found = []
+        for sid in self.holes.get(hole, ()):
+            scope = self.parsed.get(sid) or self.parsed.setdefault(
+                sid, Scope.from_json(self.scopes[sid]))
+            for i, c in enumerate(scope.constraints):
+                view = {"constraint": str(c), "shown": str(with_tasks(c, scope.bound)),
+                        "of": scope.hole}
+                if isinstance(c, AtMost):
+                    view["made"] = self.made.get((sid, i), 0)
+                found.append(view)
+        return found
+
+
+#: The state `status` gives a task that waits for an answer (the graph has it running).
+WAITING = "waiting"
 #: A task's state and a hole's role, as a snapshot codes them (first letters), in words.
 _STATE_NAME = {s.value[0]: s.value for s in TaskState}
 _ROLE_NAME = {r.value[0]: r.value for r in Role}

@@ -22,10 +22,12 @@ import ast
 import contextlib
 import importlib.machinery
 import importlib.util
+import io
 import sys
+import tokenize
 import traceback
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from grammarflow.errors import (
     WorkflowFileError,
 )
 from grammarflow.grammar import Grammar
-from grammarflow.lint import open_types, typos
+from grammarflow.lint import near, open_types, typos
 from grammarflow.resolve import grammar_unresolved
 
 #: The program a spawned function task runs (``python -c CALL FILE FUNCTION ARGS...``):
@@ -163,7 +165,9 @@ class Workflow:
     def kind(self, name: str) -> Kind:
         found = self.kinds.get(name)
         if found is None:
-            raise GrammarflowError(no_command(name, self.path.name))
+            meant = near(name, self.kinds)
+            hint = f"; did you mean kind {_either(meant)}, which has one?" if meant else ""
+            raise GrammarflowError(no_command(name, self.path.name) + hint)
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -226,14 +230,32 @@ def kind_problems(workflow: Workflow) -> tuple[str, ...]:
     """Why each kind the grammar can create cannot run, one message a kind (none:
     every one has a command that can start)."""
     sources = _Sources(workflow.path)
+    made = workflow.grammar.kinds()
     found = []
-    for name in sorted(workflow.grammar.kinds()):
+    for name in sorted(made):
         kind = workflow.kinds.get(name)
-        problem = (no_command(name, workflow.path.name) if kind is None
+        problem = (_no_command_here(workflow, name, made) if kind is None
                    else None if kind.ask is not None else sources.problem(name, kind))
         if problem is not None:
             found.append(problem)
     return tuple(found)
+
+
+def _no_command_here(workflow: Workflow, kind: str, made: set[str]) -> str:
+    """:func:`no_command`, and the command given for a kind no task is, when its name
+    is ``kind`` misspelt."""
+    given = [k for k in workflow.kinds if k not in made]
+    said = no_command(kind, workflow.path.name)
+    for meant in near(kind, given, most=1):
+        where = (f"{workflow.path.name} defines a function {meant}()"
+                 if workflow.kinds[meant].run == f":{meant}" and meant in workflow.functions
+                 else f"'kinds' in {workflow.path.name} names {meant!r}")
+        said += f"; {where}, which no task of the grammar is: did you mean {kind!r} there?"
+    return said
+
+
+def _either(names: list[str]) -> str:
+    return " or ".join(repr(n) for n in names)
 
 
 def _unmade_kinds(workflow: Workflow) -> list[str]:
@@ -246,8 +268,8 @@ def _unmade_kinds(workflow: Workflow) -> list[str]:
     for name in workflow.kinds:
         if name in made or name in workflow.functions:
             continue
-        near = sorted(k for k in made if k.casefold() == name.casefold())
-        hint = f": did you mean {near[0]!r}?" if near else ""
+        meant = near(name, made)
+        hint = f": did you mean {_either(meant)}?" if meant else ""
         found.append(f"'kinds' in {workflow.path.name} names {name!r}, a kind no task of "
                      f"the grammar has{hint}")
     return found
@@ -448,8 +470,10 @@ def _located(error: BaseException, path: Path, shown: str) -> WorkflowFileError:
     the reason in one line (naming the user's other file where it was raised)."""
     frames = traceback.extract_tb(error.__traceback__)
     own = path.resolve()
-    line = next((f.lineno for f in reversed(frames) if Path(f.filename).resolve() == own),
-                None)
+    running = next((f for f in reversed(frames) if Path(f.filename).resolve() == own), None)
+    line = running.lineno if running is not None else None
+    if isinstance(error, NotationError) and running is not None:
+        line = _line_written(own, running, error.source, error.offset) or line
     if isinstance(error, SystemExit):
         reason = f"the workflow file called sys.exit({error.code!r}) while being imported"
     else:
@@ -461,6 +485,72 @@ def _located(error: BaseException, path: Path, shown: str) -> WorkflowFileError:
     return WorkflowFileError(shown, line, reason)
 
 
+def _line_written(file: Path, running: traceback.FrameSummary, source: str, offset: int
+                  ) -> int | None:
+    """The line of ``file`` on which character ``offset`` of ``source`` is written, when
+    ``source`` is a string literal of the file (adjacent literals joined) — one the call
+    ``running`` spans first (``define(`` and its arguments, over many lines), else
+    anywhere (a text named by a variable); None if the text was built some other way."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(file.read_text()).readline))
+    except (OSError, SyntaxError, tokenize.TokenError, UnicodeDecodeError):
+        return None
+    first, last = running.lineno or 0, running.end_lineno or running.lineno or 0
+    literals = [lit for lit in _string_literals(tokens) if lit.value == source]
+    inside = [lit for lit in literals if first <= lit.pieces[0][1].start[0] <= last]
+    return next((lit.line_of(offset) for lit in inside or literals), None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Literal:
+    """A string written in a file: adjacent literals (``"a" "b"``, over lines) joined."""
+
+    value: str
+    pieces: tuple[tuple[str, tokenize.TokenInfo], ...]  # each literal's value and token
+
+    def line_of(self, offset: int) -> int:
+        """The line on which character ``offset`` of the value is written (a literal
+        over several lines counts its newlines; an escape ``\\n`` would miscount)."""
+        *before, last = self.pieces
+        for value, token in before:
+            if offset < len(value):
+                return _line_in(value, token, offset)
+            offset -= len(value)
+        return _line_in(*last, offset)
+
+
+def _line_in(value: str, token: tokenize.TokenInfo, offset: int) -> int:
+    if token.end[0] == token.start[0]:
+        return token.start[0]
+    return token.start[0] + value[:offset].count("\n")
+
+
+def _string_literals(tokens: list[tokenize.TokenInfo]) -> Iterator[_Literal]:
+    """Every string literal of a file's tokens, adjacent ones joined; f-strings and
+    bytes, whose value is not in the text, end a literal and are left out."""
+    pieces: list[tuple[str, tokenize.TokenInfo]] = []
+    for token in tokens:  # the last is ENDMARKER: no literal is left in pieces
+        if token.type in (tokenize.NL, tokenize.COMMENT):
+            continue
+        value = _literal_value(token)
+        if value is not None:
+            pieces.append((value, token))
+            continue
+        if pieces:
+            yield _Literal("".join(v for v, _ in pieces), tuple(pieces))
+        pieces = []
+
+
+def _literal_value(token: tokenize.TokenInfo) -> str | None:
+    if token.type != tokenize.STRING:
+        return None
+    try:
+        value = ast.literal_eval(token.string)
+    except (ValueError, SyntaxError):  # an f-string: built when the file ran
+        return None
+    return value if isinstance(value, str) else None
+
+
 def _users(file: Path, project: Path) -> bool:
     """Whether ``file`` is one of the user's own (below the workflow's directory and
     neither grammarflow's nor an installed library's)."""
@@ -468,7 +558,10 @@ def _users(file: Path, project: Path) -> bool:
 
     libraries = [Path(__file__).resolve().parent,
                  *(Path(p) for p in {sysconfig.get_path(n) for n in ("stdlib", "purelib")})]
-    return file.is_relative_to(project) and not any(file.is_relative_to(p) for p in libraries)
+    # Code made at run time names no file ('<string>': a dataclass's __init__), and
+    # resolved it would look like one in the current directory.
+    return file.is_file() and file.is_relative_to(project) and \
+        not any(file.is_relative_to(p) for p in libraries)
 
 
 def _reason(error: BaseException) -> str:

@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from grammarflow.cli import main
-from grammarflow.errors import NotationError, WorkflowFileError
+from grammarflow.errors import GrammarflowError, NotationError, WorkflowFileError
 from grammarflow.grammar import Grammar
-from grammarflow.workflow import load_grammar, load_workflow
+from grammarflow.workflow import load_grammar, load_workflow, read_workflow
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -176,6 +176,44 @@ def test_check_warns_of_a_kinds_entry_no_task_has(
                                                     "you mean 'start'?\n")
 
 
+def test_a_misspelt_kind_gets_the_kind_it_may_misspell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command given for a kind no task is, named like a kind with none: `check` and
+    `run` say which one it may misspell (a `kinds` entry or a function alike), and a
+    kind first made at run time is offered the kinds that have a command."""
+    monkeypatch.chdir(tmp_path)
+    wf = _workflow(tmp_path, '''\
+        from grammarflow import Kind, define
+        grammar = define("fetch -> parse -> report", [])
+        kinds = {"fecth": "json.tool", "report": Kind("json.tool"), "Q": "json.tool"}
+        def prase(): pass
+    ''')
+    expected = [
+        "error: kind 'fetch' has no command: add it to 'kinds' in wf.py (e.g. kinds = "
+        "{'fetch': 'tasks/fetch.py'}) or define a function fetch() in the workflow file; "
+        "'kinds' in wf.py names 'fecth', which no task of the grammar is: did you mean "
+        "'fetch' there?",
+        "error: kind 'parse' has no command: add it to 'kinds' in wf.py (e.g. kinds = "
+        "{'parse': 'tasks/parse.py'}) or define a function parse() in the workflow file; "
+        "wf.py defines a function prase(), which no task of the grammar is: did you mean "
+        "'parse' there?"]
+    checked = _cli("check", wf)
+    assert checked.exit_code == 2
+    assert checked.stderr.splitlines() == [
+        "warning: 'kinds' in wf.py names 'fecth', a kind no task of the grammar has: did "
+        "you mean 'fetch'?",
+        "warning: 'kinds' in wf.py names 'Q', a kind no task of the grammar has", *expected]
+    run = _cli("run", wf, "--db", str(tmp_path / "gf.db"))
+    assert (run.exit_code, run.stderr.splitlines()) == (2, expected)
+    workflow = read_workflow(tmp_path / wf)
+    with pytest.raises(GrammarflowError) as raised:
+        workflow.kind("reprot")
+    assert str(raised.value).endswith("; did you mean kind 'report', which has one?")
+    with pytest.raises(GrammarflowError) as raised:
+        workflow.kind("R")
+    assert str(raised.value).endswith("or define a function R() in the workflow file")
+
+
 def test_check_notes_that_kinds_made_in_open_holes_are_checked_only_when_they_appear() -> None:
     result = _cli("check", str(EXAMPLES / "dynamic.py"))
     assert (result.exit_code, result.stderr) == (0, (
@@ -198,8 +236,40 @@ MISTAKES = {
             "start, end, X(start, end)",
             "X(a b) ::= a -> A -> b",
         )
-    ''', "flows/wf.py, line 3: expected ',', ';' or ')' between parameters at column 5 of "
+    ''', "flows/wf.py, line 5: expected ',', ';' or ')' between parameters at column 5 of "
          "'X(a b) ::= a -> A -> b'"),
+    "a bad production deep in a multi-line define": ('''\
+        from grammarflow import define
+
+        grammar = define(
+            "start, end, X(start, end)",
+            """
+            X(a, b) ::= a -> A -> b   # fine
+                      | Y(a, b)
+            Y(a, b) ::= a -> B -> b
+                      | a - > C -> b
+            """,
+        )
+    ''', "flows/wf.py, line 9: expected a name, '->', ',', '|', '(', ')' or '::=' at column "
+         "29 of 'Y(a, b) ::= a -> B -> b | a - > C -> b'"),
+    "a bad production among several, split over lines": ('''\
+        from grammarflow import define
+
+        RULES = ["X(a, b) ::= a -> A -> b | Y(a, b)",
+                 "Y(a, b) ::= a -> B -> b"
+                 " | a -> C -> b"
+                 " | [when a >> 1] nothing"]
+        grammar = define("start, end, X(start, end)", RULES)
+    ''', "flows/wf.py, line 6: expected a value: a parameter, a number, a string, true, "
+         "false, null, len(...), count(a -> K) or '(' at column 50 of 'Y(a, b) ::= a -> B -> "
+         "b | a -> C -> b | [when a >> 1] nothing'"),
+    "Kind() misused": ('''\
+        from grammarflow import Kind, define
+        grammar = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b")
+        kinds = {"A": Kind(
+            timeout=3)}
+    ''', "flows/wf.py, line 3: Kind(): give what it runs (a script, a module, "
+         "file.py:function) or ask=\"a question\" for a person"),
     "a grammar refused at registration": ('''\
         from grammarflow import define
         grammar = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b, X(a, b)")
@@ -242,6 +312,26 @@ def test_a_mistake_in_the_workflow_file_names_its_file_and_line(
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"error: {reason}\n")
     as_json = _cli(*command, wf, "--json")
     assert (as_json.exit_code, json.loads(as_json.stdout)) == (2, {"error": reason})
+
+
+@pytest.mark.parametrize("mistake", ["a bad production deep in a multi-line define",
+                                     "Kind() misused"])
+@pytest.mark.parametrize("where", ["in its folder", "above it", "elsewhere"])
+def test_a_mistake_in_the_workflow_file_is_found_from_any_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mistake: str, where: str) -> None:
+    """The file as it was named, the line of the bad text: also from the workflow's
+    own folder (code made at run time, a dataclass's ``__init__``, is no file there)."""
+    text, reason = MISTAKES[mistake]
+    file = tmp_path / _workflow(tmp_path, text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cwd, named = {"in its folder": (file.parent, "wf.py"),
+                  "above it": (tmp_path, "flows/wf.py"),
+                  "elsewhere": (elsewhere, str(file))}[where]
+    monkeypatch.chdir(cwd)
+    result = _cli("check", named)
+    assert (result.exit_code, result.stderr) == (
+        2, "error: " + reason.replace("flows/wf.py", named, 1) + "\n")
 
 
 def test_the_error_keeps_its_cause_for_a_library_caller(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 import re
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from grammarflow import GrammarError, NotationError, Role, define, parse_types
 
@@ -103,3 +105,31 @@ def test_an_open_hole_with_no_task_to_grow_it_is_refused() -> None:
 def test_a_start_hole_after_no_task_is_refused() -> None:
     with pytest.raises(GrammarError, match="comes after no task"):
         define("e, Y(e)", "Y(b) ::= N -> b | nothing")
+
+
+PIECES = st.sampled_from(["X(a, b)", "Y(a; b)", "::=", "a", "->", "A", "b", ",", "|", "(",
+                          ")", "nothing", "- >", "::", "*", "where", "only", "M", "# note",
+                          "; no", "=", ":K"])
+
+
+@given(st.lists(st.lists(PIECES, min_size=1, max_size=8).map(" ".join), min_size=1,
+                max_size=5),
+       st.lists(st.sampled_from(["", "  ", "\t", "    | ", "  ; "]), min_size=5, max_size=5))
+def test_a_parse_error_points_into_its_source_at_the_character_it_names(
+        lines: list[str], indents: list[str]) -> None:
+    """Where a production is in the text it was read from (continuation lines,
+    comments and indentation included) is where a workflow file's error is found:
+    the word at ``source[offset]`` is the very one ``text[position]`` names."""
+    source = "\n" + "\n".join(i + line for i, line in zip(indents, lines, strict=False))
+    try:
+        parse_types(source)
+    except NotationError as e:
+        assume(e.position < len(e.text))
+        assert e.source == source
+        word = re.match(r"\S+", e.text[e.position:])
+        assume(word is not None)  # the error is at a space
+        assert word is not None and source.startswith(word.group(), e.offset)
+    except GrammarError:
+        assume(False)
+    else:
+        assume(False)

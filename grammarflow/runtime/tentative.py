@@ -26,6 +26,7 @@ from grammarflow.constraints import parse_constraints
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
+from grammarflow.lint import near, open_types
 from grammarflow.match import Diff, plan
 from grammarflow.notation import parse_types
 from grammarflow.steps import (
@@ -126,7 +127,12 @@ class Tentative:
             results = [{"tasks": dict(a.tasks), "holes": list(a.holes)} for a in applied]
             return results if "expansions" in m else results[0]
         if op == "add":
-            return await self._add(_diff(m), cancelled)
+            diff = _diff(m)
+            try:
+                return await self._add(diff, cancelled)
+            except BrokenPromise as e:
+                raise _with_kinds_meant(e, [t.kind for t in diff.tasks], self._kinds()) \
+                    from None
         if op == "narrow":
             step: Step = (NarrowType(m["type"], tuple(m["remove"])) if m.get("type")
                           else NarrowHole(m["hole"], tuple(m["remove"])))
@@ -183,7 +189,32 @@ class Tentative:
             found = g.pred[before] if after is None else g.succ[after] & g.pred[before]
         if kind is not None:
             found = [t for t in found if g.tasks[t].kind == kind]
+            if not found and not open_types(self.d.grammar):
+                known = self._kinds()
+                if kind not in known:  # no task is, nor ever will be: a misspelling
+                    meant = near(kind, known)
+                    hint = f"; did you mean {' or '.join(meant)}?" if meant else ""
+                    raise BrokenPromise(f"find: no task is of kind {kind!r}, and no hole can "
+                                        f"make one (the kinds: {', '.join(sorted(known))})"
+                                        f"{hint}")
         return g.kinds_in_order(found)
+
+    def _kinds(self) -> set[str]:
+        """The kinds of the tasks in the graph and of those its grammar can make."""
+        g = self.d.graph
+        return self.d.grammar.kinds() | {task.kind for task in g.tasks.values()}
+
+
+def _with_kinds_meant(refused: BrokenPromise, kinds: Iterable[str], known: set[str]
+                      ) -> BrokenPromise:
+    """A refused change's refusal, saying which kind each of its kinds that no task is
+    nor can be may misspell (none: as it was)."""
+    meant = {k: near(k, known, most=1) for k in dict.fromkeys(kinds) if k not in known}
+    hints = [f"{m[0]}, not {k}" for k, m in meant.items() if m]
+    if not hints:
+        return refused
+    return BrokenPromise(f"{refused.reason}; did you mean kind {'; '.join(hints)}?",
+                         hole=refused.hole, attempts=refused.attempts)
 
 
 def _diff(m: dict[str, Any]) -> Diff:

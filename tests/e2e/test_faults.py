@@ -4,8 +4,8 @@ nothing is lost", point 5), and grammarflow's own bugs are reported as such.
 Every fault is real: SQLite really returns SQLITE_FULL (``PRAGMA max_page_count``
 through a test hook) or SQLITE_BUSY (another process holds the write lock), the log
 really gets ENOSPC (its path is a symlink to /dev/full), the database really is
-random bytes, cut in half, or read-only (the CLI runs as an unprivileged user, since
-root may write anything).
+random bytes, cut in half, or read-only (its modes deny writes, and the CLI runs
+without the capability that lets root write anyway).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,35 +244,38 @@ def test_every_command_on_a_bad_database_says_so_in_one_line(
 
 # ------------------------------------------------------------ a read-only copy
 @pytest.fixture
-def read_only_copy(project: Project) -> Iterator[Path]:
-    """A finished run's project copied where an unprivileged user may read it but not
-    write (pytest's tmp_path is private to root)."""
+def read_only_copy(project: Project, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Path]:
+    """A finished run's project copied and made read-only: every file 0444, every
+    directory 0555, all owned by whoever runs the tests."""
     a_real_database(project)
-    root = Path(tempfile.mkdtemp(prefix="gf-readonly-"))
+    copy = tmp_path_factory.mktemp("read-only") / "p"
+    shutil.copytree(project.root, copy)
     try:
-        copy = root / "p"
-        shutil.copytree(project.root, copy)
         for sub in [copy, *copy.rglob("*")]:
             sub.chmod(0o555 if sub.is_dir() else 0o444)
-        root.chmod(0o755)
         yield copy
     finally:
-        for sub in [root, *root.rglob("*")]:
+        for sub in [copy, *copy.rglob("*")]:
             if sub.is_dir():
                 sub.chmod(0o755)
-        shutil.rmtree(root)
+
+
+#: Root writes anything through CAP_DAC_OVERRIDE; without it, root is an ordinary owner
+#: whom 0444 and 0555 deny writes. Not another user: the interpreter and the checkout
+#: (``.venv`` included) may live under a private directory that only root can reach.
+AS_AN_OWNER = ["--inh-caps=-dac_override", "--bounding-set=-dac_override"]
 
 
 def as_reader(copy: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user who may not write the copy: root writes anything, so when
-    root, run it as nobody (uid 65534)."""
+    """The CLI as a user who may read the copy but not write it: the tests' own user,
+    or root without the capability that lets it write what its modes forbid."""
     cmd = [sys.executable, "-m", "grammarflow", *args, "--db", str(copy / "state" / "gf.db")]
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         assert setpriv is not None, "as root, this test needs setpriv (util-linux)"
-        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-    return subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HOME": str(copy)})
+        cmd = [setpriv, *AS_AN_OWNER, *cmd]
+    return subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=120)
 
 
 def test_a_read_only_copy_reads_and_refuses_writes_in_one_line(read_only_copy: Path) -> None:

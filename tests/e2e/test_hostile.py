@@ -77,6 +77,13 @@ CASES = [
          "malformed message: find: 'kind' must be a non-empty string"),
     Case("a find naming a task that does not exist",
          "task.find(after='nobody')\n", 3, "find: no task 'nobody' in the graph this task sees"),
+    Case("a kind misspelt in a raw change",
+         "task.add(tasks={'c': 'Strat'}, edges=[('start', 'c'), ('c', 'end')])\n", 3,
+         "no hole of the graph can ever make a task of kind Strat; did you mean kind start, "
+         "not Strat?"),
+    Case("a find of a kind misspelt",
+         "task.find(kind='strat')\n", 3, "find: no task is of kind 'strat', and no hole can "
+         "make one (the kinds: A, B, end, start); did you mean start?"),
     Case("a node the grammar does not allow",
          "task.add(tasks={'c': 'C'}, edges=[('start', 'c'), ('c', 'end')])\n", 3,
          "no sequence of allowed productions"),

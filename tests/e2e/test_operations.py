@@ -199,7 +199,9 @@ def test_a_waiting_task_runs_no_process_and_the_run_stops_waiting(project: Proje
     assert result.view["reason"] == ("task approve waits for an answer: `grammarflow answer "
                                      "1 approve VALUE`, then `grammarflow resume 1`")
     waiting = next(t for t in result.view["tasks"] if t["id"] == "approve")
-    assert waiting["waiting"] == "Which side, and are you sure?"
+    assert waiting["state"] == "waiting"  # not running: no process runs it
+    assert waiting["asks"] == "Which side, and are you sure?"
+    assert [t["id"] for t in result.view["tasks"] if t["state"] == "running"] == []
     logs = project.db.parent / "logs" / "run-1"
     assert not any(p.name.startswith("approve")
                    for p in (logs.iterdir() if logs.exists() else ()))  # no process
@@ -222,7 +224,7 @@ def test_a_snapshot_keeps_the_tasks_that_wait(project: Project) -> None:
     assert cached is not None and cached[0] >= next(
         e.seq for e in store.entries(1, ["attempt"]) if e.data.get("event") == "wait")
     assert cached[1]["waiting"] == {"approve": "Which side, and are you sure?"}
-    waiting = [t["id"] for t in status(project)["tasks"] if "waiting" in t]
+    waiting = [t["id"] for t in status(project)["tasks"] if t["state"] == "waiting"]
     assert waiting == ["approve"]
 
 
@@ -256,7 +258,7 @@ def test_the_living_orchestrator_takes_an_answer_and_goes_on(project: Project) -
     project.write("wf.py", ASKED)
     run = start(project, "run", "wf.py", "--max-parallel", "2")
     wait_for(lambda: project.db.exists() and "approve" in {
-        t["id"] for t in status(project)["tasks"] if "waiting" in t}, "approve to wait")
+        t["id"] for t in status(project)["tasks"] if t["state"] == "waiting"}, "approve to wait")
     said = project.cli("answer", "1", "approve", "true", "--expand", "left")
     assert said.returncode == 0, said.stderr
     assert said.stdout.startswith("task approve of run 1 answered: true; its orchestrator "
@@ -274,7 +276,7 @@ def test_kill_9_while_a_task_waits_then_resume_keeps_it_waiting(project: Project
     project.write("wf.py", ASKED)
     run = start(project, "run", "wf.py", "--max-parallel", "2")
     wait_for(lambda: project.db.exists() and any(
-        "waiting" in t for t in status(project)["tasks"]), "approve to wait")
+        t["state"] == "waiting" for t in status(project)["tasks"]), "approve to wait")
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
     (project.root / "slow-go").write_text("")
@@ -353,7 +355,7 @@ def test_kill_9_right_after_an_answer_then_resume_keeps_it_once(project: Project
     project.write("wf.py", ASKED)
     run = start(project, "run", "wf.py", "--max-parallel", "2")
     wait_for(lambda: project.db.exists() and any(
-        "waiting" in t for t in status(project)["tasks"]), "approve to wait")
+        t["state"] == "waiting" for t in status(project)["tasks"]), "approve to wait")
     said = project.cli("answer", "1", "approve", "true", "--expand", "right")
     assert said.returncode == 0, said.stderr
     run.send_signal(signal.SIGKILL)  # slow still runs: it is lost and runs again

@@ -323,3 +323,77 @@ def test_a_lone_task_is_judged_by_the_promises_of_the_hole_it_grows_in(
     assert result.view["status"] == status and result.view["reason"] == reason
     if status == "succeeded":
         assert ("Dyn.1/m", "M") in final_graph(result.view)[0]
+
+# ---------------------------------------------------------------- what status shows
+IN_FORCE = """
+from grammarflow import Kind, define, task
+
+grammar = define(
+    "s, gate, e, Dyn(s, gate, e), X(s, gate, e), Free(gate, e)",
+    '''
+    Dyn(a, g; b) ::= * where only P, D, Q; no edges into b; at most 3 P
+    Free(a; b) ::= * where no edges into b
+    X(a, g, b) ::= a -> A -> b | a -> B -> b | [default] nothing
+    Inner(a, g, b) ::= a -> P -> b | [default] nothing
+    ''',
+)
+kinds = {"gate": Kind(ask="go on?", output=bool)}  # waits: the holes after it stay open
+
+
+def s():
+    task.narrow(type="X", remove=["1"])
+    task.narrow(hole="X.1", remove=["2"])
+    task.add(tasks={"p": "P"}, edges=[("s", "p")])
+    dyn = task.context().hole("Dyn")
+    task.constrain(dyn, "at most 1 Q")
+    task.refine(dyn, tasks={"d": "D"}, edges=[("s", "d")], holes=[("Inner", ["d", "gate", "e"])])
+
+
+def P(): pass
+def D(): pass
+def A(): pass
+def B(): pass
+def e(): pass
+"""
+
+
+def test_status_lists_the_narrowings_and_constraints_in_force_on_each_hole(
+        project: Project) -> None:
+    """A narrowed hole says which productions it lost and to which narrowing; a hole
+    grown in a constrained one keeps its constraints (the type's and those a task
+    added), parameters shown as their tasks, an ``at most`` with what it counted."""
+    project.write("wf.py", IN_FORCE)
+    result = project.run()
+    assert result.code == 4, result.stderr[-2000:]  # gate waits, the holes are open
+    holes = {h["id"]: h for h in result.view["holes"]}
+    assert holes["X.1"]["productions"] == ["X(a, g, b) ::= nothing"]
+    assert holes["X.1"]["narrowed"] == [
+        {"production": "1", "shown": "X(a, g, b) ::= a -> A -> b", "by": "type"},
+        {"production": "2", "shown": "X(a, g, b) ::= a -> B -> b", "by": "hole"}]
+    assert holes["X.1"]["constraints"] == []
+    inner = holes["Dyn.1/Inner.1"]
+    assert (inner["args"], inner["roles"]) == (["Dyn.1/d", "gate", "e"],
+                                               ["after", "after", "before"])
+    assert inner["narrowed"] == []
+    assert inner["constraints"] == [
+        {"constraint": "only P, D, Q", "shown": "only P, D, Q", "of": "Dyn.1"},
+        {"constraint": "no edges into b", "shown": "no edges into e", "of": "Dyn.1"},
+        {"constraint": "at most 3 P", "shown": "at most 3 P", "of": "Dyn.1", "made": 1},
+        {"constraint": "at most 1 Q", "shown": "at most 1 Q", "of": "Dyn.1", "made": 0}]
+    assert holes["Free.1"]["constraints"] == [
+        {"constraint": "no edges into b", "shown": "no edges into e", "of": "Free.1"}]
+    text = project.cli("status", "1").stdout.splitlines()
+    at = text.index("  hole     Free.1 Free(gate, e) ::= *")
+    assert text[at + 1] == "             where: no edges into e"
+    at = text.index("  hole     X.1 X(s, gate, e) ::= nothing")
+    assert text[at + 1:at + 3] == [
+        "             narrowed: production 1 (a -> A -> b) taken from type X",
+        "             narrowed: production 2 (a -> B -> b) taken from this hole"]
+    at = text.index("  hole     Dyn.1/Inner.1 Inner(Dyn.1/d, gate, e) ::= a -> P -> b | nothing")
+    assert text[at + 1] == ("             where (kept from Dyn.1): only P, D, Q; no edges into "
+                            "e; at most 3 P (1 made); at most 1 Q (0 made)")
+    assert project.cli("answer", "1", "gate", "true").returncode == 0
+    done = project.resume(1)
+    assert done.code == 0, done.stderr[-2000:]
+    assert done.view["holes"] == []
+    project.check_consistent(1)

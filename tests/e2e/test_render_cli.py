@@ -178,3 +178,25 @@ def test_render_refuses_a_step_outside_the_journal_or_on_a_workflow(project: Pro
     assert workflow.returncode == 2 and "a workflow file has no journal" in workflow.stderr
     collapse = project.cli("render", "1", "--collapse-above", "0", "-o", "-")
     assert collapse.returncode == 2 and "--collapse-above" in collapse.stderr
+
+
+def test_render_writes_the_format_its_output_file_names(project: Project) -> None:
+    """``-o x.png`` is a PNG, ``-o x.pdf`` a PDF: the extension says the format unless
+    --format says otherwise; one that names no format is refused, nothing written."""
+    project.write("wf.py", WF)
+    magic = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<?xml", "dot": b"digraph"}
+    for fmt, start in magic.items():
+        out = project.cli("render", "wf.py", "-o", f"pic.{fmt.upper()}", "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["format"] == fmt
+        assert (project.root / f"pic.{fmt.upper()}").read_bytes().startswith(start), fmt
+    told = project.cli("render", "wf.py", "-o", "told.png", "--format", "svg")
+    assert told.returncode == 0, told.stderr
+    assert (project.root / "told.png").read_bytes().startswith(b"<?xml")
+    for name, says in [("pic.jpg", ".jpg is not a picture format render writes"),
+                       ("pic", "the name has no extension to tell the picture's format by")]:
+        refused = project.cli("render", "wf.py", "-o", name)
+        assert refused.returncode == 2
+        assert refused.stderr == (f"error: -o {name}: {says} (.svg, .png, .pdf, .dot); name "
+                                  "the file so, or give --format svg, png, pdf or dot\n")
+        assert not (project.root / name).exists()
