@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,11 @@ TAKE_WITHIN = 15.0
 
 FINAL = ("succeeded", "broken")
 
+#: Test hook: the process asking for an operation stops itself (SIGSTOP) once it has
+#: looked at the run, before it acts on it — a test changes the run meanwhile (ends it,
+#: kills its orchestrator), then lets it go on (SIGCONT): a race made deterministic.
+STOP_BEFORE_ACTING_ENV = "GRAMMARFLOW_TEST_STOP_BEFORE_ACTING"
+
 
 @dataclass(frozen=True, slots=True)
 class Done:
@@ -61,6 +67,7 @@ def set_paused(store: Store, run_id: int, paused: bool) -> Done:
     if paused_at(store, run_id) == paused:
         return Done(store.last_seq(run_id), None, already=True)
     by = who()
+    _stop_if_asked()
     return _perform(store, run_id, op, {"by": by},
                     lambda: store.take(run_id, None, "control", {"op": op, "by": by}))
 
@@ -91,6 +98,7 @@ def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None 
         end = answered(task, state.attempts.get(task, 1), data["by"])
         return store.take_many(run_id, None, [*(("step", step_entry(s, task)) for s in steps),
                                               ("attempt", end)])[-1]
+    _stop_if_asked()
     return _perform(store, run_id, "answer", data, here)
 
 
@@ -113,6 +121,7 @@ def restart(store: Store, run_id: int, task: str) -> Restarted:
                 f"`grammarflow resume {run_id}` runs them again")
         return store.take_many(run_id, None, [("restart", restart_entry(task, rb, by))],
                                status=("restarted", said))[0]
+    _stop_if_asked()
     done = _perform(store, run_id, "restart", {"by": by, "task": task}, here)
     entry = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq)
     return Restarted(done.seq, done.by_orchestrator, entry.data)
@@ -215,6 +224,12 @@ def who() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
+def _stop_if_asked() -> None:
+    """The test hook STOP_BEFORE_ACTING_ENV."""
+    if os.environ.get(STOP_BEFORE_ACTING_ENV):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
 def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
              here: Callable[[], int]) -> Done:
     """Ask the living orchestrator (and wait until it has taken the request), or, when
@@ -259,6 +274,7 @@ def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
 
 
 __all__ = [
+    "STOP_BEFORE_ACTING_ENV",
     "TAKE_WITHIN",
     "Done",
     "Restarted",
