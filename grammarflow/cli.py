@@ -459,6 +459,9 @@ def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
     word = "paused" if paused else "unpaused"
     if done.already:
         said = f"run {run_id} is {word} already" if paused else f"run {run_id} is not paused"
+        if done.cancelled:
+            said += (f" (the {'unpause' if paused else 'pause'} asked before it, which its "
+                     "orchestrator had not taken, is cancelled)")
     elif done.by_orchestrator is not None:
         said = (f"run {run_id} {word} by its orchestrator (pid {done.by_orchestrator}): "
                 + ("running tasks finish, no new one starts" if paused
@@ -544,7 +547,7 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
         else:
             from grammarflow.fold import fold_run, paused_at
             from grammarflow.status import refusal_at
-            from grammarflow.store import Store
+            from grammarflow.store import FINAL, Store
 
             run_id = int(target)
             store = Store(db, readonly=True)
@@ -557,7 +560,8 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
             refusal = refusal_at(store, run_id, upto=at)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
-            if paused_at(store, run_id, at):
+            if paused_at(store, run_id, at) and (at is not None or store.run(
+                    run_id, start=False).status not in FINAL):  # a pause ends with its run
                 title += f" — PAUSED (`grammarflow unpause {run_id}`)"
             restarts = store.restarts(run_id, at)
             if restarts and (at is not None or store.run(run_id).status == "restarted"):

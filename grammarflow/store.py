@@ -15,7 +15,9 @@ where an ``aiosqlite`` await costs 200-400 us in thread hops.
 Each ``append`` is one transaction; ``append_many`` writes several entries (a task's
 accepted steps and its completion) atomically: all or none after a crash; ``batch``
 makes the writes of one stretch of the orchestrator's work (an attempt's end, the
-snapshot then due, the starts it allows) one transaction — a group commit, one a task.
+snapshot then due, the starts it allows) one transaction — a group commit, one a task;
+``transaction`` begins one at once, so that what an operation reads to decide is what
+its writes commit on.
 
 Faults. Every SQLite error becomes a :class:`StoreError` of one line naming the file
 (not a database, damaged or truncated, read-only, disk full, locked); a failed write
@@ -106,8 +108,8 @@ CREATE TABLE IF NOT EXISTS controls (  -- operations asked for by other processe
     data TEXT NOT NULL,              -- JSON: who asked, and what
     at REAL NOT NULL,
     taken INTEGER,                   -- the journal entry that took it (NULL: not yet,
-                                     -- 0: refused, the reason in reply)
-    reply TEXT                       -- why it was refused
+                                     -- 0: refused, the reason in reply, -1: withdrawn)
+    reply TEXT                       -- why it was refused (or withdrawn)
 );
 CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     run INTEGER PRIMARY KEY REFERENCES runs(id),
@@ -118,6 +120,15 @@ CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     heartbeat REAL NOT NULL          -- time.time() of its last sign of life
 );
 """
+
+#: The statuses a run keeps (a restart of a succeeded one, the one operation it takes,
+#: opens it again).
+FINAL = ("succeeded", "broken")
+
+#: ``controls.taken`` of a request withdrawn before anyone took it: the orchestrator it
+#: was asked of ended, died or gave the lease up first (its asker, if it still waits,
+#: decides again against the run as it is then), or its asker gave up waiting.
+WITHDRAWN = -1
 
 #: Test hook: after this many journal appends (in this process), SIGKILL ourselves.
 CRASH_ENV = "GRAMMARFLOW_TEST_CRASH_AFTER_APPENDS"
@@ -578,6 +589,8 @@ class Store:
                     and current.alive():
                 raise LeaseHeld(run_id, current)
             self._put_lease(run_id, holder, time.time())
+            # asked of an owner that is gone: a request never outlives its orchestrator
+            self._withdraw_asked(run_id, "the orchestrator it was asked of was gone")
         self._held[run_id] = holder
         return current
 
@@ -599,6 +612,7 @@ class Store:
         def write() -> None:
             self._record_status(run_id, status, reason)
             self._drop_lease(run_id)
+            self._withdraw_asked(run_id, f"run {run_id} ended ({status}) first")
         self._write(run_id, write)
         self._held.pop(run_id, None)
 
@@ -606,6 +620,7 @@ class Store:
         """Give the run's lease up without a word in the journal (nothing ran)."""
         with _translated(self.path, JournalWriteError), self._tx():
             self._drop_lease(run_id)
+            self._withdraw_asked(run_id, "its lease was given up first")
         self._held.pop(run_id, None)
 
     def lease(self, run_id: int) -> Lease | None:
@@ -644,14 +659,41 @@ class Store:
             raise LeaseLost(run_id, self._lease(run_id))
 
     # ---------------------------------------------------------------- controls
+    # A request lives while the orchestrator it was asked of holds the run's lease: when
+    # that lease ends (finish_run, release) or is taken over (acquire), whatever it had
+    # not taken is withdrawn in the same transaction.
     def ask(self, run_id: int, op: str, data: dict[str, Any]) -> int:
         """Ask the run's orchestrator for an operation (any process may): a row it takes
-        and journals (:meth:`take`). Returns the request's id."""
-        with _translated(self.path, JournalWriteError), self._tx():
+        and journals (:meth:`take`). Returns the request's id. Inside a
+        :meth:`transaction` of the run: part of it."""
+        with _translated(self.path, JournalWriteError), self._controls_tx(run_id):
             cursor = self.db.execute(
                 "INSERT INTO controls (run, op, data, at) VALUES (?, ?, ?, ?)",
                 (run_id, op, json.dumps(data), time.time()))
         return int(cursor.lastrowid or 0)
+
+    def cancel_asked(self, run_id: int, ops: Sequence[str], reason: str) -> int:
+        """Refuse the run's requests of these ``ops`` not taken yet, with ``reason`` (a
+        later request made them moot); how many. Inside a :meth:`transaction` of the
+        run: part of it."""
+        with _translated(self.path, JournalWriteError), self._controls_tx(run_id):
+            cursor = self.db.execute(
+                f"UPDATE controls SET taken=0, reply=? WHERE run=? AND taken IS NULL AND op "
+                f"IN ({','.join('?' * len(ops))})", (reason, run_id, *ops))
+        return cursor.rowcount
+
+    def _withdraw_asked(self, run_id: int, why: str) -> None:
+        """Inside a transaction: withdraw every request of the run not taken yet."""
+        self.db.execute("UPDATE controls SET taken=?, reply=? WHERE run=? AND taken IS NULL",
+                        (WITHDRAWN, f"withdrawn: {why}", run_id))
+
+    def _controls_tx(self, run_id: int) -> AbstractContextManager[None]:
+        """A write of the controls table: in the run's open :meth:`transaction`, if
+        there is one, else in a transaction of its own."""
+        batch = self._batch
+        if batch is not None and batch.begun and batch.run == run_id:
+            return contextlib.nullcontext()
+        return self._tx()
 
     def asked(self, run_id: int) -> list[tuple[int, str, dict[str, Any]]]:
         """The requests not taken yet, oldest first: (id, op, data)."""
@@ -667,7 +709,7 @@ class Store:
 
     def taken(self, request: int) -> tuple[int, str | None] | None:
         """What became of request ``request``: (the journal entry that took it, None),
-        or (0, why it was refused); None while it waits."""
+        (0, why it was refused) or (:data:`WITHDRAWN`, why); None while it waits."""
         with self._reading():
             row = self.db.execute("SELECT taken, reply FROM controls WHERE id=?",
                                   (request,)).fetchone()
@@ -695,11 +737,13 @@ class Store:
         return self._write(run_id, write)
 
     def withdraw(self, request: int) -> bool:
-        """Withdraw a request nobody has taken (its orchestrator ended first): True if
-        withdrawn, False if it was taken (or refused) meanwhile."""
+        """Withdraw a request nobody has taken (its asker gives up, or saw its
+        orchestrator die): True if withdrawn, False if it was taken, refused or
+        withdrawn meanwhile."""
         with _translated(self.path, JournalWriteError), self._tx():
-            cursor = self.db.execute("UPDATE controls SET taken=0, reply='withdrawn' "
-                                     "WHERE id=? AND taken IS NULL", (request,))
+            cursor = self.db.execute("UPDATE controls SET taken=?, reply='withdrawn: its "
+                                     "asker gave up' WHERE id=? AND taken IS NULL",
+                                     (WITHDRAWN, request))
         return cursor.rowcount == 1
 
     def refuse(self, request: int, reason: str) -> None:
@@ -753,6 +797,26 @@ class Store:
         for _ in range(batch.writes):
             self._count_append()
 
+    @contextlib.contextmanager
+    def transaction(self, run_id: int) -> Iterator[None]:
+        """One transaction of the run, begun at once (and fenced by its lease, if this
+        store holds it): what is read inside it is the run as it is when what is
+        written inside it commits — an operation is decided against the state it is
+        journaled on. Its writes are a :meth:`batch` (requests of the controls table
+        join it too); an exception rolls all of it back. The block must not await."""
+        with self.batch(run_id):
+            batch = self._batch
+            assert batch is not None and batch.run == run_id, "inside a batch of another run"
+            if not batch.begun:
+                with _translated(self.path, JournalWriteError):
+                    self._begin(batch)
+            yield
+
+    def _begin(self, batch: _Batch) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        batch.begun = True
+        self._fence(batch.run)
+
     def _write(self, run_id: int, write: Callable[[], T]) -> T:
         """Do one write in one transaction, fenced by the run's lease if this store took
         it; if it fails nothing was written, so re-read the next seq. Inside a
@@ -779,9 +843,7 @@ class Store:
         try:
             with _translated(self.path, JournalWriteError):
                 if not batch.begun:
-                    self.db.execute("BEGIN IMMEDIATE")
-                    batch.begun = True
-                    self._fence(batch.run)
+                    self._begin(batch)
                 self._injected_fault()
                 result = write()
         except BaseException as e:  # maybe half written: the batch must not commit

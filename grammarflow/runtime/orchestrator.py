@@ -58,7 +58,9 @@ Pausing. `grammarflow pause RUN` from another process asks through the store's
 in one transaction, and from then on starts no attempt (running ones finish and
 commit; due holes still take their defaults) until `unpause`. A paused run with tasks
 left to start waits; a run whose orchestrator is not running is paused by the asking
-process itself, under the run's lease (:mod:`grammarflow.control`).
+process itself, under the run's lease (:mod:`grammarflow.control`). A run that is
+ending (broken, interrupted) takes no request: its end withdraws them, and each asker
+decides again against the ended run.
 
 Stopping. A broken promise, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run: every
 running attempt is killed at once, including an attempt still being started (killed
@@ -376,6 +378,8 @@ class Orchestrator:
                                   f"taking the request to {op}")
 
     def _take(self, request: int, op: str, data: dict[str, Any]) -> None:
+        if self._ending():  # it ends the run: the end withdraws the request (finish_run)
+            return
         if op == "answer":
             self._take_answer(request, data)
             return
