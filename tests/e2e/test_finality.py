@@ -91,6 +91,15 @@ def pending_requests(project: Project) -> int:
         db.close()
 
 
+def state_of(project: Project, task: str) -> str | None:
+    """The task's state as `status` shows it (None before the run is there)."""
+    shown = project.cli("status", "1", "--json")
+    if shown.returncode != 0:
+        return None
+    return next((t["state"] for t in json.loads(shown.stdout)["tasks"] if t["id"] == task),
+                None)
+
+
 def ends_with_its_status(project: Project, status: str) -> None:
     """Nothing was journaled after the run's final status."""
     last = entries(project)[-1]
@@ -217,3 +226,43 @@ def test_a_later_unpause_cancels_a_pause_its_orchestrator_has_not_taken(
     assert json.loads(out)["status"] == "succeeded"
     assert [e for e in entries(project) if e["kind"] == "control"] == []
     assert (project.root / "b-ran").exists()
+
+
+# ---------------------------------------------------------------- restart of a failure
+FAILS_ONCE = """
+import pathlib, time
+from grammarflow import define, task
+
+grammar = define("F -> G, S")
+
+def F() -> None:
+    if task.context().attempt == 1:
+        raise SystemExit("F fails its first attempt")
+
+def G() -> None:
+    pass
+
+def S() -> None:
+    while not pathlib.Path("s-go").exists():
+        time.sleep(0.02)
+"""
+
+
+def test_a_failed_task_restarted_through_the_living_orchestrator_runs_again(
+        project: Project) -> None:
+    project.write("wf.py", FAILS_ONCE)
+    with reaped(project) as mine:
+        run = start(project, "run", "wf.py", "--max-parallel", "2", "--json")
+        mine.add(run.pid)
+        wait_until(lambda: state_of(project, "F") == "failed", "F to fail")
+        said = project.cli("restart", "1", "F")
+        assert said.returncode == 0, said.stderr
+        assert "its orchestrator (pid " in said.stdout
+        (project.root / "s-go").write_text("")
+        out, err = finish(run, 60, "the run to end")
+    assert run.returncode == 0, err[-800:]
+    view = json.loads(out)
+    assert view["status"] == "succeeded"
+    assert {t["id"]: (t["state"], t["attempts"]) for t in view["tasks"]} == {
+        "F": ("done", 2), "G": ("done", 1), "S": ("done", 1)}
+    project.check_consistent(1)
