@@ -281,7 +281,7 @@ def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, zygote: b
     from grammarflow.store import Store
 
     with _errors_reported(as_json):
-        store = Store(db, durable=durable)
+        store = Store.existing(db, durable=durable)
         orchestrator = Orchestrator.resume(store, run_id, _options(db, max_parallel, zygote),
                                            _reporter(as_json))
     _finish(store, orchestrator, as_json)
@@ -397,7 +397,7 @@ def answer_cmd(run_id: int, task: str, value: str, expand: str | None, db: str,
     except ValueError:
         parsed = value  # a bare word: a string
     with _errors_reported(as_json):
-        done = answer(Store(db), run_id, task, parsed, expand)
+        done = answer(Store.existing(db), run_id, task, parsed, expand)
     if done.by_orchestrator is not None:
         said = (f"task {task} of run {run_id} answered: {json.dumps(parsed)}; its "
                 f"orchestrator (pid {done.by_orchestrator}) goes on")
@@ -426,7 +426,7 @@ def restart_cmd(run_id: int, task: str, db: str, as_json: bool) -> None:
     from grammarflow.store import Store
 
     with _errors_reported(as_json):
-        done = restart(Store(db), run_id, task)
+        done = restart(Store.existing(db), run_id, task)
     e = done.entry
     parts = [f"task {task} of run {run_id} restarted: {len(e['restarted'])} task(s) back to "
              f"pending, {e['steps']} step(s) rolled back"]
@@ -455,7 +455,7 @@ def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
     from grammarflow.store import Store
 
     with _errors_reported(as_json):
-        done = set_paused(Store(db), run_id, paused)
+        done = set_paused(Store.existing(db), run_id, paused)
     word = "paused" if paused else "unpaused"
     if done.already:
         said = f"run {run_id} is {word} already" if paused else f"run {run_id} is not paused"

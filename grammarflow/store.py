@@ -19,6 +19,12 @@ snapshot then due, the starts it allows) one transaction — a group commit, one
 ``transaction`` begins one at once, so that what an operation reads to decide is what
 its writes commit on.
 
+Only ours is written. ``Store(path)`` (what `run` uses) creates a journal where there is
+none — a missing file, an empty one — and :meth:`Store.existing` (every other command)
+opens only one that is there; both read what the file holds before anything is written
+to it (not even the switch to WAL), and refuse another program's database — tables,
+but no ``meta`` table keeping a grammarflow schema version — leaving it as it was.
+
 Faults. Every SQLite error becomes a :class:`StoreError` of one line naming the file
 (not a database, damaged or truncated, read-only, disk full, locked); a failed write
 is a :class:`JournalWriteError` and has written nothing. A read-only store opens a
@@ -60,7 +66,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from grammarflow.errors import GrammarflowError
 
@@ -177,6 +183,15 @@ def _describe_error(path: Path, error: sqlite3.Error) -> str:
     if meaning is None:
         return f"database {str(path)!r}: {said}"
     return f"database {str(path)!r} {meaning} (SQLite: {said})"
+
+
+def _has_version(db: sqlite3.Connection) -> bool:
+    """The database's ``meta`` table keeps a schema version (grammarflow's mark)."""
+    try:
+        return db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() \
+            is not None
+    except sqlite3.OperationalError:  # a look-alike meta table, without those columns
+        return False
 
 
 def _refuse_truncated(path: Path) -> None:
@@ -360,13 +375,33 @@ class Store:
 
     def __init__(self, path: str | Path, *, durable: bool = False, readonly: bool = False
                  ) -> None:
+        self._setup(path)
+        if readonly:
+            self.db = self._open_readonly()
+            self._refuse_foreign(self.db)
+        else:
+            self.db = self._open_writable(durable)
+        self._opened()
+
+    @classmethod
+    def existing(cls, path: str | Path, *, durable: bool = False) -> Store:
+        """A journal that exists, opened to be written: nothing is created, and nothing
+        written — not even the switch to WAL — before the file is known to be
+        grammarflow's (its ``meta`` table keeps a schema version). A missing file, an
+        empty one or another program's database is refused (StoreError) and left as it
+        was. Every command but `run` opens its database so."""
+        store = cls.__new__(cls)
+        store._setup(path)
+        store.db = store._open_existing(durable)
+        store._opened()
+        return store
+
+    def _setup(self, path: str | Path) -> None:
         self.path = Path(path)
         self._batch: _Batch | None = None  # a group commit under way (batch())
         _refuse_truncated(self.path)
-        if readonly:
-            self.db = self._open_readonly()
-        else:
-            self.db = self._open_writable(durable)
+
+    def _opened(self) -> None:
         with self._reading():
             self._check_version()
         self._next_seq: dict[int, int] = {}
@@ -383,6 +418,7 @@ class Store:
         self.db.close()
 
     def _open_writable(self, durable: bool) -> sqlite3.Connection:
+        """The journal at ``path``, created (with its directory) where there is none."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -390,12 +426,58 @@ class Store:
                              f"{e.strerror or e}") from e
         with _translated(self.path):
             db = sqlite3.connect(self.path, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            db.execute("PRAGMA busy_timeout=5000")
+        self._refuse_foreign(db)
+        return self._as_journal(db, durable)
+
+    def _open_existing(self, durable: bool) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise StoreError(f"no database at {str(self.path)!r}: `grammarflow run` creates "
+                             "it; give another with --db")
+        with _translated(self.path):  # mode=rw: SQLite creates no file
+            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True,
+                                 isolation_level=None)
+        if self._refuse_foreign(db) == "blank":
+            db.close()
+            raise StoreError(f"no run in {str(self.path)!r}: it holds no runs yet (an empty "
+                             "database); `grammarflow run` makes one")
+        return self._as_journal(db, durable)
+
+    def _refuse_foreign(self, db: sqlite3.Connection) -> Literal["journal", "blank"]:
+        """What the file holds, read before anything is written to it: a journal, or
+        nothing ("blank": no table at all, a new file or one a `run` killed while
+        creating it left). Another program's database — tables, but no grammarflow
+        schema version — is refused (the connection closed), untouched."""
+        try:
+            with _translated(self.path):
+                db.execute("PRAGMA busy_timeout=5000")
+                tables = sorted(r[0] for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'"))
+                if not tables:
+                    return "blank"
+                if "meta" in tables and _has_version(db):
+                    return "journal"
+        except BaseException:
+            db.close()
+            raise
+        db.close()
+        shown = ", ".join(tables[:5]) + (" ..." if len(tables) > 5 else "")
+        raise StoreError(f"database {str(self.path)!r} is not a grammarflow journal: it holds "
+                         f"tables ({shown}) but no grammarflow schema version, and is left "
+                         "as it was; give another file with --db")
+
+    def _as_journal(self, db: sqlite3.Connection, durable: bool) -> sqlite3.Connection:
+        """Open a journal (or a blank file, made one) to be written: WAL, the schema."""
         self.db = db
-        with _translated(self.path, JournalWriteError):
-            self._migrate()
+        try:
+            with _translated(self.path):
+                self._check_version()  # another version: refused before anything is written
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            with _translated(self.path, JournalWriteError):
+                self._migrate()
+        except BaseException:
+            db.close()
+            raise
         pages = os.environ.get(MAX_PAGES_ENV)
         if pages:  # test hook (see MAX_PAGES_ENV)
             db.execute(f"PRAGMA max_page_count={int(pages)}")
@@ -443,16 +525,9 @@ class Store:
         return _translated(self.path)
 
     def _migrate(self) -> None:
-        """Create the schema in a new database; leave a database of another version
-        untouched (``_check_version`` then refuses it)."""
-        with self._tx():
-            has_meta = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-            if has_meta is not None:
-                row = self.db.execute(
-                    "SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                if row is not None and row[0] != str(SCHEMA_VERSION):
-                    return
+        """Create the schema in a new database, or what a journal of this version made
+        by an earlier grammarflow lacks (a table, an index)."""
+        with self._tx():  # (_check_version refused a journal of another version)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)

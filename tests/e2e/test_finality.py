@@ -10,12 +10,14 @@ once it has looked at the run) and SIGSTOP of the orchestrator, never with sleep
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -266,3 +268,83 @@ def test_a_failed_task_restarted_through_the_living_orchestrator_runs_again(
     assert {t["id"]: (t["state"], t["attempts"]) for t in view["tasks"]} == {
         "F": ("done", 2), "G": ("done", 1), "S": ("done", 1)}
     project.check_consistent(1)
+
+
+# ---------------------------------------------------------------- nothing that is not ours
+def another_programs_database(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    db.execute("INSERT INTO users VALUES (1, 'ada')")
+    db.commit()
+    db.close()
+
+
+def look_alike_tables(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, status TEXT)")
+    db.execute("CREATE TABLE journal (seq INTEGER, data TEXT)")
+    db.execute("CREATE TABLE meta (name TEXT)")
+    db.commit()
+    db.close()
+
+
+def an_empty_file(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+NOT_OURS = {"another program's": another_programs_database, "look-alike": look_alike_tables,
+            "empty": an_empty_file}
+WRITERS = [["resume", "1"], ["pause", "1"], ["unpause", "1"], ["answer", "1", "A", "true"],
+           ["restart", "1", "A"]]
+
+
+def files_in(folder: Path) -> dict[str, str]:
+    """Every file in ``folder`` (and below) with the sha256 of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("make", list(NOT_OURS))
+@pytest.mark.parametrize("command", WRITERS, ids=[c[0] for c in WRITERS])
+def test_no_command_but_run_writes_to_a_file_that_is_not_a_journal(
+        project: Project, command: list[str], make: str) -> None:
+    project.db.parent.mkdir(parents=True)
+    NOT_OURS[make](project.db)
+    before = files_in(project.db.parent)
+    refused = project.cli(*command)
+    assert refused.returncode == 2, refused.stdout
+    assert "Traceback" not in refused.stderr and refused.stderr.count("\n") == 1
+    says = "holds no runs yet" if make == "empty" else "is not a grammarflow journal"
+    assert refused.stderr.startswith("error: ") and says in refused.stderr, refused.stderr
+    assert files_in(project.db.parent) == before  # byte-identical, and nothing beside it
+
+
+@pytest.mark.parametrize("command", WRITERS, ids=[c[0] for c in WRITERS])
+def test_no_command_but_run_creates_a_journal_or_its_folder(project: Project,
+                                                             command: list[str]) -> None:
+    refused = project.cli(*command)
+    assert refused.returncode == 2
+    assert refused.stderr == (f"error: no database at {str(project.db)!r}: `grammarflow run` "
+                              "creates it; give another with --db\n")
+    assert not project.db.parent.exists()
+
+
+@pytest.mark.parametrize("make", ["another program's", "look-alike"])
+def test_run_refuses_to_write_into_another_programs_database(project: Project,
+                                                             make: str) -> None:
+    project.write("wf.py", WAITS)
+    project.db.parent.mkdir(parents=True)
+    NOT_OURS[make](project.db)
+    before = files_in(project.db.parent)
+    refused = project.cli("run", "wf.py")
+    assert refused.returncode == 2 and "is not a grammarflow journal" in refused.stderr
+    assert files_in(project.db.parent) == before
+    assert not (project.root / "a-started").exists()
+
+
+def test_run_makes_a_journal_of_an_empty_file(project: Project) -> None:
+    project.write("wf.py", WAITS)
+    (project.root / "a-go").write_text("")
+    project.db.parent.mkdir(parents=True)
+    project.db.write_bytes(b"")
+    assert project.run().code == 0
