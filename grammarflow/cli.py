@@ -54,6 +54,32 @@ zygote_option = click.option(
          "Kind(zygote=False) does it for one kind).")
 
 
+#: The largest run id: SQLite's largest integer (2^63 - 1).
+MAX_RUN_ID = 2 ** 63 - 1
+
+
+def _run_id(text: str) -> int | None:
+    """``text`` as a run id (digits only, 1 to MAX_RUN_ID), or None.
+
+    >>> _run_id("12"), _run_id("0"), _run_id("-1"), _run_id(str(2 ** 63)), _run_id("x")
+    (12, None, None, None, None)
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_RUN_ID else None
+
+
+class _RunId(click.IntRange):
+    """A run id argument: anything else (a number SQLite cannot hold, a negative one, a
+    word) is a usage error saying what was given, never a traceback."""
+
+    name = "run id"
+
+
+RUN_ID = _RunId(min=1, max=MAX_RUN_ID)
+
+
 def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
@@ -265,7 +291,7 @@ def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bo
 
 
 @main.command("resume")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--durable", is_flag=True, help="fsync every journal commit.")
@@ -351,7 +377,7 @@ def runs_cmd(db: str, as_json: bool) -> None:
 
 
 @main.command("pause")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @json_option
 def pause_cmd(run_id: int, db: str, as_json: bool) -> None:
@@ -364,7 +390,7 @@ def pause_cmd(run_id: int, db: str, as_json: bool) -> None:
 
 
 @main.command("unpause")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @json_option
 def unpause_cmd(run_id: int, db: str, as_json: bool) -> None:
@@ -373,7 +399,7 @@ def unpause_cmd(run_id: int, db: str, as_json: bool) -> None:
 
 
 @main.command("answer")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @click.argument("task")
 @click.argument("value")
 @click.option("--expand", metavar="[HOLE=]PRODUCTION",
@@ -412,7 +438,7 @@ def answer_cmd(run_id: int, task: str, value: str, expand: str | None, db: str,
 
 
 @main.command("restart")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @click.argument("task")
 @db_option
 @json_option
@@ -479,7 +505,7 @@ def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
 
 
 @main.command("status")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @click.option("--all", "list_all", is_flag=True,
               help=f"List every task. By default a run of more than {LIST_UP_TO} tasks "
@@ -532,8 +558,9 @@ def render_cmd(target: str, db: str, fmt: str, output: str | None, alternatives:
                       unroll=unroll)
     refusal = None
     is_workflow = target.endswith(".py") or Path(target).is_file()
-    if not is_workflow and not target.isdigit():
-        _error(f"{target!r} is neither a workflow file nor a run id", EXIT_USAGE, as_json)
+    if not is_workflow and _run_id(target) is None:
+        _error(f"{target!r} is neither a workflow file nor a run id (a whole number from 1 "
+               f"to {MAX_RUN_ID})", EXIT_USAGE, as_json)
     if is_workflow and at is not None:
         _error(f"--at {at}: a workflow file has no journal; give a run id to draw a run as "
                "it stood after a step", EXIT_USAGE, as_json)
@@ -683,7 +710,7 @@ def _refusal_lines(refusal: dict[str, Any]) -> Iterator[str]:
 
 
 @main.command("history")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @click.option("--html", "html", type=click.Path(dir_okay=False),
               help="Write a self-contained page that steps through the run's pictures.")

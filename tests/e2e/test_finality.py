@@ -348,3 +348,34 @@ def test_run_makes_a_journal_of_an_empty_file(project: Project) -> None:
     project.db.parent.mkdir(parents=True)
     project.db.write_bytes(b"")
     assert project.run().code == 0
+
+
+# ---------------------------------------------------------------- run ids
+RUN_ID_COMMANDS = [["resume"], ["pause"], ["unpause"], ["status"], ["history"],
+                   ["answer", "-", "A", "true"], ["restart", "-", "A"]]
+
+
+@pytest.mark.parametrize("run_id", [str(2 ** 63), str(2 ** 64), "-1", "0", "one"])
+@pytest.mark.parametrize("command", RUN_ID_COMMANDS, ids=[c[0] for c in RUN_ID_COMMANDS])
+def test_a_run_id_sqlite_cannot_hold_is_a_usage_error(project: Project, command: list[str],
+                                                      run_id: str) -> None:
+    Store(project.db).create_run({"path": "wf.py"})  # a journal: the id is looked up in it
+    name, *rest = command
+    args = [name, "--db", str(project.db), "--json", "--",
+            *([run_id] if not rest else [run_id, *rest[1:]])]
+    said = subprocess.run([sys.executable, "-m", "grammarflow", *args], cwd=project.root,
+                          capture_output=True, text=True, timeout=60)
+    assert said.returncode == 2 and "Traceback" not in said.stderr, said.stderr
+    error = json.loads(said.stdout)["error"]
+    assert error.startswith("Invalid value for 'RUN_ID': ") and run_id in error, error
+
+
+@pytest.mark.parametrize("run_id", [str(2 ** 63), "-1", "²"])
+def test_render_of_a_run_id_sqlite_cannot_hold_says_so(project: Project, run_id: str) -> None:
+    Store(project.db).create_run({"path": "wf.py"})
+    said = subprocess.run([sys.executable, "-m", "grammarflow", "render", "--db",
+                           str(project.db), "--", run_id], cwd=project.root,
+                          capture_output=True, text=True, timeout=60)
+    assert said.returncode == 2 and "Traceback" not in said.stderr
+    assert said.stderr == (f"error: {run_id!r} is neither a workflow file nor a run id (a "
+                           f"whole number from 1 to {2 ** 63 - 1})\n")
