@@ -54,6 +54,32 @@ zygote_option = click.option(
          "Kind(zygote=False) does it for one kind).")
 
 
+#: The largest run id: SQLite's largest integer (2^63 - 1).
+MAX_RUN_ID = 2 ** 63 - 1
+
+
+def _run_id(text: str) -> int | None:
+    """``text`` as a run id (digits only, 1 to MAX_RUN_ID), or None.
+
+    >>> _run_id("12"), _run_id("0"), _run_id("-1"), _run_id(str(2 ** 63)), _run_id("x")
+    (12, None, None, None, None)
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_RUN_ID else None
+
+
+class _RunId(click.IntRange):
+    """A run id argument: anything else (a number SQLite cannot hold, a negative one, a
+    word) is a usage error saying what was given, never a traceback."""
+
+    name = "run id"
+
+
+RUN_ID = _RunId(min=1, max=MAX_RUN_ID)
+
+
 def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
@@ -268,7 +294,7 @@ def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bo
 
 
 @main.command("resume")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--durable", is_flag=True, help="fsync every journal commit.")
@@ -284,7 +310,7 @@ def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, zygote: b
     from grammarflow.store import Store
 
     with _errors_reported(as_json):
-        store = Store(db, durable=durable)
+        store = Store.existing(db, durable=durable)
         orchestrator = Orchestrator.resume(store, run_id, _options(db, max_parallel, zygote),
                                            _reporter(as_json))
     _finish(store, orchestrator, as_json)
@@ -354,7 +380,7 @@ def runs_cmd(db: str, as_json: bool) -> None:
 
 
 @main.command("pause")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @json_option
 def pause_cmd(run_id: int, db: str, as_json: bool) -> None:
@@ -367,7 +393,7 @@ def pause_cmd(run_id: int, db: str, as_json: bool) -> None:
 
 
 @main.command("unpause")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @json_option
 def unpause_cmd(run_id: int, db: str, as_json: bool) -> None:
@@ -376,7 +402,7 @@ def unpause_cmd(run_id: int, db: str, as_json: bool) -> None:
 
 
 @main.command("answer")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @click.argument("task")
 @click.argument("value")
 @click.option("--expand", metavar="[HOLE=]PRODUCTION",
@@ -400,7 +426,7 @@ def answer_cmd(run_id: int, task: str, value: str, expand: str | None, db: str,
     except ValueError:
         parsed = value  # a bare word: a string
     with _errors_reported(as_json):
-        done = answer(Store(db), run_id, task, parsed, expand)
+        done = answer(Store.existing(db), run_id, task, parsed, expand)
     if done.by_orchestrator is not None:
         said = (f"task {task} of run {run_id} answered: {json.dumps(parsed)}; its "
                 f"orchestrator (pid {done.by_orchestrator}) goes on")
@@ -415,7 +441,7 @@ def answer_cmd(run_id: int, task: str, value: str, expand: str | None, db: str,
 
 
 @main.command("restart")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @click.argument("task")
 @db_option
 @json_option
@@ -429,7 +455,7 @@ def restart_cmd(run_id: int, task: str, db: str, as_json: bool) -> None:
     from grammarflow.store import Store
 
     with _errors_reported(as_json):
-        done = restart(Store(db), run_id, task)
+        done = restart(Store.existing(db), run_id, task)
     e = done.entry
     parts = [f"task {task} of run {run_id} restarted: {len(e['restarted'])} task(s) back to "
              f"pending, {e['steps']} step(s) rolled back"]
@@ -458,10 +484,13 @@ def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
     from grammarflow.store import Store
 
     with _errors_reported(as_json):
-        done = set_paused(Store(db), run_id, paused)
+        done = set_paused(Store.existing(db), run_id, paused)
     word = "paused" if paused else "unpaused"
     if done.already:
         said = f"run {run_id} is {word} already" if paused else f"run {run_id} is not paused"
+        if done.cancelled:
+            said += (f" (the {'unpause' if paused else 'pause'} asked before it, which its "
+                     "orchestrator had not taken, is cancelled)")
     elif done.by_orchestrator is not None:
         said = (f"run {run_id} {word} by its orchestrator (pid {done.by_orchestrator}): "
                 + ("running tasks finish, no new one starts" if paused
@@ -479,7 +508,7 @@ def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
 
 
 @main.command("status")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @click.option("--all", "list_all", is_flag=True,
               help=f"List every task. By default a run of more than {LIST_UP_TO} tasks "
@@ -535,8 +564,9 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
                       unroll=unroll)
     refusal = None
     is_workflow = target.endswith(".py") or Path(target).is_file()
-    if not is_workflow and not target.isdigit():
-        _error(f"{target!r} is neither a workflow file nor a run id", EXIT_USAGE, as_json)
+    if not is_workflow and _run_id(target) is None:
+        _error(f"{target!r} is neither a workflow file nor a run id (a whole number from 1 "
+               f"to {MAX_RUN_ID})", EXIT_USAGE, as_json)
     if is_workflow and at is not None:
         _error(f"--at {at}: a workflow file has no journal; give a run id to draw a run as "
                "it stood after a step", EXIT_USAGE, as_json)
@@ -550,7 +580,7 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
         else:
             from grammarflow.fold import fold_run, paused_at
             from grammarflow.status import refusal_at
-            from grammarflow.store import Store
+            from grammarflow.store import FINAL, Store
 
             run_id = int(target)
             store = Store(db, readonly=True)
@@ -563,7 +593,8 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
             refusal = refusal_at(store, run_id, upto=at)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
             title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
-            if paused_at(store, run_id, at):
+            if paused_at(store, run_id, at) and (at is not None or store.run(
+                    run_id, start=False).status not in FINAL):  # a pause ends with its run
                 title += f" — PAUSED (`grammarflow unpause {run_id}`)"
             restarts = store.restarts(run_id, at)
             if restarts and (at is not None or store.run(run_id).status == "restarted"):
@@ -717,7 +748,7 @@ def _refusal_lines(refusal: dict[str, Any]) -> Iterator[str]:
 
 
 @main.command("history")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RUN_ID)
 @db_option
 @click.option("--html", "html", type=click.Path(dir_okay=False),
               help="Write a self-contained page that steps through the run's pictures.")

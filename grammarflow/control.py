@@ -11,6 +11,16 @@ operation and gives the lease back: the next `resume` folds it like any entry. E
 way the journal holds it, once, in order with everything else: a journal of record,
 not a flag beside it.
 
+A finished run stays finished. Every operation is decided against the run as it is in
+the transaction that journals it (or asks for it), not as it was when the command
+started: a broken run takes none, a succeeded one none but a restart. A request lives
+only while the orchestrator it was asked of holds the lease — when that orchestrator
+ends, dies or gives the run up, what it had not taken is withdrawn in the same
+transaction, and the asker, if it still waits, decides again against the run as it is
+then — and only while its asker waits for it (given up after :data:`TAKE_WITHIN`
+seconds, or on Ctrl-C, it is withdrawn). A pause or unpause cancels a request of the
+other that is not taken yet: the later word holds.
+
 A socket would need a listening orchestrator and a discovery file; the table needs
 nothing the database does not already give (locking, durability, the lease), and works
 the same for an orchestrator on another host sharing the file.
@@ -18,13 +28,15 @@ the same for an orchestrator on another host sharing the file.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
@@ -33,13 +45,23 @@ from grammarflow.grammar import Grammar
 from grammarflow.graph import TaskState
 from grammarflow.rollback import Journaled, Rollback, rollback
 from grammarflow.steps import Expand, Output, Refine, SetState, Step, step_entry
-from grammarflow.store import Holder, JournalWriteError, LeaseHeld, Store
+from grammarflow.store import WITHDRAWN, Holder, JournalWriteError, Lease, LeaseHeld, Store
 from grammarflow.workflow import Workflow, read_workflow
 
-#: Seconds `pause` waits for a living orchestrator to take the request.
+#: Seconds an operation waits for a living orchestrator to take the request (then it is
+#: withdrawn: nothing changed).
 TAKE_WITHIN = 15.0
 
-FINAL = ("succeeded", "broken")
+#: What an operation a finished run no longer takes would have done.
+_NOTHING = {"pause": "there is nothing to pause", "unpause": "there is nothing to unpause",
+            "answer": "no task of it waits for an answer", "restart": "nothing restarts"}
+
+#: Test hook: the process asking for an operation stops itself (SIGSTOP) once it has
+#: looked at the run, before it acts on it — a test changes the run meanwhile (ends it,
+#: kills its orchestrator), then lets it go on (SIGCONT): a race made deterministic.
+STOP_BEFORE_ACTING_ENV = "GRAMMARFLOW_TEST_STOP_BEFORE_ACTING"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +71,45 @@ class Done:
     seq: int
     by_orchestrator: int | None  # its pid, if a living orchestrator took it
     already: bool = False  # nothing to do: the run was so already
+    cancelled: int = 0  # requests of the opposite operation not taken yet, cancelled
+
+
+def _refuse_if_ended(store: Store, run_id: int, op: str) -> None:
+    """A GrammarflowError if the run, as the store has it now (inside a
+    :meth:`~grammarflow.store.Store.transaction`: as it is when that commits), takes no
+    ``op`` any more: a broken run takes none (a broken promise is final), a succeeded
+    one none but a restart (which opens it again)."""
+    status = store.run(run_id, start=False).status
+    if status == "broken":
+        raise GrammarflowError(
+            f"run {run_id} is broken: {_NOTHING[op]} — a broken promise is final "
+            f"(`grammarflow status {run_id}` says why); start a new run")
+    if status == "succeeded" and op != "restart":
+        raise GrammarflowError(f"run {run_id} succeeded: {_NOTHING[op]}")
 
 
 def set_paused(store: Store, run_id: int, paused: bool) -> Done:
     """Pause (or unpause) run ``run_id``: journaled by its orchestrator if it lives,
-    else by this process under the run's lease."""
-    op = "pause" if paused else "unpause"
-    row = store.run(run_id)
-    if row.status in FINAL:
-        raise GrammarflowError(f"run {run_id} {row.status}: there is nothing to {op}")
-    if paused_at(store, run_id) == paused:
-        return Done(store.last_seq(run_id), None, already=True)
-    by = who()
-    return _perform(store, run_id, op, {"by": by},
-                    lambda: store.take(run_id, None, "control", {"op": op, "by": by}))
+    else by this process under the run's lease. Requests of the opposite operation that
+    its orchestrator has not taken yet are cancelled: the later word holds."""
+    op, other = ("pause", "unpause") if paused else ("unpause", "pause")
+    _refuse_if_ended(store, run_id, op)
+    data = {"by": who()}
+    moot = (f"the {other} of run {run_id} was cancelled by a later {op} before its "
+            "orchestrator took it: nothing changed")
+
+    def decide(act: Callable[[], T]) -> Done | T:
+        with store.transaction(run_id):
+            _refuse_if_ended(store, run_id, op)
+            cancelled = store.cancel_asked(run_id, [other], moot)
+            if paused_at(store, run_id) == paused:
+                return Done(store.last_seq(run_id), None, already=True, cancelled=cancelled)
+            return act()
+
+    def here() -> Done:
+        return decide(lambda: Done(store.take(run_id, None, "control", {"op": op, **data}),
+                                   None))
+    return _perform(store, run_id, op, here, lambda: decide(lambda: store.ask(run_id, op, data)))
 
 
 def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None = None
@@ -71,12 +118,11 @@ def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None 
     output (checked against its kind's type), ``expand`` (``PRODUCTION`` or
     ``HOLE=PRODUCTION``) a choice for a hole after it. Taken by the run's orchestrator if
     it lives, else journaled here (then `resume` continues the run)."""
-    row = store.run(run_id)
-    if row.status in FINAL:
-        raise GrammarflowError(f"run {run_id} {row.status}: no task of it waits for an answer")
+    _refuse_if_ended(store, run_id, "answer")
     data = {"by": who(), "task": task, "value": value, "expand": expand}
 
-    def here() -> int:
+    def here() -> Done:
+        _refuse_if_ended(store, run_id, "answer")
         state = fold_run(store, run_id)
         workflow = state.workflow
         if workflow.grammar.data:
@@ -89,9 +135,10 @@ def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None 
                 from None
         apply_answer(state.d, task, steps)
         end = answered(task, state.attempts.get(task, 1), data["by"])
-        return store.take_many(run_id, None, [*(("step", step_entry(s, task)) for s in steps),
-                                              ("attempt", end)])[-1]
-    return _perform(store, run_id, "answer", data, here)
+        return _journal(store, run_id, "answer", lambda: store.take_many(
+            run_id, None, [*(("step", step_entry(s, task)) for s in steps),
+                           ("attempt", end)])[-1])
+    return _perform(store, run_id, "answer", here, lambda: _ask(store, run_id, "answer", data))
 
 
 def restart(store: Store, run_id: int, task: str) -> Restarted:
@@ -99,21 +146,21 @@ def restart(store: Store, run_id: int, task: str) -> Restarted:
     rolled back (:mod:`grammarflow.rollback`) and they run again. Taken by the run's
     orchestrator if it lives (it refuses while one of them runs), else journaled here
     (then `resume` runs them)."""
-    row = store.run(run_id)
-    if row.status == "broken":
-        raise GrammarflowError(f"run {run_id} is broken: nothing restarts — a broken promise "
-                               "is final (`grammarflow status` says why); start a new run")
+    _refuse_if_ended(store, run_id, "restart")
     by = who()
 
-    def here() -> int:
+    def here() -> Done:
+        _refuse_if_ended(store, run_id, "restart")
         state = fold_run(store, run_id)
         rb = plan_restart(state.d, journaled_steps(store, run_id), state.workflow.grammar,
                           task, running=set())
         said = (f"task {task} restarted ({len(rb.restarted)} task(s) back to pending): "
                 f"`grammarflow resume {run_id}` runs them again")
-        return store.take_many(run_id, None, [("restart", restart_entry(task, rb, by))],
-                               status=("restarted", said))[0]
-    done = _perform(store, run_id, "restart", {"by": by, "task": task}, here)
+        return _journal(store, run_id, "restart", lambda: store.take_many(
+            run_id, None, [("restart", restart_entry(task, rb, by))],
+            status=("restarted", said))[0])
+    done = _perform(store, run_id, "restart", here,
+                    lambda: _ask(store, run_id, "restart", {"by": by, "task": task}))
     entry = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq)
     return Restarted(done.seq, done.by_orchestrator, entry.data)
 
@@ -215,50 +262,105 @@ def who() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
-def _perform(store: Store, run_id: int, op: str, data: dict[str, Any],
-             here: Callable[[], int]) -> Done:
-    """Ask the living orchestrator (and wait until it has taken the request), or, when
-    nobody runs the run, do it ``here`` under the run's lease."""
-    lease = store.lease(run_id)
-    if lease is None or not lease.alive():
-        holder = Holder.this_process()
-        try:
-            store.acquire(run_id, holder)
-        except LeaseHeld as e:
-            lease = e.lease  # an orchestrator took the run meanwhile: ask it instead
-        else:
-            try:
-                return Done(here(), None)
-            except JournalWriteError as e:
-                raise GrammarflowError(f"the {op} of run {run_id} could not be journaled, "
-                                       f"so nothing changed: {e}") from None
-            finally:
-                store.release(run_id)
-    asked = lease  # the living orchestrator asked (only a lease holder can take it)
-    request = store.ask(run_id, op, data)
-    deadline = time.monotonic() + TAKE_WITHIN
-    while time.monotonic() < deadline:
-        outcome = store.taken(request)
-        if outcome is not None:
-            seq, refused = outcome
-            if refused is not None:
-                raise GrammarflowError(refused)
-            # it may have finished the run since (and let the lease go): it took it
-            owner = store.lease(run_id) or asked
-            return Done(seq, owner.holder.pid if owner is not None else None)
+def _stop_if_asked() -> None:
+    """The test hook STOP_BEFORE_ACTING_ENV."""
+    if os.environ.get(STOP_BEFORE_ACTING_ENV):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _journal(store: Store, run_id: int, op: str, write: Callable[[], int]) -> Done:
+    """Journal an operation planned under the run's lease (nothing else journals the run
+    meanwhile), decided against the run's status in the transaction that journals it."""
+    with store.transaction(run_id):
+        _refuse_if_ended(store, run_id, op)
+        return Done(write(), None)
+
+
+def _ask(store: Store, run_id: int, op: str, data: dict[str, Any]) -> int:
+    """Ask the run's orchestrator, unless the run has ended (decided in the transaction
+    that asks)."""
+    with store.transaction(run_id):
+        _refuse_if_ended(store, run_id, op)
+        return store.ask(run_id, op, data)
+
+
+def _perform(store: Store, run_id: int, op: str, here: Callable[[], Done],
+             ask: Callable[[], Done | int]) -> Done:
+    """Do it ``here``, under the run's lease, when nobody runs the run; else ``ask`` its
+    living orchestrator and wait until it has taken the request. Each decides in the
+    transaction that journals (or asks). A request withdrawn before it was taken — its
+    orchestrator ended, died or gave the run up first — is decided again, against the
+    run as it is then."""
+    _stop_if_asked()
+    while True:
         lease = store.lease(run_id)
-        if (lease is None or not lease.alive()) and store.withdraw(request):
-            # its orchestrator ended before taking it: nobody runs the run now
-            return _perform(store, run_id, op, data, here)
-        time.sleep(0.05)
-    current = store.lease(run_id)
-    whom = f"pid {current.holder.pid}" if current is not None else "its orchestrator"
+        if lease is None or not lease.alive():
+            done = _here(store, run_id, op, here)
+            if done is not None:
+                return done
+            continue  # an orchestrator took the run meanwhile: ask it
+        asked = ask()
+        if isinstance(asked, Done):
+            return asked
+        done = _wait(store, run_id, op, asked, lease)
+        if done is not None:
+            return done
+
+
+def _here(store: Store, run_id: int, op: str, here: Callable[[], Done]) -> Done | None:
+    """``here()`` under the run's lease; None if an orchestrator holds the lease."""
+    try:
+        store.acquire(run_id, Holder.this_process())
+    except LeaseHeld:
+        return None
+    try:
+        return here()
+    except JournalWriteError as e:
+        raise GrammarflowError(f"the {op} of run {run_id} could not be journaled, so "
+                               f"nothing changed: {e}") from None
+    finally:
+        store.release(run_id)
+
+
+def _wait(store: Store, run_id: int, op: str, request: int, asked: Lease) -> Done | None:
+    """Wait until the orchestrator holding lease ``asked`` takes ``request``; None if it
+    was withdrawn (then the asker decides again). A request nobody waits for is
+    withdrawn: given up after TAKE_WITHIN seconds, or on Ctrl-C."""
+    deadline = time.monotonic() + TAKE_WITHIN
+    try:
+        while time.monotonic() < deadline:
+            outcome = store.taken(request)
+            if outcome is not None:
+                return _outcome(outcome, asked)
+            lease = store.lease(run_id)
+            if (lease is None or not lease.alive()) and store.withdraw(request):
+                return None  # its orchestrator died before taking it (kill -9)
+            time.sleep(0.05)
+    except BaseException:
+        with contextlib.suppress(GrammarflowError):
+            store.withdraw(request)
+        raise
+    if not store.withdraw(request):  # taken (or refused) at the last moment
+        outcome = store.taken(request)
+        assert outcome is not None
+        return _outcome(outcome, asked)
     raise GrammarflowError(
-        f"asked run {run_id}'s orchestrator ({whom}) to {op}, and it has not taken the "
-        f"request within {TAKE_WITHIN:g} s; it will when it can (the request stays)")
+        f"asked run {run_id}'s orchestrator (pid {asked.holder.pid}) to {op}, and it did "
+        f"not take the request within {TAKE_WITHIN:g} s (is it stopped?); the request is "
+        "withdrawn: nothing changed")
+
+
+def _outcome(outcome: tuple[int, str | None], asked: Lease) -> Done | None:
+    seq, reply = outcome
+    if seq == WITHDRAWN:
+        return None
+    if reply is not None:
+        raise GrammarflowError(reply)
+    return Done(seq, asked.holder.pid)  # none but the orchestrator asked can take it
 
 
 __all__ = [
+    "STOP_BEFORE_ACTING_ENV",
     "TAKE_WITHIN",
     "Done",
     "Restarted",

@@ -24,7 +24,7 @@ from grammarflow.fold import (
 from grammarflow.grammar import HoleType
 from grammarflow.graph import Graph, Role, TaskState
 from grammarflow.steps import step_from_json
-from grammarflow.store import Entry, RunRow, Store
+from grammarflow.store import FINAL, Entry, RunRow, Store
 from grammarflow.workflow import Workflow
 
 
@@ -67,12 +67,13 @@ def _run_view(store: Store, run_id: int) -> dict[str, Any]:
         first = next(iter(waiting))
         said["line"] += (f" — task {first} waits for an answer: `grammarflow answer "
                          f"{row.id} {first} VALUE`")
-    if state["paused"] and row.status not in ("succeeded", "broken"):
+    paused = state["paused"] and row.status not in FINAL  # a pause ends with its run
+    if paused:
         said["line"] += (f" — PAUSED: no task starts until `grammarflow unpause {row.id}`"
                          " (running ones finish)")
     ids = state["graph"]["ids"]
     return {
-        "verdict": said, "paused": state["paused"],
+        "verdict": said, "paused": paused,
         "run": row.id, "status": row.status, "reason": row.reason,
         "workflow": row.workflow["path"],
         "created": row.created, "updated": row.updated,

@@ -15,7 +15,15 @@ where an ``aiosqlite`` await costs 200-400 us in thread hops.
 Each ``append`` is one transaction; ``append_many`` writes several entries (a task's
 accepted steps and its completion) atomically: all or none after a crash; ``batch``
 makes the writes of one stretch of the orchestrator's work (an attempt's end, the
-snapshot then due, the starts it allows) one transaction — a group commit, one a task.
+snapshot then due, the starts it allows) one transaction — a group commit, one a task;
+``transaction`` begins one at once, so that what an operation reads to decide is what
+its writes commit on.
+
+Only ours is written. ``Store(path)`` (what `run` uses) creates a journal where there is
+none — a missing file, an empty one — and :meth:`Store.existing` (every other command)
+opens only one that is there; both read what the file holds before anything is written
+to it (not even the switch to WAL), and refuse another program's database — tables,
+but no ``meta`` table keeping a grammarflow schema version — leaving it as it was.
 
 Faults. Every SQLite error becomes a :class:`StoreError` of one line naming the file
 (not a database, damaged or truncated, read-only, disk full, locked); a failed write
@@ -58,7 +66,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from grammarflow.errors import GrammarflowError
 
@@ -106,8 +114,8 @@ CREATE TABLE IF NOT EXISTS controls (  -- operations asked for by other processe
     data TEXT NOT NULL,              -- JSON: who asked, and what
     at REAL NOT NULL,
     taken INTEGER,                   -- the journal entry that took it (NULL: not yet,
-                                     -- 0: refused, the reason in reply)
-    reply TEXT                       -- why it was refused
+                                     -- 0: refused, the reason in reply, -1: withdrawn)
+    reply TEXT                       -- why it was refused (or withdrawn)
 );
 CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     run INTEGER PRIMARY KEY REFERENCES runs(id),
@@ -118,6 +126,15 @@ CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     heartbeat REAL NOT NULL          -- time.time() of its last sign of life
 );
 """
+
+#: The statuses a run keeps (a restart of a succeeded one, the one operation it takes,
+#: opens it again).
+FINAL = ("succeeded", "broken")
+
+#: ``controls.taken`` of a request withdrawn before anyone took it: the orchestrator it
+#: was asked of ended, died or gave the lease up first (its asker, if it still waits,
+#: decides again against the run as it is then), or its asker gave up waiting.
+WITHDRAWN = -1
 
 #: Test hook: after this many journal appends (in this process), SIGKILL ourselves.
 CRASH_ENV = "GRAMMARFLOW_TEST_CRASH_AFTER_APPENDS"
@@ -166,6 +183,15 @@ def _describe_error(path: Path, error: sqlite3.Error) -> str:
     if meaning is None:
         return f"database {str(path)!r}: {said}"
     return f"database {str(path)!r} {meaning} (SQLite: {said})"
+
+
+def _has_version(db: sqlite3.Connection) -> bool:
+    """The database's ``meta`` table keeps a schema version (grammarflow's mark)."""
+    try:
+        return db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() \
+            is not None
+    except sqlite3.OperationalError:  # a look-alike meta table, without those columns
+        return False
 
 
 def _refuse_truncated(path: Path) -> None:
@@ -349,13 +375,33 @@ class Store:
 
     def __init__(self, path: str | Path, *, durable: bool = False, readonly: bool = False
                  ) -> None:
+        self._setup(path)
+        if readonly:
+            self.db = self._open_readonly()
+            self._refuse_foreign(self.db)
+        else:
+            self.db = self._open_writable(durable)
+        self._opened()
+
+    @classmethod
+    def existing(cls, path: str | Path, *, durable: bool = False) -> Store:
+        """A journal that exists, opened to be written: nothing is created, and nothing
+        written — not even the switch to WAL — before the file is known to be
+        grammarflow's (its ``meta`` table keeps a schema version). A missing file, an
+        empty one or another program's database is refused (StoreError) and left as it
+        was. Every command but `run` opens its database so."""
+        store = cls.__new__(cls)
+        store._setup(path)
+        store.db = store._open_existing(durable)
+        store._opened()
+        return store
+
+    def _setup(self, path: str | Path) -> None:
         self.path = Path(path)
         self._batch: _Batch | None = None  # a group commit under way (batch())
         _refuse_truncated(self.path)
-        if readonly:
-            self.db = self._open_readonly()
-        else:
-            self.db = self._open_writable(durable)
+
+    def _opened(self) -> None:
         with self._reading():
             self._check_version()
         self._next_seq: dict[int, int] = {}
@@ -372,6 +418,7 @@ class Store:
         self.db.close()
 
     def _open_writable(self, durable: bool) -> sqlite3.Connection:
+        """The journal at ``path``, created (with its directory) where there is none."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -379,12 +426,58 @@ class Store:
                              f"{e.strerror or e}") from e
         with _translated(self.path):
             db = sqlite3.connect(self.path, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            db.execute("PRAGMA busy_timeout=5000")
+        self._refuse_foreign(db)
+        return self._as_journal(db, durable)
+
+    def _open_existing(self, durable: bool) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise StoreError(f"no database at {str(self.path)!r}: `grammarflow run` creates "
+                             "it; give another with --db")
+        with _translated(self.path):  # mode=rw: SQLite creates no file
+            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True,
+                                 isolation_level=None)
+        if self._refuse_foreign(db) == "blank":
+            db.close()
+            raise StoreError(f"no run in {str(self.path)!r}: it holds no runs yet (an empty "
+                             "database); `grammarflow run` makes one")
+        return self._as_journal(db, durable)
+
+    def _refuse_foreign(self, db: sqlite3.Connection) -> Literal["journal", "blank"]:
+        """What the file holds, read before anything is written to it: a journal, or
+        nothing ("blank": no table at all, a new file or one a `run` killed while
+        creating it left). Another program's database — tables, but no grammarflow
+        schema version — is refused (the connection closed), untouched."""
+        try:
+            with _translated(self.path):
+                db.execute("PRAGMA busy_timeout=5000")
+                tables = sorted(r[0] for r in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'"))
+                if not tables:
+                    return "blank"
+                if "meta" in tables and _has_version(db):
+                    return "journal"
+        except BaseException:
+            db.close()
+            raise
+        db.close()
+        shown = ", ".join(tables[:5]) + (" ..." if len(tables) > 5 else "")
+        raise StoreError(f"database {str(self.path)!r} is not a grammarflow journal: it holds "
+                         f"tables ({shown}) but no grammarflow schema version, and is left "
+                         "as it was; give another file with --db")
+
+    def _as_journal(self, db: sqlite3.Connection, durable: bool) -> sqlite3.Connection:
+        """Open a journal (or a blank file, made one) to be written: WAL, the schema."""
         self.db = db
-        with _translated(self.path, JournalWriteError):
-            self._migrate()
+        try:
+            with _translated(self.path):
+                self._check_version()  # another version: refused before anything is written
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            with _translated(self.path, JournalWriteError):
+                self._migrate()
+        except BaseException:
+            db.close()
+            raise
         pages = os.environ.get(MAX_PAGES_ENV)
         if pages:  # test hook (see MAX_PAGES_ENV)
             db.execute(f"PRAGMA max_page_count={int(pages)}")
@@ -432,16 +525,9 @@ class Store:
         return _translated(self.path)
 
     def _migrate(self) -> None:
-        """Create the schema in a new database; leave a database of another version
-        untouched (``_check_version`` then refuses it)."""
-        with self._tx():
-            has_meta = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-            if has_meta is not None:
-                row = self.db.execute(
-                    "SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                if row is not None and row[0] != str(SCHEMA_VERSION):
-                    return
+        """Create the schema in a new database, or what a journal of this version made
+        by an earlier grammarflow lacks (a table, an index)."""
+        with self._tx():  # (_check_version refused a journal of another version)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
@@ -578,6 +664,8 @@ class Store:
                     and current.alive():
                 raise LeaseHeld(run_id, current)
             self._put_lease(run_id, holder, time.time())
+            # asked of an owner that is gone: a request never outlives its orchestrator
+            self._withdraw_asked(run_id, "the orchestrator it was asked of was gone")
         self._held[run_id] = holder
         return current
 
@@ -599,6 +687,7 @@ class Store:
         def write() -> None:
             self._record_status(run_id, status, reason)
             self._drop_lease(run_id)
+            self._withdraw_asked(run_id, f"run {run_id} ended ({status}) first")
         self._write(run_id, write)
         self._held.pop(run_id, None)
 
@@ -606,6 +695,7 @@ class Store:
         """Give the run's lease up without a word in the journal (nothing ran)."""
         with _translated(self.path, JournalWriteError), self._tx():
             self._drop_lease(run_id)
+            self._withdraw_asked(run_id, "its lease was given up first")
         self._held.pop(run_id, None)
 
     def lease(self, run_id: int) -> Lease | None:
@@ -644,14 +734,41 @@ class Store:
             raise LeaseLost(run_id, self._lease(run_id))
 
     # ---------------------------------------------------------------- controls
+    # A request lives while the orchestrator it was asked of holds the run's lease: when
+    # that lease ends (finish_run, release) or is taken over (acquire), whatever it had
+    # not taken is withdrawn in the same transaction.
     def ask(self, run_id: int, op: str, data: dict[str, Any]) -> int:
         """Ask the run's orchestrator for an operation (any process may): a row it takes
-        and journals (:meth:`take`). Returns the request's id."""
-        with _translated(self.path, JournalWriteError), self._tx():
+        and journals (:meth:`take`). Returns the request's id. Inside a
+        :meth:`transaction` of the run: part of it."""
+        with _translated(self.path, JournalWriteError), self._controls_tx(run_id):
             cursor = self.db.execute(
                 "INSERT INTO controls (run, op, data, at) VALUES (?, ?, ?, ?)",
                 (run_id, op, json.dumps(data), time.time()))
         return int(cursor.lastrowid or 0)
+
+    def cancel_asked(self, run_id: int, ops: Sequence[str], reason: str) -> int:
+        """Refuse the run's requests of these ``ops`` not taken yet, with ``reason`` (a
+        later request made them moot); how many. Inside a :meth:`transaction` of the
+        run: part of it."""
+        with _translated(self.path, JournalWriteError), self._controls_tx(run_id):
+            cursor = self.db.execute(
+                f"UPDATE controls SET taken=0, reply=? WHERE run=? AND taken IS NULL AND op "
+                f"IN ({','.join('?' * len(ops))})", (reason, run_id, *ops))
+        return cursor.rowcount
+
+    def _withdraw_asked(self, run_id: int, why: str) -> None:
+        """Inside a transaction: withdraw every request of the run not taken yet."""
+        self.db.execute("UPDATE controls SET taken=?, reply=? WHERE run=? AND taken IS NULL",
+                        (WITHDRAWN, f"withdrawn: {why}", run_id))
+
+    def _controls_tx(self, run_id: int) -> AbstractContextManager[None]:
+        """A write of the controls table: in the run's open :meth:`transaction`, if
+        there is one, else in a transaction of its own."""
+        batch = self._batch
+        if batch is not None and batch.begun and batch.run == run_id:
+            return contextlib.nullcontext()
+        return self._tx()
 
     def asked(self, run_id: int) -> list[tuple[int, str, dict[str, Any]]]:
         """The requests not taken yet, oldest first: (id, op, data)."""
@@ -667,7 +784,7 @@ class Store:
 
     def taken(self, request: int) -> tuple[int, str | None] | None:
         """What became of request ``request``: (the journal entry that took it, None),
-        or (0, why it was refused); None while it waits."""
+        (0, why it was refused) or (:data:`WITHDRAWN`, why); None while it waits."""
         with self._reading():
             row = self.db.execute("SELECT taken, reply FROM controls WHERE id=?",
                                   (request,)).fetchone()
@@ -695,11 +812,13 @@ class Store:
         return self._write(run_id, write)
 
     def withdraw(self, request: int) -> bool:
-        """Withdraw a request nobody has taken (its orchestrator ended first): True if
-        withdrawn, False if it was taken (or refused) meanwhile."""
+        """Withdraw a request nobody has taken (its asker gives up, or saw its
+        orchestrator die): True if withdrawn, False if it was taken, refused or
+        withdrawn meanwhile."""
         with _translated(self.path, JournalWriteError), self._tx():
-            cursor = self.db.execute("UPDATE controls SET taken=0, reply='withdrawn' "
-                                     "WHERE id=? AND taken IS NULL", (request,))
+            cursor = self.db.execute("UPDATE controls SET taken=?, reply='withdrawn: its "
+                                     "asker gave up' WHERE id=? AND taken IS NULL",
+                                     (WITHDRAWN, request))
         return cursor.rowcount == 1
 
     def refuse(self, request: int, reason: str) -> None:
@@ -753,6 +872,26 @@ class Store:
         for _ in range(batch.writes):
             self._count_append()
 
+    @contextlib.contextmanager
+    def transaction(self, run_id: int) -> Iterator[None]:
+        """One transaction of the run, begun at once (and fenced by its lease, if this
+        store holds it): what is read inside it is the run as it is when what is
+        written inside it commits — an operation is decided against the state it is
+        journaled on. Its writes are a :meth:`batch` (requests of the controls table
+        join it too); an exception rolls all of it back. The block must not await."""
+        with self.batch(run_id):
+            batch = self._batch
+            assert batch is not None and batch.run == run_id, "inside a batch of another run"
+            if not batch.begun:
+                with _translated(self.path, JournalWriteError):
+                    self._begin(batch)
+            yield
+
+    def _begin(self, batch: _Batch) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        batch.begun = True
+        self._fence(batch.run)
+
     def _write(self, run_id: int, write: Callable[[], T]) -> T:
         """Do one write in one transaction, fenced by the run's lease if this store took
         it; if it fails nothing was written, so re-read the next seq. Inside a
@@ -779,9 +918,7 @@ class Store:
         try:
             with _translated(self.path, JournalWriteError):
                 if not batch.begun:
-                    self.db.execute("BEGIN IMMEDIATE")
-                    batch.begun = True
-                    self._fence(batch.run)
+                    self._begin(batch)
                 self._injected_fault()
                 result = write()
         except BaseException as e:  # maybe half written: the batch must not commit

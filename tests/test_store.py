@@ -22,6 +22,7 @@ from grammarflow.store import (
     LEASE_EXPIRY,
     MAX_PAGES_ENV,
     SCHEMA_VERSION,
+    WITHDRAWN,
     Holder,
     JournalWriteError,
     LeaseHeld,
@@ -424,3 +425,50 @@ def test_a_database_left_mid_transaction_before_wal_reads_as_empty(tmp_path: Pat
     store = Store(tmp_path / "db", readonly=True)
     assert store.empty and store.runs() == []
     assert Store(tmp_path / "db").runs() == []  # and a writer can use it
+
+
+# ---------------------------------------------------------------- requests of the controls table
+@pytest.mark.parametrize("end", ["finished", "released", "taken over"])
+def test_a_request_is_withdrawn_when_the_lease_it_was_asked_under_ends(
+        tmp_path: Path, end: str) -> None:
+    owner = Holder.this_process() if end != "taken over" else other(
+        Holder.this_process(), pid=dead_pid())
+    store = Store(tmp_path / "db")
+    run = store.create_owned_run({"path": "x"}, owner)
+    asker = Store(tmp_path / "db")
+    request = asker.ask(run, "pause", {"by": "me"})
+    if end == "finished":
+        store.finish_run(run, "broken", "a promise")
+    elif end == "released":
+        store.release(run)
+    else:
+        Store(tmp_path / "db").acquire(run, Holder.this_process())
+    outcome = asker.taken(request)
+    assert outcome is not None and outcome[0] == WITHDRAWN
+    assert asker.asked(run) == []
+    assert [e.kind for e in store.entries(run)] == (["status"] if end == "finished" else [])
+
+
+def test_a_transaction_decides_and_writes_at_once_or_not_at_all(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    run = store.create_run({"path": "x"})
+    with pytest.raises(RuntimeError, match="decided against it"), store.transaction(run):
+        store.ask(run, "pause", {})
+        store.append(run, "control", {"op": "pause"})
+        raise RuntimeError("decided against it")
+    assert store.asked(run) == [] and list(store.entries(run)) == []
+    with store.transaction(run):
+        assert store.cancel_asked(run, ["pause"], "moot") == 0
+        request = store.ask(run, "pause", {})
+        seq = store.take(run, request, "control", {"op": "pause"})
+    assert store.taken(request) == (seq, None) == (1, None)
+
+
+def test_a_later_request_cancels_earlier_ones_not_taken(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    run = store.create_run({"path": "x"})
+    pause = store.ask(run, "pause", {})
+    answer = store.ask(run, "answer", {})
+    assert store.cancel_asked(run, ["pause"], "cancelled by a later unpause") == 1
+    assert store.taken(pause) == (0, "cancelled by a later unpause")
+    assert [r[0] for r in store.asked(run)] == [answer]

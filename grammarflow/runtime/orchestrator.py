@@ -58,7 +58,10 @@ Pausing. `grammarflow pause RUN` from another process asks through the store's
 in one transaction, and from then on starts no attempt (running ones finish and
 commit; due holes still take their defaults) until `unpause`. A paused run with tasks
 left to start waits; a run whose orchestrator is not running is paused by the asking
-process itself, under the run's lease (:mod:`grammarflow.control`).
+process itself, under the run's lease (:mod:`grammarflow.control`). A run that is
+ending (broken, interrupted) takes no request: its end withdraws them, and each asker
+decides again against the ended run. A restart of a failed task lets a failed run go
+on: it stops starting tasks only while one of its tasks is failed.
 
 Stopping. A broken promise, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run: every
 running attempt is killed at once, including an attempt still being started (killed
@@ -379,6 +382,8 @@ class Orchestrator:
                                   f"taking the request to {op}")
 
     def _take(self, request: int, op: str, data: dict[str, Any]) -> None:
+        if self._ending():  # it ends the run: the end withdraws the request (finish_run)
+            return
         if op == "answer":
             self._take_answer(request, data)
             return
@@ -447,10 +452,23 @@ class Orchestrator:
         for gone in [*rb.restarted, *rb.vanished]:
             self.waiting.pop(gone, None)
             self.failures.pop(gone, None)
+        self._failure_after_restart()
         self.report(self, Event("restarted", task, f"{len(rb.restarted)} task(s) run again"
                                 f", {len(rb.removed)} step(s) rolled back"))
         self._close_due()
         self.wake.set()
+
+    def _failure_after_restart(self) -> None:
+        """The run stops starting tasks (and ends ``failed``) only while one of its tasks
+        is failed: a restart of the failed ones lets the run go on."""
+        failed = next((t for t, s in self.d.graph.state.items() if s is TaskState.FAILED),
+                      None)
+        if failed is None:
+            self.failed = None
+        elif failed in self.failures:
+            failure = self.failures[failed]
+            self.failed = (f"task {failed} failed after {failure.attempt} attempt(s): "
+                           f"{failure.reason}")
 
     def _stopping(self) -> bool:
         """No new attempt starts (the run is ending, or a task failed)."""
