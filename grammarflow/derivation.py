@@ -233,6 +233,16 @@ class Derivation:
         self.history.extend(self._pending)
         self._pending = None
 
+    def copy(self) -> Derivation:
+        """A derivation of its own that stands where this one stands (an open
+        speculation's steps included, its history not): what a worker thread may read
+        while this one goes on changing."""
+        copied = Derivation(self.grammar, Graph.from_snapshot(self.graph.snapshot()),
+                            self.limits.to_json())
+        copied.data_known = self.data_known
+        copied.workflow_kinds = self.workflow_kinds
+        return copied
+
     # ---------------------------------------------------------------- speculation
     def speculate(self) -> None:
         """Apply the next steps tentatively: :meth:`keep` them, or :meth:`discard` them

@@ -120,12 +120,19 @@ class Plan:
 
     def apply(self) -> Added:
         """Apply the plan: every step of it, or (on a refusal) none."""
+        return self.apply_to(self._derivation)
+
+    def apply_to(self, derivation: Derivation) -> Added:
+        """Apply the plan to ``derivation``: the one it was made for, or one that stands
+        where that one stood then (made by :meth:`Derivation.copy`), whatever steps it
+        took since. Every step is checked as it is applied: all of them, or (on a
+        refusal, e.g. a hole another step took meanwhile) none."""
         if self._grow is not None:
-            applied = self._derivation.apply(self._grow)
+            applied = derivation.apply(self._grow)
             return Added((self._grow,), dict(applied.tasks))
         if not self._moves:
             return Added(())
-        return _apply_moves(self._derivation, self._moves, self._attrs)
+        return _apply_moves(derivation, self._moves, self._attrs)
 
 
 def add(derivation: Derivation, diff: Diff, *, budget: int | None = None,

@@ -12,8 +12,11 @@ are journaled in one transaction — with the starts of the tasks it made ready 
 group commit, :meth:`~grammarflow.store.Store.batch`; each process starts only once its
 start is committed). If the attempt fails (non-zero exit, timeout, crash,
 protocol error) its changes vanish and it is retried up to its kind's ``retries``. The
-derivation is changed by one coroutine at a time (``mutex``): a big raw change is
-planned in a worker thread meanwhile, and signals are still served.
+derivation is changed by one coroutine at a time (``mutex``). A big raw change is
+planned apart: on a copy of the graph its task sees, in a worker thread, the mutex
+free — signals, other tasks' messages and ends are served meanwhile — then applied,
+checked step by step, to the graph as it is by then (searched again if another task
+took what it builds on).
 
 Broken promises. A message the grammar refuses (or that is malformed, unknown, or
 over :data:`~grammarflow.wire.MAX_LINE`) ends the workflow: every running task is
@@ -87,7 +90,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from grammarflow import wire
 from grammarflow.constraints import TooFewNeighbours
@@ -104,14 +107,17 @@ from grammarflow.fold import (
     snapshot_due,
 )
 from grammarflow.graph import TaskState
+from grammarflow.match import Plan
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
-from grammarflow.runtime.tentative import Tentative
+from grammarflow.runtime.tentative import Apart, Tentative
 from grammarflow.runtime.zygote import NO_ZYGOTE_ENV, ZygoteExecutor
 from grammarflow.steps import Output, SetState, Step, step_entry, step_to_json
 from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
 from grammarflow.workflow import Workflow, read_workflow
+
+T = TypeVar("T")
 
 EXIT_SUCCEEDED = 0
 EXIT_TASK_FAILED = 1
@@ -836,7 +842,9 @@ class Orchestrator:
                            ) -> None:
         async def on_line(line: bytes) -> None:
             async with self.mutex:
-                await self._on_line(attempt, line, log)
+                apart = self._on_line(attempt, line, log)
+            if apart is not None:
+                await self._search_apart(attempt, *apart)
 
         async def on_oversized(head: bytes) -> None:
             async with self.mutex:
@@ -856,28 +864,39 @@ class Orchestrator:
             while await proc.stdout.read(65536):
                 continue
 
-    async def _on_line(self, attempt: Attempt, line: bytes, log: AttemptLog) -> None:
+    def _on_line(self, attempt: Attempt, line: bytes, log: AttemptLog
+                 ) -> tuple[dict[str, Any], Apart] | None:
+        """Handle one line of a task's (the mutex held); a raw change too big to search
+        meanwhile comes back to be searched apart (:meth:`_search_apart`)."""
+        return self._guarded_message(attempt, line[:MESSAGE_KEEP].decode("utf-8", "replace"),
+                                     lambda: self._handle_line(attempt, line, log))
+
+    def _guarded_message(self, attempt: Attempt, text: str, handle: Callable[[], T]
+                         ) -> T | None:
+        """``handle()``; a fault of ours while it handles a task's message ``text`` ends
+        the run as such (not as the task's broken promise)."""
         try:
-            await self._handle_line(attempt, line, log)
+            return handle()
         except LeaseLost:
             raise  # not a bug: another orchestrator owns the run; this one stops
         except JournalWriteError as e:
             self._journal_failed(e)
         except Exception as e:  # a bug of ours, not the task's broken promise
-            self._internal_fault(e, f"handling a message from task {attempt.task}",
-                                 line[:MESSAGE_KEEP].decode("utf-8", "replace"))
+            self._internal_fault(e, f"handling a message from task {attempt.task}", text)
+        return None
 
-    async def _handle_line(self, attempt: Attempt, line: bytes, log: AttemptLog) -> None:
+    def _handle_line(self, attempt: Attempt, line: bytes, log: AttemptLog
+                     ) -> tuple[dict[str, Any], Apart] | None:
         if self._ending():
             self._refuse_while_ending(attempt, line)
-            return
+            return None
         try:
             message = wire.decode_message(line)
         except wire.WireError as e:
             self._reply_error(attempt, None, str(e))
             self._break(BrokenPromise(f"task {attempt.task} sent a malformed message: {e}"),
                         {"raw": line[:MESSAGE_KEEP].decode("utf-8", "replace")}, attempt.task)
-            return
+            return None
         op = message["op"]
         if op == self._fault_op:
             raise RuntimeError(f"test hook {INTERNAL_ERROR_ENV}: a bug while handling {op!r}")
@@ -886,12 +905,12 @@ class Orchestrator:
             text = message["msg"].encode("utf-8", "backslashreplace")
             log.write(b"[log] " + text + b"\n")
             self.report(self, Event("log", attempt.task, message["msg"]))
-            return
+            return None
         if op == "progress":
             attempt.progress = (message.get("done") or 0, message.get("total"))
             self.report(self, Event("progress", attempt.task, data=message))
-            return
-        await self._handle_request(attempt, message)
+            return None
+        return self._handle_request(attempt, message)
 
     def _refuse_while_ending(self, attempt: Attempt, line: bytes) -> None:
         """The run is ending and the attempt is being killed: still answer a request,
@@ -905,10 +924,48 @@ class Orchestrator:
                               f"the run is ending ({self._outcome()[1]}); "
                               "this attempt is being stopped")
 
-    async def _handle_request(self, attempt: Attempt, message: dict[str, Any]) -> None:
+    def _handle_request(self, attempt: Attempt, message: dict[str, Any]
+                        ) -> tuple[dict[str, Any], Apart] | None:
         try:
-            result = await self.tentative.request(attempt.task, attempt.pending, message,
-                                                  cancelled=self._ending)
+            apart = self.tentative.apart(attempt.task, attempt.pending, message)
+            if apart is not None:
+                return message, apart
+            result = self.tentative.request(attempt.task, attempt.pending, message,
+                                            cancelled=self._ending)
+        except BrokenPromise as e:
+            self._reply_error(attempt, message["id"], str(e))
+            self._break(e, message, attempt.task)
+            return None
+        self._reply(attempt, {"id": message["id"], "ok": True, "result": result})
+        return None
+
+    async def _search_apart(self, attempt: Attempt, message: dict[str, Any],
+                            apart: Apart) -> None:
+        """Plan a big raw change in a worker thread, on the copy of the graph its task
+        saw, with the mutex free: other tasks' messages and ends are served meanwhile
+        (the asking task waits for its answer). Then, the mutex held again, apply it."""
+        def stop() -> bool:
+            return self._ending() or attempt.stopped
+
+        found: Plan | BrokenPromise
+        try:
+            found = await asyncio.to_thread(apart.plan, stop)
+        except BrokenPromise as e:
+            found = e
+        async with self.mutex:
+            self._guarded_message(attempt, json.dumps(message)[:MESSAGE_KEEP],
+                                  lambda: self._finish_apart(attempt, message, apart, found))
+
+    def _finish_apart(self, attempt: Attempt, message: dict[str, Any], apart: Apart,
+                      found: Plan | BrokenPromise) -> None:
+        if self.running.get(attempt.task) is not attempt or attempt.stopped:
+            return  # the attempt ended meanwhile: nobody waits for the answer
+        if self._ending():
+            self._reply_error(attempt, message["id"], f"the run is ending "
+                              f"({self._outcome()[1]}); this attempt is being stopped")
+            return
+        try:
+            result = self.tentative.finish_apart(apart, attempt.pending, found, self._ending)
         except BrokenPromise as e:
             self._reply_error(attempt, message["id"], str(e))
             self._break(e, message, attempt.task)

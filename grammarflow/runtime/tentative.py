@@ -17,9 +17,9 @@ accepted changes — never another running task's, which are not there until it 
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from grammarflow.constraints import parse_constraints
@@ -27,7 +27,7 @@ from grammarflow.derivation import Derivation
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
 from grammarflow.lint import near, open_types
-from grammarflow.match import Diff, plan
+from grammarflow.match import Diff, Plan, plan
 from grammarflow.notation import parse_types
 from grammarflow.steps import (
     Constrain,
@@ -40,13 +40,29 @@ from grammarflow.steps import (
     Style,
 )
 
-#: A raw change with more elements than this is planned in a worker thread, so that
-#: signals (Ctrl-C) and other tasks' pipes are served meanwhile.
+#: A raw change with more elements than this is planned apart (:meth:`Tentative.apart`):
+#: on a copy of the graph, in a worker thread, while signals (Ctrl-C) and other tasks
+#: (their messages, their ends) are served.
 OFFLOAD_ABOVE = 2_000
 
 #: Seconds a raw change may take to explain before it is refused as too costly
 #: (``GRAMMARFLOW_RAW_CHANGE_DEADLINE`` sets another).
 RAW_CHANGE_DEADLINE = float(os.environ.get("GRAMMARFLOW_RAW_CHANGE_DEADLINE", "5"))
+
+
+@dataclass(frozen=True, slots=True)
+class Apart:
+    """A raw change planned apart: ``task``'s ``diff``, and a copy of the graph it saw
+    when it sent it (``derivation``), which nothing else touches."""
+
+    task: str
+    diff: Diff
+    derivation: Derivation
+
+    def plan(self, cancelled: Callable[[], bool]) -> Plan:
+        """The steps behind the change, or :class:`BrokenPromise` (any thread)."""
+        return plan(self.derivation, self.diff, deadline=RAW_CHANGE_DEADLINE,
+                    cancelled=cancelled)
 
 
 class Tentative:
@@ -88,15 +104,51 @@ class Tentative:
                 f"task {task}'s earlier changes no longer apply after another task's: "
                 f"{e.reason}", hole=e.hole, attempts=e.attempts) from None
 
-    async def request(self, task: str, pending: list[Step], message: dict[str, Any],
-                      cancelled: Callable[[], bool]) -> Any:
+    def request(self, task: str, pending: list[Step], message: dict[str, Any],
+                cancelled: Callable[[], bool]) -> Any:
         """Check and apply one request of ``task`` tentatively; its new steps are added
         to ``pending``. Raises :class:`BrokenPromise` (nothing applied) if refused."""
         self.enter(task, pending)
         start = len(self.d.history)
-        result = await self._apply(message, cancelled)
+        result = self._apply(message, cancelled)
         pending.extend(self.d.history[start:])
         return result
+
+    def apart(self, task: str, pending: Sequence[Step], message: dict[str, Any]
+              ) -> Apart | None:
+        """A raw change too big to search while everything else waits: its diff and a
+        copy of the graph ``task`` sees, to plan in a worker thread (then
+        :meth:`finish_apart`); None for any other request, which :meth:`request` takes."""
+        if message["op"] != "add":
+            return None
+        diff = _diff(message)
+        if len(diff.tasks) + len(diff.edges) <= OFFLOAD_ABOVE:
+            return None
+        self.enter(task, pending)
+        return Apart(task, diff, self.d.copy())
+
+    def finish_apart(self, apart: Apart, pending: list[Step], found: Plan | BrokenPromise,
+                     cancelled: Callable[[], bool]) -> dict[str, Any]:
+        """Apply ``found``, the plan made apart (or why there is none), to the graph the
+        task sees now; its steps are added to ``pending``. Each step is checked again as
+        it is applied: if what other tasks did meanwhile took what the plan builds on,
+        the change is searched again, on the graph as it is now. Raises
+        :class:`BrokenPromise` (nothing applied) if refused."""
+        kinds = [t.kind for t in apart.diff.tasks]
+        if isinstance(found, BrokenPromise):
+            raise _with_kinds_meant(found, kinds, self._kinds())
+        self.enter(apart.task, pending)
+        start = len(self.d.history)
+        try:
+            try:
+                added = found.apply_to(self.d)
+            except BrokenPromise:
+                added = plan(self.d, apart.diff, deadline=RAW_CHANGE_DEADLINE,
+                             cancelled=cancelled).apply()
+        except BrokenPromise as e:
+            raise _with_kinds_meant(e, kinds, self._kinds()) from None
+        pending.extend(self.d.history[start:])
+        return {"ids": dict(added.ids), "holes": list(added.holes)}
 
     def commit(self, task: str, pending: Sequence[Step]) -> list[Step]:
         """``task`` succeeded: its pending steps become permanent; returns them."""
@@ -118,7 +170,7 @@ class Tentative:
             self.settle()
 
     # ---------------------------------------------------------------- requests
-    async def _apply(self, m: dict[str, Any], cancelled: Callable[[], bool]) -> Any:
+    def _apply(self, m: dict[str, Any], cancelled: Callable[[], bool]) -> Any:
         op = m["op"]
         if op == "expand":
             steps = [Expand(s["hole"], s["production"], s.get("attrs") or {})
@@ -129,7 +181,7 @@ class Tentative:
         if op == "add":
             diff = _diff(m)
             try:
-                return await self._add(diff, cancelled)
+                return self._add(diff, cancelled)
             except BrokenPromise as e:
                 raise _with_kinds_meant(e, [t.kind for t in diff.tasks], self._kinds()) \
                     from None
@@ -162,13 +214,8 @@ class Tentative:
             return {}
         raise BrokenPromise(f"unknown request {op!r}")
 
-    async def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
-        if len(diff.tasks) + len(diff.edges) <= OFFLOAD_ABOVE:
-            found = plan(self.d, diff, deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled)
-        else:  # the search only reads the derivation; nothing else touches it meanwhile
-            found = await asyncio.to_thread(plan, self.d, diff,
-                                            deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled)
-        added = found.apply()
+    def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
+        added = plan(self.d, diff, deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled).apply()
         return {"ids": dict(added.ids), "holes": list(added.holes)}
 
 
@@ -246,4 +293,4 @@ def _refine(m: dict[str, Any]) -> Refine:
     return Refine(m["hole"], fragment, types)
 
 
-__all__ = ["OFFLOAD_ABOVE", "RAW_CHANGE_DEADLINE", "Tentative"]
+__all__ = ["OFFLOAD_ABOVE", "RAW_CHANGE_DEADLINE", "Apart", "Tentative"]
