@@ -99,7 +99,7 @@ MUTANTS: list[Mutant] = [
     M("M12", "match.py", "        slots = pattern.slots_of_kind[self.el.kind[element]]",
       "        slots = tuple(i for v in pattern.slots_of_kind.values() for i in v)",
       "a new task may take the place of a production task of another kind", "kinds"),
-    M("M13", "match.py", "                if (el.kind.get(value) == pattern.kinds[s] and value not in produced",
+    M("M13", "match.py", "                if (el.kind.get(value) == kind and value not in produced",
       "                if (value not in produced",
       "the matcher ignores kinds when it extends a partial match", "kinds"),
     M("M14", "match.py", "            elif (self.el.kind.get(value) != pattern.kinds[s] or value in self.produced",

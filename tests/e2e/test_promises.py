@@ -351,6 +351,7 @@ def s():
 
 def P(): pass
 def D(): pass
+def Q(): pass
 def A(): pass
 def B(): pass
 def e(): pass
