@@ -16,6 +16,11 @@ floor stays put from 10,000 to 100,000). The 100,000-task diff also runs as a ta
 change would (``add`` with its defaults, garbage collector on): accepted, or refused
 within the 5 s deadline.
 
+A real workflow's shape (issue 24): the 2,000-task WfCommons Epigenomics instance of
+examples/wfcommons/ (lanes of chains: a map of maps) as one raw change, listed in the
+file's order, lane by lane, and shuffled; and with one edge between two lanes' chains.
+Target: accepted in < 2 s in every order, the mutant refused in < 2 s naming the edge.
+
 Constraints (issue 15): a Montage-shaped change (two P, a D after both) grown through
 an open hole attached everywhere that promises ``only P, D; at most 10**6 P; no edges
 into s; each D has 2 P before``, on runs of 1,000 and 10,000 tasks. Target: the cost
@@ -27,7 +32,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import time
+from pathlib import Path
+from typing import Any
 
 from grammarflow import (
     BrokenPromise,
@@ -40,7 +48,7 @@ from grammarflow import (
     define,
     repeat_parallel,
 )
-from grammarflow.match import plan
+from grammarflow.match import diff_of, plan
 
 
 def floor(n: int) -> float:
@@ -181,6 +189,47 @@ def constraints_bench(count: int) -> None:
           f"target <= 2: {'ok' if ratio <= 2 else 'MISSED'}")
 
 
+def epigenomics() -> Any:
+    """examples/epigenomics.py: its grammar, and its WfCommons instances as changes."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "epigenomics.py"
+    spec = importlib.util.spec_from_file_location("epigenomics_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def real_shapes(floor_each: float) -> None:
+    """The Epigenomics change in each listing order, and its mutant (see the doc)."""
+    epi = epigenomics()
+    for order in epi.ORDERS:
+        tasks, edges = epi.change(2000, order)
+        diff = diff_of(tasks, edges)
+        best = float("inf")
+        for _ in range(3):
+            d = epi.grammar.derivation()
+            t0 = time.perf_counter()
+            plan(d, diff, deadline=None).apply()
+            best = min(best, time.perf_counter() - t0)
+        n = len(tasks)
+        print(f"real:   Epigenomics, {n:,} tasks in {order} order: accepted in {best:6.3f} s "
+              f"({best / n / floor_each:5.0f}x floor a task)  target < 2 s: "
+              f"{'ok' if best < 2 else 'MISSED'}")
+    for order in epi.ORDERS:
+        tasks, edges = epi.change(2000, order, mutate=1)
+        (u, v), = set(edges) - set(epi.change(2000, order)[1])
+        t0 = time.perf_counter()
+        try:
+            plan(epi.grammar.derivation(), diff_of(tasks, edges), deadline=None)
+            verdict = "ACCEPTED (a bug)"
+        except BrokenPromise as e:
+            named = f"not produced: edge {u} -> {v} " in e.reason
+            verdict = "refused, the edge named" if named else "refused, the edge NOT named"
+        took = time.perf_counter() - t0
+        print(f"real:   ... with an edge between two lanes, {order} order: {verdict} in "
+              f"{took:6.3f} s  target < 2 s: {'ok' if took < 2 else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the size")
@@ -209,6 +258,7 @@ def main() -> None:
     print(f"add:    per-diff cost ratio {large:,} / {small:,} nodes = {ratio:4.2f}  "
           f"target <= 2: {'ok' if ratio <= 2 else 'MISSED'}")
     big_diffs(scale, base / n)
+    real_shapes(base / n)
     constraints_bench(count)
 
 
