@@ -40,7 +40,7 @@ from grammarflow.derivation import Derivation, child_hole_id, narrowing_of
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
 from grammarflow.grammar import Fragment, HoleType, Production, TaskSpec
 from grammarflow.graph import JSON, Hole, check_name
-from grammarflow.steps import Expand, Grow, Step
+from grammarflow.steps import Applied, Expand, Grow, Step
 from grammarflow.wellformed import find_cycle, reachable_types
 
 #: Steps the search may try, beyond one per element of the diff, before it refuses.
@@ -246,19 +246,31 @@ def _apply_moves(d: Derivation, moves: tuple[_Move, ...],
         for i, move in enumerate(moves):
             ref = move.hole.ref
             hole_id = ref if isinstance(ref, str) else hole_ids.pop(ref)
+            left: list[str] = []  # holes the via steps make and leave
+            for prod, k in move.pattern.via:
+                applied = _expand(d, Expand(hole_id, prod.name), steps, created)
+                left.extend(h for j, h in enumerate(applied.holes) if j != k)
+                hole_id = applied.holes[k]
             bound = list(zip(move.pattern.locals, move.binding, strict=True))
             given = {local: attrs[name] for local, name in bound if attrs.get(name)}
-            step = Expand(hole_id, move.pattern.production.name, given)
-            applied = d.apply(step)
-            steps.append(step)
+            applied = _expand(d, Expand(hole_id, move.pattern.production.name, given),
+                              steps, created)
             for local, name in bound:
                 ids[name] = applied.tasks[local]
-            for k, hid in enumerate(applied.holes):
+            for k, hid in enumerate([*left, *applied.holes]):
                 hole_ids[(i, k)] = hid
-                created[hid] = None
-            if applied.removed is not None:
-                created.pop(applied.removed, None)
     return Added(tuple(steps), ids, tuple(created))
+
+
+def _expand(d: Derivation, step: Expand, steps: list[Step],
+            created: dict[str, None]) -> Applied:
+    """Apply ``step``, noting it and the holes it makes (and the one it takes away)."""
+    applied = d.apply(step)
+    steps.append(step)
+    created.update(dict.fromkeys(applied.holes))
+    if applied.removed is not None:
+        created.pop(applied.removed, None)
+    return applied
 
 
 # ------------------------------------------------------------------------ limits
@@ -339,24 +351,43 @@ class _Doom(NamedTuple):
     def why(self, el: _Elements) -> str:
         shown = ", ".join(el.describe(i) for i in self.edges[:_SHOWN])
         more = " ..." if len(self.edges) > _SHOWN else ""
-        prod = self.move.pattern.production
+        prods = " then ".join(map(repr, self.move.pattern.steps()))
         return (f": {shown}{more} can never be made: the production that makes task "
-                f"{self.task} ({prod!r}) attaches no hole there that could make it")
+                f"{self.task} ({prods}) attaches no hole there that could make it")
 
 
 class _Pattern:
     """A production numbered for matching: slots ``0 .. first-1`` are its parameters,
-    the next ones its new tasks; edges and hole arguments are slots (-1: ``*``)."""
+    the next ones its new tasks; edges and hole arguments are slots (-1: ``*``).
+
+    A pattern may also reach its production *through* productions that make only holes
+    (``via``: each such production and the index of its hole the next step expands):
+    ``Lanes(a, b) ::= Lane(a, b), Lanes_more(a, b)`` then ``Lane(a, b) ::= a -> X -> b``
+    is one pattern of ``Lanes`` that makes an X. Its holes are those the steps leave:
+    each via production's other holes, in order, then the production's own."""
 
     __slots__ = ("adjacent", "edges", "first", "free", "holes", "kinds", "locals",
-                 "production", "reach", "slots_of_kind")
+                 "production", "reach", "slots_of_kind", "via")
 
-    def __init__(self, prod: Production) -> None:
-        first = len(prod.params)
+    def __init__(self, prod: Production,
+                 via: tuple[tuple[Production, int], ...] = ()) -> None:
+        first = len(via[0][0].params) if via else len(prod.params)
         tasks = prod.fragment.tasks
-        slot = {name: i for i, name in enumerate(prod.params)}
+        slot: dict[str, int] = {name: i for i, name in enumerate(prod.params)}
+        holes: list[tuple[str, tuple[int, ...]]] = []
+        if via:  # each next production's parameters: what the step before glued it to
+            params = {name: i for i, name in enumerate(via[0][0].params)}
+            nexts = [step.params for step, _ in via[1:]] + [prod.params]
+            for (step, k), after in zip(via, nexts, strict=True):
+                made = step.fragment.holes
+                holes.extend((h.type, tuple(params.get(a, -1) for a in h.args))
+                             for j, h in enumerate(made) if j != k)
+                params = dict(zip(after, (params.get(a, -1) for a in made[k].args),
+                                  strict=True))
+            slot = params
         slot.update((t.local, first + j) for j, t in enumerate(tasks))
         self.production = prod
+        self.via = via
         self.first = first
         self.locals = tuple(t.local for t in tasks)
         self.kinds = ("",) * first + tuple(t.kind for t in tasks)
@@ -365,8 +396,9 @@ class _Pattern:
             by_kind.setdefault(t.kind, []).append(first + j)
         self.slots_of_kind = {k: tuple(v) for k, v in by_kind.items()}
         self.edges = tuple((slot[x], slot[y]) for x, y in prod.fragment.edges)
-        self.holes = tuple((h.type, tuple(slot.get(a, -1) for a in h.args))
-                           for h in prod.fragment.holes)
+        holes.extend((h.type, tuple(slot.get(a, -1) for a in h.args))
+                     for h in prod.fragment.holes)
+        self.holes = tuple(holes)
         adjacent: list[list[tuple[int, bool]]] = [[] for _ in self.kinds]
         for x, y in self.edges:
             adjacent[x].append((y, True))
@@ -379,6 +411,10 @@ class _Pattern:
                           if s in distance), default=0)
         #: kinds of its new tasks joined to no parameter by any path: they may be any task
         self.free = frozenset(t.kind for j, t in enumerate(tasks) if first + j not in distance)
+
+    def steps(self) -> tuple[Production, ...]:
+        """The productions applied, in order: the via ones, then its own."""
+        return (*(step for step, _ in self.via), self.production)
 
 
 def _distances(adjacent: tuple[tuple[tuple[int, bool], ...], ...],
@@ -572,22 +608,52 @@ class _Index:
         self._degrees: dict[str, frozenset[tuple[str, int, int]]] = {}
 
     def allowed(self, hole: _Hole) -> tuple[_Pattern, ...]:
-        """The productions still allowed for ``hole``, compiled."""
-        key = (hole.type, hole.allowed)
+        """The productions still allowed for ``hole``, compiled: each one, and each one
+        reached through productions that make only holes (see :class:`_Pattern`)."""
+        return self._patterns(hole.type, hole.allowed)
+
+    def _patterns(self, name: str, allowed: frozenset[str] | None) -> tuple[_Pattern, ...]:
+        key = (name, allowed)
         found = self._allowed.get(key)
         if found is None:
-            found = self._allowed[key] = tuple(
-                map(_pattern, self.types[hole.type].allowed(hole.allowed)))
+            productions = tuple(self.types[name].allowed(allowed))
+            found = self._allowed[key] = (
+                *map(_pattern, productions),
+                *(pattern for prod in productions if _only_holes(prod)
+                  for k in _holes_apart(prod)
+                  for pattern in self._through(((prod, k),))))
         return found
 
+    def _through(self, via: tuple[tuple[Production, int], ...]) -> Iterator[_Pattern]:
+        """Patterns that go ``via`` productions making only holes (each with the hole of
+        it the next step expands), then a production of that hole's type; or through at
+        most ``_THROUGH`` such productions in all. A path never enters a type it has been
+        through, nor a hole alike (type and attachment) to one it left behind: either
+        would only change which of two holes a plan uses, and the plan that uses the
+        first stays."""
+        step, k = via[-1]
+        hole = step.fragment.holes[k]
+        child = self.types[hole.type]
+        if child.open or not set(hole.args) <= set(step.params):
+            return  # open, or glued to '*': nothing to match through
+        if hole.type in {prod.lhs for prod, _ in via} or _entered_again(via):
+            return
+        for prod in child.allowed():
+            if not _only_holes(prod):
+                yield _Pattern(prod, via)
+            elif len(via) < _THROUGH:
+                for j in _holes_apart(prod):
+                    yield from self._through((*via, (prod, j)))
+
     def of(self, kind: str) -> frozenset[str]:
-        """Closed types with a production that has a task of ``kind``."""
+        """Closed types with a pattern (a production, or one reached through productions
+        that make only holes) that has a task of ``kind``."""
         found = self._of.get(kind)
         if found is None:
             found = self._of[kind] = frozenset(
                 t.name for t in self.types.values()
-                if not t.open and any(s.kind == kind for p in t.allowed()
-                                      for s in p.fragment.tasks))
+                if not t.open and any(kind in p.slots_of_kind
+                                      for p in self._patterns(t.name, None)))
         return found
 
     def derivable_kinds(self, types: Iterable[str]) -> set[str]:
@@ -633,7 +699,7 @@ class _Index:
         if found is None:
             found = self._free[kind] = frozenset(
                 t.name for t in self.types.values()
-                if not t.open and any(kind in _pattern(p).free for p in t.productions))
+                if not t.open and any(kind in p.free for p in self._patterns(t.name, None)))
         return found
 
     def reach(self, types: Iterable[str]) -> int:
@@ -643,12 +709,49 @@ class _Index:
             found = self._reach.get(name)
             if found is None:
                 found = self._reach[name] = max(
-                    (_pattern(p).reach for p in self.types[name].productions), default=0)
+                    (p.reach for p in self._patterns(name, None)), default=0)
             out = max(out, found)
         return out
 
 
 _index: _Once[Mapping[str, HoleType], _Index] = _Once(_Index)
+#: Productions that make only holes a pattern may go through (see :class:`_Pattern`).
+_THROUGH = 3
+
+
+def _entered_again(via: tuple[tuple[Production, int], ...]) -> bool:
+    """Does the last step of ``via`` enter a hole alike to one an earlier step left
+    (same type, glued to the same parameters of the first production)?"""
+    glued = via[0][0].params  # what each step's parameters are glued to, in the first's
+    left: set[tuple[str, tuple[str, ...]]] = set()
+    for step, k in via:
+        params = dict(zip(step.params, glued, strict=True))
+        made = [(h.type, tuple(params.get(a, "*") for a in h.args))
+                for h in step.fragment.holes]
+        if made[k] in left:
+            return True
+        left.update(h for j, h in enumerate(made) if j != k)
+        glued = made[k][1]
+    return False
+
+
+def _holes_apart(prod: Production) -> list[int]:
+    """The index of each hole ``prod`` makes but those alike to an earlier one (same
+    type and arguments): going through either is the same."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    out = []
+    for k, hole in enumerate(prod.fragment.holes):
+        if (hole.type, hole.args) not in seen:
+            seen.add((hole.type, hole.args))
+            out.append(k)
+    return out
+
+
+def _only_holes(prod: Production) -> bool:
+    """Does ``prod`` make holes and nothing else (no task, no edge), unguarded?"""
+    fragment = prod.fragment
+    return (bool(fragment.holes) and not fragment.tasks and not fragment.edges
+            and prod.guard is None and prod.condition is None)
 
 
 class _Lifted(_Index):
@@ -1646,12 +1749,10 @@ def _narrowing_behind(search: _Search) -> _Narrowed | None:
     moves = _lifted_moves(search)
     if moves is None:
         return None
-    for move, hid in zip(moves, _hole_ids(moves), strict=True):
-        hole, prod = move.hole, move.pattern.production
-        planned = not isinstance(hole.ref, str)
+    for hid, htype, prod, planned in _plan_steps(moves):
         allowed = None if planned else graph.holes[hid].allowed
-        if not types[hole.type].permits(prod.name, allowed):
-            return _Narrowed(hid, planned, prod, narrowing_of(types[hole.type], hid, prod.name))
+        if not types[htype].permits(prod.name, allowed):
+            return _Narrowed(hid, planned, prod, narrowing_of(types[htype], hid, prod.name))
     return None
 
 
@@ -1667,21 +1768,36 @@ def _lifted_moves(search: _Search) -> list[_Move] | None:
     return moves
 
 
-def _hole_ids(moves: list[_Move]) -> list[str]:
-    """The id of the hole each move expands: a graph hole's own, or the id a hole an
-    earlier move makes will get (as :func:`~grammarflow.derivation.instantiate` names it)."""
+def _plan_steps(moves: list[_Move]) -> Iterator[tuple[str, str, Production, bool]]:
+    """Each expansion the plan applies: the id of its hole (a graph hole's own, or the
+    id a hole an earlier step makes will get, as
+    :func:`~grammarflow.derivation.instantiate` names it), its type, the production,
+    and whether an earlier step of the plan makes the hole."""
     made: dict[tuple[int, int], str] = {}
-    out = []
     for i, move in enumerate(moves):
         ref = move.hole.ref
-        hid = ref if isinstance(ref, str) else made[ref]
-        out.append(hid)
-        parent = Hole(hid, move.hole.type)
-        counts = Counter(htype for htype, _ in move.pattern.holes)
-        seen: Counter[str] = Counter()
-        for k, (htype, _) in enumerate(move.pattern.holes):
-            seen[htype] += 1
-            made[(i, k)] = child_hole_id(parent, htype, seen[htype], counts[htype])
+        hid, htype, planned = (ref, move.hole.type, False) if isinstance(ref, str) \
+            else (made[ref], move.hole.type, True)
+        left: list[str] = []
+        for prod, k in move.pattern.via:
+            yield hid, htype, prod, planned
+            children = _child_ids(hid, htype, prod)
+            left.extend(c for j, c in enumerate(children) if j != k)
+            hid, htype, planned = children[k], prod.fragment.holes[k].type, True
+        yield hid, htype, move.pattern.production, planned
+        for k, child in enumerate([*left, *_child_ids(hid, htype, move.pattern.production)]):
+            made[(i, k)] = child
+
+
+def _child_ids(hid: str, htype: str, prod: Production) -> list[str]:
+    """The ids of the holes ``prod`` makes when it expands hole ``hid``."""
+    parent = Hole(hid, htype)
+    counts = Counter(h.type for h in prod.fragment.holes)
+    seen: Counter[str] = Counter()
+    out = []
+    for h in prod.fragment.holes:
+        seen[h.type] += 1
+        out.append(child_hole_id(parent, h.type, seen[h.type], counts[h.type]))
     return out
 
 

@@ -394,8 +394,11 @@ def test_no_state_on_the_way_to_a_plan_is_doomed(
     on: no move along it may doom the state it leads to (proofs/03-completeness.md)."""
     d, expected, _ = case
     elements = match._Elements(d, raw_diff(d, expected, rnd))
-    limits = match._Limits(100_000, None, None, 0.0)
-    moves = _Unchecked(d, elements, limits).run()
+    limits = match._Limits(20_000, None, None, 0.0)
+    try:
+        moves = _Unchecked(d, elements, limits).run()
+    except match._TooCostly:  # without the check, a search may take long: no plan to replay
+        moves = None
     assume(moves)
     event(f"plan of {len(moves)} move(s)")
     checked = match._Search(d, elements, limits)
