@@ -137,14 +137,16 @@ class Plan:
 
 def add(derivation: Derivation, diff: Diff, *, budget: int | None = None,
         deadline: float | None = DEFAULT_DEADLINE,
-        cancelled: Callable[[], bool] | None = None) -> Added:
+        cancelled: Callable[[], bool] | None = None, sender: str | None = None) -> Added:
     """Accept ``diff`` as the production application(s) that yield exactly it.
 
     Raises :class:`BrokenPromise` (the graph untouched) if no sequence of allowed
     productions, and no open hole, yields exactly this diff; or if the search gives up:
     after ``budget`` steps (default: one per element of the diff plus
     ``DEFAULT_BUDGET``), after ``deadline`` seconds (``None``: no limit), or when
-    ``cancelled()`` returns true (it is asked every few hundred units of work).
+    ``cancelled()`` returns true (it is asked every few hundred units of work). A diff
+    that touches no task of the graph grows in an open hole attached to ``sender`` (the
+    task that sent it) if there is one, else in another open hole.
 
     Threads: the search plans first and applies after; until it has the whole plan it
     only reads ``derivation``. So a caller may run ``add`` in a worker thread as long
@@ -158,12 +160,12 @@ def add(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     {'mine': 'X.1/B'}
     """
     return plan(derivation, diff, budget=budget, deadline=deadline,
-                cancelled=cancelled).apply()
+                cancelled=cancelled, sender=sender).apply()
 
 
 def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
          deadline: float | None = DEFAULT_DEADLINE,
-         cancelled: Callable[[], bool] | None = None) -> Plan:
+         cancelled: Callable[[], bool] | None = None, sender: str | None = None) -> Plan:
     """Find the steps behind ``diff`` without applying them (see :func:`add`).
 
     Only reads ``derivation``; raises :class:`BrokenPromise` as :func:`add` does.
@@ -186,7 +188,7 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     try:
         moves = search.run()
     except _TooCostly as stop:
-        grow = _grow_for(derivation, elements)
+        grow = _grow_for(derivation, elements, sender)
         if grow is None:
             raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
         return Plan(derivation, grow=grow)
@@ -203,7 +205,7 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
             raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
     if moves is not None:
         return Plan(derivation, tuple(moves), elements.attrs)
-    grow = _grow_for(derivation, elements)
+    grow = _grow_for(derivation, elements, sender)
     if grow is not None:
         return Plan(derivation, grow=grow)
     left = _left_alone(search, diff)
@@ -1806,18 +1808,21 @@ def _existing_ends(tasks: Mapping[str, object], el: _Elements) -> list[str]:
     return sorted({n for e in el.edges for n in e if n in tasks})
 
 
-def _grow_for(d: Derivation, el: _Elements) -> Grow | None:
+def _grow_for(d: Derivation, el: _Elements, sender: str | None = None) -> Grow | None:
     """A step through an open hole that admits the whole diff, if one does: one
     attached where the diff touches the graph, else one attached everywhere. A diff
     that touches no task of the graph (tasks alone, or with edges only among them) is
-    glued to nothing, so any open hole admits it: the first by id, else one attached
-    everywhere; its constraints then judge it, as they judge any growth."""
+    glued to nothing, so any open hole admits it: one attached to the ``sender`` (the
+    task that sent it) first, then the others by id, else one attached everywhere; its
+    constraints then judge it, as they judge any growth."""
     g = d.graph
     candidates: list[str] = []
     ends = _existing_ends(g.tasks, el)
     for a in ends:
         candidates.extend(sorted(g.holes_at(a)))
     if not ends:
+        if sender is not None and sender in g.tasks:
+            candidates.extend(sorted(g.holes_at(sender)))
         candidates.extend(sorted(h for name, t in d.grammar.types.items()
                                  if t.open and not t.everywhere
                                  for h in g.holes_of_type(name)))

@@ -139,6 +139,20 @@ def test_a_change_that_touches_no_task_is_judged_as_growth_in_the_open_hole(
     assert d.graph == grown.graph
 
 
+def test_a_lone_task_grows_in_the_open_hole_attached_to_its_sender() -> None:
+    # Two open holes, the first by id promising no new tasks: a task sent alone by t
+    # grows in t's hole (the first by id would refuse it), by s in s's (and is refused).
+    grammar = define("s, t, e, A(s, e), B(t, e)",
+                     ["A(a; b) ::= * where no new tasks", "B(a; b) ::= *"])
+    lone = Diff((TaskSpec("x", "X"),), ())
+    d = grammar.derivation()
+    assert add(d, lone, sender="t").ids == {"x": "B.1/x"}
+    with pytest.raises(BrokenPromise, match="no new tasks"):
+        add(grammar.derivation(), lone, sender="s")
+    with pytest.raises(BrokenPromise, match="no new tasks"):  # no sender: the first by id
+        add(grammar.derivation(), lone)
+
+
 def test_the_search_budget_refuses_instead_of_running_away() -> None:
     g = define("s, e, Ms(s, e)", repeat_parallel("Ms", "M"))
     names = {f"m{i}": "M" for i in range(200)}

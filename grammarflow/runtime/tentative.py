@@ -62,7 +62,7 @@ class Apart:
     def plan(self, cancelled: Callable[[], bool]) -> Plan:
         """The steps behind the change, or :class:`BrokenPromise` (any thread)."""
         return plan(self.derivation, self.diff, deadline=RAW_CHANGE_DEADLINE,
-                    cancelled=cancelled)
+                    cancelled=cancelled, sender=self.task)
 
 
 class Tentative:
@@ -144,7 +144,7 @@ class Tentative:
                 added = found.apply_to(self.d)
             except BrokenPromise:
                 added = plan(self.d, apart.diff, deadline=RAW_CHANGE_DEADLINE,
-                             cancelled=cancelled).apply()
+                             cancelled=cancelled, sender=apart.task).apply()
         except BrokenPromise as e:
             raise _with_kinds_meant(e, kinds, self._kinds()) from None
         pending.extend(self.d.history[start:])
@@ -215,7 +215,8 @@ class Tentative:
         raise BrokenPromise(f"unknown request {op!r}")
 
     def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
-        added = plan(self.d, diff, deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled).apply()
+        added = plan(self.d, diff, deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled,
+                     sender=self.owner).apply()
         return {"ids": dict(added.ids), "holes": list(added.holes)}
 
 
