@@ -44,8 +44,8 @@ from grammarflow.graph import check_name
 
 __all__ = ["AtMost", "Constraint", "ConstraintState", "Degree", "Each", "NoEdges",
            "NoTasks", "OnlyEdges", "OnlyKinds", "Scope", "TooFewNeighbours",
-           "format_constraints", "parse_constraint", "parse_constraints", "to_constraints",
-           "with_tasks"]
+           "format_constraints", "names_in", "parse_constraint", "parse_constraints",
+           "to_constraints", "with_tasks"]
 
 #: How a neighbour count is bounded.
 BOUNDS = ("exactly", "at least", "at most")
@@ -282,7 +282,16 @@ def parse_constraints(text: str) -> tuple[Constraint, ...]:
     >>> format_constraints(parse_constraints("only M, N;no new edges"))
     'only M, N; no new edges'
     """
-    return tuple(parse_constraint(part) for part in text.split(";") if part.strip())
+    out = []
+    start = 0
+    for part in text.split(";"):
+        if part.strip():
+            try:
+                out.append(parse_constraint(part))
+            except NotationError as e:  # placed in the whole text, not in its piece
+                raise NotationError(text, start + e.position, e.expected) from None
+        start += len(part) + 1
+    return tuple(out)
 
 
 def format_constraints(constraints: Iterable[Constraint]) -> str:
@@ -309,7 +318,7 @@ def to_constraints(items: Iterable[str | Constraint] | str, where: str) -> tuple
 
 def check_constraint(c: Constraint, where: str) -> None:
     """Names valid, numbers not negative."""
-    for name in _names(c):
+    for name, _ in names_in(c):
         check_name(name, f"{where}: name in constraint '{c}'")
     numbers = [c.n] if isinstance(c, AtMost) else [d.n for d in c.degrees] \
         if isinstance(c, Each) else []
@@ -318,18 +327,24 @@ def check_constraint(c: Constraint, where: str) -> None:
                            "numbers >= 0")
 
 
-def _names(c: Constraint) -> list[str]:
+def names_in(c: Constraint) -> list[tuple[str, bool]]:
+    """The names ``c`` holds, each with whether it stands in an edge (where a parameter
+    may stand as well as a kind).
+
+    >>> names_in(parse_constraint("no edges from a into M"))
+    [('a', True), ('M', True)]
+    """
     match c:
         case OnlyKinds(kinds):
-            return list(kinds)
+            return [(k, False) for k in kinds]
         case AtMost(_, kind):
-            return [kind] if kind else []
+            return [(kind, False)] if kind else []
         case OnlyEdges(edges):
-            return [n for e in edges for n in e]
+            return [(n, True) for e in edges for n in e]
         case NoEdges(source, target):
-            return [n for n in (source, target) if n]
+            return [(n, True) for n in (source, target) if n]
         case Each(kind, degrees):
-            return [kind, *(d.kind for d in degrees)]
+            return [(kind, False), *((d.kind, False) for d in degrees)]
     return []
 
 

@@ -102,8 +102,6 @@ def parse_cosmetic_promise(text: str) -> str:
     """A cosmetic promise in its canonical text (GrammarflowError if it is none):
     ``no cosmetic changes``, ``colors from red, #16a34a``, ``only tasks inside X may
     restyle`` (any style of a task), ``only tasks inside X may relabel`` (its label)."""
-    from grammarflow.errors import GrammarflowError
-
     said = " ".join(text.split())
     for pattern, kind in _RULES:
         m = pattern.match(said)

@@ -681,6 +681,20 @@ class Derivation:
                 if why is not None:
                     raise BrokenPromise(why, hole=parent.id if parent is not None else None)
 
+    def _check_fresh_looks(self, hole: Hole, types: Sequence[HoleType]) -> None:
+        """What the tasks of a refinement's fresh types look like is a change too (not
+        registered): it keeps the cosmetic promises a ``Style`` step keeps, judged as
+        a style of a task inside ``hole`` (where those tasks will be made)."""
+        for fresh in types:
+            for prod in fresh.productions:
+                for t in prod.fragment.tasks:
+                    looks = cosmetic_part(t.attrs)
+                    why = looks and promise_refusal(
+                        self.grammar.cosmetics, f"task {t.local} of fresh hole type "
+                        f"{fresh.name} (refining {hole.id})", f"{hole.id}/{t.local}", looks)
+                    if why:
+                        raise BrokenPromise(why, hole=hole.id)
+
     def _check_can_finish(self, holes: Iterable[str], chain: tuple[str, ...] | None = None,
                           types: Mapping[str, HoleType] | None = None,
                           allowed: frozenset[str] | None = None) -> None:
@@ -787,6 +801,7 @@ class Derivation:
     def _refine(self, step: Refine) -> Applied:
         hole, _ = self._open_hole(step.hole, "refinement")
         grammar = self._with_new_types(step.types, hole)
+        self._check_fresh_looks(hole, step.types)
         if self.workflow_kinds is not None:  # the grammar's own check knew only its kinds
             for t in step.types:
                 self._check_names(f"refining {hole.id}: hole type {t.name}", t,

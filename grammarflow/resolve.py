@@ -29,19 +29,12 @@ did you mean b (the parameter glued to fin) or B?
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from grammarflow.constraints import (
-    AtMost,
-    Constraint,
-    Each,
-    NoEdges,
-    OnlyEdges,
-    OnlyKinds,
-)
+from grammarflow.constraints import Constraint, names_in
 from grammarflow.grammar import Grammar
+from grammarflow.lint import near
 
 __all__ = ["Vocabulary", "grammar_unresolved", "unresolved"]
 
@@ -74,7 +67,7 @@ def unresolved(constraints: Sequence[Constraint], where: str, names: Vocabulary
     """Why a name in ``constraints`` resolves to nothing, or None (the first such name;
     ``where`` says whose constraints they are: ``hole type Dyn``)."""
     for c in constraints:
-        for name, edge in _positions(c):
+        for name, edge in names_in(c):
             why = _why_not(name, edge, names)
             if why is not None:
                 return f"{where}: constraint '{c}' names '{name}', {why}"
@@ -107,23 +100,6 @@ def grammar_unresolved(grammar: Grammar, kinds: Collection[str] | None = None) -
     return None
 
 
-def _positions(c: Constraint) -> Iterator[tuple[str, bool]]:
-    """The names in ``c``, each with whether it stands in an edge (where a parameter
-    may stand too)."""
-    match c:
-        case OnlyKinds(kinds):
-            yield from ((k, False) for k in kinds)
-        case AtMost(_, kind) if kind is not None:
-            yield kind, False
-        case OnlyEdges(edges):
-            yield from ((n, True) for e in edges for n in e)
-        case NoEdges(source, target):
-            yield from ((n, True) for n in (source, target) if n is not None)
-        case Each(kind, degrees):
-            yield kind, False
-            yield from ((d.kind, False) for d in degrees)
-
-
 def _why_not(name: str, edge: bool, names: Vocabulary) -> str | None:
     """Why ``name`` resolves to nothing (see the module docstring), or None."""
     if edge and name in names.params:
@@ -143,7 +119,7 @@ def _why_not(name: str, edge: bool, names: Vocabulary) -> str | None:
         said = (f"which is not {what}: no task of the workflow can have that kind (it is "
                 "no kind of the grammar, 'kinds' does not name it and the workflow file "
                 "defines no function so called)")
-        meant = _near(name, [*(names.params if edge else ()), *sorted(kinds)])
+        meant = near(name, [*(names.params if edge else ()), *sorted(kinds)], _SUGGESTED)
     return said + (f": did you mean {' or '.join(meant)}?" if meant else "")
 
 
@@ -154,8 +130,3 @@ def _expected(edge: bool, names: Vocabulary) -> str:
     return f"a parameter of {names.type} ({shown}) or a kind"
 
 
-def _near(name: str, candidates: list[str]) -> list[str]:
-    """Candidates a misspelt ``name`` may mean: the same in another case first."""
-    same = [c for c in candidates if c.casefold() == name.casefold()]
-    close = difflib.get_close_matches(name, candidates, n=_SUGGESTED, cutoff=0.6)
-    return list(dict.fromkeys([*same, *close]))[:_SUGGESTED]

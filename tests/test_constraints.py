@@ -566,3 +566,31 @@ def test_a_name_in_a_constraint_given_at_run_time_resolves() -> None:
     assert "names 'Wrk'" in refused(d, Refine("Dyn.1", Fragment(
         holes=(HoleSpec("Only", ("s", "fin")),)), fresh))
     d.apply(Constrain("Dyn.1", parse_constraints("no edges into b; at most 2 Work")))
+
+
+GOOD = st.sampled_from(["only P, D", "no new edges", "at most 3 P", "no edges into b",
+                        "each D has 2 P before", "only a -> P, P -> b"])
+BAD = st.sampled_from(["at most", "each D has P before", "only", "no edges from",
+                       "at most three P"])
+
+
+@given(st.lists(GOOD, max_size=4), BAD, st.integers(0, 4),
+       st.lists(st.sampled_from(["", " ", "\n    "]), min_size=12, max_size=12))
+def test_a_bad_constraint_is_pointed_at_in_the_text_it_was_read_from(
+        good: list[str], bad: str, at: int, spaces: list[str]) -> None:
+    """A malformed constraint among others is reported where it is in the whole text
+    (its line and column in a workflow file come from there): the position falls inside
+    the bad piece, not inside the piece at the same place of another (a `;`-separated
+    list was reported relative to its piece)."""
+    pieces = [*good[:at], bad, *good[at:]]
+    text, start = "", 0
+    for i, piece in enumerate(pieces):
+        if i == min(at, len(good)):
+            start = len(text)
+        text += spaces[2 * i] + piece + spaces[2 * i + 1] + (";" if i < len(pieces) - 1 else "")
+    end = start + len(spaces[2 * min(at, len(good))]) + len(bad) + len(
+        spaces[2 * min(at, len(good)) + 1])
+    with pytest.raises(NotationError) as e:
+        parse_constraints(text)
+    assert e.value.text == text
+    assert start <= e.value.position <= end, (text, e.value.position, start, end)

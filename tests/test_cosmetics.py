@@ -23,8 +23,8 @@ from grammarflow import (
     define,
 )
 from grammarflow.derivation import Derivation
-from grammarflow.grammar import Grammar
-from grammarflow.graph import Graph
+from grammarflow.grammar import Grammar, HoleSpec, HoleType, Production
+from grammarflow.graph import Graph, Role
 from grammarflow.render import Picture, to_dot
 from grammarflow.steps import Style, step_from_json, step_to_json
 
@@ -187,6 +187,38 @@ def test_every_way_a_style_enters_a_run_passes_the_same_check(
         with pytest.raises(BrokenPromise) as refused:
             _doors(g, door, {**looks, "item": 3})
         assert refused.value.reason == why
+
+
+@given(PROMISES, LOOKS)
+def test_what_a_refinements_fresh_types_make_keeps_the_cosmetic_promises(
+        promises: tuple[str, ...], looks: dict[str, str]) -> None:
+    """Issue 24.1: a refinement's fresh hole type whose production gives its task a
+    look is a change, not a registration: refused exactly when a Style step giving the
+    task made in its place that look would be (it went around 'no cosmetic changes')."""
+    assume(looks)
+    g = Grammar(DOORS.start, DOORS.types, cosmetics=promises)
+    fresh = HoleType("T", ("a",), (Role.AFTER,), (Production(
+            "T", ("a",), Fragment((TaskSpec("n", "N", looks),), (), (("a", "n"),))),))
+    plain = HoleType("T", ("a",), (Role.AFTER,), (Production(
+        "T", ("a",), Fragment((TaskSpec("n", "N"),), (), (("a", "n"),))),))
+    refine = Fragment((), (HoleSpec("T", ("s",)),), ())
+    d = g.derivation()
+    d.apply(Refine("Dyn.1", refine, (plain,)))
+    task = d.apply(Expand("Dyn.1/T.1", "1")).tasks["n"]
+    try:
+        d.apply(Style(task, None, looks))
+        allowed = True
+    except BrokenPromise:
+        allowed = False
+    d = g.derivation()
+    if allowed:
+        d.apply(Refine("Dyn.1", refine, (fresh,)))
+        assert d.apply(Expand("Dyn.1/T.1", "1")).tasks["n"] == task
+        assert d.graph.tasks[task].attrs == looks
+    else:
+        with pytest.raises(BrokenPromise, match=r"fresh hole type T \(refining Dyn.1\)"):
+            d.apply(Refine("Dyn.1", refine, (fresh,)))
+        assert "Dyn.1" in d.graph.holes  # nothing of it applied
 
 
 @given(st.from_regex(r"#[0-9a-f]{6}|[a-z]{1,12}", fullmatch=True).flatmap(
