@@ -28,7 +28,6 @@ the same for an orchestrator on another host sharing the file.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import signal
@@ -336,9 +335,13 @@ def _wait(store: Store, run_id: int, op: str, request: int, asked: Lease) -> Don
             if (lease is None or not lease.alive()) and store.withdraw(request):
                 return None  # its orchestrator died before taking it (kill -9)
             time.sleep(0.05)
-    except BaseException:
-        with contextlib.suppress(GrammarflowError):
+    except BaseException as stopped:  # Ctrl-C while waiting: the request goes with us
+        try:
             store.withdraw(request)
+        except GrammarflowError as e:
+            raise GrammarflowError(
+                f"stopped while waiting, and the request could not be withdrawn ({e}): "
+                f"the orchestrator of run {run_id} may still take it") from stopped
         raise
     if not store.withdraw(request):  # taken (or refused) at the last moment
         outcome = store.taken(request)

@@ -161,9 +161,10 @@ class _Promises:
     scope the hole is in, outer first, each constraint with what it counted so far."""
 
     def __init__(self, data: dict[str, Any]) -> None:
-        self.scopes = {s["id"]: s for s in data.get("scopes", ())}
-        self.holes: dict[str, list[str]] = data.get("holes", {})
-        self.made = {(sid, i): n for sid, i, n in data.get("made", ())}
+        # read as ConstraintState.load_json reads them: a change of the format fails here
+        self.scopes = {s["id"]: s for s in data["scopes"]}
+        self.holes: dict[str, list[str]] = data["holes"]
+        self.made = {(sid, i): n for sid, i, n in data["made"]}
         self.parsed: dict[str, Scope] = {}
 
     def of(self, hole: str) -> list[dict[str, Any]]:

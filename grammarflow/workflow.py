@@ -23,6 +23,7 @@ import contextlib
 import importlib.machinery
 import importlib.util
 import io
+import re
 import sys
 import tokenize
 import traceback
@@ -390,7 +391,7 @@ def read_workflow(path: str | Path) -> Workflow:
         kinds.setdefault(name, Kind(f":{name}"))
     unknown = grammar_unresolved(grammar, kinds)  # now every kind a run can make is known
     if unknown is not None:
-        raise WorkflowFileError(str(path), None, unknown)
+        raise WorkflowFileError(str(path), _line_naming(file, unknown), unknown)
     declared = _declared_types(module, grammar, kinds, functions, str(path))
     if declared:
         try:
@@ -499,6 +500,24 @@ def _line_written(file: Path, running: traceback.FrameSummary, source: str, offs
     literals = [lit for lit in _string_literals(tokens) if lit.value == source]
     inside = [lit for lit in literals if first <= lit.pieces[0][1].start[0] <= last]
     return next((lit.line_of(offset) for lit in inside or literals), None)
+
+
+def _line_naming(file: Path, why: str) -> int | None:
+    """The line of ``file`` on which a constraint that ``why`` refuses (``... constraint
+    'only Wrok' names 'Wrok', ...``) writes the name, in a string literal with a
+    ``where`` (a production's constraints) if one has it; None if none is found."""
+    named = re.search(r"names '([^']+)'", why)
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(file.read_text()).readline))
+    except (OSError, SyntaxError, tokenize.TokenError, UnicodeDecodeError):
+        return None
+    if named is None:
+        return None
+    word = re.compile(rf"(?<![\w.]){re.escape(named.group(1))}(?![\w.])")
+    found = [(lit, m.start()) for lit in _string_literals(tokens)
+             for m in [word.search(lit.value)] if m is not None]
+    found.sort(key=lambda f: "where" not in f[0].value)
+    return found[0][0].line_of(found[0][1]) if found else None
 
 
 @dataclass(frozen=True, slots=True)

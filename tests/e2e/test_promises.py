@@ -282,8 +282,8 @@ def test_a_name_in_a_constraint_that_resolves_to_nothing_is_refused(
     checked = check(project)
     ran = project.cli("run", "wf.py")
     assert (checked.returncode, ran.returncode) == (2, 2)
-    for out in (checked.stderr, ran.stderr):
-        assert out.startswith("error: wf.py") and said in out, out
+    for out in (checked.stderr, ran.stderr):  # on the line that writes the constraint
+        assert out.startswith("error: wf.py, line 3: ") and said in out, out
 
 
 def test_a_name_in_a_constraint_given_at_run_time_must_resolve(project: Project) -> None:
