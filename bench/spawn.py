@@ -15,9 +15,13 @@ three pipes and a process group, what the runtime used before. Then:
   a pidfd (no transports, no protocol objects; but posix_spawn cannot set the working
   directory, which a task needs);
 * ``subprocess.Popen`` read the same way: the same saving, with the working directory;
-* the runtime now: :class:`grammarflow.runtime.local.LocalExecutor` (Popen, the pipes of
-  :mod:`grammarflow.runtime.pipes`, a pidfd), through its own ``start``;
-* a fork from a warm zygote, for scale (:mod:`grammarflow.runtime.zygote`).
+* :class:`grammarflow.runtime.local.LocalExecutor` (Popen, the pipes of
+  :mod:`grammarflow.runtime.pipes`, a pidfd), through its own ``start``: how the
+  orchestrator spawns where there are no child subreapers (not Linux);
+* the runtime now: the same script spawned by the run's zygote
+  (:mod:`grammarflow.runtime.zygote`, which forks itself, a small process, to exec it:
+  the orchestrator only sends it a request and the pipes);
+* a fork from a warm zygote, for scale.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from grammarflow.runtime.local import use_pidfd_child_watcher
+from grammarflow.runtime.executor import Executor
+from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
+from grammarflow.runtime.zygote import ZygoteExecutor
 
 ARGV = [sys.executable, "-c", "pass"]
 
@@ -125,12 +131,11 @@ async def popen_pipes() -> None:
         f.close()
 
 
-def executor_way(root: Path) -> Callable[[], Awaitable[None]]:
-    """The runtime's LocalExecutor starting a script that does nothing."""
+def executor_way(root: Path, executor: Executor) -> Callable[[], Awaitable[None]]:
+    """One of the runtime's executors starting a script that does nothing."""
     import json
 
     from grammarflow.runtime.executor import Launch
-    from grammarflow.runtime.local import LocalExecutor
     from grammarflow.workflow import Kind
 
     (root / "nothing.py").write_text("")
@@ -138,7 +143,6 @@ def executor_way(root: Path) -> Callable[[], Awaitable[None]]:
     wf.write_text("")
     context = json.dumps({"db": "bench", "run": "0", "task": "t", "kind": "t", "owner": None})
     launch = Launch("t", "t", Kind("nothing.py"), context, wf)
-    executor = LocalExecutor()
 
     async def one() -> None:
         proc = await executor.start(launch)
@@ -154,7 +158,6 @@ def zygote_way(root: Path) -> Callable[[], Awaitable[None]]:
     import json
 
     from grammarflow.runtime.executor import Launch
-    from grammarflow.runtime.zygote import ZygoteExecutor
     from grammarflow.workflow import Kind
 
     wf = root / "wf.py"
@@ -195,7 +198,9 @@ def main() -> None:
              lambda: asyncio_pipes(stderr_pipe=False, log=root / "err.log")),
             ("posix_spawn, 3 pipes, add_reader, pidfd", posix_spawn_pipes),
             ("subprocess.Popen, 3 pipes, add_reader, pidfd", popen_pipes),
-            ("LocalExecutor.start (the runtime now)", executor_way(root)),
+            ("LocalExecutor.start (where no subreapers)", executor_way(root, LocalExecutor())),
+            ("spawned by the zygote (the runtime now)",
+             executor_way(root, ZygoteExecutor(fork=False))),
         ]
         first: tuple[float, float] | None = None
         for label, one in ways:

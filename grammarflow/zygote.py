@@ -1,22 +1,31 @@
-"""The zygote: a fork server that has imported a run's workflow file once, and forks a
-fresh child for each attempt of a function task — ``python -m grammarflow.zygote FD``.
+"""The zygote: the parent of every task process of a run — ``python -m grammarflow.zygote
+FD``. It forks a fresh child for each attempt of a function task, from itself as it
+stood after importing the run's workflow file once, and spawns every other attempt (a
+script, a module, a function task spawned fresh) as a new program.
 
 Started by :class:`grammarflow.runtime.zygote.ZygoteExecutor` with one end of a Unix
-``SOCK_SEQPACKET`` socket pair as file descriptor ``FD``. Each request is one packet: a
-JSON object ``{"file", "func", "args", "cwd", "context"}`` and, with it (``SCM_RIGHTS``),
-the attempt's stdin, stdout and stderr. The zygote forks; the child becomes the
-attempt — its own process group, those three descriptors as 0, 1 and 2, the task's
-context in its environment, the kind's function called as ``python -m grammarflow.call``
-would — and the zygote answers ``{"pid": N}``. When a child exits the zygote reaps it
-(a pidfd per child tells it when) and sends ``{"exit": N, "code": C}`` (negative: the
-signal that killed it). End of file on the socket (the orchestrator is gone) ends the
-zygote; its children go on as any task process would, until a `resume` kills them
-(they carry the zygote's marker, ``GRAMMARFLOW_ZYGOTE``, naming the run and its
-orchestrator).
+``SOCK_SEQPACKET`` socket pair as file descriptor ``FD``. Each request is one packet,
+with the attempt's stdin, stdout and stderr (``SCM_RIGHTS``): ``{"file", "func",
+"args", "cwd", "context"}`` forks a child that calls the kind's function as ``python
+-m grammarflow.call`` would; ``{"argv", "cwd", "context"}`` spawns ``argv`` with the
+context in its environment. Either child is the attempt's *main process*: its own
+process group, those three descriptors as 0, 1 and 2, the task's context in its
+environment — and a child subreaper (:mod:`grammarflow.reaper`), like the zygote
+itself. The zygote answers ``{"pid": N}`` (or ``{"error": why}``: it could not start).
 
-Nothing is shared between attempts: each child is a copy of the zygote as it stood
-after importing the file, and the zygote itself never runs a task, opens the task
-channel or reads a context. Standard library only, like the task SDK.
+Nothing an attempt started outlives it. When a main process exits, the zygote reaps it
+(a pidfd per child tells it when) and kills what it left behind — every child of the
+zygote that is not a running attempt's main process, with everything below it
+(:func:`grammarflow.reaper.sweep`): whatever its descendants did (``setsid``, a double
+fork, an empty environment), they were below the main process while it ran, and are
+below the zygote now — and only then sends ``{"exit": N, "code": C}`` (negative: the
+signal that killed it). End of file on the socket (the orchestrator ended, or died:
+``kill -9``) ends the zygote: it kills every attempt still running, with everything
+below it, and exits; so does any fault of its own.
+
+Nothing is shared between attempts: each forked child is a copy of the zygote as it
+stood after importing the file, and the zygote itself never runs a task, opens the
+task channel or reads a context. Standard library only, like the task SDK.
 """
 
 from __future__ import annotations
@@ -26,9 +35,13 @@ import gc
 import json
 import os
 import selectors
+import signal
 import socket
+import subprocess
 import sys
 import traceback
+
+from grammarflow import reaper, wire
 
 #: The environment variable naming the run and the orchestrator a zygote serves.
 ENV_ZYGOTE = "GRAMMARFLOW_ZYGOTE"
@@ -37,35 +50,116 @@ ENV_ZYGOTE = "GRAMMARFLOW_ZYGOTE"
 MAX_PACKET = 1 << 20
 
 
+class _Gone(Exception):
+    """The orchestrator is gone: its end of the socket is closed."""
+
+
+class _Main:
+    """A running attempt's main process: forked (``popen`` None) or spawned."""
+
+    __slots__ = ("pid", "popen")
+
+    def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None) -> None:
+        self.pid, self.popen = pid, popen
+
+    def reap(self) -> int:
+        """Its exit status, once it exited (negative: killed by that signal)."""
+        if self.popen is not None:
+            return self.popen.wait()
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[0]))
+    reaper.become_subreaper()
     import grammarflow
-    from grammarflow import call, task, wire  # noqa: F401 — what every attempt uses
+    from grammarflow import call, task  # noqa: F401 — what every attempt uses
 
     grammarflow.TASK_PROCESS = True  # the file's define() and kinds: stand-ins
+    mains: dict[int, _Main] = {}  # pidfd -> the main process it tells the exit of
+    try:
+        _serve(sock, mains)
+    except _Gone:
+        pass
+    finally:  # the orchestrator is gone, or this is a fault of ours: end every attempt
+        _end(mains)
+    return 0
+
+
+def _serve(sock: socket.socket, mains: dict[int, _Main]) -> None:
     modules: dict[str, object] = {}
+    # Built once: Popen would encode os.environ at every spawn.
+    env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()
+           if k != ENV_ZYGOTE}
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, None)
-    children: dict[int, int] = {}  # pidfd -> pid
     while True:
         for key, _ in selector.select():
             if key.data is None:
-                packet, fds, _, _ = socket.recv_fds(sock, MAX_PACKET, 3)
+                try:
+                    packet, fds, _, _ = socket.recv_fds(sock, MAX_PACKET, 3)
+                except ConnectionError:
+                    raise _Gone from None
                 if not packet:
-                    return 0  # the orchestrator is gone
-                pid = _fork(sock, selector, json.loads(packet), fds, modules)
-                pidfd = os.pidfd_open(pid)
-                children[pidfd] = pid
-                selector.register(pidfd, selectors.EVENT_READ, pid)
-                sock.send(json.dumps({"pid": pid}).encode())
+                    raise _Gone
+                request = json.loads(packet)
+                try:
+                    if "argv" in request:
+                        spawned = _spawn(request, fds, {
+                            **env, wire.ENV_TASK.encode(): str(request["context"]).encode()})
+                        main = _Main(spawned.pid, spawned)
+                    else:
+                        main = _Main(_fork(sock, selector, request, fds, modules), None)
+                except (OSError, subprocess.SubprocessError) as e:
+                    _tell(sock, {"error": str(e)})
+                    continue
+                pidfd = os.pidfd_open(main.pid)
+                mains[pidfd] = main
+                selector.register(pidfd, selectors.EVENT_READ, main.pid)
+                _tell(sock, {"pid": main.pid})
             else:
-                pidfd = key.fd
-                selector.unregister(pidfd)
-                os.close(pidfd)
-                pid = children.pop(pidfd)
-                _, status = os.waitpid(pid, 0)
-                sock.send(json.dumps({"exit": pid,
-                                      "code": os.waitstatus_to_exitcode(status)}).encode())
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                main = mains.pop(key.fd)
+                code = main.reap()
+                reaper.sweep({m.pid for m in mains.values()})  # what it left behind
+                _tell(sock, {"exit": main.pid, "code": code})
+
+
+def _tell(sock: socket.socket, message: dict[str, object]) -> None:
+    try:
+        sock.send(json.dumps(message).encode())
+    except (BrokenPipeError, ConnectionError):
+        raise _Gone from None
+
+
+def _end(mains: dict[int, _Main]) -> None:
+    """Kill every running attempt — its group, and the main process if it left it —
+    and everything below them, and reap them all."""
+    for main in mains.values():
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(main.pid, signal.SIGKILL)
+    for pidfd, main in mains.items():
+        with contextlib.suppress(ChildProcessError):
+            main.reap()
+        os.close(pidfd)
+    mains.clear()
+    reaper.sweep(())
+
+
+def _spawn(request: dict[str, object], fds: list[int], env: dict[bytes, bytes]
+           ) -> subprocess.Popen[bytes]:
+    """Start ``request["argv"]`` as an attempt's main process: a subreaper (set in the
+    child before it execs: a fork of this small process, not of the orchestrator)."""
+    try:
+        return subprocess.Popen(
+            [str(a) for a in request["argv"]],  # type: ignore[attr-defined]
+            stdin=fds[0], stdout=fds[1], stderr=fds[2], env=env, cwd=str(request["cwd"]),
+            process_group=0, preexec_fn=reaper.become_subreaper)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _fork(sock: socket.socket, selector: selectors.BaseSelector, request: dict[str, object],
@@ -79,7 +173,12 @@ def _fork(sock: socket.socket, selector: selectors.BaseSelector, request: dict[s
             module = None
         modules[path] = module
     gc.freeze()  # what the zygote holds stays out of the children's collections
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
     if pid:
         for fd in fds:
             os.close(fd)
@@ -108,11 +207,11 @@ def _preload(path: str) -> object:
 def _become_attempt(request: dict[str, object], fds: list[int], module: object,
                     path: str) -> int:
     os.setpgid(0, 0)
+    reaper.become_subreaper()
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(str(request["cwd"]))
-    from grammarflow import wire
     from grammarflow.call import MODULE, call, load
 
     os.environ[wire.ENV_TASK] = str(request["context"])

@@ -4,13 +4,14 @@
 * :mod:`.tentative` — running tasks' changes checked against the grammar;
 * :mod:`.attempt` — one attempt's record, log and output framing;
 * :mod:`.executor` — the seam: what an executor must do;
-* :mod:`.local` — tasks as Python subprocesses in their own process groups;
+* :mod:`.zygote` — every task started by the run's zygote, under child subreapers;
+* :mod:`.local` — tasks as Python subprocesses in their own process groups (not Linux);
 * :mod:`.inprocess` — tasks as coroutines, same protocol (for tests).
 """
 
 from grammarflow.runtime.attempt import Attempt
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
-from grammarflow.runtime.local import LocalExecutor, kill_orphans, use_pidfd_child_watcher
+from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
 from grammarflow.runtime.orchestrator import (
     CRASH_BEFORE_COMMIT_ENV,
     EXIT_BROKEN_PROMISE,
@@ -57,7 +58,6 @@ __all__ = [
     "Orchestrator",
     "Reporter",
     "TaskProcess",
-    "kill_orphans",
     "no_report",
     "use_pidfd_child_watcher",
 ]

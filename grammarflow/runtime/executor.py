@@ -6,10 +6,12 @@ a reply line, to kill it (its whole process tree) and to wait for its main proce
 The orchestrator does the rest the same way whatever runs the task: it reads protocol
 lines and output, checks requests against the grammar, replies, enforces the timeout.
 
+* :class:`~grammarflow.runtime.zygote.ZygoteExecutor` — a process per attempt, in its
+  own process group, started by the run's zygote: a function task forked from it, any
+  other spawned (what ``grammarflow run`` uses);
 * :class:`~grammarflow.runtime.local.LocalExecutor` — a Python subprocess per attempt,
-  in its own process group;
-* :class:`~grammarflow.runtime.zygote.ZygoteExecutor` — the same, but a function task
-  forked from a warm zygote (what ``grammarflow run`` uses);
+  in its own process group, spawned by the orchestrator (where there are no child
+  subreapers: not Linux);
 * :class:`~grammarflow.runtime.inprocess.InProcessExecutor` — a coroutine per attempt
   inside the orchestrator's process, speaking the same JSON lines (for tests: fast,
   deterministic, and every message still goes through the real orchestrator).
@@ -83,9 +85,10 @@ class Executor(Protocol):
     async def start(self, launch: Launch) -> TaskProcess:
         """Start one attempt (``OSError``: it could not be started)."""
 
-    def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
-        """At ``resume``, holding the run's lease: end the attempts of ``tasks`` that a
-        dead orchestrator left running. Returns what was killed (pids, or nothing)."""
+    def kill_orphans(self, db_key: str, run_id: int) -> list[int]:
+        """At ``resume``, holding the run's lease, before anything runs again: end every
+        process of the run that a dead orchestrator left running, with everything they
+        started. Returns what was killed (pids, or nothing)."""
 
     async def close(self) -> None:
         """The run is over: give back what the executor holds (a zygote, say)."""

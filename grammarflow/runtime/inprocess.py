@@ -136,7 +136,7 @@ class InProcessExecutor:
             self.started.append(task)
         return task
 
-    def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
+    def kill_orphans(self, db_key: str, run_id: int) -> list[int]:
         return []  # its coroutines died with the orchestrator that ran them
 
     async def close(self) -> None:

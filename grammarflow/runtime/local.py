@@ -1,13 +1,17 @@
-"""Tasks as local Python subprocesses, each attempt in its own process group.
+"""Tasks as local Python subprocesses of the orchestrator, each in its own process group.
 
-A task's process tree is the task. Each attempt starts in its own process group
-(``process_group=0``: no ``preexec_fn``, which would cost a fork's worth of time a
-spawn). When the task's main process exits, the orchestrator kills whatever is left of
-its group (SIGKILL): a background child does not outlive its task, hold its pipes open,
-or run beside its retry. Timeouts, stops, retries and ``resume`` (which kills the groups
-of orphaned attempts, :meth:`LocalExecutor.kill_orphans`) all kill groups, never single
-processes. A process that leaves the group (``setsid``) is out of reach (cgroups would
-catch it; not used); the orchestrator stops reading its pipes after a short grace.
+Where there are no child subreapers (not Linux) the orchestrator spawns every attempt
+itself; on Linux the run's zygote does (:mod:`.zygote`), and only the helpers at the
+end of this module (the pipes' child watcher, the markers by which ``resume`` finds
+what a dead orchestrator left running) are used from here.
+
+Each attempt starts in its own process group (``process_group=0``: no ``preexec_fn``,
+which would cost a fork of the orchestrator a spawn). When the task's main process
+exits, the orchestrator kills whatever is left of its group (SIGKILL): a background
+child does not outlive its task, hold its pipes open, or run beside its retry.
+Timeouts, stops, retries kill groups, never single processes. A process that leaves
+the group (``setsid``) is out of reach here; the orchestrator stops reading its pipes
+after a short grace.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grammarflow import wire
+from grammarflow import reaper, wire
 from grammarflow.runtime.executor import Launch, Streams, TaskProcess
 from grammarflow.runtime.pipes import Pipes, exit_of
 from grammarflow.store import process_started
@@ -43,7 +47,7 @@ class LocalExecutor:
         argv = launch.command.argv(self.python, launch.workflow.parent, launch.workflow)
         env = dict(self.base_env)
         # The context is also the marker by which `resume` finds a process a crashed
-        # orchestrator left running (kill_orphans): nothing is journaled at spawn.
+        # orchestrator left running (kill_marked): nothing is journaled at spawn.
         env[wire.ENV_TASK.encode()] = launch.context.encode()
         if hasattr(os, "pidfd_open"):  # Linux: the pipes read from the selector itself
             return _spawn(argv, env, launch.workflow.parent)
@@ -54,8 +58,8 @@ class LocalExecutor:
             cwd=launch.workflow.parent, process_group=0)
         return LocalProcess(transport, protocol)
 
-    def kill_orphans(self, db_key: str, run_id: int, tasks: list[str]) -> list[int]:
-        return kill_orphans(db_key, run_id, tasks)
+    def kill_orphans(self, db_key: str, run_id: int) -> list[int]:
+        return kill_marked(run_marker(db_key, run_id))
 
     async def close(self) -> None:
         pass
@@ -178,54 +182,41 @@ def use_pidfd_child_watcher() -> None:
         asyncio.set_child_watcher(watcher)
 
 
-def kill_orphans(db_key: str, run_id: int, tasks: list[str]) -> list[int]:
-    """Kill the attempts of this run's ``tasks`` that a dead orchestrator left running,
-    each with its process group. Call it only while holding the run's lease.
-
-    They are recognised by their environment: every task process carries a marker
-    naming the database, the run and the task (``GRAMMARFLOW_TASK``), so a reused pid
-    or another run's task is never killed by mistake; nor is one whose marker names
-    an orchestrator that is alive. A process that leads its own group (a task started
-    by this version) takes its group with it: also the grandchildren that dropped the
-    marker. Linux only (``/proc``); elsewhere an orphan may finish on its own while its
-    task runs again.
-    """
-    return kill_marked(*task_markers(db_key, run_id, tasks)) if tasks else []
-
-
-def task_markers(db_key: str, run_id: int, tasks: list[str]) -> list[bytes]:
-    """The starts of the markers of these tasks' attempts (their environment)."""
-    return [(wire.ENV_TASK + "=" + json.dumps({"db": db_key, "run": str(run_id), "task": t})[:-1]
-             + ",").encode() for t in tasks]
+def run_marker(db_key: str, run_id: int) -> bytes:
+    """The start of the marker (the environment variable holding the task's context,
+    ``GRAMMARFLOW_TASK``) of every task process of run ``run_id``: the context names the
+    database and the run first."""
+    return (wire.ENV_TASK + "=" + json.dumps({"db": db_key, "run": str(run_id)})[:-1]
+            + ",").encode()
 
 
 def kill_marked(*prefixes: bytes) -> list[int]:
-    """Kill (with their process groups) the processes whose environment has a variable
-    starting with one of ``prefixes`` — a JSON marker naming its orchestrator — unless
-    that orchestrator is alive. Linux only (``/proc``)."""
+    """Kill the processes whose environment has a variable starting with one of
+    ``prefixes`` — a JSON marker naming its orchestrator — unless that orchestrator is
+    alive, each with everything below it (:func:`grammarflow.reaper.kill_trees`: also
+    what left their groups or cleared their environment). Call it only while holding
+    the run's lease. Linux only (``/proc``); returns the pids killed."""
     if not os.path.isdir("/proc"):
         return []
-    killed = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
+    found = []
+    for pid, environ in reaper.each_process("environ"):
         marker = next((var for var in environ.split(b"\0") if var.startswith(prefixes)),
                       None)
-        if marker is None or _owner_lives(marker):
-            continue
-        pid = int(name)
-        with contextlib.suppress(ProcessLookupError):
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-            else:  # not a group leader (started before groups, or a grandchild)
-                os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
+        if marker is not None and pid != os.getpid() and not _owner_lives(marker):
+            found.append(pid)
+    leaders = [pid for pid in found if _leads_group(pid)]
+    killed = reaper.kill_trees(found)
+    for pid in leaders:  # a task of an earlier grammarflow: no subreaper, but its group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
     return killed
+
+
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
 
 
 def _owner_lives(marker: bytes) -> bool:
@@ -240,5 +231,5 @@ def _owner_lives(marker: bytes) -> bool:
     return started is not None and started == owner["started"]
 
 
-__all__ = ["LocalExecutor", "LocalProcess", "SpawnedProcess", "kill_marked", "kill_orphans",
-           "task_markers", "use_pidfd_child_watcher"]
+__all__ = ["LocalExecutor", "LocalProcess", "SpawnedProcess", "kill_marked", "run_marker",
+           "use_pidfd_child_watcher"]

@@ -49,11 +49,14 @@ fenced by the lease: an orchestrator whose lease was taken gets ``LeaseLost`` at
 next write (or heartbeat), kills its attempts and stops without writing anything
 more; ``run`` raises it. The final status and the release are one transaction.
 
-A task's process tree is the task (:mod:`.local`). When an attempt's main process
-exits, what is left of its tree is killed, and its pipes are read for at most
-:data:`PIPE_GRACE` seconds more. A kind's timeout bounds the main process; on expiry
-the whole tree is killed, so an attempt lasts at most its timeout plus the grace,
-whatever its pipes do.
+A task's process tree is the task (:mod:`.zygote`, :mod:`grammarflow.reaper`). When an
+attempt's main process exits, everything it started is killed before its end is
+reported — also what left its process group or session, or cleared its environment —
+and its pipes are read for at most :data:`PIPE_GRACE` seconds more. A kind's timeout
+bounds the main process; on expiry the whole tree is killed, so an attempt lasts at
+most its timeout plus the grace, whatever its pipes do. If the orchestrator dies, its
+zygote kills every attempt with all it started; `resume` kills whatever of the run
+is still there (:meth:`~.executor.Executor.kill_orphans`) before anything runs again.
 
 Pausing. `grammarflow pause RUN` from another process asks through the store's
 ``controls`` table (:meth:`~grammarflow.store.Store.ask`); the orchestrator looks every
@@ -110,7 +113,7 @@ from grammarflow.graph import TaskState
 from grammarflow.match import Plan
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
-from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
+from grammarflow.runtime.local import use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Apart, Tentative
 from grammarflow.runtime.zygote import NO_ZYGOTE_ENV, ZygoteExecutor
 from grammarflow.steps import Output, SetState, Step, step_entry, step_to_json
@@ -207,8 +210,8 @@ class Orchestrator:
         self.options = options
         self._log_dir = str(options.logs / f"run-{run_id}")  # str: joined per attempt
         self.report = report
-        self.executor: Executor = executor or (
-            ZygoteExecutor(options.python) if options.zygote else LocalExecutor(options.python))
+        self.executor: Executor = executor or ZygoteExecutor(options.python,
+                                                             fork=options.zygote)
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
         self.failures: dict[str, Failure] = {}  # task -> why its last attempt failed
         self.refusal: Refusal | None = None  # the refused change that broke the run
@@ -280,9 +283,12 @@ class Orchestrator:
         o.waiting = dict(state.waiting)
         cached = store.snapshot(run_id)
         o.last_snapshot = cached[0] if cached is not None else 0
+        # The lease is ours (never before): end whatever the dead orchestrator left
+        # running — of any task, also one a restart set back to pending meanwhile —
+        # before anything of the run runs again.
+        o.executor.kill_orphans(o.db_key, run_id)
         lost = [t for t, s in d.graph.state.items()
                 if s is TaskState.RUNNING and t not in state.waiting]  # a wait runs nothing
-        o.executor.kill_orphans(o.db_key, run_id, lost)  # the lease is ours: never before
         for task in lost:
             o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
                 "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),

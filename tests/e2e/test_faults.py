@@ -25,7 +25,7 @@ import pytest
 from grammarflow.runtime import INTERNAL_ERROR_ENV
 from grammarflow.store import MAX_PAGES_ENV
 
-from .conftest import Project
+from .conftest import Project, Result
 
 WORKFLOW = """
 from grammarflow import Kind, define
@@ -108,15 +108,13 @@ db.close()
 open("released", "w").close()
 """
 
+# Asks the test for the lock to be taken (by a process of the test's: nothing the task
+# started outlives it), and goes on once it is.
 LOCKING_START = """
-import json, os, subprocess, sys, time
-from grammarflow import task, wire
+import os, time
+from grammarflow import task
 if not os.path.exists("release"):
-    db = json.loads(os.environ[wire.ENV_TASK])["db"]
-    clean = {k: v for k, v in os.environ.items() if k != wire.ENV_TASK}
-    subprocess.Popen([sys.executable, "holder.py", db], env=clean, start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+    open("want-lock", "w").close()
     while not os.path.exists("locked"):
         time.sleep(0.05)
 task.expand("X.1", "2")
@@ -132,7 +130,15 @@ def test_a_journal_that_cannot_even_record_the_status_says_so_and_stays_resumabl
     project.write("tasks/ok.py", "pass\n")
     project.write("holder.py", HOLDER)
     try:
-        lost = project.run()
+        run = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py", "--json",
+                                "--db", str(project.db)], cwd=project.root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(project.root / "want-lock")
+        subprocess.Popen([sys.executable, "holder.py", str(project.db)], cwd=project.root,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        out, err = run.communicate(timeout=120)
+        lost = Result(run.returncode, json.loads(out) if out else {}, err, project.db)
         assert lost.code == 74, lost.stderr[-3000:]
         assert "Traceback" not in lost.stderr
         errors = [line for line in lost.stderr.splitlines() if line.startswith("error:")]

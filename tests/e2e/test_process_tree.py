@@ -1,9 +1,9 @@
-"""A task's whole process tree is the task: its process group ends with its attempt.
+"""A task's whole process tree is the task: it ends with its attempt.
 
 Grandchildren die when the task's main process exits, when it times out, and before
 it is retried; a grandchild holding the task's pipes neither slows an attempt nor
-makes it "timed out"; one that left the group (setsid) delays the attempt by at most
-a short grace.
+makes it "timed out", also one that left the group (setsid). (Every way a descendant
+can try to get away: tests/e2e/test_descendants.py.)
 """
 
 from __future__ import annotations
@@ -115,14 +115,15 @@ if n == 1:
     assert survivors == []
 
 
-def test_a_process_that_left_the_group_holding_the_pipes_delays_an_attempt_briefly(
+def test_a_process_that_left_the_group_holding_the_pipes_dies_with_its_attempt(
         project: Project) -> None:
     project_with(project, """
 escaped = subprocess.Popen(["sleep", "300"], start_new_session=True)
 write_pids(f"t-{n}", os.getpid(), escaped.pid)
 """, timeout=20)
     code, _, err, survivors = run_to_end(project, bound=35, patience=0)
-    assert survivors == [pids(project.root / "tasks" / "t-1")[1]]  # beyond our reach
+    assert survivors == []  # gone before `run` returned: no patience given
+    assert pids(project.root / "tasks" / "survivors") == []  # gone before `after` began
     assert code == 0, err
     assert [e["outcome"] for e in attempt_ends(project)] == ["succeeded", "succeeded"]
     assert attempt_ends(project)[0]["reason"] is None

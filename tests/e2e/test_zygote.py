@@ -1,6 +1,7 @@
-"""Function tasks forked from the run's zygote (grammarflow/zygote.py): each attempt is
-still its own process, in its own group, sharing nothing with the others; timeouts,
-kill -9 of the orchestrator and of the zygote itself, then resume, keep their meaning.
+"""Function tasks forked from the run's zygote (grammarflow/zygote.py), which starts the
+others too: each attempt is still its own process, in its own group, sharing nothing
+with the others; timeouts, kill -9 of the orchestrator and of the zygote itself, then
+resume, keep their meaning.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,8 @@ def note(name):
     COUNTER[0] += 1
     pathlib.Path(f"{name}.json").write_text(__import__("json").dumps({
         "pid": os.getpid(), "ppid": os.getppid(), "pgid": os.getpgid(0),
-        "counter": COUNTER[0], "random": random.random(), "cwd": os.getcwd()}))
+        "counter": COUNTER[0], "random": random.random(), "cwd": os.getcwd(),
+        "argv": open("/proc/self/cmdline").read().split("\\0")}))
 
 def a(): note("a")
 def b(): note("b")
@@ -64,7 +65,9 @@ def test_function_tasks_are_forked_from_one_zygote_and_share_nothing(project: Pr
     assert all(n["counter"] == 1 for n in seen.values())  # nothing shared between tasks
     assert len({n["random"] for n in seen.values()}) == 4  # reseeded in every child
     assert all(n["cwd"] == str(project.root) for n in seen.values())
-    assert seen["c"]["ppid"] != zygote  # Kind(zygote=False): spawned by the orchestrator
+    assert all("grammarflow.zygote" in n["argv"] for n in forked)  # a copy of it
+    # Kind(zygote=False): spawned fresh — by the zygote too, but as a new program
+    assert seen["c"]["ppid"] == zygote and "grammarflow.zygote" not in seen["c"]["argv"]
     assert not alive(int(zygote))  # the run ended: so did its zygote
 
 
@@ -73,7 +76,8 @@ def test_no_zygote_spawns_every_task(project: Project) -> None:
     result = project.run("wf.py", "--no-zygote")
     assert result.code == 0, result.stderr[-800:]
     seen = notes(project)
-    assert len({n["ppid"] for n in seen.values()}) == 1  # the orchestrator, for each
+    assert len({n["ppid"] for n in seen.values()}) == 1  # the zygote, for each
+    assert not any("grammarflow.zygote" in n["argv"] for n in seen.values())  # none forked
 
 
 TREE = """
@@ -127,9 +131,10 @@ def test_kill_9_of_the_orchestrator_or_the_zygote_then_resume(project: Project,
         if victim == "orchestrator":
             run.send_signal(signal.SIGKILL)
             run.communicate(timeout=30)
-            time.sleep(0.3)
-            assert alive(task_pid) and alive(grandchild)  # orphans, as a spawned task's
-            resumed = project.resume(1)  # kills the zygote and what it forked, runs t again
+            # its socket closed, the zygote kills what it started, then exits
+            for pid in (zygote, task_pid, grandchild):
+                wait_until(lambda p=pid: not alive(p), f"pid {pid} to die", 10)
+            resumed = project.resume(1)  # runs t again
             assert resumed.code == 0, resumed.stderr[-800:]
         else:
             os.kill(zygote, signal.SIGKILL)  # the attempt it forked is killed: a retry
