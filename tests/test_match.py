@@ -353,6 +353,27 @@ def test_an_element_made_now_but_needed_later_is_still_explained(
         add(_made_later().derivation(), _m_then_n())
 
 
+@pytest.mark.parametrize("first", ["n", "m"])
+def test_a_task_no_edge_joins_to_its_holes_arguments_waits_for_a_hole_that_makes_it(
+        first: str) -> None:
+    # N is joined to Y's arguments by no edge (Z, made with it, joins it to b through a
+    # P): N listed first waits, blocked, next to no task, until X's move makes a Y —
+    # whose N may be any task of its kind — and is woken then; the first search alone
+    # (no hole-by-hole fallback) finds the plan.
+    g = define("s, e, X(s, e)", """
+        X(a, b) ::= a -> M -> b, Y(a, b)
+        Y(a, b) ::= n:N, Z(n, b)
+        Z(u, v) ::= u -> P -> v
+    """)
+    kinds = {"n": "N", "p": "P", "m": "M"}
+    diff = diff_of({k: kinds[k] for k in sorted(kinds, key=lambda k: k != first)},
+                   [("s", "m"), ("m", "e"), ("n", "p"), ("p", "e")])
+    d = g.derivation()
+    moves = match_module._Search(d, match_module._Elements(d, diff),
+                                 match_module._Limits(1000, None, None, 0.0)).run()
+    assert moves is not None and len(moves) == 3
+
+
 def test_productions_that_make_only_holes_are_gone_through(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # X makes two Ys, each an M: the element-first search takes X then a Y as one move

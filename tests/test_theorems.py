@@ -379,6 +379,77 @@ def raw_diff(d: Derivation, expected: Derivation, rnd: random.Random) -> Diff:
     return Diff(tuple(tasks), tuple(edges))
 
 
+@st.composite
+def flat_expansions(draw: st.DrawFn) -> tuple[Derivation, Derivation]:
+    """A derivation walked a little, and expansions of 1-6 of its graph's holes (none a
+    hole another of them makes), each adding a task or an edge: (before, after)."""
+    grammar = draw(grammars(allow_open=False))
+    d = draw(walks(grammar, lambda d: bool(_adding(d))))
+    options = _adding(d)
+    assume(options)
+    after = _copy(d)
+    chosen: dict[str, str] = {}
+    for hole, name in draw(st.lists(st.sampled_from(options), min_size=1, max_size=6)):
+        chosen.setdefault(hole, name)
+    for hole, name in chosen.items():
+        after.apply(Expand(hole, name))
+    event(f"{len(chosen)} hole(s) of the graph expanded")
+    return d, after
+
+
+@given(flat_expansions(), st.randoms(use_true_random=False))
+def test_the_first_search_alone_explains_expansions_of_the_graphs_own_holes(
+        case: tuple[Derivation, Derivation], rnd: random.Random) -> None:
+    """Theorem 3 (completeness, the element-first search): when every step of a diff
+    expands a hole the graph has now, each element can be made by a hole that exists
+    from the start, and branching over the moves that make it (with the forward check)
+    finds a plan in any listing order — without the hole-by-hole search, which small
+    diffs would otherwise fall back on (hiding a bug in the first search)."""
+    d, expected = case
+    diff = raw_diff(d, expected, rnd)
+    event(f"{len(diff.tasks) + len(diff.edges)} element(s)")
+    moves = match._Search(d, match._Elements(d, diff),
+                          match._Limits(20_000, None, None, 0.0)).run()
+    assert moves is not None, f"no plan found for {diff}"
+
+
+class _WakeAll(match._Agenda):
+    """An agenda that wakes every blocked element after every move: slow, and surely
+    never misses one that a move made producible."""
+
+    def _near_blocked(self, names: set[str]) -> set[int]:
+        return set(self.blocked)
+
+    def _free_woken(self, holes: Any) -> set[int]:
+        return set(self.blocked_free)
+
+
+class _Awake(match._Search):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.agenda = _WakeAll(self)
+
+
+@given(production_sequences(least=2, most=10), st.randoms(use_true_random=False))
+def test_waking_only_what_a_move_may_make_producible_loses_no_plan(
+        case: tuple[Derivation, Derivation, list[Expand]], rnd: random.Random) -> None:
+    """Theorem 3 (completeness, the search's agenda): an element no move makes waits
+    until a move makes a task next to it or a hole within its type's reach of it
+    (proofs/03); the first search finds a plan whenever the same search that looks at
+    every waiting element after every move finds one."""
+    d, expected, _ = case
+    elements = match._Elements(d, raw_diff(d, expected, rnd))
+    limits = match._Limits(20_000, None, None, 0.0)
+    try:
+        awake = _Awake(d, elements, limits).run()
+        found = match._Search(d, elements, limits).run()
+    except match._TooCostly:
+        assume(False)
+        return
+    event("a plan" if awake is not None else "no plan")
+    assert (found is None) == (awake is None)
+
+
 class _Unchecked(match._Search):
     """The element-first search without its forward check."""
 
