@@ -5,6 +5,7 @@
 * :mod:`.attempt` — one attempt's record, log and output framing;
 * :mod:`.executor` — the seam: what an executor must do;
 * :mod:`.local` — tasks as Python subprocesses in their own process groups;
+* :mod:`.container` — tasks in containers (podman or docker), same protocol;
 * :mod:`.inprocess` — tasks as coroutines, same protocol (for tests).
 """
 

@@ -10,6 +10,9 @@ lines and output, checks requests against the grammar, replies, enforces the tim
   in its own process group;
 * :class:`~grammarflow.runtime.zygote.ZygoteExecutor` — the same, but a function task
   forked from a warm zygote (what ``grammarflow run`` uses);
+* :class:`~grammarflow.runtime.container.ContainerExecutor` — a container per attempt
+  of a kind that gives an image (through podman or docker), around one of the others
+  for the rest;
 * :class:`~grammarflow.runtime.inprocess.InProcessExecutor` — a coroutine per attempt
   inside the orchestrator's process, speaking the same JSON lines (for tests: fast,
   deterministic, and every message still goes through the real orchestrator).
