@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,3 +293,31 @@ def test_resume_removes_a_dead_orchestrators_containers_of_lost_tasks_only(
                         *(f"gf-test-{n}-{stamp}" for n in ("lost", "other", "live", "run2"))],
                        capture_output=True, check=False)
 
+
+def test_the_example_mixes_local_and_container_tasks_and_keeps_its_promise(
+        tmp_path: Path) -> None:
+    db = tmp_path / "examples.db"
+
+    def example(seed: int, **env: str) -> tuple[int, dict[str, Any]]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "grammarflow", "run", "examples/containers.py", "--json",
+             "--db", str(db)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "EXAMPLE_SEED": str(seed), **env})
+        return proc.returncode, json.loads(proc.stdout)
+
+    chosen = set()
+    for seed in (0, 3):  # 47 rows, then 60: both productions
+        code, view = example(seed)
+        assert code == 0, view
+        tasks = {t["id"]: t for t in view["tasks"]}
+        measured = tasks["measure"]["output"]
+        assert measured["where"] == "a container"
+        [(local, made)] = measured["chose"].items()
+        chosen.add(local)
+        assert tasks[made]["state"] == "done" and tasks["publish"]["state"] == "done"
+        if local == "large":
+            assert tasks[made]["output"] == {"rows": measured["rows"], "where": "a container"}
+    assert chosen == {"small", "large"}
+    code, view = example(0, EXAMPLE_MUTATE="1")
+    assert code == 3 and "edge measure -> publish" in view["reason"]
+    assert containers(db) == []
