@@ -21,6 +21,7 @@ from grammarflow.runtime.container import (
     EngineMissing,
     with_containers,
 )
+from grammarflow.runtime.inprocess import InProcessExecutor
 from grammarflow.runtime.local import LocalExecutor
 from grammarflow.workflow import check_workflow, load_workflow
 
@@ -140,3 +141,19 @@ def test_only_a_workflow_with_a_container_kind_gets_the_container_executor() -> 
     wrapped = with_containers(inner, [Kind("a.py"), Kind(image=IMAGE, command=["true"])],
                               "podman")
     assert isinstance(wrapped, ContainerExecutor) and wrapped.inner is inner
+
+
+def test_resume_refuses_when_the_engine_cannot_list_what_a_dead_orchestrator_left(
+        tmp_path: Path) -> None:
+    broken = tmp_path / "podman"
+    broken.write_text("#!/bin/sh\necho 'Error: cannot connect to the engine' >&2\nexit 125\n")
+    broken.chmod(0o755)
+    executor = ContainerExecutor(InProcessExecutor(), str(broken))
+    assert executor.kill_orphans("/db", 3, []) == []  # nothing lost: the engine is not asked
+    with pytest.raises(GrammarflowError) as e:
+        executor.kill_orphans("/db", 3, ["work"])
+    assert str(e.value) == (
+        "cannot remove the containers a dead orchestrator of run 3 left (podman ps failed: "
+        "Error: cannot connect to the engine); resume starts no task before they are gone, "
+        "lest one run twice side by side: fix the engine, or remove them by hand (label "
+        "io.grammarflow.run=3@/db), then resume again")

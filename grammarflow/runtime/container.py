@@ -41,6 +41,7 @@ from typing import Any
 import grammarflow
 from grammarflow import wire
 from grammarflow.containers import Container
+from grammarflow.errors import GrammarflowError
 from grammarflow.runtime.executor import Executor, Launch, Streams, TaskProcess
 from grammarflow.runtime.local import SpawnedProcess
 from grammarflow.runtime.pipes import Pipes
@@ -191,9 +192,18 @@ class ContainerExecutor:
         orchestrator left: they carry their task's marker), then the containers of
         these tasks by their labels, unless their orchestrator lives."""
         killed = self.inner.kill_orphans(db_key, run_id, tasks)
-        if tasks:
-            with contextlib.suppress(EngineMissing):  # no engine: no container ran
-                remove_orphans(self.engine(), db_key, run_id, set(tasks))
+        if not tasks:
+            return killed
+        try:
+            remove_orphans(self.engine(), db_key, run_id, set(tasks))
+        except EngineMissing:
+            pass  # no engine: no container ran
+        except (OSError, subprocess.SubprocessError) as e:
+            raise GrammarflowError(
+                f"cannot remove the containers a dead orchestrator of run {run_id} left "
+                f"({e}); resume starts no task before they are gone, lest one run twice "
+                "side by side: fix the engine, or remove them by hand (label "
+                f"{LABEL}.run={run_id}@{db_key}), then resume again") from e
         return killed
 
     async def close(self) -> None:
