@@ -117,8 +117,8 @@ def test_the_engine_command_line_carries_the_sdk_the_labels_mounts_and_limits(
     assert "GRAMMARFLOW_TASK=" not in " ".join(argv)  # the context stays out of argv
     docker = Engine("docker", "/usr/bin/docker")
     assert "--log-driver" not in docker.run(kind.container, "n", {}, tmp_path)
-    assert docker.remove("a", "b") == ["/usr/bin/docker", "rm", "-f", "a", "b"]
-    assert Engine("podman", "podman").remove("a") == ["podman", "rm", "-f", "-t", "0", "a"]
+    assert docker.remove("a", "b") == ["rm", "-f", "a", "b"]
+    assert Engine("podman", "podman").remove("a") == ["rm", "-f", "-t", "0", "a"]
 
 
 def test_with_no_engine_installed_the_error_says_what_to_install(

@@ -125,8 +125,9 @@ class Engine:
         return [*argv, container.image, *container.command]
 
     def remove(self, *names: str) -> list[str]:
-        """Kill and remove these containers at once (none there: no error)."""
-        return [self.path, "rm", "-f", *(["-t", "0"] if self.podman else []), *names]
+        """The arguments that kill and remove these containers at once (one already
+        gone is no error)."""
+        return ["rm", "-f", *(["-t", "0"] if self.podman else []), *names]
 
 
 def with_containers(inner: Executor, kinds: Iterable[Kind], engine: str | None) -> Executor:
@@ -281,7 +282,7 @@ class ContainerProcess(Streams):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_BOUND
         while True:
-            await _engine_command(self.engine.remove(self.name))
+            await _engine_command(self.engine.path, *self.engine.remove(self.name))
             if self.cli.exit.done():
                 return
             with contextlib.suppress(TimeoutError):
@@ -303,7 +304,7 @@ class ContainerProcess(Streams):
         self.cli.release()
 
 
-async def _engine_command(argv: list[str]) -> None:
+async def _engine_command(*argv: str) -> None:
     """Run an engine's command to its end; what it says is not needed (a container
     already gone is no error)."""
     proc = await asyncio.create_subprocess_exec(
@@ -317,21 +318,28 @@ def remove_orphans(engine: Engine, db_key: str, run_id: int, tasks: set[str]) ->
     names. Call it only while holding the run's lease."""
     listed = _engine_output(engine, "ps", "-a", "-q", "--filter",
                             f"label={LABEL}.run={run_id}@{db_key}").split()
-    if not listed:
-        return []
-    found = _engine_output(engine, "inspect", "--format",
-                           "{{json .Name}} {{json .Config.Labels}}", *listed)
     doomed = []
-    for line in found.splitlines():
-        name, _, labelled = line.partition(" ")
-        marks = json.loads(labelled) or {}
+    for name, marks in filter(None, (_labels(engine, c) for c in listed)):
         if marks.get(f"{LABEL}.task") in tasks and \
                 not _owner_alive(marks.get(f"{LABEL}.owner", "null")):
-            doomed.append(json.loads(name).lstrip("/"))
+            doomed.append(name)
     if doomed:
-        subprocess.run(engine.remove(*doomed), stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=ENGINE_TIMEOUT, check=False)
+        _engine_output(engine, *engine.remove(*doomed))
     return doomed
+
+
+def _labels(engine: Engine, container: str) -> tuple[str, dict[str, str]] | None:
+    """A container's name and labels; None if it is gone (its processes were killed
+    as marked ones, and the engine removed it meanwhile)."""
+    try:
+        found = _engine_output(engine, "inspect", "--format",
+                               "{{json .Name}} {{json .Config.Labels}}", container)
+    except OSError:
+        if _engine_output(engine, "ps", "-a", "-q", "--filter", f"id={container}").strip():
+            raise
+        return None
+    name, _, labelled = found.strip().partition(" ")
+    return json.loads(name).lstrip("/"), json.loads(labelled) or {}
 
 
 def _engine_output(engine: Engine, *args: str) -> str:
