@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # grammarflow's one entry point for set-up: `bash dev.sh example` and `bash dev.sh test`.
-# Idempotent: installs the Debian packages it needs (graphviz for `dot`, python3-venv),
-# creates .venv, installs the project with its test extras, then does the job.
+# Idempotent: installs the Debian packages it needs (graphviz for `dot`, python3-venv;
+# podman, runc and debootstrap for container kinds), creates .venv, installs the project
+# with its test extras, builds the local image container tasks run in (once), then does
+# the job.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -64,18 +66,75 @@ need_venv() {
   .venv/bin/python -m compileall -q grammarflow >/dev/null
 }
 
+# Container kinds (Kind(image=...)) run through podman. The tests and
+# examples/containers.py run theirs in IMAGE, a minimal Debian root with python3 made
+# here: no container registry is reachable, only Debian's packages.
+IMAGE=localhost/grammarflow/python3:test
+# podman's settings for our processes only (CONTAINERS_CONF; the machine's own files are
+# left alone), for hosts whose cgroups crun cannot use (v1 controllers on a tmpfs at
+# /sys/fs/cgroup) and where a container may not raise rlimits: runc, cgroupfs, no default
+# ulimits; and no network (none is reachable).
+CONTAINERS_CONF_TEXT='[containers]
+default_ulimits = []
+netns = "none"
+
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+'
+
+need_containers() {
+  local missing=() tool
+  for tool in podman runc debootstrap; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "dev.sh: installing Debian packages: ${missing[*]}"
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  printf '%s' "$CONTAINERS_CONF_TEXT" > .venv/containers.conf
+  export CONTAINERS_CONF=$PWD/.venv/containers.conf
+  need_image
+}
+
+# IMAGE carries the hash of its recipe (this function) as a label: built once, again only
+# when the recipe changes (about a minute: debootstrap fetches ~30 packages).
+need_image() {
+  local key have root log=.venv/image.log release
+  key=$(declare -f need_image | sha256sum | cut -c1-16)
+  have=$(podman image inspect --format '{{index .Labels "io.grammarflow.recipe"}}' \
+    "$IMAGE" 2>/dev/null || true)
+  [ "$have" = "$key" ] && return 0
+  release=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+  echo "dev.sh: building the image container tasks run in, $IMAGE (debootstrap" \
+    "--variant=minbase $release with python3; about a minute; log: $log)"
+  root=$(mktemp -d "$PWD/.venv/image-root.XXXXXX")
+  if ! {
+    as_root debootstrap --variant=minbase --include=python3 "$release" "$root" &&
+    as_root rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* &&
+    as_root tar -C "$root" -c . | podman import --change "LABEL=io.grammarflow.recipe=$key" \
+      --change 'CMD ["python3"]' - "$IMAGE" &&
+    podman run --rm --network none "$IMAGE" python3 -c 'import asyncio, json'
+  } > "$log" 2>&1; then
+    as_root rm -rf "$root"; tail -20 "$log" >&2
+    echo "dev.sh: could not build $IMAGE (see $log)" >&2; exit 1
+  fi
+  as_root rm -rf "$root"
+}
+
 main() {
   cd "$(dirname "$0")"
   local cmd=${1:-}
   shift || true
   case "$cmd" in
     example)
-      need_debian; need_venv
+      need_debian; need_venv; need_containers
       if [ $# -eq 0 ]; then set -- run examples/random_map.py; fi
       exec .venv/bin/grammarflow "$@"
       ;;
     test)
-      need_debian; need_venv
+      need_debian; need_venv; need_containers
       export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
       .venv/bin/ruff check grammarflow tests examples bench
       .venv/bin/mypy

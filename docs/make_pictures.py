@@ -5,7 +5,8 @@
 For each example: the picture before any run (the start graph and its wildcards),
 during a run (after its first task committed its changes) and after it; promises.py
 with its default promise (only_kinds), montage.py with the layout of seed 3, the data
-examples with their defaults.
+examples with their defaults (containers.py needs podman and the image `bash dev.sh`
+builds).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "pictures"
 EXAMPLES = ["static", "random_branch", "random_map", "dynamic", "narrowed", "subgraph",
             "broken_promise", "promises", "montage", "typed_pipeline", "branch_on_data",
-            "map_list", "approval", "loop", "cosmetics"]
+            "map_list", "approval", "loop", "cosmetics", "containers"]
 
 
 def gf(*args: str, db: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

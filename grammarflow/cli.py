@@ -53,6 +53,10 @@ zygote_option = click.option(
          "--no-zygote spawns every task fresh (for code that is not fork-safe; "
          "Kind(zygote=False) does it for one kind).")
 
+engine_option = click.option(
+    "--engine", type=click.Choice(["podman", "docker"]), default=None,
+    help="The container engine that runs container kinds (Kind(image=...)); "
+         "default: podman, else docker, whichever is installed.")
 
 #: The largest run id: SQLite's largest integer (2^63 - 1).
 MAX_RUN_ID = 2 ** 63 - 1
@@ -275,9 +279,10 @@ def _errors(messages: tuple[str, ...], code: int, as_json: bool, **extra: Any) -
 @click.option("--durable", is_flag=True,
               help="fsync every journal commit (survives power loss, ~0.35 ms a commit).")
 @zygote_option
+@engine_option
 @json_option
 def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bool,
-            as_json: bool) -> None:
+            engine: str | None, as_json: bool) -> None:
     """Run WORKFLOW.py to the end, enforcing its grammar; journal everything in --db."""
     from grammarflow.runtime import Orchestrator
     from grammarflow.store import Store
@@ -286,8 +291,8 @@ def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bo
     with _errors_reported(as_json):
         wf = load_workflow(workflow)
         store = Store(db, durable=durable)
-        orchestrator = Orchestrator.start(store, wf, _options(db, max_parallel, zygote),
-                                          _reporter(as_json))
+        options = _options(db, max_parallel, zygote, engine)
+        orchestrator = Orchestrator.start(store, wf, options, _reporter(as_json))
     if not as_json:
         click.echo(f"run {orchestrator.run_id} of {workflow} (journal: {db})", err=True)
     _finish(store, orchestrator, as_json)
@@ -299,9 +304,10 @@ def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bo
 @click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--durable", is_flag=True, help="fsync every journal commit.")
 @zygote_option
+@engine_option
 @json_option
 def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, zygote: bool,
-               as_json: bool) -> None:
+               engine: str | None, as_json: bool) -> None:
     """Continue RUN_ID from its journal (after a crash, kill or interruption).
 
     Tasks that were running when the orchestrator stopped run again (at least once).
@@ -311,16 +317,16 @@ def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, zygote: b
 
     with _errors_reported(as_json):
         store = Store.existing(db, durable=durable)
-        orchestrator = Orchestrator.resume(store, run_id, _options(db, max_parallel, zygote),
-                                           _reporter(as_json))
+        options = _options(db, max_parallel, zygote, engine)
+        orchestrator = Orchestrator.resume(store, run_id, options, _reporter(as_json))
     _finish(store, orchestrator, as_json)
 
 
-def _options(db: str, max_parallel: int, zygote: bool) -> Any:
+def _options(db: str, max_parallel: int, zygote: bool, engine: str | None) -> Any:
     from grammarflow.runtime import Options
 
     options = Options(max_parallel=max_parallel, logs=Path(db).parent / "logs",
-                      python=sys.executable)
+                      python=sys.executable, engine=engine)
     if not zygote:
         options.zygote = False
     return options

@@ -8,12 +8,14 @@ A workflow file is Python that defines ``grammar`` and, optionally, ``kinds``::
         "A": "tasks/fan_out.py",                          # a script, beside the file
         "M": Kind("tasks/work.py", timeout=30, retries=2),
         "B": "mypkg.finish",                              # a module (python -m)
+        "D": Kind(image="debian", command=["python3", "d.py"]),  # in a container
     }
     def C(): ...                                          # kind C: this function
 
 A kind's command is a script (``*.py``), a module (``pkg.mod``), a function in a file
-(``file.py:function``, or ``:function`` for the workflow file itself). A kind that
-``kinds`` does not name runs the workflow file's function of the same name.
+(``file.py:function``, or ``:function`` for the workflow file itself), or a command run
+in a container (:mod:`grammarflow.containers`). A kind that ``kinds`` does not name runs
+the workflow file's function of the same name.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ import sys
 import tokenize
 import traceback
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grammarflow.containers import Container
 from grammarflow.datatypes import NOTHING, DataTypeError, KindTypes, Validator, function_types
 from grammarflow.errors import (
     BrokenPromise,
@@ -69,14 +72,49 @@ class Kind:
     #: A function task is forked from the run's warm zygote (:mod:`grammarflow.zygote`);
     #: False: spawned fresh, for code that is not fork-safe.
     zygote: bool = True
+    #: A container image: the task runs ``command`` in a container of it, through podman
+    #: or docker; mounts, env, cpus, memory and network as :mod:`grammarflow.containers`.
+    image: str | None = None
+    command: Sequence[str] = ()
+    mounts: Sequence[str] = ()
+    env: Mapping[str, str] = field(default_factory=dict, hash=False)
+    cpus: float | None = None
+    memory: str | int | None = None
+    network: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.run and self.ask is None:
+        ways = [way for way, given in (("run", self.run), ("ask", self.ask is not None),
+                                       ("image", self.image is not None)) if given]
+        if not ways:
             raise GrammarflowError("Kind(): give what it runs (a script, a module, "
-                                   "file.py:function) or ask=\"a question\" for a person")
-        if self.run and self.ask is not None:
-            raise GrammarflowError(f"Kind({self.run!r}, ask=...): a task is run or asked, "
-                                   "not both")
+                                   "file.py:function), ask=\"a question\" for a person, "
+                                   "or image= and command=[...] for a container")
+        if len(ways) > 1:
+            raise GrammarflowError(f"Kind({self.run or ''!r}, {', '.join(ways[1:])}=...): a "
+                                   "task is run, asked or run in a container: one of them")
+        container = self.container
+        if container is not None:  # immutable from here on: a Kind is a value
+            object.__setattr__(self, "command", container.command)
+            object.__setattr__(self, "mounts", tuple(str(m) for m in container.mounts))
+        else:
+            given = [name for name in ("command", "mounts", "env", "cpus", "memory", "network")
+                     if getattr(self, name)]
+            if given:
+                raise GrammarflowError(f"Kind({self.run or ''!r}, {'=..., '.join(given)}=...): "
+                                       "these apply to a task run in a container: give "
+                                       "image= too")
+
+    @property
+    def container(self) -> Container | None:
+        """How its task runs in a container (None: not in one); GrammarflowError if a
+        setting is wrong."""
+        if self.image is None:
+            return None
+        try:
+            return Container.of(self.image, self.command, self.mounts, self.env, self.cpus,
+                                self.memory, self.network)
+        except ValueError as e:
+            raise GrammarflowError(f"Kind(image={self.image!r}): {e}") from None
 
     def function(self, base: Path, workflow_file: Path) -> tuple[Path, str] | None:
         """The file and function a function task runs (``:f`` or ``file.py:f``, the
@@ -100,13 +138,14 @@ class Kind:
     def to_json(self) -> dict[str, Any]:
         return {"run": self.run, "args": list(self.args), "timeout": self.timeout,
                 "retries": self.retries, **({"ask": self.ask} if self.ask is not None else {}),
-                **({} if self.zygote else {"zygote": False})}
+                **({} if self.zygote else {"zygote": False}),
+                **({"container": c.to_json()} if (c := self.container) is not None else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Kind:
         return cls(data["run"], tuple(data.get("args", ())), data.get("timeout"),
                    int(data.get("retries", 0)), ask=data.get("ask"),
-                   zygote=bool(data.get("zygote", True)))
+                   zygote=bool(data.get("zygote", True)), **data.get("container", {}))
 
 
 @dataclass(frozen=True)
@@ -236,7 +275,8 @@ def kind_problems(workflow: Workflow) -> tuple[str, ...]:
     for name in sorted(made):
         kind = workflow.kinds.get(name)
         problem = (_no_command_here(workflow, name, made) if kind is None
-                   else None if kind.ask is not None else sources.problem(name, kind))
+                   else None if kind.ask is not None or kind.image is not None
+                   else sources.problem(name, kind))
         if problem is not None:
             found.append(problem)
     return tuple(found)

@@ -269,7 +269,8 @@ MISTAKES = {
         kinds = {"A": Kind(
             timeout=3)}
     ''', "flows/wf.py, line 3: Kind(): give what it runs (a script, a module, "
-         "file.py:function) or ask=\"a question\" for a person"),
+         "file.py:function), ask=\"a question\" for a person, or image= and "
+         "command=[...] for a container"),
     "a grammar refused at registration": ('''\
         from grammarflow import define
         grammar = define("s, e, X(s, e)", "X(a, b) ::= a -> A -> b, X(a, b)")

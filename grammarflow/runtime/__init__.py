@@ -6,6 +6,7 @@
 * :mod:`.executor` — the seam: what an executor must do;
 * :mod:`.zygote` — every task started by the run's zygote, under child subreapers;
 * :mod:`.local` — tasks as Python subprocesses in their own process groups (not Linux);
+* :mod:`.container` — tasks in containers (podman or docker), same protocol;
 * :mod:`.inprocess` — tasks as coroutines, same protocol (for tests).
 """
 

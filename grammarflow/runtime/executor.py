@@ -12,6 +12,9 @@ lines and output, checks requests against the grammar, replies, enforces the tim
 * :class:`~grammarflow.runtime.local.LocalExecutor` — a Python subprocess per attempt,
   in its own process group, spawned by the orchestrator (where there are no child
   subreapers: not Linux);
+* :class:`~grammarflow.runtime.container.ContainerExecutor` — a container per attempt
+  of a kind that gives an image (through podman or docker), around one of the others
+  for the rest;
 * :class:`~grammarflow.runtime.inprocess.InProcessExecutor` — a coroutine per attempt
   inside the orchestrator's process, speaking the same JSON lines (for tests: fast,
   deterministic, and every message still goes through the real orchestrator).

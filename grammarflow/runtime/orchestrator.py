@@ -3,7 +3,8 @@
 Scheduling. Ready tasks (every predecessor done, no hole before them) start oldest
 first (creation order), at most ``max_parallel`` at a time (default 1). When a task
 ends, the holes that became due take their default productions. What runs a task is an
-:class:`~grammarflow.runtime.executor.Executor` (local subprocesses by default).
+:class:`~grammarflow.runtime.executor.Executor` (local subprocesses by default;
+containers for the kinds that give an image, :mod:`.container`).
 
 Atomic attempts. A task's messages are checked the moment they arrive — against the
 committed graph plus the task's own earlier changes (:mod:`.tentative`) — and become
@@ -112,6 +113,7 @@ from grammarflow.fold import (
 from grammarflow.graph import TaskState
 from grammarflow.match import Plan
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
+from grammarflow.runtime.container import with_containers
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Apart, Tentative
@@ -172,6 +174,8 @@ class Options:
     #: False (``--no-zygote``, ``GRAMMARFLOW_NO_ZYGOTE=1``): spawn every task fresh.
     zygote: bool = field(default_factory=lambda: os.environ.get(NO_ZYGOTE_ENV, "")
                          not in ("1", "true", "yes"))
+    #: The container engine of container kinds (``--engine``); None: podman, else docker.
+    engine: str | None = None
 
 
 @dataclass
@@ -210,8 +214,9 @@ class Orchestrator:
         self.options = options
         self._log_dir = str(options.logs / f"run-{run_id}")  # str: joined per attempt
         self.report = report
-        self.executor: Executor = executor or ZygoteExecutor(options.python,
-                                                             fork=options.zygote)
+        self.executor: Executor = executor or with_containers(
+            ZygoteExecutor(options.python, fork=options.zygote),
+            workflow.kinds.values(), options.engine)
         self.attempts: dict[str, int] = {}  # task -> attempts made so far
         self.failures: dict[str, Failure] = {}  # task -> why its last attempt failed
         self.refusal: Refusal | None = None  # the refused change that broke the run
