@@ -195,12 +195,13 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     except _Cancelled as stop:
         raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
     decided = False  # did a complete search find that no plan exists?
+    cut = ""  # why the complete search stopped before it decided, if it did
     if moves is None and len(elements.items) <= EXHAUSTIVE_UP_TO:
         try:
             moves = _exhaustive_moves(derivation, elements, search.limits, search.index)
             decided = moves is None
-        except _TooCostly:
-            pass  # the refusal then says what the first search found
+        except _TooCostly as stop:  # the refusal says what the first search found, and this
+            cut = str(stop).split(";")[0].replace("the change could not be explained within ", "")
         except _Cancelled as stop:
             raise BrokenPromise(str(stop), hole=_first_hole(derivation, elements)) from None
     if moves is not None:
@@ -210,9 +211,9 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
         return Plan(derivation, grow=grow)
     left = _left_alone(search, diff)
     if left is not None:
-        raise _refusal(search, left, certain=decided)
+        raise _refusal(search, left, certain=decided, cut=cut)
     blame = "" if search.doom is None else search.doom.why(search.el)
-    raise _refusal(search, search.state.best_left(), blame=blame, certain=decided)
+    raise _refusal(search, search.state.best_left(), blame=blame, certain=decided, cut=cut)
 
 
 def _left_alone(search: _Search, diff: Diff) -> list[int] | None:
@@ -1567,11 +1568,12 @@ class _Narrowed(NamedTuple):
 
 
 def _refusal(search: _Search, left: list[int], why: str = "", *, blame: str = "",
-             certain: bool) -> BrokenPromise:
+             certain: bool, cut: str = "") -> BrokenPromise:
     """Why the diff is refused: ``left`` are the elements (indices) no plan produced,
     ``why`` what holds for all of them, ``blame`` what the search found that no plan
     could produce; ``certain`` says that no plan exists (else, when some production
-    fits, the refusal suggests naming productions with 'expand')."""
+    fits, the refusal suggests naming productions with 'expand'); ``cut``, why the
+    search for a plan the first one missed stopped undecided."""
     el = search.el
     existing = _existing_ends(search.graph.tasks, el)
     holes = search.holes_at(set(existing)) if existing else search.holes_making(0)
@@ -1594,6 +1596,9 @@ def _refusal(search: _Search, left: list[int], why: str = "", *, blame: str = ""
     why = why or unmade or _kinds_not_made_here(search, holes, existing, left)
     hint = "" if certain or unmade or not fits else (
         " (if a production should allow it, name it with 'expand')")
+    if cut:  # undecided: refused, never accepted, and said so
+        hint = (f" (undecided: the search for a plan the first one missed ran out of {cut}; "
+                f"{_USE_EXPAND})")
     return BrokenPromise(f"{head}{blame}; not produced: {shown}{more}{why}{hint}",
                          hole=str(holes[0].ref), attempts=tuple(tried))
 

@@ -374,6 +374,16 @@ def test_a_task_no_edge_joins_to_its_holes_arguments_waits_for_a_hole_that_makes
     assert moves is not None and len(moves) == 3
 
 
+def test_a_change_left_undecided_is_refused_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first search misses the plan; the hole-by-hole one runs out of steps before it
+    # finds it: refused (never accepted), and the reason says the search gave up.
+    monkeypatch.setattr(match_module, "EXHAUSTIVE_BUDGET", 1)
+    e = refusal(_made_later().derivation(), _m_then_n())
+    assert str(e).splitlines()[0].endswith(
+        "(undecided: the search for a plan the first one missed ran out of 1 search steps; "
+        "name the productions with 'expand' instead of sending a raw change)")
+
+
 def test_productions_that_make_only_holes_are_gone_through(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # X makes two Ys, each an M: the element-first search takes X then a Y as one move
