@@ -43,8 +43,7 @@ from grammarflow import wire
 from grammarflow.containers import Container
 from grammarflow.errors import GrammarflowError
 from grammarflow.runtime.executor import Executor, Launch, Streams, TaskProcess
-from grammarflow.runtime.local import SpawnedProcess
-from grammarflow.runtime.pipes import Pipes
+from grammarflow.runtime.local import SpawnedProcess, spawn
 from grammarflow.store import process_started
 from grammarflow.workflow import Kind
 
@@ -234,18 +233,7 @@ def _spawn(argv: list[str], env: dict[bytes, bytes], cwd: Path) -> SpawnedProces
     reaches the orchestrator only, which stops the container itself), with three pipes."""
     if not hasattr(os, "pidfd_open"):
         raise OSError("container kinds need Linux (pidfds), where their engines run")
-    ends = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]  # (read, write) each
-    try:
-        popen = subprocess.Popen(argv, stdin=ends[0][0], stdout=ends[1][1],
-                                 stderr=ends[2][1], env=env, cwd=cwd, process_group=0)
-    except BaseException:
-        for r, w in ends:
-            os.close(r)
-            os.close(w)
-        raise
-    for fd in (ends[0][0], ends[1][1], ends[2][1]):  # the child's ends
-        os.close(fd)
-    return SpawnedProcess(popen, Pipes(ends[0][1], ends[1][0], ends[2][0]))
+    return spawn(argv, env, cwd)
 
 
 class ContainerProcess(Streams):

@@ -50,7 +50,7 @@ class LocalExecutor:
         # orchestrator left running (kill_marked): nothing is journaled at spawn.
         env[wire.ENV_TASK.encode()] = launch.context.encode()
         if hasattr(os, "pidfd_open"):  # Linux: the pipes read from the selector itself
-            return _spawn(argv, env, launch.workflow.parent)
+            return spawn(argv, env, launch.workflow.parent)
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
             lambda: _TaskProtocol(loop), *argv, stdin=asyncio.subprocess.PIPE,
@@ -65,7 +65,7 @@ class LocalExecutor:
         pass
 
 
-def _spawn(argv: list[str], env: dict[bytes, bytes], cwd: Path) -> SpawnedProcess:
+def spawn(argv: list[str], env: dict[bytes, bytes], cwd: Path) -> SpawnedProcess:
     """Start ``argv`` in a process group of its own, with three pipes (:mod:`.pipes`:
     half the CPU of asyncio's subprocess transport, ``bench/spawn.py``)."""
     ends = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]  # (read, write) each
@@ -83,7 +83,7 @@ def _spawn(argv: list[str], env: dict[bytes, bytes], cwd: Path) -> SpawnedProces
 
 
 class SpawnedProcess(Streams):
-    """A running attempt spawned by :func:`_spawn`: the group's leader, its pipes."""
+    """A running attempt spawned by :func:`spawn`: the group's leader, its pipes."""
 
     def __init__(self, popen: subprocess.Popen[bytes], pipes: Pipes) -> None:
         super().__init__(pipes.stdout, pipes.stderr)
@@ -232,4 +232,4 @@ def _owner_lives(marker: bytes) -> bool:
 
 
 __all__ = ["LocalExecutor", "LocalProcess", "SpawnedProcess", "kill_marked", "run_marker",
-           "use_pidfd_child_watcher"]
+           "spawn", "use_pidfd_child_watcher"]
