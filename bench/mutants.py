@@ -293,6 +293,19 @@ MUTANTS: list[Mutant] = [
       "    return any(types[t].everywhere for t in reachable_types(types, roots))",
       "    return False",
       "the picture hides that a wildcard may make a hole attached everywhere", "picture"),
+    # ---------------------------------------------------------------- issue 24.5: data
+    M("M71", "schema.py", "        if t_max is not None and (s_max is None or s_max > t_max):",
+      "        if t_max is not None and s_max is not None and s_max > t_max:",
+      "an unbounded list fits an input bounded in length", "data"),
+    M("M72", "schema.py", "        if t_max is not None and (s_max is None or s_max > t_max):",
+      "        if t_max is not None and (s_max is None or s_max >= t_max):",
+      "a list bounded as the input is refused (off by one)", "data"),
+    M("M73", "schema.py", "        if s_min < t_min:",
+      "        if s_min > t_min:",
+      "a list that may be shorter than the input's least fits it", "data"),
+    M("M74", "schema.py", "        s_required = set(s.get(\"required\", ())) | {",
+      "        s_required = set(s_props) | {",
+      "an optional field of the output counts as always there", "data"),
 ]
 
 

@@ -20,8 +20,9 @@ import operator
 import re
 import types
 from dataclasses import replace
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
+from annotated_types import Len
 from hypothesis import Phase, event
 from hypothesis import strategies as st
 from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (pydantic: 3.11)
@@ -295,20 +296,36 @@ def literal() -> st.SearchStrategy[Typed]:
 
 
 def typed_dict(fields: list[Typed], required: list[bool]) -> Typed:
+    """A TypedDict of these fields (``NotRequired`` where not ``required``); its values
+    lean to the edges: every optional field there, none of them, or any mix."""
     names = [f"f{i}" for i in range(len(fields))]
     hints = {n: (t if req else NotRequired[t]) for n, (t, _), req
              in zip(names, fields, required, strict=True)}
     cls = TypedDict(f"TD{next(_counter)}", hints)  # type: ignore[operator]
-    values = st.fixed_dictionaries(
-        {n: v for n, (_, v), req in zip(names, fields, required, strict=True) if req},
-        optional={n: v for n, (_, v), req in zip(names, fields, required, strict=True)
-                  if not req})
+    must = {n: v for n, (_, v), req in zip(names, fields, required, strict=True) if req}
+    may = {n: v for n, (_, v), req in zip(names, fields, required, strict=True) if not req}
+    values = st.one_of(st.fixed_dictionaries(must), st.fixed_dictionaries({**must, **may}),
+                       st.fixed_dictionaries(must, optional=may))
     return cls, values
+
+
+def bounded_list(item: Typed, least: int, most: int) -> Typed:
+    """``list[T]`` of ``least`` to ``most`` elements; its values as often as not at a bound."""
+    hint = Annotated[list[item[0]], Len(least, most)]  # type: ignore[name-defined]
+    return hint, st.one_of(st.lists(item[1], min_size=least, max_size=least),
+                           st.lists(item[1], min_size=most, max_size=most),
+                           st.lists(item[1], min_size=least, max_size=most))
+
+
+#: Longest list an unbounded list's values have: longer than any bound a list is given.
+LONGEST = 4
 
 
 def compound(inner: st.SearchStrategy[Typed]) -> st.SearchStrategy[Typed]:
     return st.one_of(
-        inner.map(lambda t: (list[t[0]], st.lists(t[1], max_size=3))),  # type: ignore[valid-type]
+        inner.map(lambda t: (list[t[0]], st.lists(t[1], max_size=LONGEST))),  # type: ignore[valid-type]
+        st.tuples(inner, st.integers(0, 1), st.integers(0, 2)).map(
+            lambda p: bounded_list(p[0], p[1], p[1] + p[2])),
         inner.map(lambda t: (dict[str, t[0]],  # type: ignore[valid-type]
                              st.dictionaries(st.sampled_from("kq"), t[1], max_size=2))),
         inner.map(lambda t: (t[0] | None, st.none() | t[1])),
@@ -322,6 +339,16 @@ def compound(inner: st.SearchStrategy[Typed]) -> st.SearchStrategy[Typed]:
 
 
 TYPES = st.recursive(st.sampled_from(SCALARS) | literal(), compound, max_leaves=4)
+#: Lists (bounded or not) and objects (fields required or not) of any TYPES: where a
+#: type fits another or not by a bound or by a field (a fifth of TYPES is one).
+CONTAINERS = st.one_of(
+    st.tuples(st.lists(TYPES, min_size=1, max_size=3),
+              st.lists(st.booleans(), min_size=3, max_size=3)).map(
+        lambda p: typed_dict(p[0], p[1][:len(p[0])])),
+    st.tuples(TYPES, st.integers(0, 1), st.integers(0, 2)).map(
+        lambda p: bounded_list(p[0], p[1], p[1] + p[2])),
+    TYPES.map(lambda t: (list[t[0]], st.lists(t[1], max_size=LONGEST))),  # type: ignore[valid-type]
+)
 
 
 SCALAR_TYPES = [int, float, str, bool, type(None)]
@@ -349,7 +376,14 @@ def perturbed(hint: Any, draw: Any) -> Any:
     if origin is list:
         inner = perturbed(args[0], draw)
         return draw(st.sampled_from([list[inner], set[inner] if _hashable(inner) else list[inner],
-                                     tuple[inner, ...]]))  # type: ignore[valid-type]
+                                     tuple[inner, ...],  # type: ignore[valid-type]
+                                     Annotated[list[inner], Len(0, draw(st.integers(0, 3)))]]))
+    if origin is Annotated:  # a bounded list: each bound moved by one, or dropped
+        (inner,), bounds = typing.get_args(args[0]), args[1]
+        least = max(0, bounds.min_length + draw(st.integers(-1, 1)))
+        most = None if draw(st.integers(0, 3)) == 0 else \
+            max(least, bounds.max_length + draw(st.integers(-1, 1)))
+        return Annotated[list[perturbed(inner, draw)], Len(least, most)]
     if origin is dict:
         return dict[str, perturbed(args[1], draw)]  # type: ignore[misc]
     if origin is tuple:
@@ -362,7 +396,7 @@ def perturbed(hint: Any, draw: Any) -> Any:
         fields = {}
         for name, field_hint in typing.get_type_hints(hint).items():
             inner = perturbed(_unwrapped(field_hint), draw)
-            req = (name in required) != (draw(st.integers(0, 4)) == 0)
+            req = (name in required) != (draw(st.integers(0, 2)) == 0)
             fields[name] = inner if req else NotRequired[inner]
         return TypedDict(f"TD{next(_counter)}", fields)  # type: ignore[operator]
     return hint
