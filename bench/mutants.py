@@ -306,6 +306,12 @@ MUTANTS: list[Mutant] = [
     M("M74", "schema.py", "        s_required = set(s.get(\"required\", ())) | {",
       "        s_required = set(s_props) | {",
       "an optional field of the output counts as always there", "data"),
+    M("M75", "data.py", "        if inp.gather is Gather.ALL or not feeds(lu, ku, inp.name):",
+      "        if inp.gather is not Gather.ONE or not feeds(lu, ku, inp.name):",
+      "an Item[...] input takes a second feeder when a step adds its edge", "data"),
+    M("M76", "data.py", "                        if inp.gather is not Gather.ALL and feeds(lu, ku, inp.name):",
+      "                        if inp.gather is Gather.ONE and feeds(lu, ku, inp.name):",
+      "registration lets two tasks feed an Item[...] input", "data"),
 ]
 
 
