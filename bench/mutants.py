@@ -336,6 +336,14 @@ MUTANTS: list[Mutant] = [
       "        self.hole_scopes = {h: tuple(c)[-1:] for h, c in data[\"holes\"].items()}",
       "a hole read from a snapshot keeps only its innermost scope's constraints",
       "snapshots"),
+    # ---------------------------------------------------------------- issue 24.5: controls
+    M("M84", "control.py", "    busy = sorted(set(rb.restarted + rb.vanished) & running)",
+      "    busy = sorted(set(rb.restarted) & running)",
+      "a restart is taken although a running task would vanish", "controls"),
+    M("M85", "control.py", "    rb = rollback(grammar, journal, g, [task])",
+      "    rb = rollback(grammar, journal, g, [task])\n    running = running - {task}",
+      "a restart of a running task itself is taken (only those after it count)",
+      "controls"),
 ]
 
 
