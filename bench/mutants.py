@@ -344,6 +344,19 @@ MUTANTS: list[Mutant] = [
       "    rb = rollback(grammar, journal, g, [task])\n    running = running - {task}",
       "a restart of a running task itself is taken (only those after it count)",
       "controls"),
+    # ---------------------------------------------------------------- issue 24.5: notation
+    M("M86", "guards.py", "            text = f\"{_format(a, mine)} {op} {_format(b, mine + 1)}\"\n        case _:",
+      "            text = f\"{_format(a, mine)} {op} {_format(b, mine)}\"\n        case _:",
+      "a guard's canonical text drops the parentheses of a - (b - c)", "notation"),
+    M("M87", "guards.py", "            text = f\"-{_format(inner, mine)}\"",
+      "            text = f\"-{_format(inner)}\"",
+      "a guard's canonical text writes -(a + b) as -a + b", "notation"),
+    M("M88", "guards.py", "        return \"'\" + value.replace(\"\\\\\", \"\\\\\\\\\").replace(\"'\", \"\\\\'\") + \"'\"",
+      "        return \"'\" + value.replace(\"'\", \"\\\\'\") + \"'\"",
+      "a guard's string is written without escaping its backslashes", "notation"),
+    M("M89", "guards.py", "            text = f\"{_format(inner, 9)}.{name}\"",
+      "            text = f\"{_format(inner)}.{name}\"",
+      "a guard's canonical text writes (a + b).f as a + b.f", "notation"),
 ]
 
 

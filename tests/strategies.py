@@ -19,6 +19,7 @@ import functools
 import operator
 import re
 import types
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal, Union
 
@@ -39,7 +40,9 @@ from grammarflow import (
     optional_edge,
     repeat_parallel,
 )
+from grammarflow.constraints import parse_constraints
 from grammarflow.grammar import open_type
+from grammarflow.guards import parse_guard
 from grammarflow.testing import KINDS, MessageRun, Signature, closed_types, message_runs
 
 #: Phases for a mutation test (a core broken on purpose): find a failure, do not shrink it.
@@ -412,3 +415,168 @@ def _hashable(hint: Any) -> bool:
     import typing
 
     return hint in SCALAR_TYPES or typing.get_origin(hint) in (Literal, tuple)
+
+
+# ---------------------------------------------------------------- guards and constraints
+#: A guard's expression tree (grammarflow.guards: nested tuples) and a text of it.
+Written = tuple[tuple[Any, ...], str]
+
+#: Characters a guard's strings may hold: quotes, escapes and the notation's own marks.
+_STRING_CHARS = "ab '\"\\#|,;[]()"
+
+
+def _quoted(text: str, quote: str) -> str:
+    return quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+
+
+def guard_strings() -> st.SearchStrategy[Written]:
+    """String literals holding quotes, escapes and the notation's own marks, quoted
+    either way."""
+    return st.tuples(st.text(_STRING_CHARS, min_size=1, max_size=6),
+                     st.sampled_from("'\"")).map(lambda p: (("lit", p[0]), _quoted(*p)))
+
+
+def _guard_atoms(names: Sequence[str], params: Sequence[str],
+                 kinds: Sequence[str]) -> st.SearchStrategy[Written]:
+    numbers = st.one_of(st.integers(0, 99).map(lambda n: (("lit", n), str(n))),
+                        st.floats(0, 1e20, allow_nan=False, allow_infinity=False).map(
+                            lambda x: (("lit", x), repr(x))))
+    strings = guard_strings()
+    words = st.sampled_from([(("lit", True), "true"), (("lit", False), "false"),
+                             (("lit", None), "null"), (("depth",), "depth")])
+    atoms = [numbers, strings, words]
+    if names:
+        atoms.append(st.sampled_from([(("name", n), n) for n in names]))
+    if params:
+        atoms.append(st.tuples(st.sampled_from(params), st.sampled_from(kinds),
+                               st.booleans()).map(_count))
+    return st.one_of(*atoms)
+
+
+def _count(p: tuple[str, str, bool]) -> Written:
+    param, kind, before = p
+    left, right = (kind, param) if before else (param, kind)
+    return ("count", left, right), f"count({left} -> {right})"
+
+
+#: Operations of two operands: (head, operator) as the tree says them.
+BINARY: tuple[tuple[str, str | None], ...] = (
+    ("and", None), ("or", None),
+    *(("cmp", op) for op in ("==", "!=", "<", "<=", ">", ">=", "in", "not in")),
+    ("arith", "+"), ("arith", "-"))
+#: Operations of one operand (and a field's name, or an index).
+UNARY = ("not", "neg", "len", "field", "index", "list")
+
+
+def written_binary(head: str, op: str | None, a: Written, b: Written) -> Written:
+    """``a op b``, its tree and its text in full parentheses."""
+    tree = (head, a[0], b[0]) if op is None else (head, op, a[0], b[0])
+    return tree, f"(({a[1]}) {op or head} ({b[1]}))"
+
+
+def written_unary(head: str, a: Written, b: Written | None = None) -> Written:
+    """``not a``, ``-a``, ``len(a)``, ``a.count``, ``a[b]``, ``[a, b]`` (b: the index,
+    or the list's second element; a field's name is ``count``, a keyword that is a name
+    there)."""
+    x = a[1]
+    match head:
+        case "not":
+            return ("not", a[0]), f"(not ({x}))"
+        case "neg":
+            return ("neg", a[0]), f"(-({x}))"
+        case "len":
+            return ("len", a[0]), f"len({x})"
+        case "field":
+            return ("field", a[0], "count"), f"({x}).count"
+        case "index":
+            key = b if b is not None else (("lit", 0), "0")
+            return ("index", a[0], key[0]), f"({x})[{key[1]}]"
+    items = [a] if b is None else [a, b]
+    return ("list", *(w[0] for w in items)), "[" + ", ".join(w[1] for w in items) + "]"
+
+
+def _guard_compounds(inner: st.SearchStrategy[Written]) -> st.SearchStrategy[Written]:
+    return st.one_of(
+        st.tuples(st.sampled_from(BINARY), inner, inner).map(
+            lambda p: written_binary(p[0][0], p[0][1], p[1], p[2])),
+        st.tuples(st.sampled_from(UNARY), inner, st.none() | inner).map(
+            lambda p: written_unary(*p)),
+        st.tuples(inner, st.sampled_from(["f", "len"])).map(
+            lambda p: (("field", p[0][0], p[1]), f"({p[0][1]}).{p[1]}")),
+        st.lists(inner, max_size=3).map(
+            lambda ws: (("list", *(w[0] for w in ws)), "[" + ", ".join(w[1] for w in ws) + "]")),
+    )
+
+
+def guard_atoms(names: Sequence[str] = ("a", "b"), params: Sequence[str] = ("a", "b"),
+                kinds: Sequence[str] = KINDS) -> st.SearchStrategy[Written]:
+    """The leaves of guard expressions: literals, parameters, ``depth``, counts."""
+    return _guard_atoms(names, params, kinds)
+
+
+def guard_exprs(names: Sequence[str] = ("a", "b"), params: Sequence[str] = ("a", "b"),
+                kinds: Sequence[str] = KINDS) -> st.SearchStrategy[Written]:
+    """Guard expressions of every form, each with a text that says its tree in full
+    (every operation in parentheses): reading the text gives exactly the tree, so the
+    canonical text can be checked against what was meant. ``names``: the parameters a
+    guard may read; ``params``: those it may count next to (with ``kinds``)."""
+    return st.recursive(_guard_atoms(names, params, kinds), _guard_compounds, max_leaves=8)
+
+
+@st.composite
+def constraint_texts(draw: st.DrawFn, params: Sequence[str],
+                     kinds: Sequence[str] = KINDS) -> str:
+    """1-3 constraints of every form, over a hole type's parameters and kinds."""
+    names = [*params, *kinds]
+    kind, name = st.sampled_from(kinds), st.sampled_from(names)
+    forms = [
+        st.lists(kind, min_size=1, max_size=3, unique=True).map(lambda ks: "only " + ", ".join(ks)),
+        st.just("no new tasks"), st.just("no new edges"),
+        st.tuples(st.integers(0, 3), kind | st.just("tasks")).map(
+            lambda p: f"at most {p[0]} {p[1]}"),
+        st.lists(st.tuples(name, name), min_size=1, max_size=2, unique=True).map(
+            lambda es: "only " + ", ".join(f"{u} -> {v}" for u, v in es)),
+        name.map(lambda n: f"no edges from {n}"), name.map(lambda n: f"no edges into {n}"),
+        st.tuples(name, name).map(lambda p: f"no edges from {p[0]} into {p[1]}"),
+        st.tuples(kind, st.lists(st.tuples(
+            st.sampled_from(["", "at least ", "at most "]), st.integers(0, 3), kind,
+            st.sampled_from(["before", "after"])), min_size=1, max_size=2)).map(
+            lambda p: f"each {p[0]} has " + ", ".join(f"{b}{n} {k} {s}" for b, n, k, s in p[1])),
+    ]
+    return "; ".join(draw(st.lists(st.one_of(*forms), min_size=1, max_size=3)))
+
+
+@st.composite
+def promised_grammars(draw: st.DrawFn) -> Grammar:
+    """A random grammar (:func:`grammars`) whose closed types choose on data now and
+    then (every production guarded, an ``[else]`` maybe; an ``[if ...]`` condition on
+    some) and whose open types keep constraints: every promise the notation writes."""
+    grammar = draw(grammars())
+    types = {}
+    for name, htype in grammar.types.items():
+        if htype.open:
+            if draw(st.booleans()):
+                text = draw(constraint_texts(htype.params))
+                htype = replace(htype, constraints=parse_constraints(text))
+        elif draw(st.booleans()):
+            types[name] = _guarded(draw, htype)
+            continue
+        types[name] = htype
+    return Grammar(grammar.start, types)
+
+
+def _guarded(draw: st.DrawFn, htype: HoleType) -> HoleType:
+    """The type with guards (all its productions, or none) and conditions (any)."""
+    exprs = guard_exprs(htype.after, htype.params)
+    chooses = draw(st.booleans())
+    otherwise = draw(st.sampled_from([None, *range(len(htype.productions))]))
+    productions = []
+    for i, p in enumerate(htype.productions):
+        guard = None
+        if chooses:
+            guard = parse_guard("else") if i == otherwise else \
+                parse_guard(f"when {draw(exprs)[1]}")
+        condition = parse_guard(f"if {draw(exprs)[1]}") if draw(st.booleans()) else None
+        productions.append(replace(p, guard=guard, condition=condition))
+    return replace(htype, productions=tuple(productions),
+                   default=None if chooses else htype.default)

@@ -6,10 +6,21 @@ it is refused), and ``else`` holds only when no other guard does — narrowed aw
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import (
+    BINARY,
+    UNARY,
+    Written,
+    guard_atoms,
+    guard_exprs,
+    guard_strings,
+    written_binary,
+    written_unary,
+)
 
 from grammarflow import BrokenPromise, Expand, GrammarError, NotationError, Output, SetState
 from grammarflow.derivation import Derivation
@@ -87,23 +98,38 @@ def test_a_malformed_guard_is_refused_where_it_goes_wrong(text: str, column: int
     assert (e.value.position + 1, e.value.expected) == (column, expected)
 
 
-# Expressions as a person might write them, then re-read from their canonical text.
-_NAMES = st.sampled_from(["a", "b"])
-_ATOMS = st.one_of(st.integers(-5, 5).map(str), _NAMES, st.sampled_from(["'x'", "true"]),
-                   _NAMES.map(lambda n: f"{n}.f"), _NAMES.map(lambda n: f"len({n})"),
-                   _NAMES.map(lambda n: f"count({n} -> M)"))
-_EXPRS = st.recursive(_ATOMS, lambda inner: st.one_of(
-    st.tuples(inner, st.sampled_from(["+", "-", "==", "<", "and", "or"]), inner).map(
-        lambda t: f"{t[0]} {t[1]} {t[2]}"),
-    inner.map(lambda e: f"({e})"), inner.map(lambda e: f"(not ({e}))"),
-    inner.map(lambda e: f"-({e})")), max_leaves=8)
+def nested(leaves: list[Written]) -> Iterator[Written]:
+    """Every operation with every other as one of its operands (``a - (b - c)``,
+    ``-(a + b)``, ``(a or b).count``, ...), over these leaves: where the canonical
+    text needs parentheses, and where it must not lose them."""
+    x, y, z = leaves
+    for head, op in BINARY:
+        for inner, iop in BINARY:
+            yield written_binary(head, op, x, written_binary(inner, iop, y, z))
+            yield written_binary(head, op, written_binary(inner, iop, x, y), z)
+        for inner in UNARY:
+            yield written_binary(head, op, written_unary(inner, x, y), z)
+            yield written_binary(head, op, x, written_unary(inner, y, z))
+            yield written_unary(inner, written_binary(head, op, x, y), z)
+    for outer in UNARY:
+        for inner in UNARY:
+            yield written_unary(outer, written_unary(inner, x, y), z)
 
 
-@given(_EXPRS)
-def test_the_canonical_text_reads_back_as_the_same_guard(text: str) -> None:
-    guard = parse_guard(f"when {text}")
-    again = parse_guard(guard.label())
-    assert again == guard and again.expr == guard.expr
+@given(st.tuples(guard_atoms(), guard_atoms(), guard_strings()).map(list), guard_exprs(),
+       st.sampled_from(["when", "if"]))
+def test_the_canonical_text_reads_back_as_the_same_guard(
+        leaves: list[Written], deep: Written, word: str) -> None:
+    """A guard's canonical text (its label, as the notation, reprs and errors print it)
+    reads back as the same expression (``a - (b - c)`` stays that, never ``a - b - c``):
+    every operation nested in every other, and a random deeper expression, written
+    with every operation in parentheses so that what is meant is known, re-read from
+    the text the parser made of them."""
+    for tree, text in [*nested(leaves), deep]:
+        guard = parse_guard(f"{word} {text}")
+        assert guard.expr == tree, text  # the parser reads what was written
+        again = parse_guard(guard.label())
+        assert again.expr == tree and again == guard, guard.label()
 
 
 # ---------------------------------------------------------------- in a grammar
