@@ -365,7 +365,7 @@ def _logical_lines(text: str) -> list[_Line]:
     lines: list[_Line] = []
     offset = 0
     for raw in text.splitlines(keepends=True):
-        code = raw.split("#", 1)[0]
+        code = raw[:_comment_at(raw)]
         line = code.strip()
         at = offset + len(code) - len(code.lstrip())
         offset += len(raw)
@@ -377,6 +377,12 @@ def _logical_lines(text: str) -> list[_Line]:
         else:
             lines.append(_Line(line, ((0, at),)))
     return lines
+
+
+def _comment_at(line: str) -> int:
+    """Where a line's comment starts: its first ``#`` outside a guard's quoted strings
+    (``[when a == '#1']`` holds no comment); the line's end if it has none."""
+    return next((i for i, c in _outside_quotes(line, 0, len(line)) if c == "#"), len(line))
 
 
 def parse_types(rules: str | Iterable[str]) -> dict[str, HoleType]:

@@ -40,6 +40,12 @@ def test_labels_kinds_continuations_and_comments() -> None:
         "X(a, b) ::= [left] a -> F1:fetch -> F2:fetch -> b | [right, default] a -> B -> b")
 
 
+def test_a_hash_inside_a_guards_string_starts_no_comment() -> None:
+    """Found by the round-trip property below: the line was cut at the '#'."""
+    types = parse_types("X(a, b) ::= [when a == '#1'] a -> N -> b | [else] a -> b  # 'x'")
+    assert repr(types["X"]) == "X(a, b) ::= [when a == '#1'] a -> N -> b | [else] a -> b"
+
+
 def test_round_trip_through_the_notation() -> None:
     text = "X(a, b) ::= a -> A -> b, a -> C, Y(C, b) | nothing"
     types = parse_types([text, "Y(a, b) ::= a -> b"])
