@@ -375,6 +375,25 @@ MUTANTS: list[Mutant] = [
     M("M95", "constraints.py", "            return f\"no edges from {self.source}\"",
       "            return f\"no edges into {self.source}\"",
       "'no edges from X' is written 'no edges into X'", "notation"),
+    # ---------------------------------------------------------------- issue 24.5: the picture
+    M("M96", "render.py", "    for i, prod in enumerate(htype.allowed(hole.allowed)):",
+      "    for i, prod in enumerate(htype.productions):",
+      "the picture draws a production narrowed away as an alternative", "picture"),
+    M("M97", "render.py", "    for i, p in enumerate(htype.allowed(hole.allowed if hole else None)):",
+      "    for i, p in enumerate(htype.allowed()):",
+      "a guarded hole's label lists a production narrowed away for the hole", "picture"),
+    M("M98", "render.py", "    roots = [h.type for p in htype.allowed(hole.allowed if hole else None)",
+      "    roots = [h.type for p in htype.allowed()",
+      "'anything anywhere' is drawn through a production narrowed away for the hole",
+      "picture"),
+    M("M99", "render.py",
+      "    return any(types[t].everywhere for t in reachable_types(types, roots))",
+      "    return any(types[t].everywhere for t in roots)",
+      "'anything anywhere' is drawn only for a hole attached everywhere one step away",
+      "picture"),
+    M("M100", "wellformed.py", "        for p in types[name].allowed():\n            stack.extend(",
+      "        for p in types[name].productions:\n            stack.extend(",
+      "the types a hole can reach go through productions narrowed away", "picture"),
 ]
 
 
