@@ -155,11 +155,7 @@ MUTANTS: list[Mutant] = [
       "a hole's own narrowing is ignored when listing what it may become", "narrowing"),
     M("M30", "derivation.py", "        if htype.default is None or htype.default not in allowed:",
       "        if htype.default is None:",
-      "a due hole takes a default that was narrowed away", "narrowing",
-      equivalent="the Expand that close() then applies checks the narrowing itself and is "
-      "refused: the run breaks at the same hole, saying 'narrowed away' instead of 'no "
-      "default' (narrowing a type's default away clears the default, so only a hole's "
-      "narrowing reaches this line)"),
+      "a due hole takes a default that was narrowed away", "narrowing"),
     M("M31", "wellformed.py", "            if any(all(h.type in productive for h in p.fragment.holes) for p in t.allowed()):",
       "            if any(True for p in t.productions):",
       "narrowing may leave a type with no way to finish", "narrowing"),
@@ -394,6 +390,23 @@ MUTANTS: list[Mutant] = [
     M("M100", "wellformed.py", "        for p in types[name].allowed():\n            stack.extend(",
       "        for p in types[name].productions:\n            stack.extend(",
       "the types a hole can reach go through productions narrowed away", "picture"),
+    # ---------------------------------------------------------------- issue 24.5: found only by
+    # a hand-written example before (the random runs reach each case now)
+    M("M101", "derivation.py", "        left = frozenset(p.name for p in htype.allowed(hole.allowed)) - frozenset(step.remove)",
+      "        left = frozenset(p.name for p in htype.allowed()) - frozenset(step.remove)",
+      "a hole narrowed a second time gets back what the first narrowing took", "narrowing"),
+    M("M102", "derivation.py", "        if not _can_finish(htype, left, productive_types(self.grammar.types)):",
+      "        if not _can_finish(htype, frozenset(p.name for p in htype.productions) - frozenset(step.remove), productive_types(self.grammar.types)):",
+      "whether a hole narrowed again can finish is judged without what it lost before",
+      "narrowing"),
+    M("M103", "derivation.py", "        if htype.default is None or htype.default not in allowed:",
+      "        if htype.default is not None and htype.default not in allowed:",
+      "a due hole with no default is expanded with none (and broken for another reason)",
+      "due holes"),
+    M("M104", "derivation.py", "        allowed = {p.name for p in htype.allowed(hole.allowed)}\n        if htype.default",
+      "        allowed = {p.name for p in htype.allowed()}\n        if htype.default",
+      "a due hole is given its default although the hole was narrowed to others",
+      "due holes"),
 ]
 
 
