@@ -407,6 +407,15 @@ MUTANTS: list[Mutant] = [
       "        allowed = {p.name for p in htype.allowed()}\n        if htype.default",
       "a due hole is given its default although the hole was narrowed to others",
       "due holes"),
+    M("M105", "derivation.py", "            return sum(1 for w in g.pred[bound[right]] if g.tasks[w].kind == left)",
+      "            return sum(1 for w in g.succ[bound[right]] if g.tasks[w].kind == left)",
+      "count(K -> b) counts the tasks b runs right before, not after", "data"),
+    M("M106", "derivation.py", "                return len(g.next_of_kind(bound[left], right))",
+      "                return len(g.succ[bound[left]])",
+      "count(a -> K) counts every task a runs right before, of any kind", "data"),
+    M("M107", "graph.py", "        if hit is not None and hit[0] == changes:",
+      "        if hit is not None:",
+      "the tasks of a kind after a task are read from a cache an edge made stale", "data"),
 ]
 
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from strategies import (
     BINARY,
@@ -22,7 +22,17 @@ from strategies import (
     written_unary,
 )
 
-from grammarflow import BrokenPromise, Expand, GrammarError, NotationError, Output, SetState
+from grammarflow import (
+    BrokenPromise,
+    Expand,
+    Fragment,
+    GrammarError,
+    Grow,
+    NotationError,
+    Output,
+    SetState,
+    TaskSpec,
+)
 from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar
 from grammarflow.graph import TaskState
@@ -232,6 +242,46 @@ def test_count_reads_the_tasks_next_to_a_parameter() -> None:
     d2.apply(SetState("a", TaskState.RUNNING))
     d2.apply(SetState("a", TaskState.DONE))
     assert len(d2.close_due()) == 2 and sorted(d2.graph.pred["b"]) == ["X.1/M"]
+
+
+@given(st.data())
+def test_count_reads_the_tasks_right_next_to_a_parameter(data: st.DataObject) -> None:
+    """Theorem 11 (3), what a guard counts: ``count(a -> K)`` is the number of tasks of
+    kind K that a runs right before, ``count(K -> b)`` of those b runs right after —
+    read on the graph as it is each time (tasks and edges grown at random around a
+    and b, one change at a time): the production a due hole takes is the first whose
+    guard holds on those numbers, counted here from the graph's edges."""
+    kinds = st.sampled_from(["A", "B", "C"])
+    guards = data.draw(st.lists(st.tuples(st.booleans(), kinds, st.integers(0, 3)),
+                                min_size=1, max_size=3), label="guards")
+    alts = [f"[g{i}, when count({'a -> ' + k if out else k + ' -> b'}) >= {n}] nothing"
+            for i, (out, k, n) in enumerate(guards)]
+    grammar = define("a:A, b:B, Any(*), X(a, b)",
+                     ["Any(*) ::= *", "X(a; b) ::= " + " | ".join([*alts, "[rest, else] nothing"])])
+    d = grammar.derivation()
+    g = d.graph
+
+    def expected() -> str:
+        counted = [sum(1 for t in (g.succ["a"] if out else g.pred["b"]) if g.tasks[t].kind == k)
+                   for out, k, _ in guards]
+        return next((f"g{i}" for i, ((_, _, n), c) in enumerate(zip(guards, counted,
+                                                                    strict=True)) if c >= n),
+                    "rest")
+
+    for step in range(data.draw(st.integers(1, 4), label="changes")):
+        new = [(f"n{step}_{i}", k) for i, k in enumerate(data.draw(
+            st.lists(kinds, min_size=1, max_size=3), label="new tasks"))]
+        edges = [(u, v) for t, _ in new for u, v in (("a", t), (t, "b"))
+                 if data.draw(st.booleans())]
+        d.apply(Grow("Any.1", Fragment(tuple(TaskSpec(t, k) for t, k in new), (),
+                                       tuple(edges))))
+        assert d.chosen(g.holes["X.1"]).name == expected()
+    d.apply(SetState("a", TaskState.RUNNING))
+    d.apply(SetState("a", TaskState.DONE))
+    want = expected()
+    event(f"chosen: {'else' if want == 'rest' else 'a guard'}")
+    assert d.close("X.1").step == Expand("X.1", want, guard=d.grammar.types["X"].production(
+        want).guard.label())  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- [if ...] and depth
