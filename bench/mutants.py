@@ -416,6 +416,10 @@ MUTANTS: list[Mutant] = [
     M("M107", "graph.py", "        if hit is not None and hit[0] == changes:",
       "        if hit is not None:",
       "the tasks of a kind after a task are read from a cache an edge made stale", "data"),
+    M("M108", "match.py", "            made[(i, k)] = child_hole_id(parent, htype, seen[htype], counts[htype])",
+      "            made[(i, k)] = child_hole_id(parent, htype, 1, counts[htype])",
+      "a refusal names a hole the change would make by the id of its first sibling",
+      "raw diffs"),
 ]
 
 
