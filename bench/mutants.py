@@ -420,6 +420,22 @@ MUTANTS: list[Mutant] = [
       "            made[(i, k)] = child_hole_id(parent, htype, 1, counts[htype])",
       "a refusal names a hole the change would make by the id of its first sibling",
       "raw diffs"),
+    M("M109", "store.py", "                    and current.alive():",
+      "                    and not current.alive():",
+      "a live owner's lease is taken over (and a dead one's kept)", "lease"),
+    M("M110", "store.py", "        batch.begun = True\n        self._fence(batch.run)",
+      "        batch.begun = True",
+      "a group-commit batch is not fenced: a deposed orchestrator's batch is written",
+      "lease"),
+    M("M111", "store.py", "            with _translated(self.path, JournalWriteError), self._tx():\n                self._fence(run_id)",
+      "            with _translated(self.path, JournalWriteError), self._tx():\n                pass",
+      "a single write is not fenced: a deposed orchestrator writes on", "lease"),
+    M("M112", "store.py", "        return now is not None and (not self.started or now == self.started)",
+      "        return now is not None",
+      "an owner whose pid another process took counts as alive", "lease"),
+    M("M113", "store.py", "                \"UPDATE leases SET heartbeat=? WHERE run=? AND owner=?\",\n                (time.time(), run_id, holder.token)).rowcount",
+      "                \"UPDATE leases SET heartbeat=? WHERE run=?\",\n                (time.time(), run_id)).rowcount",
+      "a deposed orchestrator's heartbeat refreshes its successor's lease", "lease"),
 ]
 
 
