@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import assume, event, given
+from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 from strategies import grammars
 
@@ -284,6 +284,9 @@ LEASE_OPS = st.lists(st.tuples(
     st.integers(0, 2), st.integers(1, 3)), min_size=4, max_size=16)
 
 
+@example(alive=[False, False, False], owned=True,  # the journal's end read again when
+         ops=[("batch", 0, 1), ("acquire", 1, 1), ("batch", 1, 1),  # a lease is taken back
+              ("acquire", 0, 1), ("batch", 0, 1)])
 @given(alive=st.lists(st.booleans(), min_size=3, max_size=3), owned=st.booleans(),
        ops=LEASE_OPS)
 def test_the_lease_is_taken_only_from_a_dead_owner_and_fences_every_write(
