@@ -497,6 +497,11 @@ def run_one(mutant: Mutant, profile: str) -> Result:
                             proc.stdout + proc.stderr)
         where = "::".join(frames[0]) if frames else "a property"
         return Result(mutant, True, f"{where} (hung; stopped after {HUNG_AFTER} s)", seconds)
+    collected = re.search(r"^ERROR \S*tests/(test_\w+\.py)", proc.stdout, re.M)
+    if proc.returncode == 2 and "error during collection" in proc.stdout and collected:
+        # an @example a module builds at import (a run replayed there) failed under the
+        # mutant: that property caught it before it could even run
+        return Result(mutant, True, f"{collected.group(1)} (collecting its @example)", seconds)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{mutant.id}: pytest could not run the properties "
                            f"(exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
-from strategies import grammars
+from strategies import RICH, grammars
 
 from grammarflow import (
     BrokenPromise,
@@ -20,6 +20,7 @@ from grammarflow import (
     Fragment,
     Grammar,
     TaskSpec,
+    TaskState,
     add,
     define,
     repeat_parallel,
@@ -639,3 +640,53 @@ def test_a_change_needing_a_hole_it_makes_itself_names_that_hole(
             assert (found.group(2), found.group(1)) in uses, f"the plan is {uses}: {e.reason}"
         return
     event("explained otherwise")
+
+
+# ---------------------------------------------------------------- open holes, fuzzed
+@st.composite
+def growths(draw: st.DrawFn) -> tuple[Derivation, Grow]:
+    """A run stopped anywhere (unconstrained grammars with open holes, bounded and
+    attached everywhere) and a growth one of its open holes takes: 1-3 new tasks, with
+    edges from tasks the hole comes after (for one attached everywhere: any task not
+    after the ones it enters) and into tasks it comes before (pending ones)."""
+    grammar = draw(st.sampled_from(RICH[1:]) | grammars())  # RICH[0] has no open hole
+    d = draw(st.builds(grammar.derivation) | partial_runs(grammar))
+    holes = sorted(h for h, hole in d.graph.holes.items() if d.grammar.types[hole.type].open)
+    assume(holes)
+    hole = d.graph.holes[draw(st.sampled_from(holes))]
+    if hole.everywhere:
+        pending = sorted(t for t, s in d.graph.state.items() if s is TaskState.PENDING)
+        targets = draw(st.lists(st.sampled_from(pending), max_size=2, unique=True)
+                       if pending else st.just([]))
+        below = d.graph.downstream(targets) if targets else set()
+        sources = sorted(t for t in d.graph.tasks if t not in below)
+    else:
+        sources, targets = list(hole.after), list(hole.before)
+    new = [f"x{i}" for i in range(draw(st.integers(1, 3)))]
+    edges = [e for i, x in enumerate(new) for e in [
+        *([(draw(st.sampled_from(sources)), x)] if sources and draw(st.booleans()) else []),
+        *((x, y) for y in new[i + 1:] if draw(st.booleans())),
+        *([(x, draw(st.sampled_from(targets)))] if targets and draw(st.booleans()) else [])]]
+    tasks = tuple(TaskSpec(x, draw(st.sampled_from(["A", "B", "M"]))) for x in new)
+    return d, Grow(hole.id, Fragment(tasks, (), tuple(dict.fromkeys(edges))))
+
+
+@given(growths())
+def test_what_an_open_hole_may_grow_is_accepted_as_a_raw_change(
+        case: tuple[Derivation, Grow]) -> None:
+    """Completeness (Theorem 3) for open holes: new tasks and edges that an open hole
+    takes as growth are accepted as a raw change too (no hole named) — also where other
+    open holes, attached to the tasks it touches, would not admit them."""
+    d, grow = case
+    try:
+        d.copy().apply(grow)
+    except BrokenPromise as e:  # an edge into a task that started, say
+        event(f"the growth itself refused: {e.reason[:40]}")
+        return
+    touched = {n for e in grow.fragment.edges for n in e} & set(d.graph.tasks)
+    bounded = {h for t in touched for h in d.graph.holes_at(t)
+               if not d.graph.holes[h].everywhere and d.grammar.types[d.graph.holes[h].type].open}
+    event("a bounded open hole at a task it touches" if bounded - {grow.hole} else
+          "no other open hole where it touches")
+    added = add(d.copy(), Diff(grow.fragment.tasks, grow.fragment.edges))
+    assert set(added.ids) == set(grow.fragment.locals)
