@@ -486,7 +486,7 @@ def run_one(mutant: Mutant, profile: str) -> Result:
             proc = subprocess.run(
                 [sys.executable, "-P", "-m", "pytest", str(ROOT / "tests"), "--rootdir",
                  str(ROOT), "-c", str(ROOT / "pyproject.toml"), "-x", "-p", "no:cacheprovider",
-                 "-rf", "--tb=no", "-o", "addopts=", "-o", f"timeout={HUNG_AFTER}",
+                 "-rfE", "--tb=no", "-o", "addopts=", "-o", f"timeout={HUNG_AFTER}",
                  "-o", "timeout_method=thread"],
                 cwd=tmp, env=env, capture_output=True, text=True, timeout=HUNG_AFTER * 6)
         except subprocess.TimeoutExpired:
