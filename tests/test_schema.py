@@ -5,6 +5,7 @@ the other — and it says why when it does not fit.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
-from strategies import CONTAINERS, TYPES, Typed, perturbed
+from strategies import CONTAINERS, SCALAR_TYPES, SCALARS, TYPES, Typed, perturbed
 from typing_extensions import TypedDict
 
 from grammarflow.schema import describe, element, incompatibility
@@ -110,7 +111,8 @@ def test_compatible_types_accept_every_value_of_the_source(source: Typed, target
     """Type compatibility is containment (proofs/11-data.md, 2): if the check says S
     fits T, every value pydantic accepts (and dumps) as S is accepted as T — values
     drawn at the edges of S (lists as long or as short as S allows, objects with all
-    of their optional fields or none); and every S fits itself, and S | None. Most
+    of their optional fields or none; and every pair of scalars); and every S fits
+    itself, and S | None. Most
     targets are made near the source (``perturbed``: a bound moved or dropped, a field
     made required or optional, ...), so that compatible and incompatible pairs are
     both common, and close; half the sources are lists or objects."""
@@ -119,6 +121,9 @@ def test_compatible_types_accept_every_value_of_the_source(source: Typed, target
     values = [adapter.dump_python(adapter.validate_python(data.draw(s_values)), mode="json")
               for _ in range(6)]
     assert all(accepts(s_hint, v) for v in values)
+    for (scalar, of_it), target_scalar in itertools.product(SCALARS, SCALAR_TYPES):
+        if incompatibility(schema(scalar), schema(target_scalar)) is None:  # a float's 1.5
+            assert accepts(target_scalar, data.draw(of_it)), f"{scalar} -> {target_scalar}"
     assert incompatibility(schema(s_hint), schema(s_hint)) is None
     assert incompatibility(schema(s_hint), schema(s_hint | None)) is None
     for t_hint in [target[0], *(perturbed(s_hint, data.draw) for _ in range(8))]:
