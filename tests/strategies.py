@@ -405,6 +405,32 @@ def perturbed(hint: Any, draw: Any) -> Any:
     return hint
 
 
+def neighbours(hint: Any) -> list[Any]:
+    """Every type one step from ``hint`` across a line: a list (bounded or not) with
+    each bound from 0 to 3, or none; an object with one field made required, or
+    optional. (Other types: none.)"""
+    import typing
+
+    from typing_extensions import is_typeddict
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        origin, args = list, typing.get_args(args[0])
+    if origin is list:
+        return [Annotated[list[args[0]], Len(least, most)]  # type: ignore[valid-type]
+                for least in range(3) for most in (*range(least, 4), None)]
+    if not is_typeddict(hint):
+        return []
+    fields = typing.get_type_hints(hint)
+    required = hint.__required_keys__
+    out = []
+    for flipped in fields:
+        hints = {name: (_unwrapped(h) if (name in required) != (name == flipped)
+                        else NotRequired[_unwrapped(h)]) for name, h in fields.items()}
+        out.append(TypedDict(f"TD{next(_counter)}", hints))  # type: ignore[operator]
+    return out
+
+
 def _unwrapped(hint: Any) -> Any:
     import typing
 

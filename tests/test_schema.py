@@ -14,7 +14,7 @@ import pytest
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
-from strategies import CONTAINERS, SCALAR_TYPES, SCALARS, TYPES, Typed, perturbed
+from strategies import CONTAINERS, SCALAR_TYPES, SCALARS, TYPES, Typed, neighbours, perturbed
 from typing_extensions import TypedDict
 
 from grammarflow.schema import describe, element, incompatibility
@@ -114,8 +114,9 @@ def test_compatible_types_accept_every_value_of_the_source(source: Typed, target
     of their optional fields or none; and every pair of scalars); and every S fits
     itself, and S | None. Most
     targets are made near the source (``perturbed``: a bound moved or dropped, a field
-    made required or optional, ...), so that compatible and incompatible pairs are
-    both common, and close; half the sources are lists or objects."""
+    made required or optional, ...; and every ``neighbours`` one step across a bound
+    or a field's line), so that compatible and incompatible pairs are both common,
+    and close; half the sources are lists or objects."""
     s_hint, s_values = source
     adapter = TypeAdapter(s_hint)
     values = [adapter.dump_python(adapter.validate_python(data.draw(s_values)), mode="json")
@@ -126,7 +127,8 @@ def test_compatible_types_accept_every_value_of_the_source(source: Typed, target
             assert accepts(target_scalar, data.draw(of_it)), f"{scalar} -> {target_scalar}"
     assert incompatibility(schema(s_hint), schema(s_hint)) is None
     assert incompatibility(schema(s_hint), schema(s_hint | None)) is None
-    for t_hint in [target[0], *(perturbed(s_hint, data.draw) for _ in range(8))]:
+    for t_hint in [target[0], *neighbours(s_hint),
+                   *(perturbed(s_hint, data.draw) for _ in range(8))]:
         why = incompatibility(schema(s_hint), schema(t_hint))
         note(f"{s_hint} -> {t_hint}: {why}")
         event(f"pair: {_line(why)}")
