@@ -365,7 +365,7 @@ def _logical_lines(text: str) -> list[_Line]:
     lines: list[_Line] = []
     offset = 0
     for raw in text.splitlines(keepends=True):
-        code = raw.split("#", 1)[0]
+        code = raw[:_comment_at(raw)]
         line = code.strip()
         at = offset + len(code) - len(code.lstrip())
         offset += len(raw)
@@ -377,6 +377,12 @@ def _logical_lines(text: str) -> list[_Line]:
         else:
             lines.append(_Line(line, ((0, at),)))
     return lines
+
+
+def _comment_at(line: str) -> int:
+    """Where a line's comment starts: its first ``#`` outside a guard's quoted strings
+    (``[when a == '#1']`` holds no comment); the line's end if it has none."""
+    return next((i for i, c in _outside_quotes(line, 0, len(line)) if c == "#"), len(line))
 
 
 def parse_types(rules: str | Iterable[str]) -> dict[str, HoleType]:
@@ -564,13 +570,23 @@ def format_fragment(fragment: Fragment) -> str:
 
 
 def signature(htype: HoleType) -> str:
-    """``X(a, b)``; ``X(a; b)`` for an open type (its roles cannot be inferred);
-    ``X(*)`` for a type attached everywhere."""
+    """``X(a, b)``; ``X(a; b)`` where its roles cannot be inferred from its productions
+    (an open type; a closed type with a parameter it comes before that no edge of its
+    enters); ``X(*)`` for a type attached everywhere."""
     if htype.everywhere:
         return f"{htype.name}(*)"
-    if htype.open and htype.params and htype.params == (*htype.after, *htype.before):
+    if htype.params and htype.params == (*htype.after, *htype.before) \
+            and (htype.open or not _roles_inferred(htype)):
         return f"{htype.name}({', '.join(htype.after)}; {', '.join(htype.before)})"
     return f"{htype.name}({', '.join(htype.params)})"
+
+
+def _roles_inferred(htype: HoleType) -> bool:
+    """Does reading the type's productions back give its roles? Every parameter it
+    comes before must be entered by an edge of one (one a child hole comes before is
+    too, but the child's roles are not known here: then the roles are written)."""
+    entered = {v for p in htype.productions for _, v in p.fragment.edges}
+    return set(htype.before) <= entered
 
 
 def format_hole_type(htype: HoleType) -> str:

@@ -667,6 +667,7 @@ class Store:
             # asked of an owner that is gone: a request never outlives its orchestrator
             self._withdraw_asked(run_id, "the orchestrator it was asked of was gone")
         self._held[run_id] = holder
+        self._next_seq.pop(run_id, None)  # another may have written while it was not ours
         return current
 
     def heartbeat(self, run_id: int) -> None:

@@ -19,9 +19,11 @@ import functools
 import operator
 import re
 import types
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
+from annotated_types import Len
 from hypothesis import Phase, event
 from hypothesis import strategies as st
 from typing_extensions import NotRequired, TypedDict  # noqa: UP035 (pydantic: 3.11)
@@ -38,7 +40,9 @@ from grammarflow import (
     optional_edge,
     repeat_parallel,
 )
+from grammarflow.constraints import parse_constraints
 from grammarflow.grammar import open_type
+from grammarflow.guards import parse_guard
 from grammarflow.testing import KINDS, MessageRun, Signature, closed_types, message_runs
 
 #: Phases for a mutation test (a core broken on purpose): find a failure, do not shrink it.
@@ -295,20 +299,36 @@ def literal() -> st.SearchStrategy[Typed]:
 
 
 def typed_dict(fields: list[Typed], required: list[bool]) -> Typed:
+    """A TypedDict of these fields (``NotRequired`` where not ``required``); its values
+    lean to the edges: every optional field there, none of them, or any mix."""
     names = [f"f{i}" for i in range(len(fields))]
     hints = {n: (t if req else NotRequired[t]) for n, (t, _), req
              in zip(names, fields, required, strict=True)}
     cls = TypedDict(f"TD{next(_counter)}", hints)  # type: ignore[operator]
-    values = st.fixed_dictionaries(
-        {n: v for n, (_, v), req in zip(names, fields, required, strict=True) if req},
-        optional={n: v for n, (_, v), req in zip(names, fields, required, strict=True)
-                  if not req})
+    must = {n: v for n, (_, v), req in zip(names, fields, required, strict=True) if req}
+    may = {n: v for n, (_, v), req in zip(names, fields, required, strict=True) if not req}
+    values = st.one_of(st.fixed_dictionaries(must), st.fixed_dictionaries({**must, **may}),
+                       st.fixed_dictionaries(must, optional=may))
     return cls, values
+
+
+def bounded_list(item: Typed, least: int, most: int) -> Typed:
+    """``list[T]`` of ``least`` to ``most`` elements; its values as often as not at a bound."""
+    hint = Annotated[list[item[0]], Len(least, most)]  # type: ignore[name-defined]
+    return hint, st.one_of(st.lists(item[1], min_size=least, max_size=least),
+                           st.lists(item[1], min_size=most, max_size=most),
+                           st.lists(item[1], min_size=least, max_size=most))
+
+
+#: Longest list an unbounded list's values have: longer than any bound a list is given.
+LONGEST = 4
 
 
 def compound(inner: st.SearchStrategy[Typed]) -> st.SearchStrategy[Typed]:
     return st.one_of(
-        inner.map(lambda t: (list[t[0]], st.lists(t[1], max_size=3))),  # type: ignore[valid-type]
+        inner.map(lambda t: (list[t[0]], st.lists(t[1], max_size=LONGEST))),  # type: ignore[valid-type]
+        st.tuples(inner, st.integers(0, 1), st.integers(0, 2)).map(
+            lambda p: bounded_list(p[0], p[1], p[1] + p[2])),
         inner.map(lambda t: (dict[str, t[0]],  # type: ignore[valid-type]
                              st.dictionaries(st.sampled_from("kq"), t[1], max_size=2))),
         inner.map(lambda t: (t[0] | None, st.none() | t[1])),
@@ -322,6 +342,16 @@ def compound(inner: st.SearchStrategy[Typed]) -> st.SearchStrategy[Typed]:
 
 
 TYPES = st.recursive(st.sampled_from(SCALARS) | literal(), compound, max_leaves=4)
+#: Lists (bounded or not) and objects (fields required or not) of any TYPES: where a
+#: type fits another or not by a bound or by a field (a fifth of TYPES is one).
+CONTAINERS = st.one_of(
+    st.tuples(st.lists(TYPES, min_size=1, max_size=3),
+              st.lists(st.booleans(), min_size=3, max_size=3)).map(
+        lambda p: typed_dict(p[0], p[1][:len(p[0])])),
+    st.tuples(TYPES, st.integers(0, 1), st.integers(0, 2)).map(
+        lambda p: bounded_list(p[0], p[1], p[1] + p[2])),
+    TYPES.map(lambda t: (list[t[0]], st.lists(t[1], max_size=LONGEST))),  # type: ignore[valid-type]
+)
 
 
 SCALAR_TYPES = [int, float, str, bool, type(None)]
@@ -349,7 +379,14 @@ def perturbed(hint: Any, draw: Any) -> Any:
     if origin is list:
         inner = perturbed(args[0], draw)
         return draw(st.sampled_from([list[inner], set[inner] if _hashable(inner) else list[inner],
-                                     tuple[inner, ...]]))  # type: ignore[valid-type]
+                                     tuple[inner, ...],  # type: ignore[valid-type]
+                                     Annotated[list[inner], Len(0, draw(st.integers(0, 3)))]]))
+    if origin is Annotated:  # a bounded list: each bound moved by one, or dropped
+        (inner,), bounds = typing.get_args(args[0]), args[1]
+        least = max(0, bounds.min_length + draw(st.integers(-1, 1)))
+        most = None if draw(st.integers(0, 3)) == 0 else \
+            max(least, bounds.max_length + draw(st.integers(-1, 1)))
+        return Annotated[list[perturbed(inner, draw)], Len(least, most)]
     if origin is dict:
         return dict[str, perturbed(args[1], draw)]  # type: ignore[misc]
     if origin is tuple:
@@ -362,10 +399,36 @@ def perturbed(hint: Any, draw: Any) -> Any:
         fields = {}
         for name, field_hint in typing.get_type_hints(hint).items():
             inner = perturbed(_unwrapped(field_hint), draw)
-            req = (name in required) != (draw(st.integers(0, 4)) == 0)
+            req = (name in required) != (draw(st.integers(0, 2)) == 0)
             fields[name] = inner if req else NotRequired[inner]
         return TypedDict(f"TD{next(_counter)}", fields)  # type: ignore[operator]
     return hint
+
+
+def neighbours(hint: Any) -> list[Any]:
+    """Every type one step from ``hint`` across a line: a list (bounded or not) with
+    each bound from 0 to 3, or none; an object with one field made required, or
+    optional. (Other types: none.)"""
+    import typing
+
+    from typing_extensions import is_typeddict
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        origin, args = list, typing.get_args(args[0])
+    if origin is list:
+        return [Annotated[list[args[0]], Len(least, most)]  # type: ignore[valid-type]
+                for least in range(3) for most in (*range(least, 4), None)]
+    if not is_typeddict(hint):
+        return []
+    fields = typing.get_type_hints(hint)
+    required = hint.__required_keys__
+    out = []
+    for flipped in fields:
+        hints = {name: (_unwrapped(h) if (name in required) != (name == flipped)
+                        else NotRequired[_unwrapped(h)]) for name, h in fields.items()}
+        out.append(TypedDict(f"TD{next(_counter)}", hints))  # type: ignore[operator]
+    return out
 
 
 def _unwrapped(hint: Any) -> Any:
@@ -378,3 +441,168 @@ def _hashable(hint: Any) -> bool:
     import typing
 
     return hint in SCALAR_TYPES or typing.get_origin(hint) in (Literal, tuple)
+
+
+# ---------------------------------------------------------------- guards and constraints
+#: A guard's expression tree (grammarflow.guards: nested tuples) and a text of it.
+Written = tuple[tuple[Any, ...], str]
+
+#: Characters a guard's strings may hold: quotes, escapes and the notation's own marks.
+_STRING_CHARS = "ab '\"\\#|,;[]()"
+
+
+def _quoted(text: str, quote: str) -> str:
+    return quote + text.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+
+
+def guard_strings() -> st.SearchStrategy[Written]:
+    """String literals holding quotes, escapes and the notation's own marks, quoted
+    either way."""
+    return st.tuples(st.text(_STRING_CHARS, min_size=1, max_size=6),
+                     st.sampled_from("'\"")).map(lambda p: (("lit", p[0]), _quoted(*p)))
+
+
+def _guard_atoms(names: Sequence[str], params: Sequence[str],
+                 kinds: Sequence[str]) -> st.SearchStrategy[Written]:
+    numbers = st.one_of(st.integers(0, 99).map(lambda n: (("lit", n), str(n))),
+                        st.floats(0, 1e20, allow_nan=False, allow_infinity=False).map(
+                            lambda x: (("lit", x), repr(x))))
+    strings = guard_strings()
+    words = st.sampled_from([(("lit", True), "true"), (("lit", False), "false"),
+                             (("lit", None), "null"), (("depth",), "depth")])
+    atoms = [numbers, strings, words]
+    if names:
+        atoms.append(st.sampled_from([(("name", n), n) for n in names]))
+    if params:
+        atoms.append(st.tuples(st.sampled_from(params), st.sampled_from(kinds),
+                               st.booleans()).map(_count))
+    return st.one_of(*atoms)
+
+
+def _count(p: tuple[str, str, bool]) -> Written:
+    param, kind, before = p
+    left, right = (kind, param) if before else (param, kind)
+    return ("count", left, right), f"count({left} -> {right})"
+
+
+#: Operations of two operands: (head, operator) as the tree says them.
+BINARY: tuple[tuple[str, str | None], ...] = (
+    ("and", None), ("or", None),
+    *(("cmp", op) for op in ("==", "!=", "<", "<=", ">", ">=", "in", "not in")),
+    ("arith", "+"), ("arith", "-"))
+#: Operations of one operand (and a field's name, or an index).
+UNARY = ("not", "neg", "len", "field", "index", "list")
+
+
+def written_binary(head: str, op: str | None, a: Written, b: Written) -> Written:
+    """``a op b``, its tree and its text in full parentheses."""
+    tree = (head, a[0], b[0]) if op is None else (head, op, a[0], b[0])
+    return tree, f"(({a[1]}) {op or head} ({b[1]}))"
+
+
+def written_unary(head: str, a: Written, b: Written | None = None) -> Written:
+    """``not a``, ``-a``, ``len(a)``, ``a.count``, ``a[b]``, ``[a, b]`` (b: the index,
+    or the list's second element; a field's name is ``count``, a keyword that is a name
+    there)."""
+    x = a[1]
+    match head:
+        case "not":
+            return ("not", a[0]), f"(not ({x}))"
+        case "neg":
+            return ("neg", a[0]), f"(-({x}))"
+        case "len":
+            return ("len", a[0]), f"len({x})"
+        case "field":
+            return ("field", a[0], "count"), f"({x}).count"
+        case "index":
+            key = b if b is not None else (("lit", 0), "0")
+            return ("index", a[0], key[0]), f"({x})[{key[1]}]"
+    items = [a] if b is None else [a, b]
+    return ("list", *(w[0] for w in items)), "[" + ", ".join(w[1] for w in items) + "]"
+
+
+def _guard_compounds(inner: st.SearchStrategy[Written]) -> st.SearchStrategy[Written]:
+    return st.one_of(
+        st.tuples(st.sampled_from(BINARY), inner, inner).map(
+            lambda p: written_binary(p[0][0], p[0][1], p[1], p[2])),
+        st.tuples(st.sampled_from(UNARY), inner, st.none() | inner).map(
+            lambda p: written_unary(*p)),
+        st.tuples(inner, st.sampled_from(["f", "len"])).map(
+            lambda p: (("field", p[0][0], p[1]), f"({p[0][1]}).{p[1]}")),
+        st.lists(inner, max_size=3).map(
+            lambda ws: (("list", *(w[0] for w in ws)), "[" + ", ".join(w[1] for w in ws) + "]")),
+    )
+
+
+def guard_atoms(names: Sequence[str] = ("a", "b"), params: Sequence[str] = ("a", "b"),
+                kinds: Sequence[str] = KINDS) -> st.SearchStrategy[Written]:
+    """The leaves of guard expressions: literals, parameters, ``depth``, counts."""
+    return _guard_atoms(names, params, kinds)
+
+
+def guard_exprs(names: Sequence[str] = ("a", "b"), params: Sequence[str] = ("a", "b"),
+                kinds: Sequence[str] = KINDS) -> st.SearchStrategy[Written]:
+    """Guard expressions of every form, each with a text that says its tree in full
+    (every operation in parentheses): reading the text gives exactly the tree, so the
+    canonical text can be checked against what was meant. ``names``: the parameters a
+    guard may read; ``params``: those it may count next to (with ``kinds``)."""
+    return st.recursive(_guard_atoms(names, params, kinds), _guard_compounds, max_leaves=8)
+
+
+@st.composite
+def constraint_texts(draw: st.DrawFn, params: Sequence[str],
+                     kinds: Sequence[str] = KINDS) -> str:
+    """1-3 constraints of every form, over a hole type's parameters and kinds."""
+    names = [*params, *kinds]
+    kind, name = st.sampled_from(kinds), st.sampled_from(names)
+    forms = [
+        st.lists(kind, min_size=1, max_size=3, unique=True).map(lambda ks: "only " + ", ".join(ks)),
+        st.just("no new tasks"), st.just("no new edges"),
+        st.tuples(st.integers(0, 3), kind | st.just("tasks")).map(
+            lambda p: f"at most {p[0]} {p[1]}"),
+        st.lists(st.tuples(name, name), min_size=1, max_size=2, unique=True).map(
+            lambda es: "only " + ", ".join(f"{u} -> {v}" for u, v in es)),
+        name.map(lambda n: f"no edges from {n}"), name.map(lambda n: f"no edges into {n}"),
+        st.tuples(name, name).map(lambda p: f"no edges from {p[0]} into {p[1]}"),
+        st.tuples(kind, st.lists(st.tuples(
+            st.sampled_from(["", "at least ", "at most "]), st.integers(0, 3), kind,
+            st.sampled_from(["before", "after"])), min_size=1, max_size=2)).map(
+            lambda p: f"each {p[0]} has " + ", ".join(f"{b}{n} {k} {s}" for b, n, k, s in p[1])),
+    ]
+    return "; ".join(draw(st.lists(st.one_of(*forms), min_size=1, max_size=3)))
+
+
+@st.composite
+def promised_grammars(draw: st.DrawFn) -> Grammar:
+    """A random grammar (:func:`grammars`) whose closed types choose on data now and
+    then (every production guarded, an ``[else]`` maybe; an ``[if ...]`` condition on
+    some) and whose open types keep constraints: every promise the notation writes."""
+    grammar = draw(grammars())
+    types = {}
+    for name, htype in grammar.types.items():
+        if htype.open:
+            if draw(st.booleans()):
+                text = draw(constraint_texts(htype.params))
+                htype = replace(htype, constraints=parse_constraints(text))
+        elif draw(st.booleans()):
+            types[name] = _guarded(draw, htype)
+            continue
+        types[name] = htype
+    return Grammar(grammar.start, types)
+
+
+def _guarded(draw: st.DrawFn, htype: HoleType) -> HoleType:
+    """The type with guards (all its productions, or none) and conditions (any)."""
+    exprs = guard_exprs(htype.after, htype.params)
+    chooses = draw(st.booleans())
+    otherwise = draw(st.sampled_from([None, *range(len(htype.productions))]))
+    productions = []
+    for i, p in enumerate(htype.productions):
+        guard = None
+        if chooses:
+            guard = parse_guard("else") if i == otherwise else \
+                parse_guard(f"when {draw(exprs)[1]}")
+        condition = parse_guard(f"if {draw(exprs)[1]}") if draw(st.booleans()) else None
+        productions.append(replace(p, guard=guard, condition=condition))
+    return replace(htype, productions=tuple(productions),
+                   default=None if chooses else htype.default)

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import event, given
 from hypothesis import strategies as st
+from strategies import constraint_texts
 
 from grammarflow import (
     BrokenPromise,
@@ -30,7 +31,12 @@ from grammarflow import (
     wire,
 )
 from grammarflow.cli import main
-from grammarflow.constraints import constraints_from_json, parse_constraint, parse_constraints
+from grammarflow.constraints import (
+    constraints_from_json,
+    format_constraints,
+    parse_constraint,
+    parse_constraints,
+)
 from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar, HoleSpec
 from grammarflow.graph import Graph
@@ -217,6 +223,18 @@ def test_constraints_are_added_at_run_time_never_removed() -> None:
     "each D has at least 1 P before, at most 2 C after"])
 def test_each_form_round_trips_through_its_text(text: str) -> None:
     assert str(parse_constraint(text)) == text
+
+
+@given(st.lists(constraint_texts(("a", "b")), min_size=4, max_size=4))
+def test_the_canonical_text_of_constraints_is_what_was_written(texts: list[str]) -> None:
+    """Every form, with random names, numbers and bounds: constraints read back from
+    their canonical text (as the notation, `status` and refusals print them) are the
+    same constraints, and that text is what a person writes (README, "Constraint
+    promises")."""
+    for text in texts:
+        constraints = parse_constraints(text)
+        assert format_constraints(constraints) == text
+        assert parse_constraints(format_constraints(constraints)) == constraints
 
 
 def test_a_constrained_type_round_trips_through_notation_and_json() -> None:

@@ -4,15 +4,28 @@ SQLite journal whose run's lease this test process holds as its orchestrator wou
 from __future__ import annotations
 
 import concurrent.futures
+import random
 import time
 from pathlib import Path
 
+import networkx as nx
 import pytest
+from hypothesis import assume, event, given
+from hypothesis import strategies as st
+from reference import full_graph
+from strategies import grammars
 
 from grammarflow import control
-from grammarflow.control import Done, set_paused
+from grammarflow.control import Done, plan_restart, set_paused
 from grammarflow.errors import GrammarflowError
+from grammarflow.grammar import Grammar
+from grammarflow.graph import TaskState
+from grammarflow.rollback import Journaled, rollback
+from grammarflow.simulate import Limits, RandomChooser, run_from
+from grammarflow.steps import SetState, Step
 from grammarflow.store import Holder, Store
+
+LIMITS = Limits(max_tasks=14, max_open_growth=2, max_steps=120)
 
 
 def wait_until_asked(store: Store, run: int, asker: concurrent.futures.Future[Done]) -> None:
@@ -68,3 +81,50 @@ def test_a_request_not_taken_in_time_is_withdrawn(tmp_path: Path,
         "to pause, and it did not take the request within 0.3 s (is it stopped?); the "
         "request is withdrawn: nothing changed")
     assert orchestrator.asked(run) == []
+
+
+# ---------------------------------------------------------------- restart while tasks run
+@given(grammar=grammars(), seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_a_restart_is_refused_exactly_when_a_running_task_would_be_rolled_back(
+        grammar: Grammar, seed: int, data: st.DataObject) -> None:
+    """Theorem 12 (proofs/12-restart.md) with tasks running: a restart rolls back what
+    runs after the task and what the tasks it restarts made — and a task that is
+    running cannot be rolled back under its process. So `plan_restart` refuses exactly
+    when a running task runs after the restarted one (networkx on the graph) or was
+    made by a step the restart removes (it would vanish), naming each such task; else
+    it is the rollback."""
+    chooser = RandomChooser(random.Random(seed))
+    d = grammar.derivation()
+    told: list[tuple[Step, str | None]] = []
+    run_from(d, chooser, LIMITS, lambda step, by: told.append((step, by)),
+             data.draw(st.integers(1, 10), label="tasks run"))
+    ready = d.graph.ready_in_order()
+    for task in data.draw(st.lists(st.sampled_from(ready), min_size=1, unique=True) if ready
+                          else st.just([]), label="then start"):
+        d.apply(SetState(task, TaskState.RUNNING))
+        told.append((d.history[-1], None))
+    journal = [Journaled(i + 1, step, by) for i, (step, by) in enumerate(told)]
+    done = sorted(t for t, s in d.graph.state.items() if s is TaskState.DONE)
+    assume(done)
+    running = {t for t, s in d.graph.state.items() if s is TaskState.RUNNING}
+    # as often as not a task right before a running one, or one whose step made it
+    near = sorted({t for t in done if any(t in d.graph.pred[r] for r in running)}
+                  | {by for step, by in told for r in running if by in done
+                     and getattr(step, "hole", None) == r.rpartition("/")[0]})
+    started = st.sampled_from(sorted({*done, *running}))
+    task = data.draw(st.sampled_from(near) | started if near else started,
+                     label="restarted task")
+    rb = rollback(grammar, journal, d.graph, [task])
+    after = nx.descendants(full_graph(d.graph.to_json()), task)
+    busy = sorted(t for t in running
+                  if t == task or t in after or t not in rb.derivation.graph.tasks)
+    vanishes = any(t not in rb.derivation.graph.tasks for t in busy)
+    event("running tasks: " + ("none" if not running else "none rolled back" if not busy
+                               else "one vanishes" if vanishes else "some rolled back"))
+    if not busy:
+        assert plan_restart(d, journal, grammar, task, running).removed == rb.removed
+        return
+    with pytest.raises(GrammarflowError) as refused:
+        plan_restart(d, journal, grammar, task, running)
+    said = str(refused.value)
+    assert said.startswith(f"cannot restart task {task} now: {', '.join(busy)} ")

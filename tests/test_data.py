@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 from grammarflow import (
     All,
@@ -23,12 +25,12 @@ from grammarflow import (
     SetState,
     TaskSpec,
 )
-from grammarflow.data import Gather, Signature, bind
+from grammarflow.data import Gather, Signature, bind, feeders
 from grammarflow.datatypes import DataTypeError, KindTypes, Validator, function_types
 from grammarflow.derivation import Derivation
 from grammarflow.errors import WorkflowFileError
 from grammarflow.grammar import Grammar
-from grammarflow.graph import TaskState
+from grammarflow.graph import Graph, TaskState
 from grammarflow.notation import define
 from grammarflow.shapes import map_over
 from grammarflow.steps import Grow, step_from_json, step_to_json
@@ -338,3 +340,94 @@ def test_an_expansion_is_type_checked_where_registration_could_not_see() -> None
         "edge Dyn.1/fetch -> Dyn.1/X.1/parse: kind num gives int, and 'fetch: str' takes "
         "str: an int is not a str")
     assert d.graph.to_json() == before
+
+
+# ---------------------------------------------------------------- one feeder, fuzzed
+def src() -> list[int]: ...
+def one(src: list[int]) -> int: ...
+def item(src: Item[int]) -> int: ...
+def every(src: All[list[int]]) -> int: ...
+
+
+#: The kinds of the property below: a list's source, and an input of each gathering.
+FEEDING = sigs(src=src, one=one, item=item, every=every)
+SINGLE = {"one", "item"}  # kinds whose input 'src' takes one feeder
+KINDS_DRAWN = ["src", "item", "src", "one", "every"]  # feeders as often as not
+
+
+@st.composite
+def feeding_edges(draw: st.DrawFn, tasks: list[tuple[str, str]], least: int = 0
+                  ) -> list[tuple[str, str]]:
+    """Edges from src tasks into 0-2 later tasks of the list (so never a cycle), 1-2
+    into each: a second feeder as often as not."""
+    edges: list[tuple[str, str]] = []
+    targets = [(i, v) for i, (v, k) in enumerate(tasks)
+               if k != "src" and any(ku == "src" for _, ku in tasks[:i])]
+    if not targets:
+        return edges
+    for i, v in draw(st.lists(st.sampled_from(targets), min_size=min(least, 1), max_size=2,
+                              unique=True)):
+        sources = [u for u, ku in tasks[:i] if ku == "src"]
+        edges += [(u, v) for u in draw(st.lists(st.sampled_from(sources), min_size=1,
+                                                max_size=2, unique=True))]
+    return edges
+
+
+def second_feeders(graph: Graph, new: dict[str, str], edges: list[tuple[str, str]]
+                   ) -> list[str]:
+    """Tasks whose single input 'src' the graph and ``edges`` (among its tasks and
+    ``new`` ones: id -> kind) would give more than one feeder."""
+    kind = {**{t: task.kind for t, task in graph.tasks.items()}, **new}
+    fed = {v: sum(1 for u in graph.pred.get(v, ()) if kind[u] == "src") for v in kind}
+    for u, v in edges:
+        if kind[u] == "src" and not (u in graph.tasks and v in graph.tasks
+                                     and graph.has_edge(u, v)):
+            fed[v] += 1
+    return sorted(v for v, n in fed.items() if n > 1 and kind[v] in SINGLE)
+
+
+@given(st.data())
+def test_a_single_input_is_fed_by_one_task_whatever_edges_come(data: st.DataObject) -> None:
+    """Theorem 11 (2), the binding rule: an input that takes one output (``src: T``) or
+    one element of a list (``Item[T]``) has exactly one feeder; the start graph giving
+    it two is refused at registration, and an edge that would give it a second is
+    refused when a step makes it (here: random growth of an open hole attached
+    everywhere, a step at a time, in any order). ``All[T]`` takes any number."""
+    kinds = data.draw(st.lists(st.sampled_from(KINDS_DRAWN), min_size=2, max_size=5),
+                      label="start tasks")
+    start = [(f"s{i}", k) for i, k in enumerate(sorted(kinds, key=lambda k: k != "src"))]
+    edges = data.draw(feeding_edges(start, least=data.draw(st.integers(0, 1))),
+                      label="start edges")
+    text = ", ".join([*(f"{t}:{k}" for t, k in start), *(f"{u} -> {v}" for u, v in edges),
+                      "Any(*)"])
+    grammar = define(text, "Any(*) ::= *")
+    twice = second_feeders(grammar.derivation().graph, {}, [])
+    event(f"start graph: {'a second feeder' if twice else 'one feeder each'}")
+    if twice:
+        with pytest.raises(GrammarError, match=r"takes the output of one task, and \d feed it"):
+            grammar.with_data(FEEDING)
+        return
+    d = grammar.with_data(FEEDING).derivation()
+    tasks = list(start)
+    for n in range(data.draw(st.integers(1, 4), label="steps")):
+        new = [(f"g{n}_{i}", k) for i, k in enumerate(data.draw(
+            st.lists(st.sampled_from(KINDS_DRAWN), max_size=2), label="new tasks"))]
+        ids = {t: f"Any.1/{t}" for t, _ in new}
+        edges = data.draw(feeding_edges([*tasks, *((ids[t], k) for t, k in new)], least=1),
+                          label="edges")
+        local = {v: k for k, v in ids.items()}
+        step = Grow("Any.1", Fragment(tuple(TaskSpec(t, k) for t, k in new), (), tuple(
+            (local.get(u, u), local.get(v, v)) for u, v in edges)))
+        before = d.graph.to_json()
+        expected = second_feeders(d.graph, {ids[t]: k for t, k in new}, edges)
+        event(f"step: {'a second feeder' if expected else 'one feeder each'}")
+        if expected:
+            with pytest.raises(BrokenPromise, match="feeds it already"):
+                d.apply(step)
+            assert d.graph.to_json() == before
+        else:
+            d.apply(step)
+            tasks += [(ids[t], k) for t, k in new]
+    for v in d.graph.tasks:
+        if d.graph.tasks[v].kind in SINGLE:
+            assert len(feeders(d.graph, v, "src")) <= 1, v

@@ -3,9 +3,13 @@ promise, and refused steps that leave no trace even inside a batch (proofs/04, 0
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
+from reference import Illegal, Model
 from strategies import grammars
 
 from grammarflow import (
@@ -29,7 +33,9 @@ from grammarflow import (
     repeat_series,
 )
 from grammarflow.derivation import MAX_ID, child_hole_id
+from grammarflow.grammar import Grammar
 from grammarflow.graph import Hole, Role
+from grammarflow.testing import partial_runs
 
 
 # ---------------------------------------------------------------- ids
@@ -212,6 +218,99 @@ def test_narrowing_a_type_may_not_strand_a_hole_narrowed_before() -> None:
         d.apply(NarrowType("X", ("2",)))
     assert d.graph.to_json() == before and d.grammar is grammar
     d.apply(NarrowType("X", ("1",)))  # what the hole no longer had anyway: fine
+
+
+@given(grammar=grammars(), data=st.data())
+def test_narrowings_however_many_take_exactly_what_they_name(grammar: Grammar,
+                                                             data: st.DataObject) -> None:
+    """Theorem 6 (proofs/06-narrowing.md), narrowing after narrowing: in a run stopped
+    anywhere, narrowings of holes — one hole again and again — and of their types, in
+    any order, each take exactly what it names and keep what the earlier ones took; and
+    each is refused exactly when it would leave a hole or a type no way to finish,
+    counting everything taken before. The naive reference model (tests/reference.py)
+    decides every one alike and ends in the same state."""
+    d = data.draw(partial_runs(grammar), label="run")
+    model = Model.of(d.graph.to_json(), d.grammar.to_json())
+    for _ in range(data.draw(st.integers(1, 6), label="narrowings")):
+        closed = sorted(h for h, hole in d.graph.holes.items()
+                        if not d.grammar.types[hole.type].open)
+        if not closed:
+            break
+        again = [h for h in closed if d.graph.holes[h].allowed is not None]
+        hid = data.draw(st.sampled_from(again) | st.sampled_from(closed) if again
+                        else st.sampled_from(closed), label="hole")
+        htype = d.grammar.types[d.graph.holes[hid].type]
+        remove = tuple(data.draw(st.lists(st.sampled_from([p.name for p in htype.productions]),
+                                          min_size=1, max_size=2, unique=True), label="remove"))
+        step = NarrowType(htype.name, remove) if data.draw(st.integers(0, 3)) == 0 \
+            else NarrowHole(hid, remove)
+        try:
+            model.apply(step)
+            expected = True
+        except Illegal:
+            expected = False
+        try:
+            d.apply(step)
+            accepted = True
+        except BrokenPromise:
+            accepted = False
+        event(f"{type(step).__name__} of a hole narrowed before: "
+              f"{'accepted' if accepted else 'refused'}" if hid in again else
+              f"{type(step).__name__}: {'accepted' if accepted else 'refused'}")
+        assert accepted == expected, f"{step}: accepted {accepted}, the model says {expected}"
+        assert not model.differences(d.graph.to_json(), d.grammar.to_json())
+
+
+@given(grammar=grammars(), data=st.data())
+def test_a_due_hole_takes_its_default_or_breaks_the_run_naming_it(
+        grammar: Grammar, data: st.DataObject) -> None:
+    """Promise safety (Theorem 2) where nobody chose: when a hole is due, the
+    orchestrator closes it with its default production if the hole still allows it, an
+    open hole with nothing — and with nothing else: a hole left no default (none
+    declared, or narrowed away, for its type or for the hole) breaks the run, and the
+    reason names the hole and says it has no default. Runs at their start or stopped
+    anywhere, narrowed at random, then their tasks done one by one."""
+    d = data.draw(st.builds(grammar.derivation) | partial_runs(grammar), label="run")
+    for _ in range(data.draw(st.integers(0, 4), label="narrowings")):
+        closed = sorted(h for h, hole in d.graph.holes.items()
+                        if not d.grammar.types[hole.type].open)
+        if not closed:
+            break
+        hole = d.graph.holes[data.draw(st.sampled_from(closed), label="hole to narrow")]
+        htype = d.grammar.types[hole.type]
+        names = [p.name for p in htype.productions]
+        remove = (data.draw(st.sampled_from(names) if htype.default is None  # often it
+                            else st.just(htype.default) | st.sampled_from(names)),)
+        with contextlib.suppress(BrokenPromise):
+            d.apply(NarrowType(htype.name, remove) if data.draw(st.integers(0, 3)) == 0
+                    else NarrowHole(hole.id, remove))
+    broken: set[str] = set()  # holes that broke the run (the others go on, to be seen)
+    while True:
+        due = sorted(set(d.graph.due()) - broken)
+        if not due:
+            ready = d.graph.ready_in_order()
+            if not ready:
+                break
+            d.apply(SetState(ready[0], TaskState.RUNNING))
+            d.apply(SetState(ready[0], TaskState.DONE))
+            continue
+        hole = d.graph.holes[due[0]]
+        htype = d.grammar.types[hole.type]
+        default = htype.default if htype.default in {
+            p.name for p in htype.allowed(hole.allowed)} else None
+        if not htype.open and default is None:
+            event("a due hole with no default left" if htype.default is None else
+                  "a due hole whose default was narrowed away for it")
+            with pytest.raises(BrokenPromise) as broke:
+                d.close(hole.id)
+            assert broke.value.hole == hole.id
+            assert re.search(rf"^hole {re.escape(hole.id)} \(\w+\) is due .* no default",
+                             broke.value.reason), broke.value.reason
+            broken.add(hole.id)
+            continue
+        d.close(hole.id)
+        expected = Refine(hole.id, Fragment()) if htype.open else Expand(hole.id, default)
+        assert d.history[-1] == expected and hole.id not in d.graph.holes
 
 
 def test_a_refinement_may_not_add_a_hole_that_closes_a_cycle() -> None:

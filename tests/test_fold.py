@@ -3,26 +3,31 @@ newest snapshot is the run folded from its whole journal, at every point of it."
 
 from __future__ import annotations
 
+import random
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
-from strategies import grammars
+from strategies import grammars, mixed_grammars
 
 from grammarflow.fold import (
     SNAPSHOT_EVERY,
     STDERR_LINES,
+    RunFold,
     current_snapshot,
     fold_from_start,
     fold_run,
     snapshot_due,
     stderr_lines,
 )
+from grammarflow.grammar import Grammar
 from grammarflow.graph import Graph
+from grammarflow.notation import define
 from grammarflow.status import run_view
 from grammarflow.steps import step_to_json
 from grammarflow.store import Store
@@ -47,10 +52,12 @@ def test_a_graph_from_its_snapshot_is_the_graph(data: st.DataObject) -> None:
 
 
 @contextmanager
-def _journaled_run(data: st.DataObject) -> Iterator[tuple[Store, int, MessageRun]]:
-    """A store holding a run (nothing journaled yet) of a random grammar, and a random
-    run of that grammar in which tasks sent messages, to journal."""
-    grammar = data.draw(grammars())
+def _journaled_run(data: st.DataObject, of: st.SearchStrategy[Grammar] | None = None
+                   ) -> Iterator[tuple[Store, int, MessageRun]]:
+    """A store holding a run (nothing journaled yet) of a random grammar (of ``of``, or
+    :func:`grammars`), and a random run of that grammar in which tasks sent messages,
+    to journal."""
+    grammar = data.draw(of if of is not None else grammars())
     run: MessageRun = data.draw(message_runs(grammar))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "db")
@@ -58,34 +65,110 @@ def _journaled_run(data: st.DataObject) -> Iterator[tuple[Store, int, MessageRun
         store.close()
 
 
+#: Constraints with counts a snapshot must keep: tasks made, a task's neighbours
+#: before it, and tasks whose neighbours after them are checked as the scope closes.
+COUNTED = define("s0 -> s1, s2, Lim(s0, s1), Wide(*), X(s0, s2)", [
+    "Lim(a; b) ::= * where at most 3 tasks; each A has at least 1 B after; "
+    "each B has at most 2 A before",
+    "Wide(*) ::= * where at most 4 A; each A has at most 1 s0 before",
+    "X(a, b) ::= a -> A -> b | a -> B, Lim(a, B) | [default] a -> b",
+])
+
+
+def journal_entries(run: MessageRun, rnd: random.Random) -> list[tuple[str, dict[str, Any]]]:
+    """The run's steps as a journal holds them, with what else an orchestrator
+    journals between them: attempts started, waiting for an answer, ended (failed or
+    not), the run paused and unpaused, a refused change."""
+    tasks = sorted(run.derivation.graph.tasks)
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for i, s in enumerate(run.derivation.history):
+        entries.append(("step", step_to_json(s)))
+        task = rnd.choice(tasks)
+        match rnd.randrange(8):
+            case 0:
+                entries.append(("attempt", {"event": "start", "task": task, "attempt": i}))
+            case 1:
+                entries.append(("attempt", {"event": "wait", "task": task, "attempt": i,
+                                            "question": f"proceed {i}?"}))
+            case 2:
+                entries.append(("attempt", {"event": "end", "task": task, "attempt": i,
+                                            "reason": f"failure {i}" if i % 2 else None,
+                                            "stderr_tail": f"out {i}\nValueError: {i}\n",
+                                            "log": f"t.{i}.log", "log_bytes": i % 8}))
+            case 3:
+                entries.append(("control", {"op": rnd.choice(["pause", "unpause"]),
+                                            "by": None}))
+            case 4 if not any(kind == "refused" for kind, _ in entries):
+                entries.append(("refused", {"task": task, "reason": f"refused {i}",
+                                            "hole": None, "attempts": [], "message": None}))
+    return entries
+
+
+def held(snapshot: dict[str, Any]) -> list[str]:
+    """What of a run's state a snapshot holds beyond its graph, in words (``event``)."""
+    limits = snapshot["constraints"]
+    return [what for what, there in [
+        ("a narrowed hole", any(h[5] is not None for h in snapshot["graph"]["holes"])),
+        ("a narrowed type", any(t["removed"] for t in snapshot["grammar"]["types"])),
+        ("constraint counts", bool(limits["made"])),
+        ("neighbour counts", bool(limits["degree"])),
+        ("tasks to check as a scope closes", any(limits["closing"].values())),
+        ("a hole in two scopes", any(len(c) > 1 for c in limits["holes"].values())),
+        ("a pause", snapshot["paused"]), ("a waiting task", bool(snapshot["waiting"]))]
+        if there]
+
+
+def state_of(fold: RunFold) -> dict[str, Any]:
+    """Everything a fold holds, as JSON: two folds are the same run if these are equal."""
+    return {"graph": fold.d.graph.to_json(), "grammar": fold.d.grammar.to_json(),
+            "constraints": fold.d.limits.to_json(), "attempts": fold.attempts,
+            "failures": {t: f.to_json() for t, f in fold.failures.items()},
+            "refusal": fold.refusal.to_json() if fold.refusal else None,
+            "paused": fold.paused, "waiting": fold.waiting, "seq": fold.seq}
+
+
+def status_of(store: Store, run_id: int) -> dict[str, Any]:
+    """What `status --json` shows of the run but the time it is read."""
+    return {k: v for k, v in run_view(store, run_id).items()
+            if k not in ("updated", "orchestrator")}
+
+
 @given(st.data())
 def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
         data: st.DataObject) -> None:
-    with _journaled_run(data) as (store, run_id, run):
-        steps = run.derivation.history
-        entries = []
-        for i, s in enumerate(steps):
-            entries.append(("step", step_to_json(s)))
-            entries.append(("attempt", {"event": "start", "task": f"t{i % 3}", "attempt": i}))
-            if i % 4 == 0:
-                entries.append(("attempt", {"event": "end", "task": f"t{i % 3}",
-                                            "attempt": i, "reason": f"failure {i}",
-                                            "stderr_tail": f"out {i}\nValueError: {i}\n",
-                                            "log": f"t.{i}.log", "log_bytes": i % 8}))
-            if i == len(steps) // 2:
-                entries.append(("refused", {"task": f"t{i % 3}", "reason": f"refused {i}",
-                                            "hole": None, "attempts": [], "message": None}))
+    """Snapshots are only a cache (Theorem 7, proofs/07-replay.md): a run's state folded
+    from any snapshot (taken at any entry) plus the journal after it is the state
+    folded from its whole journal, as of any entry — its graph (each hole's
+    narrowing), its grammar (narrowed), its constraint scopes and counts, attempts,
+    failures, the refusal, whether it is paused, who waits for an answer — and
+    `status` shows the same run either way. Grammars with constraints and without."""
+    grammars = st.one_of(st.just(COUNTED), mixed_grammars(constrained=True))
+    with _journaled_run(data, grammars) as (store, run_id, run):
+        entries = journal_entries(run, random.Random(data.draw(st.integers(0, 2**32),
+                                                               label="seed")))
+        first = store.last_seq(run_id) + 1
         store.append_many(run_id, entries)
         last = store.last_seq(run_id)
-        for at in sorted(set(data.draw(st.lists(st.integers(1, max(last, 1)), max_size=3)))):
-            store.put_snapshot(run_id, at, fold_from_start(store, run_id, upto=at).snapshot())
-        upto = data.draw(st.one_of(st.none(), st.integers(0, last)))
-        cached = fold_run(store, run_id, upto)
-        whole = fold_from_start(store, run_id, upto)
-        assert cached.d.graph == whole.d.graph
-        assert cached.d.grammar == whole.d.grammar
-        assert (cached.attempts, cached.failures, cached.refusal) == (
-            whole.attempts, whole.failures, whole.refusal)
+        folded = status_of(store, run_id)  # no snapshot yet: the whole journal
+        # mostly right after an entry that changes more than the graph's tasks (each
+        # sort as often as another: narrowings are rare in a journal)
+        marks: dict[str, list[int]] = {}
+        for i, (kind, e) in enumerate(entries):
+            sort = kind if kind == "control" else e.get("event") or e.get("op")
+            if sort in ("control", "wait", "narrow_hole", "narrow_type", "constrain", "grow"):
+                marks.setdefault(sort, []).append(first + i)
+        points = {data.draw(st.integers(1, max(last, 1)), label="snapshot at"), *(
+            data.draw(st.sampled_from(seqs), label=f"snapshot after {sort}")
+            for sort, seqs in sorted(marks.items()))}
+        for at in sorted(points):
+            snapshot = fold_from_start(store, run_id, upto=at).snapshot()
+            store.put_snapshot(run_id, at, snapshot)
+            for what in held(snapshot):
+                event(f"a snapshot holds {what}")
+            for upto in (at, data.draw(st.integers(at, last), label="read as of"), None):
+                assert state_of(fold_run(store, run_id, upto)) == \
+                    state_of(fold_from_start(store, run_id, upto))
+        assert status_of(store, run_id) == folded
 
 
 @given(st.data())

@@ -6,12 +6,33 @@ it is refused), and ``else`` holds only when no other guard does — narrowed aw
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
+from strategies import (
+    BINARY,
+    UNARY,
+    Written,
+    guard_atoms,
+    guard_exprs,
+    guard_strings,
+    written_binary,
+    written_unary,
+)
 
-from grammarflow import BrokenPromise, Expand, GrammarError, NotationError, Output, SetState
+from grammarflow import (
+    BrokenPromise,
+    Expand,
+    Fragment,
+    GrammarError,
+    Grow,
+    NotationError,
+    Output,
+    SetState,
+    TaskSpec,
+)
 from grammarflow.derivation import Derivation
 from grammarflow.grammar import Grammar
 from grammarflow.graph import TaskState
@@ -87,23 +108,38 @@ def test_a_malformed_guard_is_refused_where_it_goes_wrong(text: str, column: int
     assert (e.value.position + 1, e.value.expected) == (column, expected)
 
 
-# Expressions as a person might write them, then re-read from their canonical text.
-_NAMES = st.sampled_from(["a", "b"])
-_ATOMS = st.one_of(st.integers(-5, 5).map(str), _NAMES, st.sampled_from(["'x'", "true"]),
-                   _NAMES.map(lambda n: f"{n}.f"), _NAMES.map(lambda n: f"len({n})"),
-                   _NAMES.map(lambda n: f"count({n} -> M)"))
-_EXPRS = st.recursive(_ATOMS, lambda inner: st.one_of(
-    st.tuples(inner, st.sampled_from(["+", "-", "==", "<", "and", "or"]), inner).map(
-        lambda t: f"{t[0]} {t[1]} {t[2]}"),
-    inner.map(lambda e: f"({e})"), inner.map(lambda e: f"(not ({e}))"),
-    inner.map(lambda e: f"-({e})")), max_leaves=8)
+def nested(leaves: list[Written]) -> Iterator[Written]:
+    """Every operation with every other as one of its operands (``a - (b - c)``,
+    ``-(a + b)``, ``(a or b).count``, ...), over these leaves: where the canonical
+    text needs parentheses, and where it must not lose them."""
+    x, y, z = leaves
+    for head, op in BINARY:
+        for inner, iop in BINARY:
+            yield written_binary(head, op, x, written_binary(inner, iop, y, z))
+            yield written_binary(head, op, written_binary(inner, iop, x, y), z)
+        for inner in UNARY:
+            yield written_binary(head, op, written_unary(inner, x, y), z)
+            yield written_binary(head, op, x, written_unary(inner, y, z))
+            yield written_unary(inner, written_binary(head, op, x, y), z)
+    for outer in UNARY:
+        for inner in UNARY:
+            yield written_unary(outer, written_unary(inner, x, y), z)
 
 
-@given(_EXPRS)
-def test_the_canonical_text_reads_back_as_the_same_guard(text: str) -> None:
-    guard = parse_guard(f"when {text}")
-    again = parse_guard(guard.label())
-    assert again == guard and again.expr == guard.expr
+@given(st.tuples(guard_atoms(), guard_atoms(), guard_strings()).map(list), guard_exprs(),
+       st.sampled_from(["when", "if"]))
+def test_the_canonical_text_reads_back_as_the_same_guard(
+        leaves: list[Written], deep: Written, word: str) -> None:
+    """A guard's canonical text (its label, as the notation, reprs and errors print it)
+    reads back as the same expression (``a - (b - c)`` stays that, never ``a - b - c``):
+    every operation nested in every other, and a random deeper expression, written
+    with every operation in parentheses so that what is meant is known, re-read from
+    the text the parser made of them."""
+    for tree, text in [*nested(leaves), deep]:
+        guard = parse_guard(f"{word} {text}")
+        assert guard.expr == tree, text  # the parser reads what was written
+        again = parse_guard(guard.label())
+        assert again.expr == tree and again == guard, guard.label()
 
 
 # ---------------------------------------------------------------- in a grammar
@@ -206,6 +242,46 @@ def test_count_reads_the_tasks_next_to_a_parameter() -> None:
     d2.apply(SetState("a", TaskState.RUNNING))
     d2.apply(SetState("a", TaskState.DONE))
     assert len(d2.close_due()) == 2 and sorted(d2.graph.pred["b"]) == ["X.1/M"]
+
+
+@given(st.data())
+def test_count_reads_the_tasks_right_next_to_a_parameter(data: st.DataObject) -> None:
+    """Theorem 11 (3), what a guard counts: ``count(a -> K)`` is the number of tasks of
+    kind K that a runs right before, ``count(K -> b)`` of those b runs right after —
+    read on the graph as it is each time (tasks and edges grown at random around a
+    and b, one change at a time): the production a due hole takes is the first whose
+    guard holds on those numbers, counted here from the graph's edges."""
+    kinds = st.sampled_from(["A", "B", "C"])
+    guards = data.draw(st.lists(st.tuples(st.booleans(), kinds, st.integers(0, 3)),
+                                min_size=1, max_size=3), label="guards")
+    alts = [f"[g{i}, when count({'a -> ' + k if out else k + ' -> b'}) >= {n}] nothing"
+            for i, (out, k, n) in enumerate(guards)]
+    grammar = define("a:A, b:B, Any(*), X(a, b)",
+                     ["Any(*) ::= *", "X(a; b) ::= " + " | ".join([*alts, "[rest, else] nothing"])])
+    d = grammar.derivation()
+    g = d.graph
+
+    def expected() -> str:
+        counted = [sum(1 for t in (g.succ["a"] if out else g.pred["b"]) if g.tasks[t].kind == k)
+                   for out, k, _ in guards]
+        return next((f"g{i}" for i, ((_, _, n), c) in enumerate(zip(guards, counted,
+                                                                    strict=True)) if c >= n),
+                    "rest")
+
+    for step in range(data.draw(st.integers(1, 4), label="changes")):
+        new = [(f"n{step}_{i}", k) for i, k in enumerate(data.draw(
+            st.lists(kinds, min_size=1, max_size=3), label="new tasks"))]
+        edges = [(u, v) for t, _ in new for u, v in (("a", t), (t, "b"))
+                 if data.draw(st.booleans())]
+        d.apply(Grow("Any.1", Fragment(tuple(TaskSpec(t, k) for t, k in new), (),
+                                       tuple(edges))))
+        assert d.chosen(g.holes["X.1"]).name == expected()
+    d.apply(SetState("a", TaskState.RUNNING))
+    d.apply(SetState("a", TaskState.DONE))
+    want = expected()
+    event(f"chosen: {'else' if want == 'rest' else 'a guard'}")
+    assert d.close("X.1").step == Expand("X.1", want, guard=d.grammar.types["X"].production(
+        want).guard.label())  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- [if ...] and depth

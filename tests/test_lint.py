@@ -37,7 +37,7 @@ def test_a_new_task_named_like_another_types_parameter_is_named() -> None:
 
 def test_an_unused_parameter_the_hole_comes_before_says_what_it_still_does() -> None:
     assert typos(define("s, e, X(s, e)", "X(a; b) ::= a -> A")) == [
-        "X(a, b): parameter 'b' is used by no production (a misspelt parameter makes a new "
+        "X(a; b): parameter 'b' is used by no production (a misspelt parameter makes a new "
         "task instead); unused, it only waits for X's holes"]
 
 

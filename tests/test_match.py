@@ -1,4 +1,5 @@
 import importlib.util
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -8,8 +9,9 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
+from strategies import RICH, grammars
 
 from grammarflow import (
     BrokenPromise,
@@ -18,6 +20,7 @@ from grammarflow import (
     Fragment,
     Grammar,
     TaskSpec,
+    TaskState,
     add,
     define,
     repeat_parallel,
@@ -26,6 +29,7 @@ from grammarflow import (
 from grammarflow import match as match_module
 from grammarflow.match import diff_of, plan
 from grammarflow.steps import Expand, Grow, NarrowHole, NarrowType
+from grammarflow.testing import partial_runs
 
 
 def map_grammar():
@@ -625,3 +629,142 @@ def test_an_edge_between_two_lanes_of_a_real_map_of_maps_is_named_alone(order: s
     with pytest.raises(BrokenPromise, match=f"; not produced: edge {u} -> {v} "):
         add(d, diff_of(tasks, edges), deadline=60)
     assert set(d.graph.tasks) == {"plan"}
+
+
+# ---------------------------------------------------------------- nested changes, fuzzed
+_NAMED = re.compile(r"production (\S+) of hole (\S+) \((\w+)(, made by an earlier step of "
+                    r"the change)?\) would match, but it was removed by a narrowing promise")
+
+
+#: Two holes of one type made by one production, attached differently: a plan that
+#: takes the second must name it so (random grammars have such siblings rarely).
+SIBLINGS = define("s -> e, X(s, e)", [
+    "X(a, b) ::= a -> b | a -> A, Y(A, b), Y(a, b)",
+    "Y(a, b) ::= a -> M -> b | a -> N -> b, Y(N, b) | a -> b",
+])
+
+
+@st.composite
+def nested_changes(draw: st.DrawFn) -> tuple[Derivation, Diff, list[Expand],
+                                               dict[str, tuple[str, tuple[str, ...]]]]:
+    """A run stopped anywhere, and the raw change 2-4 expansions make from one of its
+    holes — each after the first of a hole an earlier one made — with those steps and
+    the holes they made (id -> type and attachment)."""
+    grammar = draw(st.just(SIBLINGS) | grammars())
+    d = draw(st.builds(grammar.derivation) | partial_runs(grammar))
+    closed = sorted(h for h, hole in d.graph.holes.items()
+                    if not d.grammar.types[hole.type].open)
+    assume(closed)
+    scratch = d.copy()
+    steps: list[Expand] = []
+    made: dict[str, tuple[str, tuple[str, ...]]] = {}
+    targets = [draw(st.sampled_from(closed))]
+    for _ in range(draw(st.integers(2, 4))):
+        open_ = [h for h in targets if h in scratch.graph.holes]
+        if not open_:
+            break
+        hid = draw(st.sampled_from(open_))
+        hole = scratch.graph.holes[hid]
+        htype = scratch.grammar.types[hole.type]
+        allowed = list(htype.allowed(hole.allowed))
+        nesting = [p for p in allowed if any(not scratch.grammar.types[h.type].open
+                                             for h in p.fragment.holes)]
+        step = Expand(hid, draw(st.sampled_from(nesting or allowed)).name)
+        applied = scratch.apply(step)
+        steps.append(step)
+        for h in applied.holes:
+            made[h] = (scratch.graph.holes[h].type, scratch.graph.holes[h].args)
+        targets = [h for h in applied.holes if not scratch.grammar.types[made[h][0]].open]
+    assume(any(s.hole in made for s in steps))
+    names = {t: f"n{i}" for i, t in enumerate(t for t in scratch.graph.tasks
+                                              if t not in d.graph.tasks)}
+    edges = tuple((names.get(u, u), names.get(v, v)) for u, v in scratch.graph.edges()
+                  if not d.graph.has_edge(u, v))
+    diff = Diff(tuple(TaskSpec(n, scratch.graph.tasks[t].kind) for t, n in names.items()),
+                edges)
+    return d, diff, steps, made
+
+
+@given(nested_changes(), st.data())
+def test_a_change_needing_a_hole_it_makes_itself_names_that_hole(
+        case: tuple[Derivation, Diff, list[Expand], dict[str, tuple[str, tuple[str, ...]]]],
+        data: st.DataObject) -> None:
+    """Completeness (Theorem 3) and refusals that name their promise (issue 24.3), for
+    a change whose plan uses holes made earlier in the same plan: the change nested
+    expansions make is accepted; with the production one of those later expansions
+    used narrowed away from its type, it is refused or explained otherwise — and a
+    refusal that names the narrowing names a hole the plan would use, by the id it
+    would get (a hole of that type, attached where the change needs it)."""
+    d, diff, steps, made = case
+    accepted = add(d.copy(), diff)
+    assert accepted.ids.keys() == {t.local for t in diff.tasks}
+    later = [s for s in steps if s.hole in made]
+    step = data.draw(st.sampled_from(later), label="narrowed away")
+    htype = made[step.hole][0]
+    narrowed = d.copy()
+    try:
+        narrowed.apply(NarrowType(htype, (step.production,)))
+    except BrokenPromise:
+        event("the narrowing itself refused")
+        return
+    try:
+        add(narrowed, diff)
+    except BrokenPromise as e:
+        found = _NAMED.search(e.reason)
+        event(f"refused, {'naming a narrowing' if found else 'for another reason'}")
+        if found is not None and found.group(4):
+            # the plan it would take, the narrowing lifted, is the one taken without it
+            uses = {(s.hole, s.production) for s in accepted.steps if isinstance(s, Expand)}
+            assert (found.group(2), found.group(1)) in uses, f"the plan is {uses}: {e.reason}"
+        return
+    event("explained otherwise")
+
+
+# ---------------------------------------------------------------- open holes, fuzzed
+@st.composite
+def growths(draw: st.DrawFn) -> tuple[Derivation, Grow]:
+    """A run stopped anywhere (unconstrained grammars with open holes, bounded and
+    attached everywhere) and a growth one of its open holes takes: 1-3 new tasks, with
+    edges from tasks the hole comes after (for one attached everywhere: any task not
+    after the ones it enters) and into tasks it comes before (pending ones)."""
+    grammar = draw(st.sampled_from(RICH[1:]) | grammars())  # RICH[0] has no open hole
+    d = draw(st.builds(grammar.derivation) | partial_runs(grammar))
+    holes = sorted(h for h, hole in d.graph.holes.items() if d.grammar.types[hole.type].open)
+    assume(holes)
+    hole = d.graph.holes[draw(st.sampled_from(holes))]
+    if hole.everywhere:
+        pending = sorted(t for t, s in d.graph.state.items() if s is TaskState.PENDING)
+        targets = draw(st.lists(st.sampled_from(pending), max_size=2, unique=True)
+                       if pending else st.just([]))
+        below = d.graph.downstream(targets) if targets else set()
+        sources = sorted(t for t in d.graph.tasks if t not in below)
+    else:
+        sources, targets = list(hole.after), list(hole.before)
+    new = [f"x{i}" for i in range(draw(st.integers(1, 3)))]
+    edges = [e for i, x in enumerate(new) for e in [
+        *([(draw(st.sampled_from(sources)), x)] if sources and draw(st.booleans()) else []),
+        *((x, y) for y in new[i + 1:] if draw(st.booleans())),
+        *([(x, draw(st.sampled_from(targets)))] if targets and draw(st.booleans()) else [])]]
+    tasks = tuple(TaskSpec(x, draw(st.sampled_from(["A", "B", "M"]))) for x in new)
+    return d, Grow(hole.id, Fragment(tasks, (), tuple(dict.fromkeys(edges))))
+
+
+@given(growths())
+def test_what_an_open_hole_may_grow_is_accepted_as_a_raw_change(
+        case: tuple[Derivation, Grow]) -> None:
+    """Completeness (Theorem 3) for open holes: new tasks and edges that an open hole
+    takes as growth are accepted as a raw change too (no hole named) — also where other
+    open holes, attached to the tasks it touches, would not admit them."""
+    d, grow = case
+    try:
+        d.copy().apply(grow)
+    except BrokenPromise as e:  # an edge into a task that started, say
+        event(f"the growth itself refused: {e.reason[:40]}")
+        return
+    touched = {n for e in grow.fragment.edges for n in e} & set(d.graph.tasks)
+    bounded = {h for t in touched for h in d.graph.holes_at(t)
+               if not d.graph.holes[h].everywhere and d.grammar.types[d.graph.holes[h].type].open}
+    event("a bounded open hole at a task it touches" if bounded - {grow.hole} else
+          "no other open hole where it touches")
+    added = add(d.copy(), Diff(grow.fragment.tasks, grow.fragment.edges))
+    assert set(added.ids) == set(grow.fragment.locals)

@@ -16,13 +16,15 @@ refinements with fresh types, ...), stopped anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-from strategies import CONSTRAINED, FIND, RICH, mixed_grammars
+from strategies import CONSTRAINED, FIND, RICH, mixed_grammars, promised_grammars
 
 from grammarflow import (
     BrokenPromise,
@@ -43,7 +45,8 @@ from grammarflow import (
 )
 from grammarflow.constraints import parse_constraint, parse_constraints
 from grammarflow.grammar import Production
-from grammarflow.render import ANYWHERE_LATER, Picture, constraint_short, to_dot
+from grammarflow.graph import Graph
+from grammarflow.render import ANYWHERE_LATER, Picture, constraint_short, map_source, to_dot
 from grammarflow.simulate import RandomChooser, finish
 from grammarflow.steps import Constrain, Step
 from grammarflow.testing import message_runs
@@ -513,6 +516,138 @@ def test_every_wildcard_drawn_can_be_realised(data: st.DataObject) -> None:
     """(b) sound: every alternative a label shows, every potential edge (both ways),
     every open wildcard and ∗ — read from the DOT — can happen and finish."""
     check_sound(data)
+
+
+# ---------------------------------------------------------------- (b) only what is still allowed
+_CLUSTER = re.compile(r'label="((?:[^"\\]|\\.)*) may become \(((?:[^"\\]|\\.)*)\)"')
+
+
+def unguarded(grammar: Grammar) -> Grammar:
+    """The grammar with its productions' guards and conditions taken away."""
+    return Grammar(grammar.start, {n: replace(t, productions=tuple(
+        replace(p, guard=None, condition=None) for p in t.productions))
+        for n, t in grammar.types.items()}, checked=False)
+
+
+def may_open_everywhere_by_steps(d: Derivation, hole: str, seen: set[str]) -> bool:
+    """Can expanding ``hole`` — with a production still allowed, then the holes that
+    makes, at any depth — make a hole attached everywhere? Found by applying the steps
+    to copies, not by reading the grammar; guards and conditions left out (the picture
+    shows what the promises allow, whatever the data will be); ``seen``: hole types
+    already tried."""
+    htype = d.grammar.types[d.graph.holes[hole].type]
+    seen.add(htype.name)
+    for p in htype.allowed(d.graph.holes[hole].allowed):
+        trial = Derivation(unguarded(d.grammar), Graph.from_snapshot(d.graph.snapshot()),
+                           d.limits.to_json())
+        before = set(trial.graph.holes)
+        try:
+            trial.apply(Expand(hole, p.name))
+        except BrokenPromise:
+            continue
+        made = [trial.graph.holes[h] for h in sorted(set(trial.graph.holes) - before)]
+        if any(h.everywhere for h in made):
+            return True
+        if any(may_open_everywhere_by_steps(trial, h.id, seen) for h in made
+               if not trial.grammar.types[h.type].open and h.type not in seen):
+            return True
+    return False
+
+
+@st.composite
+def narrowed(draw: st.DrawFn, grammar: Grammar) -> Derivation:
+    """The grammar's start, or a few steps of a run in (a simulation's: guards may
+    hold), then narrowed: productions taken from types and from holes, at random
+    (a narrowing refused, say one that would leave a hole no way to finish, is
+    skipped)."""
+    d = grammar.derivation()
+    d.data_known = False
+    for _ in range(draw(st.integers(0, 3))):
+        closed = sorted(h for h, hole in d.graph.holes.items()
+                        if not d.grammar.types[hole.type].open)
+        if not closed:
+            break
+        hole = d.graph.holes[draw(st.sampled_from(closed))]
+        names = [p.name for p in d.grammar.types[hole.type].allowed(hole.allowed)]
+        with contextlib.suppress(BrokenPromise):
+            d.apply(Expand(hole.id, draw(st.sampled_from(names))))
+    for _ in range(draw(st.integers(1, 4))):
+        holes = sorted(h for h, hole in d.graph.holes.items()
+                       if d.grammar.types[hole.type].productions)
+        if not holes:
+            break
+        hole = d.graph.holes[draw(st.sampled_from(holes))]
+        htype = d.grammar.types[hole.type]
+        remove = tuple(draw(st.lists(st.sampled_from([p.name for p in htype.productions]),
+                                     min_size=1, unique=True)))
+        step = NarrowHole(hole.id, remove) if draw(st.booleans()) else \
+            NarrowType(htype.name, remove)
+        with contextlib.suppress(BrokenPromise):
+            d.apply(step)
+    return d
+
+
+@given(st.data())
+def test_the_picture_draws_an_alternative_only_while_it_is_allowed(data: st.DataObject) -> None:
+    """Theorem 8 (proofs/08-picture.md), what a narrowing takes away: in the picture of
+    a run stopped anywhere (after narrowings, refinements, ...), each hole's drawn
+    alternatives (``Picture(alternatives=True)``, read from the DOT) are exactly the
+    productions still allowed for it (its type's narrowing and its own); a guarded
+    type's label says one line for each; and a wildcard says that anything may come
+    anywhere exactly when a production still allowed makes, at any depth, a hole
+    attached everywhere (found by applying the steps, not by reading the grammar)."""
+    guarded = data.draw(promised_grammars(), label="guarded grammar")
+    plain = data.draw(st.one_of(mixed_grammars(), st.just(RICH[-1])), label="grammar")
+    # guards: narrowings only (the message writers expand, and a guard may refuse)
+    for d in (data.draw(narrowed(guarded)),
+              data.draw(partial_message_runs(plain) | narrowed(plain))):
+        check_only_allowed(d)
+        for after in one_narrowing_on(d):  # and every hole narrowed once more
+            check_only_allowed(after)
+
+
+def one_narrowing_on(d: Derivation) -> Iterator[Derivation]:
+    """``d`` with one production more taken from one hole, or from one type, for each
+    and each production still allowed (a narrowing refused is left out)."""
+    steps: list[Step] = [
+        NarrowHole(hid, (p.name,)) for hid, hole in sorted(d.graph.holes.items())
+        for p in d.grammar.types[hole.type].allowed(hole.allowed)]
+    steps += [NarrowType(name, (p.name,)) for name, t in sorted(d.grammar.types.items())
+              for p in t.allowed()]
+    for step in steps:
+        after = d.copy()
+        try:
+            after.apply(step)
+        except BrokenPromise:
+            continue
+        yield after
+
+
+def check_only_allowed(d: Derivation) -> None:
+    dot = to_dot(d.graph, d.grammar, Picture(collapse_above=10**9, unroll=True,
+                                             alternatives=True), d.limits)
+    drawn = read(dot)
+    edges = set(re.findall(r'tooltip="([^:"]+): this edge may appear"', dot))
+    shown: dict[str, set[str]] = {}
+    for hole, production in _CLUSTER.findall(dot):
+        shown.setdefault(unescape(hole), set()).add(unescape(production))
+    for hid, hole in sorted(d.graph.holes.items()):
+        htype = d.grammar.types[hole.type]
+        allowed = [p.name for p in htype.allowed(hole.allowed)]
+        if hid in edges or hole.everywhere:
+            continue
+        if len(allowed) < len(htype.productions):
+            event("drawn: a narrowed hole's alternatives")
+        assert shown.get(hid, set()) == set(allowed), f"{hid} may become {allowed}"
+        if htype.guarded and map_source(htype) is None:
+            event("drawn: a guarded hole")
+            assert len(unescape(drawn.holes[hid]).split("\n")) == 1 + len(allowed), hid
+        if htype.open:
+            continue
+        opens = may_open_everywhere_by_steps(d, hid, set())
+        event(f"drawn: {'a hole that may' if opens else 'no hole that may'} open everywhere")
+        assert (hid in drawn.anywhere) == opens, \
+            f"{hid}: anything may come anywhere? the picture says {hid in drawn.anywhere}"
 
 
 @st.composite

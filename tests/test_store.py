@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 from strategies import grammars
 
@@ -273,6 +275,93 @@ def dead_pid() -> int:
 def other(holder: Holder, **changes: Any) -> Holder:
     """Another orchestrator (its own token), by default this very process."""
     return dataclasses.replace(holder, token=Holder.this_process().token, **changes)
+
+
+# ---------------------------------------------------------------- the lease, fuzzed
+#: What an orchestrator does to a run's journal: (operation, orchestrator, writes).
+LEASE_OPS = st.lists(st.tuples(
+    st.sampled_from(["acquire", "batch", "write", "acquire", "batch", "heartbeat", "release"]),
+    st.integers(0, 2), st.integers(1, 3)), min_size=4, max_size=16)
+
+
+@example(alive=[False, False, False], owned=True,  # the journal's end read again when
+         ops=[("batch", 0, 1), ("acquire", 1, 1), ("batch", 1, 1),  # a lease is taken back
+              ("acquire", 0, 1), ("batch", 0, 1)])
+@given(alive=st.lists(st.booleans(), min_size=3, max_size=3), owned=st.booleans(),
+       ops=LEASE_OPS)
+def test_the_lease_is_taken_only_from_a_dead_owner_and_fences_every_write(
+        alive: list[bool], owned: bool, ops: list[tuple[str, int, int]]) -> None:
+    """Theorem 9 (proofs/09-parallel-runs.md), the lease: three orchestrators, each
+    alive or dead (its pid reused by this process), act on one run's journal in any
+    order. A lease is taken only from nobody, oneself or a dead owner (a live one keeps
+    it, LeaseHeld); a store that took the lease writes — alone or in a group-commit
+    batch, every write of it — only while the lease is its own (else LeaseLost, and
+    nothing of the batch is written), and so does its heartbeat; what the journal holds
+    is exactly the writes that were allowed, in order, and the lease names its owner."""
+    me = Holder.this_process()
+    assume(me.started.count("/") == 1)  # /proc: a pid's start time tells a reused pid
+    boot, ticks = me.started.split("/")
+    holders = [other(me) if up else other(me, started=f"{boot}/{int(ticks) - 1}")
+               for up in alive]
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = [Store(Path(tmp) / "db") for _ in holders]
+        owner: int | None = 0 if owned else None
+        run = (stores[0].create_owned_run({"path": "x"}, holders[0]) if owned
+               else stores[0].create_run({"path": "x"}))
+        held = {0} if owned else set()
+        written: list[dict[str, int]] = []
+        for k, (op, i, n) in enumerate(ops):
+            if i not in held:  # only a store that took the lease writes (or heartbeats)
+                op = "release" if op == "release" else "acquire"
+            store, mine = stores[i], owner == i
+            if op == "acquire":
+                free = owner is None or owner == i or not alive[owner]
+                event(f"acquire: {'taken' if free else 'held by a live owner'}")
+                if free:
+                    store.acquire(run, holders[i])
+                    owner, held = i, held | {i}
+                else:
+                    with pytest.raises(LeaseHeld):
+                        store.acquire(run, holders[i])
+            elif op == "write":
+                event(f"write: {'written' if mine else 'refused'}")
+                entry = {"by": i, "n": k}
+                if mine:
+                    store.append(run, "log", entry)
+                    written.append(entry)
+                else:
+                    with pytest.raises(LeaseLost):
+                        store.append(run, "log", entry)
+            elif op == "batch":
+                entries = [{"by": i, "n": k, "m": m} for m in range(n)]
+                event(f"batch: {'written' if mine else 'refused'}")
+                if mine:
+                    with store.batch(run):
+                        for entry in entries:
+                            store.append(run, "log", entry)
+                    written += entries
+                else:
+                    with pytest.raises(LeaseLost), store.batch(run):
+                        for entry in entries:
+                            with contextlib.suppress(LeaseLost, JournalWriteError):
+                                store.append(run, "log", entry)
+            elif op == "heartbeat":
+                if owner == i:
+                    store.heartbeat(run)
+                else:
+                    with pytest.raises(LeaseLost):
+                        store.heartbeat(run)
+            else:
+                store.release(run)
+                owner, held = None if owner == i else owner, held - {i}
+            reader = Store(Path(tmp) / "db", readonly=True)
+            assert [e.data for e in reader.entries(run)] == written
+            lease = reader.lease(run)
+            assert (lease.holder if lease else None) == (
+                holders[owner] if owner is not None else None)
+            reader.close()
+        for store in stores:
+            store.close()
 
 
 def test_a_new_run_is_created_with_its_lease_in_one_transaction(tmp_path: Path) -> None:
