@@ -436,6 +436,14 @@ MUTANTS: list[Mutant] = [
     M("M113", "store.py", "                \"UPDATE leases SET heartbeat=? WHERE run=? AND owner=?\",\n                (time.time(), run_id, holder.token)).rowcount",
       "                \"UPDATE leases SET heartbeat=? WHERE run=?\",\n                (time.time(), run_id)).rowcount",
       "a deposed orchestrator's heartbeat refreshes its successor's lease", "lease"),
+    M("M114", "match.py", "                todo.extend(h for h in move.new_holes if task in h.args)",
+      "                pass",
+      "the forward check forgets what the holes a move makes could make: a state on the way "
+      "to a plan is judged doomed", "raw diffs"),
+    M("M115", "match.py", "        woken = {i for i in blocked if self._of_kinds(i, free)} if free else set()",
+      "        woken: set[int] = set()",
+      "a task no edge joins to its hole's arguments is never woken by a new hole that may "
+      "make it anywhere", "raw diffs"),
 ]
 
 

@@ -450,6 +450,43 @@ def test_waking_only_what_a_move_may_make_producible_loses_no_plan(
     assert (found is None) == (awake is None)
 
 
+@st.composite
+def joined_through_holes(draw: st.DrawFn) -> tuple[Derivation, Derivation]:
+    """A grammar whose productions make a task no edge joins to its hole's arguments —
+    ``n`` below, joined to ``b`` only through a hole it makes, and 0-2 holes that make
+    only holes before it — started with 1-3 such holes and expanded to the end:
+    (before, after). ``n``'s element is next to no task of the graph, so it waits until
+    a move makes a hole that may make it anywhere."""
+    depth = draw(st.integers(0, 2))
+    lanes = draw(st.integers(1, 3))
+    beside = draw(st.booleans())  # X makes a task of its own too
+    via = draw(st.booleans())  # n reaches b through a task P, or straight
+    rules = [f"X(a, b) ::= {'a -> M -> b, ' if beside else ''}Y0(a, b)"]
+    rules += [f"Y{i}(a, b) ::= Y{i + 1}(a, b)" for i in range(depth)]
+    rules += [f"Y{depth}(a, b) ::= n:N, Z(n, b)",
+              f"Z(u, v) ::= {'u -> P -> v' if via else 'u -> Q, Q -> v'}"]
+    start = ", ".join(["s, e", *(f"X(s, e)" for _ in range(lanes))])
+    d = define(start, "\n".join(rules)).derivation()
+    after = _copy(d)
+    while after.graph.holes:
+        after.apply(Expand(min(after.graph.holes), "1"))
+    return d, after
+
+
+@given(joined_through_holes(), st.randoms(use_true_random=False))
+def test_a_task_joined_to_its_hole_only_through_holes_is_found_in_any_order(
+        case: tuple[Derivation, Derivation], rnd: random.Random) -> None:
+    """Theorem 3 (completeness, the search's agenda): an element next to no task of the
+    graph is woken by any new hole whose type may make its kind anywhere (proofs/03,
+    waking), so the first search alone finds the plan whatever is listed first."""
+    d, expected = case
+    diff = raw_diff(d, expected, rnd)
+    event(f"{diff.tasks[0].kind} listed first")
+    moves = match._Search(d, match._Elements(d, diff),
+                          match._Limits(20_000, None, None, 0.0)).run()
+    assert moves is not None, f"no plan found for {diff}"
+
+
 class _Unchecked(match._Search):
     """The element-first search without its forward check."""
 
