@@ -131,7 +131,8 @@ def test_a_circle_a_lazy_import_hides_or_an_upward_import_is_found(tmp_path: Pat
         "from typing import TYPE_CHECKING\nfrom grammarflow.core import b\n"
         "if TYPE_CHECKING:\n    from grammarflow.journal import store\n")
     (package / "core" / "b.py").write_text(
-        "def f():\n    from grammarflow.core.a import x\n    from grammarflow.journal import store\n")
+        "def f():\n    from grammarflow.core.a import x\n"
+        "    from grammarflow.journal import store\n")
     (package / "journal" / "store.py").write_text("import grammarflow.core.a\n")
     assert sorted(problems(import_graph(package))) == [
         "grammarflow.core.b imports grammarflow.journal.store, a layer above or beside it",
