@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from grammarflow.errors import GrammarflowError
+from grammarflow.journal.entries import JournalEntry, StatusChanged, decode, encode
 
 SCHEMA_VERSION = 2  # 2: ids from the derivation tree; the leases table
 T = TypeVar("T")
@@ -344,11 +345,23 @@ class _Batch:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One entry as the journal holds it: its number, time, and encoding."""
+
     run: int
     seq: int
     at: float
     kind: str
     data: dict[str, Any]
+
+    @property
+    def record(self) -> JournalEntry:
+        """What it records (:mod:`grammarflow.journal.entries`)."""
+        return decode(self.kind, self.data, self.seq)
+
+
+def _encoded(entry: JournalEntry) -> tuple[str, str]:
+    kind, data = encode(entry)
+    return kind, json.dumps(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,10 +380,10 @@ class Store:
     >>> import tempfile, os
     >>> s = Store(os.path.join(tempfile.mkdtemp(), "db.sqlite"))
     >>> run = s.create_run({"path": "wf.py"})
-    >>> s.append(run, "log", {"msg": "hi"})
+    >>> s.append(run, StatusChanged("paused", "by hand"))
     1
-    >>> [e.data for e in s.entries(run)]
-    [{'msg': 'hi'}]
+    >>> [e.record for e in s.entries(run)]
+    [StatusChanged(status='paused', reason='by hand')]
     """
 
     def __init__(self, path: str | Path, *, durable: bool = False, readonly: bool = False
@@ -643,7 +656,7 @@ class Store:
             reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")
         self.db.execute("UPDATE runs SET status=?, reason=?, updated=? WHERE id=?",
                         (status, reason, time.time(), run_id))
-        self._insert(run_id, "status", {"status": status, "reason": reason})
+        self._insert(run_id, StatusChanged(status, reason))
 
     # ---------------------------------------------------------------- the run lease
     def create_owned_run(self, workflow: dict[str, Any], holder: Holder) -> int:
@@ -791,20 +804,19 @@ class Store:
                                   (request,)).fetchone()
         return None if row is None or row[0] is None else (row[0], row[1])
 
-    def take(self, run_id: int, request: int | None, kind: str, data: dict[str, Any]
-             ) -> int:
+    def take(self, run_id: int, request: int | None, entry: JournalEntry) -> int:
         """Journal what a request did and mark it taken, in one transaction (fenced by
         the lease like any journal write). ``request`` None: an entry nobody asked for
         through the table (the asking process holds the lease itself)."""
-        return self.take_many(run_id, request, [(kind, data)])[-1]
+        return self.take_many(run_id, request, [entry])[-1]
 
     def take_many(self, run_id: int, request: int | None,
-                  entries: Sequence[tuple[str, dict[str, Any]]],
+                  entries: Sequence[JournalEntry],
                   status: tuple[str, str] | None = None) -> list[int]:
         """:meth:`take` with several entries (all or none); ``status``: the run's new
         status and its reason, recorded in the same transaction."""
         def write() -> list[int]:
-            seqs = [self._insert(run_id, kind, data) for kind, data in entries]
+            seqs = self._insert_many(run_id, entries)
             if request is not None:
                 self.db.execute("UPDATE controls SET taken=? WHERE id=?", (seqs[-1], request))
             if status is not None:
@@ -829,11 +841,10 @@ class Store:
                             (reason, request))
 
     # ---------------------------------------------------------------- journal
-    def append(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
-        return self._write(run_id, lambda: self._insert(run_id, kind, data))
+    def append(self, run_id: int, entry: JournalEntry) -> int:
+        return self._write(run_id, lambda: self._insert(run_id, entry))
 
-    def append_many(self, run_id: int, entries: Sequence[tuple[str, dict[str, Any]]]
-                    ) -> list[int]:
+    def append_many(self, run_id: int, entries: Sequence[JournalEntry]) -> list[int]:
         """Several entries in one transaction: after a crash, all or none are there."""
         return self._write(run_id, lambda: self._insert_many(run_id, entries))
 
@@ -928,11 +939,10 @@ class Store:
         batch.writes += 1
         return result
 
-    def _insert(self, run_id: int, kind: str, data: dict[str, Any]) -> int:
-        return self._insert_many(run_id, [(kind, data)])[0]
+    def _insert(self, run_id: int, entry: JournalEntry) -> int:
+        return self._insert_many(run_id, [entry])[0]
 
-    def _insert_many(self, run_id: int, entries: Sequence[tuple[str, dict[str, Any]]]
-                     ) -> list[int]:
+    def _insert_many(self, run_id: int, entries: Sequence[JournalEntry]) -> list[int]:
         first = self._next_seq.get(run_id)
         if first is None:
             row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal WHERE run=?",
@@ -940,8 +950,8 @@ class Store:
             first = row[0] + 1
         at = time.time()
         self.db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
-                            [(run_id, first + i, at, kind, json.dumps(data))
-                             for i, (kind, data) in enumerate(entries)])
+                            [(run_id, first + i, at, *_encoded(entry))
+                             for i, entry in enumerate(entries)])
         self._next_seq[run_id] = first + len(entries)
         return list(range(first, first + len(entries)))
 
