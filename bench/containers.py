@@ -33,9 +33,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
-from grammarflow.store import Store
-from grammarflow.workflow import load_workflow
+from grammarflow.workflow.definition import load_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/grammarflow/python3:test"

@@ -48,7 +48,7 @@ from grammarflow import (
     define,
     repeat_parallel,
 )
-from grammarflow.match import diff_of, plan
+from grammarflow.core.match import diff_of, plan
 
 
 def floor(n: int) -> float:

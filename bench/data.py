@@ -30,13 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grammarflow.datatypes import All, Item, function_types
-from grammarflow.notation import define
+from grammarflow.core.notation import define
+from grammarflow.core.shapes import map_over, repeat_parallel
+from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor, TaskIO
-from grammarflow.shapes import map_over, repeat_parallel
-from grammarflow.store import Store
-from grammarflow.workflow import Kind, Workflow
+from grammarflow.workflow.annotations import All, Item, function_types
+from grammarflow.workflow.definition import Kind, Workflow
 
 
 def split() -> list[str]: ...

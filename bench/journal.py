@@ -38,12 +38,12 @@ kinds = {"A": "tasks/t.py", "M": "tasks/t.py", "B": "tasks/t.py"}
 def write_big_run(root: Path, tasks: int, left: int = 2) -> Path:
     """A workflow in ``root`` and a database whose run 1 maps ``tasks`` Ms, all done
     but the last ``left`` and B (pending, the run interrupted). Returns the database."""
-    from grammarflow.derivation import Derivation
-    from grammarflow.fold import RunFold, snapshot_due
-    from grammarflow.graph import TaskState
-    from grammarflow.steps import Expand, SetState, Step, step_to_json
-    from grammarflow.store import Store
-    from grammarflow.workflow import load_workflow
+    from grammarflow.core.derivation import Derivation
+    from grammarflow.core.graph import TaskState
+    from grammarflow.core.steps import Expand, SetState, Step, step_to_json
+    from grammarflow.journal.state import RunFold, snapshot_due
+    from grammarflow.journal.store import Store
+    from grammarflow.workflow.definition import load_workflow
 
     (root / "tasks").mkdir(parents=True, exist_ok=True)
     (root / "wf.py").write_text(WORKFLOW)
@@ -131,8 +131,8 @@ def main() -> None:
         read = time.perf_counter() - t0
         print(f"floors: `grammarflow --version` {start:.2f} s; reading {len(rows):,} rows "
               f"{read:.2f} s")
-        from grammarflow.fold import fold_from_start, fold_run
-        from grammarflow.store import Store
+        from grammarflow.journal.state import fold_from_start, fold_run
+        from grammarflow.journal.store import Store
 
         for name, fold in [("fold, whole journal", fold_from_start),
                            ("fold, from snapshot", fold_run)]:

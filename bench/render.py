@@ -15,7 +15,7 @@ import argparse
 import time
 
 from grammarflow import Expand, define, repeat_parallel
-from grammarflow.render import Picture, render, to_dot
+from grammarflow.picture.render import Picture, render, to_dot
 
 
 def timed(label: str, fn, floor: float | None = None):  # type: ignore[no-untyped-def]

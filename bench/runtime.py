@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator, use_pidfd_child_watcher
-from grammarflow.store import Store
-from grammarflow.workflow import load_workflow
+from grammarflow.workflow.definition import load_workflow
 
 NOOP = "from grammarflow import task\n"
 FAN = """
@@ -128,8 +128,8 @@ def start_latency(root: Path, n: int = 100) -> None:
     import statistics
 
     from grammarflow.runtime.executor import Launch
-    from grammarflow.runtime.zygote import ZygoteExecutor
-    from grammarflow.workflow import Kind
+    from grammarflow.runtime.zygote_executor import ZygoteExecutor
+    from grammarflow.workflow.definition import Kind
 
     wf = root / "one_function.py"
     wf.write_text("import time\nfrom grammarflow import define\ngrammar = define('t')\n"

@@ -26,12 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from grammarflow.notation import define
+from grammarflow.core.notation import define
+from grammarflow.journal.status import run_view
+from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor
-from grammarflow.status import run_view
-from grammarflow.store import Store
-from grammarflow.workflow import Kind, Workflow
+from grammarflow.workflow.definition import Kind, Workflow
 
 
 def workflow(shape: str, n: int, root: Path) -> Workflow:

@@ -19,7 +19,7 @@ three pipes and a process group, what the runtime used before. Then:
   :mod:`grammarflow.runtime.pipes`, a pidfd), through its own ``start``: how the
   orchestrator spawns where there are no child subreapers (not Linux);
 * the runtime now: the same script spawned by the run's zygote
-  (:mod:`grammarflow.runtime.zygote`, which forks itself, a small process, to exec it:
+  (:mod:`grammarflow.runtime.zygote_executor`, which forks itself, a small process, to exec it:
   the orchestrator only sends it a request and the pipes);
 * a fork from a warm zygote, for scale.
 """
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from grammarflow.runtime.executor import Executor
 from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
-from grammarflow.runtime.zygote import ZygoteExecutor
+from grammarflow.runtime.zygote_executor import ZygoteExecutor
 
 ARGV = [sys.executable, "-c", "pass"]
 
@@ -136,7 +136,7 @@ def executor_way(root: Path, executor: Executor) -> Callable[[], Awaitable[None]
     import json
 
     from grammarflow.runtime.executor import Launch
-    from grammarflow.workflow import Kind
+    from grammarflow.workflow.definition import Kind
 
     (root / "nothing.py").write_text("")
     wf = root / "wf_script.py"
@@ -158,7 +158,7 @@ def zygote_way(root: Path) -> Callable[[], Awaitable[None]]:
     import json
 
     from grammarflow.runtime.executor import Launch
-    from grammarflow.workflow import Kind
+    from grammarflow.workflow.definition import Kind
 
     wf = root / "wf.py"
     wf.write_text("from grammarflow import define\ngrammar = define('t')\ndef t():\n    pass\n")

@@ -6,7 +6,7 @@
 `prepare` and `publish` are local function tasks; `measure` runs in a container of
 IMAGE (podman or docker, whichever is installed; `bash dev.sh example` builds the
 image, a minimal Debian with python3 and nothing of grammarflow's). It is this file's
-own function, run by `python3 -m grammarflow.call`: the task SDK reaches the
+own function, run by `python3 -m grammarflow.workflow.call`: the task SDK reaches the
 container mounted read-only, this directory is its working directory. It takes
 prepare's output as its input, like any task, and fills the hole after it by what it
 finds: `small` (local) for a few rows, `large` (another container, with a CPU and
@@ -31,7 +31,7 @@ grammar = define("prepare -> measure, publish, Size(measure, publish)",
 def _in_container(function: str, inputs: dict, **limits: object) -> Kind:
     """This file's ``function``, run in a container of IMAGE (its types are declared
     here: a container kind's command is not a function of the file to read them from)."""
-    return Kind(image=IMAGE, command=["python3", "-m", "grammarflow.call", "containers.py",
+    return Kind(image=IMAGE, command=["python3", "-m", "grammarflow.workflow.call", "containers.py",
                                       function],
                 env={"EXAMPLE_MUTATE": os.environ.get("EXAMPLE_MUTATE", "")},
                 network="none", timeout=120, inputs=inputs, output=dict, **limits)

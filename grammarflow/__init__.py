@@ -26,47 +26,47 @@ _EXPORTS = {
     "GrammarError": "grammarflow.errors",
     "NotationError": "grammarflow.errors",
     "Attempt": "grammarflow.errors",
-    "Graph": "grammarflow.graph",
-    "Task": "grammarflow.graph",
-    "Hole": "grammarflow.graph",
-    "Role": "grammarflow.graph",
-    "TaskState": "grammarflow.graph",
-    "Grammar": "grammarflow.grammar",
-    "HoleType": "grammarflow.grammar",
-    "Production": "grammarflow.grammar",
-    "Fragment": "grammarflow.grammar",
-    "TaskSpec": "grammarflow.grammar",
-    "HoleSpec": "grammarflow.grammar",
-    "Derivation": "grammarflow.derivation",
-    "Applied": "grammarflow.steps",
-    "Expand": "grammarflow.steps",
-    "Grow": "grammarflow.steps",
-    "Refine": "grammarflow.steps",
-    "NarrowType": "grammarflow.steps",
-    "NarrowHole": "grammarflow.steps",
-    "Constrain": "grammarflow.steps",
-    "SetState": "grammarflow.steps",
-    "Output": "grammarflow.steps",
+    "Graph": "grammarflow.core.graph",
+    "Task": "grammarflow.core.graph",
+    "Hole": "grammarflow.core.graph",
+    "Role": "grammarflow.core.graph",
+    "TaskState": "grammarflow.core.graph",
+    "Grammar": "grammarflow.core.grammar",
+    "HoleType": "grammarflow.core.productions",
+    "Production": "grammarflow.core.productions",
+    "Fragment": "grammarflow.core.productions",
+    "TaskSpec": "grammarflow.core.productions",
+    "HoleSpec": "grammarflow.core.productions",
+    "Derivation": "grammarflow.core.derivation",
+    "Applied": "grammarflow.core.steps",
+    "Expand": "grammarflow.core.steps",
+    "Grow": "grammarflow.core.steps",
+    "Refine": "grammarflow.core.steps",
+    "NarrowType": "grammarflow.core.steps",
+    "NarrowHole": "grammarflow.core.steps",
+    "Constrain": "grammarflow.core.steps",
+    "SetState": "grammarflow.core.steps",
+    "Output": "grammarflow.core.steps",
     "All": "grammarflow.gather",
     "Item": "grammarflow.gather",
-    "Guard": "grammarflow.guards",
-    "Signature": "grammarflow.data",
-    "hole_type": "grammarflow.grammar",
-    "open_type": "grammarflow.grammar",
-    "define": "grammarflow.notation",
-    "parse_types": "grammarflow.notation",
-    "parse_fragment": "grammarflow.notation",
-    "format_fragment": "grammarflow.notation",
-    "Diff": "grammarflow.match",
-    "Added": "grammarflow.match",
-    "add": "grammarflow.match",
-    "Kind": "grammarflow.workflow",
-    "Workflow": "grammarflow.workflow",
-    "choice": "grammarflow.shapes",
-    "optional_edge": "grammarflow.shapes",
-    "repeat_parallel": "grammarflow.shapes",
-    "map_over": "grammarflow.shapes",
-    "repeat_series": "grammarflow.shapes",
+    "Guard": "grammarflow.core.guards",
+    "Signature": "grammarflow.core.dataflow",
+    "hole_type": "grammarflow.core.productions",
+    "open_type": "grammarflow.core.productions",
+    "define": "grammarflow.core.notation",
+    "parse_types": "grammarflow.core.notation",
+    "parse_fragment": "grammarflow.core.notation",
+    "format_fragment": "grammarflow.core.formatting",
+    "Diff": "grammarflow.core.match",
+    "Added": "grammarflow.core.match",
+    "add": "grammarflow.core.match",
+    "Kind": "grammarflow.workflow.definition",
+    "Workflow": "grammarflow.workflow.definition",
+    "choice": "grammarflow.core.shapes",
+    "optional_edge": "grammarflow.core.shapes",
+    "repeat_parallel": "grammarflow.core.shapes",
+    "map_over": "grammarflow.core.shapes",
+    "repeat_series": "grammarflow.core.shapes",
 }
 
 __all__ = [
@@ -119,8 +119,8 @@ __all__ = [
 ]
 
 
-#: True in a task process (set by grammarflow.call and the zygote before they import a
-#: workflow file): the grammar's building blocks are stand-ins (grammarflow.standin).
+#: True in a task process (set by grammarflow.workflow.call and the zygote before they import a
+#: workflow file): the grammar's building blocks are stand-ins (grammarflow.workflow.standin).
 TASK_PROCESS = False
 
 #: What stays real in a task process: the input markers and the exceptions.
@@ -133,7 +133,7 @@ def __getattr__(name: str) -> object:
     if module is None:
         raise AttributeError(f"module 'grammarflow' has no attribute {name!r}")
     if TASK_PROCESS and name not in _REAL_IN_TASKS:
-        from grammarflow.standin import StandIn
+        from grammarflow.workflow.standin import StandIn
 
         return StandIn(name)  # not cached: a process that leaves task mode gets the real one
     value = getattr(importlib.import_module(module), name)
@@ -146,19 +146,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from grammarflow.data import Signature
-    from grammarflow.datatypes import All, Item
-    from grammarflow.derivation import Derivation
-    from grammarflow.errors import (
-        Attempt,
-        BrokenPromise,
-        GrammarError,
-        GrammarflowError,
-        NotationError,
-    )
-    from grammarflow.grammar import (
+    from grammarflow.core.dataflow import Signature
+    from grammarflow.core.derivation import Derivation
+    from grammarflow.core.formatting import format_fragment
+    from grammarflow.core.grammar import Grammar
+    from grammarflow.core.graph import Graph, Hole, Role, Task, TaskState
+    from grammarflow.core.guards import Guard
+    from grammarflow.core.match import Added, Diff, add
+    from grammarflow.core.notation import define, parse_fragment, parse_types
+    from grammarflow.core.productions import (
         Fragment,
-        Grammar,
         HoleSpec,
         HoleType,
         Production,
@@ -166,18 +163,14 @@ if TYPE_CHECKING:
         hole_type,
         open_type,
     )
-    from grammarflow.graph import Graph, Hole, Role, Task, TaskState
-    from grammarflow.guards import Guard
-    from grammarflow.match import Added, Diff, add
-    from grammarflow.notation import define, format_fragment, parse_fragment, parse_types
-    from grammarflow.shapes import (
+    from grammarflow.core.shapes import (
         choice,
         map_over,
         optional_edge,
         repeat_parallel,
         repeat_series,
     )
-    from grammarflow.steps import (
+    from grammarflow.core.steps import (
         Applied,
         Constrain,
         Expand,
@@ -188,4 +181,12 @@ if TYPE_CHECKING:
         Refine,
         SetState,
     )
-    from grammarflow.workflow import Kind, Workflow
+    from grammarflow.errors import (
+        Attempt,
+        BrokenPromise,
+        GrammarError,
+        GrammarflowError,
+        NotationError,
+    )
+    from grammarflow.gather import All, Item
+    from grammarflow.workflow.definition import Kind, Workflow

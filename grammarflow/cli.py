@@ -29,12 +29,12 @@ from typing import Any, NoReturn
 
 import click
 
-from grammarflow.derivation import Derivation
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.simulate import Limits, RandomChooser
+from grammarflow.core.simulate import run as simulate_run
+from grammarflow.core.steps import Expand, Grow, Refine, SetState, step_to_json
 from grammarflow.errors import BrokenPromise, GrammarflowError, KindError
-from grammarflow.simulate import Limits, RandomChooser
-from grammarflow.simulate import run as simulate_run
-from grammarflow.steps import Expand, Grow, Refine, SetState, step_to_json
-from grammarflow.workflow import load_grammar
+from grammarflow.workflow.definition import load_grammar
 
 EXIT_OK = 0
 EXIT_BROKEN_PROMISE = 3
@@ -155,7 +155,7 @@ def check(workflow: str, as_json: bool) -> None:
     look like typos are `warning:` lines, what only a run can tell `note:` lines, on
     stderr with exit 0.
     """
-    from grammarflow.workflow import check_workflow
+    from grammarflow.workflow.definition import check_workflow
 
     with _errors_reported(as_json):
         found = check_workflow(workflow)
@@ -284,9 +284,9 @@ def _errors(messages: tuple[str, ...], code: int, as_json: bool, **extra: Any) -
 def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bool,
             engine: str | None, as_json: bool) -> None:
     """Run WORKFLOW.py to the end, enforcing its grammar; journal everything in --db."""
+    from grammarflow.journal.store import Store
     from grammarflow.runtime import Orchestrator
-    from grammarflow.store import Store
-    from grammarflow.workflow import load_workflow
+    from grammarflow.workflow.definition import load_workflow
 
     with _errors_reported(as_json):
         wf = load_workflow(workflow)
@@ -312,8 +312,8 @@ def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, zygote: b
 
     Tasks that were running when the orchestrator stopped run again (at least once).
     """
+    from grammarflow.journal.store import Store
     from grammarflow.runtime import Orchestrator
-    from grammarflow.store import Store
 
     with _errors_reported(as_json):
         store = Store.existing(db, durable=durable)
@@ -333,8 +333,8 @@ def _options(db: str, max_parallel: int, zygote: bool, engine: str | None) -> An
 
 
 def _reporter(as_json: bool) -> Any:
-    from grammarflow.progress import PlainProgress, reporter_for
     from grammarflow.runtime import no_report
+    from grammarflow.runtime.progress import PlainProgress, reporter_for
 
     if as_json:
         return no_report
@@ -344,9 +344,9 @@ def _reporter(as_json: bool) -> Any:
 def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
     import asyncio  # here, not at the top: `status`, `pause` and the rest need none of it
 
+    from grammarflow.journal.status import run_view
+    from grammarflow.journal.store import LeaseLost
     from grammarflow.runtime import EXIT_JOURNAL_LOST, STATUS_EXIT, JournalLost
-    from grammarflow.status import run_view
-    from grammarflow.store import LeaseLost
 
     try:
         status = asyncio.run(orchestrator.run())
@@ -369,7 +369,7 @@ def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
 @json_option
 def runs_cmd(db: str, as_json: bool) -> None:
     """List the runs in --db."""
-    from grammarflow.store import Store
+    from grammarflow.journal.store import Store
 
     with _errors_reported(as_json):
         rows = Store(db, readonly=True).runs()
@@ -424,8 +424,8 @@ def answer_cmd(run_id: int, task: str, value: str, expand: str | None, db: str,
     now (then `grammarflow resume RUN_ID` continues the run)."""
     import json
 
-    from grammarflow.control import answer
-    from grammarflow.store import Store
+    from grammarflow.journal.operations import answer
+    from grammarflow.journal.store import Store
 
     try:
         parsed = json.loads(value)
@@ -457,8 +457,8 @@ def restart_cmd(run_id: int, task: str, db: str, as_json: bool) -> None:
     productions), the tasks those expansions made — so the re-run may choose
     differently. Refused while one of them runs. Taken by the run's orchestrator if it
     runs, else journaled now (then `grammarflow resume RUN_ID` runs them)."""
-    from grammarflow.control import restart
-    from grammarflow.store import Store
+    from grammarflow.journal.operations import restart
+    from grammarflow.journal.store import Store
 
     with _errors_reported(as_json):
         done = restart(Store.existing(db), run_id, task)
@@ -486,8 +486,8 @@ def restart_cmd(run_id: int, task: str, db: str, as_json: bool) -> None:
 
 
 def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
-    from grammarflow.control import set_paused
-    from grammarflow.store import Store
+    from grammarflow.journal.operations import set_paused
+    from grammarflow.journal.store import Store
 
     with _errors_reported(as_json):
         done = set_paused(Store.existing(db), run_id, paused)
@@ -523,8 +523,8 @@ def _set_paused(run_id: int, db: str, as_json: bool, paused: bool) -> None:
 @json_option
 def status_cmd(run_id: int, db: str, list_all: bool, as_json: bool) -> None:
     """The graph of RUN_ID as it stands: tasks with states, holes with productions."""
-    from grammarflow.status import run_view
-    from grammarflow.store import Store
+    from grammarflow.journal.status import run_view
+    from grammarflow.journal.store import Store
 
     with _errors_reported(as_json):
         view = run_view(Store(db, readonly=True), run_id)
@@ -563,7 +563,7 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
                as_json: bool) -> None:
     """Draw TARGET: a workflow file (its start graph) or a run id (as it stands now,
     read-only, also while it runs), every hole as a wildcard for its futures."""
-    from grammarflow.render import Picture, render, to_dot
+    from grammarflow.picture.render import Picture, render, to_dot
 
     fmt = fmt or _format_of(output, as_json)
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above,
@@ -584,9 +584,9 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
             default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
         else:
-            from grammarflow.fold import fold_run, paused_at
-            from grammarflow.status import refusal_at
-            from grammarflow.store import FINAL, Store
+            from grammarflow.journal.state import fold_run, paused_at
+            from grammarflow.journal.status import refusal_at
+            from grammarflow.journal.store import FINAL, Store
 
             run_id = int(target)
             store = Store(db, readonly=True)
@@ -657,8 +657,8 @@ def _print_status(view: dict[str, Any], list_all: bool = False) -> None:
 
 
 def _status_lines(view: dict[str, Any], list_all: bool) -> Iterator[str]:
-    from grammarflow.fold import Failure
-    from grammarflow.status import failure_lines, short
+    from grammarflow.journal.state import Failure
+    from grammarflow.journal.status import failure_lines, short
 
     yield view["verdict"]["line"]
     if view["refusal"] is not None:
@@ -761,8 +761,8 @@ def _refusal_lines(refusal: dict[str, Any]) -> Iterator[str]:
 @json_option
 def history_cmd(run_id: int, db: str, html: str | None, as_json: bool) -> None:
     """The journal of RUN_ID, one entry a line (or, with --html, as pictures)."""
-    from grammarflow.status import describe, when
-    from grammarflow.store import Store
+    from grammarflow.journal.status import describe, when
+    from grammarflow.journal.store import Store
 
     with _errors_reported(as_json):
         store = Store(db, readonly=True)
@@ -770,7 +770,7 @@ def history_cmd(run_id: int, db: str, html: str | None, as_json: bool) -> None:
         if html is None:
             entries = list(store.entries(run_id))
         else:
-            from grammarflow.html import history_page
+            from grammarflow.picture.page import history_page
 
             page = history_page(store, run_id)
     if html is not None:

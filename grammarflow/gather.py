@@ -1,7 +1,7 @@
 """``All[T]`` and ``Item[T]``: how a function task's input gathers its feeders' outputs.
 
 Workflow files import them in every task process, so this module imports nothing
-(:mod:`grammarflow.datatypes` reads them on the orchestrator's side)::
+(:mod:`grammarflow.workflow.annotations` reads them on the orchestrator's side)::
 
     def Count(Split: Item[str]) -> int: ...     # element i of Split's list
     def Total(Count: All[int]) -> int: ...      # the outputs of every Count
@@ -24,8 +24,6 @@ class Gathered:
         self.gather, self.item = gather, item
 
     def __repr__(self) -> str:
-        from grammarflow.datatypes import type_text
-
         return f"{self.gather.title()}[{type_text(self.item)}]"
 
     def __eq__(self, other: object) -> bool:
@@ -34,6 +32,21 @@ class Gathered:
 
     def __hash__(self) -> int:
         return hash((self.gather, repr(self.item)))
+
+
+def type_text(hint: Any) -> str:
+    """A type as a person writes it: ``list[str]``, ``Point``, ``int | None``."""
+    import re
+    from typing import Any
+
+    if hint is Any:
+        return "Any"
+    if hint is type(None):
+        return "None"
+    if isinstance(hint, type) and not getattr(hint, "__args__", None):
+        return hint.__name__
+    # typing.Optional[mod.Point] -> Optional[Point]
+    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*)", "", repr(hint))
 
 
 if TYPE_CHECKING:  # type checkers read All[int] as list[int] and Item[str] as str
@@ -56,4 +69,4 @@ else:
             return Gathered("item", item)
 
 
-__all__ = ["All", "Gathered", "Item"]
+__all__ = ["All", "Gathered", "Item", "type_text"]

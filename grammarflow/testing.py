@@ -12,7 +12,7 @@
 Strategies:
 
 * :func:`finished_graphs` — hole-free graphs the grammar can produce (its language);
-  :func:`derivations` gives the whole :class:`~grammarflow.grammar.Derivation`.
+  :func:`derivations` gives the whole :class:`~grammarflow.core.grammar.Derivation`.
 * :func:`runs` — finished runs through the scheduler's rules (tasks done in an order
   the orchestrator could choose, holes expanded by running tasks, defaults taken);
   :func:`partial_runs` stops them at a random point.
@@ -34,12 +34,13 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from grammarflow.derivation import Derivation
-from grammarflow.errors import BrokenPromise
-from grammarflow.grammar import (
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph, Hole, Role, TaskState
+from grammarflow.core.match import Added, Diff, add
+from grammarflow.core.productions import (
     EVERYWHERE,
     Fragment,
-    Grammar,
     HoleSpec,
     HoleType,
     Production,
@@ -47,10 +48,8 @@ from grammarflow.grammar import (
     hole_type,
     open_type,
 )
-from grammarflow.graph import Graph, Hole, Role, TaskState
-from grammarflow.match import Added, Diff, add
-from grammarflow.simulate import Limits, close_due_holes, derive, due_when_done, run
-from grammarflow.steps import (
+from grammarflow.core.simulate import Limits, close_due_holes, derive, due_when_done, run
+from grammarflow.core.steps import (
     Applied,
     Expand,
     Grow,
@@ -60,7 +59,8 @@ from grammarflow.steps import (
     SetState,
     Step,
 )
-from grammarflow.wellformed import productive_types
+from grammarflow.core.wellformed import productive_types
+from grammarflow.errors import BrokenPromise
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ the orchestrator validates it against the kind's declared type and replies with 
 value as it will be journaled); ``inputs`` asks for the values of the task's inputs
 (``{"inputs": {name: value}}``), for when they did not fit its environment. ``style``
 sets cosmetics of a task or an edge (``{"op": "style", "task" | "edge": [u, v],
-"attrs": {...}}``, :mod:`grammarflow.cosmetics`).
+"attrs": {...}}``, :mod:`grammarflow.core.cosmetics`).
 
 The task's context (:data:`ENV_TASK`) names its neighbourhood: ``holes`` (the holes
 after it, id -> type), ``after`` and ``before`` (the tasks it runs right after and

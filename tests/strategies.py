@@ -40,9 +40,9 @@ from grammarflow import (
     optional_edge,
     repeat_parallel,
 )
-from grammarflow.constraints import parse_constraints
-from grammarflow.grammar import open_type
-from grammarflow.guards import parse_guard
+from grammarflow.core.constraints import parse_constraints
+from grammarflow.core.guards import parse_guard
+from grammarflow.core.productions import open_type
 from grammarflow.testing import KINDS, MessageRun, Signature, closed_types, message_runs
 
 #: Phases for a mutation test (a core broken on purpose): find a failure, do not shrink it.
@@ -444,7 +444,7 @@ def _hashable(hint: Any) -> bool:
 
 
 # ---------------------------------------------------------------- guards and constraints
-#: A guard's expression tree (grammarflow.guards: nested tuples) and a text of it.
+#: A guard's expression tree (grammarflow.core.guards: nested tuples) and a text of it.
 Written = tuple[tuple[Any, ...], str]
 
 #: Characters a guard's strings may hold: quotes, escapes and the notation's own marks.

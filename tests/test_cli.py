@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from grammarflow.cli import main
+from grammarflow.core.grammar import Grammar
 from grammarflow.errors import GrammarflowError, NotationError, WorkflowFileError
-from grammarflow.grammar import Grammar
-from grammarflow.workflow import load_grammar, load_workflow, read_workflow
+from grammarflow.workflow.definition import load_grammar, load_workflow, read_workflow
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -371,10 +371,10 @@ def test_status_of_a_large_run_counts_its_done_tasks_and_lists_the_rest(
 
     from grammarflow import define
     from grammarflow.cli import LIST_UP_TO
+    from grammarflow.journal.store import Store
     from grammarflow.runtime import Options, Orchestrator
     from grammarflow.runtime.inprocess import InProcessExecutor
-    from grammarflow.store import Store
-    from grammarflow.workflow import Kind, Workflow
+    from grammarflow.workflow.definition import Kind, Workflow
 
     async def fails(io: object) -> int:
         return 1

@@ -1,4 +1,4 @@
-"""Constraint promises on open holes (grammarflow.constraints): each form accepted and
+"""Constraint promises on open holes (grammarflow.core.constraints): each form accepted and
 refused with its exact message, when each is decided, narrowing by constraints, and
 the notation, the JSON and the journal of each."""
 
@@ -31,18 +31,18 @@ from grammarflow import (
     wire,
 )
 from grammarflow.cli import main
-from grammarflow.constraints import (
+from grammarflow.core.constraints import (
     constraints_from_json,
     format_constraints,
     parse_constraint,
     parse_constraints,
 )
-from grammarflow.derivation import Derivation
-from grammarflow.grammar import Grammar, HoleSpec
-from grammarflow.graph import Graph
-from grammarflow.resolve import grammar_unresolved
-from grammarflow.status import describe
-from grammarflow.steps import (
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph
+from grammarflow.core.productions import HoleSpec
+from grammarflow.core.resolve import grammar_unresolved
+from grammarflow.core.steps import (
     Constrain,
     Expand,
     NarrowHole,
@@ -51,7 +51,8 @@ from grammarflow.steps import (
     step_from_json,
     step_to_json,
 )
-from grammarflow.store import Entry
+from grammarflow.journal.status import describe
+from grammarflow.journal.store import Entry
 
 
 def dyn(constraints: str, start: str = "s -> e, Dyn(s, e)") -> Derivation:

@@ -1,4 +1,4 @@
-"""Container kinds (grammarflow/containers.py) and the command line that runs one
+"""Container kinds (grammarflow/workflow/containers.py) and the command line that runs one
 (grammarflow/runtime/container.py); the containers themselves run in
 tests/e2e/test_containers.py."""
 
@@ -23,7 +23,7 @@ from grammarflow.runtime.container import (
 )
 from grammarflow.runtime.inprocess import InProcessExecutor
 from grammarflow.runtime.local import LocalExecutor
-from grammarflow.workflow import check_workflow, load_workflow
+from grammarflow.workflow.definition import check_workflow, load_workflow
 
 IMAGE = "localhost/grammarflow/python3:test"
 

@@ -1,4 +1,4 @@
-"""Operations asked of a run from another process (grammarflow.control), against a real
+"""Operations asked of a run from another process (grammarflow.journal.operations), against a real
 SQLite journal whose run's lease this test process holds as its orchestrator would."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 from reference import full_graph
 from strategies import grammars
 
-from grammarflow import control
-from grammarflow.control import Done, plan_restart, set_paused
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import TaskState
+from grammarflow.core.rollback import Journaled, rollback
+from grammarflow.core.simulate import Limits, RandomChooser, run_from
+from grammarflow.core.steps import SetState, Step
 from grammarflow.errors import GrammarflowError
-from grammarflow.grammar import Grammar
-from grammarflow.graph import TaskState
-from grammarflow.rollback import Journaled, rollback
-from grammarflow.simulate import Limits, RandomChooser, run_from
-from grammarflow.steps import SetState, Step
-from grammarflow.store import Holder, Store
+from grammarflow.journal import operations
+from grammarflow.journal.operations import Done, plan_restart, set_paused
+from grammarflow.journal.store import Holder, Store
 
 LIMITS = Limits(max_tasks=14, max_open_growth=2, max_steps=120)
 
@@ -72,7 +72,7 @@ def test_a_request_its_orchestrator_ended_without_taking_is_done_here_if_the_run
 
 def test_a_request_not_taken_in_time_is_withdrawn(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(control, "TAKE_WITHIN", 0.3)
+    monkeypatch.setattr(operations, "TAKE_WITHIN", 0.3)
     orchestrator = Store(tmp_path / "db")
     run = orchestrator.create_owned_run({"path": "x"}, Holder.this_process())
     with pytest.raises(GrammarflowError) as refused:

@@ -22,11 +22,12 @@ from grammarflow import (
     add,
     define,
 )
-from grammarflow.derivation import Derivation
-from grammarflow.grammar import Grammar, HoleSpec, HoleType, Production
-from grammarflow.graph import Graph, Role
-from grammarflow.render import Picture, to_dot
-from grammarflow.steps import Style, step_from_json, step_to_json
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph, Role
+from grammarflow.core.productions import HoleSpec, HoleType, Production
+from grammarflow.core.steps import Style, step_from_json, step_to_json
+from grammarflow.picture.render import Picture, to_dot
 
 G = define("a -> b")
 
@@ -117,7 +118,7 @@ def test_only_tasks_inside_a_type_may_relabel() -> None:
         d.apply(Style("Y.1/n", None, {"label": "outside"}))
     with pytest.raises(BrokenPromise, match="task a was not made inside a X hole"):
         d.apply(Style("a", None, {"label": "start"}))
-    from grammarflow.grammar import Grammar
+    from grammarflow.core.grammar import Grammar
     assert Grammar.from_json(g.to_json()).cosmetics == g.cosmetics
 
 
@@ -242,7 +243,7 @@ def test_what_a_grammar_registers_keeps_its_palette() -> None:
     """Registered looks (styles of kinds and edges, attrs of the grammar's own tasks)
     are the workflow's, not changes: only a palette binds them, in any case."""
     from grammarflow import GrammarError, hole_type
-    from grammarflow.graph import Role
+    from grammarflow.core.graph import Role
 
     palette = ["colors from red, #16a34a"]
     define("a -> b", cosmetics=palette, styles={"a": {"color": "RED"},

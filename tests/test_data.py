@@ -25,16 +25,16 @@ from grammarflow import (
     SetState,
     TaskSpec,
 )
-from grammarflow.data import Gather, Signature, bind, feeders
-from grammarflow.datatypes import DataTypeError, KindTypes, Validator, function_types
-from grammarflow.derivation import Derivation
+from grammarflow.core.dataflow import Gather, Signature, bind, feeders
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph, TaskState
+from grammarflow.core.notation import define
+from grammarflow.core.shapes import map_over
+from grammarflow.core.steps import Grow, step_from_json, step_to_json
 from grammarflow.errors import WorkflowFileError
-from grammarflow.grammar import Grammar
-from grammarflow.graph import Graph, TaskState
-from grammarflow.notation import define
-from grammarflow.shapes import map_over
-from grammarflow.steps import Grow, step_from_json, step_to_json
-from grammarflow.workflow import Kind, read_workflow
+from grammarflow.workflow.annotations import DataTypeError, KindTypes, Validator, function_types
+from grammarflow.workflow.definition import Kind, read_workflow
 
 
 @dataclass

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from strategies import TYPES, perturbed
 
-from grammarflow.datatypes import All, Item, KindTypes
+from grammarflow.core.notation import define
+from grammarflow.core.schema import incompatibility
+from grammarflow.core.shapes import map_over
 from grammarflow.errors import GrammarError
-from grammarflow.fold import fold_run
-from grammarflow.notation import define
+from grammarflow.journal.state import fold_run
+from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor, Refused, TaskIO
-from grammarflow.schema import incompatibility
-from grammarflow.shapes import map_over
-from grammarflow.store import Store
-from grammarflow.workflow import Kind, Workflow, read_workflow
+from grammarflow.workflow.annotations import All, Item, KindTypes
+from grammarflow.workflow.definition import Kind, Workflow, read_workflow
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from grammarflow.fold import fold_from_start, fold_run
-from grammarflow.status import fold, run_view
-from grammarflow.store import Store
+from grammarflow.journal.state import fold_from_start, fold_run
+from grammarflow.journal.status import fold, run_view
+from grammarflow.journal.store import Store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DATABASES = sorted(FIXTURES.glob("journal-v*.db"))
@@ -36,7 +36,7 @@ def as_reported(new: Any, old: Any) -> Any:
 
 
 def test_there_is_a_fixture_of_the_current_schema() -> None:
-    from grammarflow.store import SCHEMA_VERSION
+    from grammarflow.journal.store import SCHEMA_VERSION
 
     assert FIXTURES / f"journal-v{SCHEMA_VERSION}.db" in DATABASES
 

@@ -1,4 +1,4 @@
-"""Snapshots are only a cache (grammarflow/fold.py, DESIGN §7): a run read from its
+"""Snapshots are only a cache (grammarflow/journal/state.py, DESIGN §7): a run read from its
 newest snapshot is the run folded from its whole journal, at every point of it."""
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from strategies import grammars, mixed_grammars
 
-from grammarflow.fold import (
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph
+from grammarflow.core.notation import define
+from grammarflow.core.steps import step_to_json
+from grammarflow.journal.state import (
     SNAPSHOT_EVERY,
     STDERR_LINES,
     RunFold,
@@ -25,14 +29,10 @@ from grammarflow.fold import (
     snapshot_due,
     stderr_lines,
 )
-from grammarflow.grammar import Grammar
-from grammarflow.graph import Graph
-from grammarflow.notation import define
-from grammarflow.status import run_view
-from grammarflow.steps import step_to_json
-from grammarflow.store import Store
+from grammarflow.journal.status import run_view
+from grammarflow.journal.store import Store
 from grammarflow.testing import MessageRun, message_runs, partial_runs
-from grammarflow.workflow import Workflow
+from grammarflow.workflow.definition import Workflow
 
 
 @given(st.data())

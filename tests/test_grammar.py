@@ -21,7 +21,7 @@ from grammarflow import (
     parse_types,
     repeat_parallel,
 )
-from grammarflow.steps import step_from_json, step_to_json
+from grammarflow.core.steps import step_from_json, step_to_json
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 

@@ -33,12 +33,12 @@ from grammarflow import (
     SetState,
     TaskSpec,
 )
-from grammarflow.derivation import Derivation
-from grammarflow.grammar import Grammar
-from grammarflow.graph import TaskState
-from grammarflow.guards import GuardError, no_counts, parse_guard
-from grammarflow.notation import define
-from grammarflow.steps import NarrowHole, step_from_json, step_to_json
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import TaskState
+from grammarflow.core.guards import GuardError, no_counts, parse_guard
+from grammarflow.core.notation import define
+from grammarflow.core.steps import NarrowHole, step_from_json, step_to_json
 
 SIZE = define("m, r, Size(m, r)", """
     Size(a, b) ::= [big, when a.n > 10] a -> Big -> b
@@ -286,7 +286,7 @@ def test_count_reads_the_tasks_right_next_to_a_parameter(data: st.DataObject) ->
 
 # ---------------------------------------------------------------- [if ...] and depth
 def test_a_condition_bounds_a_loop_by_its_depth_whoever_expands() -> None:
-    from grammarflow.shapes import repeat_series
+    from grammarflow.core.shapes import repeat_series
 
     g = define("a, b, L(a, b)", repeat_series("L", "S", at_most=2))
     assert repr(g.types["L"]) == "L(a, b) ::= [default] a -> b | [if depth <= 2] a -> S, L(S, b)"

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from grammarflow import define, repeat_parallel, repeat_series
-from grammarflow.lint import open_types, typos
-from grammarflow.workflow import load_grammar
+from grammarflow.core.lint import open_types, typos
+from grammarflow.workflow.definition import load_grammar
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -26,9 +26,9 @@ from grammarflow import (
     repeat_parallel,
     repeat_series,
 )
-from grammarflow import match as match_module
-from grammarflow.match import diff_of, plan
-from grammarflow.steps import Expand, Grow, NarrowHole, NarrowType
+from grammarflow.core import match as match_module
+from grammarflow.core.match import diff_of, plan
+from grammarflow.core.steps import Expand, Grow, NarrowHole, NarrowType
 from grammarflow.testing import partial_runs
 
 
@@ -274,7 +274,7 @@ def test_planning_reads_the_derivation_and_applying_writes_it() -> None:
 
 # ---------------------------------------------------------------- linear work
 def lines_run(fn: Callable[[], object]) -> int:
-    """How many lines of grammarflow/match.py run during fn(): work, not time."""
+    """How many lines of grammarflow/core/match.py run during fn(): work, not time."""
     target = Path(match_module.__file__).resolve()
     count = 0
 

@@ -16,8 +16,8 @@ from grammarflow import (
     define,
     parse_types,
 )
-from grammarflow.guards import Guard, parse_guard
-from grammarflow.notation import format_fragment, format_hole_type
+from grammarflow.core.formatting import format_fragment, format_hole_type
+from grammarflow.core.guards import Guard, parse_guard
 
 
 def test_a_production_prints_in_the_notation_it_was_written_in() -> None:

@@ -31,11 +31,11 @@ from reference import replay
 from strategies import grammars
 
 from grammarflow import Derivation, Grammar, Kind, Workflow, define, repeat_parallel, wire
-from grammarflow.graph import Hole
+from grammarflow.core.graph import Hole
+from grammarflow.core.steps import step_from_json
+from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor, Refused, TaskIO
-from grammarflow.steps import step_from_json
-from grammarflow.store import Store
 from grammarflow.testing import production_diff
 
 GROWN_KIND = "G"

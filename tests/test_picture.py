@@ -43,12 +43,12 @@ from grammarflow import (
     repeat_parallel,
     repeat_series,
 )
-from grammarflow.constraints import parse_constraint, parse_constraints
-from grammarflow.grammar import Production
-from grammarflow.graph import Graph
-from grammarflow.render import ANYWHERE_LATER, Picture, constraint_short, map_source, to_dot
-from grammarflow.simulate import RandomChooser, finish
-from grammarflow.steps import Constrain, Step
+from grammarflow.core.constraints import parse_constraint, parse_constraints
+from grammarflow.core.graph import Graph
+from grammarflow.core.productions import Production
+from grammarflow.core.simulate import RandomChooser, finish
+from grammarflow.core.steps import Constrain, Step
+from grammarflow.picture.render import ANYWHERE_LATER, Picture, constraint_short, map_source, to_dot
 from grammarflow.testing import message_runs
 
 _NODE = re.compile(r'^  "((?:[^"\\]|\\.)*)" \[(.*)\];$', re.M)
@@ -713,7 +713,7 @@ def test_a_picture_that_hides_constraints_is_caught(monkeypatch) -> None:  # typ
     constraints forbid; the soundness test must fail."""
     from hypothesis import settings
 
-    from grammarflow import render
+    from grammarflow.picture import render
 
     monkeypatch.setattr(render, "hole_limits", lambda hole, htype, state: [])
 
@@ -730,7 +730,7 @@ def test_a_picture_that_shows_narrowed_away_productions_is_caught(monkeypatch) -
     cannot happen; the soundness test must fail."""
     from hypothesis import settings
 
-    from grammarflow import render
+    from grammarflow.picture import render
 
     real = render.in_words
 
@@ -752,7 +752,7 @@ def test_a_picture_that_hides_alternatives_is_caught(monkeypatch) -> None:  # ty
     """Mutation: labels that do not say what a hole may become fail completeness."""
     from hypothesis import settings
 
-    from grammarflow import render
+    from grammarflow.picture import render
 
     monkeypatch.setattr(render, "in_words", lambda htype, hole, types: "?")
 
@@ -768,7 +768,7 @@ def test_a_picture_that_drops_potential_edges_is_caught(monkeypatch) -> None:  #
     """Mutation: a potential edge drawn as an ordinary wildcard without its meaning."""
     from hypothesis import settings
 
-    from grammarflow import render
+    from grammarflow.picture import render
 
     real = render._hole
     monkeypatch.setattr(render, "_hole", lambda *args: [

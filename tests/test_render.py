@@ -28,7 +28,7 @@ from grammarflow import (
     repeat_parallel,
     repeat_series,
 )
-from grammarflow.constraints import (
+from grammarflow.core.constraints import (
     AtMost,
     ConstraintState,
     Degree,
@@ -37,10 +37,11 @@ from grammarflow.constraints import (
     OnlyKinds,
     parse_constraints,
 )
+from grammarflow.core.graph import Role
+from grammarflow.core.match import Diff, add
+from grammarflow.core.steps import Constrain, NarrowHole, Style
 from grammarflow.errors import Attempt, GrammarError, Refusal
-from grammarflow.graph import Role
-from grammarflow.match import Diff, add
-from grammarflow.render import (
+from grammarflow.picture.render import (
     ANYWHERE_LATER,
     HOLE_SHAPE,
     REFUSED,
@@ -49,7 +50,6 @@ from grammarflow.render import (
     render,
     to_dot,
 )
-from grammarflow.steps import Constrain, NarrowHole, Style
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 

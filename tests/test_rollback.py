@@ -4,7 +4,7 @@ leaves a sentential form of the grammar (proofs/12-restart.md).
 Random grammars run through the core's scheduler (simulate.run_from), every step
 journaled in a real SQLite store with the task that made it — tasks expand, grow and
 refine holes, narrow promises, style themselves; the scheduler starts tasks and closes
-due holes. Then a random started task is restarted through `grammarflow.control`
+due holes. Then a random started task is restarted through `grammarflow.journal.operations`
 (the CLI's path), sometimes after a snapshot, sometimes twice, with the run continued
 in between. After each restart:
 
@@ -36,13 +36,10 @@ from reference import full_graph, replay
 from strategies import grammars
 
 from grammarflow import Derivation, Grammar
-from grammarflow.control import restart
-from grammarflow.errors import BrokenPromise, GrammarflowError
-from grammarflow.fold import fold_from_start, fold_run, journaled_steps, rolled_back
-from grammarflow.graph import TaskState
-from grammarflow.rollback import Journaled, rollback
-from grammarflow.simulate import Limits, RandomChooser, run_from
-from grammarflow.steps import (
+from grammarflow.core.graph import TaskState
+from grammarflow.core.rollback import Journaled, rollback
+from grammarflow.core.simulate import Limits, RandomChooser, run_from
+from grammarflow.core.steps import (
     Constrain,
     Expand,
     Grow,
@@ -55,8 +52,11 @@ from grammarflow.steps import (
     Style,
     step_entry,
 )
-from grammarflow.store import Store
-from grammarflow.workflow import Workflow
+from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.journal.operations import restart
+from grammarflow.journal.state import fold_from_start, fold_run, journaled_steps, rolled_back
+from grammarflow.journal.store import Store
+from grammarflow.workflow.definition import Workflow
 
 LIMITS = Limits(max_tasks=14, max_open_growth=2, max_steps=120)
 
@@ -214,8 +214,8 @@ def test_a_restart_rolls_back_what_runs_after_the_task_and_leaves_a_sentential_f
 
 @given(st.sets(st.integers(1, 200)))
 def test_a_restart_entrys_ranges_hold_exactly_its_removed_steps(removed: set[int]) -> None:
-    from grammarflow.fold import seq_ranges
-    from grammarflow.store import Entry
+    from grammarflow.journal.state import seq_ranges
+    from grammarflow.journal.store import Entry
 
     ranges = seq_ranges(removed)
     assert rolled_back([Entry(1, 999, 0.0, "restart", {"removed": ranges})]) == removed

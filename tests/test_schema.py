@@ -1,4 +1,4 @@
-"""Type compatibility on JSON Schemas (grammarflow.schema): sound — when it says an
+"""Type compatibility on JSON Schemas (grammarflow.core.schema): sound — when it says an
 output type fits an input type, every value pydantic accepts as the one it accepts as
 the other — and it says why when it does not fit.
 """
@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from strategies import CONTAINERS, SCALAR_TYPES, SCALARS, TYPES, Typed, neighbours, perturbed
 from typing_extensions import TypedDict
 
-from grammarflow.schema import describe, element, incompatibility
+from grammarflow.core.schema import describe, element, incompatibility
 
 
 def schema(hint: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Simulated runs (grammarflow.simulate) finish on every well-formed grammar."""
+"""Simulated runs (grammarflow.core.simulate) finish on every well-formed grammar."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 from grammarflow import BrokenPromise, Derivation, Graph, define
-from grammarflow.simulate import Limits, RandomChooser, derive, finish, run
+from grammarflow.core.simulate import Limits, RandomChooser, derive, finish, run
 from grammarflow.testing import runs
 
 # A running task's expansion creates a hole that is due at once (T1 comes after a0,

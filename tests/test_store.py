@@ -17,10 +17,10 @@ from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 from strategies import grammars
 
-from grammarflow.derivation import Derivation
-from grammarflow.status import fold
-from grammarflow.steps import step_to_json
-from grammarflow.store import (
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.steps import step_to_json
+from grammarflow.journal.status import fold
+from grammarflow.journal.store import (
     LEASE_EXPIRY,
     MAX_PAGES_ENV,
     SCHEMA_VERSION,
@@ -34,7 +34,7 @@ from grammarflow.store import (
     process_started,
 )
 from grammarflow.testing import MessageRun, message_runs
-from grammarflow.workflow import Workflow
+from grammarflow.workflow.definition import Workflow
 
 
 def test_sequence_numbers_have_no_gaps_across_reopens(tmp_path: Path) -> None:

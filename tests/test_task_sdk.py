@@ -13,7 +13,7 @@ import pytest
 from grammarflow import wire
 
 HEAVY = ["networkx", "sqlite3", "aiosqlite", "hypothesis", "click", "rich", "pydantic",
-         "grammarflow.grammar", "grammarflow.graph", "asyncio", "typing", "dataclasses"]
+         "grammarflow.core.grammar", "grammarflow.core.graph", "asyncio", "typing", "dataclasses"]
 
 
 def test_importing_the_sdk_loads_none_of_the_orchestrator() -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from grammarflow import BrokenPromise, define, repeat_parallel
-from grammarflow.graph import TaskState
+from grammarflow.core.graph import TaskState
+from grammarflow.core.steps import Expand, SetState
 from grammarflow.runtime import tentative as tentative_module
 from grammarflow.runtime.tentative import Tentative
-from grammarflow.steps import Expand, SetState
 
 GRAMMAR = define("A, B, C, D, Ms(A, B), Ns(C, D)",
                  [*repeat_parallel("Ms", "M"), *repeat_parallel("Ns", "N")])

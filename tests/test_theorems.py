@@ -42,13 +42,13 @@ from grammarflow import (
     TaskState,
     add,
     define,
-    match,
     repeat_parallel,
 )
-from grammarflow.constraints import parse_constraints
-from grammarflow.match import Added
-from grammarflow.simulate import RandomChooser, finish
-from grammarflow.steps import Constrain
+from grammarflow.core import match
+from grammarflow.core.constraints import parse_constraints
+from grammarflow.core.match import Added
+from grammarflow.core.simulate import RandomChooser, finish
+from grammarflow.core.steps import Constrain
 from grammarflow.testing import MessageRun, derivations, message_runs, partial_runs
 
 MAP = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
@@ -465,7 +465,7 @@ def joined_through_holes(draw: st.DrawFn) -> tuple[Derivation, Derivation]:
     rules += [f"Y{i}(a, b) ::= Y{i + 1}(a, b)" for i in range(depth)]
     rules += [f"Y{depth}(a, b) ::= n:N, Z(n, b)",
               f"Z(u, v) ::= {'u -> P -> v' if via else 'u -> Q, Q -> v'}"]
-    start = ", ".join(["s, e", *(f"X(s, e)" for _ in range(lanes))])
+    start = ", ".join(["s, e", *("X(s, e)" for _ in range(lanes))])
     d = define(start, "\n".join(rules)).derivation()
     after = _copy(d)
     while after.graph.holes:
@@ -710,7 +710,7 @@ def test_folding_the_history_reproduces_the_state(run: MessageRun) -> None:
 def test_a_checker_that_skips_the_edge_comparison_is_caught(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutation: a matcher that believes every edge it needs is there must be caught."""
-    from grammarflow import match
+    from grammarflow.core import match
 
     monkeypatch.setattr(match._Search, "_present", lambda self, e: True)
 
@@ -725,7 +725,7 @@ def test_a_checker_that_skips_the_edge_comparison_is_caught(
 
 def test_a_checker_that_ignores_narrowing_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutation: if Expand forgot the narrowing, the soundness oracle objects."""
-    from grammarflow.grammar import HoleType
+    from grammarflow.core.productions import HoleType
 
     monkeypatch.setattr(HoleType, "permits", lambda self, name, only=None: True)
 
@@ -805,7 +805,7 @@ def _matches(name: str, task: str, kind: str, bound: dict[str, str]) -> bool:
 def brute_force_violations(g: Graph, scopes: list[tuple[list[str], set[str], set[tuple[str, str]]]],
                            bound: dict[str, str], closed: bool) -> list[str]:
     """Every constraint broken by the graph as it stands, decided from scratch (not by
-    grammarflow.constraints): ``scopes`` lists (constraints, tasks made, edges made)."""
+    grammarflow.core.constraints): ``scopes`` lists (constraints, tasks made, edges made)."""
     kind = {t: g.tasks[t].kind for t in g.tasks}
     out = []
     for texts, tasks, edges in scopes:
@@ -963,7 +963,7 @@ def test_constraints_are_decided_exactly(case: tuple[str, list[str], list[Any]])
 def test_a_constraint_checker_that_forgets_upper_bounds_is_caught(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutation: neighbour counts never too many; the brute-force checker objects."""
-    from grammarflow.constraints import Degree
+    from grammarflow.core.constraints import Degree
 
     monkeypatch.setattr(Degree, "too_many", lambda self, count: False)
 

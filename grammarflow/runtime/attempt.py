@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from grammarflow import wire
+from grammarflow.core.steps import Step
 from grammarflow.runtime.executor import Launch, TaskProcess
-from grammarflow.steps import Step
-from grammarflow.workflow import Kind
+from grammarflow.workflow.definition import Kind
 
 #: How much of a task's stderr the journal keeps.
 STDERR_TAIL = 4 * 1024

@@ -40,12 +40,12 @@ from typing import Any
 
 import grammarflow
 from grammarflow import wire
-from grammarflow.containers import Container
 from grammarflow.errors import GrammarflowError
+from grammarflow.journal.store import process_started
 from grammarflow.runtime.executor import Executor, Launch, Streams, TaskProcess
 from grammarflow.runtime.local import SpawnedProcess, spawn
-from grammarflow.store import process_started
-from grammarflow.workflow import Kind
+from grammarflow.workflow.containers import Container
+from grammarflow.workflow.definition import Kind
 
 #: The engines tried, in this order, when none is chosen.
 ENGINES = ("podman", "docker")

@@ -6,7 +6,7 @@ a reply line, to kill it (its whole process tree) and to wait for its main proce
 The orchestrator does the rest the same way whatever runs the task: it reads protocol
 lines and output, checks requests against the grammar, replies, enforces the timeout.
 
-* :class:`~grammarflow.runtime.zygote.ZygoteExecutor` — a process per attempt, in its
+* :class:`~grammarflow.runtime.zygote_executor.ZygoteExecutor` — a process per attempt, in its
   own process group, started by the run's zygote: a function task forked from it, any
   other spawned (what ``grammarflow run`` uses);
 * :class:`~grammarflow.runtime.local.LocalExecutor` — a Python subprocess per attempt,
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from grammarflow.workflow import Kind
+from grammarflow.workflow.definition import Kind
 
 
 @dataclass(frozen=True, slots=True)

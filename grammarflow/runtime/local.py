@@ -25,10 +25,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grammarflow import reaper, wire
+from grammarflow import wire
+from grammarflow.journal.store import process_started
+from grammarflow.runtime import reaper
 from grammarflow.runtime.executor import Launch, Streams, TaskProcess
 from grammarflow.runtime.pipes import Pipes, exit_of
-from grammarflow.store import process_started
 
 
 class LocalExecutor:
@@ -193,7 +194,7 @@ def run_marker(db_key: str, run_id: int) -> bytes:
 def kill_marked(*prefixes: bytes) -> list[int]:
     """Kill the processes whose environment has a variable starting with one of
     ``prefixes`` — a JSON marker naming its orchestrator — unless that orchestrator is
-    alive, each with everything below it (:func:`grammarflow.reaper.kill_trees`: also
+    alive, each with everything below it (:func:`grammarflow.runtime.reaper.kill_trees`: also
     what left their groups or cleared their environment). Call it only while holding
     the run's lease. Linux only (``/proc``); returns the pids killed."""
     if not os.path.isdir("/proc"):

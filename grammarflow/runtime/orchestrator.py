@@ -10,7 +10,7 @@ Atomic attempts. A task's messages are checked the moment they arrive — agains
 committed graph plus the task's own earlier changes (:mod:`.tentative`) — and become
 effective only when the task exits with status 0: then its changes and its completion
 are journaled in one transaction — with the starts of the tasks it made ready (a
-group commit, :meth:`~grammarflow.store.Store.batch`; each process starts only once its
+group commit, :meth:`~grammarflow.journal.store.Store.batch`; each process starts only once its
 start is committed). If the attempt fails (non-zero exit, timeout, crash,
 protocol error) its changes vanish and it is retried up to its kind's ``retries``. The
 derivation is changed by one coroutine at a time (``mutex``). A big raw change is
@@ -44,13 +44,13 @@ traceback journaled; ``resume`` continues it.
 
 One orchestrator per run. `run` creates the run with its lease; `resume` takes the
 lease before it folds the journal or looks for orphans, and refuses (``LeaseHeld``,
-naming the owner) while the owner lives (see :mod:`grammarflow.store`). A heartbeat
+naming the owner) while the owner lives (see :mod:`grammarflow.journal.store`). A heartbeat
 task refreshes the lease every ``HEARTBEAT_EVERY`` seconds. Every journal write is
 fenced by the lease: an orchestrator whose lease was taken gets ``LeaseLost`` at its
 next write (or heartbeat), kills its attempts and stops without writing anything
 more; ``run`` raises it. The final status and the release are one transaction.
 
-A task's process tree is the task (:mod:`.zygote`, :mod:`grammarflow.reaper`). When an
+A task's process tree is the task (:mod:`.zygote`, :mod:`grammarflow.runtime.reaper`). When an
 attempt's main process exits, everything it started is killed before its end is
 reported — also what left its process group or session, or cleared its environment —
 and its pipes are read for at most :data:`PIPE_GRACE` seconds more. A kind's timeout
@@ -60,12 +60,12 @@ zygote kills every attempt with all it started; `resume` kills whatever of the r
 is still there (:meth:`~.executor.Executor.kill_orphans`) before anything runs again.
 
 Pausing. `grammarflow pause RUN` from another process asks through the store's
-``controls`` table (:meth:`~grammarflow.store.Store.ask`); the orchestrator looks every
+``controls`` table (:meth:`~grammarflow.journal.store.Store.ask`); the orchestrator looks every
 :data:`CONTROL_POLL` seconds, journals a ``control`` entry and marks the request taken
 in one transaction, and from then on starts no attempt (running ones finish and
 commit; due holes still take their defaults) until `unpause`. A paused run with tasks
 left to start waits; a run whose orchestrator is not running is paused by the asking
-process itself, under the run's lease (:mod:`grammarflow.control`). A run that is
+process itself, under the run's lease (:mod:`grammarflow.journal.operations`). A run that is
 ending (broken, interrupted) takes no request: its end withdraws them, and each asker
 decides again against the ended run. A restart of a failed task lets a failed run go
 on: it stops starting tasks only while one of its tasks is failed.
@@ -97,10 +97,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from grammarflow import wire
-from grammarflow.constraints import TooFewNeighbours
-from grammarflow.derivation import Derivation
+from grammarflow.core.constraints import TooFewNeighbours
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.graph import TaskState
+from grammarflow.core.match import Plan
+from grammarflow.core.steps import Output, SetState, Step, step_entry, step_to_json
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
-from grammarflow.fold import (
+from grammarflow.journal.state import (
     SNAPSHOT_EVERY,
     Failure,
     RunFold,
@@ -110,17 +113,14 @@ from grammarflow.fold import (
     made_by,
     snapshot_due,
 )
-from grammarflow.graph import TaskState
-from grammarflow.match import Plan
+from grammarflow.journal.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
 from grammarflow.runtime.container import with_containers
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import use_pidfd_child_watcher
 from grammarflow.runtime.tentative import Apart, Tentative
-from grammarflow.runtime.zygote import NO_ZYGOTE_ENV, ZygoteExecutor
-from grammarflow.steps import Output, SetState, Step, step_entry, step_to_json
-from grammarflow.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
-from grammarflow.workflow import Workflow, read_workflow
+from grammarflow.runtime.zygote_executor import NO_ZYGOTE_ENV, ZygoteExecutor
+from grammarflow.workflow.definition import Workflow, read_workflow
 
 T = TypeVar("T")
 
@@ -170,7 +170,7 @@ class Options:
     max_parallel: int = 1
     logs: Path = Path(".grammarflow/logs")
     python: str = sys.executable
-    #: Fork function tasks from a warm zygote (:mod:`grammarflow.runtime.zygote`);
+    #: Fork function tasks from a warm zygote (:mod:`grammarflow.runtime.zygote_executor`);
     #: False (``--no-zygote``, ``GRAMMARFLOW_NO_ZYGOTE=1``): spawn every task fresh.
     zygote: bool = field(default_factory=lambda: os.environ.get(NO_ZYGOTE_ENV, "")
                          not in ("1", "true", "yes"))
@@ -197,7 +197,7 @@ def no_report(orchestrator: Orchestrator, event: Event) -> None:
 
 
 class Orchestrator:
-    """One run of one workflow, journaled in a :class:`~grammarflow.store.Store`."""
+    """One run of one workflow, journaled in a :class:`~grammarflow.journal.store.Store`."""
 
     def __init__(self, store: Store, run_id: int, workflow: Workflow, derivation: Derivation,
                  options: Options, report: Reporter = no_report,
@@ -313,7 +313,7 @@ class Orchestrator:
     async def run(self) -> str:
         """Run to the end; returns the final status (see :data:`STATUS_EXIT`).
 
-        Raises :class:`~grammarflow.store.LeaseLost` if another orchestrator took the
+        Raises :class:`~grammarflow.journal.store.LeaseLost` if another orchestrator took the
         run: this one's attempts are killed by then, and it wrote nothing more."""
         use_pidfd_child_watcher()
         loop = asyncio.get_running_loop()
@@ -422,7 +422,7 @@ class Orchestrator:
         """A person's answer to a waiting task: checked (its value against the kind's
         type, its choice against the grammar), then applied and journaled with the
         request taken, all at once; or refused with the reason, nothing changed."""
-        from grammarflow.control import answer_steps, answered, apply_answer
+        from grammarflow.journal.operations import answer_steps, answered, apply_answer
 
         task = data.get("task", "")
         self.tentative.settle()
@@ -446,11 +446,11 @@ class Orchestrator:
         self.wake.set()
 
     def _take_restart(self, request: int, data: dict[str, Any]) -> None:
-        """Restart a task and everything after it (:func:`grammarflow.control.restart`):
+        """Restart a task and everything after it (:func:`grammarflow.journal.operations.restart`):
         refused while one of them runs, or while a running task's changes build on
         what it rolls back; else journaled, and the run goes on from the rolled-back
         graph."""
-        from grammarflow.control import plan_restart, restart_entry
+        from grammarflow.journal.operations import plan_restart, restart_entry
 
         task = data.get("task", "")
         self.tentative.settle()
@@ -598,7 +598,7 @@ class Orchestrator:
         self.wake.set()
 
     def _snapshot(self, final: bool = False) -> None:
-        """Cache the committed state when it is due (:mod:`grammarflow.fold`); at the end
+        """Cache the committed state when it is due (:mod:`grammarflow.journal.state`); at the end
         of a run, whenever the journal grew by FINAL_SNAPSHOT_AFTER since the last one
         (reading the run then costs its state, not a tail of up to SNAPSHOT_EVERY)."""
         seq = self.store.last_seq(self.run_id)

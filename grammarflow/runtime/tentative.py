@@ -22,14 +22,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grammarflow.constraints import parse_constraints
-from grammarflow.derivation import Derivation
-from grammarflow.errors import BrokenPromise, GrammarflowError
-from grammarflow.grammar import Fragment, HoleSpec, TaskSpec
-from grammarflow.lint import near, open_types
-from grammarflow.match import Diff, Plan, plan
-from grammarflow.notation import parse_types
-from grammarflow.steps import (
+from grammarflow.core.constraints import parse_constraints
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.lint import near, open_types
+from grammarflow.core.match import Diff, Plan, plan
+from grammarflow.core.notation import parse_types
+from grammarflow.core.productions import Fragment, HoleSpec, TaskSpec
+from grammarflow.core.steps import (
     Constrain,
     Expand,
     NarrowHole,
@@ -39,6 +38,7 @@ from grammarflow.steps import (
     Step,
     Style,
 )
+from grammarflow.errors import BrokenPromise, GrammarflowError
 
 #: A raw change with more elements than this is planned apart (:meth:`Tentative.apart`):
 #: on a copy of the graph, in a worker thread, while signals (Ctrl-C) and other tasks

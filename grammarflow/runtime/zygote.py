@@ -1,266 +1,239 @@
-"""Every attempt of a run started by the run's zygote (:mod:`grammarflow.zygote`).
+"""The zygote: the parent of every task process of a run — ``python -m grammarflow.runtime.zygote
+FD``. It forks a fresh child for each attempt of a function task, from itself as it
+stood after importing the run's workflow file once, and spawns every other attempt (a
+script, a module, a function task spawned fresh) as a new program.
 
-A function task (a kind run as ``:function`` or ``file.py:function``) spawned as its own
-``python -m grammarflow.call`` pays an interpreter start and the import of its file —
-and the workflow file imports grammarflow's core — at every attempt. The
-:class:`ZygoteExecutor` starts one zygote per run (lazily, at the first task), which
-forks each attempt of a function task from itself — it has imported the file once —
-and spawns every other attempt (a script, a module, a function task spawned fresh).
-Either way the attempt is a separate process, in its own process group, with its own
-stdin, stdout and stderr (pipes made here and handed over with ``SCM_RIGHTS``), its own
-environment and working directory, killed, timed out and resumed the same way.
+Started by :class:`grammarflow.runtime.zygote_executor.ZygoteExecutor` with one end of a Unix
+``SOCK_SEQPACKET`` socket pair as file descriptor ``FD``. Each request is one packet,
+with the attempt's stdin, stdout and stderr (``SCM_RIGHTS``): ``{"file", "func",
+"args", "cwd", "context"}`` forks a child that calls the kind's function as ``python
+-m grammarflow.workflow.call`` would; ``{"argv", "cwd", "context"}`` spawns ``argv`` with the
+context in its environment. Either child is the attempt's *main process*: its own
+process group, those three descriptors as 0, 1 and 2, the task's context in its
+environment — and a child subreaper (:mod:`grammarflow.runtime.reaper`), like the zygote
+itself. The zygote answers ``{"pid": N}`` (or ``{"error": why}``: it could not start).
 
-Why the zygote starts every task, not only the forked ones: it and every attempt's
-main process are child subreapers (:mod:`grammarflow.reaper`), so nothing an attempt
-starts gets away from them — ``setsid``, a double fork, an empty environment — and the
-zygote reports an attempt's end only once everything it started is gone; when the
-orchestrator dies (``kill -9``) the zygote, its socket closed, kills every attempt with
-all it started. A spawn from the zygote also costs the orchestrator less than one of
-its own (``bench/spawn.py``: the fork is a small process's).
+Nothing an attempt started outlives it. When a main process exits, the zygote reaps it
+(a pidfd per child tells it when) and kills what it left behind — every child of the
+zygote that is not a running attempt's main process, with everything below it
+(:func:`grammarflow.runtime.reaper.sweep`): whatever its descendants did (``setsid``, a double
+fork, an empty environment), they were below the main process while it ran, and are
+below the zygote now — and only then sends ``{"exit": N, "code": C}`` (negative: the
+signal that killed it). End of file on the socket (the orchestrator ended, or died:
+``kill -9``) ends the zygote: it kills every attempt still running, with everything
+below it, and exits; so does any fault of its own.
 
-``Kind(..., zygote=False)`` spawns a kind's attempts fresh (for code that is not
-fork-safe: a file that starts threads or opens connections when imported);
-``grammarflow run --no-zygote`` (or ``GRAMMARFLOW_NO_ZYGOTE=1``) every kind's — the
-zygote then never imports the workflow file. If the zygote dies, the attempts it
-started and that still run are killed with all they started (they fail and are retried
-as their kinds allow) and the next task starts a new zygote. Where there are no
-subreapers (not Linux), the orchestrator spawns every task itself, each in its process
-group (:class:`~.local.LocalExecutor`).
+Nothing is shared between attempts: each forked child is a copy of the zygote as it
+stood after importing the file, and the zygote itself never runs a task, opens the
+task channel or reads a context. Standard library only, like the task SDK.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import gc
 import json
 import os
+import selectors
 import signal
 import socket
+import subprocess
 import sys
-from typing import Any
+import traceback
 
-from grammarflow import reaper, wire
-from grammarflow.runtime.executor import Launch, Streams, TaskProcess
-from grammarflow.runtime.local import LocalExecutor, kill_marked, run_marker
-from grammarflow.runtime.pipes import Pipes
-from grammarflow.zygote import ENV_ZYGOTE, MAX_PACKET
+from grammarflow import wire
+from grammarflow.runtime import reaper
 
-#: Set to 1 to spawn every task fresh (the same as ``--no-zygote``).
-NO_ZYGOTE_ENV = "GRAMMARFLOW_NO_ZYGOTE"
-#: Seconds the zygote has to exit once its socket is closed, before it is killed.
-CLOSE_GRACE = 2.0
+#: The environment variable naming the run and the orchestrator a zygote serves.
+ENV_ZYGOTE = "GRAMMARFLOW_ZYGOTE"
+#: The largest request packet (a context larger than the environment takes is asked
+#: for by the task, as without a zygote).
+MAX_PACKET = 1 << 20
 
 
-def forkable(launch: Launch) -> bool:
-    """Whether ``launch`` is an attempt of a function task the zygote may fork."""
-    return launch.command.zygote and ":" in launch.command.run
+class _Gone(Exception):
+    """The orchestrator is gone: its end of the socket is closed."""
 
 
-class ZygoteExecutor:
-    """Every attempt started by the run's zygote: function tasks forked, the others
-    spawned (all of them spawned with ``fork=False``: ``--no-zygote``)."""
+class _Main:
+    """A running attempt's main process: forked (``popen`` None) or spawned."""
 
-    def __init__(self, python: str = sys.executable, fork: bool = True) -> None:
-        self.python = python
-        self.fork = fork
-        self.local = LocalExecutor(python)  # where there are no subreapers
-        self._zygote: _Zygote | None = None
-        self._starting = asyncio.Lock()
+    __slots__ = ("pid", "popen")
 
-    async def start(self, launch: Launch) -> TaskProcess:
-        if not reaper.SUPPORTED:
-            return await self.local.start(launch)
-        async with self._starting:
-            zygote = self._zygote
-            if zygote is None or zygote.dead is not None:
-                zygote = self._zygote = await _Zygote.start(self.python, launch)
-            if self.fork and forkable(launch):
-                return await zygote.fork(launch)
-            return await zygote.spawn(launch, self.python)
+    def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None) -> None:
+        self.pid, self.popen = pid, popen
 
-    def kill_orphans(self, db_key: str, run_id: int) -> list[int]:
-        """Every process of the run that a dead orchestrator left running — its zygote,
-        the attempts it started and everything below them — found by their markers
-        (one look through /proc)."""
-        return kill_marked(run_marker(db_key, run_id), zygote_marker(db_key, run_id))
-
-    async def close(self) -> None:
-        if self._zygote is not None:
-            await self._zygote.close()
-            self._zygote = None
+    def reap(self) -> int:
+        """Its exit status, once it exited (negative: killed by that signal)."""
+        if self.popen is not None:
+            return self.popen.wait()
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
-def zygote_marker(db_key: str, run_id: int) -> bytes:
-    """The start of the marker of the run's zygote — which every attempt it forked
-    carries too: it names the run and its orchestrator."""
-    return f"{ENV_ZYGOTE}={json.dumps({'db': db_key, 'run': str(run_id)})[:-1]},".encode()
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[0]))
+    reaper.become_subreaper()
+    import grammarflow
+    from grammarflow import task  # noqa: F401 — what every attempt uses
+    from grammarflow.workflow import call  # noqa: F401
+
+    grammarflow.TASK_PROCESS = True  # the file's define() and kinds: stand-ins
+    mains: dict[int, _Main] = {}  # pidfd -> the main process it tells the exit of
+    try:
+        _serve(sock, mains)
+    except _Gone:
+        pass
+    finally:  # the orchestrator is gone, or this is a fault of ours: end every attempt
+        _end(mains)
+    return 0
 
 
-class _Zygote:
-    """One zygote process and the socket to it."""
+def _serve(sock: socket.socket, mains: dict[int, _Main]) -> None:
+    modules: dict[str, object] = {}
+    # Built once: Popen would encode os.environ at every spawn.
+    env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()
+           if k != ENV_ZYGOTE}
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ, None)
+    while True:
+        for key, _ in selector.select():
+            if key.data is None:
+                try:
+                    packet, fds, _, _ = socket.recv_fds(sock, MAX_PACKET, 3)
+                except ConnectionError:
+                    raise _Gone from None
+                if not packet:
+                    raise _Gone
+                request = json.loads(packet)
+                try:
+                    if "argv" in request:
+                        spawned = _spawn(request, fds, {
+                            **env, wire.ENV_TASK.encode(): str(request["context"]).encode()})
+                        main = _Main(spawned.pid, spawned)
+                    else:
+                        main = _Main(_fork(sock, selector, request, fds, modules), None)
+                except (OSError, subprocess.SubprocessError) as e:
+                    _tell(sock, {"error": str(e)})
+                    continue
+                pidfd = os.pidfd_open(main.pid)
+                mains[pidfd] = main
+                selector.register(pidfd, selectors.EVENT_READ, main.pid)
+                _tell(sock, {"pid": main.pid})
+            else:
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                main = mains.pop(key.fd)
+                code = main.reap()
+                reaper.sweep({m.pid for m in mains.values()})  # what it left behind
+                _tell(sock, {"exit": main.pid, "code": code})
 
-    def __init__(self, proc: asyncio.subprocess.Process, sock: socket.socket) -> None:
-        self.proc = proc
-        self.sock = sock
-        self.dead: str | None = None  # why it can start no attempt any more
-        self.started: asyncio.Future[int] | None = None  # the pid of the start asked for
-        self.exits: dict[int, asyncio.Future[int]] = {}  # pid -> its exit status
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
-    @classmethod
-    async def start(cls, python: str, launch: Launch) -> _Zygote:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        context = json.loads(launch.context)
-        marker = json.dumps({"db": context["db"], "run": context["run"],
-                             "owner": context.get("owner")})
-        env = {k: v for k, v in os.environ.items() if k != wire.ENV_TASK}
-        env[ENV_ZYGOTE] = marker
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                python, "-m", "grammarflow.zygote", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                env=env, cwd=launch.workflow.parent, process_group=0)
-        finally:
-            theirs.close()
-        ours.setblocking(False)
-        return cls(proc, ours)
+def _tell(sock: socket.socket, message: dict[str, object]) -> None:
+    try:
+        sock.send(json.dumps(message).encode())
+    except (BrokenPipeError, ConnectionError):
+        raise _Gone from None
 
-    async def fork(self, launch: Launch) -> TaskProcess:
-        """An attempt of a function task, forked from the zygote."""
-        function = launch.command.function(launch.workflow.parent, launch.workflow)
-        assert function is not None  # forkable() said so
-        path, func = function
-        return await self._ask({"file": str(path), "func": func,
-                                "args": list(launch.command.args),
-                                "cwd": str(launch.workflow.parent), "context": launch.context})
 
-    async def spawn(self, launch: Launch, python: str) -> TaskProcess:
-        """An attempt spawned by the zygote: the kind's command run with ``python``."""
-        argv = launch.command.argv(python, launch.workflow.parent, launch.workflow)
-        return await self._ask({"argv": argv, "cwd": str(launch.workflow.parent),
-                                "context": launch.context})
-
-    async def _ask(self, request: dict[str, Any]) -> TaskProcess:
-        """Ask the zygote to start an attempt, with the three pipes to it."""
-        if self.dead is not None:
-            raise OSError(f"the zygote cannot start a task: {self.dead}")
-        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
-        stdout_r, stdout_w = os.pipe2(os.O_CLOEXEC)
-        stderr_r, stderr_w = os.pipe2(os.O_CLOEXEC)
-        loop = asyncio.get_running_loop()
-        self.started = loop.create_future()
-        try:
-            socket.send_fds(self.sock, [json.dumps(request).encode()],
-                            [stdin_r, stdout_w, stderr_w])
-        except OSError as e:
-            for fd in (stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w):
-                os.close(fd)
-            self._died(f"its socket failed: {e}")
-            raise
-        finally:
-            for fd in (stdin_r, stdout_w, stderr_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        # our ends of the pipes are made ready while the zygote starts the attempt
-        pipes = Pipes(stdin_w, stdout_r, stderr_r)
-        try:
-            pid = await self.started
-        except BaseException:
-            pipes.close()
-            raise
-        exit = self.exits[pid]  # perhaps done already: the zygote reports in order
-        exit.add_done_callback(lambda _: self.exits.pop(pid, None))
-        return _Forked(pid, exit, pipes)
-
-    def _readable(self) -> None:
-        while True:
-            try:
-                packet = self.sock.recv(MAX_PACKET)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                self._died(f"its socket failed: {e}")
-                return
-            if not packet:  # it closes its socket only by exiting
-                self._exited()
-                self._died("it exited")
-                return
-            message: dict[str, Any] = json.loads(packet)
-            if "pid" in message:
-                pid = int(message["pid"])
-                self.exits[pid] = asyncio.get_running_loop().create_future()
-                if self.started is not None and not self.started.done():
-                    self.started.set_result(pid)
-            elif "error" in message:  # it could not start the attempt
-                if self.started is not None and not self.started.done():
-                    self.started.set_exception(OSError(str(message["error"])))
-            elif "exit" in message:
-                done = self.exits.get(int(message["exit"]))
-                if done is not None and not done.done():
-                    done.set_result(int(message["code"]))
-
-    def _exited(self) -> None:
-        """Wait until the exiting zygote has exited (not reaping it: asyncio does): its
-        children are handed over by then. Stopped while it still was their parent, an
-        attempt's group would be orphaned with a stopped member by its exit, and sent
-        SIGHUP — ending its main process before :func:`~grammarflow.reaper.kill_trees`
-        could read the children the attempt left."""
+def _end(mains: dict[int, _Main]) -> None:
+    """Kill every running attempt — its group, and the main process if it left it —
+    and everything below them, and reap them all."""
+    for main in mains.values():
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(main.pid, signal.SIGKILL)
+    for pidfd, main in mains.items():
         with contextlib.suppress(ChildProcessError):
-            os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOWAIT)
+            main.reap()
+        os.close(pidfd)
+    mains.clear()
+    reaper.sweep(())
 
-    def _died(self, why: str) -> None:
-        if self.dead is not None:
-            return
-        self.dead = why
-        with contextlib.suppress(ValueError, RuntimeError):
-            asyncio.get_running_loop().remove_reader(self.sock.fileno())
-        if self.started is not None and not self.started.done():
-            self.started.set_exception(OSError(f"the zygote died: {why}"))
-        # Nobody can tell how they end: end them, and all they started (each a subreaper:
-        # everything it started is below it, whatever left its group or cleared its env).
-        running = {pid: done for pid, done in self.exits.items() if not done.done()}
-        reaper.kill_trees(running)
-        for done in running.values():
-            done.set_result(-signal.SIGKILL)
 
-    async def close(self) -> None:
-        self._died("the run ended")
-        self.sock.close()  # end of file: the zygote exits
+def _spawn(request: dict[str, object], fds: list[int], env: dict[bytes, bytes]
+           ) -> subprocess.Popen[bytes]:
+    """Start ``request["argv"]`` as an attempt's main process: a subreaper (set in the
+    child before it execs: a fork of this small process, not of the orchestrator)."""
+    try:
+        return subprocess.Popen(
+            [str(a) for a in request["argv"]],  # type: ignore[attr-defined]
+            stdin=fds[0], stdout=fds[1], stderr=fds[2], env=env, cwd=str(request["cwd"]),
+            process_group=0, preexec_fn=reaper.become_subreaper)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _fork(sock: socket.socket, selector: selectors.BaseSelector, request: dict[str, object],
+          fds: list[int], modules: dict[str, object]) -> int:
+    path = str(request["file"])
+    module = modules.get(path)
+    if module is None and path not in modules:
         try:
-            await asyncio.wait_for(self.proc.wait(), CLOSE_GRACE)
-        except TimeoutError:  # it and whatever it still holds
-            reaper.kill_trees([self.proc.pid])
-            await self.proc.wait()
+            module = _preload(path)
+        except BaseException:
+            module = None
+        modules[path] = module
+    gc.freeze()  # what the zygote holds stays out of the children's collections
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        return pid
+    try:  # the child: never returns
+        selector.close()
+        sock.close()
+        code = _become_attempt(request, fds, module, path)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    _flush()
+    os._exit(code)
 
 
-class _Forked(Streams):
-    """An attempt the zygote started: its pipes, and its exit as the zygote reports it
-    (once nothing the attempt started runs any more)."""
+def _preload(path: str) -> object:
+    from grammarflow.workflow.call import MODULE, load
 
-    def __init__(self, pid: int, exit: asyncio.Future[int], pipes: Pipes) -> None:
-        super().__init__(pipes.stdout, pipes.stderr)
-        self.pid = pid
-        self.exit = exit
-        self.pipes = pipes
-        exit.add_done_callback(lambda _: pipes.close_stdin())  # nobody reads it now
-
-    def send(self, data: bytes) -> None:
-        self.pipes.write(data)
-
-    def kill(self) -> None:
-        """Kill its group; the zygote then kills what left the group (and reports the
-        exit). Once the exit is reported nothing of it runs: no pid of its is touched."""
-        if self.exit.done():
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-
-    async def exited(self) -> int:
-        return await asyncio.shield(self.exit)
-
-    def release(self) -> None:
-        self.pipes.close()
+    module = load(path, MODULE)
+    sys.modules.pop(MODULE, None)  # each child puts it back: as in its own process
+    return module
 
 
-__all__ = ["NO_ZYGOTE_ENV", "ZygoteExecutor", "forkable", "zygote_marker"]
+def _become_attempt(request: dict[str, object], fds: list[int], module: object,
+                    path: str) -> int:
+    os.setpgid(0, 0)
+    reaper.become_subreaper()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(str(request["cwd"]))
+    from grammarflow.workflow.call import MODULE, call, load
+
+    os.environ[wire.ENV_TASK] = str(request["context"])
+    args = [str(a) for a in request["args"]]  # type: ignore[attr-defined]
+    sys.argv = [path, *args]
+    if module is None:
+        module = load(path, MODULE)
+        if module is None:
+            print(f"cannot import {path!r}", file=sys.stderr)
+            return 2
+    else:
+        sys.modules[MODULE] = module  # type: ignore[assignment]
+    return call(module, path, str(request["func"]), args)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

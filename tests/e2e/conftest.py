@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from grammarflow.status import fold, run_view
-from grammarflow.store import Store
+from grammarflow.journal.status import fold, run_view
+from grammarflow.journal.store import Store
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from grammarflow import wire
-from grammarflow.zygote import ENV_ZYGOTE
+from grammarflow.runtime.zygote import ENV_ZYGOTE
 
 from .conftest import Project
 from .test_crash import alive, completions
@@ -29,7 +29,7 @@ __all__ = ["PID_FILE", "Leftovers", "alive", "completions", "finish", "launch", 
 
 def marked(project: Project) -> list[int]:
     """Live processes whose task marker names this project's database — or the marker
-    of its zygote, which every attempt forked from it carries (grammarflow.zygote)."""
+    of its zygote, which every attempt forked from it carries (grammarflow.runtime.zygote)."""
     needle = ((wire.ENV_TASK + "=").encode(), (ENV_ZYGOTE + "=").encode())
     db = str(project.db.resolve()).encode()
     found = []

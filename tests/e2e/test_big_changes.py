@@ -19,7 +19,7 @@ import networkx as nx
 import pytest
 
 from grammarflow.errors import GrammarflowError
-from grammarflow.store import Store
+from grammarflow.journal.store import Store
 
 from .conftest import Project
 

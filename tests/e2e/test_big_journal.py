@@ -14,8 +14,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from grammarflow.fold import fold_run
-from grammarflow.store import Store
+from grammarflow.journal.state import fold_run
+from grammarflow.journal.store import Store
 
 from .conftest import Project
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from grammarflow.journal.store import Holder
 from grammarflow.runtime.container import LABEL, Engine, remove_orphans
-from grammarflow.store import Holder
 
 from .conftest import Project
 from .processes import Leftovers, finish, reaped, start, wait_until

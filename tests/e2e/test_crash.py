@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grammarflow.store import CRASH_ENV
+from grammarflow.journal.store import CRASH_ENV
 
 from .conftest import Project, final_graph
 
@@ -72,7 +72,7 @@ def alive(pid: int) -> bool:
 
 
 def completions(project: Project, run_id: int) -> dict[str, int]:
-    from grammarflow.store import Store
+    from grammarflow.journal.store import Store
 
     done: dict[str, int] = {}
     for e in Store(project.db, readonly=True).entries(run_id, ["step"]):
@@ -174,7 +174,7 @@ def test_a_task_that_succeeded_just_before_the_crash_runs_again_once_recorded(
     assert (project.root / "b-ran").read_text().count("x") == 2
     assert final_graph(view) == expected
     assert completions(project, 1)["B"] == 1
-    from grammarflow.store import Store
+    from grammarflow.journal.store import Store
     expands = [e.data for e in Store(project.db, readonly=True).entries(1, ["step"])
                if e.data["op"] == "expand" and e.data["hole"] == "X.1"]
     assert len(expands) == 1

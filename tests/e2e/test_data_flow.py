@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from grammarflow.journal.status import run_view
+from grammarflow.journal.store import Store
 from grammarflow.runtime.orchestrator import CRASH_BEFORE_COMMIT_ENV
-from grammarflow.status import run_view
-from grammarflow.store import Store
 
 from .conftest import Project, Result
 

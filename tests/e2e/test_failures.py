@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from grammarflow.status import refusal_at
-from grammarflow.store import Store
+from grammarflow.journal.status import refusal_at
+from grammarflow.journal.store import Store
 
 from .conftest import Project, run_on_a_terminal
 

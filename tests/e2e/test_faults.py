@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from grammarflow.journal.store import MAX_PAGES_ENV
 from grammarflow.runtime import INTERNAL_ERROR_ENV
-from grammarflow.store import MAX_PAGES_ENV
 
 from .conftest import Project, Result
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from grammarflow.control import STOP_BEFORE_ACTING_ENV
-from grammarflow.store import Store
+from grammarflow.journal.operations import STOP_BEFORE_ACTING_ENV
+from grammarflow.journal.store import Store
 
 from .conftest import Project
 from .processes import Leftovers, finish, reaped, wait_until

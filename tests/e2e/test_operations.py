@@ -217,7 +217,7 @@ def test_a_snapshot_keeps_the_tasks_that_wait(project: Project) -> None:
     (project.root / "slow-go").write_text("")
     env = {**os.environ, "GRAMMARFLOW_SNAPSHOT_EVERY": "2"}  # snapshots all along
     assert project.run(env=env).code == 4
-    from grammarflow.store import Store
+    from grammarflow.journal.store import Store
 
     store = Store(project.db, readonly=True)
     cached = store.snapshot(1)

@@ -17,9 +17,9 @@ import os
 import pytest
 from test_parallel_runs import check_in_the_language, committed_ids
 
-from grammarflow.status import fold
-from grammarflow.steps import step_from_json
-from grammarflow.store import Store
+from grammarflow.core.steps import step_from_json
+from grammarflow.journal.status import fold
+from grammarflow.journal.store import Store
 
 from .conftest import Project
 

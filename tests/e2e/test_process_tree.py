@@ -64,7 +64,7 @@ def run_to_end(project: Project, bound: float = 60, patience: float = 10
 
 
 def attempt_ends(project: Project) -> list[dict[str, object]]:
-    from grammarflow.store import Store
+    from grammarflow.journal.store import Store
 
     return [e.data for e in Store(project.db, readonly=True).entries(1, ["attempt"])
             if e.data["event"] == "end"]

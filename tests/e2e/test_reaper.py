@@ -1,4 +1,4 @@
-"""grammarflow/reaper.py on real process trees: a subreaper's sweep and kill_trees from
+"""grammarflow/runtime/reaper.py on real process trees: a subreaper's sweep and kill_trees from
 outside leave nothing of a tree running — not what left its group and session, not a
 double fork, not what cleared its environment — and spare what they are told to keep.
 Both ways of reading a process's children: the kernel's children files, and a look at
@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from grammarflow import reaper
+from grammarflow.runtime import reaper
 
 from .processes import alive
 
@@ -22,7 +22,7 @@ from .processes import alive
 # with "exit", exits: what it started is then left behind.
 LEAVER = """
 import json, os, subprocess, sys, time
-from grammarflow import reaper
+from grammarflow.runtime import reaper
 reaper.become_subreaper()  # what the zygote makes every attempt's main process
 quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 setsid = subprocess.Popen(["sleep", "60"], start_new_session=True, **quiet)
@@ -48,7 +48,7 @@ if sys.argv[1:] != ["exit"]:
 # prints what it saw.
 SWEEPER = """
 import json, os, subprocess, sys
-from grammarflow import reaper
+from grammarflow.runtime import reaper
 reaper._HAS_CHILDREN_FILES = sys.argv[1] == "files"
 reaper.become_subreaper()
 kept = subprocess.Popen(["sleep", "60"])

@@ -7,7 +7,7 @@ import json
 import re
 from collections import Counter
 
-from grammarflow.store import Store
+from grammarflow.journal.store import Store
 
 from .conftest import Project
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from reference import replay
 
-from grammarflow.fold import fold_run, journaled_steps
-from grammarflow.graph import TaskState
-from grammarflow.steps import Output, SetState, Style
-from grammarflow.store import CRASH_ENV, FAIL_WRITES_ENV, Store
-from grammarflow.workflow import Workflow
+from grammarflow.core.graph import TaskState
+from grammarflow.core.steps import Output, SetState, Style
+from grammarflow.journal.state import fold_run, journaled_steps
+from grammarflow.journal.store import CRASH_ENV, FAIL_WRITES_ENV, Store
+from grammarflow.workflow.definition import Workflow
 
 from .conftest import Project
 from .test_operations import start, status, wait_for

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from grammarflow.status import fold
-from grammarflow.store import Store
+from grammarflow.journal.status import fold
+from grammarflow.journal.store import Store
 
 from .conftest import Project
 

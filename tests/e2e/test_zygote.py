@@ -1,4 +1,4 @@
-"""Function tasks forked from the run's zygote (grammarflow/zygote.py), which starts the
+"""Function tasks forked from the run's zygote (grammarflow/runtime/zygote.py), which starts the
 others too: each attempt is still its own process, in its own group, sharing nothing
 with the others; timeouts, kill -9 of the orchestrator and of the zygote itself, then
 resume, keep their meaning.
@@ -65,9 +65,9 @@ def test_function_tasks_are_forked_from_one_zygote_and_share_nothing(project: Pr
     assert all(n["counter"] == 1 for n in seen.values())  # nothing shared between tasks
     assert len({n["random"] for n in seen.values()}) == 4  # reseeded in every child
     assert all(n["cwd"] == str(project.root) for n in seen.values())
-    assert all("grammarflow.zygote" in n["argv"] for n in forked)  # a copy of it
+    assert all("grammarflow.runtime.zygote" in n["argv"] for n in forked)  # a copy of it
     # Kind(zygote=False): spawned fresh — by the zygote too, but as a new program
-    assert seen["c"]["ppid"] == zygote and "grammarflow.zygote" not in seen["c"]["argv"]
+    assert seen["c"]["ppid"] == zygote and "grammarflow.runtime.zygote" not in seen["c"]["argv"]
     assert not alive(int(zygote))  # the run ended: so did its zygote
 
 
@@ -77,7 +77,7 @@ def test_no_zygote_spawns_every_task(project: Project) -> None:
     assert result.code == 0, result.stderr[-800:]
     seen = notes(project)
     assert len({n["ppid"] for n in seen.values()}) == 1  # the zygote, for each
-    assert not any("grammarflow.zygote" in n["argv"] for n in seen.values())  # none forked
+    assert not any("grammarflow.runtime.zygote" in n["argv"] for n in seen.values())  # none forked
 
 
 TREE = """

@@ -1,0 +1,755 @@
+"""The sentential form: tasks, edges, holes, run states, and the run-time invariants.
+
+A :class:`Graph` is the workflow as it stands. Tasks are terminal nodes; an edge
+``a -> b`` means *b runs after a*; a :class:`Hole` is a nonterminal glued to existing
+tasks by an ordered attachment, each argument in a role: the hole comes *after* its
+``after`` arguments and *before* its ``before`` arguments.
+
+The graph knows nothing of productions (that is :mod:`grammarflow.core.grammar`). It keeps
+the invariants that hold whatever the grammar says (DESIGN §4), and the bookkeeping a
+scheduler needs in O(1) per change: which tasks are ready, which holes are due.
+
+Every mutation can be undone: inside :meth:`Graph.atomic` a failure rolls back all
+changes made so far, so a refused step leaves no trace.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import gc
+import heapq
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from grammarflow.errors import BrokenPromise, GrammarflowError
+
+#: Local names, kinds and hole type names: a conservative identifier, safe in
+#: file names, DOT, HTML and shell arguments.
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+JSON = Any  # a JSON-serialisable value; attrs are checked at the wire, not here
+
+class _Empty(Mapping[str, Any]):
+    """An immutable, hashable empty mapping: a safe shared default for attributes."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+#: The attributes of a task that has none: one shared, read-only empty mapping.
+NO_ATTRS: Mapping[str, Any] = _Empty()
+
+
+class Role(enum.Enum):
+    """How a hole is glued to one of its arguments."""
+
+    AFTER = "after"  # the hole (and whatever replaces it) comes after this task
+    BEFORE = "before"  # the hole (and whatever replaces it) comes before this task
+
+
+class TaskState(enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+STARTED = frozenset({TaskState.RUNNING, TaskState.DONE, TaskState.FAILED})
+# Hot-path constants: an Enum member's hash is a Python-level call, so the bookkeeping
+# below compares members by identity ("started" is exactly "not pending").
+_PENDING, _DONE = TaskState.PENDING, TaskState.DONE
+_AFTER, _BEFORE = Role.AFTER, Role.BEFORE
+
+
+def check_name(name: str, what: str) -> str:
+    """Return ``name`` if it is a valid identifier, else raise with what was expected."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise GrammarflowError(
+            f"{what} {name!r} is not a valid name: expected a letter or '_' followed by "
+            "up to 63 letters, digits or '_'"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A terminal node: what runs (``kind``), with attributes (inputs, cosmetics)."""
+
+    id: str
+    kind: str
+    attrs: Mapping[str, JSON] = NO_ATTRS
+
+
+@dataclass(frozen=True, slots=True)
+class Hole:
+    """A nonterminal: a hyperedge of ``type`` glued to ``args`` in ``roles``.
+
+    ``everywhere`` marks an open hole attached to every task (it never blocks a task
+    and becomes due only when every task is done). ``allowed`` narrows this one hole
+    to a subset of its type's productions (``None``: all of them).
+    """
+
+    id: str
+    type: str
+    args: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
+    everywhere: bool = False
+    allowed: frozenset[str] | None = None
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        return tuple(a for a, r in zip(self.args, self.roles, strict=True) if r is Role.AFTER)
+
+    @property
+    def before(self) -> tuple[str, ...]:
+        return tuple(a for a, r in zip(self.args, self.roles, strict=True) if r is Role.BEFORE)
+
+
+class Graph:
+    """The sentential form, with O(1) bookkeeping of ready tasks and due holes.
+
+    >>> g = Graph()
+    >>> g.add_task(Task("start", "start")); g.add_task(Task("end", "end"))
+    >>> g.add_edge("start", "end")
+    >>> list(g.ready())
+    ['start']
+    """
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.holes: dict[str, Hole] = {}
+        self.succ: dict[str, set[str]] = {}
+        self.pred: dict[str, set[str]] = {}
+        self.state: dict[str, TaskState] = {}
+        self.outputs: dict[str, JSON] = {}  # task -> its output (a JSON value), once set
+        self.edge_attrs: dict[tuple[str, str], dict[str, JSON]] = {}  # cosmetics of edges
+        self._holes_at: dict[str, set[str]] = {}
+        self._everywhere: dict[str, None] = {}
+        self._waiting: dict[str, int] = {}  # pending task -> undone preds + blocking holes
+        self._ready: dict[str, None] = {}  # ordered set: pending tasks waiting on nothing
+        #: (rank, id) of every task that became ready, oldest first; an entry whose task
+        #: is no longer ready is skipped when met (ready_oldest_first)
+        self._ready_heap: list[tuple[int, str]] = []
+        self._undone_after: dict[str, int] = {}  # local hole -> after-args not done
+        self._due: dict[str, None] = {}  # ordered set of local holes with all after-args done
+        self._undone_tasks = 0
+        self.rank: dict[str, int] = {}  # task -> creation order, for a stable schedule
+        self._by_type: dict[str, dict[str, None]] = {}  # hole type -> ordered hole ids
+        # for next_of_kind: task -> how often its successors changed; (task, kind) ->
+        # (that count when cached, the ranks of its successors of that kind, sorted)
+        self._succ_changes: dict[str, int] = {}
+        self._next_of_kind: dict[tuple[str, str], tuple[int, list[int]]] = {}
+        # undo log: (function, *args) entries, cheaper to make than closures
+        self._undo: list[tuple[Any, ...]] | None = None
+
+    # ---------------------------------------------------------------- queries
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.tasks or node_id in self.holes
+
+    def has_edge(self, u: str, v: str) -> bool:
+        return v in self.succ.get(u, ())
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        for u, vs in self.succ.items():
+            for v in vs:
+                yield (u, v)
+
+    def is_started(self, task_id: str) -> bool:
+        return self.state[task_id] is not _PENDING
+
+    def ready(self) -> Iterator[str]:
+        """Pending tasks whose predecessors are all done and that no hole comes before."""
+        return iter(self._ready)
+
+    def ready_in_order(self) -> list[str]:
+        """Ready tasks, oldest first: the documented order in which runs start them."""
+        return sorted(self._ready, key=self.rank.__getitem__)
+
+    def ready_oldest_first(self) -> Iterator[str]:
+        """Ready tasks, oldest first, one at a time (the order of :meth:`ready_in_order`),
+        without sorting them all: the caller may start each before it asks for the next.
+        O(log n) a task, however many are ready — what the scheduler asks on every pass."""
+        heap, ready = self._ready_heap, self._ready
+        kept: list[tuple[int, str]] = []  # ready ones the caller did not start
+        seen: set[str] = set()
+        try:
+            while heap:
+                entry = heap[0]
+                if (entry[1] not in ready or self.rank.get(entry[1]) != entry[0]
+                        or entry[1] in seen):
+                    heapq.heappop(heap)  # started, blocked or gone since, or twice: stale
+                    continue
+                seen.add(entry[1])
+                yield entry[1]
+                if heap and heap[0] == entry and entry[1] in ready:
+                    kept.append(heapq.heappop(heap))  # still ready: put back at the end
+        finally:
+            for entry in kept:
+                heapq.heappush(heap, entry)
+
+    def kinds_in_order(self, task_ids: Iterable[str]) -> dict[str, str]:
+        """``{id: kind}`` of these tasks, oldest first (in the order they were created)."""
+        return {t: self.tasks[t].kind for t in sorted(task_ids, key=self.rank.__getitem__)}
+
+    def done_count(self) -> int:
+        """How many tasks are done (kept as states change: O(1))."""
+        return len(self.tasks) - self._undone_tasks
+
+    def is_ready(self, task_id: str) -> bool:
+        return task_id in self._ready
+
+    def due(self) -> Iterator[str]:
+        """Holes that must be expanded now: every task they come after is done.
+
+        An ``everywhere`` hole is due once every task is done.
+        """
+        yield from self._due
+        if self._undone_tasks == 0:
+            yield from self._everywhere
+
+    def is_due(self, hole_id: str) -> bool:
+        """Whether hole ``hole_id`` is among :meth:`due` (O(1))."""
+        if hole_id in self._everywhere:
+            return self._undone_tasks == 0
+        return hole_id in self._due
+
+    def holes_at(self, task_id: str) -> set[str]:
+        """Ids of the local holes attached to ``task_id`` (in any role)."""
+        return self._holes_at.get(task_id, set())
+
+    def everywhere_holes(self) -> Iterator[str]:
+        return iter(self._everywhere)
+
+    def types_in_use(self) -> set[str]:
+        return {t for t, ids in self._by_type.items() if ids}
+
+    def next_of_kind(self, task_id: str, kind: str) -> list[int]:
+        """The creation ranks of the tasks of ``kind`` that ``task_id`` runs right
+        before, in order (cached until an edge changes: a map's copies are counted and
+        placed in O(log n), not O(n), each)."""
+        key = (task_id, kind)
+        changes = self._succ_changes.get(task_id, 0)
+        hit = self._next_of_kind.get(key)
+        if hit is not None and hit[0] == changes:
+            return hit[1]
+        tasks, rank = self.tasks, self.rank
+        ranks = sorted(rank[w] for w in self.succ[task_id] if tasks[w].kind == kind)
+        if len(self._next_of_kind) > 4096:
+            self._next_of_kind.clear()
+        self._next_of_kind[key] = (changes, ranks)
+        return ranks
+
+    def holes_of_type(self, hole_type: str) -> Iterator[str]:
+        """Ids of the holes of one type, oldest first."""
+        return iter(self._by_type.get(hole_type, ()))
+
+    def reaches(self, src: str, dst: str) -> bool:
+        """Is there a path src ->* dst, counting a local hole as a node between its roles?
+
+        Only used for edges that may end at an existing task (open holes attached
+        everywhere); production steps are acyclic by construction and never call it.
+        """
+        return src == dst or any(y == dst for y in self._onward_from([src]))
+
+    def downstream(self, tasks: Iterable[str]) -> set[str]:
+        """``tasks`` and every task that runs after one of them (the paths of
+        :meth:`reaches`: what comes after a hole comes after what comes before it)."""
+        starts = list(tasks)
+        return {t for t in (*starts, *self._onward_from(starts)) if t in self.tasks}
+
+    def _onward_from(self, starts: Iterable[str]) -> Iterator[str]:
+        """Every node reachable from ``starts`` by one step or more, each once (not the
+        starts themselves unless reached again), a local hole counted as a node between
+        its roles."""
+        seen = set(starts)
+        stack = list(seen)
+        while stack:
+            x = stack.pop()
+            nexts: list[str] = list(self.succ.get(x, ()))
+            for h in self._holes_at.get(x, ()):
+                hole = self.holes[h]
+                if x in hole.after:
+                    nexts.extend(hole.before)
+            for y in nexts:
+                if y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+                    yield y
+
+    # ---------------------------------------------------------------- atomicity
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All changes inside the block happen, or (on any exception) none do."""
+        if self._undo is not None:  # nested: the outer block owns the rollback
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def in_transaction(self) -> bool:
+        return self._undo is not None
+
+    def begin(self) -> None:
+        """Start recording undo actions (prefer :meth:`atomic`; this is its fast path)."""
+        if self._undo is not None:
+            raise GrammarflowError("a transaction is already open on this graph")
+        self._undo = []
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        log, self._undo = self._undo or [], None
+        for fn, *args in reversed(log):
+            fn(*args)
+
+    def open_or_savepoint(self) -> int | None:
+        """Start a transaction (None), or, inside one, mark a savepoint (its index).
+
+        Pair it with :meth:`close` on success and :meth:`undo_to` on failure.
+        """
+        if self._undo is None:
+            self._undo = []
+            return None
+        return len(self._undo)
+
+    def close(self, mark: int | None) -> None:
+        """Success: commit a transaction :meth:`open_or_savepoint` started."""
+        if mark is None:
+            self._undo = None
+
+    def undo_to(self, mark: int | None) -> None:
+        """Failure: undo back to the savepoint, or the whole transaction."""
+        if mark is None:
+            self.rollback()
+        else:
+            self.rollback_to(mark)
+
+    def savepoint(self) -> int:
+        """A mark inside the open transaction to roll back to (nested atomicity)."""
+        if self._undo is None:
+            raise GrammarflowError("no transaction is open on this graph")
+        return len(self._undo)
+
+    def rollback_to(self, mark: int) -> None:
+        log = self._undo
+        if log is None:
+            raise GrammarflowError("no transaction is open on this graph")
+        while len(log) > mark:
+            fn, *args = log.pop()
+            fn(*args)
+
+    def _on_undo(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._undo is not None:
+            self._undo.append((fn, *args))
+
+    def on_undo(self, fn: Callable[..., None], *args: Any) -> None:
+        """Record ``fn(*args)`` to run if the open transaction is rolled back: how state
+        kept beside the graph (constraint counts) is undone with it."""
+        if self._undo is not None:
+            self._undo.append((fn, *args))
+
+    # ---------------------------------------------------------------- mutations
+    def add_task(self, task: Task) -> None:
+        if task.id in self:
+            raise BrokenPromise(f"node id {task.id!r} already exists; ids are never reused")
+        self.tasks[task.id] = task
+        self.succ[task.id] = set()
+        self.pred[task.id] = set()
+        self.state[task.id] = TaskState.PENDING
+        self.rank[task.id] = len(self.rank)
+        self._waiting[task.id] = 0
+        self._make_ready(task.id)
+        self._undone_tasks += 1
+        if self._undo is not None:
+            self._undo.append((self._drop_task, task.id))
+
+    def set_output(self, task_id: str, value: JSON) -> None:
+        """Record a task's output (once: a task has one output)."""
+        if task_id not in self.tasks:
+            raise BrokenPromise(f"no task {task_id!r} in the graph")
+        if task_id in self.outputs:
+            raise BrokenPromise(f"task {task_id} has set its output already; a task "
+                                "gives one output")
+        self.outputs[task_id] = value
+        if self._undo is not None:
+            self._undo.append((self.outputs.pop, task_id))
+
+    def style_task(self, task_id: str, attrs: Mapping[str, JSON]) -> None:
+        """Merge cosmetic attributes into a task's (undone with the transaction)."""
+        old = self.tasks[task_id]
+        self.tasks[task_id] = Task(old.id, old.kind, {**old.attrs, **attrs})
+        if self._undo is not None:
+            self._undo.append((self.tasks.__setitem__, task_id, old))
+
+    def style_edge(self, u: str, v: str, attrs: Mapping[str, JSON]) -> None:
+        """Merge cosmetic attributes into an edge's (undone with the transaction)."""
+        if not self.has_edge(u, v):
+            raise BrokenPromise(f"no edge {u} -> {v} in the graph to style")
+        old = self.edge_attrs.get((u, v))
+        self.edge_attrs[(u, v)] = {**(old or {}), **attrs}
+        if self._undo is not None:
+            self._undo.append((self._restore_edge_attrs, (u, v), old))
+
+    def _restore_edge_attrs(self, edge: tuple[str, str], old: dict[str, JSON] | None) -> None:
+        if old is None:
+            self.edge_attrs.pop(edge, None)
+        else:
+            self.edge_attrs[edge] = old
+
+    def _drop_task(self, task_id: str) -> None:
+        del self.tasks[task_id], self.succ[task_id], self.pred[task_id], self.state[task_id]
+        del self.rank[task_id]
+        del self._waiting[task_id]
+        self._ready.pop(task_id, None)
+        self._undone_tasks -= 1
+
+    def add_edge(self, u: str, v: str) -> None:
+        """Add ``u -> v`` (a no-op if present). ``v`` must not have started."""
+        state = self.state
+        su = self.succ.get(u)
+        if su is None or v not in state:
+            missing = u if su is None else v
+            raise BrokenPromise(f"edge {u} -> {v}: no task {missing!r} in the graph")
+        if v in su:
+            return
+        if u == v:
+            raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task")
+        if state[v] is not _PENDING:
+            raise BrokenPromise(
+                f"edge {u} -> {v} ends at task {v!r}, which has already started "
+                f"({state[v].value}); a started task can get no new predecessor"
+            )
+        su.add(v)
+        self.pred[v].add(u)
+        if self._next_of_kind:
+            self._keep_next_of_kind(u, v)
+        else:
+            self._succ_changes[u] = self._succ_changes.get(u, 0) + 1
+        if state[u] is not _DONE:
+            self._waiting[v] += 1
+            self._ready.pop(v, None)
+        if self._undo is not None:
+            self._undo.append((self._drop_edge, u, v))
+
+    def _keep_next_of_kind(self, u: str, v: str) -> None:
+        """A new edge u -> v: the cached ranks of u's successors of v's kind take v's
+        rank (a map growing by one copy costs O(log n), not a recount)."""
+        was = self._succ_changes.get(u, 0)
+        self._succ_changes[u] = was + 1
+        key = (u, self.tasks[v].kind)
+        hit = self._next_of_kind.get(key)
+        if hit is not None and hit[0] == was:
+            bisect.insort(hit[1], self.rank[v])
+            self._next_of_kind[key] = (was + 1, hit[1])
+
+    def _drop_edge(self, u: str, v: str) -> None:
+        self.succ[u].discard(v)
+        self.pred[v].discard(u)
+        self._succ_changes[u] = self._succ_changes.get(u, 0) + 1
+        if self.state[u] is not TaskState.DONE:
+            self._unblock(v)
+
+    def _make_ready(self, task_id: str) -> None:
+        if task_id not in self._ready:
+            self._ready[task_id] = None
+            heapq.heappush(self._ready_heap, (self.rank[task_id], task_id))
+
+    def _block(self, task_id: str) -> None:
+        self._waiting[task_id] += 1
+        self._ready.pop(task_id, None)
+
+    def _unblock(self, task_id: str) -> None:
+        self._waiting[task_id] -= 1
+        if self._waiting[task_id] == 0 and self.state[task_id] is TaskState.PENDING:
+            self._make_ready(task_id)
+
+    def add_hole(self, hole: Hole) -> None:
+        if hole.id in self:
+            raise BrokenPromise(f"node id {hole.id!r} already exists; ids are never reused")
+        state = self.state
+        if len(hole.args) != len(hole.roles):
+            raise BrokenPromise(f"hole {hole.id} ({hole.type}) has {len(hole.args)} "
+                                f"argument(s) but {len(hole.roles)} role(s)")
+        for a, role in zip(hole.args, hole.roles, strict=False):  # lengths checked above
+            if a not in state:
+                raise BrokenPromise(f"hole {hole.id} ({hole.type}) is attached to {a!r}, "
+                                    "which is not a task in the graph")
+            if role is _BEFORE and state[a] is not _PENDING:
+                raise BrokenPromise(
+                    f"hole {hole.id} ({hole.type}) would come before task {a!r}, "
+                    f"which has already started ({state[a].value})"
+                )
+        self._link_hole(hole)
+        if self._undo is not None:
+            self._undo.append((self._unlink_hole, hole))
+
+    def remove_hole(self, hole_id: str) -> Hole:
+        hole = self.holes[hole_id]
+        self._unlink_hole(hole)
+        if self._undo is not None:
+            self._undo.append((self._link_hole, hole))
+        return hole
+
+    def replace_hole(self, hole: Hole) -> None:
+        """Swap a hole for an updated version with the same id (narrowed, grown)."""
+        old = self.remove_hole(hole.id)
+        try:
+            self.add_hole(hole)
+        except BaseException:
+            if self._undo is None:  # not inside atomic(): restore by hand
+                self._link_hole(old)
+            raise
+
+    def _link_hole(self, hole: Hole) -> None:
+        self.holes[hole.id] = hole
+        self._by_type.setdefault(hole.type, {})[hole.id] = None
+        if hole.everywhere:
+            self._everywhere[hole.id] = None
+            return
+        undone = 0
+        holes_at, state = self._holes_at, self.state
+        for a, role in _attachment(hole):
+            at = holes_at.get(a)
+            if at is None:
+                holes_at[a] = {hole.id}
+            else:
+                at.add(hole.id)
+            if role is _AFTER:
+                if state[a] is not _DONE:
+                    undone += 1
+            else:
+                self._waiting[a] += 1
+                self._ready.pop(a, None)
+        self._undone_after[hole.id] = undone
+        if undone == 0:
+            self._due[hole.id] = None
+
+    def _unlink_hole(self, hole: Hole) -> None:
+        del self.holes[hole.id]
+        del self._by_type[hole.type][hole.id]
+        if hole.everywhere:
+            del self._everywhere[hole.id]
+            return
+        for a, role in _attachment(hole):
+            at = self._holes_at.get(a)
+            if at is not None:  # None: the same task in both roles, already unlinked
+                at.discard(hole.id)
+                if not at:
+                    del self._holes_at[a]
+            if role is _BEFORE:
+                self._unblock(a)
+        del self._undone_after[hole.id]
+        self._due.pop(hole.id, None)
+
+    def set_state(self, task_id: str, new: TaskState) -> None:
+        """Move a task along pending -> running -> done | failed (or back to pending)."""
+        old = self.state[task_id]
+        allowed = _TRANSITIONS[old]
+        if new not in allowed:
+            raise GrammarflowError(
+                f"task {task_id!r} cannot go from {old.value} to {new.value}; "
+                f"expected one of {sorted(s.value for s in allowed)}"
+            )
+        if new is TaskState.RUNNING and task_id not in self._ready:
+            raise GrammarflowError(f"task {task_id!r} is not ready: it waits on "
+                                   f"{self._waiting[task_id]} predecessor(s) or hole(s)")
+        self._set_state(task_id, old, new)
+        self._on_undo(self._set_state, task_id, new, old)
+
+    def _set_state(self, task_id: str, old: TaskState, new: TaskState) -> None:
+        self.state[task_id] = new
+        if new is not TaskState.PENDING:
+            self._ready.pop(task_id, None)
+        elif new is TaskState.PENDING and self._waiting[task_id] == 0:
+            self._make_ready(task_id)
+        if new is TaskState.DONE:
+            self._undone_tasks -= 1
+            self._on_done(task_id, +1)
+        elif old is TaskState.DONE:
+            self._undone_tasks += 1
+            self._on_done(task_id, -1)
+
+    def _on_done(self, task_id: str, sign: int) -> None:
+        for v in self.succ[task_id]:
+            if sign > 0:
+                self._unblock(v)
+            else:
+                self._block(v)
+        for h in self._holes_at.get(task_id, ()):
+            hole = self.holes[h]
+            if task_id not in hole.after:
+                continue
+            self._undone_after[h] -= sign
+            if self._undone_after[h] == 0:
+                self._due[h] = None
+            else:
+                self._due.pop(h, None)
+
+    # ---------------------------------------------------------------- (de)serialisation
+    def to_json(self) -> dict[str, Any]:
+        """A canonical JSON form: equal graphs give equal JSON."""
+        outputs: dict[str, Any] = {"outputs": {t: self.outputs[t] for t in sorted(self.outputs)}} \
+            if self.outputs else {}
+        if self.edge_attrs:
+            outputs["edge_attrs"] = [[u, v, a] for (u, v), a in sorted(self.edge_attrs.items())]
+        return {**outputs,
+            "tasks": [
+                {"id": t.id, "kind": t.kind, "attrs": dict(t.attrs),
+                 "state": self.state[t.id].value}
+                for t in sorted(self.tasks.values(), key=lambda t: t.id)
+            ],
+            "edges": sorted([u, v] for u, v in self.edges()),
+            "holes": [
+                {"id": h.id, "type": h.type, "args": list(h.args),
+                 "roles": [r.value for r in h.roles], "everywhere": h.everywhere,
+                 "allowed": None if h.allowed is None else sorted(h.allowed)}
+                for h in sorted(self.holes.values(), key=lambda h: h.id)
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Graph:
+        g = cls()
+        for t in data["tasks"]:
+            g.add_task(Task(t["id"], t["kind"], dict(t.get("attrs", {}))))
+        for u, v in data["edges"]:
+            g.add_edge(u, v)
+        for h in data["holes"]:
+            allowed = h.get("allowed")
+            g.add_hole(Hole(h["id"], h["type"], tuple(h["args"]),
+                            tuple(Role(r) for r in h["roles"]), bool(h.get("everywhere")),
+                            None if allowed is None else frozenset(allowed)))
+        g.outputs = dict(data.get("outputs", {}))
+        g.edge_attrs = {(u, v): dict(a) for u, v, a in data.get("edge_attrs", ())}
+        # States last: DONE tasks must see their edges and holes to update counters.
+        for t in data["tasks"]:
+            state = TaskState(t.get("state", "pending"))
+            if state is not TaskState.PENDING:
+                g._force_state(t["id"], state)
+        return g
+
+    def snapshot(self) -> dict[str, Any]:
+        """A compact JSON form that keeps creation order, for :meth:`from_snapshot`:
+        the cache that lets a long run be read without replaying its whole journal."""
+        order = sorted(self.rank, key=self.rank.__getitem__)
+        index = {t: i for i, t in enumerate(order)}
+        return {
+            "ids": order,
+            "kinds": [self.tasks[t].kind for t in order],
+            "states": "".join(_STATE_CODE[self.state[t]] for t in order),
+            "ready": [index[t] for t in self._ready],
+            "attrs": {str(i): dict(self.tasks[t].attrs) for i, t in enumerate(order)
+                      if self.tasks[t].attrs},
+            "edges": [[index[u], index[v]] for u, vs in self.succ.items() for v in vs],
+            "holes": [[h.id, h.type, list(h.args), "".join(r.value[0] for r in h.roles),
+                       h.everywhere, None if h.allowed is None else sorted(h.allowed)]
+                      for h in self.holes.values()],
+            **({"outputs": {str(index[t]): v for t, v in self.outputs.items()}}
+               if self.outputs else {}),
+            **({"edge_attrs": [[index[u], index[v], a] for (u, v), a in self.edge_attrs.items()]}
+               if self.edge_attrs else {}),
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> Graph:
+        """The graph of :meth:`snapshot`, built in bulk (no per-element bookkeeping)."""
+        # Hundreds of thousands of objects at once: the collector would scan them again
+        # and again while nothing can be garbage yet (it doubled the time).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._build(data)
+        finally:
+            if collecting:
+                gc.enable()
+
+    @classmethod
+    def _build(cls, data: Mapping[str, Any]) -> Graph:
+        g = cls()
+        ids, kinds, states = data["ids"], data["kinds"], data["states"]
+        attrs = data.get("attrs", {})
+        g.tasks = {t: Task(t, kinds[i], attrs.get(str(i), NO_ATTRS)) for i, t in enumerate(ids)}
+        g.rank = {t: i for i, t in enumerate(ids)}
+        g.state = {t: _CODE_STATE[states[i]] for i, t in enumerate(ids)}
+        g.outputs = {ids[int(i)]: v for i, v in data.get("outputs", {}).items()}
+        g.edge_attrs = {(ids[u], ids[v]): dict(a) for u, v, a in data.get("edge_attrs", ())}
+        g.succ = {t: set() for t in ids}
+        g.pred = {t: set() for t in ids}
+        waiting = dict.fromkeys(ids, 0)
+        for u, v in data["edges"]:
+            tu, tv = ids[u], ids[v]
+            g.succ[tu].add(tv)
+            g.pred[tv].add(tu)
+            if states[u] != "d":
+                waiting[tv] += 1
+        g._waiting = waiting
+        g._undone_tasks = sum(1 for c in states if c != "d")
+        g._ready = {t: None for t in ids if waiting[t] == 0 and g.state[t] is _PENDING}
+        g._ready_heap = [(g.rank[t], t) for t in g._ready]  # in rank order: a heap
+        role = {"a": Role.AFTER, "b": Role.BEFORE}
+        for hid, htype, args, roles, everywhere, allowed in data["holes"]:
+            g._link_hole(Hole(hid, htype, tuple(args), tuple(role[r] for r in roles),
+                              everywhere, None if allowed is None else frozenset(allowed)))
+        return g
+
+    def _force_state(self, task_id: str, new: TaskState) -> None:
+        self._set_state(task_id, self.state[task_id], new)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Graph) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"<Graph {len(self.tasks)} tasks, {sum(len(s) for s in self.succ.values())} "
+                f"edges, {len(self.holes)} holes>")
+
+
+def _attachment(hole: Hole) -> Iterator[tuple[str, Role]]:
+    """(task, role) pairs of a hole, each task once per role (a hole may name a task
+    twice, as in T(s, s); its bookkeeping counts it once)."""
+    args = hole.args
+    n = len(args)
+    if n < 2 or (n == 2 and args[0] != args[1]) or len(set(args)) == n:
+        return zip(args, hole.roles, strict=False)  # add_hole checked the lengths
+    seen: dict[tuple[str, str], Role] = {}
+    for a, r in zip(args, hole.roles, strict=True):
+        seen.setdefault((a, r.value), r)
+    return ((a, r) for (a, _), r in seen.items())
+
+
+_STATE_CODE = {TaskState.PENDING: "p", TaskState.RUNNING: "r", TaskState.DONE: "d",
+               TaskState.FAILED: "f"}
+_CODE_STATE = {code: state for state, code in _STATE_CODE.items()}
+
+_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.PENDING: frozenset({TaskState.RUNNING}),
+    TaskState.RUNNING: frozenset({TaskState.DONE, TaskState.FAILED, TaskState.PENDING}),
+    TaskState.DONE: frozenset({TaskState.PENDING}),
+    TaskState.FAILED: frozenset({TaskState.PENDING}),
+}
+

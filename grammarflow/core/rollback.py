@@ -1,0 +1,124 @@
+"""Restarting a task and everything after it: which journaled steps are rolled back.
+
+A restart of task ``t`` sends ``t`` and every task that runs after it (the *restarted*
+set R) back to pending, and removes what they did: the sentential form becomes what it
+would be had they never run. In terms of the derivation (proofs/12-restart.md) that is
+removing subtrees: a step goes when
+
+1. a task of R made it (its commit, or the answer a person gave it), or it is a state
+   change of a task of R;
+2. it acts on something a removed step made — a task, a hole, an edge: those no
+   longer exist (a task made by a removed step *vanishes*, and whatever it did goes);
+3. the orchestrator made it because a hole was due (every task before it done), and in
+   the rolled-back graph that hole is not due: a task before it is pending again; or
+   its guard, read again, no longer allows it. The orchestrator decides again when
+   the hole is due again.
+
+Everything else is kept and replayed, in journal order, through the same checks as
+when it was first taken (:meth:`~grammarflow.core.derivation.Derivation.apply`). Ids are a
+function of the derivation tree, so a kept step names what it named the first time.
+A kept step of a task outside R that no longer applies — it built on something R made
+(a hole R's expansion created, a kind R's refinement declared) — cannot be half kept:
+that task *joins* the restart, with everything after it, and the replay starts over;
+R only grows, so this ends.
+
+Pure: no journal, no I/O. :func:`rollback` takes the journaled steps (with who made
+each) and the graph as it stands; the store's side is in :mod:`grammarflow.journal.operations`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph
+from grammarflow.core.steps import Expand, Refine, SetState, Step
+from grammarflow.errors import GrammarflowError
+
+
+@dataclass(frozen=True, slots=True)
+class Journaled:
+    """A step as the journal holds it: its entry, the step, and who made it — the task
+    whose commit (or answer) it belongs to, or None for the orchestrator's own."""
+
+    seq: int
+    step: Step
+    by: str | None = None
+
+
+@dataclass
+class Rollback:
+    """What a restart removes, and the derivation the kept steps replay to."""
+
+    derivation: Derivation  # the kept steps, replayed from the start graph
+    removed: tuple[int, ...]  # the journal entries (steps) rolled back, in order
+    restarted: tuple[str, ...]  # tasks back to pending (still in the graph)
+    vanished: tuple[str, ...]  # tasks made by a removed step: gone
+    reopened: tuple[str, ...]  # holes expanded by a removed step: open again
+    joined: dict[str, str]  # task -> why it restarts too (its change built on R's)
+
+
+def downstream(graph: Graph, tasks: Iterable[str]) -> set[str]:
+    """``tasks`` and every task that runs after one of them (:meth:`Graph.downstream`)."""
+    return graph.downstream(tasks)
+
+
+def rollback(grammar: Grammar, journal: Sequence[Journaled], now: Graph,
+             tasks: Iterable[str]) -> Rollback:
+    """Restart ``tasks`` (and every task after them in ``now``, the graph the journal
+    folds to): the steps removed and the derivation of the kept ones."""
+    restart = downstream(now, tasks)
+    joined: dict[str, str] = {}
+    while True:
+        d, removed, joins = _replay(grammar, journal, restart)
+        if joins is None:
+            break
+        task, why = joins
+        joined[task] = why
+        restart |= downstream(now, [task])
+    g = d.graph
+    return Rollback(
+        derivation=d,
+        removed=tuple(removed),
+        restarted=tuple(t for t in g.tasks if t in restart),
+        vanished=tuple(t for t in now.tasks if t not in g.tasks),
+        reopened=tuple(h for h in g.holes if h not in now.holes),
+        joined=joined)
+
+
+def _replay(grammar: Grammar, journal: Sequence[Journaled], restart: set[str]
+            ) -> tuple[Derivation, list[int], tuple[str, str] | None]:
+    """Replay the journal without what ``restart`` rolls back. Returns the derivation,
+    the removed entries, and — if a kept task's step no longer applies — that task and
+    why (then the replay stopped there)."""
+    d = grammar.derivation()
+    removed: list[int] = []
+    for j in journal:
+        if _rolled_back(d, j, restart):
+            removed.append(j.seq)
+            continue
+        try:
+            d.apply(j.step)
+        except GrammarflowError as e:
+            if j.by is not None:
+                return d, removed, (j.by, f"its step at entry {j.seq} built on what the "
+                                    f"restart removes: {e}")
+            removed.append(j.seq)  # an orchestrator's decision that no longer holds
+    return d, removed, None
+
+
+def _rolled_back(d: Derivation, j: Journaled, restart: set[str]) -> bool:
+    """Whether rule 1, 2 or 3 of the module's docstring removes ``j`` (before it is
+    tried: a step of a task that no longer exists may still apply, and must not)."""
+    owner = j.by if j.by is not None else (j.step.task if isinstance(j.step, SetState)
+                                           else None)
+    if owner is not None:
+        return owner in restart or owner not in d.graph.tasks
+    if isinstance(j.step, Expand | Refine):  # the orchestrator closed a due hole
+        return not d.graph.is_due(j.step.hole)
+    return False
+
+
+__all__ = ["Journaled", "Rollback", "downstream", "rollback"]

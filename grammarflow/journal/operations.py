@@ -1,0 +1,380 @@
+"""Operations on a run from another process: pause and unpause, answer a waiting task,
+restart a task and everything after it.
+
+The control channel is the run's SQLite database, the one place every `grammarflow`
+command already shares. If the run's orchestrator lives (it holds the run's lease), the
+operation is *asked* through the ``controls`` table and the orchestrator, which looks
+every :data:`~grammarflow.runtime.orchestrator.CONTROL_POLL` seconds, journals it and
+acts (:meth:`~grammarflow.journal.store.Store.take`); the asking process waits until it is taken.
+If nobody runs the run, the asking process takes the lease itself, journals the
+operation and gives the lease back: the next `resume` folds it like any entry. Either
+way the journal holds it, once, in order with everything else: a journal of record,
+not a flag beside it.
+
+A finished run stays finished. Every operation is decided against the run as it is in
+the transaction that journals it (or asks for it), not as it was when the command
+started: a broken run takes none, a succeeded one none but a restart. A request lives
+only while the orchestrator it was asked of holds the lease — when that orchestrator
+ends, dies or gives the run up, what it had not taken is withdrawn in the same
+transaction, and the asker, if it still waits, decides again against the run as it is
+then — and only while its asker waits for it (given up after :data:`TAKE_WITHIN`
+seconds, or on Ctrl-C, it is withdrawn). A pause or unpause cancels a request of the
+other that is not taken yet: the later word holds.
+
+A socket would need a listening orchestrator and a discovery file; the table needs
+nothing the database does not already give (locking, durability, the lease), and works
+the same for an orchestrator on another host sharing the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import TaskState
+from grammarflow.core.rollback import Journaled, Rollback, rollback
+from grammarflow.core.steps import Expand, Output, Refine, SetState, Step, step_entry
+from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.journal.state import fold_run, journaled_steps, paused_at, seq_ranges
+from grammarflow.journal.store import WITHDRAWN, Holder, JournalWriteError, Lease, LeaseHeld, Store
+from grammarflow.workflow.definition import Workflow, read_workflow
+
+#: Seconds an operation waits for a living orchestrator to take the request (then it is
+#: withdrawn: nothing changed).
+TAKE_WITHIN = 15.0
+
+#: What an operation a finished run no longer takes would have done.
+_NOTHING = {"pause": "there is nothing to pause", "unpause": "there is nothing to unpause",
+            "answer": "no task of it waits for an answer", "restart": "nothing restarts"}
+
+#: Test hook: the process asking for an operation stops itself (SIGSTOP) once it has
+#: looked at the run, before it acts on it — a test changes the run meanwhile (ends it,
+#: kills its orchestrator), then lets it go on (SIGCONT): a race made deterministic.
+STOP_BEFORE_ACTING_ENV = "GRAMMARFLOW_TEST_STOP_BEFORE_ACTING"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What an operation did: its journal entry, and who took it."""
+
+    seq: int
+    by_orchestrator: int | None  # its pid, if a living orchestrator took it
+    already: bool = False  # nothing to do: the run was so already
+    cancelled: int = 0  # requests of the opposite operation not taken yet, cancelled
+
+
+def _refuse_if_ended(store: Store, run_id: int, op: str) -> None:
+    """A GrammarflowError if the run, as the store has it now (inside a
+    :meth:`~grammarflow.journal.store.Store.transaction`: as it is when that commits), takes no
+    ``op`` any more: a broken run takes none (a broken promise is final), a succeeded
+    one none but a restart (which opens it again)."""
+    status = store.run(run_id, start=False).status
+    if status == "broken":
+        raise GrammarflowError(
+            f"run {run_id} is broken: {_NOTHING[op]} — a broken promise is final "
+            f"(`grammarflow status {run_id}` says why); start a new run")
+    if status == "succeeded" and op != "restart":
+        raise GrammarflowError(f"run {run_id} succeeded: {_NOTHING[op]}")
+
+
+def set_paused(store: Store, run_id: int, paused: bool) -> Done:
+    """Pause (or unpause) run ``run_id``: journaled by its orchestrator if it lives,
+    else by this process under the run's lease. Requests of the opposite operation that
+    its orchestrator has not taken yet are cancelled: the later word holds."""
+    op, other = ("pause", "unpause") if paused else ("unpause", "pause")
+    _refuse_if_ended(store, run_id, op)
+    data = {"by": who()}
+    moot = (f"the {other} of run {run_id} was cancelled by a later {op} before its "
+            "orchestrator took it: nothing changed")
+
+    def decide(act: Callable[[], T]) -> Done | T:
+        with store.transaction(run_id):
+            _refuse_if_ended(store, run_id, op)
+            cancelled = store.cancel_asked(run_id, [other], moot)
+            if paused_at(store, run_id) == paused:
+                return Done(store.last_seq(run_id), None, already=True, cancelled=cancelled)
+            return act()
+
+    def here() -> Done:
+        return decide(lambda: Done(store.take(run_id, None, "control", {"op": op, **data}),
+                                   None))
+    return _perform(store, run_id, op, here, lambda: decide(lambda: store.ask(run_id, op, data)))
+
+
+def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None = None
+           ) -> Done:
+    """Answer task ``task`` of run ``run_id``, which waits for a person: ``value`` is its
+    output (checked against its kind's type), ``expand`` (``PRODUCTION`` or
+    ``HOLE=PRODUCTION``) a choice for a hole after it. Taken by the run's orchestrator if
+    it lives, else journaled here (then `resume` continues the run)."""
+    _refuse_if_ended(store, run_id, "answer")
+    data = {"by": who(), "task": task, "value": value, "expand": expand}
+
+    def here() -> Done:
+        _refuse_if_ended(store, run_id, "answer")
+        state = fold_run(store, run_id)
+        workflow = state.workflow
+        if workflow.grammar.data:
+            workflow = workflow.with_types_of(read_workflow(workflow.path))
+        try:
+            steps = answer_steps(state.d, state.waiting, output_checker(workflow, state.d),
+                                 task, value, expand)
+        except BrokenPromise as e:  # a value not of its type: the person tries again
+            raise GrammarflowError(f"the answer to task {task} is refused: {e.reason}") \
+                from None
+        apply_answer(state.d, task, steps)
+        end = answered(task, state.attempts.get(task, 1), data["by"])
+        return _journal(store, run_id, "answer", lambda: store.take_many(
+            run_id, None, [*(("step", step_entry(s, task)) for s in steps),
+                           ("attempt", end)])[-1])
+    return _perform(store, run_id, "answer", here, lambda: _ask(store, run_id, "answer", data))
+
+
+def restart(store: Store, run_id: int, task: str) -> Restarted:
+    """Restart task ``task`` of run ``run_id`` and every task after it: what they did is
+    rolled back (:mod:`grammarflow.core.rollback`) and they run again. Taken by the run's
+    orchestrator if it lives (it refuses while one of them runs), else journaled here
+    (then `resume` runs them)."""
+    _refuse_if_ended(store, run_id, "restart")
+    by = who()
+
+    def here() -> Done:
+        _refuse_if_ended(store, run_id, "restart")
+        state = fold_run(store, run_id)
+        rb = plan_restart(state.d, journaled_steps(store, run_id), state.workflow.grammar,
+                          task, running=set())
+        said = (f"task {task} restarted ({len(rb.restarted)} task(s) back to pending): "
+                f"`grammarflow resume {run_id}` runs them again")
+        return _journal(store, run_id, "restart", lambda: store.take_many(
+            run_id, None, [("restart", restart_entry(task, rb, by))],
+            status=("restarted", said))[0])
+    done = _perform(store, run_id, "restart", here,
+                    lambda: _ask(store, run_id, "restart", {"by": by, "task": task}))
+    entry = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq)
+    return Restarted(done.seq, done.by_orchestrator, entry.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Restarted:
+    """What a restart did: its journal entry (as :func:`restart_entry` made it)."""
+
+    seq: int
+    by_orchestrator: int | None
+    entry: dict[str, Any]
+
+
+def plan_restart(d: Derivation, journal: Sequence[Journaled], grammar: Grammar, task: str,
+                 running: set[str]) -> Rollback:
+    """The rollback that restarts ``task`` in the run folded to ``d`` (``journal``: its
+    steps, ``grammar``: as registered); a GrammarflowError says why it cannot be —
+    no such task, not started, or one of the tasks it restarts is ``running``."""
+    g = d.graph
+    if task not in g.tasks:
+        near = difflib.get_close_matches(task, list(g.tasks), n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise GrammarflowError(f"no task {task!r} in the run{hint}")
+    if g.state[task] is TaskState.PENDING:
+        raise GrammarflowError(f"task {task} has not started: nothing to restart (it runs "
+                               "when its turn comes)")
+    unattributed = next((j for j in journal if j.by is None and not isinstance(
+        j.step, SetState | Expand | Refine)), None)
+    if unattributed is not None:
+        raise GrammarflowError(
+            f"this run was journaled by an earlier grammarflow, which did not record which "
+            f"task made each change (entry {unattributed.seq}): it cannot be restarted")
+    rb = rollback(grammar, journal, g, [task])
+    busy = sorted(set(rb.restarted + rb.vanished) & running)
+    if busy:
+        raise GrammarflowError(
+            f"cannot restart task {task} now: {', '.join(busy)} "
+            f"{'is' if len(busy) == 1 else 'are'} running, and a restart rolls back what "
+            f"{'it does' if len(busy) == 1 else 'they do'}; wait until "
+            f"{'it ends' if len(busy) == 1 else 'they end'}, or stop the run (Ctrl-C) and "
+            "restart it then")
+    return rb
+
+
+def restart_entry(task: str, rb: Rollback, by: dict[str, Any]) -> dict[str, Any]:
+    """The journal entry of a restart: what it restarted, removed and reopened."""
+    return {"task": task, "restarted": list(rb.restarted), "vanished": list(rb.vanished),
+            "reopened": list(rb.reopened), "joined": rb.joined,
+            "removed": seq_ranges(rb.removed), "steps": len(rb.removed), "by": by}
+
+
+def answer_steps(d: Derivation, waiting: Mapping[str, str],
+                 check_output: Callable[[str, Any], Any], task: str, value: Any,
+                 expand: str | None) -> list[Step]:
+    """The steps an answer makes (its output, a choice, the task done); a
+    GrammarflowError (or BrokenPromise, for a value not of its type) says why an answer
+    cannot be taken. :func:`apply_answer` applies them."""
+    if task not in waiting:
+        state = d.graph.state.get(task)
+        what = "no such task" if state is None else f"it is {state.value}"
+        waits = ", ".join(sorted(waiting)) or "none"
+        raise GrammarflowError(f"task {task} does not wait for an answer ({what}); tasks "
+                               f"that wait: {waits}")
+    steps: list[Step] = [Output(task, check_output(task, value))]
+    if expand:
+        hole, _, production = expand.rpartition("=")
+        if not hole:
+            after = sorted(h for h in d.graph.holes_at(task) if task in d.graph.holes[h].after)
+            if len(after) != 1:
+                raise GrammarflowError(
+                    f"--expand {expand}: task {task} has {len(after)} holes after it "
+                    f"({', '.join(after) or 'none'}); name one: --expand HOLE={production}")
+            hole = after[0]
+        steps.append(Expand(hole, production))
+    steps.append(SetState(task, TaskState.DONE))
+    return steps
+
+
+def apply_answer(d: Derivation, task: str, steps: list[Step]) -> None:
+    """Apply an answer's steps, all or none; a GrammarflowError says why not."""
+    try:
+        d.apply_batch(steps)
+    except BrokenPromise as e:
+        raise GrammarflowError(f"the answer to task {task} is refused: {e.reason}") from None
+
+
+def output_checker(workflow: Workflow, d: Derivation) -> Callable[[str, Any], Any]:
+    """Checks an output against its task's kind's declared type (pydantic)."""
+    return lambda task, value: workflow.checked_output(task, d.graph.tasks[task].kind, value)
+
+
+def answered(task: str, attempt: int, by: dict[str, Any]) -> dict[str, Any]:
+    """The attempt entry that ends a waiting task's wait."""
+    return {"event": "end", "task": task, "attempt": attempt, "outcome": "answered",
+            "reason": None, "by": by, "at": time.time()}
+
+
+def who() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _stop_if_asked() -> None:
+    """The test hook STOP_BEFORE_ACTING_ENV."""
+    if os.environ.get(STOP_BEFORE_ACTING_ENV):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _journal(store: Store, run_id: int, op: str, write: Callable[[], int]) -> Done:
+    """Journal an operation planned under the run's lease (nothing else journals the run
+    meanwhile), decided against the run's status in the transaction that journals it."""
+    with store.transaction(run_id):
+        _refuse_if_ended(store, run_id, op)
+        return Done(write(), None)
+
+
+def _ask(store: Store, run_id: int, op: str, data: dict[str, Any]) -> int:
+    """Ask the run's orchestrator, unless the run has ended (decided in the transaction
+    that asks)."""
+    with store.transaction(run_id):
+        _refuse_if_ended(store, run_id, op)
+        return store.ask(run_id, op, data)
+
+
+def _perform(store: Store, run_id: int, op: str, here: Callable[[], Done],
+             ask: Callable[[], Done | int]) -> Done:
+    """Do it ``here``, under the run's lease, when nobody runs the run; else ``ask`` its
+    living orchestrator and wait until it has taken the request. Each decides in the
+    transaction that journals (or asks). A request withdrawn before it was taken — its
+    orchestrator ended, died or gave the run up first — is decided again, against the
+    run as it is then."""
+    _stop_if_asked()
+    while True:
+        lease = store.lease(run_id)
+        if lease is None or not lease.alive():
+            done = _here(store, run_id, op, here)
+            if done is not None:
+                return done
+            continue  # an orchestrator took the run meanwhile: ask it
+        asked = ask()
+        if isinstance(asked, Done):
+            return asked
+        done = _wait(store, run_id, op, asked, lease)
+        if done is not None:
+            return done
+
+
+def _here(store: Store, run_id: int, op: str, here: Callable[[], Done]) -> Done | None:
+    """``here()`` under the run's lease; None if an orchestrator holds the lease."""
+    try:
+        store.acquire(run_id, Holder.this_process())
+    except LeaseHeld:
+        return None
+    try:
+        return here()
+    except JournalWriteError as e:
+        raise GrammarflowError(f"the {op} of run {run_id} could not be journaled, so "
+                               f"nothing changed: {e}") from None
+    finally:
+        store.release(run_id)
+
+
+def _wait(store: Store, run_id: int, op: str, request: int, asked: Lease) -> Done | None:
+    """Wait until the orchestrator holding lease ``asked`` takes ``request``; None if it
+    was withdrawn (then the asker decides again). A request nobody waits for is
+    withdrawn: given up after TAKE_WITHIN seconds, or on Ctrl-C."""
+    deadline = time.monotonic() + TAKE_WITHIN
+    try:
+        while time.monotonic() < deadline:
+            outcome = store.taken(request)
+            if outcome is not None:
+                return _outcome(outcome, asked)
+            lease = store.lease(run_id)
+            if (lease is None or not lease.alive()) and store.withdraw(request):
+                return None  # its orchestrator died before taking it (kill -9)
+            time.sleep(0.05)
+    except BaseException as stopped:  # Ctrl-C while waiting: the request goes with us
+        try:
+            store.withdraw(request)
+        except GrammarflowError as e:
+            raise GrammarflowError(
+                f"stopped while waiting, and the request could not be withdrawn ({e}): "
+                f"the orchestrator of run {run_id} may still take it") from stopped
+        raise
+    if not store.withdraw(request):  # taken (or refused) at the last moment
+        outcome = store.taken(request)
+        assert outcome is not None
+        return _outcome(outcome, asked)
+    raise GrammarflowError(
+        f"asked run {run_id}'s orchestrator (pid {asked.holder.pid}) to {op}, and it did "
+        f"not take the request within {TAKE_WITHIN:g} s (is it stopped?); the request is "
+        "withdrawn: nothing changed")
+
+
+def _outcome(outcome: tuple[int, str | None], asked: Lease) -> Done | None:
+    seq, reply = outcome
+    if seq == WITHDRAWN:
+        return None
+    if reply is not None:
+        raise GrammarflowError(reply)
+    return Done(seq, asked.holder.pid)  # none but the orchestrator asked can take it
+
+
+__all__ = [
+    "STOP_BEFORE_ACTING_ENV",
+    "TAKE_WITHIN",
+    "Done",
+    "Restarted",
+    "answer",
+    "answer_steps",
+    "answered",
+    "apply_answer",
+    "output_checker",
+    "plan_restart",
+    "restart",
+    "restart_entry",
+    "set_paused",
+    "who",
+]

@@ -1,0 +1,349 @@
+"""A run's state folded from its journal, starting from its newest snapshot.
+
+The journal is the truth (DESIGN §7): the state of a run is the fold of its entries —
+``step`` entries replayed by the core, ``attempt`` entries counted, the ``refused`` entry
+kept. A *snapshot* caches that fold as of some entry (the graph in creation order, the
+grammar as narrowed, the attempts made, how each task's last attempt failed, the refusal
+that broke the run), so that reading a long run costs the snapshot plus the entries
+after it, not the whole journal. Snapshots are only a cache: one that cannot be read is
+ignored, and folding from the start gives the same state
+(tests/test_fold.py).
+
+When to take one (:func:`snapshot_due`): once the entries since the last one are at
+least :data:`SNAPSHOT_EVERY`, at least a quarter of the journal before it, and at least
+twice the size of the state (its tasks and holes: what writing it costs) — so a run of n
+entries pays O(n) for all its snapshots together (at most about five times its final
+state, even a static graph of 100k tasks that is all there from the first entry), and
+is read in O(state + n/5); a run that ended normally took one at its end, and is read
+in O(state).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from grammarflow.core.derivation import Derivation
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph
+from grammarflow.core.rollback import Journaled
+from grammarflow.core.steps import Expand, Grow, Refine, step_from_json
+from grammarflow.errors import Refusal
+from grammarflow.journal.store import Entry, RunRow, Store
+from grammarflow.workflow.definition import Workflow
+
+#: The snapshot format this version writes and reads (2: failures with their stderr and
+#: log, the refusal; 3: constraint counts; 4: the grammar without its start graph, which
+#: is the run's; 5: the ready tasks, so that `status` reads a finished run without
+#: building its graph; a snapshot of an earlier format is ignored and the run folded
+#: from the start).
+FORMAT = 5
+
+#: What a task whose change was refused did, in few words.
+
+#: How many of a failed attempt's last stderr lines are shown.
+STDERR_LINES = 5
+
+#: Entries between snapshots, at least (``GRAMMARFLOW_SNAPSHOT_EVERY`` overrides it).
+SNAPSHOT_EVERY = int(os.environ.get("GRAMMARFLOW_SNAPSHOT_EVERY", "20000"))
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a task's last attempt ended without success, as journaled at its end."""
+
+    attempt: int
+    reason: str  # "exited with status 1", "timed out after 30 s (kind M's timeout)", ...
+    stderr: tuple[str, ...] = ()  # its last stderr lines (:func:`stderr_lines`)
+    log: str | None = None  # its log file; None: it wrote nothing
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "reason": self.reason, "stderr": list(self.stderr),
+                "log": self.log}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Failure:
+        return cls(data["attempt"], data["reason"], tuple(data["stderr"]), data["log"])
+
+    @classmethod
+    def of_end(cls, data: dict[str, Any]) -> Failure:
+        """Of an attempt's ``end`` entry. Its ``log_bytes`` says whether the task wrote
+        anything (journals of earlier versions lack it: their log is assumed written)."""
+        written = data.get("log_bytes", 1) and not data.get("log_error")
+        return cls(data["attempt"], data["reason"], stderr_lines(data.get("stderr_tail") or ""),
+                   data.get("log") if written else None)
+
+
+def refusal_of_entry(entry: Entry) -> Refusal:
+    """The refusal a journal's ``refused`` entry records."""
+    return Refusal.from_json({**entry.data, "seq": entry.seq})
+
+
+@dataclass
+class RunFold:
+    """The state of a run as of journal entry ``seq``."""
+
+    workflow: Workflow
+    d: Derivation
+    seq: int = 0
+    attempts: dict[str, int] = field(default_factory=dict)  # task -> attempts started
+    failures: dict[str, Failure] = field(default_factory=dict)  # task -> its last failure
+    refusal: Refusal | None = None  # the refused change that broke the run
+    paused: bool = False  # `grammarflow pause`: no new task starts until unpaused
+    waiting: dict[str, str] = field(default_factory=dict)  # task -> its question
+
+    def apply(self, entry: Entry) -> None:
+        """Fold one more entry (in journal order)."""
+        if entry.kind == "control":
+            self.paused = entry.data["op"] == "pause"
+        elif entry.kind == "step":
+            self.d.apply(step_from_json(entry.data))
+        elif entry.kind == "attempt":
+            data = entry.data
+            event = data.get("event")
+            if event == "start":
+                self.attempts[data["task"]] = data["attempt"]
+            elif event == "wait":
+                self.attempts[data["task"]] = data["attempt"]
+                self.waiting[data["task"]] = data.get("question", "")
+            elif event == "end":
+                self.waiting.pop(data["task"], None)
+                if data.get("reason"):
+                    self.failures[data["task"]] = Failure.of_end(data)
+        elif entry.kind == "restart":  # its removed steps were skipped (fold_run)
+            for task in [*entry.data["restarted"], *entry.data["vanished"]]:
+                self.waiting.pop(task, None)
+                self.failures.pop(task, None)
+        elif entry.kind == "refused" and self.refusal is None:
+            self.refusal = refusal_of_entry(entry)
+        self.seq = entry.seq
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"format": FORMAT, "graph": self.d.graph.snapshot(),
+                "grammar": self.d.grammar.to_json(start=False), "attempts": self.attempts,
+                "constraints": self.d.limits.to_json(),
+                "failures": {t: f.to_json() for t, f in self.failures.items()},
+                "refusal": self.refusal.to_json() if self.refusal else None,
+                "paused": self.paused, "waiting": self.waiting}
+
+    @classmethod
+    def of_snapshot(cls, workflow: Workflow, seq: int, data: dict[str, Any]
+                    ) -> RunFold | None:
+        if data.get("format") != FORMAT:
+            return None  # written by another version: fold from the start instead
+        d = Derivation(Grammar.from_json(data["grammar"], checked=False,
+                                         start=workflow.grammar.start),
+                       Graph.from_snapshot(data["graph"]),
+                       data["constraints"])
+        failures = {t: Failure.from_json(f) for t, f in data["failures"].items()}
+        refusal = Refusal.from_json(data["refusal"]) if data["refusal"] else None
+        return cls(workflow, d, seq, dict(data["attempts"]), failures, refusal,
+                   bool(data.get("paused")), dict(data.get("waiting", {})))
+
+
+#: A line of a Python traceback naming a frame: ``  File "wf.py", line 8, in helper``.
+_FRAME = re.compile(r'^\s*File ".*", line \d+')
+#: Control characters (but tab) a task may write: shown as escapes, never sent to a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def stderr_lines(tail: str, keep: int = STDERR_LINES) -> tuple[str, ...]:
+    """The last ``keep`` lines of a task's stderr that say something (not blank, not a
+    traceback's ``^^^^`` markers), control characters escaped; for a Python traceback,
+    its last frame (``File "...", line N, in f``) is among them even when the exception's
+    message is longer than that (then ``...`` marks the gap).
+
+    >>> stderr_lines('Traceback (most recent call last):\\n  File "t.py", line 2, in f\\n'
+    ...              'ValueError: no\\n\\n')
+    ('Traceback (most recent call last):', '  File "t.py", line 2, in f', 'ValueError: no')
+    >>> stderr_lines('  File "t.py", line 2, in f\\n    int(x)\\n    ^^^^^^\\nValueError: x\\n')
+    ('  File "t.py", line 2, in f', '    int(x)', 'ValueError: x')
+    >>> stderr_lines('  File "t.py", line 2, in f\\nValueError: rows\\n 1\\n 2\\n 3\\n', keep=4)
+    ('  File "t.py", line 2, in f', '...', ' 2', ' 3')
+    """
+    lines = [_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line.rstrip())
+             for line in tail.splitlines() if line.strip(" \t^~")]
+    last = lines[-keep:]
+    frames = [i for i, line in enumerate(lines) if _FRAME.match(line)]
+    if frames and frames[-1] < len(lines) - keep:  # a long message hides the frame
+        return (lines[frames[-1]], "...", *last[2:])
+    return tuple(last)
+
+
+#: The journal entries that make up a run's state.
+STATE_KINDS = ("step", "attempt", "refused", "control", "restart")
+
+
+def fold_run(store: Store, run_id: int, upto: int | None = None,
+             kinds: Iterable[str] = STATE_KINDS, row: RunRow | None = None) -> RunFold:
+    """The run's state as of entry ``upto`` (default: the newest), from the newest
+    snapshot at or before it and the entries after.
+
+    A ``restart`` entry rolled back earlier steps (:mod:`grammarflow.core.rollback`): the
+    fold skips them, and a snapshot taken before the newest restart is not used (it
+    holds them). ``row``: the run's row, if the caller has read it already."""
+    with gc_paused():
+        return _fold_run(store, run_id, upto, kinds, row)
+
+
+def _fold_run(store: Store, run_id: int, upto: int | None, kinds: Iterable[str],
+              row: RunRow | None) -> RunFold:
+    workflow = Workflow.from_json((row or store.run(run_id)).workflow)
+    restarts = store.restarts(run_id, upto)
+    cached = store.snapshot(run_id, upto)
+    state = None
+    if cached is not None and (not restarts or cached[0] >= restarts[-1].seq):
+        state = RunFold.of_snapshot(workflow, cached[0], cached[1])
+    if state is None:
+        state = RunFold(workflow, workflow.grammar.derivation())
+    return _fold_entries(state, store, run_id, upto, kinds, rolled_back(restarts))
+
+
+def current_snapshot(store: Store, run_id: int) -> dict[str, Any] | None:
+    """The run's newest snapshot if it is its whole state now — no entry of the state
+    (:data:`STATE_KINDS`, restarts among them) after it, and of this format (a run that
+    ended took one) — else None (then :func:`fold_run`)."""
+    cached = store.snapshot(run_id)
+    if cached is None or cached[1].get("format") != FORMAT:
+        return None
+    seq, data = cached
+    if next(store.entries(run_id, STATE_KINDS, after=seq), None) is not None:
+        return None
+    return data
+
+
+def fold_from_start(store: Store, run_id: int, upto: int | None = None,
+                    kinds: Iterable[str] = STATE_KINDS) -> RunFold:
+    """The same state as :func:`fold_run`, from the whole journal (no snapshot)."""
+    workflow = Workflow.from_json(store.run(run_id).workflow)
+    return _fold_entries(RunFold(workflow, workflow.grammar.derivation()), store, run_id,
+                         upto, kinds, rolled_back(store.restarts(run_id, upto)))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Reading a run (or writing its snapshot) builds many objects and frees few: the
+    cyclic garbage collector, which would scan them — and everything else the process
+    holds — again and again (half the time of `status` on 10k tasks; a 100k-task
+    snapshot's JSON took 5x as long), waits until it is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def journaled_steps(store: Store, run_id: int) -> list[Journaled]:
+    """The run's steps as they stand (those no restart removed), with who made each."""
+    skip = rolled_back(store.restarts(run_id))
+    return [Journaled(e.seq, step_from_json(e.data), e.data.get("by"))
+            for e in store.entries(run_id, ["step"]) if e.seq not in skip]
+
+
+def made_by(journal: Iterable[Journaled], task: str) -> str:
+    """Who made ``task``, and with which change, in words: the journaled step that
+    expanded, grew or refined the hole it was made under (a task is ``<hole>/<name>``).
+
+    >>> from grammarflow import Fragment, TaskSpec
+    >>> made_by([Journaled(7, Grow("Dyn.1", Fragment((TaskSpec("x", "X"),))), "W")],
+    ...         "Dyn.1/x")
+    'task Dyn.1/x was made by task W (journal entry 7: open hole Dyn.1 grew)'
+    """
+    hole, _, local = task.rpartition("/")
+    if not hole:
+        return f"task {task} is of the start graph"
+    for j in journal:
+        match j.step:
+            case Expand(at, production) if at == hole:
+                change = f"hole {hole} expanded with production {production}"
+            case Grow(at, fragment) if at == hole and local in fragment.locals:
+                change = f"open hole {hole} grew"
+            case Refine(at, fragment) if at == hole and local in fragment.locals:
+                change = f"open hole {hole} refined"
+            case _:
+                continue
+        who = f"task {j.by}" if j.by is not None else "the orchestrator"
+        return f"task {task} was made by {who} (journal entry {j.seq}: {change})"
+    return f"task {task} was made by no step the journal keeps"
+
+
+def rolled_back(restarts: Iterable[Entry]) -> set[int]:
+    """The step entries the given ``restart`` entries removed."""
+    return {seq for e in restarts for first, last in e.data["removed"]
+            for seq in range(first, last + 1)}
+
+
+def seq_ranges(seqs: Iterable[int]) -> list[list[int]]:
+    """Sorted entry numbers as ``[first, last]`` runs, as a ``restart`` entry keeps them.
+
+    >>> seq_ranges([3, 4, 5, 9, 11, 12])
+    [[3, 5], [9, 9], [11, 12]]
+    """
+    out: list[list[int]] = []
+    for seq in sorted(seqs):
+        if out and out[-1][1] == seq - 1:
+            out[-1][1] = seq
+        else:
+            out.append([seq, seq])
+    return out
+
+
+def _fold_entries(state: RunFold, store: Store, run_id: int, upto: int | None,
+                  kinds: Iterable[str], skip: set[int]) -> RunFold:
+    for e in store.entries(run_id, list(kinds), after=state.seq):
+        if upto is not None and e.seq > upto:
+            break
+        if e.seq in skip:
+            state.seq = e.seq
+            continue
+        state.apply(e)
+    if upto is not None:
+        state.seq = upto
+    return state
+
+
+def paused_at(store: Store, run_id: int, upto: int | None = None) -> bool:
+    """Was the run paused as of journal entry ``upto`` (default: now)?"""
+    paused = False
+    for e in store.entries(run_id, ["control"]):
+        if upto is not None and e.seq > upto:
+            break
+        paused = e.data["op"] == "pause" if e.data["op"] in ("pause", "unpause") else paused
+    return paused
+
+
+def snapshot_due(last_snapshot: int, seq: int, size: int = 0) -> bool:
+    """Whether a run whose newest snapshot is as of ``last_snapshot`` (0: none), whose
+    journal is at ``seq`` and whose state holds ``size`` tasks and holes should take
+    another now."""
+    grown = seq - last_snapshot
+    return grown >= SNAPSHOT_EVERY and grown >= last_snapshot // 4 and grown >= 2 * size
+
+
+__all__ = [
+    "FORMAT",
+    "SNAPSHOT_EVERY",
+    "STATE_KINDS",
+    "STDERR_LINES",
+    "Failure",
+    "RunFold",
+    "current_snapshot",
+    "fold_from_start",
+    "fold_run",
+    "gc_paused",
+    "journaled_steps",
+    "made_by",
+    "paused_at",
+    "refusal_of_entry",
+    "rolled_back",
+    "seq_ranges",
+    "snapshot_due",
+    "stderr_lines",
+]

@@ -1,0 +1,815 @@
+"""The picture: the graph as it stands, every hole drawn as a wildcard for its futures.
+
+What is drawn (DESIGN §5), the main flow from left to right:
+
+* tasks as rounded boxes, filled by run state (pending, ready, running, done, failed);
+* every hole as a wildcard — a dashed double octagon, a shape no task may take —
+  between the tasks it comes after and before (joined to them by dashed lines),
+  labelled with its id, its type and what it may become in words, one alternative a
+  line: ``X.1 (X) becomes`` / ``N then M`` / ``or nothing``; ``zero or more M``;
+  ``anything``;
+* a hole that can only become an edge or nothing (``E(u, v) ::= u -> v | nothing``) as
+  a dashed edge ``u -> v`` labelled ``E.1: maybe``;
+* an open hole attached everywhere as one floating ``∗`` node;
+* a hole's constraints (:mod:`grammarflow.core.constraints`: its type's, those added at run
+  time, those kept from the hole it grew from) in short after ``, where``: ``only M, N ·
+  no edges into end`` (parameters as the tasks they are bound to; at most three lines,
+  ``+N more`` beyond); with ``alternatives``, each in words in a cluster beside it;
+* a hole whose productions have guards with them: ``when measure > 10: big`` /
+  ``or else: small``; a map (:func:`~grammarflow.core.shapes.map_over`) as ``one M per
+  element of split's list``;
+* a loop unrolled at run time (the tasks of one local name made by one chain of
+  holes, one after another: :func:`loops`) folded into one node, ``step (loop
+  Loop.1) / 100 iterations``, with an edge back to itself (``unroll``: each iteration);
+* a task that gave its output with a short summary of it: ``→ [3 items]``, ``→ 22``;
+  a task that waits for a person (``Kind(ask=...)``) in violet, with its question;
+* a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set,
+  ``tooltip``) and an edge's own (``label``, ``color``, ``style``): registered for a
+  kind or for the edges between two kinds (``define(..., styles=...)``), given by a
+  task's attrs, or set at run time by a ``Style`` step (:mod:`grammarflow.core.cosmetics`);
+* above it, the title and a legend in one small row;
+* for a broken run (a :class:`~grammarflow.errors.Refusal`): the title ``BROKEN:
+  task A asked for a change the grammar does not allow`` in red, the refusal and the
+  productions tried as a caption under it, the task that sent the refused change in a
+  red bold border (``refused``, not ready), and the hole the change was aimed at in red.
+
+Above ``collapse_above`` tasks, sibling tasks (same kind, same predecessors and
+successors, as instances of one production are) collapse into one node ``M ×N`` and
+long runs of same-kind tasks into one ``t ×N in a row``, with their states counted.
+
+Everything the graph or a task supplies is quoted by :func:`quote`: ids and attributes
+with quotes, braces, ``<``, newlines or HTML cannot break the DOT or inject markup (the
+one HTML-like label, the heading, quotes what it shows with :func:`quote_html`), and
+characters XML forbids (controls, lone surrogates, U+FFFE, U+FFFF, also spelled as
+``&#...;`` references) cannot make dot's SVG ill-formed: they are shown as escapes.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import re
+import textwrap
+from collections import Counter
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
+
+from grammarflow.core.constraints import (
+    SIDES,
+    AtMost,
+    Constraint,
+    ConstraintState,
+    Each,
+    NoEdges,
+    NoTasks,
+    OnlyEdges,
+    OnlyKinds,
+    with_tasks,
+)
+from grammarflow.core.cosmetics import COLOR as _COLOR
+from grammarflow.core.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
+from grammarflow.core.grammar import Grammar
+from grammarflow.core.graph import Graph, Hole, Role
+from grammarflow.core.productions import Fragment, HoleType, Production
+from grammarflow.core.wellformed import reachable_types
+from grammarflow.errors import Refusal
+
+STATE_FILL = {"pending": "#ffffff", "ready": "#dbeafe", "running": "#fde68a",
+              "done": "#bbf7d0", "failed": "#fecaca", "refused": "#fff1f2",
+              "waiting": "#e9d5ff"}
+RUN_STATES = ("pending", "ready", "running", "done", "failed")
+REFUSED = "#dc2626"  # a broken run: its title, the task whose change was refused
+HOLE_SHAPE = "doubleoctagon"  # no task may take it: the wildcard's own shape
+MAX_LABEL = 200
+OUTPUT_WIDTH = 24  # an output's summary on a done task
+
+
+#: What XML 1.0 forbids (controls but tab and newline, lone surrogates, U+FFFE, U+FFFF),
+#: and C1 controls, which it allows but nobody can see.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def quote(text: str) -> str:
+    """A DOT double-quoted string that shows ``text`` literally, whatever it holds.
+
+    >>> quote('say "hi"\\n&#1;')
+    '"say \\\\"hi\\\\"\\\\n&amp;#1;"'
+    """
+    text = text[:MAX_LABEL * 4]
+    out = text.replace("\\", "\\\\").replace('"', '\\"')
+    out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    # dot turns "&#1;" or "&#xFFFE;" into the character itself: keep '&' literal
+    out = out.replace("&", "&amp;")
+    # \\x01 in DOT shows as \x01
+    out = _UNSHOWABLE.sub(lambda m: "\\" + _escape(m), out)
+    return f'"{out}"'
+
+
+def _escape(m: re.Match[str]) -> str:
+    """A character nobody can see (or XML forbids) as an escape: ``\\x01``, ``\\ufffe``."""
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+# ====================================================================== in words
+NOTHING = "nothing"
+ORDER_KEPT = "nothing (order kept)"
+ANYTHING = "anything"
+#: Under a wildcard that may make an open hole attached everywhere (``X(*) ::= *``).
+ANYWHERE_LATER = "(and in it, maybe a ∗ that adds anything anywhere)"
+
+
+def alternative_in_words(prod: Production, types: dict[str, HoleType]) -> str:
+    """One production in words: ``N then M``, ``(N then M) and a Y hole``, ``nothing``."""
+    frag = prod.fragment
+    if not frag.tasks and not frag.holes:
+        return ORDER_KEPT if frag.edges else NOTHING
+    kinds = {t.local: t.kind for t in frag.tasks}
+    order = _chain_order(frag)
+    chains = [" then ".join(kinds[n] for n in chain) for chain in order]
+    ends = {chain[-1]: i for i, chain in enumerate(order)}
+    children = []
+    for h in frag.holes:
+        child = types.get(h.type)
+        word = _child(h.type, child, types)
+        after = [a for a, r in zip(h.args, child.roles if child else (), strict=False)
+                 if r is Role.AFTER and a in kinds]
+        if len(after) == 1 and after[0] in ends:  # it continues a chain: "M then ..."
+            chains[ends.pop(after[0])] += f" then {word}"
+        else:
+            children.append(word)
+    return joined(chains, children)
+
+
+def joined(chains: list[str], children: list[str]) -> str:
+    """Parts side by side, joined with "and": a chain in parentheses when it is not
+    alone; "M and zero or more M" reads "one or more M"."""
+    if len(chains) == 1 and children == [many("zero", chains[0])]:
+        return many("one", chains[0])
+    if len(chains) + len(children) > 1:
+        chains = [f"({c})" if " then " in c else c for c in chains]
+    return " and ".join([*chains, *children])
+
+
+def _child(name: str, child: HoleType | None, types: dict[str, HoleType]) -> str:
+    """A child hole in words: ``a Y hole``, ``anything``, ``zero or more M``."""
+    rep = None if child is None or child.open else repetition(child, types)
+    if rep is not None:
+        return rep
+    if child is not None and child.open:
+        return ANYTHING
+    return f"{'an' if name[0] in 'AEIOUaeiou' else 'a'} {name} hole"
+
+
+def repetition(htype: HoleType, types: dict[str, HoleType]) -> str | None:
+    """``zero or more F`` if the type is "nothing (or keep order) | F and again", else
+    None."""
+    prods = list(htype.allowed())
+    if len(prods) != 2:
+        return None
+    base = [p for p in prods if not p.fragment.tasks and not p.fragment.holes]
+    more = [p for p in prods if p not in base]
+    if len(base) != 1 or len(more) != 1:
+        return None
+    frag = more[0].fragment
+    again = [h for h in frag.holes if h.type == htype.name and h.args == htype.params]
+    if len(again) != 1 or len(frag.holes) != 1 or not frag.tasks:
+        return None
+    kinds = {t.local: t.kind for t in frag.tasks}
+    body = joined([" then ".join(kinds[n] for n in c) for c in _chain_order(frag)], [])
+    return many("zero", body)
+
+
+def many(least: str, body: str) -> str:
+    """``zero or more M``, ``one or more (N then M)``."""
+    return f"{least} or more ({body})" if " " in body else f"{least} or more {body}"
+
+
+def in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> str:
+    """What a hole may become, one alternative a line, the second on with "or":
+    ``N then M`` / ``or J then K``; ``zero or more M``; ``anything``; guarded ones
+    with their guards (parameters named as the tasks they are bound to):
+    ``when measure > 10: big`` / ``or else: small``; a map: ``one M per element of
+    split``."""
+    if htype.open:
+        return ANYTHING
+    if htype.guarded:
+        return _guarded_in_words(htype, hole, types)
+    rep = repetition(htype, types)
+    if rep is not None and (hole is None or hole.allowed is None):
+        return rep
+    bound = dict(zip(htype.params, hole.args, strict=False)) if hole is not None else {}
+    alts = [alternative_in_words(p, types)
+            + (f" (if {p.condition.shown(bound)})" if p.condition is not None else "")
+            for p in htype.allowed(hole.allowed if hole else None)]
+    # "nothing (order kept)" or "one or more M" reads "zero or more M"
+    if len(alts) == 2 and alts[0] in (ORDER_KEPT, NOTHING) \
+            and alts[1].startswith("one or more "):
+        return "zero" + alts[1].removeprefix("one")
+    return "\nor ".join(alts)
+
+
+def may_open_everywhere(htype: HoleType, hole: Hole | None,
+                        types: Mapping[str, HoleType]) -> bool:
+    """Whether a hole of ``htype`` (narrowed as ``hole`` is) may, through its
+    productions, make an open hole attached everywhere: then anything may be added
+    anywhere (before tasks not yet started), which its picture must say."""
+    roots = [h.type for p in htype.allowed(hole.allowed if hole else None)
+             for h in p.fragment.holes]
+    return any(types[t].everywhere for t in reachable_types(types, roots))
+
+
+def map_source(htype: HoleType) -> tuple[str, str] | None:
+    """``(a, K)`` if the type is a map over a's list (the shape of
+    :func:`~grammarflow.core.shapes.map_over`: one K per element), else None."""
+    prods = list(htype.productions)
+    if len(prods) != 2 or prods[0].guard is None or prods[1].guard is None \
+            or not prods[1].guard.otherwise:
+        return None
+    counts = prods[0].guard.counts
+    if len(counts) != 1:
+        return None
+    (source, kind), = counts
+    if prods[0].guard.text != f"count({source} -> {kind}) < len({source})":
+        return None
+    frag = prods[0].fragment
+    again = [h for h in frag.holes if h.type == htype.name]
+    if [t.kind for t in frag.tasks] != [kind] or len(again) != 1 or len(frag.holes) != 1:
+        return None
+    return source, kind
+
+
+def _guarded_in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> str:
+    bound = dict(zip(htype.params, hole.args, strict=False)) if hole is not None else {}
+    mapped = map_source(htype)
+    if mapped is not None:
+        source, kind = mapped
+        return f"one {kind} per element of {bound.get(source, source)}'s list"
+    lines = []
+    for i, p in enumerate(htype.allowed(hole.allowed if hole else None)):
+        assert p.guard is not None
+        said = "else" if p.guard.otherwise else f"when {p.guard.shown(bound)}"
+        lines.append(f"{'or ' if i else ''}{said}: {alternative_in_words(p, types)}")
+    return "\n".join(lines)
+
+
+def _chain_order(frag: Fragment) -> list[list[str]]:
+    """The fragment's new tasks as chains along its task-to-task edges."""
+    local = {t.local for t in frag.tasks}
+    succ: dict[str, list[str]] = {}
+    has_pred: set[str] = set()
+    for u, v in frag.edges:
+        if u in local and v in local:
+            succ.setdefault(u, []).append(v)
+            has_pred.add(v)
+    chains: list[list[str]] = []
+    seen: set[str] = set()
+    for t in frag.tasks:
+        if t.local in seen or t.local in has_pred:
+            continue
+        chain = [t.local]
+        seen.add(t.local)
+        while succ.get(chain[-1]):
+            nxt = next((n for n in succ[chain[-1]] if n not in seen), None)
+            if nxt is None:
+                break
+            chain.append(nxt)
+            seen.add(nxt)
+        chains.append(chain)
+    chains.extend([t.local] for t in frag.tasks if t.local not in seen)
+    return chains
+
+
+def is_potential_edge(htype: HoleType, hole: Hole) -> bool:
+    """A hole that can only become the edge between its two tasks, or nothing."""
+    if htype.open or len(hole.args) != 2 or hole.roles != (Role.AFTER, Role.BEFORE):
+        return False
+    a, b = htype.params
+    prods = list(htype.allowed(hole.allowed))
+    if not prods:
+        return False
+    for p in prods:
+        f = p.fragment
+        if f.tasks or f.holes or f.edges not in ((), ((a, b),)):
+            return False
+    return any(p.fragment.edges for p in prods)
+
+
+# ====================================================================== constraints
+WHERE_WIDTH = 40  # characters a line of constraints may take
+WHERE_LINES = 3  # lines of constraints in a label; the rest: "+N more"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The constraints a hole keeps: its own (``of`` is the hole itself) or those of a
+    constrained hole it grew from, with that hole's parameters bound to tasks."""
+
+    of: str  # the hole whose promise these are
+    type: str
+    constraints: tuple[Constraint, ...]
+    bound: Mapping[str, str]
+
+
+def hole_limits(hole: Hole, htype: HoleType, state: ConstraintState | None) -> list[Limits]:
+    """What constrains ``hole``: the scopes it is in (outer first), or without a
+    derivation's state, its type's own constraints."""
+    if state is None:
+        if not htype.constraints:
+            return []
+        return [Limits(hole.id, htype.name, htype.constraints,
+                       dict(zip(htype.params, hole.args, strict=False)))]
+    scopes = [state.scopes[s] for s in state.scopes_of(hole.id)]
+    return [Limits(s.hole, s.type, s.constraints, s.bound) for s in scopes if s.constraints]
+
+
+def constraint_short(c: Constraint, bound: Mapping[str, str] = {}) -> str:
+    """A constraint in short, for a label: ``only M, N``, ``at most 100 M``,
+    ``no edges into end``, ``each N ← 2 M, → 1 C``.
+
+    >>> from grammarflow.core.constraints import parse_constraint
+    >>> constraint_short(parse_constraint("each N has 2 M before, at least 1 C after"))
+    'each N ← 2 M, → ≥1 C'
+    >>> constraint_short(parse_constraint("no edges into b"), {"b": "end"})
+    'no edges into end'
+    """
+    c = with_tasks(c, bound)
+    match c:
+        case OnlyEdges(edges):
+            return "only " + ", ".join(f"{u} → {v}" for u, v in edges)
+        case Each(kind, degrees):
+            sides = []
+            for side, arrow in (("before", "←"), ("after", "→")):
+                counts = [f"{_BOUND_MARK[d.bound]}{d.n} {d.kind}" for d in degrees
+                          if d.side == side]
+                if counts:
+                    sides.append(f"{arrow} {', '.join(counts)}")
+            return f"each {kind} {', '.join(sides)}"
+    return str(c)
+
+
+_BOUND_MARK = {"exactly": "", "at least": "≥", "at most": "≤"}
+
+
+def constraint_in_words(c: Constraint, bound: Mapping[str, str] = {}) -> str:
+    """A constraint as a sentence: ``only tasks of kind M or N``, ``at most 100 M``,
+    ``no edge into end``, ``each N has exactly 2 M before it and 1 C after it``."""
+    c = with_tasks(c, bound)
+    match c:
+        case OnlyKinds(kinds):
+            return f"only tasks of kind {_or(kinds)}"
+        case NoTasks():
+            return "no new task"
+        case AtMost(n, kind):
+            return f"at most {n} {'new tasks' if kind is None else kind}"
+        case OnlyEdges(edges):
+            return "only edges " + _or([f"{u} → {v}" for u, v in edges])
+        case NoEdges(None, None):
+            return "no new edge"
+        case NoEdges(source, target):
+            ends = [f"from {source}" if source else "", f"into {target}" if target else ""]
+            return "no edge " + " ".join(e for e in ends if e)
+        case Each(kind, degrees):
+            parts = []
+            for side in SIDES:
+                counts = [f"{d.bound} {d.n} {d.kind}" for d in degrees if d.side == side]
+                if counts:
+                    parts.append(f"{' and '.join(counts)} {side} it")
+            return f"each {kind} has {' and '.join(parts)}"
+    return str(c)
+
+
+def _or(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def where_lines(limits: Sequence[Limits], width: int = WHERE_WIDTH,
+                most: int = WHERE_LINES) -> list[str]:
+    """The constraints in short, ``·`` between them, wrapped to ``most`` lines of about
+    ``width`` characters; what does not fit is counted: ``+3 more``."""
+    items = list(dict.fromkeys(constraint_short(c, lim.bound)
+                               for lim in limits for c in lim.constraints))
+    lines: list[str] = []
+    for i, item in enumerate(items):
+        if lines and len(lines[-1]) + 3 + len(item) <= width:
+            lines[-1] += f" · {item}"
+            continue
+        pieces = textwrap.wrap(item, width, max_lines=2, placeholder=" …",
+                               expand_tabs=False)
+        if len(lines) + len(pieces) > most:
+            lines.append(f"+{len(items) - i} more")
+            break
+        lines.extend(pieces)
+    return lines
+
+
+def explained(limits: Sequence[Limits], hole: str) -> list[str]:
+    """Each constraint in words, one a line; those of a hole it grew from say so."""
+    out: list[str] = []
+    for lim in limits:
+        whose = "" if lim.of == hole else f" (kept from {lim.of}, counted over all it grows)"
+        out.extend(constraint_in_words(c, lim.bound) + whose for c in lim.constraints)
+    return list(dict.fromkeys(out))
+
+
+# ====================================================================== the refusal
+def caption(refusal: Refusal, width: int = 90, tried: int = 5) -> list[str]:
+    """The refusal's first line, wrapped, then the productions tried (the first few)."""
+    lines = textwrap.wrap(refusal.reason, width, max_lines=4, placeholder=" …")
+    for attempt in refusal.attempts[:tried]:
+        lines.extend(textwrap.wrap(f"tried {attempt}", width, max_lines=2,
+                                   placeholder=" …", subsequent_indent="    "))
+    if len(refusal.attempts) > tried:
+        lines.append(f"… and {len(refusal.attempts) - tried} more production(s) tried")
+    return lines
+
+
+# ====================================================================== DOT
+@dataclass(frozen=True)
+class Picture:
+    """Options of a picture."""
+
+    alternatives: bool = False  # draw each hole's productions as small dashed clusters
+    collapse_above: int = 200  # collapse sibling tasks when the graph has more tasks
+    legend: bool = True
+    title: str | None = None
+    refusal: Refusal | None = None  # the run broke: say so, mark who, caption why
+    waiting: Mapping[str, str] = field(default_factory=dict)  # task -> what it asks
+    unroll: bool = False  # draw a loop's iterations one by one, not folded
+
+
+def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
+           limits: ConstraintState | None = None) -> str:
+    """The DOT source of the picture of ``graph`` under ``grammar``. ``limits`` (a
+    derivation's ``limits``) says what constrains each hole, also constraints added at
+    run time and those a hole keeps from the hole it grew from; without it, a hole
+    shows its type's own constraints."""
+    types = dict(grammar.types)
+    heading = _heading(picture)
+    lines = ["digraph grammarflow {",
+             # newrank: one ranking pass for the whole graph, clusters included — a wide
+             # rank of 2,000 siblings lays out in 1.5 s instead of 2.8 (bench/render.py)
+             '  graph [rankdir=LR, newrank=true, fontname="Helvetica", fontsize=11, '
+             'nodesep=0.3, ranksep=0.45' + (f", label={heading}, labelloc=t, labeljust=l" if heading
+                              else "") + "];",
+             '  node [fontname="Helvetica", fontsize=10];',
+             '  edge [fontname="Helvetica", fontsize=9];']
+    refused = picture.refusal.task if picture.refusal else None
+    keep = {t for t in (refused, *picture.waiting) if t is not None}
+    folded = {} if picture.unroll else loops(graph, keep)
+    in_loops = {t for members in folded.values() for t in members}
+    groups = _collapse(graph, picture.collapse_above, keep | in_loops)
+    node_of = {t: f"g:{key}" for key, members in groups.items() for t in members}
+    node_of.update((t, f"l:{key}") for key, members in folded.items() for t in members)
+    for key, members in groups.items():
+        lines.append(_group_node(graph, key, members))
+    for key, members in folded.items():
+        lines.extend(_loop_node(graph, key, members))
+    for tid in graph.tasks:
+        if tid in node_of:
+            continue
+        state = ("refused" if tid == refused else "waiting" if tid in picture.waiting
+                 else _state(graph, tid))
+        lines.append(_task_node(graph, grammar, tid, state, picture.waiting.get(tid)))
+    edges: dict[tuple[str, str], str] = {}
+    for u, v in graph.edges():
+        if u in in_loops and node_of[u] == node_of.get(v):
+            continue  # one iteration to the next: the loop's own edge says it
+        edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(
+            graph, grammar, u, v)
+    lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
+    for hole in graph.holes.values():
+        where = hole_limits(hole, types[hole.type], limits)
+        lines.extend(_hole(hole, types, node_of, picture, where))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _state(graph: Graph, tid: str) -> str:
+    return "ready" if graph.is_ready(tid) else graph.state[tid].value
+
+
+def _edge_style(graph: Graph, grammar: Grammar, source: str, target: str) -> str:
+    """An edge's own cosmetics (label, color, style): those registered for edges
+    between its ends' kinds, overridden by its ``Style`` steps."""
+    kinds = edge_key(graph.tasks[source].kind, graph.tasks[target].kind)
+    own = {**grammar.styles.get(kinds, {}), **graph.edge_attrs.get((source, target), {})}
+    parts = []
+    color = own.get("color")
+    if isinstance(color, str) and _COLOR.match(color):
+        parts.append(f"color={quote(color)}")
+    label = own.get("label")
+    if isinstance(label, str) and label:
+        parts.append(f"label={quote(label[:MAX_LABEL])}")
+    style = own.get("style")
+    if isinstance(style, str) and style in EDGE_STYLES:
+        parts.append(f"style={style}")
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
+def _task_node(graph: Graph, grammar: Grammar, tid: str, state: str,
+               asks: str | None = None) -> str:
+    task = graph.tasks[tid]
+    attrs = {**grammar.styles.get(task.kind, {}), **task.attrs}
+    label = tid if task.kind == tid.rsplit("/", 1)[-1] else f"{tid}\n({task.kind})"
+    custom = attrs.get("label")
+    if isinstance(custom, str) and custom:
+        label = f"{custom[:MAX_LABEL]}\n[{tid}]"
+    if tid in graph.outputs:
+        label += f"\n→ {summary(graph.outputs[tid])}"
+    if asks is not None:
+        shown = asks if len(asks) <= 40 else asks[:39] + "…"
+        label += f"\nwaits for a person:\n{shown}"
+    shape = attrs.get("shape")
+    shape = shape if isinstance(shape, str) and shape in SAFE_SHAPES else "box"
+    color = attrs.get("color")
+    pen = f', color={quote(color)}, penwidth=2' \
+        if isinstance(color, str) and _COLOR.match(color) else ""
+    tip = attrs.get("tooltip")
+    tooltip = tip[:MAX_LABEL] if isinstance(tip, str) and tip else state
+    if state == "refused":
+        label += "\nits change was refused"
+        pen = f', color="{REFUSED}", fontcolor="{REFUSED}", penwidth=3'
+    return (f"  {quote('t:' + tid)} [label={quote(label)}, shape={shape}, "
+            f'style="rounded,filled", fillcolor="{STATE_FILL[state]}", '
+            f"tooltip={quote(tooltip)}{pen}];")
+
+
+def summary(value: object, limit: int = OUTPUT_WIDTH) -> str:
+    """An output in short, for a done task's label: ``[3 items]``, ``{rows, total}``,
+    ``22``, ``"alpha…"``."""
+    if isinstance(value, list):
+        return f"[{len(value)} item{'s' if len(value) != 1 else ''}]"
+    if isinstance(value, dict):
+        keys = ", ".join(list(value)[:4]) + (", …" if len(value) > 4 else "")
+        text = "{" + keys + "}"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 2] + "…" + text[-1]
+
+
+def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
+          picture: Picture, where: Sequence[Limits] = ()) -> list[str]:
+    htype = types[hole.type]
+    hid = f"h:{hole.id}"
+    aimed = picture.refusal is not None and picture.refusal.hole == hole.id
+    color = REFUSED if aimed else "#6b7280"
+    if hole.everywhere:
+        text = f"∗  {hole.id}: anything may be added,\nbefore tasks not yet started"
+        if where:
+            text += ", where\n" + "\n".join(where_lines(where))
+        out = [f"  {quote(hid)} [label={quote(text)}, shape={HOLE_SHAPE}, style=\"dashed\", "
+               f'color="{color}", fontcolor="#374151"];']
+        if picture.alternatives and where:
+            out.extend(_explanation(hole.id, where))
+        return out
+    if is_potential_edge(htype, hole):
+        a, b = hole.args
+        return [f"  {quote(node_of.get(a, 't:' + a))} -> {quote(node_of.get(b, 't:' + b))} "
+                f"[style=dashed, color=\"{color}\", label={quote(hole.id + ': maybe')}, "
+                f"tooltip={quote(hole.id + ': this edge may appear')}];"]
+    label = f"{hole.id} ({hole.type}) becomes\n{in_words(htype, hole, types)}"
+    if may_open_everywhere(htype, hole, types):
+        label += f"\n{ANYWHERE_LATER}"
+    if where:
+        label += ", where\n" + "\n".join(where_lines(where))
+    out = [f"  {quote(hid)} [label={quote(label)}, shape={HOLE_SHAPE}, style=\"dashed\", "
+           f'color="{color}", fontcolor="#374151"];']
+    # weight: the wildcard sits between the tasks it comes after and before
+    for arg, role in zip(hole.args, hole.roles, strict=True):
+        node = quote(node_of.get(arg, f"t:{arg}"))
+        if role is Role.AFTER:
+            out.append(f'  {node} -> {quote(hid)} [style=dashed, color="#6b7280", weight=2];')
+        else:
+            out.append(f'  {quote(hid)} -> {node} [style=dashed, color="#6b7280", weight=2];')
+    if picture.alternatives:
+        out.extend(_alternatives(hole, htype, types))
+        if where:
+            out.extend(_explanation(hole.id, where))
+    return out
+
+
+def _explanation(hole: str, where: Sequence[Limits]) -> list[str]:
+    """The constraints of a hole in words, one a line, as a small dashed cluster."""
+    cid = f"cluster_{hole}_where"
+    text = "\n".join(explained(where, hole))
+    return [f"  subgraph {quote(cid)} {{",
+            f'    style=dashed; color="#9ca3af"; fontsize=9; '
+            f"label={quote(f'{hole} grows only what keeps')};",
+            f"    {quote(f'w:{hole}')} [label={quote(text)}, shape=note, fontsize=9, "
+            f'color="#9ca3af"];',
+            "  }",
+            f"  {quote('h:' + hole)} -> {quote(f'w:{hole}')} "
+            f'[style=dotted, arrowhead=none, color="#d1d5db"];']
+
+
+def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType]) -> list[str]:
+    """Each production of the hole as a small dashed cluster beside it."""
+    out = []
+    for i, prod in enumerate(htype.allowed(hole.allowed)):
+        cid = f"cluster_{hole.id}_{i}"
+        pre = f"a:{hole.id}:{i}:"
+        out.append(f"  subgraph {quote(cid)} {{")
+        out.append(f'    style=dashed; color="#9ca3af"; fontsize=9; '
+                   f"label={quote(f'{hole.id} may become ({prod.name})')};")
+        frag = prod.fragment
+        for p in prod.params:
+            out.append(f"    {quote(pre + p)} [label={quote(p)}, shape=plaintext, "
+                       f"fontcolor=\"#6b7280\"];")
+        for t in frag.tasks:
+            out.append(f"    {quote(pre + t.local)} [label={quote(t.kind)}, shape=box, "
+                       f'style="rounded", fontsize=9];')
+        for j, h in enumerate(frag.holes):
+            child = types.get(h.type)
+            text = h.type if child is None else f"{h.type}\n{in_words(child, None, types)}"
+            out.append(f"    {quote(pre + f'#{j}')} [label={quote(text)}, shape={HOLE_SHAPE}, "
+                       f'style=dashed, fontsize=8];')
+            if child is not None and not child.everywhere:
+                for arg, role in zip(h.args, child.roles, strict=False):
+                    a, b = (pre + arg, pre + f"#{j}") if role is Role.AFTER else \
+                        (pre + f"#{j}", pre + arg)
+                    out.append(f"    {quote(a)} -> {quote(b)} [style=dashed];")
+        for u, v in frag.edges:
+            out.append(f"    {quote(pre + u)} -> {quote(pre + v)};")
+        if not frag.tasks and not frag.holes:
+            out.append(f"    {quote(pre + 'nothing')} "
+                       f"[label={quote(alternative_in_words(prod, types))}, shape=plaintext];")
+        out.append("  }")
+        first = (frag.tasks[0].local if frag.tasks else
+                 "nothing" if not frag.holes else prod.params[0] if prod.params else "#0")
+        out.append(f"  {quote('h:' + hole.id)} -> {quote(pre + first)} "
+                   f'[style=dotted, arrowhead=none, color="#d1d5db"];')
+    return out
+
+
+def _collapse(graph: Graph, above: int, keep: set[str]) -> dict[str, list[str]]:
+    """Groups of sibling tasks (same kind, predecessors and successors) to draw as one;
+    the tasks in ``keep`` are drawn alone."""
+    if len(graph.tasks) <= above:
+        return {}
+    by_key: dict[tuple[str, frozenset[str], frozenset[str]], list[str]] = {}
+    for tid, task in graph.tasks.items():
+        if tid in keep:
+            continue
+        key = (task.kind, frozenset(graph.pred[tid]), frozenset(graph.succ[tid]))
+        by_key.setdefault(key, []).append(tid)
+    groups = {}
+    for (kind, _, _), members in by_key.items():
+        if len(members) >= 3:
+            groups[f"{kind}#{members[0]}"] = members
+    grouped = {t for members in groups.values() for t in members}
+    for run in _runs(graph, grouped | keep):
+        groups[f"{graph.tasks[run[0]].kind}~{run[0]}"] = run
+    return groups
+
+
+def _runs(graph: Graph, taken: set[str]) -> list[list[str]]:
+    """Maximal runs a -> b -> c ... of 3+ same-kind tasks, each with one predecessor and
+    one successor inside the run and no hole attached: drawn as one node."""
+    def linear(t: str) -> bool:
+        return (t not in taken and not graph.holes_at(t)
+                and len(graph.pred[t]) <= 1 and len(graph.succ[t]) <= 1)
+
+    runs = []
+    seen: set[str] = set()
+    for t in graph.tasks:
+        if t in seen or not linear(t):
+            continue
+        kind = graph.tasks[t].kind
+        # walk back to the start of the run, then forward to its end
+        start = t
+        while True:
+            p = next(iter(graph.pred[start]), None)
+            if p is None or p in seen or not linear(p) or graph.tasks[p].kind != kind:
+                break
+            start = p
+        run = [start]
+        seen.add(start)
+        while True:
+            nxt = next(iter(graph.succ[run[-1]]), None)
+            if nxt is None or nxt in seen or not linear(nxt) or graph.tasks[nxt].kind != kind:
+                break
+            run.append(nxt)
+            seen.add(nxt)
+        if len(run) >= 3:
+            runs.append(run)
+    return runs
+
+
+def loops(graph: Graph, keep: Set[str] = frozenset()) -> dict[str, list[str]]:
+    """Loops unrolled at run time, to draw folded: two or more tasks of one local name
+    made by one chain of holes (a hole of type L made by expanding an L hole continues
+    its chain: ``L.1/step``, ``L.1.2/step``, ...), each running right after the one
+    before. Keyed by the chain's first hole and the local name, in iteration order."""
+    chains: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for tid in graph.tasks:
+        if tid in keep:
+            continue
+        hole_id, slash, local = tid.rpartition("/")
+        prefix, sep, segment = hole_id.rpartition("/")
+        parts = segment.split(".")
+        if not slash or len(parts) not in (2, 3) or not all(p.isdigit() for p in parts[1:]):
+            continue
+        depth = int(parts[2]) if len(parts) == 3 else 1
+        chains.setdefault((f"{prefix}{sep}{parts[0]}.{parts[1]}", local), []).append(
+            (depth, tid))
+    found = {}
+    for (root, local), members in chains.items():
+        if len(members) < 2:
+            continue
+        ids = [t for _, t in sorted(members)]
+        if all(b in graph.succ[a] for a, b in itertools.pairwise(ids)):
+            found[f"{root}/{local}"] = ids
+    return found
+
+
+def _loop_node(graph: Graph, key: str, members: Sequence[str]) -> list[str]:
+    """A loop folded: one node for its iterations, and an edge back to itself."""
+    states = Counter(_state(graph, t) for t in members)
+    last = _state(graph, members[-1])
+    kind = graph.tasks[members[0]].kind
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    label = f"{kind} (loop {key.rsplit('/', 1)[0]})\n{len(members)} iterations ({counts})"
+    if members[-1] in graph.outputs:
+        label += f"\n→ {summary(graph.outputs[members[-1]])}"
+    node = quote("l:" + key)
+    return [f"  {node} [label={quote(label)}, shape=box, style=\"rounded,filled,bold\", "
+            f'fillcolor="{STATE_FILL[last]}", tooltip={quote(", ".join(members[:50]))}];',
+            f"  {node} -> {node} [label={quote(f'×{len(members)}')}, style=bold, "
+            'color="#6b7280", dir=back, headport=n, tailport=n];']
+
+
+def _group_node(graph: Graph, key: str, members: Sequence[str]) -> str:
+    states = Counter(_state(graph, t) for t in members)
+    kind = graph.tasks[members[0]].kind
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    main = max(states, key=lambda s: states[s])
+    row = " in a row" if "~" in key else ""
+    label = f"{kind} ×{len(members)}{row}\n({counts})"
+    return (f"  {quote('g:' + key)} [label={quote(label)}, shape=box3d, "
+            f'style="filled", fillcolor="{STATE_FILL[main]}"];')
+
+
+# ====================================================================== heading and legend
+def quote_html(text: str) -> str:
+    """Text for an HTML-like label that shows ``text`` literally, whatever it holds
+    (markup escaped, characters XML forbids shown as escapes, lines broken).
+
+    >>> quote_html('<b>&#1;\\x01\\nnext')
+    '&lt;b&gt;&amp;#1;\\\\x01<BR ALIGN="LEFT"/>next'
+    """
+    text = _UNSHOWABLE.sub(_escape, text[:MAX_LABEL * 4])
+    text = html.escape(text.replace("\r\n", "\n").replace("\r", "\n"), quote=True)
+    return text.replace("\n", '<BR ALIGN="LEFT"/>')
+
+
+def _heading(picture: Picture) -> str | None:
+    """The one HTML-like label: the title (BROKEN and why, for a broken run) and the
+    legend, one row each above the picture, outside its layout."""
+    rows = []
+    refusal = picture.refusal
+    if refusal is not None:
+        title = f"BROKEN: {refusal.headline()}" + \
+            (f" ({picture.title})" if picture.title else "")
+        rows.append(f'<FONT COLOR="{REFUSED}" POINT-SIZE="13"><B>{quote_html(title)}</B></FONT>')
+        why = '<BR ALIGN="LEFT"/>'.join(quote_html(line) for line in caption(refusal))
+        rows.append(f'<FONT COLOR="{REFUSED}" POINT-SIZE="9">{why}</FONT>')
+    elif picture.title:
+        rows.append(f'<FONT POINT-SIZE="12">{quote_html(picture.title)}</FONT>')
+    if picture.legend:
+        extra = (("refused",) if refusal is not None else ()) + \
+            (("waiting",) if picture.waiting else ())
+        rows.append(legend((*RUN_STATES, *extra)))
+    if not rows:
+        return None
+    cells = "".join(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{row}</TD></TR>' for row in rows)
+    return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">{cells}</TABLE>>'
+
+
+def legend(states: Sequence[str] = RUN_STATES) -> str:
+    """The legend, one small row: a cell per task state, a hole, a potential edge."""
+    cells = []
+    for state in states:
+        pen = f' COLOR="{REFUSED}" BORDER="2"' if state == "refused" else ' BORDER="1"'
+
+        cells.append(f'<TD STYLE="rounded" BGCOLOR="{STATE_FILL[state]}"{pen}>'
+                     f'<FONT POINT-SIZE="8">{state}</FONT></TD>')
+    cells.append('<TD BORDER="1" STYLE="dashed" COLOR="#6b7280"><FONT POINT-SIZE="8">'
+                 "hole: what may still appear</FONT></TD>")
+    cells.append('<TD><FONT POINT-SIZE="8" COLOR="#6b7280">⇢ edge that may appear</FONT></TD>')
+    return (f'<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>{"".join(cells)}'
+            "</TR></TABLE>")
+
+
+def render(dot: str, fmt: str) -> bytes:
+    """Lay out and render DOT with the real ``dot`` binary (svg, png, pdf, ...)."""
+    if fmt == "dot":
+        return dot.encode()
+    import graphviz
+
+    data: bytes = graphviz.Source(dot).pipe(format=fmt)
+    return data
+
