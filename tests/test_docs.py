@@ -8,6 +8,7 @@ test below — a block no test claims fails ``test_every_block_is_executed_somew
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import importlib.util
 import json
@@ -26,8 +27,9 @@ import click
 import pytest
 
 from grammarflow.cli import main
-from grammarflow.core import guards, notation
+from grammarflow.core.guards import parse_guard
 from grammarflow.core.notation import parse_types
+from grammarflow.errors import NotationError
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Every page the suite executes: the README and each page of docs/.
@@ -149,6 +151,38 @@ def test_every_link_leads_somewhere_in_the_repository(page: str) -> None:
             assert anchor in _anchors(linked), f"{page}: {target}: no such heading"
 
 
+# -- the modules point to the pages ---------------------------------------------------
+
+#: A page of docs/ or proofs/ that the code cites, with the section it names, if any.
+CITE = re.compile(r'((?:docs|proofs)/[\w.-]+\.md)(?:,\s+"([^"]+)")?')
+MODULES = sorted((ROOT / "grammarflow").rglob("*.py"))
+
+
+def _headings(page: Path) -> set[str]:
+    return {h.strip() for h in re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"),
+                                          re.M)}
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_a_module_docstring_is_a_few_lines(module: Path) -> None:
+    """What the module is for, and where its long story lives (docs/, proofs/)."""
+    doc = ast.get_docstring(ast.parse(module.read_text(encoding="utf-8"))) or ""
+    assert len(doc.splitlines()) <= 12, f"{module.name}: {len(doc.splitlines())} lines"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_the_code_cites_pages_of_the_repository(module: Path) -> None:
+    """A page the code names exists, and so does the section it names; no design file
+    outside the repository is cited."""
+    source = module.read_text(encoding="utf-8")
+    assert not re.search(r"\bDESIGN\b|REFERENCES\.md|README", source), module
+    for page, section in CITE.findall(source):
+        assert (ROOT / page).is_file(), f"{module.name} cites {page}, which does not exist"
+        if section:
+            title = " ".join(section.split())
+            assert title in _headings(ROOT / page), f"{module.name}: {page} has no {title!r}"
+
+
 def test_the_two_commands_are_what_ci_runs() -> None:
     commands = [line.split("#")[0].strip() for line in
                 block("README.md", "bash dev.sh example   # install everything").splitlines()]
@@ -161,26 +195,51 @@ def test_the_two_commands_are_what_ci_runs() -> None:
     assert "bash dev.sh example" in usage.stderr and "bash dev.sh test" in usage.stderr
 
 
-def _grammar_lines(text: str) -> list[str]:
-    """A grammar's rules, each squeezed to single spaces."""
-    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+def _terminals(grammar: str) -> set[str]:
+    """The quoted terminals of a grammar block: ``'::='``, ``'when'``, ``'('``..."""
+    return set(re.findall(r"'([^'\s]+)'", grammar))
 
 
-def _docstring_grammar(doc: str, first: str) -> list[str]:
-    start = doc.index(first)
-    start = doc.rindex("\n", 0, start) + 1
-    end = doc.index("\n\n", start)
-    return _grammar_lines(textwrap.dedent(doc[start:end]))
+#: The notation, one example for each rule; together they use every terminal.
+NOTATION_EXAMPLES = [
+    "X(a, b) ::= a -> A -> b | a -> B -> b",
+    "X(a; b) ::= *",
+    "Any(*) ::= *",
+    "T() ::= nothing",
+    "Dyn(a; b) ::= * where only M, N; at most 100 M",
+    "Y(a, b) ::= [default] a -> b | [two] a -> m:M -> b, Y(m, b)",
+    "S(a, b) ::= [big, when a > 10] a -> Big -> b | [small, else] a -> Small -> b",
+    "L(a, b) ::= [default] a -> b | [if depth <= 3] a -> s, L(s, b)",
+]
+#: Guards, one example for each rule; together they use every terminal.
+GUARD_EXAMPLES = [
+    "when a > 1", "if depth <= 3", "else", "when not a or b and c",
+    "when a in [1, 2] and a not in []", "when len(a) != 2",
+    "when count(a -> K) < count(K -> b)", "when -a.x[0] + 1 - 2 >= -1",
+    "when true == false or null == (1)", "when 'x' < \"y\"",
+]
 
 
 def test_the_notation_grammar_is_the_parser_s() -> None:
-    page = block("docs/notation.md", NOTATION)
-    assert _grammar_lines(page) == _docstring_grammar(notation.__doc__ or "", "production  :=")
+    """The parser reads an example of every rule of docs/notation.md's grammar, and
+    prints each back as written."""
+    grammar = block("docs/notation.md", NOTATION)
+    missing = {t for t in _terminals(grammar) if not any(t in e for e in NOTATION_EXAMPLES)}
+    assert missing == set(), f"no example uses {sorted(missing)}"
+    for example in NOTATION_EXAMPLES:
+        (parsed,) = parse_types([example]).values()
+        assert repr(parsed) == example
 
 
 def test_the_guard_grammar_is_the_parser_s() -> None:
-    page = block("docs/data.md", GUARDS)
-    assert _grammar_lines(page) == _docstring_grammar(guards.__doc__ or "", "guard   :=")
+    """The parser reads an example of every rule of docs/data.md's guard grammar."""
+    grammar = block("docs/data.md", GUARDS)
+    missing = {t for t in _terminals(grammar) if not any(t in e for e in GUARD_EXAMPLES)}
+    assert missing == set(), f"no example uses {sorted(missing)}"
+    for example in GUARD_EXAMPLES:
+        parse_guard(example)
+    with pytest.raises(NotationError):
+        parse_guard("when len(a) == 2 != 3")  # comparisons do not chain: compare := sum [op sum]
 
 
 def test_every_production_the_docs_write_is_accepted() -> None:
