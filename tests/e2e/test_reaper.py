@@ -107,7 +107,7 @@ def test_kill_trees_leaves_nothing_of_a_tree_running(children_from: str) -> None
 def test_a_sweep_without_children_costs_one_system_call() -> None:
     """With nothing to keep and no child at all, a sweep reads no /proc: `_childless`."""
     done = subprocess.run([sys.executable, "-c",
-                           "from grammarflow import reaper\n"
+                           "from grammarflow.runtime import reaper\n"
                            "reaper._family = None\n"  # would fail if called
                            "print(reaper.sweep(()))"],
                           capture_output=True, text=True, timeout=60)
