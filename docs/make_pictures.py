@@ -1,4 +1,4 @@
-"""Regenerate the README's pictures with grammarflow's own renderer.
+"""Regenerate the pictures of the README and docs/ with grammarflow's own renderer.
 
     .venv/bin/python docs/make_pictures.py
 

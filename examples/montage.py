@@ -5,7 +5,7 @@ difference of every two overlapping images (mDiffFit), gathers the fits (mConcat
 models the background (mBgModel), corrects each image (mBackground), lists them
 (mImgtbl) and adds them into the mosaic (mAdd). Which images overlap is known only
 once the survey is read, and joining each mDiffFit to two overlapping mProject is a
-shape no graph grammar generates (README, "Constraint promises"). So the grammar
+shape no graph grammar generates (docs/constraints.md). So the grammar
 promises it as constraints on one open hole after `survey`:
 
     survey ─> mProject ×N ─> mDiffFit per overlapping pair ─> mConcatFit ─> mBgModel

@@ -1,5 +1,5 @@
-"""The six promises of the brief, each a constraint on one open hole (README,
-"Constraint promises"). The workflow is always
+"""The six promises of the brief, each a constraint on one open hole
+(docs/constraints.md). The workflow is always
 
     start ──> A        and an open hole Dyn after start and A, before B
                        (Dyn(s, a; b): s is start, a is A, b is B)

@@ -1,18 +1,8 @@
 """The command line: parse, call the library, print. Every command has ``--json``.
 
-Exit codes of ``run`` and ``resume``: 0 the run succeeded, 1 a task failed (after its
-retries), 2 usage error (bad workflow file, no such run, a database that cannot be
-read or written) or the run belongs to another orchestrator (``resume`` refused while
-its owner lives, or this one was deposed), 3 a promise was broken, 70 an internal error
-of grammarflow (a bug; the run's status is ``error`` and ``resume`` continues), 74 the
-journal could not be written and not even the run's status could be recorded (the run
-stays resumable), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP, or a journal write
-failed; ``resume`` continues).
-
-Every error is one line ``error: ...`` on stderr; with ``--json`` it is also
-``{"error": ...}`` on stdout, usage errors included (click raises those before a
-command runs: ``_Commands.main`` catches them). ``check`` exits 2 with an error (one
-line a kind without a command), 0 with warnings.
+The commands and their exit codes: docs/operations.md. Every error is one line
+``error: ...`` on stderr; with ``--json`` also ``{"error": ...}`` on stdout, usage errors
+included (click raises those before a command runs: ``_Commands.main`` catches them).
 """
 
 from __future__ import annotations

@@ -1,25 +1,13 @@
 """The task-side SDK: what a task process imports to talk to the orchestrator.
 
-Stdlib only and lazy: importing it costs next to nothing; JSON and the channel are
-set up on first use. Every request blocks until the orchestrator replies; a refused
-request raises :class:`Refused` (the orchestrator has then already ended the workflow
-with a broken promise, and will stop this process).
+Stdlib only and lazy: importing it costs next to nothing. Every request blocks until the
+orchestrator replies; a refused one raises :class:`Refused`. Every call:
+docs/tutorial.md, "Writing tasks".
 
     from grammarflow import task
 
     ctx = task.context()                       # run, task id, kind, attrs, inputs
-    n = random.Random(ctx.task).randint(0, 3)
-    task.add(tasks={f"m{i}": "M" for i in range(n)},
-             edges=[e for i in range(n) for e in ((ctx.task, f"m{i}"), (f"m{i}", "B"))])
     task.expand(ctx.hole("X"), "2")            # the hole of type X after this task
-    parsers = task.find(kind="parse")          # tasks made by others, oldest first
-    task.progress(1, 3); task.log("fetched")
-    task.output({"rows": 3})                   # this task's output (once; validated)
-    task.style(color="#16a34a", label="fetched 3 rows")  # how it is drawn
-
-Tasks never need to spell or split ids: a task's own id is ``ctx.task``; the tasks and
-holes next to it are ``ctx.after``, ``ctx.before`` and ``ctx.holes``; what its own
-requests made, their results name; tasks that other tasks made, :func:`find` names.
 """
 
 from __future__ import annotations
@@ -50,7 +38,7 @@ class Context:
 
     ``run``, ``task`` (its id), ``kind``, ``attrs``, ``attempt`` (from 1); ``inputs``:
     the values of its declared inputs, bound along its edges (validated outputs of the
-    tasks it runs after; see the README's "Data between tasks");
+    tasks it runs after; see docs/data.md);
     ``holes``: the holes after it (id -> type), the ones it may expand; ``after`` and
     ``before``: the tasks it runs right after and right before (id -> kind, oldest
     first). A task with so many neighbours that they do not fit its environment asks

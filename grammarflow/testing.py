@@ -1,28 +1,8 @@
 """Hypothesis strategies over a workflow's grammar: property-test your workflow's shape.
 
->>> from hypothesis import given
->>> from grammarflow import define, repeat_parallel
->>> from grammarflow.testing import finished_graphs
->>> grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
->>> @given(finished_graphs(grammar))
-... def test_b_is_always_last(graph):
-...     assert not graph.succ["B"]
->>> test_b_is_always_last()
-
-Strategies:
-
-* :func:`finished_graphs` — hole-free graphs the grammar can produce (its language);
-  :func:`derivations` gives the whole :class:`~grammarflow.core.grammar.Derivation`.
-* :func:`runs` — finished runs through the scheduler's rules (tasks done in an order
-  the orchestrator could choose, holes expanded by running tasks, defaults taken);
-  :func:`partial_runs` stops them at a random point.
-* :func:`message_runs` — runs in which tasks send random messages, legal and not:
-  each :class:`Outcome` says what was sent, what it was built to exercise (its
-  ``tags``, see :data:`TAGS`), whether it was built to break a promise, whether it was
-  accepted, and the graph and grammar before and after. Use it to check that *no*
-  message sequence breaks your invariant.
-* :func:`fragments` and :func:`closed_types` — well-formed random fragments and hole
-  types, the pieces of random grammars.
+:func:`finished_graphs`, :func:`derivations`, :func:`runs`, :func:`partial_runs`,
+:func:`message_runs`, and the pieces of random grammars (:func:`fragments`,
+:func:`closed_types`): docs/testing.md.
 """
 
 from __future__ import annotations
@@ -104,7 +84,16 @@ def derivations(draw: st.DrawFn, grammar: Grammar, max_tasks: int = 30) -> Deriv
 
 
 def finished_graphs(grammar: Grammar, max_tasks: int = 30) -> st.SearchStrategy[Graph]:
-    """Hole-free graphs in the grammar's language (no task has run yet)."""
+    """Hole-free graphs in the grammar's language (no task has run yet).
+
+    >>> from hypothesis import given
+    >>> from grammarflow import define, repeat_parallel
+    >>> grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    >>> @given(finished_graphs(grammar))
+    ... def test_b_is_always_last(graph):
+    ...     assert not graph.succ["B"]
+    >>> test_b_is_always_last()
+    """
     return derivations(grammar, max_tasks).map(lambda d: d.graph)
 
 

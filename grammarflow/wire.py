@@ -1,38 +1,8 @@
 """The wire protocol between a task and the orchestrator (stdlib only; both ends).
 
-Framing, version 1:
-
-* **task -> orchestrator**: lines on the task's stdout. A protocol line starts with
-  :data:`PREFIX` (the ASCII record separator U+001E, then ``gf1 ``) followed by one JSON
-  object. Any other line on stdout is ordinary output: it is logged, never parsed.
-  The task SDK moves file descriptor 1 onto stderr when it connects, so ``print()``
-  and child processes cannot interleave with protocol lines at all.
-* **orchestrator -> task**: replies on the task's stdin, one JSON object per line.
-
-Requests carry an ``id`` and get exactly one reply ``{"id", "ok", "result"|"error"}``;
-``log`` and ``progress`` are one-way (no reply, so a burst of them never blocks).
-``expand``, ``add``, ``narrow``, ``refine`` and ``constrain`` change the graph (the
-last adds constraints to an open hole: ``{"op": "constrain", "hole", "constraints":
-["only M, N", ...]}``); ``find`` only reads it
-(``{"op": "find", "kind"?, "after"?, "before"?}`` -> ``{"tasks": {id: kind}}``, oldest
-first). ``output`` gives the task's output (``{"op": "output", "value": <JSON>}``, once;
-the orchestrator validates it against the kind's declared type and replies with the
-value as it will be journaled); ``inputs`` asks for the values of the task's inputs
-(``{"inputs": {name: value}}``), for when they did not fit its environment. ``style``
-sets cosmetics of a task or an edge (``{"op": "style", "task" | "edge": [u, v],
-"attrs": {...}}``, :mod:`grammarflow.core.cosmetics`).
-
-The task's context (:data:`ENV_TASK`) names its neighbourhood: ``holes`` (the holes
-after it, id -> type), ``after`` and ``before`` (the tasks it runs right after and
-right before, id -> kind, oldest first). ``after`` or ``before`` is left out when its
-JSON exceeds :data:`MAX_NEIGHBOURS` bytes; the SDK then asks with ``find``. ``inputs``
-(name -> value) is there when the kind declares inputs and their JSON fits in
-:data:`MAX_INPUTS` bytes (else ``"inputs_by_request": true``).
-
-Limits (a message over one is malformed, with the limit named): a line of
-:data:`MAX_LINE` bytes; a task's attrs nested at most :data:`MAX_DEPTH` deep and of
-at most :data:`MAX_ATTRS` bytes of JSON (they reach the task in its environment, where
-one variable may hold 128 KiB on Linux); progress as finite numbers.
+Version 1: JSON lines over the task's stdio, a protocol line being :data:`PREFIX` then
+one JSON object; a request gets exactly one reply, ``log`` and ``progress`` none. The
+messages, the task's context and the limits: docs/architecture.md, "The protocol".
 """
 
 from __future__ import annotations
@@ -47,7 +17,7 @@ PREFIX_BYTES = PREFIX.encode()
 
 #: The largest protocol line the orchestrator reads; a longer one fails the attempt.
 MAX_LINE = 8 * 1024 * 1024
-#: The largest attrs of one task, in bytes of JSON (see the module's docstring).
+#: The largest attrs of one task, in bytes of JSON (they reach it in its environment).
 MAX_ATTRS = 64 * 1024
 #: The deepest nesting of a task's attrs (deeper would exhaust the stack later on).
 MAX_DEPTH = 64

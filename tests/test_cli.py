@@ -70,7 +70,7 @@ def test_build_output_and_pictures_rendered_next_to_the_examples_are_ignored_by_
     assert sorted(ignored.stdout.split()) == sorted(paths), ignored.stderr
     kept = subprocess.run(["git", "check-ignore", "--no-index", "docs/pictures/static-before.svg"],
                           cwd=root, capture_output=True, text=True, check=False)
-    assert kept.stdout == ""  # the README's pictures stay tracked
+    assert kept.stdout == ""  # the docs' pictures stay tracked
 
 
 # ============================================ check finds what run would refuse

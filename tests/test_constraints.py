@@ -230,8 +230,7 @@ def test_each_form_round_trips_through_its_text(text: str) -> None:
 def test_the_canonical_text_of_constraints_is_what_was_written(texts: list[str]) -> None:
     """Every form, with random names, numbers and bounds: constraints read back from
     their canonical text (as the notation, `status` and refusals print them) are the
-    same constraints, and that text is what a person writes (README, "Constraint
-    promises")."""
+    same constraints, and that text is what a person writes (docs/constraints.md)."""
     for text in texts:
         constraints = parse_constraints(text)
         assert format_constraints(constraints) == text

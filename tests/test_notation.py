@@ -194,7 +194,7 @@ def written_roles(htype: HoleType) -> bool:
 @example(guarded_by("when a == '#1'"))  # read back, the line was cut at the '#'
 @given(promised_grammars())
 def test_the_notation_of_a_grammar_reads_back_as_the_same_grammar(grammar: Grammar) -> None:
-    """The notation is canonical text (README, "The notation"): a grammar printed (its
+    """The notation is canonical text (docs/notation.md, "The notation"): a grammar printed (its
     start graph and each hole type, as `check` and reprs print them) and read back is
     the same grammar — random grammars with guards, conditions and constraints."""
     assume(all(written_roles(t) for t in grammar.types.values()))

@@ -1,35 +1,10 @@
 """Constraint promises on open holes: which kinds, which edges, how many neighbours.
 
-A production says what a hole may *become*; a constraint says what an open hole may
-*not* do while it grows. Each constraint has a short text form, used in the notation
-(``Dyn(a; b) ::= * where only M, N; at most 100 M``), in the journal and in refusals:
-
-===============================================  ============================================
-``only M, N``                                    every task the hole makes is of kind M or N
-``no new tasks``                                 it makes no task
-``at most 100 M`` / ``at most 100 tasks``        it makes at most 100 tasks of kind M / at all
-``only M -> N, a -> M``                          every edge it makes is one of these
-``no new edges``                                 it makes no edge
-``no edges from A`` / ``no edges into b``        no edge it makes leaves A / enters b
-``each D has 2 P before, 1 C after``             every D it makes ends with exactly 2
-                                                 predecessors of kind P and 1 successor of
-                                                 kind C (``at least 2 P``, ``at most 2 P``)
-===============================================  ============================================
-
-A name in an edge constraint is a parameter of the hole's type (the task attached
-there) or else a kind (any task of that kind). What "the hole makes" is everything
-grown inside it: by ``add`` through it, by its refinement and by every hole that
-refinement (or its expansions) created — the hole's *scope*. Scopes nest: an open hole
-created inside a constrained one keeps the outer constraints and adds its own.
-
-When each is decided (proofs/10-constraints.md): kinds, counts and edges on the change
-that makes the task or edge (counts only grow); a neighbour count's upper bound on
-every new edge at the task, wherever it comes from; its lower bound on predecessors
-when the task would start (no edge may enter a started task, so they are final then),
-on successors when the scope closes (its last hole is gone).
-
-This module is pure: :class:`ConstraintState` keeps the counts of a derivation and
-records an undo action for each change through the hook it is given.
+Each constraint has one text form (``only M, N``, ``at most 100 M``, ``each D has 2 P
+before``), used in the notation, the journal and refusals. The forms and when each is
+decided: docs/constraints.md; why deciding them then is enough: proofs/10-constraints.md.
+Pure: :class:`ConstraintState` keeps a derivation's counts and records an undo action
+for each change through the hook it is given.
 """
 
 from __future__ import annotations

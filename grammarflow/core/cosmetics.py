@@ -1,25 +1,9 @@
 """Cosmetics: how a task or an edge is drawn — never what runs or when.
 
-A task may carry ``label``, ``color``, ``shape`` and ``tooltip``; an edge ``label``,
-``color`` and ``style``. They are set at registration (``define(styles=...)``, a task's
-attrs in the start graph or a production) or at run time: by a
-:class:`~grammarflow.core.steps.Style` step (``task.style(...)`` in a task), or as the attrs
-of a task a change makes (``task.add``, ``task.expand``, ``task.refine``). Every run-time
-way keeps the grammar's cosmetic promises, checked in one place
-(:func:`promise_refusal`). A ``Style`` step is a style and nothing else, so its values
-are checked too (:func:`style_refusal`: a colour is ``#rrggbb`` or a name, a shape one
-of a safe set, a text at most :data:`MAX_TEXT` characters); a task's attrs are also its
-data, so what of them cannot be drawn is kept and not drawn (the picture reads them
-defensively). What is registered keeps the palette (:func:`registration_problem`).
-Colours are compared by meaning in their notation: ``#16A34A`` is ``#16a34a`` and
-``Red`` is ``red`` (graphviz reads names in any case), but a name is never taken for a
-``#rrggbb`` code (graphviz's X11 names are not all the web's: a palette lists each form
-it allows).
-
->>> cosmetics_problem({"color": "#ff0000", "label": "fetch"}, edge=False) is None
-True
->>> cosmetics_problem({"shape": "star"}, edge=False)[:40]
-"shape 'star' is not one of box, circle, "
+Every way a style enters a run keeps the grammar's cosmetic promises, checked in one
+place (:func:`promise_refusal`); a ``Style`` step's values are checked
+(:func:`style_refusal`), and what a workflow registers keeps its palette
+(:func:`registration_problem`). The rules: docs/picture.md, "Cosmetics".
 """
 
 from __future__ import annotations
@@ -41,7 +25,13 @@ EDGE_KEYS = ("label", "color", "style")
 
 
 def cosmetics_problem(attrs: Mapping[str, Any], *, edge: bool) -> str | None:
-    """Why ``attrs`` cannot style a task (or an edge), or None."""
+    """Why ``attrs`` cannot style a task (or an edge), or None.
+
+    >>> cosmetics_problem({"color": "#ff0000", "label": "fetch"}, edge=False) is None
+    True
+    >>> cosmetics_problem({"shape": "star"}, edge=False)[:40]
+    "shape 'star' is not one of box, circle, "
+    """
     keys = EDGE_KEYS if edge else TASK_KEYS
     what = "an edge" if edge else "a task"
     if not attrs:

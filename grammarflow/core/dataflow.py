@@ -1,30 +1,9 @@
 """Data between tasks: what each kind takes and gives, and how inputs bind along edges.
 
-A kind's :class:`Signature` names its inputs and declares their types and the type of
-its output, as JSON Schemas (made from Python annotations by
-:mod:`grammarflow.workflow.annotations`). Outputs are JSON values, set by the task and kept in
-the graph (:class:`~grammarflow.core.steps.Output`).
-
-The binding rule. A task ``t`` runs after its predecessors (edges ``u -> t``). A
-predecessor ``u`` *feeds* input ``p`` of ``t`` when ``u``'s local name (its id after the
-last ``/``) or its kind is ``p``. Then, by how ``p`` gathers:
-
-* ``one`` (a plain type, ``x: int``): exactly one predecessor feeds ``p``; ``p`` is its
-  output. (An optional input, a parameter with a default, may be fed by none.)
-* ``all`` (``All[int]``): every predecessor that feeds ``p``, oldest first (creation
-  order); ``p`` is the list of their outputs (empty if none does).
-* ``item`` (``Item[str]``): exactly one predecessor ``u`` feeds ``p`` and its output is
-  a list; ``p`` is its element ``i``, where ``i`` is ``t``'s place (from 0, oldest
-  first) among the tasks of ``t``'s kind that ``u`` runs right before. This is how the
-  instances of a map each get their element.
-
-Types are checked three times, each refusing a different mistake before it costs
-anything: when a workflow is registered (every edge the grammar can make, with the
-kinds its parameters can be bound to: :func:`static_problems`); when a step adds an
-edge (:func:`edge_problem`); when a task would start (:func:`bind`: an input no
-predecessor feeds, an element past the end of a list). Values themselves are
-validated against the declared types on the orchestrator's side, when a task sets its
-output (pydantic, :mod:`grammarflow.workflow.annotations`).
+A kind's :class:`Signature` declares its inputs and output as JSON Schemas. Types are
+checked when a workflow is registered (:func:`static_problems`), when a step adds an
+edge (:func:`edge_problem`) and when a task would start (:func:`bind`). The binding
+rule: docs/data.md and proofs/11-data.md.
 """
 
 from __future__ import annotations

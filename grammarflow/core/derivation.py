@@ -1,23 +1,10 @@
 """A grammar applied to a graph: steps, atomicity, instantiation, and the ids it makes.
 
-A :class:`Derivation` holds the sentential form (:class:`~grammarflow.core.graph.Graph`), the
-grammar as narrowed so far, and the accepted steps. Every change goes through
-:meth:`Derivation.apply`: it happens entirely, or raises
+Every change goes through :meth:`Derivation.apply`: it happens entirely, or raises
 :class:`~grammarflow.errors.BrokenPromise` and leaves graph and grammar as they were.
-
-Roles make acyclicity local (proofs/05-acyclicity.md): in a well-formed fragment every
-edge leaves an *after* parameter or a new node and enters a new node or a *before*
-parameter, so replacing a hole never closes a cycle, whatever the size of the graph.
-
-Ids are a function of the derivation tree (proofs/04-confluence.md), never of the
-order in which steps happen: a task is ``<hole id>/<local name>`` (start tasks keep
-their names); a start hole of type ``T`` is ``T.i`` (the i-th hole of type ``T`` in the
-start graph); a hole created by expanding hole ``h`` is ``h/T.i`` (the i-th hole of
-type ``T`` in the fragment) — except the one hole of ``h``'s own type that a
-production re-creates (``Ms_more(a, b) ::= a -> M -> b, Ms_more(a, b)``), which
-continues ``h``'s chain: ``Ms.1/Ms_more.1`` -> ``Ms.1/Ms_more.1.2`` -> ``...1.3``. So a
-repetition's ids stay short, and two tasks running at once that expand different holes
-can never be handed the same id.
+Roles make acyclicity local (proofs/05-acyclicity.md) and ids are a function of the
+derivation tree (proofs/04-confluence.md; the rule: docs/notation.md). How a change
+request reaches it: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -101,7 +88,7 @@ def compile_fragment(fragment: Fragment, outside: Sequence[str],
 
 def child_hole_id(parent: Hole | None, htype: str, index: int, count: int) -> str:
     """The id of the ``index``-th of ``count`` new holes of type ``htype`` made by
-    expanding ``parent`` (``None``: the start graph). See the module docstring."""
+    expanding ``parent`` (``None``: the start graph). The rule: docs/notation.md."""
     if parent is None:
         return f"{htype}.{index}"
     if htype == parent.type and count == 1:
@@ -426,7 +413,7 @@ class Derivation:
 
     @classmethod
     def replay(cls, grammar: Grammar, steps: Iterable[Step]) -> Derivation:
-        """Fold accepted steps over the start graph (DESIGN §6.7)."""
+        """Fold accepted steps over the start graph (proofs/07-replay.md)."""
         d = cls(grammar)
         for s in steps:
             d.apply(s)

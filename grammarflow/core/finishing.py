@@ -1,21 +1,9 @@
 """Whether a hole made inside constrained scopes can still finish there.
 
-A production says what a hole may become; the constraints of the scopes a hole is made
-in (:mod:`grammarflow.core.constraints`) say what may not be made there. A hole every way to
-finish of which breaks one of them — given the tasks it is glued to — is *stranded*: no
-change could ever replace it within the promises, so the run could not end. The
-derivation refuses the step that would make one (as narrowing refuses a promise that
-leaves a hole no way to finish): a closed hole ``X(s2)`` whose every production adds an
-edge from its parameter, made in a scope that promised ``no edges from s2``.
-
-The analysis is a least fixpoint, like :func:`~grammarflow.core.wellformed.productive_types`,
-over *states*: a hole type with, for each parameter, the task glued there as far as the
-constraints can tell — its kind, and its id if a scope names it (``bound``), else None.
-A state can finish if its type is open (an open hole may always close with nothing) or
-one of its productions breaks no constraint by what it makes itself and makes only holes
-whose states can finish. Counts (``at most``) are judged within one production, and
-neighbour counts (``each``) not at all: those are decided as the run goes (a constraint
-this cannot judge never strands a hole here). Pure: no graph, no I/O.
+A hole every way to finish of which breaks a constraint of its scopes is *stranded*,
+and the derivation refuses the step that would make one (docs/constraints.md). A least
+fixpoint, like :func:`~grammarflow.core.wellformed.productive_types`, over a hole type
+and what the constraints tell of the tasks glued to it. Pure: no graph, no I/O.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ __all__ = ["Grammar"]
 class Grammar:
     """The start graph plus the hole types: the workflow's promises.
 
-    Construction checks the grammar (DESIGN §2, :mod:`grammarflow.core.wellformed`): every
-    production well formed, every hole type productive, the start graph acyclic. A
+    Construction checks the grammar (:mod:`grammarflow.core.wellformed`; docs/notation.md):
+    every production well formed, every hole type productive, the start graph acyclic. A
     :class:`~grammarflow.errors.GrammarError` says why not.
 
     The grammar owns the compiled form of its productions (``plans``): built on first

@@ -1,16 +1,9 @@
 """The sentential form: tasks, edges, holes, run states, and the run-time invariants.
 
-A :class:`Graph` is the workflow as it stands. Tasks are terminal nodes; an edge
-``a -> b`` means *b runs after a*; a :class:`Hole` is a nonterminal glued to existing
-tasks by an ordered attachment, each argument in a role: the hole comes *after* its
-``after`` arguments and *before* its ``before`` arguments.
-
-The graph knows nothing of productions (that is :mod:`grammarflow.core.grammar`). It keeps
-the invariants that hold whatever the grammar says (DESIGN §4), and the bookkeeping a
-scheduler needs in O(1) per change: which tasks are ready, which holes are due.
-
-Every mutation can be undone: inside :meth:`Graph.atomic` a failure rolls back all
-changes made so far, so a refused step leaves no trace.
+A :class:`Graph` knows nothing of productions. It keeps the invariants that hold
+whatever the grammar says (proofs/00-definitions.md) and what a scheduler needs in O(1)
+per change: which tasks are ready, which holes are due. Every mutation can be undone
+(:meth:`Graph.atomic`), so a refused step leaves no trace.
 """
 
 from __future__ import annotations

@@ -1,50 +1,9 @@
 """Guards: conditions on data that choose among a hole type's productions.
 
-``X(a, b) ::= [when a.size > 10] a -> Big -> b | [else] a -> Small -> b``
-
-A guard reads the *outputs* of the tasks its hole comes after (its *after*
-parameters, by name) and counts the tasks next to them. It is parsed here into a small
-expression tree and evaluated over JSON values by this module: never by ``eval``, so a
-guard can do nothing but compute a boolean. Grammar of a guard::
-
-    guard   := 'when' expr | 'if' expr | 'else'
-    expr    := and ('or' and)*
-    and     := not ('and' not)*
-    not     := 'not' not | compare
-    compare := sum [('==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not' 'in') sum]
-    sum     := unary (('+' | '-') unary)*
-    unary   := '-' unary | postfix
-    postfix := atom ('.' NAME | '[' expr ']')*
-    atom    := NUMBER | STRING | 'true' | 'false' | 'null' | '(' expr ')'
-             | '[' [expr (',' expr)*] ']'          a list
-             | 'len' '(' expr ')'                  length of a list, string or object
-             | 'depth'                             the hole's place in its chain (a hole
-                                                   of type X made by expanding an X hole
-                                                   continues its chain): 1, 2, 3, ...
-             | 'count' '(' NAME '->' NAME ')'      count(a -> K): the tasks of kind K that
-                                                   a runs right before; count(K -> b):
-                                                   those b runs right after
-             | NAME                                a parameter: its task's output
-
-Values are JSON: ``and``/``or``/``not`` take booleans, ``<`` and the others compare two
-numbers or two strings, ``+``/``-`` take numbers, ``==`` is JSON equality (``true`` is
-not ``1``). Anything else (a missing field, an index out of range, a parameter whose
-task has no output) is a :class:`GuardError` with the reason: a guard never guesses.
-
-``[else]`` holds exactly when no ``when`` guard of the same type holds — also guards of
-productions narrowed away, so a narrowing only ever removes futures.
-
-``[if expr]`` is a *condition*, not a choice: the production may be taken (by a task,
-or as the default) only while it holds, and nobody chooses by it. A loop's bound is
-one: ``Loop(a, b) ::= [default] a -> b | [if depth <= 100] a -> S, Loop(S, b)``.
-
->>> g = parse_guard("when len(a.items) >= 2 and a.kind == 'big'")
->>> g
-[when len(a.items) >= 2 and a.kind == 'big']
->>> g.holds({"a": {"items": [1, 2, 3], "kind": "big"}}, no_counts)
-True
->>> g.holds({"a": {"items": [1], "kind": "big"}}, no_counts)
-False
+``[when a.size > 10]`` reads the outputs of the tasks its hole comes after; ``[if depth
+<= 100]`` is a condition, not a choice. Parsed here into a small expression tree and
+evaluated over JSON values, never by ``eval``, and never guessing (a :class:`GuardError`
+says why). The grammar and its meaning: docs/data.md, "Branch on data: guards".
 """
 
 from __future__ import annotations
@@ -136,7 +95,16 @@ ELSE = Guard("", None, frozenset(), otherwise=True)
 
 
 def parse_guard(text: str) -> Guard:
-    """``when <expr>`` or ``else``, as written in a production's brackets."""
+    """``when <expr>``, ``if <expr>`` or ``else``, as written in a production's brackets.
+
+    >>> g = parse_guard("when len(a.items) >= 2 and a.kind == 'big'")
+    >>> g
+    [when len(a.items) >= 2 and a.kind == 'big']
+    >>> g.holds({"a": {"items": [1, 2, 3], "kind": "big"}}, no_counts)
+    True
+    >>> g.holds({"a": {"items": [1], "kind": "big"}}, no_counts)
+    False
+    """
     stripped = text.strip()
     if stripped == "else":
         return ELSE

@@ -1,15 +1,7 @@
 """Likely mistakes that registration accepts: names that look like typos.
 
-In the notation an atom that is not a parameter is a new task, so a misspelt
-parameter silently makes a task instead. ``grammarflow check`` prints these as
-warnings; they never refuse a grammar.
-
->>> from grammarflow import define
->>> typos(define("s, e, X(s, e)", "X(a, b) ::= a -> M -> B"))
-["production 1 of X makes a new task 'B' but X has a parameter 'b': did you mean b?"]
->>> typos(define("s, e, X(s, e)", "X(a, b) ::= a -> M"))  # doctest: +NORMALIZE_WHITESPACE
-["X(a, b): parameter 'b' is used by no production (a misspelt parameter makes a new
- task instead); unused, it only makes X's holes wait for it"]
+``grammarflow check`` prints them as warnings (docs/operations.md); they never refuse a
+grammar.
 """
 
 from __future__ import annotations
@@ -33,7 +25,15 @@ NEAR = 0.75
 
 
 def typos(grammar: Grammar) -> list[str]:
-    """One warning per name that looks like a typo, in the order of the grammar."""
+    """One warning per name that looks like a typo, in the order of the grammar.
+
+    >>> from grammarflow import define
+    >>> typos(define("s, e, X(s, e)", "X(a, b) ::= a -> M -> B"))
+    ["production 1 of X makes a new task 'B' but X has a parameter 'b': did you mean b?"]
+    >>> typos(define("s, e, X(s, e)", "X(a, b) ::= a -> M"))  # doctest: +NORMALIZE_WHITESPACE
+    ["X(a, b): parameter 'b' is used by no production (a misspelt parameter makes a new
+     task instead); unused, it only makes X's holes wait for it"]
+    """
     found = _twins(grammar.start, "the start graph")
     for htype in grammar.types.values():
         if htype.open:

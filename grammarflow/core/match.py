@@ -1,28 +1,9 @@
 """Find the production application(s) behind a raw diff, or refuse it.
 
-A task may send a raw :class:`Diff` (new tasks under names of its choosing, new
-edges) instead of naming productions. :func:`add` accepts it only if a sequence of
-production applications yields *exactly* that diff, and journals those applications.
-
-The search never re-parses the graph (REFERENCES.md): it starts from the holes
-attached to the tasks the diff touches and works as an exact cover of the diff's
-elements (each new task and edge produced by exactly one step). At every point it
-takes the first element (in diff order) some step can produce and branches over the
-steps that produce it; failed states are remembered by a hash that each step updates.
-An element no step can produce yet is set aside until a step makes a task next to it
-or attaches a hole there, so the search never rescans the diff: a diff it explains
-without backtracking costs time linear in the diff (plus the holes it touches), never
-in the size of the graph. A ``budget`` caps the steps it tries, a ``deadline`` its
-time, and ``cancelled`` lets a caller stop it. When no production fits, an open hole
-that admits the whole diff takes it (:class:`~grammarflow.core.grammar.Grow`).
-
-Choosing the element first is fast, but it may miss a plan when an element that some
-step can produce now is, in every plan, produced later by a hole a step makes (the
-same kind made by a hole or by the hole's child). So a diff of up to
-:data:`EXHAUSTIVE_UP_TO` elements that this search refuses is searched again hole by
-hole (:class:`_Exhaustive`): each hole in turn is expanded in every way, or left, which
-finds a plan whenever there is one (within the budget). Bigger diffs keep the first
-answer: name the productions with ``expand`` where a grammar is that ambiguous.
+:func:`add` accepts a :class:`Diff` only if a sequence of production applications yields
+exactly it (or an open hole admits it), and applies them; :func:`plan` finds them
+without applying. How the search works and what it costs: docs/architecture.md,
+"Matching a raw change"; proofs/03-completeness.md.
 """
 
 from __future__ import annotations
@@ -49,7 +30,7 @@ DEFAULT_BUDGET = 20_000
 DEFAULT_DEADLINE = 5.0
 
 #: Diffs of up to this many elements that the element-first search refuses are searched
-#: again exhaustively, hole by hole (see the module docstring), for at most
+#: again exhaustively, hole by hole (docs/architecture.md, "Matching a raw change"), for at most
 #: EXHAUSTIVE_BUDGET steps.
 EXHAUSTIVE_UP_TO = 40
 EXHAUSTIVE_BUDGET = 10_000  # 2,000 left three nested expansions unexplained (fuzzing)

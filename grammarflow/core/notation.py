@@ -1,33 +1,7 @@
-"""The short notation: ``X(a, b) ::= a -> A -> b | a -> B -> b``, parsed and formatted.
+"""The short notation: ``X(a, b) ::= a -> A -> b | a -> B -> b``, read into a grammar.
 
-Grammar of the notation (one production per line; a line starting with ``|`` or ``;``
-continues the previous one; ``#`` starts a comment)::
-
-    production  := TYPE '(' params ')' '::=' body ('|' body)*
-    params      := names | names ';' names | '*'
-    names       := NAME (',' NAME)* | (nothing)
-    body        := '*' ['where' constraints]    an open hole: admits anything (within
-                                                its constraints)
-                 | ['[' label (',' label)* ']'] ('nothing' | item (',' item)*)
-    label       := NAME                         'default' marks the default production
-                 | 'when' cond | 'if' cond | 'else'   a guard (see "Data between tasks")
-    item        := TYPE '(' args ')'            a hole
-                 | atom ('->' atom)*            a chain of edges
-    atom        := NAME [':' KIND]              a parameter, or a task (kind = its name)
-    args        := NAME (',' NAME)*             what the hole is glued to
-    constraints := constraint (';' constraint)* see README, "Constraint promises"
-
-Parameter roles are inferred: a parameter that some edge enters (or that stands in
-a *before* position of a hole) is one the hole comes *before*; every other parameter
-is one it comes *after*. ``X(a; b)`` gives them explicitly: the hole comes after the
-parameters left of ``;`` and before those right of it (an open type with parameters
-must say so). ``X(*) ::= *`` declares an open type attached everywhere.
-``Dyn(a; b) ::= * where only M, N; at most 100 M; no edges into b`` constrains an open
-type (:mod:`grammarflow.core.constraints`).
-
->>> g = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
->>> g.types["X"]
-X(a, b) ::= a -> A -> b | a -> B -> b
+Its grammar and meaning: docs/notation.md (tests/test_docs.py reads that grammar's
+examples with this parser). How values print back: :mod:`grammarflow.core.formatting`.
 """
 
 from __future__ import annotations

@@ -1,30 +1,7 @@
 """Every name in a constraint resolves: to a parameter of its hole's type, or to a kind.
 
-A name that resolves to nothing makes its constraint void without a word: ``no edges
-into fin``, where ``fin`` is a task of the start graph of kind B, forbids nothing —
-no task has kind ``fin`` and no parameter is called so. So registration refuses it,
-saying what the name could be.
-
-What a name may be depends on where it stands. In an edge (``only a -> M``, ``no
-edges from X``, ``no edges into X``) it is a parameter of the type (the task glued
-there), else a kind; everywhere else (``only M``, ``at most 3 M``, ``each D has 2 P
-before``) a kind. A task of the start graph is not one of them: a bare start task's
-name is its kind too (``s, e``), so "task" and "kind" would overlap; glue the hole to
-the task and name the parameter instead.
-
-Which kinds exist is known for a workflow (its grammar's kinds, the kinds ``kinds``
-names and the functions of its file: everything a run can start), and then a name is
-one of them or refused. A grammar alone (``define``) knows only its own kinds — an open
-hole may make any other at run time — and refuses only a name that is no parameter and
-no kind of the grammar but a task of the start graph.
-
->>> from grammarflow import define
->>> define("s, fin:B, Dyn(s, fin)", "Dyn(a; b) ::= * where no edges into fin")
-Traceback (most recent call last):
-  ...
-grammarflow.errors.GrammarError: hole type Dyn: constraint 'no edges into fin' names \
-'fin', a task of the start graph (kind B), not a parameter of Dyn (a, b) or a kind: \
-did you mean b (the parameter glued to fin) or B?
+A name that resolves to nothing would make its constraint void without a word, so
+registration refuses it, saying what the name could be (docs/constraints.md, "Names").
 """
 
 from __future__ import annotations
@@ -80,7 +57,16 @@ def unresolved(constraints: Sequence[Constraint], where: str, names: Vocabulary
 def grammar_unresolved(grammar: Grammar, kinds: Collection[str] | None = None) -> str | None:
     """Why a name in a constraint of ``grammar``'s types resolves to nothing, or None;
     ``kinds``: every kind a run can make besides the grammar's (a workflow's), None
-    when they are unknown (see the module docstring)."""
+    when they are unknown (docs/constraints.md, "Names").
+
+    >>> from grammarflow import define
+    >>> define("s, fin:B, Dyn(s, fin)", "Dyn(a; b) ::= * where no edges into fin")
+    Traceback (most recent call last):
+      ...
+    grammarflow.errors.GrammarError: hole type Dyn: constraint 'no edges into fin' names \
+    'fin', a task of the start graph (kind B), not a parameter of Dyn (a, b) or a kind: \
+    did you mean b (the parameter glued to fin) or B?
+    """
     constrained = [t for t in grammar.types.values() if t.constraints]
     if not constrained:
         return None
@@ -104,7 +90,8 @@ def grammar_unresolved(grammar: Grammar, kinds: Collection[str] | None = None) -
 
 
 def _why_not(name: str, edge: bool, names: Vocabulary) -> str | None:
-    """Why ``name`` resolves to nothing (see the module docstring), or None."""
+    """Why ``name`` resolves to nothing (docs/constraints.md, "Names"), or
+    None."""
     if edge and name in names.params:
         return None
     task_kind = names.start_kind(name)

@@ -1,29 +1,9 @@
 """Restarting a task and everything after it: which journaled steps are rolled back.
 
-A restart of task ``t`` sends ``t`` and every task that runs after it (the *restarted*
-set R) back to pending, and removes what they did: the sentential form becomes what it
-would be had they never run. In terms of the derivation (proofs/12-restart.md) that is
-removing subtrees: a step goes when
-
-1. a task of R made it (its commit, or the answer a person gave it), or it is a state
-   change of a task of R;
-2. it acts on something a removed step made — a task, a hole, an edge: those no
-   longer exist (a task made by a removed step *vanishes*, and whatever it did goes);
-3. the orchestrator made it because a hole was due (every task before it done), and in
-   the rolled-back graph that hole is not due: a task before it is pending again; or
-   its guard, read again, no longer allows it. The orchestrator decides again when
-   the hole is due again.
-
-Everything else is kept and replayed, in journal order, through the same checks as
-when it was first taken (:meth:`~grammarflow.core.derivation.Derivation.apply`). Ids are a
-function of the derivation tree, so a kept step names what it named the first time.
-A kept step of a task outside R that no longer applies — it built on something R made
-(a hole R's expansion created, a kind R's refinement declared) — cannot be half kept:
-that task *joins* the restart, with everything after it, and the replay starts over;
-R only grows, so this ends.
-
-Pure: no journal, no I/O. :func:`rollback` takes the journaled steps (with who made
-each) and the graph as it stands; the store's side is in :mod:`grammarflow.journal.operations`.
+A restart removes subtrees of the derivation and replays the rest through the same
+checks (proofs/12-restart.md; the rules: docs/operations.md, "Restarting a task").
+Pure: :func:`rollback` takes the journaled steps (with who made each) and the graph;
+the store's side is :mod:`grammarflow.journal.operations`.
 """
 
 from __future__ import annotations
@@ -110,8 +90,8 @@ def _replay(grammar: Grammar, journal: Sequence[Journaled], restart: set[str]
 
 
 def _rolled_back(d: Derivation, j: Journaled, restart: set[str]) -> bool:
-    """Whether rule 1, 2 or 3 of the module's docstring removes ``j`` (before it is
-    tried: a step of a task that no longer exists may still apply, and must not)."""
+    """Whether rule 1, 2 or 3 (docs/operations.md, "Restarting a task") removes ``j``
+    (before it is tried: a step of a task that no longer exists may still apply, and must not)."""
     owner = j.by if j.by is not None else (j.step.task if isinstance(j.step, SetState)
                                            else None)
     if owner is not None:

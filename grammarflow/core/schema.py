@@ -1,27 +1,8 @@
 """Is every value of one data type also a value of another? Decided on JSON Schemas.
 
-Declared types (``def M(x: int) -> list[str]``, ``Kind(inputs=..., output=...)``) are
-turned into JSON Schemas by pydantic when a workflow is registered
-(:mod:`grammarflow.workflow.annotations`) and journaled with the grammar, so that the core can
-check, without the Python types and before anything runs, that an output can feed an
-input: :func:`incompatibility` says why not, or ``None``.
-
-The check is *sound*: ``None`` means every value of ``source`` is a value of
-``target``. It covers the schemas pydantic makes for JSON data — null, booleans,
-integers, numbers, strings, Literal (``enum``/``const``), lists, tuples, sets, dicts,
-objects (dataclasses, TypedDicts, models; closed and complete: outputs are journaled
-as pydantic dumps them, without unknown fields and with every field that has a
-default), unions (``anyOf``), ``Optional``, recursion
-(``$ref``) and ``Any`` (``{}``). A keyword it does not know (``pattern``, ``minimum``,
-...) is compatible only if the source says the same: it answers "cannot tell" rather
-than guess.
-
->>> incompatibility({"type": "integer"}, {"type": "number"}) is None
-True
->>> incompatibility({"type": "number"}, {"type": "integer"})
-'a float is not an int'
->>> describe({"anyOf": [{"items": {"type": "string"}, "type": "array"}, {"type": "null"}]})
-'list[str] | None'
+Soundly: :func:`incompatibility` answers ``None`` only when every value of the source is
+one of the target, and a keyword it does not know fits only the same keyword
+(docs/data.md, "Type errors, before anything runs").
 """
 
 from __future__ import annotations
@@ -66,7 +47,13 @@ class _Doc:
 
 def incompatibility(source: Schema, target: Schema) -> str | None:
     """Why a value of ``source`` may not be a value of ``target`` (``None``: every one
-    is)."""
+    is).
+
+    >>> incompatibility({"type": "integer"}, {"type": "number"}) is None
+    True
+    >>> incompatibility({"type": "number"}, {"type": "integer"})
+    'a float is not an int'
+    """
     return _Check(_Doc(source), _Doc(target)).sub(source, target)
 
 
@@ -284,7 +271,11 @@ def _name(json_type: str) -> str:
 
 
 def describe(schema: Schema, defs: Mapping[str, Any] | None = None, depth: int = 0) -> str:
-    """A short Python-like name of a schema: ``list[str] | None``, ``Point``, ``Any``."""
+    """A short Python-like name of a schema: ``list[str] | None``, ``Point``, ``Any``.
+
+    >>> describe({"anyOf": [{"items": {"type": "string"}, "type": "array"}, {"type": "null"}]})
+    'list[str] | None'
+    """
     if defs is None and isinstance(schema, Mapping):
         defs = schema.get("$defs", {})
     if schema is True or (isinstance(schema, Mapping) and _only_notes(schema)

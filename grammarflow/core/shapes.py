@@ -1,11 +1,5 @@
-"""Helpers for common shapes, built on the public notation: they return ordinary
-hole types, indistinguishable from ones a user writes by hand.
-
->>> from grammarflow import define
->>> g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
->>> for t in g.types.values(): print(t)
-Ms(a, b) ::= [default] a -> b | a -> M -> b, Ms_more(a, b)
-Ms_more(a, b) ::= [default] nothing | a -> M -> b, Ms_more(a, b)
+"""Common shapes, built on the public notation: they return ordinary hole types,
+indistinguishable from ones a user writes by hand (docs/notation.md).
 """
 
 from __future__ import annotations
@@ -45,6 +39,10 @@ def repeat_parallel(name: str, task: str, kind: str | None = None,
     """``a -> M* -> b``, the copies of M side by side (a map); n >= ``at_least`` (0 or 1).
 
     With n = 0 the order ``a -> b`` stays; with n >= 1 each copy runs between a and b.
+
+    >>> for t in repeat_parallel("Ms", "M"): print(t)
+    Ms(a, b) ::= [default] a -> b | a -> M -> b, Ms_more(a, b)
+    Ms_more(a, b) ::= [default] nothing | a -> M -> b, Ms_more(a, b)
     """
     if at_least not in (0, 1):
         raise ValueError(f"at_least must be 0 or 1, got {at_least}")

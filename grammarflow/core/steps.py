@@ -1,8 +1,8 @@
 """The steps that change a derivation, what an accepted step did, and their JSON.
 
 Every change to a sentential form is one of these values, applied by
-:meth:`grammarflow.core.derivation.Derivation.apply` and journaled as its JSON form, so that
-folding the journal replays the run exactly (DESIGN §6.7).
+:meth:`grammarflow.core.derivation.Derivation.apply` and journaled as its JSON form, so
+that folding the journal replays the run exactly (proofs/07-replay.md).
 """
 
 from __future__ import annotations

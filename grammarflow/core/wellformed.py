@@ -1,19 +1,9 @@
-"""Registration checks: a grammar is refused unless it can keep its promises (DESIGN §2).
+"""Registration checks: a grammar is refused unless it can keep its promises.
 
-* every name is a valid identifier (type, parameter, task, kind, production);
-* every production is **well formed**: its fragment glues only to its parameters, in
-  their roles (edges leave *after* parameters or new tasks and enter new tasks or
-  *before* parameters), and has no cycle — this is what makes every later step acyclic
-  without looking at the rest of the graph (proofs/05-acyclicity.md);
-* the start graph is acyclic and every start hole comes after some task;
-* every hole type is **productive** (it can derive a fragment without holes), and
-  following default productions never loops;
-* every name in a constraint resolves (:mod:`grammarflow.core.resolve`);
-* what it registers to be drawn (styles of kinds and edges, attrs of its tasks) keeps
-  its palette (:func:`grammarflow.core.cosmetics.registration_problem`).
-
-Pure functions over :mod:`grammarflow.core.grammar` values; cycles are found by
-:mod:`graphlib`.
+Names, well-formed productions (what makes every later step acyclic:
+proofs/05-acyclicity.md), the start graph, productive types and defaults that end,
+constraints that resolve, a palette kept: docs/notation.md lists them. Pure functions
+over :mod:`grammarflow.core.grammar` values; cycles are found by :mod:`graphlib`.
 """
 
 from __future__ import annotations

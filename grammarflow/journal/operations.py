@@ -1,29 +1,10 @@
 """Operations on a run from another process: pause and unpause, answer a waiting task,
 restart a task and everything after it.
 
-The control channel is the run's SQLite database, the one place every `grammarflow`
-command already shares. If the run's orchestrator lives (it holds the run's lease), the
-operation is *asked* through the ``controls`` table and the orchestrator, which looks
-every :data:`~grammarflow.runtime.orchestrator.CONTROL_POLL` seconds, journals it and
-acts (:meth:`~grammarflow.journal.store.Store.take`); the asking process waits until it is taken.
-If nobody runs the run, the asking process takes the lease itself, journals the
-operation and gives the lease back: the next `resume` folds it like any entry. Either
-way the journal holds it, once, in order with everything else: a journal of record,
-not a flag beside it.
-
-A finished run stays finished. Every operation is decided against the run as it is in
-the transaction that journals it (or asks for it), not as it was when the command
-started: a broken run takes none, a succeeded one none but a restart. A request lives
-only while the orchestrator it was asked of holds the lease — when that orchestrator
-ends, dies or gives the run up, what it had not taken is withdrawn in the same
-transaction, and the asker, if it still waits, decides again against the run as it is
-then — and only while its asker waits for it (given up after :data:`TAKE_WITHIN`
-seconds, or on Ctrl-C, it is withdrawn). A pause or unpause cancels a request of the
-other that is not taken yet: the later word holds.
-
-A socket would need a listening orchestrator and a discovery file; the table needs
-nothing the database does not already give (locking, durability, the lease), and works
-the same for an orchestrator on another host sharing the file.
+Asked of the run's orchestrator through the store's ``controls`` table while it lives,
+journaled under the run's lease by the asking process when nobody runs the run; either
+way decided against the run as it is in the transaction that journals it
+(docs/operations.md).
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """A run's state folded from its journal, starting from its newest snapshot.
 
-The journal is the truth (DESIGN §7): the state of a run is the fold of its entries —
-``step`` entries replayed by the core, ``attempt`` entries counted, the ``refused`` entry
-kept. A *snapshot* caches that fold as of some entry (the graph in creation order, the
-grammar as narrowed, the attempts made, how each task's last attempt failed, the refusal
-that broke the run), so that reading a long run costs the snapshot plus the entries
-after it, not the whole journal. Snapshots are only a cache: one that cannot be read is
-ignored, and folding from the start gives the same state
-(tests/test_fold.py).
-
-When to take one (:func:`snapshot_due`): once the entries since the last one are at
-least :data:`SNAPSHOT_EVERY`, at least a quarter of the journal before it, and at least
-twice the size of the state (its tasks and holes: what writing it costs) — so a run of n
-entries pays O(n) for all its snapshots together (at most about five times its final
-state, even a static graph of 100k tasks that is all there from the first entry), and
-is read in O(state + n/5); a run that ended normally took one at its end, and is read
-in O(state).
+The journal is the truth: a run's state is the fold of its entries. Snapshots are only a
+cache, taken when :func:`snapshot_due` says (docs/architecture.md, "The journal and the
+store"); folding from the start gives the same state (tests/test_fold.py).
 """
 
 from __future__ import annotations

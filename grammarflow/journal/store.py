@@ -1,55 +1,8 @@
 """The SQLite journal: runs, and for each run an append-only list of entries.
 
-The state of a run is a fold over its journal (DESIGN §7): ``step`` entries are the
-accepted steps of the core (productions applied, narrowings, task state changes),
-replayed with :meth:`~grammarflow.core.grammar.Derivation.replay`; the other entries
-(attempts, refusals, logs, status changes) are the record of what happened and why.
-
-Durability (a deliberate choice, measured in bench/runtime.py): WAL with
-``synchronous=NORMAL``. A committed transaction survives a crash of the orchestrator
-(``kill -9``) whatever the setting; only a power loss may drop the last commits (never
-corrupt). ``durable=True`` selects ``synchronous=FULL`` (an fsync per commit, ~0.35 ms
-here). Plain ``sqlite3`` is used on the event loop's thread: a commit costs ~20 us,
-where an ``aiosqlite`` await costs 200-400 us in thread hops.
-
-Each ``append`` is one transaction; ``append_many`` writes several entries (a task's
-accepted steps and its completion) atomically: all or none after a crash; ``batch``
-makes the writes of one stretch of the orchestrator's work (an attempt's end, the
-snapshot then due, the starts it allows) one transaction — a group commit, one a task;
-``transaction`` begins one at once, so that what an operation reads to decide is what
-its writes commit on.
-
-Only ours is written. ``Store(path)`` (what `run` uses) creates a journal where there is
-none — a missing file, an empty one — and :meth:`Store.existing` (every other command)
-opens only one that is there; both read what the file holds before anything is written
-to it (not even the switch to WAL), and refuse another program's database — tables,
-but no ``meta`` table keeping a grammarflow schema version — leaving it as it was.
-
-Faults. Every SQLite error becomes a :class:`StoreError` of one line naming the file
-(not a database, damaged or truncated, read-only, disk full, locked); a failed write
-is a :class:`JournalWriteError` and has written nothing. A read-only store opens a
-read-only copy too: WAL needs a writable ``-shm`` file beside the database, so where
-none can be made it reads the file as immutable (unless a ``-wal`` file holds
-changes, which that would silently miss).
-
-The run lease: one orchestrator per run. A ``leases`` row names the orchestrator that
-owns a run: a random owner token, its pid, host, the start time of its process (boot
-id and clock ticks from ``/proc/<pid>/stat``, so a reused pid is not mistaken for it)
-and a heartbeat it refreshes every :data:`HEARTBEAT_EVERY` seconds. It is taken with
-``BEGIN IMMEDIATE``: `run` takes it in the transaction that creates the run
-(:meth:`Store.create_owned_run`), `resume` before it reads anything of the run
-(:meth:`Store.acquire`). A held lease is taken over only when its owner is provably
-dead: on this host, its pid is gone, a zombie, or now another process (another start
-time, another boot); on another host, its heartbeat is older than
-:data:`LEASE_EXPIRY`. (Hosts are told apart by name: two pid namespaces that share a
-hostname would look like one host.) A process stopped with SIGSTOP is alive: its lease
-stands. Otherwise :class:`LeaseHeld` names the owner.
-
-Fencing: every journal write of a store that took a lease checks, in its own
-transaction, that the lease is still its own (one SELECT by primary key); if another
-orchestrator took it, the write raises :class:`LeaseLost` and nothing is written, then
-or ever after. :meth:`Store.finish_run` records the final status and releases the
-lease in one transaction. Heartbeats are not journal entries.
+Also the run's lease (one orchestrator per run, fencing every write), the ``controls``
+table and the snapshots. Durability, transactions, the lease, and why plain ``sqlite3``:
+docs/architecture.md, "The journal and the store".
 """
 
 from __future__ import annotations
@@ -286,7 +239,8 @@ class Lease:
     heartbeat: float
 
     def alive(self, now: float | None = None) -> bool:
-        """False only if the owner is provably dead (see the module's docstring)."""
+        """False only if the owner is provably dead (docs/architecture.md, "The
+        journal and the store")."""
         if self.holder.host != socket.gethostname():
             return (time.time() if now is None else now) - self.heartbeat < LEASE_EXPIRY
         return self.holder.alive()

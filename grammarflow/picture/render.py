@@ -1,47 +1,8 @@
 """The picture: the graph as it stands, every hole drawn as a wildcard for its futures.
 
-What is drawn (DESIGN §5), the main flow from left to right:
-
-* tasks as rounded boxes, filled by run state (pending, ready, running, done, failed);
-* every hole as a wildcard — a dashed double octagon, a shape no task may take —
-  between the tasks it comes after and before (joined to them by dashed lines),
-  labelled with its id, its type and what it may become in words, one alternative a
-  line: ``X.1 (X) becomes`` / ``N then M`` / ``or nothing``; ``zero or more M``;
-  ``anything``;
-* a hole that can only become an edge or nothing (``E(u, v) ::= u -> v | nothing``) as
-  a dashed edge ``u -> v`` labelled ``E.1: maybe``;
-* an open hole attached everywhere as one floating ``∗`` node;
-* a hole's constraints (:mod:`grammarflow.core.constraints`: its type's, those added at run
-  time, those kept from the hole it grew from) in short after ``, where``: ``only M, N ·
-  no edges into end`` (parameters as the tasks they are bound to; at most three lines,
-  ``+N more`` beyond); with ``alternatives``, each in words in a cluster beside it;
-* a hole whose productions have guards with them: ``when measure > 10: big`` /
-  ``or else: small``; a map (:func:`~grammarflow.core.shapes.map_over`) as ``one M per
-  element of split's list``;
-* a loop unrolled at run time (the tasks of one local name made by one chain of
-  holes, one after another: :func:`loops`) folded into one node, ``step (loop
-  Loop.1) / 100 iterations``, with an edge back to itself (``unroll``: each iteration);
-* a task that gave its output with a short summary of it: ``→ [3 items]``, ``→ 22``;
-  a task that waits for a person (``Kind(ask=...)``) in violet, with its question;
-* a task's cosmetic attributes (``color``, ``label``, ``shape`` from a safe set,
-  ``tooltip``) and an edge's own (``label``, ``color``, ``style``): registered for a
-  kind or for the edges between two kinds (``define(..., styles=...)``), given by a
-  task's attrs, or set at run time by a ``Style`` step (:mod:`grammarflow.core.cosmetics`);
-* above it, the title and a legend in one small row;
-* for a broken run (a :class:`~grammarflow.errors.Refusal`): the title ``BROKEN:
-  task A asked for a change the grammar does not allow`` in red, the refusal and the
-  productions tried as a caption under it, the task that sent the refused change in a
-  red bold border (``refused``, not ready), and the hole the change was aimed at in red.
-
-Above ``collapse_above`` tasks, sibling tasks (same kind, same predecessors and
-successors, as instances of one production are) collapse into one node ``M ×N`` and
-long runs of same-kind tasks into one ``t ×N in a row``, with their states counted.
-
-Everything the graph or a task supplies is quoted by :func:`quote`: ids and attributes
-with quotes, braces, ``<``, newlines or HTML cannot break the DOT or inject markup (the
-one HTML-like label, the heading, quotes what it shows with :func:`quote_html`), and
-characters XML forbids (controls, lone surrogates, U+FFFE, U+FFFF, also spelled as
-``&#...;`` references) cannot make dot's SVG ill-formed: they are shown as escapes.
+What is drawn: docs/picture.md; why it is sound and complete: proofs/08-picture.md.
+Everything the graph or a task supplies is quoted (:func:`quote`, :func:`quote_html`):
+no id or attribute can break the DOT, inject markup or make the SVG ill-formed.
 """
 
 from __future__ import annotations

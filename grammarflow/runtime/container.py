@@ -1,26 +1,8 @@
 """Tasks in containers: ``Kind(image=..., command=[...])`` run through podman or docker.
 
-Each attempt of a container kind is ``ENGINE run -i --rm IMAGE COMMAND...``: the engine's
-command-line client is the attempt's main process, and the task speaks the same JSON
-lines over the container's stdin and stdout as a local one does, so ``task.expand``,
-``task.add``, ... work inside it exactly as outside, under the same promises. The image
-needs a ``python3`` (3.8 or newer) and nothing of grammarflow's: the task SDK (stdlib
-only) is this machine's ``grammarflow`` package mounted read-only at
-``/opt/grammarflow/grammarflow``, with ``/opt/grammarflow`` on ``PYTHONPATH``. The
-workflow file's directory is mounted read-only at ``/workflow``, the working directory,
-so ``command=["python3", "tasks/x.py"]`` runs a script beside the workflow file; what a
-task writes goes to the mounts its kind gives. The engine is podman, else docker,
-whichever is installed (``grammarflow run --engine`` chooses); images are never
-pulled (``--pull never``).
-
-Every container is named for its attempt and labelled with its run (``io.grammarflow.run``:
-``RUN@DATABASE``), task, attempt and orchestrator. Stopping an attempt — its timeout,
-a broken promise, Ctrl-C — removes its container (``rm -f``), not just the client, and
-the attempt ends only once the client is gone: it does not outlive its attempt, nor
-run beside its retry. ``resume`` removes what a dead orchestrator left of the tasks it
-runs again before they start (:meth:`ContainerExecutor.kill_orphans`). No engine, or an
-image the engine does not have, fails the attempt with a message saying so (journaled;
-retried as the kind allows).
+Each attempt is ``ENGINE run -i --rm IMAGE COMMAND...``, speaking the same JSON lines as
+a local task with the task SDK mounted read-only; stopping the attempt removes its
+container (docs/containers.md, "Tasks in containers").
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
 """The seam between the orchestrator and what runs a task: one protocol, several ways.
 
-An :class:`Executor` starts one attempt of one task from a :class:`Launch` and hands
-back a :class:`TaskProcess`: the task's stdout and stderr as streams, a way to send it
-a reply line, to kill it (its whole process tree) and to wait for its main process.
-The orchestrator does the rest the same way whatever runs the task: it reads protocol
-lines and output, checks requests against the grammar, replies, enforces the timeout.
-
-* :class:`~grammarflow.runtime.zygote_executor.ZygoteExecutor` — a process per attempt, in its
-  own process group, started by the run's zygote: a function task forked from it, any
-  other spawned (what ``grammarflow run`` uses);
-* :class:`~grammarflow.runtime.local.LocalExecutor` — a Python subprocess per attempt,
-  in its own process group, spawned by the orchestrator (where there are no child
-  subreapers: not Linux);
-* :class:`~grammarflow.runtime.container.ContainerExecutor` — a container per attempt
-  of a kind that gives an image (through podman or docker), around one of the others
-  for the rest;
-* :class:`~grammarflow.runtime.inprocess.InProcessExecutor` — a coroutine per attempt
-  inside the orchestrator's process, speaking the same JSON lines (for tests: fast,
-  deterministic, and every message still goes through the real orchestrator).
+An :class:`Executor` starts one attempt from a :class:`Launch` and hands back a
+:class:`TaskProcess`; the executors (zygote, local, container, in-process):
+docs/architecture.md, "Executors and the zygote".
 """
 
 from __future__ import annotations

@@ -1,19 +1,8 @@
 """Tasks as coroutines inside the orchestrator's process, speaking the same protocol.
 
-For tests of workflows and of the orchestrator itself: each attempt runs a coroutine
-function ``async def task(io: TaskIO) -> int | None`` chosen by the task's kind. The
-coroutine talks JSON lines through :class:`TaskIO` exactly as the task SDK does over a
-real process's stdio — every request is encoded, read back by the orchestrator, checked
-against the grammar and answered — so a run here is the real orchestrator's, minus the
-cost of starting processes. Killing an attempt cancels its coroutine (exit status -9);
-an exception it raises is its failure (exit status 1, the traceback on its stderr).
-
->>> import asyncio
->>> from grammarflow.runtime.inprocess import InProcessExecutor
->>> async def fan_out(io):
-...     await io.request("add", tasks=[{"name": "m", "kind": "M"}],
-...                      edges=[["A", "m"], ["m", "B"]])
->>> executor = InProcessExecutor({"A": fan_out})
+For tests of workflows and of the orchestrator itself: each attempt runs ``async def
+task(io: TaskIO) -> int | None``, chosen by its kind, whose requests go through the
+real orchestrator as JSON lines, minus the cost of starting processes.
 """
 
 from __future__ import annotations
@@ -121,7 +110,14 @@ class TaskIO:
 
 class InProcessExecutor:
     """Run each attempt as the coroutine of its kind (``functions[kind]``; kinds not
-    given do nothing and succeed)."""
+    given do nothing and succeed). Killing an attempt cancels its coroutine (exit status
+    -9); an exception it raises is its failure (exit status 1, the traceback on stderr).
+
+    >>> async def fan_out(io):
+    ...     await io.request("add", tasks=[{"name": "m", "kind": "M"}],
+    ...                      edges=[["A", "m"], ["m", "B"]])
+    >>> executor = InProcessExecutor({"A": fan_out})
+    """
 
     def __init__(self, functions: Mapping[str, TaskFunction] | None = None, *,
                  record: bool = True) -> None:

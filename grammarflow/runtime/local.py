@@ -1,17 +1,9 @@
 """Tasks as local Python subprocesses of the orchestrator, each in its own process group.
 
-Where there are no child subreapers (not Linux) the orchestrator spawns every attempt
-itself; on Linux the run's zygote does (:mod:`.zygote`), and only the helpers at the
-end of this module (the pipes' child watcher, the markers by which ``resume`` finds
-what a dead orchestrator left running) are used from here.
-
-Each attempt starts in its own process group (``process_group=0``: no ``preexec_fn``,
-which would cost a fork of the orchestrator a spawn). When the task's main process
-exits, the orchestrator kills whatever is left of its group (SIGKILL): a background
-child does not outlive its task, hold its pipes open, or run beside its retry.
-Timeouts, stops, retries kill groups, never single processes. A process that leaves
-the group (``setsid``) is out of reach here; the orchestrator stops reading its pipes
-after a short grace.
+Used where there are no child subreapers (not Linux); on Linux the run's zygote starts
+every task (:mod:`.zygote_executor`) and only the helpers at the end of this module (the
+pipes' child watcher, the markers by which ``resume`` finds what a dead orchestrator left
+running) are used from here.
 """
 
 from __future__ import annotations

@@ -1,83 +1,8 @@
 """The orchestrator: runs a workflow's tasks, enforcing its grammar; journals everything.
 
-Scheduling. Ready tasks (every predecessor done, no hole before them) start oldest
-first (creation order), at most ``max_parallel`` at a time (default 1). When a task
-ends, the holes that became due take their default productions. What runs a task is an
-:class:`~grammarflow.runtime.executor.Executor` (local subprocesses by default;
-containers for the kinds that give an image, :mod:`.container`).
-
-Atomic attempts. A task's messages are checked the moment they arrive — against the
-committed graph plus the task's own earlier changes (:mod:`.tentative`) — and become
-effective only when the task exits with status 0: then its changes and its completion
-are journaled in one transaction — with the starts of the tasks it made ready (a
-group commit, :meth:`~grammarflow.journal.store.Store.batch`; each process starts only once its
-start is committed). If the attempt fails (non-zero exit, timeout, crash,
-protocol error) its changes vanish and it is retried up to its kind's ``retries``. The
-derivation is changed by one coroutine at a time (``mutex``). A big raw change is
-planned apart: on a copy of the graph its task sees, in a worker thread, the mutex
-free — signals, other tasks' messages and ends are served meanwhile — then applied,
-checked step by step, to the graph as it is by then (searched again if another task
-took what it builds on).
-
-Broken promises. A message the grammar refuses (or that is malformed, unknown, or
-over :data:`~grammarflow.wire.MAX_LINE`) ends the workflow: every running task is
-killed, the run is marked ``broken`` and the journal keeps the message (truncated),
-the hole, the productions tried and why none matched.
-
-Crash recovery. The journal is the truth. On ``resume`` the state is folded from it;
-a task that was running when the orchestrator died had journaled nothing, so it is set
-back to pending and runs again: **tasks running at the moment of a crash run at least
-once more** (including one that had already exited 0 when the orchestrator died,
-before its completion was committed). Every other task runs exactly once per attempt.
-A task's output is journaled with its completion, so it is kept exactly once. A run
-whose kinds declare types reads them again from its workflow file (pydantic validates
-outputs with the Python types), and refuses to resume if they changed.
-
-Faults of our own. A journal write that fails (disk full, I/O error, a database locked
-too long) stops the run as if interrupted: running tasks are killed, nothing more is
-journaled, the run is marked ``interrupted`` with the reason, and ``resume`` continues
-once the cause is fixed; if even that mark cannot be written, :class:`JournalLost` says
-so. A log that cannot be written (disk full) loses output, not the task: it is noted in
-the attempt's journal entry. A bug of grammarflow's own while handling a task's
-message ends the run with status ``error`` (not as the task's broken promise) and the
-traceback journaled; ``resume`` continues it.
-
-One orchestrator per run. `run` creates the run with its lease; `resume` takes the
-lease before it folds the journal or looks for orphans, and refuses (``LeaseHeld``,
-naming the owner) while the owner lives (see :mod:`grammarflow.journal.store`). A heartbeat
-task refreshes the lease every ``HEARTBEAT_EVERY`` seconds. Every journal write is
-fenced by the lease: an orchestrator whose lease was taken gets ``LeaseLost`` at its
-next write (or heartbeat), kills its attempts and stops without writing anything
-more; ``run`` raises it. The final status and the release are one transaction.
-
-A task's process tree is the task (:mod:`.zygote`, :mod:`grammarflow.runtime.reaper`). When an
-attempt's main process exits, everything it started is killed before its end is
-reported — also what left its process group or session, or cleared its environment —
-and its pipes are read for at most :data:`PIPE_GRACE` seconds more. A kind's timeout
-bounds the main process; on expiry the whole tree is killed, so an attempt lasts at
-most its timeout plus the grace, whatever its pipes do. If the orchestrator dies, its
-zygote kills every attempt with all it started; `resume` kills whatever of the run
-is still there (:meth:`~.executor.Executor.kill_orphans`) before anything runs again.
-
-Pausing. `grammarflow pause RUN` from another process asks through the store's
-``controls`` table (:meth:`~grammarflow.journal.store.Store.ask`); the orchestrator looks every
-:data:`CONTROL_POLL` seconds, journals a ``control`` entry and marks the request taken
-in one transaction, and from then on starts no attempt (running ones finish and
-commit; due holes still take their defaults) until `unpause`. A paused run with tasks
-left to start waits; a run whose orchestrator is not running is paused by the asking
-process itself, under the run's lease (:mod:`grammarflow.journal.operations`). A run that is
-ending (broken, interrupted) takes no request: its end withdraws them, and each asker
-decides again against the ended run. A restart of a failed task lets a failed run go
-on: it stops starting tasks only while one of its tasks is failed.
-
-Stopping. A broken promise, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run: every
-running attempt is killed at once, including an attempt still being started (killed
-as soon as its start returns; one not yet started never is), a request that arrives
-meanwhile gets an error reply, and `run` returns ``broken`` (exit 3) or
-``interrupted`` (exit 130) as soon as the attempts are reaped. A task *failure* (after
-its retries) only stops new attempts from starting: attempts already running finish
-(their requests are answered as usual, their results journaled, so `resume` need not
-redo them), then the run ends ``failed``.
+How one change request travels through it: docs/architecture.md. Scheduling, pausing,
+restarts: docs/operations.md; atomic attempts, broken promises, crash recovery, faults,
+the lease, process trees and stopping: docs/troubleshooting.md, "When things go wrong".
 """
 
 from __future__ import annotations

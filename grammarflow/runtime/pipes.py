@@ -1,14 +1,8 @@
 """An attempt's pipes read and written straight from the event loop's selector.
 
-asyncio's subprocess and pipe transports cost the orchestrator about 1 ms of CPU a task
-(a transport and a protocol per pipe, a child watcher callback, a Process object);
-reading the file descriptors with ``loop.add_reader`` into the same
-:class:`asyncio.StreamReader` objects, writing replies with ``os.write`` (buffered behind
-``loop.add_writer`` when the pipe is full) and learning of the exit from a pidfd costs
-about half (``bench/spawn.py``). The readers keep asyncio's flow control: a
-StreamReader holding more than twice its limit pauses the reading of its pipe (so a task
-that writes faster than the orchestrator reads is held back by the pipe, not buffered
-without bound) and resumes it once drained.
+About half the orchestrator's CPU of asyncio's subprocess transports (``bench/spawn.py``),
+keeping asyncio's flow control: a task that writes faster than the orchestrator reads is
+held back by the pipe, not buffered without bound.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """Every process a task started, found and ended: child subreapers and process trees.
 
-A task's descendants can leave its process group and its session (``setsid``),
-double-fork away from its tree and clear their environment; what none of them can
-leave is the chain of *child subreapers* above it (Linux,
-``prctl(PR_SET_CHILD_SUBREAPER)``): an orphan is adopted by its nearest living
-subreaper ancestor, never by init while one lives. The zygote — the parent of every
-task process of a run (:mod:`grammarflow.runtime.zygote`) — and the main process of every
-attempt are subreapers. So while an attempt's main process runs, everything the
-attempt started is below it; once it has exited, whatever it left is a child of the
-zygote: a child of the zygote that is not a running attempt's main process is the
-leftover of an ended one, which :func:`sweep` kills with everything below it.
-
-From outside (``resume``, after its orchestrator died; the orchestrator, after its
-zygote died) :func:`kill_trees` ends whole trees without letting anything out: each
-process is stopped before its children are read, then all are killed at once.
-
-Linux only (:data:`SUPPORTED`); standard library only, like the task SDK (the zygote
-imports it).
+The zygote and every attempt's main process are child subreapers, so nothing an attempt
+starts gets away: :func:`sweep` kills an ended attempt's leftovers, :func:`kill_trees`
+ends whole trees from outside (docs/architecture.md, "Executors and the zygote").
+Linux only (:data:`SUPPORTED`); standard library only (the zygote imports it).
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """Where running tasks' changes meet the grammar: the committed derivation plus each
 running task's tentative changes.
 
-A task's requests are checked the moment they arrive, against the committed graph plus
-that task's own earlier accepted changes (its *pending* steps), and answered; they
-become permanent only when the task succeeds (:meth:`Tentative.commit`). One task's
-changes at a time sit in the derivation's open speculation; when another task's must be
-checked, or the committed graph must change, it is set aside (:meth:`settle`) and
-rebuilt from the pending steps on that task's next request. Ids are a function of the
-derivation tree, so a rebuilt speculation names everything as it did the first time:
-the ids a task was told are the ids committed — or, if another task's committed change
-took what it built on, its own commit breaks the promise.
-
-A ``find`` request reads the same view: the committed graph plus the asking task's own
-accepted changes — never another running task's, which are not there until it succeeds.
+A task's requests are checked at once against the committed graph plus its own accepted
+changes, and kept only when it succeeds (:meth:`Tentative.commit`): docs/architecture.md,
+"The path of one change request".
 """
 
 from __future__ import annotations

@@ -1,31 +1,9 @@
-"""The zygote: the parent of every task process of a run — ``python -m grammarflow.runtime.zygote
-FD``. It forks a fresh child for each attempt of a function task, from itself as it
-stood after importing the run's workflow file once, and spawns every other attempt (a
-script, a module, a function task spawned fresh) as a new program.
+"""The zygote: the parent of every task process of a run (``python -m
+grammarflow.runtime.zygote FD``).
 
-Started by :class:`grammarflow.runtime.zygote_executor.ZygoteExecutor` with one end of a Unix
-``SOCK_SEQPACKET`` socket pair as file descriptor ``FD``. Each request is one packet,
-with the attempt's stdin, stdout and stderr (``SCM_RIGHTS``): ``{"file", "func",
-"args", "cwd", "context"}`` forks a child that calls the kind's function as ``python
--m grammarflow.workflow.call`` would; ``{"argv", "cwd", "context"}`` spawns ``argv`` with the
-context in its environment. Either child is the attempt's *main process*: its own
-process group, those three descriptors as 0, 1 and 2, the task's context in its
-environment — and a child subreaper (:mod:`grammarflow.runtime.reaper`), like the zygote
-itself. The zygote answers ``{"pid": N}`` (or ``{"error": why}``: it could not start).
-
-Nothing an attempt started outlives it. When a main process exits, the zygote reaps it
-(a pidfd per child tells it when) and kills what it left behind — every child of the
-zygote that is not a running attempt's main process, with everything below it
-(:func:`grammarflow.runtime.reaper.sweep`): whatever its descendants did (``setsid``, a double
-fork, an empty environment), they were below the main process while it ran, and are
-below the zygote now — and only then sends ``{"exit": N, "code": C}`` (negative: the
-signal that killed it). End of file on the socket (the orchestrator ended, or died:
-``kill -9``) ends the zygote: it kills every attempt still running, with everything
-below it, and exits; so does any fault of its own.
-
-Nothing is shared between attempts: each forked child is a copy of the zygote as it
-stood after importing the file, and the zygote itself never runs a task, opens the
-task channel or reads a context. Standard library only, like the task SDK.
+It forks each attempt of a function task from itself, as it stood after importing the
+workflow file once, and spawns every other; nothing an attempt started outlives it. Its
+socket protocol: docs/architecture.md, "Executors and the zygote". Standard library only.
 """
 
 from __future__ import annotations

@@ -1,31 +1,8 @@
 """Every attempt of a run started by the run's zygote (:mod:`grammarflow.runtime.zygote`).
 
-A function task (a kind run as ``:function`` or ``file.py:function``) spawned as its own
-``python -m grammarflow.workflow.call`` pays an interpreter start and the import of its file —
-and the workflow file imports grammarflow's core — at every attempt. The
-:class:`ZygoteExecutor` starts one zygote per run (lazily, at the first task), which
-forks each attempt of a function task from itself — it has imported the file once —
-and spawns every other attempt (a script, a module, a function task spawned fresh).
-Either way the attempt is a separate process, in its own process group, with its own
-stdin, stdout and stderr (pipes made here and handed over with ``SCM_RIGHTS``), its own
-environment and working directory, killed, timed out and resumed the same way.
-
-Why the zygote starts every task, not only the forked ones: it and every attempt's
-main process are child subreapers (:mod:`grammarflow.runtime.reaper`), so nothing an attempt
-starts gets away from them — ``setsid``, a double fork, an empty environment — and the
-zygote reports an attempt's end only once everything it started is gone; when the
-orchestrator dies (``kill -9``) the zygote, its socket closed, kills every attempt with
-all it started. A spawn from the zygote also costs the orchestrator less than one of
-its own (``bench/spawn.py``: the fork is a small process's).
-
-``Kind(..., zygote=False)`` spawns a kind's attempts fresh (for code that is not
-fork-safe: a file that starts threads or opens connections when imported);
-``grammarflow run --no-zygote`` (or ``GRAMMARFLOW_NO_ZYGOTE=1``) every kind's — the
-zygote then never imports the workflow file. If the zygote dies, the attempts it
-started and that still run are killed with all they started (they fail and are retried
-as their kinds allow) and the next task starts a new zygote. Where there are no
-subreapers (not Linux), the orchestrator spawns every task itself, each in its process
-group (:class:`~.local.LocalExecutor`).
+One zygote per run, started at its first task: function tasks forked from it, the rest
+spawned, all under child subreapers; ``Kind(zygote=False)`` and ``--no-zygote`` spawn
+fresh. Why, and what it costs: docs/containers.md, "How tasks start".
 """
 
 from __future__ import annotations

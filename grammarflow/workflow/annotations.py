@@ -1,19 +1,8 @@
 """Declared data types, on the orchestrator's side: Python annotations to signatures
-(JSON Schemas, :mod:`grammarflow.core.dataflow`), and values validated against them by pydantic.
+(JSON Schemas, :mod:`grammarflow.core.dataflow`), and values validated by pydantic.
 
-A function task declares its types with annotations::
-
-    def Split(text: str) -> list[str]: ...          # input 'text' (one task), output
-    def Count(Split: Item[str]) -> int: ...         # an element of Split's list
-    def Total(Count: All[int]) -> int: ...          # the outputs of every Count
-
-a script or module with ``Kind("tasks/split.py", inputs={"text": str},
-output=list[str])``. Any type pydantic can validate from JSON works: ``int``, ``str``,
-``list``/``dict``/``tuple``, ``Optional``, ``Literal``, dataclasses, TypedDicts
-(``typing_extensions.TypedDict`` before Python 3.12), pydantic models.
-
-Importing this module costs nothing (workflow files import it in every task process);
-pydantic is imported the first time a type is turned into a schema or a value checked.
+Importing it costs nothing; pydantic is imported the first time a type becomes a schema
+or a value is checked. Which types work: docs/data.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,7 @@
 """What a container kind asks for — ``Kind(image=..., command=[...], ...)`` — checked.
 
-A kind with an ``image`` runs its task as ``command`` in a container of that image
-(:mod:`grammarflow.runtime.container` starts it through podman or docker). Its settings
-are checked when the workflow file is read, so a typo fails ``run`` and ``check``, not
-the task: a mount is ``"SOURCE:TARGET"`` or ``"SOURCE:TARGET:ro"`` (``rw``, the default,
-may be written), SOURCE relative to the workflow file's directory, TARGET an absolute
-path in the container; ``env`` maps names to strings; ``cpus`` is a positive number;
-``memory`` bytes (``268435456``) or a number with a unit (``"256m"``, ``"1g"``);
-``network`` a network of the engine's (``"none"``: no network at all).
-
->>> Container.of("debian", ["python3", "t.py"], ["out:/out"], {"N": "1"}, None, "1g", None)
-... # doctest: +NORMALIZE_WHITESPACE
-Container(image='debian', command=('python3', 't.py'),
-          mounts=(Mount(source='out', target='/out', read_only=False),),
-          env=(('N', '1'),), cpus=None, memory='1g', network=None)
->>> Container.of("debian", [], [], {}, None, None, None)
-Traceback (most recent call last):
-ValueError: command=[...] (what runs in the container, e.g. ["python3", "task.py"]) is missing
+The settings are checked when the workflow file is read, so a typo fails ``run`` and
+``check``, not the task (docs/containers.md, "Tasks in containers").
 """
 
 from __future__ import annotations
@@ -76,7 +61,17 @@ class Container:
     def of(cls, image: object, command: object, mounts: object, env: object,
            cpus: object, memory: object, network: object) -> Container:
         """The settings as ``Kind(...)`` was given them, or ValueError saying which one
-        is wrong and what it should be."""
+        is wrong and what it should be.
+
+        >>> Container.of("debian", ["python3", "t.py"], ["out:/out"], {"N": "1"}, None, "1g",
+        ...              None)  # doctest: +NORMALIZE_WHITESPACE
+        Container(image='debian', command=('python3', 't.py'),
+                  mounts=(Mount(source='out', target='/out', read_only=False),),
+                  env=(('N', '1'),), cpus=None, memory='1g', network=None)
+        >>> Container.of("debian", [], [], {}, None, None, None)
+        Traceback (most recent call last):
+        ValueError: command=[...] (what runs in the container, e.g. ["python3", ...]) is missing
+        """
         if not isinstance(image, str) or not image.strip():
             raise ValueError(f"image={image!r} is not an image name (e.g. 'python:3.11-slim')")
         return cls(image, _command(command), _mounts(mounts), _env(env), _cpus(cpus),

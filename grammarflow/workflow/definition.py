@@ -1,21 +1,8 @@
 """A workflow: a grammar (its promises) plus kinds (what each task kind runs).
 
-A workflow file is Python that defines ``grammar`` and, optionally, ``kinds``::
-
-    from grammarflow import Kind, define
-    grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
-    kinds = {
-        "A": "tasks/fan_out.py",                          # a script, beside the file
-        "M": Kind("tasks/work.py", timeout=30, retries=2),
-        "B": "mypkg.finish",                              # a module (python -m)
-        "D": Kind(image="debian", command=["python3", "d.py"]),  # in a container
-    }
-    def C(): ...                                          # kind C: this function
-
-A kind's command is a script (``*.py``), a module (``pkg.mod``), a function in a file
-(``file.py:function``, or ``:function`` for the workflow file itself), or a command run
-in a container (:mod:`grammarflow.workflow.containers`). A kind that ``kinds`` does not name runs
-the workflow file's function of the same name.
+A workflow file defines ``grammar`` and, optionally, ``kinds``; a kind's command is a
+script, a module, a function of a file or a container, and a kind ``kinds`` does not
+name runs the file's function of that name (docs/tutorial.md, "A workflow file").
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """What a workflow file gets from ``grammarflow`` inside a task process: stand-ins.
 
-A function task runs its workflow file's function, so the file is imported in the task
-process (once per run in the zygote, or once per attempt when spawned fresh), and its
-top level runs: ``grammar = define(...)``, ``kinds = {...: Kind(...)}``, shapes. None
-of that is read there — the orchestrator holds the grammar — so, once
-:data:`grammarflow.TASK_PROCESS` is set (by :mod:`grammarflow.workflow.call` and the zygote,
-before they import the file), those names are :class:`StandIn` values: calling one,
-or anything on it, costs nothing and builds nothing. A task process imports the task
-SDK and the file, not the grammar core, whatever the size of the workflow.
-``All`` and ``Item`` stay real (a function's inputs are converted by them), and so do
-the exceptions. A task that really needs the core at run time imports it from its
-module (``from grammarflow.core.notation import define``).
+Once :data:`grammarflow.TASK_PROCESS` is set, ``define``, ``Kind`` and the shapes are
+:class:`StandIn` values that build nothing (the orchestrator holds the grammar), so a
+task process imports the task SDK and its file, never the core (docs/containers.md).
 """
 
 from __future__ import annotations
