@@ -41,7 +41,7 @@ def write_big_run(root: Path, tasks: int, left: int = 2) -> Path:
     from grammarflow.core.derivation import Derivation
     from grammarflow.core.graph import TaskState
     from grammarflow.core.steps import Expand, SetState, Step, step_to_json
-    from grammarflow.journal.state import RunFold, snapshot_due
+    from grammarflow.journal.state import RunState, snapshot_due
     from grammarflow.journal.store import Store
     from grammarflow.workflow.definition import load_workflow
 
@@ -55,7 +55,7 @@ def write_big_run(root: Path, tasks: int, left: int = 2) -> Path:
     store.set_status(run, "interrupted", "killed (written by bench/journal.py)")
     store.close()
     d = Derivation(workflow.grammar)
-    state = RunFold(workflow, d)
+    state = RunState(workflow, d)
     rows: list[tuple[str, str]] = []
     snapshots: list[tuple[int, str]] = []
 

@@ -453,14 +453,14 @@ def restart_cmd(run_id: int, task: str, db: str, as_json: bool) -> None:
     with _errors_reported(as_json):
         done = restart(Store.existing(db), run_id, task)
     e = done.entry
-    parts = [f"task {task} of run {run_id} restarted: {len(e['restarted'])} task(s) back to "
-             f"pending, {e['steps']} step(s) rolled back"]
-    if e["vanished"]:
-        parts.append(f"{len(e['vanished'])} task(s) they made are gone")
-    if e["reopened"]:
-        parts.append(f"hole(s) open again: {', '.join(e['reopened'][:5])}"
-                     + (" ..." if len(e["reopened"]) > 5 else ""))
-    for joined, why in e["joined"].items():
+    parts = [f"task {task} of run {run_id} restarted: {len(e.restarted)} task(s) back to "
+             f"pending, {e.steps} step(s) rolled back"]
+    if e.vanished:
+        parts.append(f"{len(e.vanished)} task(s) they made are gone")
+    if e.reopened:
+        parts.append(f"hole(s) open again: {', '.join(e.reopened[:5])}"
+                     + (" ..." if len(e.reopened) > 5 else ""))
+    for joined, why in e.joined.items():
         parts.append(f"task {joined} restarts too: {why}")
     said = "; ".join(parts)
     said += (f"; its orchestrator (pid {done.by_orchestrator}) runs them again"
@@ -469,8 +469,9 @@ def restart_cmd(run_id: int, task: str, db: str, as_json: bool) -> None:
              f"{run_id}` runs them again")
     if as_json:
         _emit({"run": run_id, "task": task, "seq": done.seq,
-               "orchestrator": done.by_orchestrator, **{k: e[k] for k in (
-                   "restarted", "vanished", "reopened", "joined", "steps")}, "said": said})
+               "orchestrator": done.by_orchestrator, "restarted": list(e.restarted),
+               "vanished": list(e.vanished), "reopened": list(e.reopened),
+               "joined": dict(e.joined), "steps": e.steps, "said": said})
     else:
         click.echo(said)
 

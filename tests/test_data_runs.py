@@ -157,7 +157,8 @@ def test_every_accepted_runs_data_respects_the_declared_types(tmp_path_factory: 
             assert accepts(types[task_id].inputs[name], value), (task_id, name, value)
     wrong = [k for k in kinds if k in sent and not accepts(types[k].output, sent[k])]
     if wrong:
-        assert status == "broken" and o.refusal is not None and o.refusal.task == wrong[0]
+        refusal = o.state.refusal
+        assert status == "broken" and refusal is not None and refusal.task == wrong[0]
         assert wrong[0] not in g.outputs
     else:
         assert status == "succeeded" and set(g.outputs) == set(kinds)
@@ -217,7 +218,7 @@ def test_every_map_gives_each_copy_its_element_and_gathers_in_order(
     status, o = run(tmp, workflow, {"src": src, "m": m, "end": end}, parallel=parallel)
     note(f"items {items}; own {own}, stop {stop}, narrow {narrow}; seen {seen}")
     if breaks:  # refused at src's own request, with nothing of src's kept
-        assert status == "broken" and o.refusal is not None and o.refusal.task == "src"
+        assert status == "broken" and o.state.refusal is not None and o.state.refusal.task == "src"
         assert "src" not in o.d.graph.outputs and o.d.graph.succ["src"] == set()
         return
     assert status == "succeeded"

@@ -18,11 +18,12 @@ from strategies import grammars, mixed_grammars
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph
 from grammarflow.core.notation import define
-from grammarflow.core.steps import step_to_json
+from grammarflow.errors import Refusal
+from grammarflow.journal.entries import ChangeRefused, JournalEntry, Other, StepTaken, encode
 from grammarflow.journal.state import (
     SNAPSHOT_EVERY,
     STDERR_LINES,
-    RunFold,
+    RunState,
     current_snapshot,
     fold_from_start,
     fold_run,
@@ -75,32 +76,31 @@ COUNTED = define("s0 -> s1, s2, Lim(s0, s1), Wide(*), X(s0, s2)", [
 ])
 
 
-def journal_entries(run: MessageRun, rnd: random.Random) -> list[tuple[str, dict[str, Any]]]:
+def journal_entries(run: MessageRun, rnd: random.Random) -> list[JournalEntry]:
     """The run's steps as a journal holds them, with what else an orchestrator
     journals between them: attempts started, waiting for an answer, ended (failed or
     not), the run paused and unpaused, a refused change."""
     tasks = sorted(run.derivation.graph.tasks)
-    entries: list[tuple[str, dict[str, Any]]] = []
+    entries: list[JournalEntry] = []
     for i, s in enumerate(run.derivation.history):
-        entries.append(("step", step_to_json(s)))
+        entries.append(StepTaken(s))
         task = rnd.choice(tasks)
         match rnd.randrange(8):
             case 0:
-                entries.append(("attempt", {"event": "start", "task": task, "attempt": i}))
+                entries.append(Other("attempt", {"event": "start", "task": task, "attempt": i}))
             case 1:
-                entries.append(("attempt", {"event": "wait", "task": task, "attempt": i,
+                entries.append(Other("attempt", {"event": "wait", "task": task, "attempt": i,
                                             "question": f"proceed {i}?"}))
             case 2:
-                entries.append(("attempt", {"event": "end", "task": task, "attempt": i,
+                entries.append(Other("attempt", {"event": "end", "task": task, "attempt": i,
                                             "reason": f"failure {i}" if i % 2 else None,
                                             "stderr_tail": f"out {i}\nValueError: {i}\n",
                                             "log": f"t.{i}.log", "log_bytes": i % 8}))
             case 3:
-                entries.append(("control", {"op": rnd.choice(["pause", "unpause"]),
+                entries.append(Other("control", {"op": rnd.choice(["pause", "unpause"]),
                                             "by": None}))
-            case 4 if not any(kind == "refused" for kind, _ in entries):
-                entries.append(("refused", {"task": task, "reason": f"refused {i}",
-                                            "hole": None, "attempts": [], "message": None}))
+            case 4 if not any(isinstance(e, ChangeRefused) for e in entries):
+                entries.append(ChangeRefused(Refusal(f"refused {i}", task)))
     return entries
 
 
@@ -118,7 +118,7 @@ def held(snapshot: dict[str, Any]) -> list[str]:
         if there]
 
 
-def state_of(fold: RunFold) -> dict[str, Any]:
+def state_of(fold: RunState) -> dict[str, Any]:
     """Everything a fold holds, as JSON: two folds are the same run if these are equal."""
     return {"graph": fold.d.graph.to_json(), "grammar": fold.d.grammar.to_json(),
             "constraints": fold.d.limits.to_json(), "attempts": fold.attempts,
@@ -153,7 +153,7 @@ def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
         # mostly right after an entry that changes more than the graph's tasks (each
         # sort as often as another: narrowings are rare in a journal)
         marks: dict[str, list[int]] = {}
-        for i, (kind, e) in enumerate(entries):
+        for i, (kind, e) in enumerate(map(encode, entries)):
             sort = kind if kind == "control" else e.get("event") or e.get("op")
             if sort in ("control", "wait", "narrow_hole", "narrow_type", "constrain", "grow"):
                 marks.setdefault(sort, []).append(first + i)
@@ -178,13 +178,13 @@ def test_status_read_from_a_snapshot_is_status_folded_from_the_journal(
     snapshot alone (no graph built); any entry of the state after it, and it folds."""
     with _journaled_run(data) as (store, run_id, run):
         steps = run.derivation.history
-        store.append_many(run_id, [("step", step_to_json(s)) for s in steps])
+        store.append_many(run_id, [StepTaken(s) for s in steps])
         tasks = sorted(run.derivation.graph.tasks)
         if tasks:
             task = data.draw(st.sampled_from(tasks))
             store.append_many(run_id, [
-                ("attempt", {"event": "start", "task": task, "attempt": 2}),
-                ("attempt", {"event": "end", "task": task, "attempt": 2, "reason": "no",
+                Other("attempt", {"event": "start", "task": task, "attempt": 2}),
+                Other("attempt", {"event": "end", "task": task, "attempt": 2, "reason": "no",
                              "stderr_tail": "ValueError: no\n", "log": "t.log",
                              "log_bytes": 3})])
         folded = run_view(store, run_id)  # no snapshot: the journal folded
@@ -196,7 +196,7 @@ def test_status_read_from_a_snapshot_is_status_folded_from_the_journal(
         assert {**read, "verdict": None, "status": None, "reason": None, "updated": None} \
             == {**folded, "verdict": None, "status": None, "reason": None, "updated": None}
         # an entry of the state after it: the snapshot no longer holds the state
-        store.append(run_id, "control", {"op": "pause", "by": None})
+        store.append(run_id, Other("control", {"op": "pause", "by": None}))
         assert current_snapshot(store, run_id) is None
         assert run_view(store, run_id)["paused"] and not read["paused"]
 
@@ -208,7 +208,7 @@ def test_a_snapshot_of_another_format_is_not_trusted(tmp_path: Path) -> None:
     grammar = define("a -> b")
     store = Store(tmp_path / "db")
     run_id = store.create_run(Workflow(grammar, {}, grammar_file).to_json())
-    store.append(run_id, "step", {"op": "state", "task": "a", "state": "running"})
+    store.append(run_id, Other("step", {"op": "state", "task": "a", "state": "running"}))
     store.put_snapshot(run_id, 1, {"format": 999, "graph": "garbage"})
     assert fold_run(store, run_id).d.graph.state["a"].value == "running"
 

@@ -50,9 +50,9 @@ from grammarflow.core.steps import (
     SetState,
     Step,
     Style,
-    step_entry,
 )
 from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.journal.entries import RestartTaken, StepTaken, encode
 from grammarflow.journal.operations import restart
 from grammarflow.journal.state import fold_from_start, fold_run, journaled_steps, rolled_back
 from grammarflow.journal.store import Store
@@ -78,7 +78,7 @@ def journal(store: Store, run_id: int, d: Derivation, chooser: RandomChooser,
         if chooser.coin():
             d.apply(Style(task, None, {"color": chooser.choose(["red", "blue"])}))
 
-    run_from(d, chooser, LIMITS, lambda step, by: entries.append(("step", step_entry(step, by))),
+    run_from(d, chooser, LIMITS, lambda step, by: entries.append(StepTaken(step, by)),
              tasks, also)
     store.append_many(run_id, entries)
 
@@ -115,15 +115,15 @@ def check_restart(store: Store, run_id: int, grammar: Grammar, task: str) -> Non
     done = restart(store, run_id, task)
 
     entry = done.entry
-    gone = set(entry["restarted"]) | set(entry["vanished"])
-    event(f"restart: joined {min(len(entry['joined']), 1)}, vanished "
-          f"{min(len(entry['vanished']), 2)}, reopened {min(len(entry['reopened']), 1)}")
+    gone = set(entry.restarted) | set(entry.vanished)
+    event(f"restart: joined {min(len(entry.joined), 1)}, vanished "
+          f"{min(len(entry.vanished), 2)}, reopened {min(len(entry.reopened), 1)}")
     after = fold_run(store, run_id).d
     assert after.graph == fold_from_start(store, run_id).d.graph
     # the journaled restart is the rollback: its ranges hold exactly the removed steps
     rb = rollback(grammar, steps_before, before.graph, [task])
     assert rolled_back([done_entry(store, run_id, done.seq)]) == set(rb.removed)
-    assert len(rb.removed) == entry["steps"] and after.graph == rb.derivation.graph
+    assert len(rb.removed) == entry.steps and after.graph == rb.derivation.graph
     kept = journaled_steps(store, run_id)
     # the rolled-back graph is in the language: the reference model accepts every kept step
     start = grammar.derivation()
@@ -132,10 +132,10 @@ def check_restart(store: Store, run_id: int, grammar: Grammar, task: str) -> Non
     # every task after the restarted one runs again (or is gone); nothing of theirs stays
     for t in after_task:
         assert t in gone, f"{t} runs after {task} but was not restarted"
-    for t in entry["restarted"]:
+    for t in entry.restarted:
         assert after.graph.state[t] is TaskState.PENDING and t not in after.graph.outputs
-    assert not set(entry["vanished"]) & set(after.graph.tasks)
-    assert set(entry["joined"]) <= set(entry["restarted"])  # a vanished task joins nothing
+    assert not set(entry.vanished) & set(after.graph.tasks)
+    assert set(entry.joined) <= set(entry.restarted)  # a vanished task joins nothing
     assert not [j for j in kept if owner(j) in gone]
     # everything else is untouched
     for t in before.graph.tasks:
@@ -218,7 +218,8 @@ def test_a_restart_entrys_ranges_hold_exactly_its_removed_steps(removed: set[int
     from grammarflow.journal.store import Entry
 
     ranges = seq_ranges(removed)
-    assert rolled_back([Entry(1, 999, 0.0, "restart", {"removed": ranges})]) == removed
+    restart = RestartTaken("A", (), (), (), {}, tuple((a, b) for a, b in ranges), len(removed))
+    assert rolled_back([Entry(1, 999, 0.0, *encode(restart))]) == removed
     assert all(b[0] > a[1] + 1 for a, b in itertools.pairwise(ranges))  # as few as can be
 
 
@@ -307,9 +308,10 @@ def test_a_living_orchestrator_restarts_a_done_task_while_its_siblings_run(
         assert status == "succeeded"
         assert "is running, and a restart rolls back what it does" in refused
         assert said is None  # taken
-        entry = store.restarts(o.run_id)[-1].data
-        assert sorted(entry["restarted"]) == sorted([target, "B"]) and entry["vanished"] == []
-        attempts = o.attempts
+        entry = store.restarts(o.run_id)[-1].record
+        assert isinstance(entry, RestartTaken)
+        assert sorted(entry.restarted) == sorted([target, "B"]) and entry.vanished == ()
+        attempts = o.state.attempts
         assert attempts[target] == 2
         assert all(k == 1 for t, k in attempts.items() if t != target)
         kept = journaled_steps(store, o.run_id)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from strategies import grammars
 
 from grammarflow.core.derivation import Derivation
-from grammarflow.core.steps import step_to_json
+from grammarflow.journal.entries import Other, StepTaken
 from grammarflow.journal.status import fold
 from grammarflow.journal.store import (
     LEASE_EXPIRY,
@@ -40,11 +40,11 @@ from grammarflow.workflow.definition import Workflow
 def test_sequence_numbers_have_no_gaps_across_reopens(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
     run = store.create_run({"path": "x"})
-    store.append(run, "log", {"n": 1})
-    store.append_many(run, [("log", {"n": 2}), ("log", {"n": 3})])
+    store.append(run, Other("log", {"n": 1}))
+    store.append_many(run, [Other("log", {"n": 2}), Other("log", {"n": 3})])
     store.close()
     again = Store(tmp_path / "db")
-    assert again.append(run, "log", {"n": 4}) == 4
+    assert again.append(run, Other("log", {"n": 4})) == 4
     assert [e.seq for e in again.entries(run)] == [1, 2, 3, 4]
     assert again.integrity() == "ok"
 
@@ -75,10 +75,10 @@ class FailingConnection:
 def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, fail_at: int) -> None:
     store = Store(tmp_path / "db")
     run = store.create_run({"path": "x"})
-    store.append(run, "log", {"before": True})
+    store.append(run, Other("log", {"before": True}))
     real = store.db
     store.db = FailingConnection(real, fail_at)  # type: ignore[assignment]
-    entries = [("step", {"i": i}) for i in range(3)]
+    entries = [Other("step", {"i": i}) for i in range(3)]
     try:
         store.append_many(run, entries)
         wrote = True
@@ -91,7 +91,7 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, fail_at: int
         assert seen == [{"before": True}] + [{"i": i} for i in range(3)]
     else:
         assert seen == [{"before": True}]
-    assert store.append(run, "log", {"after": True}) == len(seen) + 1  # no gap
+    assert store.append(run, Other("log", {"after": True})) == len(seen) + 1  # no gap
     assert store.integrity() == "ok"
 
 
@@ -103,13 +103,14 @@ def test_a_batch_is_committed_whole_or_not_at_all(tmp_path: Path, fail_at: int) 
     must not commit alone once SQLite has ended the transaction)."""
     store = Store(tmp_path / "db")
     run = store.create_owned_run({"path": "x"}, Holder.this_process())
-    store.append(run, "log", {"before": True})
+    store.append(run, Other("log", {"before": True}))
     real = store.db
     store.db = FailingConnection(real, fail_at)  # type: ignore[assignment]
     raised: list[str] = []
     with pytest.raises(JournalWriteError, match="disk is full"), store.batch(run):
-        for entries in ([("step", {"i": 0}), ("step", {"i": 1})], [("step", {"i": 2})],
-                        [("attempt", {"i": 3})]):
+        for entries in ([Other("step", {"i": 0}), Other("step", {"i": 1})],
+                        [Other("step", {"i": 2})],
+                        [Other("attempt", {"i": 3})]):
             try:
                 store.append_many(run, entries)
             except JournalWriteError as e:
@@ -121,7 +122,7 @@ def test_a_batch_is_committed_whole_or_not_at_all(tmp_path: Path, fail_at: int) 
         assert all("an earlier write of the same transaction failed" in r
                    for r in raised[1:])
         assert len(raised) == 3 - (fail_at >= 4) - (fail_at >= 5)
-    assert store.append(run, "log", {"after": True}) == 2  # no gap
+    assert store.append(run, Other("log", {"after": True})) == 2  # no gap
     assert store.integrity() == "ok"
 
 
@@ -129,16 +130,17 @@ def test_a_batch_is_one_transaction_fenced_once_and_none_if_it_writes_nothing(
         tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
     run = store.create_owned_run({"path": "x"}, Holder.this_process())
-    store.append(run, "log", {"n": 0})
+    store.append(run, Other("log", {"n": 0}))
     statements: list[str] = []
     store.db.set_trace_callback(statements.append)
     with store.batch(run):
         pass
     assert statements == []  # nothing written, no transaction
     with store.batch(run):
-        assert store.append(run, "log", {"n": 1}) == 2
+        assert store.append(run, Other("log", {"n": 1})) == 2
         with store.batch(run):  # nested: part of the outer one
-            assert store.append_many(run, [("log", {"n": 2}), ("log", {"n": 3})]) == [3, 4]
+            two = [Other("log", {"n": 2}), Other("log", {"n": 3})]
+            assert store.append_many(run, two) == [3, 4]
         reader = Store(tmp_path / "db", readonly=True)
         assert len(list(reader.entries(run))) == 1  # not committed before the block's end
     assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "INSERT", "INSERT",
@@ -152,8 +154,8 @@ def test_a_write_of_another_run_inside_a_batch_is_a_bug_said_as_one(tmp_path: Pa
     run = store.create_owned_run({"path": "x"}, Holder.this_process())
     other = store.create_run({"path": "y"})
     with pytest.raises(RuntimeError, match="inside a batch of run 1"), store.batch(run):
-        store.append(run, "log", {"n": 1})
-        store.append(other, "log", {"n": 2})
+        store.append(run, Other("log", {"n": 1}))
+        store.append(other, Other("log", {"n": 2}))
     assert list(Store(tmp_path / "db", readonly=True).entries(run)) == []
 
 
@@ -166,9 +168,9 @@ def test_a_deposed_store_writes_nothing_in_a_batch(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(LeaseLost), store.batch(run):
         with pytest.raises(LeaseLost):
-            store.append(run, "log", {"n": 1})
+            store.append(run, Other("log", {"n": 1}))
         with pytest.raises(JournalWriteError, match="an earlier write"):
-            store.append(run, "log", {"n": 2})
+            store.append(run, Other("log", {"n": 2}))
     assert list(Store(tmp_path / "db", readonly=True).entries(run)) == []
 
 
@@ -207,7 +209,7 @@ def test_a_file_of_random_bytes_is_refused_in_one_line_naming_it(
 def a_store_of(path: Path, entries: int) -> int:
     store = Store(path)
     run = store.create_run({"path": "x"})
-    store.append_many(run, [("log", {"n": i, "pad": "p" * 200}) for i in range(entries)])
+    store.append_many(run, [Other("log", {"n": i, "pad": "p" * 200}) for i in range(entries)])
     store.close()
     return run
 
@@ -231,12 +233,12 @@ def test_a_full_database_fails_a_write_whole_and_names_the_file(
     monkeypatch.setenv(MAX_PAGES_ENV, "1")  # no room to grow at all
     store = Store(path)
     with pytest.raises(JournalWriteError) as caught:
-        store.append_many(run, [("log", {"big": "b" * 100_000})])
+        store.append_many(run, [Other("log", {"big": "b" * 100_000})])
     assert str(caught.value) == (f"database {str(path)!r} cannot grow: the disk is full "
                                  "(SQLite: database or disk is full)")
     monkeypatch.delenv(MAX_PAGES_ENV)
     again = Store(path)  # space returns
-    assert again.append(run, "log", {"after": True}) == 11  # nothing was half written
+    assert again.append(run, Other("log", {"after": True})) == 11  # nothing was half written
     assert again.integrity() == "ok"
 
 
@@ -257,7 +259,7 @@ def test_folding_the_stored_journal_reproduces_the_live_state(data: st.DataObjec
         store = Store(Path(tmp) / "db")
         workflow = Workflow(grammar, {}, Path(tmp) / "wf.py")
         run_id = store.create_run(workflow.to_json())
-        store.append_many(run_id, [("step", step_to_json(s)) for s in live.history])
+        store.append_many(run_id, [StepTaken(s) for s in live.history])
         _, folded = fold(store, run_id)
         assert folded.graph == live.graph
         assert folded.grammar == live.grammar
@@ -327,24 +329,24 @@ def test_the_lease_is_taken_only_from_a_dead_owner_and_fences_every_write(
                 event(f"write: {'written' if mine else 'refused'}")
                 entry = {"by": i, "n": k}
                 if mine:
-                    store.append(run, "log", entry)
+                    store.append(run, Other("log", entry))
                     written.append(entry)
                 else:
                     with pytest.raises(LeaseLost):
-                        store.append(run, "log", entry)
+                        store.append(run, Other("log", entry))
             elif op == "batch":
                 entries = [{"by": i, "n": k, "m": m} for m in range(n)]
                 event(f"batch: {'written' if mine else 'refused'}")
                 if mine:
                     with store.batch(run):
                         for entry in entries:
-                            store.append(run, "log", entry)
+                            store.append(run, Other("log", entry))
                     written += entries
                 else:
                     with pytest.raises(LeaseLost), store.batch(run):
                         for entry in entries:
                             with contextlib.suppress(LeaseLost, JournalWriteError):
-                                store.append(run, "log", entry)
+                                store.append(run, Other("log", entry))
             elif op == "heartbeat":
                 if owner == i:
                     store.heartbeat(run)
@@ -439,15 +441,15 @@ def test_another_hosts_owner_is_dead_only_once_its_heartbeat_expired(
 def test_a_deposed_store_writes_nothing_more(tmp_path: Path) -> None:
     first = Store(tmp_path / "db")
     run = first.create_owned_run({"path": "x"}, Holder.this_process())
-    first.append(run, "log", {"n": 1})
+    first.append(run, Other("log", {"n": 1}))
     db = sqlite3.connect(tmp_path / "db")  # the lease taken by hand
     with db:
         db.execute("UPDATE leases SET owner='usurper'")
     db.close()
     with pytest.raises(LeaseLost, match="no longer this orchestrator's"):
-        first.append(run, "log", {"n": 2})
+        first.append(run, Other("log", {"n": 2}))
     with pytest.raises(LeaseLost):
-        first.append_many(run, [("log", {"n": 3})])
+        first.append_many(run, [Other("log", {"n": 3})])
     with pytest.raises(LeaseLost):
         first.finish_run(run, "succeeded")
     with pytest.raises(LeaseLost):
@@ -543,13 +545,13 @@ def test_a_transaction_decides_and_writes_at_once_or_not_at_all(tmp_path: Path) 
     run = store.create_run({"path": "x"})
     with pytest.raises(RuntimeError, match="decided against it"), store.transaction(run):
         store.ask(run, "pause", {})
-        store.append(run, "control", {"op": "pause"})
+        store.append(run, Other("control", {"op": "pause"}))
         raise RuntimeError("decided against it")
     assert store.asked(run) == [] and list(store.entries(run)) == []
     with store.transaction(run):
         assert store.cancel_asked(run, ["pause"], "moot") == 0
         request = store.ask(run, "pause", {})
-        seq = store.take(run, request, "control", {"op": "pause"})
+        seq = store.take(run, request, Other("control", {"op": "pause"}))
     assert store.taken(request) == (seq, None) == (1, None)
 
 

@@ -71,6 +71,7 @@ class AttemptEnded:
     log_error: str | None = None
     at: float | None = None
     by: Asker | None = None  # who answered a waiting task
+    changes: int | None = None  # a success: how many steps its changes made
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class ControlTaken:
 
 
 @dataclass(frozen=True, slots=True)
-class Restarted:
+class RestartTaken:
     """A task restarted with everything after it: the steps of entries ``removed``
     (first, last) rolled back, ``restarted`` pending again, ``vanished`` gone."""
 
@@ -152,7 +153,7 @@ class Other:
 
 
 JournalEntry = (StepTaken | AttemptStarted | AttemptWaits | AttemptEnded | AttemptLost
-                | AttemptRetried | ChangeRefused | InternalError | ControlTaken | Restarted
+                | AttemptRetried | ChangeRefused | InternalError | ControlTaken | RestartTaken
                 | StatusChanged | Other)
 
 
@@ -183,7 +184,7 @@ def encode(entry: JournalEntry) -> tuple[str, dict[str, Any]]:
                              "traceback": traceback}
         case ControlTaken(op, by, asked):
             return "control", {"op": op, "by": by, **({"asked": asked} if asked else {})}
-        case Restarted():
+        case RestartTaken():
             return "restart", _restarted(entry)
         case StatusChanged(status, reason):
             return "status", {"status": status, "reason": reason}
@@ -198,10 +199,11 @@ def _ended(e: AttemptEnded) -> dict[str, Any]:
                 "reason": e.reason, "by": e.by, "at": e.at}
     return {"event": "end", "task": e.task, "attempt": e.attempt, "outcome": e.outcome,
             "reason": e.reason, "stderr_tail": e.stderr_tail, "log": e.log,
-            "log_bytes": e.log_bytes, "log_error": e.log_error, "at": e.at}
+            "log_bytes": e.log_bytes, "log_error": e.log_error, "at": e.at,
+            **({"changes": e.changes} if e.changes is not None else {})}
 
 
-def _restarted(e: Restarted) -> dict[str, Any]:
+def _restarted(e: RestartTaken) -> dict[str, Any]:
     return {"task": e.task, "restarted": list(e.restarted), "vanished": list(e.vanished),
             "reopened": list(e.reopened), "joined": dict(e.joined),
             "removed": [list(r) for r in e.removed], "steps": e.steps, "by": e.by}
@@ -223,7 +225,7 @@ def decode(kind: str, data: Mapping[str, Any], seq: int | None = None) -> Journa
         case "control":
             return ControlTaken(data["op"], data.get("by"), data.get("asked"))
         case "restart":
-            return Restarted(data["task"], tuple(data["restarted"]), tuple(data["vanished"]),
+            return RestartTaken(data["task"], tuple(data["restarted"]), tuple(data["vanished"]),
                              tuple(data.get("reopened", ())), dict(data.get("joined", {})),
                              tuple((int(a), int(b)) for a, b in data["removed"]),
                              int(data.get("steps", 0)), data.get("by"))
@@ -247,7 +249,7 @@ def _attempt(data: Mapping[str, Any]) -> JournalEntry:
             return AttemptEnded(task, attempt, data.get("outcome") or "", data.get("reason"),
                                 data.get("stderr_tail") or "", data.get("log"),
                                 data.get("log_bytes"), data.get("log_error"), data.get("at"),
-                                data.get("by"))
+                                data.get("by"), data.get("changes"))
     return Other("attempt", data)
 
 
@@ -263,7 +265,7 @@ __all__ = [
     "InternalError",
     "JournalEntry",
     "Other",
-    "Restarted",
+    "RestartTaken",
     "StatusChanged",
     "StepTaken",
     "decode",

@@ -22,8 +22,15 @@ from grammarflow.core.derivation import Derivation
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import TaskState
 from grammarflow.core.rollback import Journaled, Rollback, rollback
-from grammarflow.core.steps import Expand, Output, Refine, SetState, Step, step_entry
+from grammarflow.core.steps import Expand, Output, Refine, SetState, Step
 from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.journal.entries import (
+    Asker,
+    AttemptEnded,
+    ControlTaken,
+    RestartTaken,
+    StepTaken,
+)
 from grammarflow.journal.state import fold_run, journaled_steps, paused_at, seq_ranges
 from grammarflow.journal.store import WITHDRAWN, Holder, JournalWriteError, Lease, LeaseHeld, Store
 from grammarflow.workflow.definition import Workflow, read_workflow
@@ -87,7 +94,7 @@ def set_paused(store: Store, run_id: int, paused: bool) -> Done:
             return act()
 
     def here() -> Done:
-        return decide(lambda: Done(store.take(run_id, None, "control", {"op": op, **data}),
+        return decide(lambda: Done(store.take(run_id, None, ControlTaken(op, data["by"])),
                                    None))
     return _perform(store, run_id, op, here, lambda: decide(lambda: store.ask(run_id, op, data)))
 
@@ -116,8 +123,7 @@ def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None 
         apply_answer(state.d, task, steps)
         end = answered(task, state.attempts.get(task, 1), data["by"])
         return _journal(store, run_id, "answer", lambda: store.take_many(
-            run_id, None, [*(("step", step_entry(s, task)) for s in steps),
-                           ("attempt", end)])[-1])
+            run_id, None, [*(StepTaken(s, task) for s in steps), end])[-1])
     return _perform(store, run_id, "answer", here, lambda: _ask(store, run_id, "answer", data))
 
 
@@ -137,12 +143,14 @@ def restart(store: Store, run_id: int, task: str) -> Restarted:
         said = (f"task {task} restarted ({len(rb.restarted)} task(s) back to pending): "
                 f"`grammarflow resume {run_id}` runs them again")
         return _journal(store, run_id, "restart", lambda: store.take_many(
-            run_id, None, [("restart", restart_entry(task, rb, by))],
+            run_id, None, [restart_entry(task, rb, by)],
             status=("restarted", said))[0])
     done = _perform(store, run_id, "restart", here,
                     lambda: _ask(store, run_id, "restart", {"by": by, "task": task}))
     entry = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq)
-    return Restarted(done.seq, done.by_orchestrator, entry.data)
+    record = entry.record
+    assert isinstance(record, RestartTaken)
+    return Restarted(done.seq, done.by_orchestrator, record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +159,7 @@ class Restarted:
 
     seq: int
     by_orchestrator: int | None
-    entry: dict[str, Any]
+    entry: RestartTaken
 
 
 def plan_restart(d: Derivation, journal: Sequence[Journaled], grammar: Grammar, task: str,
@@ -185,11 +193,11 @@ def plan_restart(d: Derivation, journal: Sequence[Journaled], grammar: Grammar, 
     return rb
 
 
-def restart_entry(task: str, rb: Rollback, by: dict[str, Any]) -> dict[str, Any]:
+def restart_entry(task: str, rb: Rollback, by: Asker) -> RestartTaken:
     """The journal entry of a restart: what it restarted, removed and reopened."""
-    return {"task": task, "restarted": list(rb.restarted), "vanished": list(rb.vanished),
-            "reopened": list(rb.reopened), "joined": rb.joined,
-            "removed": seq_ranges(rb.removed), "steps": len(rb.removed), "by": by}
+    return RestartTaken(task, tuple(rb.restarted), tuple(rb.vanished), tuple(rb.reopened),
+                        dict(rb.joined), tuple((a, b) for a, b in seq_ranges(rb.removed)),
+                        len(rb.removed), by)
 
 
 def answer_steps(d: Derivation, waiting: Mapping[str, str],
@@ -232,10 +240,9 @@ def output_checker(workflow: Workflow, d: Derivation) -> Callable[[str, Any], An
     return lambda task, value: workflow.checked_output(task, d.graph.tasks[task].kind, value)
 
 
-def answered(task: str, attempt: int, by: dict[str, Any]) -> dict[str, Any]:
+def answered(task: str, attempt: int, by: Asker) -> AttemptEnded:
     """The attempt entry that ends a waiting task's wait."""
-    return {"event": "end", "task": task, "attempt": attempt, "outcome": "answered",
-            "reason": None, "by": by, "at": time.time()}
+    return AttemptEnded(task, attempt, "answered", at=time.time(), by=by)
 
 
 def who() -> dict[str, Any]:

@@ -19,8 +19,18 @@ from grammarflow.core.derivation import Derivation
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph
 from grammarflow.core.rollback import Journaled
-from grammarflow.core.steps import Expand, Grow, Refine, step_from_json
+from grammarflow.core.steps import Expand, Grow, Refine
 from grammarflow.errors import Refusal
+from grammarflow.journal.entries import (
+    AttemptEnded,
+    AttemptStarted,
+    AttemptWaits,
+    ChangeRefused,
+    ControlTaken,
+    JournalEntry,
+    RestartTaken,
+    StepTaken,
+)
 from grammarflow.journal.store import Entry, RunRow, Store
 from grammarflow.workflow.definition import Workflow
 
@@ -58,21 +68,16 @@ class Failure:
         return cls(data["attempt"], data["reason"], tuple(data["stderr"]), data["log"])
 
     @classmethod
-    def of_end(cls, data: dict[str, Any]) -> Failure:
-        """Of an attempt's ``end`` entry. Its ``log_bytes`` says whether the task wrote
-        anything (journals of earlier versions lack it: their log is assumed written)."""
-        written = data.get("log_bytes", 1) and not data.get("log_error")
-        return cls(data["attempt"], data["reason"], stderr_lines(data.get("stderr_tail") or ""),
-                   data.get("log") if written else None)
-
-
-def refusal_of_entry(entry: Entry) -> Refusal:
-    """The refusal a journal's ``refused`` entry records."""
-    return Refusal.from_json({**entry.data, "seq": entry.seq})
+    def of_end(cls, end: AttemptEnded) -> Failure:
+        """Of an attempt's end. Its ``log_bytes`` says whether the task wrote anything
+        (journals of earlier versions lack it: their log is assumed written)."""
+        written = (end.log_bytes is None or end.log_bytes) and not end.log_error
+        return cls(end.attempt, end.reason or "", stderr_lines(end.stderr_tail),
+                   end.log if written else None)
 
 
 @dataclass
-class RunFold:
+class RunState:
     """The state of a run as of journal entry ``seq``."""
 
     workflow: Workflow
@@ -85,30 +90,37 @@ class RunFold:
     waiting: dict[str, str] = field(default_factory=dict)  # task -> its question
 
     def apply(self, entry: Entry) -> None:
-        """Fold one more entry (in journal order)."""
-        if entry.kind == "control":
-            self.paused = entry.data["op"] == "pause"
-        elif entry.kind == "step":
-            self.d.apply(step_from_json(entry.data))
-        elif entry.kind == "attempt":
-            data = entry.data
-            event = data.get("event")
-            if event == "start":
-                self.attempts[data["task"]] = data["attempt"]
-            elif event == "wait":
-                self.attempts[data["task"]] = data["attempt"]
-                self.waiting[data["task"]] = data.get("question", "")
-            elif event == "end":
-                self.waiting.pop(data["task"], None)
-                if data.get("reason"):
-                    self.failures[data["task"]] = Failure.of_end(data)
-        elif entry.kind == "restart":  # its removed steps were skipped (fold_run)
-            for task in [*entry.data["restarted"], *entry.data["vanished"]]:
-                self.waiting.pop(task, None)
-                self.failures.pop(task, None)
-        elif entry.kind == "refused" and self.refusal is None:
-            self.refusal = refusal_of_entry(entry)
+        """Fold one more entry (in journal order): a step is applied by the core, and
+        every entry, the step's too, noted."""
+        record = entry.record
+        if isinstance(record, StepTaken):
+            self.d.apply(record.step)
+        self.note(record)
         self.seq = entry.seq
+
+    def note(self, record: JournalEntry) -> None:
+        """What an entry changes of the run's state but its graph and grammar — which
+        only the core changes, by applying a step, before the step is journaled (live)
+        or as it is replayed (:meth:`apply`). The one place each kind is taken in."""
+        match record:
+            case ControlTaken(op) if op in ("pause", "unpause"):
+                self.paused = op == "pause"
+            case AttemptStarted(task, attempt):
+                self.attempts[task] = attempt
+            case AttemptWaits(task, attempt, question):
+                self.attempts[task] = attempt
+                self.waiting[task] = question
+            case AttemptEnded(task):
+                self.waiting.pop(task, None)
+                if record.reason:
+                    self.failures[task] = Failure.of_end(record)
+            case RestartTaken(restarted=restarted, vanished=vanished):
+                # its removed steps are skipped by the fold (fold_run), rolled back live
+                for task in [*restarted, *vanished]:
+                    self.waiting.pop(task, None)
+                    self.failures.pop(task, None)
+            case ChangeRefused(refusal) if self.refusal is None:
+                self.refusal = refusal
 
     def snapshot(self) -> dict[str, Any]:
         return {"format": FORMAT, "graph": self.d.graph.snapshot(),
@@ -120,7 +132,7 @@ class RunFold:
 
     @classmethod
     def of_snapshot(cls, workflow: Workflow, seq: int, data: dict[str, Any]
-                    ) -> RunFold | None:
+                    ) -> RunState | None:
         if data.get("format") != FORMAT:
             return None  # written by another version: fold from the start instead
         d = Derivation(Grammar.from_json(data["grammar"], checked=False,
@@ -167,7 +179,7 @@ STATE_KINDS = ("step", "attempt", "refused", "control", "restart")
 
 
 def fold_run(store: Store, run_id: int, upto: int | None = None,
-             kinds: Iterable[str] = STATE_KINDS, row: RunRow | None = None) -> RunFold:
+             kinds: Iterable[str] = STATE_KINDS, row: RunRow | None = None) -> RunState:
     """The run's state as of entry ``upto`` (default: the newest), from the newest
     snapshot at or before it and the entries after.
 
@@ -179,15 +191,15 @@ def fold_run(store: Store, run_id: int, upto: int | None = None,
 
 
 def _fold_run(store: Store, run_id: int, upto: int | None, kinds: Iterable[str],
-              row: RunRow | None) -> RunFold:
+              row: RunRow | None) -> RunState:
     workflow = Workflow.from_json((row or store.run(run_id)).workflow)
     restarts = store.restarts(run_id, upto)
     cached = store.snapshot(run_id, upto)
     state = None
     if cached is not None and (not restarts or cached[0] >= restarts[-1].seq):
-        state = RunFold.of_snapshot(workflow, cached[0], cached[1])
+        state = RunState.of_snapshot(workflow, cached[0], cached[1])
     if state is None:
-        state = RunFold(workflow, workflow.grammar.derivation())
+        state = RunState(workflow, workflow.grammar.derivation())
     return _fold_entries(state, store, run_id, upto, kinds, rolled_back(restarts))
 
 
@@ -205,10 +217,10 @@ def current_snapshot(store: Store, run_id: int) -> dict[str, Any] | None:
 
 
 def fold_from_start(store: Store, run_id: int, upto: int | None = None,
-                    kinds: Iterable[str] = STATE_KINDS) -> RunFold:
+                    kinds: Iterable[str] = STATE_KINDS) -> RunState:
     """The same state as :func:`fold_run`, from the whole journal (no snapshot)."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
-    return _fold_entries(RunFold(workflow, workflow.grammar.derivation()), store, run_id,
+    return _fold_entries(RunState(workflow, workflow.grammar.derivation()), store, run_id,
                          upto, kinds, rolled_back(store.restarts(run_id, upto)))
 
 
@@ -230,8 +242,9 @@ def gc_paused() -> Iterator[None]:
 def journaled_steps(store: Store, run_id: int) -> list[Journaled]:
     """The run's steps as they stand (those no restart removed), with who made each."""
     skip = rolled_back(store.restarts(run_id))
-    return [Journaled(e.seq, step_from_json(e.data), e.data.get("by"))
-            for e in store.entries(run_id, ["step"]) if e.seq not in skip]
+    return [Journaled(e.seq, record.step, record.by)
+            for e in store.entries(run_id, ["step"]) if e.seq not in skip
+            for record in [e.record] if isinstance(record, StepTaken)]
 
 
 def made_by(journal: Iterable[Journaled], task: str) -> str:
@@ -263,8 +276,14 @@ def made_by(journal: Iterable[Journaled], task: str) -> str:
 
 def rolled_back(restarts: Iterable[Entry]) -> set[int]:
     """The step entries the given ``restart`` entries removed."""
-    return {seq for e in restarts for first, last in e.data["removed"]
-            for seq in range(first, last + 1)}
+    return {seq for e in restarts for seq in _restart(e).removed_seqs()}
+
+
+def _restart(entry: Entry) -> RestartTaken:
+    record = entry.record
+    if not isinstance(record, RestartTaken):
+        raise TypeError(f"journal entry {entry.seq} is no restart: {record!r}")
+    return record
 
 
 def seq_ranges(seqs: Iterable[int]) -> list[list[int]]:
@@ -282,8 +301,8 @@ def seq_ranges(seqs: Iterable[int]) -> list[list[int]]:
     return out
 
 
-def _fold_entries(state: RunFold, store: Store, run_id: int, upto: int | None,
-                  kinds: Iterable[str], skip: set[int]) -> RunFold:
+def _fold_entries(state: RunState, store: Store, run_id: int, upto: int | None,
+                  kinds: Iterable[str], skip: set[int]) -> RunState:
     for e in store.entries(run_id, list(kinds), after=state.seq):
         if upto is not None and e.seq > upto:
             break
@@ -302,7 +321,8 @@ def paused_at(store: Store, run_id: int, upto: int | None = None) -> bool:
     for e in store.entries(run_id, ["control"]):
         if upto is not None and e.seq > upto:
             break
-        paused = e.data["op"] == "pause" if e.data["op"] in ("pause", "unpause") else paused
+        op = e.data["op"]
+        paused = op == "pause" if op in ("pause", "unpause") else paused
     return paused
 
 
@@ -320,7 +340,7 @@ __all__ = [
     "STATE_KINDS",
     "STDERR_LINES",
     "Failure",
-    "RunFold",
+    "RunState",
     "current_snapshot",
     "fold_from_start",
     "fold_run",
@@ -328,7 +348,6 @@ __all__ = [
     "journaled_steps",
     "made_by",
     "paused_at",
-    "refusal_of_entry",
     "rolled_back",
     "seq_ranges",
     "snapshot_due",

@@ -10,19 +10,42 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from grammarflow.core.constraints import AtMost, Scope, constraints_from_json, with_tasks
+from grammarflow.core.constraints import AtMost, Scope, with_tasks
 from grammarflow.core.dataflow import BindingError, bind, signatures_from_json
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import Graph, Role, TaskState
 from grammarflow.core.productions import HoleType
-from grammarflow.core.steps import step_from_json
+from grammarflow.core.steps import (
+    Constrain,
+    Expand,
+    Grow,
+    NarrowHole,
+    NarrowType,
+    Output,
+    Refine,
+    SetState,
+    Step,
+    Style,
+)
 from grammarflow.errors import Refusal
+from grammarflow.journal.entries import (
+    Asker,
+    AttemptEnded,
+    AttemptLost,
+    AttemptRetried,
+    AttemptStarted,
+    AttemptWaits,
+    ChangeRefused,
+    ControlTaken,
+    RestartTaken,
+    StatusChanged,
+    StepTaken,
+)
 from grammarflow.journal.state import (
     Failure,
     current_snapshot,
     fold_run,
     gc_paused,
-    refusal_of_entry,
 )
 from grammarflow.journal.store import FINAL, Entry, RunRow, Store
 from grammarflow.workflow.definition import Workflow
@@ -41,10 +64,11 @@ def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
     workflow = Workflow.from_json(store.run(run_id).workflow)
     d = workflow.grammar.derivation()
     for e in store.entries(run_id, ["step", "restart"]):
-        if e.kind == "restart":
-            d = fold(store, run_id, upto=e.seq)[1]
+        record = e.record
+        if isinstance(record, StepTaken):
+            d.apply(record.step)
         else:
-            d.apply(step_from_json(e.data))
+            d = fold(store, run_id, upto=e.seq)[1]
         yield e, d
 
 
@@ -216,7 +240,8 @@ def verdict(row: RunRow, refusal: Refusal | None, failed: list[str]) -> dict[str
 def refusal_at(store: Store, run_id: int, upto: int | None = None) -> Refusal | None:
     """The refused change that broke the run, if it had by journal entry ``upto``."""
     found = store.refusals(run_id, upto)
-    return refusal_of_entry(found[0]) if found else None
+    record = found[0].record if found else None
+    return record.refusal if isinstance(record, ChangeRefused) else None
 
 
 def orchestrator_view(store: Store, run_id: int) -> dict[str, Any] | None:
@@ -234,89 +259,99 @@ def orchestrator_view(store: Store, run_id: int) -> dict[str, Any] | None:
 
 def describe(entry: Entry) -> str:
     """One journal entry in plain words."""
-    d = entry.data
-    if entry.kind == "step":
-        op = d["op"]
-        if op == "state":
-            return f"task {d['task']} is {d['state']}"
-        if op == "expand":
-            chosen = (f" (the orchestrator chose it: [{d['guard']}] held)"
-                      if d.get("guard") else "")
-            return f"hole {d['hole']} expanded with production {d['production']}{chosen}"
-        if op == "output":
-            return f"task {d['task']} gave its output: {short(d['value'])}"
-        if op == "style":
-            what = f"task {d['task']}" if "task" in d else f"edge {' -> '.join(d['edge'])}"
-            said = ", ".join(f"{k}={v!r}" for k, v in d["attrs"].items())
+    match entry.record:
+        case StepTaken(step):
+            return describe_step(step)
+        case ControlTaken(op, by, asked):
+            if op == "pause":
+                return f"run paused: no new task starts{_asked_by(by)}"
+            if op == "unpause":
+                return f"run unpaused: tasks start again{_asked_by(by)}"
+            return f"request to {asked} ignored{_asked_by(by)}"
+        case RestartTaken() as r:
+            return _describe_restart(r)
+        case AttemptWaits(task, _, question):
+            return f"task {task} waits for a person: {question!r} (`grammarflow answer`)"
+        case AttemptEnded(task, outcome="answered", by=by):
+            who = f" by pid {by['pid']} on {by['host']}" if by and "pid" in by else ""
+            return f"task {task} answered{who}"
+        case AttemptStarted(task, attempt, log):
+            return f"task {task}: attempt {attempt} started (log: {log})"
+        case AttemptLost(task, attempt, reason):
+            return f"task {task}: attempt {attempt} lost: {reason}"
+        case AttemptRetried(task, attempt, reason):
+            return f"task {task}: attempt {attempt} retry: {reason}"
+        case AttemptEnded() as end:
+            return _describe_end(end)
+        case ChangeRefused(refusal):
+            return _describe_refusal(refusal)
+        case StatusChanged(status, reason):
+            if status == "broken":  # the refusal is its own entry: said once
+                return "run broken: the change refused above"
+            return f"run {status}" + (f": {reason}" if reason else "")
+    return f"{entry.kind}: {entry.data}"
+
+
+def describe_step(step: Step) -> str:
+    """One accepted step in plain words."""
+    match step:
+        case SetState(task, state):
+            return f"task {task} is {state.value}"
+        case Expand(hole, production, _, guard):
+            chosen = f" (the orchestrator chose it: [{guard}] held)" if guard else ""
+            return f"hole {hole} expanded with production {production}{chosen}"
+        case Output(task, value):
+            return f"task {task} gave its output: {short(value)}"
+        case Style(task, edge, attrs):
+            what = f"task {task}" if task is not None else f"edge {' -> '.join(edge or ())}"
+            said = ", ".join(f"{k}={v!r}" for k, v in attrs.items())
             return f"{what} styled: {said}"
-        if op == "grow":
-            names = [t["local"] for t in d["fragment"]["tasks"]]
-            edges = len(d["fragment"]["edges"])
-            return f"open hole {d['hole']} grew by {names} and {edges} edge(s)"
-        if op == "refine":
-            return f"open hole {d['hole']} refined ({len(d['types'])} new hole type(s))"
-        if op == "narrow_type":
-            return f"promise narrowed: type {d['type']} loses productions {d['remove']}"
-        if op == "narrow_hole":
-            return f"promise narrowed: hole {d['hole']} loses productions {d['remove']}"
-        if op == "constrain":
-            said = "; ".join(str(c) for c in constraints_from_json(d["constraints"]))
-            return f"promise narrowed: hole {d['hole']} is constrained: {said}"
-    if entry.kind == "control":
-        by = d.get("by") or {}
-        who = f" (asked by pid {by['pid']} on {by['host']})" if "pid" in by else ""
-        if d["op"] == "pause":
-            return f"run paused: no new task starts{who}"
-        if d["op"] == "unpause":
-            return f"run unpaused: tasks start again{who}"
-        return f"request to {d.get('asked')} ignored{who}"
-    if entry.kind == "restart":
-        by = d.get("by") or {}
-        who = f" (asked by pid {by['pid']} on {by['host']})" if "pid" in by else ""
-        said = (f"RESTART of task {d['task']}{who}: {len(d['restarted'])} task(s) back to "
-                f"pending ({', '.join(d['restarted'][:6])}"
-                f"{' ...' if len(d['restarted']) > 6 else ''}), {d['steps']} step(s) "
-                f"rolled back")
-        if d["vanished"]:
-            said += f", {len(d['vanished'])} task(s) gone"
-        if d["reopened"]:
-            said += f", hole(s) open again: {', '.join(d['reopened'][:4])}"
-        return "\n".join([said, *(f"    task {t} restarts too: {why}"
-                                   for t, why in d["joined"].items())])
-    if entry.kind == "attempt":
-        if d.get("event") == "wait":
-            return (f"task {d['task']} waits for a person: {d.get('question')!r} "
-                    "(`grammarflow answer`)")
-        if d.get("outcome") == "answered":
-            by = d.get("by") or {}
-            who = f" by pid {by['pid']} on {by['host']}" if "pid" in by else ""
-            return f"task {d['task']} answered{who}"
-        return _describe_attempt(d)
-    if entry.kind == "refused":
-        lines = [f"REFUSED (broken promise) from {d.get('task') or 'the orchestrator'}: "
-                 f"{d['reason']}"]
-        lines += [f"    tried {a['production']}: {a['reason']}" for a in d.get("attempts", [])]
-        if d.get("message"):
-            lines.append(f"    message: {d['message'][:300]}")
-        return "\n".join(lines)
-    if entry.kind == "status":
-        if d["status"] == "broken":  # the refusal is its own entry: said once
-            return "run broken: the change refused above"
-        return f"run {d['status']}" + (f": {d['reason']}" if d.get("reason") else "")
-    return f"{entry.kind}: {d}"
+        case Grow(hole, fragment):
+            names = [t.local for t in fragment.tasks]
+            return f"open hole {hole} grew by {names} and {len(fragment.edges)} edge(s)"
+        case Refine(hole, _, types):
+            return f"open hole {hole} refined ({len(types)} new hole type(s))"
+        case NarrowType(htype, remove):
+            return f"promise narrowed: type {htype} loses productions {list(remove)}"
+        case NarrowHole(hole, remove):
+            return f"promise narrowed: hole {hole} loses productions {list(remove)}"
+        case Constrain(hole, constraints):
+            said = "; ".join(str(c) for c in constraints)
+            return f"promise narrowed: hole {hole} is constrained: {said}"
+    raise TypeError(f"not a step: {step!r}")
 
 
-def _describe_attempt(d: dict[str, Any]) -> str:
-    event = d.get("event")
-    if event == "start":
-        return f"task {d['task']}: attempt {d['attempt']} started (log: {d.get('log')})"
-    if event in ("lost", "retry"):
-        return f"task {d['task']}: attempt {d['attempt']} {event}: {d['reason']}"
-    reason = f": {d['reason']}" if d.get("reason") else ""
-    line = f"task {d['task']}: attempt {d['attempt']} {d.get('outcome')}{reason}"
-    if d.get("outcome") != "failed" or not d.get("reason"):
+def _asked_by(by: Asker | None) -> str:
+    return f" (asked by pid {by['pid']} on {by['host']})" if by and "pid" in by else ""
+
+
+def _describe_restart(r: RestartTaken) -> str:
+    said = (f"RESTART of task {r.task}{_asked_by(r.by)}: {len(r.restarted)} task(s) back to "
+            f"pending ({', '.join(r.restarted[:6])}"
+            f"{' ...' if len(r.restarted) > 6 else ''}), {r.steps} step(s) rolled back")
+    if r.vanished:
+        said += f", {len(r.vanished)} task(s) gone"
+    if r.reopened:
+        said += f", hole(s) open again: {', '.join(r.reopened[:4])}"
+    return "\n".join([said, *(f"    task {t} restarts too: {why}"
+                               for t, why in r.joined.items())])
+
+
+def _describe_refusal(refusal: Refusal) -> str:
+    lines = [f"REFUSED (broken promise) from {refusal.task or 'the orchestrator'}: "
+             f"{refusal.reason}"]
+    lines += [f"    tried {a.production}: {a.reason}" for a in refusal.attempts]
+    if refusal.message:
+        lines.append(f"    message: {refusal.message[:300]}")
+    return "\n".join(lines)
+
+
+def _describe_end(end: AttemptEnded) -> str:
+    reason = f": {end.reason}" if end.reason else ""
+    line = f"task {end.task}: attempt {end.attempt} {end.outcome}{reason}"
+    if end.outcome != "failed" or not end.reason:
         return line
-    return "\n".join([line, *(f"    {text}" for text in failure_lines(Failure.of_end(d)))])
+    return "\n".join([line, *(f"    {text}" for text in failure_lines(Failure.of_end(end)))])
 
 
 def failure_lines(failure: Failure) -> list[str]:

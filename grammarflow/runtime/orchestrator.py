@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -26,12 +27,23 @@ from grammarflow.core.constraints import TooFewNeighbours
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import TaskState
 from grammarflow.core.match import Plan
-from grammarflow.core.steps import Output, SetState, Step, step_entry, step_to_json
+from grammarflow.core.steps import Output, SetState, Step
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
+from grammarflow.journal.entries import (
+    AttemptEnded,
+    AttemptLost,
+    AttemptRetried,
+    AttemptStarted,
+    AttemptWaits,
+    ChangeRefused,
+    ControlTaken,
+    InternalError,
+    JournalEntry,
+    StepTaken,
+)
 from grammarflow.journal.state import (
     SNAPSHOT_EVERY,
-    Failure,
-    RunFold,
+    RunState,
     fold_run,
     gc_paused,
     journaled_steps,
@@ -142,9 +154,9 @@ class Orchestrator:
         self.executor: Executor = executor or with_containers(
             ZygoteExecutor(options.python, fork=options.zygote),
             workflow.kinds.values(), options.engine)
-        self.attempts: dict[str, int] = {}  # task -> attempts made so far
-        self.failures: dict[str, Failure] = {}  # task -> why its last attempt failed
-        self.refusal: Refusal | None = None  # the refused change that broke the run
+        #: The run's state (attempts, failures, the refusal, pause, waiting tasks): changed
+        #: only by what is journaled (:meth:`_record`); its graph is the committed one.
+        self.state = RunState(workflow, derivation)
         self.last_snapshot = 0  # the journal entry the newest snapshot is as of
         self.running: dict[str, Attempt] = {}
         self.broken: BrokenPromise | None = None
@@ -152,8 +164,6 @@ class Orchestrator:
         self.interrupted: str | None = None  # the name of the signal
         self.internal_error: str | None = None  # a bug of ours stopped the run
         self.journal_error: str | None = None  # the journal cannot be written
-        self.paused = False  # `grammarflow pause`: no new attempt starts
-        self.waiting: dict[str, str] = {}  # tasks waiting for a person: task -> question
         self._fault_op = os.environ.get(INTERNAL_ERROR_ENV)  # test hook
         self.wake = asyncio.Event()
         self.mutex = asyncio.Lock()  # held while the derivation is read for or changed
@@ -208,9 +218,7 @@ class Orchestrator:
         if workflow.grammar.data:  # the Python types, to validate outputs, are in its file
             workflow = workflow.with_types_of(read_workflow(workflow.path))
         o = cls(store, run_id, workflow, d, options, report, holder, executor)
-        o.attempts, o.failures = dict(state.attempts), dict(state.failures)
-        o.paused = state.paused
-        o.waiting = dict(state.waiting)
+        o.state = state
         cached = store.snapshot(run_id)
         o.last_snapshot = cached[0] if cached is not None else 0
         # The lease is ours (never before): end whatever the dead orchestrator left
@@ -220,16 +228,14 @@ class Orchestrator:
         lost = [t for t, s in d.graph.state.items()
                 if s is TaskState.RUNNING and t not in state.waiting]  # a wait runs nothing
         for task in lost:
-            o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
-                "attempt", {"event": "lost", "task": task, "attempt": o.attempts.get(task, 0),
-                            "reason": "the orchestrator stopped while this attempt ran; "
-                                      "it will run again"})])
+            o._journal_steps([SetState(task, TaskState.PENDING)], extra=[AttemptLost(
+                task, state.attempts.get(task, 0),
+                "the orchestrator stopped while this attempt ran; it will run again")])
         # A resumed failed run gives its failed tasks another attempt.
         for task in [t for t, s in d.graph.state.items() if s is TaskState.FAILED]:
-            o._journal_steps([SetState(task, TaskState.PENDING)], extra=[(
-                "attempt", {"event": "retry", "task": task,
-                            "attempt": o.attempts.get(task, 0),
-                            "reason": "the run was resumed: the failed task runs again"})])
+            o._journal_steps([SetState(task, TaskState.PENDING)], extra=[AttemptRetried(
+                task, state.attempts.get(task, 0),
+                "the run was resumed: the failed task runs again")])
         if row.status != "running":
             store.set_status(run_id, "running", f"resumed (was {row.status})")
         return o
@@ -251,7 +257,7 @@ class Orchestrator:
             async with asyncio.TaskGroup() as tg:
                 beat = tg.create_task(self._heartbeat())
                 watch = tg.create_task(self._watch_controls())
-                if self.paused:
+                if self.state.paused:
                     self.report(self, Event("paused", detail="the run is paused: no task "
                                             "starts until `grammarflow unpause "
                                             f"{self.run_id}`"))
@@ -304,7 +310,7 @@ class Orchestrator:
 
     def _held_by_pause(self) -> bool:
         """Paused with work left to start: wait for `unpause` (or a signal)."""
-        return (self.paused and not self._stopping()
+        return (self.state.paused and not self._stopping()
                 and any(st is TaskState.PENDING for st in self.d.graph.state.values()))
 
     async def _watch_controls(self) -> None:
@@ -333,14 +339,13 @@ class Orchestrator:
             self._take_restart(request, data)
             return
         if op not in ("pause", "unpause"):
-            self.store.take(self.run_id, request, "control",
-                            {"op": "ignored", "asked": op, "by": data.get("by")})
+            self._take_request(request, [ControlTaken("ignored", data.get("by"), op)])
             return
-        self.store.take(self.run_id, request, "control", {"op": op, "by": data.get("by")})
-        self.paused = op == "pause"
-        said = ("paused: running tasks finish, no new one starts" if self.paused
+        self._take_request(request, [ControlTaken(op, data.get("by"))])
+        paused = self.state.paused
+        said = ("paused: running tasks finish, no new one starts" if paused
                 else "unpaused: tasks start again")
-        self.report(self, Event("paused" if self.paused else "unpaused", detail=said))
+        self.report(self, Event("paused" if paused else "unpaused", detail=said))
         self.wake.set()
 
     def _take_answer(self, request: int, data: dict[str, Any]) -> None:
@@ -352,7 +357,7 @@ class Orchestrator:
         task = data.get("task", "")
         self.tentative.settle()
         try:
-            steps = answer_steps(self.d, self.waiting, self._check_output, task,
+            steps = answer_steps(self.d, self.state.waiting, self._check_output, task,
                                  data.get("value"), data.get("expand"))
             apply_answer(self.d, task, steps)
         except (GrammarflowError, BrokenPromise) as e:
@@ -361,11 +366,8 @@ class Orchestrator:
                 reason = f"the answer to task {task} is refused: {reason}"
             self.store.refuse(request, reason)
             return
-        end = answered(task, self.attempts.get(task, 1), data.get("by") or {})
-        self.store.take_many(self.run_id, request,
-                             [*(("step", step_entry(s, task)) for s in steps),
-                              ("attempt", end)])
-        del self.waiting[task]
+        end = answered(task, self.state.attempts.get(task, 1), data.get("by") or {})
+        self._take_request(request, [*(StepTaken(s, task) for s in steps), end])
         self.report(self, Event("answered", task, json.dumps(data.get("value"))[:80]))
         self._close_due()
         self.wake.set()
@@ -388,12 +390,8 @@ class Orchestrator:
         except GrammarflowError as e:
             self.store.refuse(request, str(e))
             return
-        self.store.take(self.run_id, request, "restart",
-                        restart_entry(task, rb, data.get("by") or {}))
-        self.tentative.d = rb.derivation
-        for gone in [*rb.restarted, *rb.vanished]:
-            self.waiting.pop(gone, None)
-            self.failures.pop(gone, None)
+        self._take_request(request, [restart_entry(task, rb, data.get("by") or {})])
+        self.tentative.d = self.state.d = rb.derivation
         self._failure_after_restart()
         self.report(self, Event("restarted", task, f"{len(rb.restarted)} task(s) run again"
                                 f", {len(rb.removed)} step(s) rolled back"))
@@ -407,8 +405,8 @@ class Orchestrator:
                       None)
         if failed is None:
             self.failed = None
-        elif failed in self.failures:
-            failure = self.failures[failed]
+        elif failed in self.state.failures:
+            failure = self.state.failures[failed]
             self.failed = (f"task {failed} failed after {failure.attempt} attempt(s): "
                            f"{failure.reason}")
 
@@ -440,9 +438,10 @@ class Orchestrator:
         g = self.d.graph
         if all(s is TaskState.DONE for s in g.state.values()) and not g.holes:
             return "succeeded", None
-        if self.waiting:
-            first = next(iter(self.waiting))
-            more = f" (and {len(self.waiting) - 1} more)" if len(self.waiting) > 1 else ""
+        waiting = self.state.waiting
+        if waiting:
+            first = next(iter(waiting))
+            more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
             return "waiting", (f"task {first}{more} waits for an answer: `grammarflow answer "
                                f"{self.run_id} {first} VALUE`, then `grammarflow resume "
                                f"{self.run_id}`")
@@ -459,7 +458,7 @@ class Orchestrator:
     def _start_ready(self) -> None:
         """Begin attempts of ready tasks, oldest first, up to --max-parallel: their
         starts journaled in one transaction, each process started after it commits."""
-        if len(self.running) >= self.options.max_parallel or self.paused:
+        if len(self.running) >= self.options.max_parallel or self.state.paused:
             return
         self.tentative.settle()
         with self.store.batch(self.run_id):
@@ -472,12 +471,25 @@ class Orchestrator:
                     self._tg.create_task(self._run_attempt(attempt))
 
     # ================================================================ journal helpers
-    def _journal_steps(self, steps: list[Step],
-                       extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+    def _journal_steps(self, steps: list[Step], extra: Sequence[JournalEntry] = ()) -> None:
         """Apply steps to the committed graph and journal them (one transaction)."""
         self.tentative.apply_committed(steps)
-        self.store.append_many(self.run_id, [("step", step_to_json(s)) for s in steps]
-                               + list(extra))
+        self._record([*(StepTaken(s) for s in steps), *extra])
+
+    def _record(self, entries: Sequence[JournalEntry]) -> list[int]:
+        """Journal entries (one transaction), then note them in the run's state: the one
+        way the orchestrator changes it (a step's graph was changed by the core, which
+        checked it, before)."""
+        seqs = self.store.append_many(self.run_id, entries)
+        for entry in entries:
+            self.state.note(entry)
+        return seqs
+
+    def _take_request(self, request: int, entries: Sequence[JournalEntry]) -> None:
+        """:meth:`_record`, marking the request that asked for it taken (one transaction)."""
+        self.store.take_many(self.run_id, request, entries)
+        for entry in entries:
+            self.state.note(entry)
 
     def _close_due(self) -> None:
         """Due holes take their defaults (each journaled); a hole without one breaks."""
@@ -491,7 +503,7 @@ class Orchestrator:
             except BrokenPromise as e:
                 self._break(e, {"event": "due", "hole": hole})
                 return
-            self.store.append(self.run_id, "step", step_to_json(applied.step))
+            self._record([StepTaken(applied.step)])
 
     def _break(self, error: BrokenPromise, message: dict[str, Any] | None,
                task: str | None = None) -> None:
@@ -506,20 +518,21 @@ class Orchestrator:
         for attempt in self.running.values():  # first: nothing may keep them running
             self._kill(attempt, "the workflow broke a promise")
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
-        record = {"task": task, "message": text, **error.to_json()}
+        refusal = Refusal(error.reason, task, error.hole, error.attempts, text)
         try:
-            seq = self.store.append(self.run_id, "refused", record)
+            seq = self.store.append(self.run_id, ChangeRefused(refusal))
         except JournalWriteError as e:
             # Not recorded, so not broken: `resume` runs the task again, which refuses
             # again (and is recorded then) if the refusal was its own doing.
             self._journal_failed(e)
             return
         self.broken = error
-        self.refusal = Refusal.from_json({**record, "seq": seq})
+        refusal = dataclasses.replace(refusal, seq=seq)
+        self.state.note(ChangeRefused(refusal))
         # Only who broke it: the reason is printed once, by the run's summary.
         self.report(self, Event("broken", task,
-                                ASKED if task is not None else self.refusal.headline(),
-                                data=self.refusal.to_json()))
+                                ASKED if task is not None else refusal.headline(),
+                                data=refusal.to_json()))
         self.wake.set()
 
     def _snapshot(self, final: bool = False) -> None:
@@ -533,10 +546,9 @@ class Orchestrator:
                 or (final and grown >= FINAL_SNAPSHOT_AFTER)):
             return
         self.tentative.settle()
-        state = RunFold(self.workflow, self.d, seq, self.attempts, self.failures,
-                        self.refusal, self.paused, dict(self.waiting))
+        self.state.seq = seq
         with gc_paused():  # its many new objects would make the collector scan the run
-            self.store.put_snapshot(self.run_id, seq, state.snapshot())
+            self.store.put_snapshot(self.run_id, seq, self.state.snapshot())
         self.last_snapshot = seq
 
     # ================================================================ faults of our own
@@ -574,8 +586,7 @@ class Orchestrator:
             self._kill(attempt, "stopped by an internal error of grammarflow")
         self.wake.set()
         try:
-            self.store.append(self.run_id, "error", {"error": repr(error), "while": doing,
-                                                     "message": message, "traceback": text})
+            self.store.append(self.run_id, InternalError(repr(error), doing, message, text))
         except JournalWriteError as e:
             self._journal_failed(e)
 
@@ -587,20 +598,18 @@ class Orchestrator:
         except GrammarflowError as e:
             self.failed = f"task {task}: {e}"
             return None
-        number = self.attempts.get(task, 0) + 1
+        number = self.state.attempts.get(task, 0) + 1
         if kind.ask is not None:
             self._wait_for_person(task, number, kind.ask)
             return None
         safe = task.replace("/", "__")
         log_path = f"{self._log_dir}/{safe}.{number}.log"
         try:
-            self._journal_steps([SetState(task, TaskState.RUNNING)], extra=[(
-                "attempt", {"event": "start", "task": task, "attempt": number,
-                            "log": log_path})])
+            self._journal_steps([SetState(task, TaskState.RUNNING)],
+                                extra=[AttemptStarted(task, number, log_path)])
         except BrokenPromise as e:  # a constraint on its predecessors, decided now
             self._break(e, {"event": "start", "task": task})
             return None
-        self.attempts[task] = number
         attempt = Attempt(task, number, kind, log_path)
         # Its context now, while the graph holds only what is committed (no running
         # task's tentative changes): what it is told of its neighbourhood stays true.
@@ -613,14 +622,11 @@ class Orchestrator:
         """A task whose value comes from a person: marked started (running, in the
         graph: no edge may enter it now) and waiting; no process."""
         try:
-            self._journal_steps([SetState(task, TaskState.RUNNING)], extra=[(
-                "attempt", {"event": "wait", "task": task, "attempt": number,
-                            "question": question})])
+            self._journal_steps([SetState(task, TaskState.RUNNING)],
+                                extra=[AttemptWaits(task, number, question)])
         except BrokenPromise as e:  # a constraint on its predecessors, decided now
             self._break(e, {"event": "start", "task": task})
             return
-        self.attempts[task] = number
-        self.waiting[task] = question
         self.report(self, Event("waiting", task, question))
 
     async def _run_attempt(self, attempt: Attempt) -> None:
@@ -931,9 +937,8 @@ class Orchestrator:
             return
         done = SetState(attempt.task, TaskState.DONE)
         self.d.apply(done)
-        end = {**self._attempt_end(attempt, "succeeded"), "changes": len(steps)}
-        self.store.append_many(self.run_id, [("step", step_entry(s, attempt.task))
-                                             for s in [*steps, done]] + [("attempt", end)])
+        end = dataclasses.replace(self._attempt_end(attempt, "succeeded"), changes=len(steps))
+        self._record([*(StepTaken(s, attempt.task) for s in [*steps, done]), end])
         self.report(self, Event("done", attempt.task))
 
     def _fail(self, attempt: Attempt) -> None:
@@ -941,8 +946,8 @@ class Orchestrator:
         retry = attempt.number <= attempt.kind.retries
         state = TaskState.PENDING if retry else TaskState.FAILED
         self._journal_steps([SetState(attempt.task, state)],
-                            extra=[("attempt", self._attempt_end(attempt, "failed"))])
-        failure = self.failures[attempt.task].to_json()
+                            extra=[self._attempt_end(attempt, "failed")])
+        failure = self.state.failures[attempt.task].to_json()
         if retry:
             self.report(self, Event("retry", attempt.task, attempt.failure or "", failure))
             return
@@ -955,21 +960,16 @@ class Orchestrator:
         """The run is stopping: the attempt's changes vanish; the task may run again."""
         self._drop_changes(attempt)
         self._journal_steps([SetState(attempt.task, TaskState.PENDING)],
-                            extra=[("attempt", self._attempt_end(attempt, "abandoned"))])
+                            extra=[self._attempt_end(attempt, "abandoned")])
 
     def _drop_changes(self, attempt: Attempt) -> None:
         self.tentative.drop(attempt.task)
         attempt.pending.clear()
 
-    def _attempt_end(self, attempt: Attempt, outcome: str) -> dict[str, Any]:
-        end = {"event": "end", "task": attempt.task, "attempt": attempt.number,
-               "outcome": outcome, "reason": attempt.failure,
-               "stderr_tail": attempt.tail.decode("utf-8", "replace"),
-               "log": attempt.log_path, "log_bytes": attempt.logged,
-               "log_error": attempt.log_error, "at": time.time()}
-        if attempt.failure:
-            self.failures[attempt.task] = Failure.of_end(end)
-        return end
+    def _attempt_end(self, attempt: Attempt, outcome: str) -> AttemptEnded:
+        return AttemptEnded(attempt.task, attempt.number, outcome, attempt.failure,
+                            attempt.tail.decode("utf-8", "replace"), attempt.log_path,
+                            attempt.logged, attempt.log_error, time.time())
 
 
 def _still_applies(d: Derivation, task: str, pending: Sequence[Step]) -> None:

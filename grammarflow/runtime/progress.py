@@ -74,7 +74,7 @@ class LiveProgress:
             else:
                 running.append(a.task)
         paused = (" · PAUSED (`grammarflow unpause " f"{o.run_id}`)", "bold yellow") \
-            if o.paused else ("", "")
+            if o.state.paused else ("", "")
         line = Text.assemble((f"{done}/{known} tasks done", "bold"), paused,
                              f" · {holes} hole(s) open · running: ",
                              (", ".join(running) or "-", "cyan"))
