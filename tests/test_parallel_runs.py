@@ -33,6 +33,7 @@ from strategies import grammars
 from grammarflow import Derivation, Grammar, Kind, Workflow, define, repeat_parallel, wire
 from grammarflow.core.graph import Hole
 from grammarflow.core.steps import step_from_json
+from grammarflow.journal.state import fold_from_start
 from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor, Refused, TaskIO
@@ -176,6 +177,11 @@ class ParallelRun(RuleBasedStateMachine):
         steps = [step_from_json(e.data) for e in entries if e.kind == "step"]
         final = Derivation.replay(self.grammar, steps)
         assert final.graph == self.o.d.graph
+        # the orchestrator's own state is what its journal says: it changed it only by
+        # journaling entries (docs/architecture.md), so a run read back is the run lived
+        live, folded = self.o.state, fold_from_start(self.store, self.o.run_id)
+        assert (live.attempts, live.failures, live.refusal, live.paused, live.waiting) == (
+            folded.attempts, folded.failures, folded.refusal, folded.paused, folded.waiting)
         check_in_the_language(self.grammar, steps)
         done = [s.task for s in steps if getattr(s, "state", None) is not None
                 and s.state.value == "done"]

@@ -1,16 +1,8 @@
 """The journal's entries: one frozen class per kind, and their one encoding.
 
-Every change of a run's state is one of these, appended to the journal and applied by
-:meth:`grammarflow.journal.state.RunState.apply`; nothing else reads or writes an
-entry's JSON. The encoding is the journal's (``kind`` + a JSON object), unchanged since
-schema version 2 (tests/fixtures keep journals written by earlier versions).
-
->>> from grammarflow.core.steps import SetState
->>> from grammarflow.core.graph import TaskState
->>> encode(StepTaken(SetState("A", TaskState.DONE), by="A"))
-('step', {'op': 'state', 'task': 'A', 'state': 'done', 'by': 'A'})
->>> decode("control", {"op": "pause", "by": {"pid": 7, "host": "h"}})
-ControlTaken(op='pause', by={'pid': 7, 'host': 'h'}, asked=None)
+Every change of a run's state is one of these, journaled and then taken by
+:class:`grammarflow.journal.state.RunState`; nothing else reads or writes an entry's
+JSON (docs/architecture.md, "The journal and the store").
 """
 
 from __future__ import annotations
@@ -158,7 +150,14 @@ JournalEntry = (StepTaken | AttemptStarted | AttemptWaits | AttemptEnded | Attem
 
 
 def encode(entry: JournalEntry) -> tuple[str, dict[str, Any]]:
-    """The journal's ``(kind, data)`` of an entry."""
+    """The journal's ``(kind, data)`` of an entry: the encoding every journal since
+    schema version 2 holds (tests/fixtures keep some written by earlier versions).
+
+    >>> from grammarflow.core.steps import SetState
+    >>> from grammarflow.core.graph import TaskState
+    >>> encode(StepTaken(SetState("A", TaskState.DONE), by="A"))
+    ('step', {'op': 'state', 'task': 'A', 'state': 'done', 'by': 'A'})
+    """
     match entry:
         case StepTaken(step, by):
             return "step", {**step_to_json(step), **({"by": by} if by is not None else {})}
@@ -211,7 +210,11 @@ def _restarted(e: RestartTaken) -> dict[str, Any]:
 
 def decode(kind: str, data: Mapping[str, Any], seq: int | None = None) -> JournalEntry:
     """The entry a journal's ``(kind, data)`` records (``seq``: its number, which a
-    refusal keeps)."""
+    refusal keeps).
+
+    >>> decode("control", {"op": "pause", "by": {"pid": 7, "host": "h"}})
+    ControlTaken(op='pause', by={'pid': 7, 'host': 'h'}, asked=None)
+    """
     match kind:
         case "step":
             return StepTaken(step_from_json(data), data.get("by"))
