@@ -334,8 +334,8 @@ def _reporter(as_json: bool) -> Any:
 def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
     import asyncio  # here, not at the top: `status`, `pause` and the rest need none of it
 
+    from grammarflow.journal.lease import LeaseLost
     from grammarflow.journal.status import run_view
-    from grammarflow.journal.store import LeaseLost
     from grammarflow.runtime import EXIT_JOURNAL_LOST, STATUS_EXIT, JournalLost
 
     try:

@@ -22,15 +22,16 @@ from grammarflow.core.simulate import Limits, RandomChooser, run_from
 from grammarflow.core.steps import SetState, Step
 from grammarflow.errors import GrammarflowError
 from grammarflow.journal import operations
+from grammarflow.journal.lease import Holder
 from grammarflow.journal.operations import Done, plan_restart, set_paused
-from grammarflow.journal.store import Holder, Store
+from grammarflow.journal.store import Store
 
 LIMITS = Limits(max_tasks=14, max_open_growth=2, max_steps=120)
 
 
 def wait_until_asked(store: Store, run: int, asker: concurrent.futures.Future[Done]) -> None:
     deadline = time.monotonic() + 30
-    while not store.asked(run):
+    while not store.requests.asked(run):
         assert time.monotonic() < deadline and not asker.done(), asker.exception()
         time.sleep(0.01)
 
@@ -80,7 +81,7 @@ def test_a_request_not_taken_in_time_is_withdrawn(tmp_path: Path,
     assert str(refused.value).endswith(
         "to pause, and it did not take the request within 0.3 s (is it stopped?); the "
         "request is withdrawn: nothing changed")
-    assert orchestrator.asked(run) == []
+    assert orchestrator.requests.asked(run) == []
 
 
 # ---------------------------------------------------------------- restart while tasks run

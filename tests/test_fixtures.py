@@ -36,7 +36,7 @@ def as_reported(new: Any, old: Any) -> Any:
 
 
 def test_there_is_a_fixture_of_the_current_schema() -> None:
-    from grammarflow.journal.store import SCHEMA_VERSION
+    from grammarflow.journal.database import SCHEMA_VERSION
 
     assert FIXTURES / f"journal-v{SCHEMA_VERSION}.db" in DATABASES
 

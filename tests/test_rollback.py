@@ -290,13 +290,13 @@ def test_a_living_orchestrator_restarts_a_done_task_while_its_siblings_run(
                 if 0 in ms and g.state[ms[0]] is TaskState.DONE and running:
                     break
                 await asyncio.sleep(0.001)
-            refused = await taken(other.ask(o.run_id, "restart", {"task": running[0]}))
-            said = await taken(other.ask(o.run_id, "restart", {"task": ms[0]}))
+            refused = await taken(other.requests.ask(o.run_id, "restart", {"task": running[0]}))
+            said = await taken(other.requests.ask(o.run_id, "restart", {"task": ms[0]}))
             go.set()
             return ms[0], refused or "", said
 
         async def taken(request: int) -> str | None:
-            while (outcome := other.taken(request)) is None:
+            while (outcome := other.requests.taken(request)) is None:
                 await asyncio.sleep(0.002)
             return outcome[1]
 

@@ -18,21 +18,23 @@ from hypothesis import strategies as st
 from strategies import grammars
 
 from grammarflow.core.derivation import Derivation
-from grammarflow.journal.entries import Other, StepTaken
-from grammarflow.journal.status import fold
-from grammarflow.journal.store import (
-    LEASE_EXPIRY,
+from grammarflow.journal.database import (
     MAX_PAGES_ENV,
     SCHEMA_VERSION,
-    WITHDRAWN,
-    Holder,
     JournalWriteError,
+    StoreError,
+)
+from grammarflow.journal.entries import Other, StepTaken
+from grammarflow.journal.lease import (
+    LEASE_EXPIRY,
+    Holder,
     LeaseHeld,
     LeaseLost,
-    Store,
-    StoreError,
     process_started,
 )
+from grammarflow.journal.requests import WITHDRAWN
+from grammarflow.journal.status import fold
+from grammarflow.journal.store import Store
 from grammarflow.testing import MessageRun, message_runs
 from grammarflow.workflow.definition import Workflow
 
@@ -527,16 +529,16 @@ def test_a_request_is_withdrawn_when_the_lease_it_was_asked_under_ends(
     store = Store(tmp_path / "db")
     run = store.create_owned_run({"path": "x"}, owner)
     asker = Store(tmp_path / "db")
-    request = asker.ask(run, "pause", {"by": "me"})
+    request = asker.requests.ask(run, "pause", {"by": "me"})
     if end == "finished":
         store.finish_run(run, "broken", "a promise")
     elif end == "released":
         store.release(run)
     else:
         Store(tmp_path / "db").acquire(run, Holder.this_process())
-    outcome = asker.taken(request)
+    outcome = asker.requests.taken(request)
     assert outcome is not None and outcome[0] == WITHDRAWN
-    assert asker.asked(run) == []
+    assert asker.requests.asked(run) == []
     assert [e.kind for e in store.entries(run)] == (["status"] if end == "finished" else [])
 
 
@@ -544,22 +546,22 @@ def test_a_transaction_decides_and_writes_at_once_or_not_at_all(tmp_path: Path) 
     store = Store(tmp_path / "db")
     run = store.create_run({"path": "x"})
     with pytest.raises(RuntimeError, match="decided against it"), store.transaction(run):
-        store.ask(run, "pause", {})
+        store.requests.ask(run, "pause", {})
         store.append(run, Other("control", {"op": "pause"}))
         raise RuntimeError("decided against it")
-    assert store.asked(run) == [] and list(store.entries(run)) == []
+    assert store.requests.asked(run) == [] and list(store.entries(run)) == []
     with store.transaction(run):
-        assert store.cancel_asked(run, ["pause"], "moot") == 0
-        request = store.ask(run, "pause", {})
+        assert store.requests.cancel_asked(run, ["pause"], "moot") == 0
+        request = store.requests.ask(run, "pause", {})
         seq = store.take(run, request, Other("control", {"op": "pause"}))
-    assert store.taken(request) == (seq, None) == (1, None)
+    assert store.requests.taken(request) == (seq, None) == (1, None)
 
 
 def test_a_later_request_cancels_earlier_ones_not_taken(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
     run = store.create_run({"path": "x"})
-    pause = store.ask(run, "pause", {})
-    answer = store.ask(run, "answer", {})
-    assert store.cancel_asked(run, ["pause"], "cancelled by a later unpause") == 1
-    assert store.taken(pause) == (0, "cancelled by a later unpause")
-    assert [r[0] for r in store.asked(run)] == [answer]
+    pause = store.requests.ask(run, "pause", {})
+    answer = store.requests.ask(run, "answer", {})
+    assert store.requests.cancel_asked(run, ["pause"], "cancelled by a later unpause") == 1
+    assert store.requests.taken(pause) == (0, "cancelled by a later unpause")
+    assert [r[0] for r in store.requests.asked(run)] == [answer]

@@ -24,6 +24,7 @@ from grammarflow.core.graph import TaskState
 from grammarflow.core.rollback import Journaled, Rollback, rollback
 from grammarflow.core.steps import Expand, Output, Refine, SetState, Step
 from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.journal.database import JournalWriteError
 from grammarflow.journal.entries import (
     Asker,
     AttemptEnded,
@@ -31,8 +32,10 @@ from grammarflow.journal.entries import (
     RestartTaken,
     StepTaken,
 )
+from grammarflow.journal.lease import Holder, Lease, LeaseHeld
+from grammarflow.journal.requests import WITHDRAWN
 from grammarflow.journal.state import fold_run, journaled_steps, paused_at, seq_ranges
-from grammarflow.journal.store import WITHDRAWN, Holder, JournalWriteError, Lease, LeaseHeld, Store
+from grammarflow.journal.store import Store
 from grammarflow.workflow.definition import Workflow, read_workflow
 
 #: Seconds an operation waits for a living orchestrator to take the request (then it is
@@ -88,7 +91,7 @@ def set_paused(store: Store, run_id: int, paused: bool) -> Done:
     def decide(act: Callable[[], T]) -> Done | T:
         with store.transaction(run_id):
             _refuse_if_ended(store, run_id, op)
-            cancelled = store.cancel_asked(run_id, [other], moot)
+            cancelled = store.requests.cancel_asked(run_id, [other], moot)
             if paused_at(store, run_id) == paused:
                 return Done(store.last_seq(run_id), None, already=True, cancelled=cancelled)
             return act()
@@ -96,7 +99,8 @@ def set_paused(store: Store, run_id: int, paused: bool) -> Done:
     def here() -> Done:
         return decide(lambda: Done(store.take(run_id, None, ControlTaken(op, data["by"])),
                                    None))
-    return _perform(store, run_id, op, here, lambda: decide(lambda: store.ask(run_id, op, data)))
+    return _perform(store, run_id, op, here,
+                    lambda: decide(lambda: store.requests.ask(run_id, op, data)))
 
 
 def answer(store: Store, run_id: int, task: str, value: Any, expand: str | None = None
@@ -268,7 +272,7 @@ def _ask(store: Store, run_id: int, op: str, data: dict[str, Any]) -> int:
     that asks)."""
     with store.transaction(run_id):
         _refuse_if_ended(store, run_id, op)
-        return store.ask(run_id, op, data)
+        return store.requests.ask(run_id, op, data)
 
 
 def _perform(store: Store, run_id: int, op: str, here: Callable[[], Done],
@@ -316,23 +320,23 @@ def _wait(store: Store, run_id: int, op: str, request: int, asked: Lease) -> Don
     deadline = time.monotonic() + TAKE_WITHIN
     try:
         while time.monotonic() < deadline:
-            outcome = store.taken(request)
+            outcome = store.requests.taken(request)
             if outcome is not None:
                 return _outcome(outcome, asked)
             lease = store.lease(run_id)
-            if (lease is None or not lease.alive()) and store.withdraw(request):
+            if (lease is None or not lease.alive()) and store.requests.withdraw(request):
                 return None  # its orchestrator died before taking it (kill -9)
             time.sleep(0.05)
     except BaseException as stopped:  # Ctrl-C while waiting: the request goes with us
         try:
-            store.withdraw(request)
+            store.requests.withdraw(request)
         except GrammarflowError as e:
             raise GrammarflowError(
                 f"stopped while waiting, and the request could not be withdrawn ({e}): "
                 f"the orchestrator of run {run_id} may still take it") from stopped
         raise
-    if not store.withdraw(request):  # taken (or refused) at the last moment
-        outcome = store.taken(request)
+    if not store.requests.withdraw(request):  # taken (or refused) at the last moment
+        outcome = store.requests.taken(request)
         assert outcome is not None
         return _outcome(outcome, asked)
     raise GrammarflowError(

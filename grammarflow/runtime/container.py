@@ -23,7 +23,7 @@ from typing import Any
 import grammarflow
 from grammarflow import wire
 from grammarflow.errors import GrammarflowError
-from grammarflow.journal.store import process_started
+from grammarflow.journal.lease import process_started
 from grammarflow.runtime.executor import Executor, Launch, Streams, TaskProcess
 from grammarflow.runtime.local import SpawnedProcess, spawn
 from grammarflow.workflow.containers import Container

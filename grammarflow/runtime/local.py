@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from grammarflow import wire
-from grammarflow.journal.store import process_started
+from grammarflow.journal.lease import process_started
 from grammarflow.runtime import reaper
 from grammarflow.runtime.executor import Launch, Streams, TaskProcess
 from grammarflow.runtime.pipes import Pipes, exit_of

@@ -29,6 +29,7 @@ from grammarflow.core.graph import TaskState
 from grammarflow.core.match import Plan
 from grammarflow.core.steps import Output, SetState, Step
 from grammarflow.errors import ASKED, BrokenPromise, GrammarflowError, Refusal
+from grammarflow.journal.database import JournalWriteError
 from grammarflow.journal.entries import (
     AttemptEnded,
     AttemptLost,
@@ -41,6 +42,7 @@ from grammarflow.journal.entries import (
     JournalEntry,
     StepTaken,
 )
+from grammarflow.journal.lease import HEARTBEAT_EVERY, Holder, LeaseLost
 from grammarflow.journal.state import (
     SNAPSHOT_EVERY,
     RunState,
@@ -50,7 +52,7 @@ from grammarflow.journal.state import (
     made_by,
     snapshot_due,
 )
-from grammarflow.journal.store import HEARTBEAT_EVERY, Holder, JournalWriteError, LeaseLost, Store
+from grammarflow.journal.store import Store
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr, read_stdout
 from grammarflow.runtime.container import with_containers
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
@@ -244,7 +246,7 @@ class Orchestrator:
     async def run(self) -> str:
         """Run to the end; returns the final status (see :data:`STATUS_EXIT`).
 
-        Raises :class:`~grammarflow.journal.store.LeaseLost` if another orchestrator took the
+        Raises :class:`~grammarflow.journal.lease.LeaseLost` if another orchestrator took the
         run: this one's attempts are killed by then, and it wrote nothing more."""
         use_pidfd_child_watcher()
         loop = asyncio.get_running_loop()
@@ -321,7 +323,7 @@ class Orchestrator:
             if self._ending():
                 continue
             try:
-                asked = self.store.asked(self.run_id)
+                asked = self.store.requests.asked(self.run_id)
             except GrammarflowError:  # the database busy a moment: look again soon
                 continue
             for request, op, data in asked:
@@ -364,7 +366,7 @@ class Orchestrator:
             reason = e.reason if isinstance(e, BrokenPromise) else str(e)
             if not reason.startswith("the answer to"):
                 reason = f"the answer to task {task} is refused: {reason}"
-            self.store.refuse(request, reason)
+            self.store.requests.refuse(request, reason)
             return
         end = answered(task, self.state.attempts.get(task, 1), data.get("by") or {})
         self._take_request(request, [*(StepTaken(s, task) for s in steps), end])
@@ -388,7 +390,7 @@ class Orchestrator:
             for other, attempt in self.running.items():
                 _still_applies(rb.derivation, other, attempt.pending)
         except GrammarflowError as e:
-            self.store.refuse(request, str(e))
+            self.store.requests.refuse(request, str(e))
             return
         self._take_request(request, [restart_entry(task, rb, data.get("by") or {})])
         self.tentative.d = self.state.d = rb.derivation

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from grammarflow.journal.store import Holder
+from grammarflow.journal.lease import Holder
 from grammarflow.runtime.container import LABEL, Engine, remove_orphans
 
 from .conftest import Project

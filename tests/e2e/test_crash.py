@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grammarflow.journal.store import CRASH_ENV
+from grammarflow.journal.transactions import CRASH_ENV
 
 from .conftest import Project, final_graph
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from grammarflow.journal.store import CRASH_ENV, FAIL_WRITES_ENV
+from grammarflow.journal.transactions import CRASH_ENV, FAIL_WRITES_ENV
 
 from .conftest import Project, final_graph
 from .test_crash import completions

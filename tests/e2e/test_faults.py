@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from grammarflow.journal.store import MAX_PAGES_ENV
+from grammarflow.journal.database import MAX_PAGES_ENV
 from grammarflow.runtime import INTERNAL_ERROR_ENV
 
 from .conftest import Project, Result

@@ -146,7 +146,7 @@ def test_a_deposed_owner_stops_at_its_next_write_and_writes_nothing_more(
         owner, slow = launch(project, mine, "slow-1", "run", "wf.py", "--max-parallel", "2")
         other = pids(project.root / "tasks" / "other-1")  # other runs beside slow
         mine.add(*other)
-        from grammarflow.journal.store import Holder
+        from grammarflow.journal.lease import Holder
 
         usurper = Holder.this_process()  # this test process: alive, on this host
         db = sqlite3.connect(project.db)

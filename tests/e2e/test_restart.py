@@ -16,7 +16,8 @@ from reference import replay
 from grammarflow.core.graph import TaskState
 from grammarflow.core.steps import Output, SetState, Style
 from grammarflow.journal.state import fold_run, journaled_steps
-from grammarflow.journal.store import CRASH_ENV, FAIL_WRITES_ENV, Store
+from grammarflow.journal.store import Store
+from grammarflow.journal.transactions import CRASH_ENV, FAIL_WRITES_ENV
 from grammarflow.workflow.definition import Workflow
 
 from .conftest import Project
