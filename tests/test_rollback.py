@@ -254,10 +254,10 @@ def test_a_living_orchestrator_restarts_a_done_task_while_its_siblings_run(
     import asyncio
 
     from grammarflow import Kind, define, repeat_parallel
-    from grammarflow.runtime import Options, Orchestrator, orchestrator
+    from grammarflow.runtime import Options, Orchestrator, controls
     from grammarflow.runtime.inprocess import InProcessExecutor, TaskIO
 
-    monkeypatch.setattr(orchestrator, "CONTROL_POLL", 0.005)
+    monkeypatch.setattr(controls, "CONTROL_POLL", 0.005)
     slow = data.draw(st.sets(st.integers(1, n - 1), min_size=1), label="slow Ms")
     grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
     go = asyncio.Event()

@@ -1,6 +1,8 @@
 """The runtime: the orchestrator and the executors that run a workflow's tasks.
 
-* :mod:`.orchestrator` — scheduling, promises, the journal (one run of one workflow);
+* :mod:`.orchestrator` — one run of one workflow: its loop, start, resume, journal; its
+  jobs: :mod:`.scheduling` (attempts), :mod:`.protocol` (tasks' messages),
+  :mod:`.controls` (other processes' requests), :mod:`.outcome` (how a run stops);
 * :mod:`.tentative` — running tasks' changes checked against the grammar;
 * :mod:`.attempt` — one attempt's record, log and output framing;
 * :mod:`.executor` — the seam: what an executor must do;
@@ -11,10 +13,10 @@
 """
 
 from grammarflow.runtime.attempt import Attempt
+from grammarflow.runtime.events import Event, Reporter, no_report
 from grammarflow.runtime.executor import Executor, Launch, TaskProcess
 from grammarflow.runtime.local import LocalExecutor, use_pidfd_child_watcher
 from grammarflow.runtime.orchestrator import (
-    CRASH_BEFORE_COMMIT_ENV,
     EXIT_BROKEN_PROMISE,
     EXIT_INTERNAL_ERROR,
     EXIT_INTERRUPTED,
@@ -22,18 +24,15 @@ from grammarflow.runtime.orchestrator import (
     EXIT_SUCCEEDED,
     EXIT_TASK_FAILED,
     EXIT_USAGE,
-    INTERNAL_ERROR_ENV,
-    MESSAGE_KEEP,
-    PIPE_GRACE,
     STATUS_EXIT,
     STOP_SIGNALS,
-    Event,
     JournalLost,
     Options,
     Orchestrator,
-    Reporter,
-    no_report,
 )
+from grammarflow.runtime.outcome import MESSAGE_KEEP
+from grammarflow.runtime.protocol import INTERNAL_ERROR_ENV
+from grammarflow.runtime.scheduling import CRASH_BEFORE_COMMIT_ENV, PIPE_GRACE
 
 __all__ = [
     "CRASH_BEFORE_COMMIT_ENV",

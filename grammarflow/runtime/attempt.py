@@ -42,6 +42,14 @@ class Attempt:
     told: list[Any] = field(default_factory=list)  # results of its accepted requests
     launch: Launch | None = None  # what to start (None: it cannot start; see failure)
 
+    def kill(self, why: str) -> None:
+        """End the attempt: kill its tree (at once, or as soon as its start returns)."""
+        if self.failure is None:
+            self.failure = why
+        self.stopped = True
+        if self.proc is not None:
+            self.proc.kill()
+
 
 class AttemptLog:
     """An attempt's log file, created only when the task writes something.

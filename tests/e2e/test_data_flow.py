@@ -20,7 +20,7 @@ import pytest
 
 from grammarflow.journal.status import run_view
 from grammarflow.journal.store import Store
-from grammarflow.runtime.orchestrator import CRASH_BEFORE_COMMIT_ENV
+from grammarflow.runtime import CRASH_BEFORE_COMMIT_ENV
 
 from .conftest import Project, Result
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from grammarflow.runtime.orchestrator import CRASH_BEFORE_COMMIT_ENV
+from grammarflow.runtime import CRASH_BEFORE_COMMIT_ENV
 
 from .conftest import Project
 
