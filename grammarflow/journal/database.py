@@ -10,6 +10,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -153,6 +154,14 @@ def refuse_truncated(path: Path) -> None:
         raise StoreError(f"database {str(path)!r} is truncated: its header says "
                          f"{pages} pages of {page_size} bytes, the file holds {size} "
                          "bytes; restore it from a copy")
+
+
+@dataclass(slots=True)
+class Handle:
+    """A store's connection, shared by the store's parts: one that replaces it (a test,
+    to make writes fail) replaces it for all of them."""
+
+    db: sqlite3.Connection
 
 
 class Transaction:
@@ -326,7 +335,7 @@ def check_version(db: sqlite3.Connection, path: Path) -> bool:
     return False
 
 
-__all__ = ["MAX_PAGES_ENV", "SCHEMA", "SCHEMA_VERSION", "JournalWriteError", "StoreError",
-           "Transaction", "check_version", "describe_error", "open_existing",
+__all__ = ["MAX_PAGES_ENV", "SCHEMA", "SCHEMA_VERSION", "Handle", "JournalWriteError",
+           "StoreError", "Transaction", "check_version", "describe_error", "open_existing",
            "open_readonly", "open_writable", "refuse_foreign", "refuse_truncated",
            "translated"]

@@ -10,13 +10,11 @@ import functools
 import os
 import secrets
 import socket
-import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grammarflow.journal.database import StoreError
+from grammarflow.journal.database import Handle, StoreError
 
 #: Seconds without a heartbeat after which an owner on another host counts as dead.
 LEASE_EXPIRY = 60.0
@@ -128,37 +126,36 @@ def _boot_id() -> str:
 
 class Leases:
     """The leases one store took (``held``: run -> its holder) and the ``leases`` table
-    they are rows of. Every method runs inside a transaction of the store's connection
-    (``connection()``: read at each call, so that the store may change it)."""
+    they are rows of. Every method runs inside a transaction of the store's connection."""
 
-    def __init__(self, connection: Callable[[], sqlite3.Connection]) -> None:
-        self._db = connection
+    def __init__(self, handle: Handle) -> None:
+        self._handle = handle
         self.held: dict[int, Holder] = {}  # run -> the lease this store took for it
 
     def of(self, run_id: int) -> Lease | None:
         """Who owns the run now (None: nobody)."""
-        row = self._db().execute("SELECT owner, pid, host, started, heartbeat FROM leases "
+        row = self._handle.db.execute("SELECT owner, pid, host, started, heartbeat FROM leases "
                                  "WHERE run=?", (run_id,)).fetchone()
         if row is None:
             return None
         return Lease(run_id, Holder(row[0], row[1], row[2], row[3]), row[4])
 
     def put(self, run_id: int, holder: Holder, now: float) -> None:
-        self._db().execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?)",
+        self._handle.db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?)",
                            (run_id, holder.token, holder.pid, holder.host, holder.started,
                             now))
 
     def refreshed(self, run_id: int, holder: Holder) -> bool:
         """The heartbeat of ``holder``'s lease on the run, set to now; False if the lease
         is no longer its own."""
-        return self._db().execute(
+        return self._handle.db.execute(
             "UPDATE leases SET heartbeat=? WHERE run=? AND owner=?",
             (time.time(), run_id, holder.token)).rowcount == 1
 
     def drop(self, run_id: int) -> None:
         holder = self.held.get(run_id)
         if holder is not None:
-            self._db().execute("DELETE FROM leases WHERE run=? AND owner=?",
+            self._handle.db.execute("DELETE FROM leases WHERE run=? AND owner=?",
                                (run_id, holder.token))
 
     def fence(self, run_id: int) -> None:
@@ -166,7 +163,7 @@ class Leases:
         holder = self.held.get(run_id)
         if holder is None:
             return
-        row = self._db().execute("SELECT owner FROM leases WHERE run=?",
+        row = self._handle.db.execute("SELECT owner FROM leases WHERE run=?",
                                  (run_id,)).fetchone()
         if row is None or row[0] != holder.token:
             raise LeaseLost(run_id, self.of(run_id))

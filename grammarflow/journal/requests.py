@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grammarflow.journal.database import JournalWriteError, translated
+from grammarflow.journal.database import Handle, JournalWriteError, translated
 from grammarflow.journal.transactions import Transactions
 
 #: ``controls.taken`` of a request withdrawn before anyone took it: the orchestrator it
@@ -31,10 +31,10 @@ class Requests:
     (:meth:`withdraw_all`); it is taken with the entry that journals it
     (``Store.take``)."""
 
-    def __init__(self, path: Path, connection: Callable[[], sqlite3.Connection],
-                 transactions: Transactions, empty: bool) -> None:
+    def __init__(self, path: Path, handle: Handle, transactions: Transactions, empty: bool
+                 ) -> None:
         self.path = path
-        self._db = connection
+        self._handle = handle
         self._transactions = transactions
         self._empty = empty  # the database holds no table (read-only, never initialised)
 
@@ -43,7 +43,7 @@ class Requests:
         and journals (``Store.take``). Returns the request's id. Inside a
         ``Store.transaction`` of the run: part of it."""
         with translated(self.path, JournalWriteError), self._transactions.joined(run_id):
-            cursor = self._db().execute(
+            cursor = self._handle.db.execute(
                 "INSERT INTO controls (run, op, data, at) VALUES (?, ?, ?, ?)",
                 (run_id, op, json.dumps(data), time.time()))
         return int(cursor.lastrowid or 0)
@@ -53,14 +53,14 @@ class Requests:
         later request made them moot); how many. Inside a ``Store.transaction`` of the
         run: part of it."""
         with translated(self.path, JournalWriteError), self._transactions.joined(run_id):
-            cursor = self._db().execute(
+            cursor = self._handle.db.execute(
                 f"UPDATE controls SET taken=0, reply=? WHERE run=? AND taken IS NULL AND op "
                 f"IN ({','.join('?' * len(ops))})", (reason, run_id, *ops))
         return cursor.rowcount
 
     def withdraw_all(self, run_id: int, why: str) -> None:
         """Inside a transaction: withdraw every request of the run not taken yet."""
-        self._db().execute("UPDATE controls SET taken=?, reply=? WHERE run=? AND taken IS "
+        self._handle.db.execute("UPDATE controls SET taken=?, reply=? WHERE run=? AND taken IS "
                            "NULL", (WITHDRAWN, f"withdrawn: {why}", run_id))
 
     def asked(self, run_id: int) -> list[tuple[int, str, dict[str, Any]]]:
@@ -69,7 +69,7 @@ class Requests:
             return []
         with translated(self.path):
             try:
-                rows = self._db().execute("SELECT id, op, data FROM controls WHERE run=? "
+                rows = self._handle.db.execute("SELECT id, op, data FROM controls WHERE run=? "
                                           "AND taken IS NULL ORDER BY id",
                                           (run_id,)).fetchall()
             except sqlite3.OperationalError:  # a read-only copy made before the table
@@ -80,20 +80,20 @@ class Requests:
         """What became of request ``request``: (the journal entry that took it, None),
         (0, why it was refused) or (:data:`WITHDRAWN`, why); None while it waits."""
         with translated(self.path):
-            row = self._db().execute("SELECT taken, reply FROM controls WHERE id=?",
+            row = self._handle.db.execute("SELECT taken, reply FROM controls WHERE id=?",
                                      (request,)).fetchone()
         return None if row is None or row[0] is None else (row[0], row[1])
 
     def mark_taken(self, request: int, seq: int) -> None:
         """Inside the transaction that journals entry ``seq``: the request it took."""
-        self._db().execute("UPDATE controls SET taken=? WHERE id=?", (seq, request))
+        self._handle.db.execute("UPDATE controls SET taken=? WHERE id=?", (seq, request))
 
     def withdraw(self, request: int) -> bool:
         """Withdraw a request nobody has taken (its asker gives up, or saw its
         orchestrator die): True if withdrawn, False if it was taken, refused or
         withdrawn meanwhile."""
         with translated(self.path, JournalWriteError), self._transactions.own():
-            cursor = self._db().execute("UPDATE controls SET taken=?, reply='withdrawn: "
+            cursor = self._handle.db.execute("UPDATE controls SET taken=?, reply='withdrawn: "
                                         "its asker gave up' WHERE id=? AND taken IS NULL",
                                         (WITHDRAWN, request))
         return cursor.rowcount == 1
@@ -101,7 +101,7 @@ class Requests:
     def refuse(self, request: int, reason: str) -> None:
         """Mark a request refused, with the reason (nothing journaled: nothing changed)."""
         with translated(self.path, JournalWriteError), self._transactions.own():
-            self._db().execute("UPDATE controls SET taken=0, reply=? WHERE id=?",
+            self._handle.db.execute("UPDATE controls SET taken=0, reply=? WHERE id=?",
                                (reason, request))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grammarflow.journal.database import (
+    Handle,
     JournalWriteError,
     StoreError,
     check_version,
@@ -87,11 +88,11 @@ class Store:
                  ) -> None:
         self._setup(path)
         if readonly:
-            self.db = open_readonly(self.path)
-            refuse_foreign(self.db, self.path)
+            db = open_readonly(self.path)
+            refuse_foreign(db, self.path)
         else:
-            self.db = open_writable(self.path, durable)
-        self._opened()
+            db = open_writable(self.path, durable)
+        self._opened(db)
 
     @classmethod
     def existing(cls, path: str | Path, *, durable: bool = False) -> Store:
@@ -102,28 +103,36 @@ class Store:
         was. Every command but `run` opens its database so."""
         store = cls.__new__(cls)
         store._setup(path)
-        store.db = open_existing(store.path, durable)
-        store._opened()
+        store._opened(open_existing(store.path, durable))
         return store
 
     def _setup(self, path: str | Path) -> None:
         self.path = Path(path)
         refuse_truncated(self.path)
 
-    def _opened(self) -> None:
+    def _opened(self, db: sqlite3.Connection) -> None:
+        # Its parts share the connection, and none refers back to the store: a store
+        # nobody holds is closed at once, not when the garbage collector finds a cycle.
+        self._handle = Handle(db)
         with self._reading():
             self.empty = check_version(self.db, self.path)
-        self._next_seq: dict[int, int] = {}
+        self._next_seq: dict[int, int] = {}  # run -> the seq of its next journal entry
         #: The run leases this store took (its writes of those runs are fenced by them).
-        self.leases = Leases(self._connection)
+        self.leases = Leases(self._handle)
         #: Its transactions: one per write, or a run's batch (group commit).
-        self.transactions = Transactions(self.path, self._connection, self.leases.fence,
-                                         self._forget_next_seq)
+        self.transactions = Transactions(self.path, self._handle, self.leases.fence,
+                                         self._next_seq)
         #: Requests to a run's orchestrator from other processes (the controls table).
-        self.requests = Requests(self.path, self._connection, self.transactions, self.empty)
+        self.requests = Requests(self.path, self._handle, self.transactions, self.empty)
 
-    def _connection(self) -> sqlite3.Connection:
-        return self.db
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection to the file."""
+        return self._handle.db
+
+    @db.setter
+    def db(self, db: sqlite3.Connection) -> None:
+        self._handle.db = db
 
     def close(self) -> None:
         self.db.close()
@@ -309,10 +318,6 @@ class Store:
                              for i, entry in enumerate(entries)])
         self._next_seq[run_id] = first + len(entries)
         return list(range(first, first + len(entries)))
-
-    def _forget_next_seq(self, run_id: int) -> None:
-        """A write of the run failed, maybe half done: read its next seq again."""
-        self._next_seq.pop(run_id, None)
 
     def entries(self, run_id: int, kinds: Sequence[str] | None = None,
                 after: int = 0) -> Iterator[Entry]:

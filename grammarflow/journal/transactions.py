@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from grammarflow.journal.database import JournalWriteError, Transaction, translated
+from grammarflow.journal.database import Handle, JournalWriteError, Transaction, translated
 from grammarflow.journal.lease import LeaseLost
 
 T = TypeVar("T")
@@ -41,19 +41,19 @@ class _Batch:
 
 
 class Transactions:
-    """The transactions of one store's connection (``connection()``: read at each call).
+    """The transactions of one store's connection.
 
     ``fence(run)``, inside a write's transaction, raises LeaseLost if the run's lease
-    this store took is no longer its own; ``forget(run)`` drops what the store knows of
-    the run's journal (its next entry's number) after a write that may not have been
-    written."""
+    this store took is no longer its own; ``next_seq`` (run -> the number of its next
+    journal entry) is the store's, forgotten for a run after a write of it that may not
+    have been written."""
 
-    def __init__(self, path: Path, connection: Callable[[], sqlite3.Connection],
-                 fence: Callable[[int], None], forget: Callable[[int], None]) -> None:
+    def __init__(self, path: Path, handle: Handle, fence: Callable[[int], None],
+                 next_seq: dict[int, int]) -> None:
         self.path = path
-        self._db = connection
+        self._handle = handle
         self._fence = fence
-        self._forget = forget
+        self._next_seq = next_seq
         self._batch: _Batch | None = None  # a group commit under way (batch())
         self._appends = 0
         crash = os.environ.get(CRASH_ENV)
@@ -68,7 +68,7 @@ class Transactions:
         if self._batch is not None and self._batch.begun:  # a bug of ours, said as one
             raise RuntimeError("a transaction of its own asked for inside a batch of run "
                                f"{self._batch.run} (only that run's writes may join it)")
-        return Transaction(self._db())
+        return Transaction(self._handle.db)
 
     def joined(self, run_id: int) -> AbstractContextManager[None]:
         """A write outside the journal (the controls table): in the run's open
@@ -102,12 +102,12 @@ class Transactions:
                     f"failed ({batch.failure})") from batch.failure
             if batch.begun:
                 with translated(self.path, JournalWriteError):
-                    Transaction.commit(self._db())
+                    Transaction.commit(self._handle.db)
         except BaseException:
-            if batch.begun and self._db().in_transaction:
+            if batch.begun and self._handle.db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
-                    self._db().execute("ROLLBACK")
-            self._forget(run_id)
+                    self._handle.db.execute("ROLLBACK")
+            self._next_seq.pop(run_id, None)
             raise
         finally:
             self._batch = None
@@ -130,7 +130,7 @@ class Transactions:
             yield
 
     def _begin(self, batch: _Batch) -> None:
-        self._db().execute("BEGIN IMMEDIATE")
+        self._handle.db.execute("BEGIN IMMEDIATE")
         batch.begun = True
         self._fence(batch.run)
 
@@ -146,7 +146,7 @@ class Transactions:
                 self._injected_fault()
                 result = write()
         except BaseException:
-            self._forget(run_id)
+            self._next_seq.pop(run_id, None)
             raise
         self._count_append()
         return result
