@@ -17,8 +17,10 @@ from dataclasses import dataclass, field, replace
 from itertools import chain, islice
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from grammarflow.core.derivation import Derivation, child_hole_id, narrowing_of
+from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import JSON, Hole, check_name
+from grammarflow.core.narrowing import narrowing_of
+from grammarflow.core.plans import child_hole_id
 from grammarflow.core.productions import Fragment, HoleType, Production, TaskSpec
 from grammarflow.core.steps import Applied, Expand, Grow, Step
 from grammarflow.core.wellformed import find_cycle, reachable_types
