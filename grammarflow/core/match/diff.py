@@ -16,7 +16,7 @@ from grammarflow.errors import BrokenPromise, GrammarflowError
 
 __all__ = ["SHOWN", "Diff", "Elements", "diff_of"]
 
-
+#: Elements a refusal names, and kinds a count of the change's tasks names.
 SHOWN = 5
 
 

@@ -336,6 +336,9 @@ class Lifted(Index):
         return super().allowed(hole._replace(allowed=None))
 
 
+PARAM = ""  # an edge end that is a production's parameter: it may be any task
+
+
 def _kinds(fragment: Fragment) -> Iterator[str]:
     return (t.kind for t in fragment.tasks)
 
@@ -358,6 +361,3 @@ def _least_edges(fragment: Fragment) -> Iterator[tuple[str, int, int]]:
 def _distinct(ends: list[str], fragment: Fragment) -> int:
     tasks = sum(1 for e in ends if e in fragment.locals)
     return tasks + (len(ends) > tasks)
-
-
-PARAM = ""  # an edge end that is a production's parameter: it may be any task
