@@ -17,13 +17,13 @@ from strategies import grammars
 
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import TaskState
-from grammarflow.core.rollback import Journaled, rollback
+from grammarflow.core.rollback import Journaled, plan_restart, rollback
 from grammarflow.core.simulate import Limits, RandomChooser, run_from
 from grammarflow.core.steps import SetState, Step
 from grammarflow.errors import GrammarflowError
 from grammarflow.journal import operations
 from grammarflow.journal.lease import Holder
-from grammarflow.journal.operations import Done, plan_restart, set_paused
+from grammarflow.journal.operations import Done, set_paused
 from grammarflow.journal.store import Store
 
 LIMITS = Limits(max_tasks=14, max_open_growth=2, max_steps=120)

@@ -8,12 +8,13 @@ the store's side is :mod:`grammarflow.journal.operations`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.grammar import Grammar
-from grammarflow.core.graph import Graph
+from grammarflow.core.graph import Graph, TaskState
 from grammarflow.core.steps import Expand, Refine, SetState, Step
 from grammarflow.errors import GrammarflowError
 
@@ -101,4 +102,35 @@ def _rolled_back(d: Derivation, j: Journaled, restart: set[str]) -> bool:
     return False
 
 
-__all__ = ["Journaled", "Rollback", "downstream", "rollback"]
+def plan_restart(d: Derivation, journal: Sequence[Journaled], grammar: Grammar, task: str,
+                 running: set[str]) -> Rollback:
+    """The rollback that restarts ``task`` in the run folded to ``d`` (``journal``: its
+    steps, ``grammar``: as registered); a GrammarflowError says why it cannot be —
+    no such task, not started, or one of the tasks it restarts is ``running``."""
+    g = d.graph
+    if task not in g.tasks:
+        near = difflib.get_close_matches(task, list(g.tasks), n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise GrammarflowError(f"no task {task!r} in the run{hint}")
+    if g.state[task] is TaskState.PENDING:
+        raise GrammarflowError(f"task {task} has not started: nothing to restart (it runs "
+                               "when its turn comes)")
+    unattributed = next((j for j in journal if j.by is None and not isinstance(
+        j.step, SetState | Expand | Refine)), None)
+    if unattributed is not None:
+        raise GrammarflowError(
+            f"this run was journaled by an earlier grammarflow, which did not record which "
+            f"task made each change (entry {unattributed.seq}): it cannot be restarted")
+    rb = rollback(grammar, journal, g, [task])
+    busy = sorted(set(rb.restarted + rb.vanished) & running)
+    if busy:
+        raise GrammarflowError(
+            f"cannot restart task {task} now: {', '.join(busy)} "
+            f"{'is' if len(busy) == 1 else 'are'} running, and a restart rolls back what "
+            f"{'it does' if len(busy) == 1 else 'they do'}; wait until "
+            f"{'it ends' if len(busy) == 1 else 'they end'}, or stop the run (Ctrl-C) and "
+            "restart it then")
+    return rb
+
+
+__all__ = ["Journaled", "Rollback", "downstream", "plan_restart", "rollback"]

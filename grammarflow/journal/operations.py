@@ -9,20 +9,17 @@ way decided against the run as it is in the transaction that journals it
 
 from __future__ import annotations
 
-import difflib
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from grammarflow.core.answers import answer_steps, apply_answer
 from grammarflow.core.derivation import Derivation
-from grammarflow.core.grammar import Grammar
-from grammarflow.core.graph import TaskState
-from grammarflow.core.rollback import Journaled, Rollback, rollback
-from grammarflow.core.steps import Expand, Output, Refine, SetState, Step
+from grammarflow.core.rollback import Rollback, plan_restart
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.journal.database import JournalWriteError
 from grammarflow.journal.entries import (
@@ -176,35 +173,6 @@ class Restarted:
     entry: RestartTaken
 
 
-def plan_restart(d: Derivation, journal: Sequence[Journaled], grammar: Grammar, task: str,
-                 running: set[str]) -> Rollback:
-    """The rollback that restarts ``task`` in the run folded to ``d`` (``journal``: its
-    steps, ``grammar``: as registered); a GrammarflowError says why it cannot be —
-    no such task, not started, or one of the tasks it restarts is ``running``."""
-    g = d.graph
-    if task not in g.tasks:
-        near = difflib.get_close_matches(task, list(g.tasks), n=3)
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise GrammarflowError(f"no task {task!r} in the run{hint}")
-    if g.state[task] is TaskState.PENDING:
-        raise GrammarflowError(f"task {task} has not started: nothing to restart (it runs "
-                               "when its turn comes)")
-    unattributed = next((j for j in journal if j.by is None and not isinstance(
-        j.step, SetState | Expand | Refine)), None)
-    if unattributed is not None:
-        raise GrammarflowError(
-            f"this run was journaled by an earlier grammarflow, which did not record which "
-            f"task made each change (entry {unattributed.seq}): it cannot be restarted")
-    rb = rollback(grammar, journal, g, [task])
-    busy = sorted(set(rb.restarted + rb.vanished) & running)
-    if busy:
-        raise GrammarflowError(
-            f"cannot restart task {task} now: {', '.join(busy)} "
-            f"{'is' if len(busy) == 1 else 'are'} running, and a restart rolls back what "
-            f"{'it does' if len(busy) == 1 else 'they do'}; wait until "
-            f"{'it ends' if len(busy) == 1 else 'they end'}, or stop the run (Ctrl-C) and "
-            "restart it then")
-    return rb
 
 
 def restart_entry(task: str, rb: Rollback, by: Asker) -> RestartTaken:
@@ -214,39 +182,8 @@ def restart_entry(task: str, rb: Rollback, by: Asker) -> RestartTaken:
                         len(rb.removed), by)
 
 
-def answer_steps(d: Derivation, waiting: Mapping[str, str],
-                 check_output: Callable[[str, Any], Any], task: str, value: Any,
-                 expand: str | None) -> list[Step]:
-    """The steps an answer makes (its output, a choice, the task done); a
-    GrammarflowError (or BrokenPromise, for a value not of its type) says why an answer
-    cannot be taken. :func:`apply_answer` applies them."""
-    if task not in waiting:
-        state = d.graph.state.get(task)
-        what = "no such task" if state is None else f"it is {state.value}"
-        waits = ", ".join(sorted(waiting)) or "none"
-        raise GrammarflowError(f"task {task} does not wait for an answer ({what}); tasks "
-                               f"that wait: {waits}")
-    steps: list[Step] = [Output(task, check_output(task, value))]
-    if expand:
-        hole, _, production = expand.rpartition("=")
-        if not hole:
-            after = sorted(h for h in d.graph.holes_at(task) if task in d.graph.holes[h].after)
-            if len(after) != 1:
-                raise GrammarflowError(
-                    f"--expand {expand}: task {task} has {len(after)} holes after it "
-                    f"({', '.join(after) or 'none'}); name one: --expand HOLE={production}")
-            hole = after[0]
-        steps.append(Expand(hole, production))
-    steps.append(SetState(task, TaskState.DONE))
-    return steps
 
 
-def apply_answer(d: Derivation, task: str, steps: list[Step]) -> None:
-    """Apply an answer's steps, all or none; a GrammarflowError says why not."""
-    try:
-        d.apply_batch(steps)
-    except BrokenPromise as e:
-        raise GrammarflowError(f"the answer to task {task} is refused: {e.reason}") from None
 
 
 def output_checker(workflow: Workflow, d: Derivation) -> Callable[[str, Any], Any]:

@@ -12,8 +12,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from grammarflow.core.answers import answer_steps, apply_answer
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import TaskState
+from grammarflow.core.rollback import plan_restart
 from grammarflow.core.steps import Step
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.journal.entries import ControlTaken, StepTaken
@@ -75,7 +77,7 @@ class Controls:
         """A person's answer to a waiting task: checked (its value against the kind's
         type, its choice against the grammar), then applied and journaled with the
         request taken, all at once; or refused with the reason, nothing changed."""
-        from grammarflow.journal.operations import answer_steps, answered, apply_answer
+        from grammarflow.journal.operations import answered
 
         o = self.o
         task = data.get("task", "")
@@ -101,7 +103,7 @@ class Controls:
         refused while one of them runs, or while a running task's changes build on
         what it rolls back; else journaled, and the run goes on from the rolled-back
         graph."""
-        from grammarflow.journal.operations import plan_restart, restart_entry
+        from grammarflow.journal.operations import restart_entry
 
         o = self.o
         task = data.get("task", "")
