@@ -34,7 +34,7 @@ def into_started(w: Writer) -> Draft:
             fragment = Fragment((TaskSpec(x, w.pick(w.kinds)),),
                                 (HoleSpec(htype.name, args),))
             return Draft(Refine(hole.id, fragment), ("refine/holes", "into started"),
-                          True)
+                         True)
     legal = legal_diff(w) if w.closed else None
     diff, tags = legal if legal is not None else (
         Diff((TaskSpec(x, w.pick(w.kinds)),)), ("diff/no hole there",))
@@ -43,7 +43,7 @@ def into_started(w: Writer) -> Draft:
     if source == x:
         diff = Diff((TaskSpec(x, w.pick(w.kinds)),), diff.edges)
     return Draft(Diff(diff.tasks, (*diff.edges, (source, target))), (*tags, "into started"),
-                  True)
+                 True)
 
 
 def cycle_in_message(w: Writer) -> Draft:
@@ -63,7 +63,7 @@ def cycle_in_message(w: Writer) -> Draft:
             args = tuple(xs[-1] if r is Role.AFTER else xs[0] for r in htype.roles)
             fragment = Fragment(tasks, (HoleSpec(htype.name, args),), edges[:-1])
             return Draft(Refine(hole.id, fragment),
-                          ("refine/holes", "cycle/in one message"), True)
+                         ("refine/holes", "cycle/in one message"), True)
         step: Step = (Grow if w.coin() else Refine)(hole.id, Fragment(tasks, (), edges))
         tag = "grow" if isinstance(step, Grow) else "refine/plain"
         return Draft(step, (tag, "cycle/in one message"), True)

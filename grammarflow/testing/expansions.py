@@ -14,7 +14,7 @@ from grammarflow.core.steps import Expand
 from grammarflow.testing.messages import Batch, production_diff
 from grammarflow.testing.writer import Draft, Writer, scratch_copy
 
-__all__ = ["adds", "allowed_expansions", "bad_expansion", "batch", "batch_bad", "expand",
+__all__ = ["adds", "allowed_expansions", "batch", "batch_bad", "expand",
            "expand_wrong"]
 
 
@@ -38,11 +38,11 @@ def expand(w: Writer) -> Draft:
 
 def expand_wrong(w: Writer) -> Draft:
     """An expansion that must be refused."""
-    bad, tags = bad_expansion(w, [])
+    bad, tags = _bad_expansion(w, [])
     return Draft(bad, ("expand", *tags), illegal=True)
 
 
-def bad_expansion(w: Writer, earlier: Sequence[Expand]) -> tuple[Expand, tuple[str, ...]]:
+def _bad_expansion(w: Writer, earlier: Sequence[Expand]) -> tuple[Expand, tuple[str, ...]]:
     """An expansion that must be refused after ``earlier`` (members of its batch)."""
     ways = ["not a hole"]
     if earlier:
@@ -115,6 +115,6 @@ def batch_bad(w: Writer) -> Draft:
     """A batch with one member that must be refused, anywhere in it."""
     steps = allowed_expansions(w, scratch_copy(w.d), w.draw(st.integers(0, 2)))
     at = w.draw(st.integers(0, len(steps)))
-    bad, tags = bad_expansion(w, steps[:at])
+    bad, tags = _bad_expansion(w, steps[:at])
     return Draft(Batch((*steps[:at], bad, *steps[at:])), ("batch/one bad member", *tags),
                  illegal=True)

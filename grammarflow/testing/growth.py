@@ -54,4 +54,4 @@ def open_step_on_closed(w: Writer) -> Draft:
     if w.vary("on closed", ["grow", "refine"]) == "grow":
         return Draft(Grow(hole.id, fragment), ("grow", "wrong step for the hole"), True)
     return Draft(Refine(hole.id, fragment), ("refine/plain", "wrong step for the hole"),
-                  True)
+                 True)

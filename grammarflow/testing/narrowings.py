@@ -15,7 +15,7 @@ from grammarflow.testing.expansions import adds, allowed_expansions
 from grammarflow.testing.messages import Batch, production_diff
 from grammarflow.testing.writer import Draft, Writer, scratch_copy, unnarrowed_copy
 
-__all__ = ["narrow_hole", "narrow_type", "narrowings", "needs_removed"]
+__all__ = ["narrow_hole", "narrow_type", "needs_removed"]
 
 
 def narrow_type(w: Writer) -> Draft:
@@ -33,7 +33,7 @@ def narrow_type(w: Writer) -> Draft:
     # mostly a type some hole has, and a narrowing that leaves every type a way to
     # finish (the checker's own rule, used to aim, not to judge: the oracles judge)
     live = sorted({h.type for h in w.closed})
-    kept = {n: narrowings(w, n) for n in live}
+    kept = {n: _narrowings(w, n) for n in live}
     aims = [n for n in live if kept[n]]
     htype = w.types[w.pick(aims if aims and not w.coin(4) else closed)]
     names = [p.name for p in htype.allowed()]
@@ -52,7 +52,7 @@ def narrow_type(w: Writer) -> Draft:
     return Draft(NarrowType(htype.name, tuple(remove)), ("narrow type",), illegal, legal)
 
 
-def narrowings(w: Writer, name: str) -> list[tuple[str, ...]]:
+def _narrowings(w: Writer, name: str) -> list[tuple[str, ...]]:
     """Ways to remove some of a type's productions that leave every type productive."""
     htype = w.types[name]
     names = [p.name for p in htype.allowed()]
@@ -81,7 +81,7 @@ def narrow_hole(w: Writer) -> Draft:
         remove = names or [p.name for p in w.types[hole.type].productions]
     left = set(names) - set(remove)
     return Draft(NarrowHole(hole.id, tuple(remove)), ("narrow hole",),
-                  illegal=not left, legal=bool(left) and set(remove) <= set(names))
+                 illegal=not left, legal=bool(left) and set(remove) <= set(names))
 
 
 def needs_removed(w: Writer, level: str | None = None) -> Draft:

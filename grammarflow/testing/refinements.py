@@ -23,8 +23,7 @@ from grammarflow.testing.open_fragments import fragment_in, outside
 from grammarflow.testing.pieces import closed_types, signature
 from grammarflow.testing.writer import Draft, Writer
 
-__all__ = ["bad_holes", "bad_types", "fails_late", "fresh_types", "refine", "widens",
-           "wrong_arity"]
+__all__ = ["refine", "wrong_arity"]
 
 
 def refine(w: Writer) -> Draft:
@@ -51,18 +50,18 @@ def refine(w: Writer) -> Draft:
         known = {n: signature(t) for n, t in w.types.items()}
         fragment = fragment_in(w, hole, known, min_holes=1)
         if bad and fragment.holes:
-            return bad_holes(w, hole, fragment, tag)
+            return _bad_holes(w, hole, fragment, tag)
         return Draft(Refine(hole.id, fragment), (tag,),
-                     legal=not widens(hole, fragment, w.types))
-    fresh = fresh_types(w, how)
+                     legal=not _widens(hole, fragment, w.types))
+    fresh = _fresh_types(w, how)
     fragment = fragment_in(w, hole, {n: signature(t) for n, t in fresh.items()},
                            min_holes=1)
     if bad:
-        return bad_types(w, hole, fragment, fresh, tag)
+        return _bad_types(w, hole, fragment, fresh, tag)
     if hole.everywhere and not w.coin(3):  # and anything may still go anywhere
         fragment = replace(fragment, holes=(*fragment.holes, HoleSpec(hole.type, ("*",))))
     return Draft(Refine(hole.id, fragment, tuple(fresh.values())), (tag,),
-                  legal=not widens(hole, fragment, {**w.types, **fresh}))
+                 legal=not _widens(hole, fragment, {**w.types, **fresh}))
 
 
 def wrong_arity(w: Writer) -> Draft:
@@ -74,10 +73,10 @@ def wrong_arity(w: Writer) -> Draft:
     task = w.pick(sorted(w.g.tasks))
     args = (task,) if htype.everywhere else (*(task,) * len(htype.params), task)
     return Draft(Refine(hole.id, Fragment(holes=(HoleSpec(name, args),))),
-                  ("refine/holes",), illegal=True)
+                 ("refine/holes",), illegal=True)
 
 
-def widens(hole: Hole, fragment: Fragment, types: Mapping[str, HoleType]) -> bool:
+def _widens(hole: Hole, fragment: Fragment, types: Mapping[str, HoleType]) -> bool:
     """Could the fragment, in a hole between named tasks, lead to a hole attached
     everywhere (through its holes' productions)? That would widen the promise, so a
     checker may refuse it (or bound what grows there): not built to be legal."""
@@ -97,7 +96,7 @@ def widens(hole: Hole, fragment: Fragment, types: Mapping[str, HoleType]) -> boo
     return False
 
 
-def fresh_types(w: Writer, how: str) -> dict[str, HoleType]:
+def _fresh_types(w: Writer, how: str) -> dict[str, HoleType]:
     """New hole types for a refinement: one open, one attached everywhere, or 1-2
     closed ones with random productions."""
     if how == "fresh open type":
@@ -115,7 +114,7 @@ def fresh_types(w: Writer, how: str) -> dict[str, HoleType]:
     return w.draw(closed_types(signatures, known, kinds=w.kinds, max_productions=2))
 
 
-def bad_holes(w: Writer, hole: Hole, fragment: Fragment, tag: str) -> Draft:
+def _bad_holes(w: Writer, hole: Hole, fragment: Fragment, tag: str) -> Draft:
     """One hole of the fragment attached wrongly: an argument too many, a type
     nobody declared, one attached everywhere given a task, or (bounded) an argument
     in the wrong role or outside the attachment."""
@@ -145,13 +144,13 @@ def bad_holes(w: Writer, hole: Hole, fragment: Fragment, tag: str) -> Draft:
     return Draft(Refine(hole.id, replace(fragment, holes=holes)), (tag,), illegal=True)
 
 
-def bad_types(w: Writer, hole: Hole, fragment: Fragment, fresh: dict[str, HoleType],
-              tag: str) -> Draft:
+def _bad_types(w: Writer, hole: Hole, fragment: Fragment, fresh: dict[str, HoleType],
+               tag: str) -> Draft:
     """Fresh types a refinement must not declare: a name that exists, a type that
     can never finish, a production with a cycle; or an everywhere hole with args;
     or good fresh types in a fragment that fails only once it is being applied."""
     name, htype = next(iter(fresh.items()))
-    late = fails_late(w, hole, fragment)
+    late = _fails_late(w, hole, fragment)
     ways = ["clash", *(["late", "late"] if late else [])]
     if htype.everywhere:
         ways += ["args", "args"]
@@ -185,11 +184,11 @@ def bad_types(w: Writer, hole: Hole, fragment: Fragment, fresh: dict[str, HoleTy
             *htype.productions, Production(name, htype.params, wrong, "wrong")))
     tags = (tag, "cycle/in one message") if way == "cycle" else (tag,)
     return Draft(Refine(hole.id, replace(fragment, holes=holes), tuple(types.values())),
-                  tags, illegal=True)
+                 tags, illegal=True)
 
 
-def fails_late(w: Writer, hole: Hole, fragment: Fragment
-               ) -> tuple[Fragment, tuple[str, ...]] | None:
+def _fails_late(w: Writer, hole: Hole, fragment: Fragment
+                ) -> tuple[Fragment, tuple[str, ...]] | None:
     """The fragment changed so that it passes every check on its own and fails only
     when applied (after its fresh types are in): a new task under an id the hole
     gave before, an edge into a task that has started, or one closing a cycle."""
