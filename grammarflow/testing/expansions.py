@@ -19,6 +19,7 @@ __all__ = ["adds", "allowed_expansions", "batch", "batch_bad", "expand",
 
 
 def adds(diff: Diff) -> bool:
+    """Whether a raw diff adds anything: a task or an edge."""
     return bool(diff.tasks or diff.edges)
 
 
