@@ -452,7 +452,7 @@ class _Unchecked(Derivation):
     """The same derivation without the stranded-hole check: the reference semantics of
     'breaks a constraint' is each change's own check (ConstraintState)."""
 
-    def _check_can_finish(self, *args: object, **kwargs: object) -> None:
+    def check_can_finish(self, *args: object, **kwargs: object) -> None:
         return None
 
 

@@ -32,9 +32,9 @@ from grammarflow import (
     repeat_parallel,
     repeat_series,
 )
-from grammarflow.core.derivation import MAX_ID, child_hole_id
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Hole, Role
+from grammarflow.core.plans import MAX_ID, child_hole_id
 from grammarflow.testing import partial_runs
 
 

@@ -265,13 +265,20 @@ def test_the_command_table_matches_the_cli() -> None:
 
 
 def test_the_layout_names_every_module() -> None:
-    # Each package's paragraph (from its "name/" line to the next) names its modules.
+    # Each package's paragraph (from its "name/" line to the next) names its modules; a
+    # "name/" line indented under a package's heads a package inside it.
     paragraphs: dict[str, str] = {}
     package = ""
+    heads: list[tuple[int, str]] = []  # (indent, package) of the packages around the line
     for line in block("docs/architecture.md", LAYOUT).splitlines():
-        head = re.match(r"\s*(\w+)/ ", line)
+        head = re.match(r"(\s*)(\w+)/ ", line)
         if head:
-            package = "" if head.group(1) == "grammarflow" else head.group(1)
+            indent = len(head.group(1))
+            while heads and heads[-1][0] >= indent:
+                heads.pop()
+            name, outer = head.group(2), heads[-1][1] if heads else ""
+            package = "" if name == "grammarflow" else f"{outer}/{name}".lstrip("/")
+            heads.append((indent, package))
         if line.startswith(("tests/", "proofs/", "bench/", "examples/", "docs/")):
             break
         paragraphs[package] = paragraphs.get(package, "") + line + "\n"

@@ -27,7 +27,10 @@ from grammarflow import (
     repeat_series,
 )
 from grammarflow.core import match as match_module
-from grammarflow.core.match import diff_of, plan
+from grammarflow.core.match import diff_of, exhaustive, plan
+from grammarflow.core.match.diff import Elements
+from grammarflow.core.match.limits import Limits
+from grammarflow.core.match.search import Search
 from grammarflow.core.steps import Expand, Grow, NarrowHole, NarrowType
 from grammarflow.testing import partial_runs
 
@@ -274,8 +277,8 @@ def test_planning_reads_the_derivation_and_applying_writes_it() -> None:
 
 # ---------------------------------------------------------------- linear work
 def lines_run(fn: Callable[[], object]) -> int:
-    """How many lines of grammarflow/core/match.py run during fn(): work, not time."""
-    target = Path(match_module.__file__).resolve()
+    """How many lines of grammarflow/core/match/ run during fn(): work, not time."""
+    target = Path(match_module.__file__).resolve().parent
     count = 0
 
     def local(frame: FrameType, event: str, arg: object) -> Any:
@@ -289,7 +292,7 @@ def lines_run(fn: Callable[[], object]) -> int:
     def scope(frame: FrameType, event: str, arg: object) -> Any:
         name = frame.f_code.co_filename
         if name not in ours:
-            ours[name] = Path(name).resolve() == target
+            ours[name] = Path(name).resolve().parent == target
         return local if ours[name] else None
 
     previous = sys.gettrace()
@@ -352,7 +355,7 @@ def test_an_element_made_now_but_needed_later_is_still_explained(
     added = add(_made_later().derivation(), _m_then_n())
     assert [(s.hole, s.production) for s in added.steps if isinstance(s, Expand)] == [
         ("X.1", "2"), ("X.1/Y.1", "1")]
-    monkeypatch.setattr(match_module, "EXHAUSTIVE_UP_TO", 0)  # the fallback is what finds it
+    monkeypatch.setattr(exhaustive, "EXHAUSTIVE_UP_TO", 0)  # the fallback is what finds it
     with pytest.raises(BrokenPromise, match="not produced: task n"):
         add(_made_later().derivation(), _m_then_n())
 
@@ -373,15 +376,14 @@ def test_a_task_no_edge_joins_to_its_holes_arguments_waits_for_a_hole_that_makes
     diff = diff_of({k: kinds[k] for k in sorted(kinds, key=lambda k: k != first)},
                    [("s", "m"), ("m", "e"), ("n", "p"), ("p", "e")])
     d = g.derivation()
-    moves = match_module._Search(d, match_module._Elements(d, diff),
-                                 match_module._Limits(1000, None, None, 0.0)).run()
+    moves = Search(d, Elements(d, diff), Limits(1000, None, None, 0.0)).run()
     assert moves is not None and len(moves) == 3
 
 
 def test_a_change_left_undecided_is_refused_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
     # The first search misses the plan; the hole-by-hole one runs out of steps before it
     # finds it: refused (never accepted), and the reason says the search gave up.
-    monkeypatch.setattr(match_module, "EXHAUSTIVE_BUDGET", 1)
+    monkeypatch.setattr(exhaustive, "EXHAUSTIVE_BUDGET", 1)
     e = refusal(_made_later().derivation(), _m_then_n())
     assert str(e).splitlines()[0].endswith(
         "(undecided: the search for a plan the first one missed ran out of 1 search steps; "
@@ -393,7 +395,7 @@ def test_productions_that_make_only_holes_are_gone_through(
     # X makes two Ys, each an M: the element-first search takes X then a Y as one move
     # (no exhaustive search needed, so a change of any size is explained); a map of
     # such lanes of 500 (1,500 elements) is searched in one pass.
-    monkeypatch.setattr(match_module, "EXHAUSTIVE_UP_TO", 0)
+    monkeypatch.setattr(exhaustive, "EXHAUSTIVE_UP_TO", 0)
     added = add(_twins(1).derivation(), _two_ms())
     assert [(s.hole, s.production) for s in added.steps if isinstance(s, Expand)] == [
         ("X.1", "2"), ("X.1/Y.1", "1"), ("X.1/Y.2", "1")]
@@ -429,13 +431,13 @@ def test_many_holes_alike_are_searched_as_one(monkeypatch: pytest.MonkeyPatch) -
     # 300 interchangeable X: each search tries one of them where it could try any, so
     # an edge too many is refused as not produced (not as too costly), and quickly.
     tried = Counter[str]()
-    real = match_module._Exhaustive._try_moves_on
+    real = exhaustive.Exhaustive._try_moves_on
 
     def counted(self: Any, hole: Any) -> bool:
         tried["holes"] += 1
         return real(self, hole)
 
-    monkeypatch.setattr(match_module._Exhaustive, "_try_moves_on", counted)
+    monkeypatch.setattr(exhaustive.Exhaustive, "_try_moves_on", counted)
     assert len(add(_twins(300).derivation(), _three_ms()).steps) == 3
     e = refusal(_twins(300).derivation(), _three_ms(("m1", "m2")))
     assert str(e).splitlines() == [
@@ -449,7 +451,7 @@ def test_many_holes_alike_are_searched_as_one(monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_kind_or_an_edge_no_hole_can_ever_make_is_refused_without_a_search(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(match_module._Search, "run", None)  # no search may start
+    monkeypatch.setattr(Search, "run", None)  # no search may start
     with pytest.raises(BrokenPromise, match=r"not produced: task m3 \(N\); no hole of the "
                                             r"graph can ever make a task of kind N") as e:
         add(_twins(300).derivation(), _three_ms(kinds=("M", "M", "N")))
@@ -554,7 +556,7 @@ def test_expand_is_offered_when_the_search_may_have_missed_a_plan() -> None:
     # With the hole-by-hole search off, the element-first one misses the plan (X -> Y, Y)
     # that exists: naming the productions is the way out, and the refusal says so.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(match_module, "EXHAUSTIVE_UP_TO", 0)
+        patch.setattr(exhaustive, "EXHAUSTIVE_UP_TO", 0)
         e = refusal(_made_later().derivation(), _m_then_n())
     assert str(e).splitlines()[0] == (
         f"{HEAD} (2 tasks, 4 edges); not produced: task n (N), edge s -> n, edge n -> e "

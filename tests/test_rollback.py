@@ -239,6 +239,40 @@ def test_a_restart_of_a_task_that_never_started_or_does_not_exist_is_refused(
         assert str(refused.value) == said
 
 
+def test_a_restart_reads_the_journal_once_replays_once_and_resume_replays_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 27: the restart's state and steps come from one read of the journal; the
+    # run as it stands comes from its snapshot (a run that ended took one), so only
+    # the rollback replays — the kept steps, once — and the state it leaves is a
+    # snapshot that `resume` (any fold) starts from: not one step replayed again.
+    from grammarflow import define, repeat_parallel
+    from grammarflow.core.derivation import Derivation
+
+    grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    store = Store(tmp_path / "gf.db")
+    run_id = store.create_run(Workflow(grammar, {}, tmp_path / "wf.py").to_json())
+    journal(store, run_id, grammar.derivation(), RandomChooser(random.Random(3)), None)
+    steps = journaled_steps(store, run_id)
+    store.put_snapshot(run_id, store.last_seq(run_id),
+                       fold_from_start(store, run_id).snapshot())
+    reads, applied = [], []
+    entries, apply = Store.entries, Derivation.apply
+    monkeypatch.setattr(Store, "entries", lambda self, *a, **k: (
+        reads.append(a), entries(self, *a, **k))[1])
+    monkeypatch.setattr(Derivation, "apply", lambda self, step: (
+        applied.append(step), apply(self, step))[1])
+    done = restart(store, run_id, "B")
+    assert len(reads) == 1
+    assert len(applied) == len(steps) - done.entry.steps  # the kept steps, once
+    reads.clear()
+    applied.clear()
+    after = fold_run(store, run_id)
+    assert applied == [] and after.seq == done.seq
+    monkeypatch.undo()
+    assert after.d.graph == fold_from_start(store, run_id).d.graph
+    assert 0 < done.entry.steps < len(steps) and done.entry.restarted == ("B",)
+
+
 # ---------------------------------------------------------------- taken by a living orchestrator
 @settings(max_examples=min(20, settings.default.max_examples), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # the same patch

@@ -44,9 +44,12 @@ from grammarflow import (
     define,
     repeat_parallel,
 )
-from grammarflow.core import match
 from grammarflow.core.constraints import parse_constraints
 from grammarflow.core.match import Added
+from grammarflow.core.match.agenda import Agenda
+from grammarflow.core.match.diff import Elements
+from grammarflow.core.match.limits import Limits, TooCostly
+from grammarflow.core.match.search import Search
 from grammarflow.core.simulate import RandomChooser, finish
 from grammarflow.core.steps import Constrain
 from grammarflow.testing import MessageRun, derivations, message_runs, partial_runs
@@ -408,12 +411,11 @@ def test_the_first_search_alone_explains_expansions_of_the_graphs_own_holes(
     d, expected = case
     diff = raw_diff(d, expected, rnd)
     event(f"{len(diff.tasks) + len(diff.edges)} element(s)")
-    moves = match._Search(d, match._Elements(d, diff),
-                          match._Limits(20_000, None, None, 0.0)).run()
+    moves = Search(d, Elements(d, diff), Limits(20_000, None, None, 0.0)).run()
     assert moves is not None, f"no plan found for {diff}"
 
 
-class _WakeAll(match._Agenda):
+class _WakeAll(Agenda):
     """An agenda that wakes every blocked element after every move: slow, and surely
     never misses one that a move made producible."""
 
@@ -424,7 +426,7 @@ class _WakeAll(match._Agenda):
         return set(self.blocked_free)
 
 
-class _Awake(match._Search):
+class _Awake(Search):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.agenda = _WakeAll(self)
@@ -438,12 +440,12 @@ def test_waking_only_what_a_move_may_make_producible_loses_no_plan(
     (proofs/03); the first search finds a plan whenever the same search that looks at
     every waiting element after every move finds one."""
     d, expected, _ = case
-    elements = match._Elements(d, raw_diff(d, expected, rnd))
-    limits = match._Limits(20_000, None, None, 0.0)
+    elements = Elements(d, raw_diff(d, expected, rnd))
+    limits = Limits(20_000, None, None, 0.0)
     try:
         awake = _Awake(d, elements, limits).run()
-        found = match._Search(d, elements, limits).run()
-    except match._TooCostly:
+        found = Search(d, elements, limits).run()
+    except TooCostly:
         assume(False)
         return
     event("a plan" if awake is not None else "no plan")
@@ -482,12 +484,11 @@ def test_a_task_joined_to_its_hole_only_through_holes_is_found_in_any_order(
     d, expected = case
     diff = raw_diff(d, expected, rnd)
     event(f"{diff.tasks[0].kind} listed first")
-    moves = match._Search(d, match._Elements(d, diff),
-                          match._Limits(20_000, None, None, 0.0)).run()
+    moves = Search(d, Elements(d, diff), Limits(20_000, None, None, 0.0)).run()
     assert moves is not None, f"no plan found for {diff}"
 
 
-class _Unchecked(match._Search):
+class _Unchecked(Search):
     """The element-first search without its forward check."""
 
     def doomed(self, move: Any) -> None:
@@ -501,15 +502,15 @@ def test_no_state_on_the_way_to_a_plan_is_doomed(
     exists is never doomed. A plan found with the check switched off, replayed with it
     on: no move along it may doom the state it leads to (proofs/03-completeness.md)."""
     d, expected, _ = case
-    elements = match._Elements(d, raw_diff(d, expected, rnd))
-    limits = match._Limits(20_000, None, None, 0.0)
+    elements = Elements(d, raw_diff(d, expected, rnd))
+    limits = Limits(20_000, None, None, 0.0)
     try:
         moves = _Unchecked(d, elements, limits).run()
-    except match._TooCostly:  # without the check, a search may take long: no plan to replay
+    except TooCostly:  # without the check, a search may take long: no plan to replay
         moves = None
     assume(moves)
     event(f"plan of {len(moves)} move(s)")
-    checked = match._Search(d, elements, limits)
+    checked = Search(d, elements, limits)
     done: list[Any] = []
     for move in moves:
         done.append(move)
@@ -710,9 +711,7 @@ def test_folding_the_history_reproduces_the_state(run: MessageRun) -> None:
 def test_a_checker_that_skips_the_edge_comparison_is_caught(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutation: a matcher that believes every edge it needs is there must be caught."""
-    from grammarflow.core import match
-
-    monkeypatch.setattr(match._Search, "_present", lambda self, e: True)
+    monkeypatch.setattr(Search, "present", lambda self, e: True)
 
     @settings(max_examples=300, derandomize=True, database=None, phases=FIND)
     @given(message_runs(MAP))

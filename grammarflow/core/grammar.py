@@ -16,9 +16,10 @@ from grammarflow.core.dataflow import (
     signatures_to_json,
     static_problems,
 )
-from grammarflow.core.derivation import Derivation, Plan
+from grammarflow.core.derivation import Derivation
 from grammarflow.core.formatting import format_grammar
 from grammarflow.core.graph import JSON
+from grammarflow.core.plans import Plan
 from grammarflow.core.productions import Fragment, HoleType, Production
 from grammarflow.core.wellformed import check_grammar
 from grammarflow.errors import GrammarError

@@ -31,7 +31,7 @@ from grammarflow.journal.entries import (
     RestartTaken,
     StepTaken,
 )
-from grammarflow.journal.state import fold_run, journaled_steps, paused_at, seq_ranges
+from grammarflow.journal.state import fold_run, fold_with_steps, paused_at, seq_ranges
 from grammarflow.journal.store import WITHDRAWN, Holder, JournalWriteError, Lease, LeaseHeld, Store
 from grammarflow.workflow.definition import Workflow, read_workflow
 
@@ -135,20 +135,30 @@ def restart(store: Store, run_id: int, task: str) -> Restarted:
     _refuse_if_ended(store, run_id, "restart")
     by = who()
 
+    made: list[RestartTaken] = []
+
     def here() -> Done:
+        # One read of the journal, one replay (the rollback's); the state it leaves is
+        # kept as a snapshot, so `resume` folds from it and replays nothing again.
         _refuse_if_ended(store, run_id, "restart")
-        state = fold_run(store, run_id)
-        rb = plan_restart(state.d, journaled_steps(store, run_id), state.workflow.grammar,
-                          task, running=set())
+        state, journal = fold_with_steps(store, run_id)
+        rb = plan_restart(state.d, journal, state.workflow.grammar, task, running=set())
+        entry = restart_entry(task, rb, by)
         said = (f"task {task} restarted ({len(rb.restarted)} task(s) back to pending): "
                 f"`grammarflow resume {run_id}` runs them again")
-        return _journal(store, run_id, "restart", lambda: store.take_many(
-            run_id, None, [restart_entry(task, rb, by)],
-            status=("restarted", said))[0])
+
+        def write() -> int:
+            seq = store.take_many(run_id, None, [entry], status=("restarted", said))[0]
+            store.put_snapshot(run_id, seq, state.restarted(rb.derivation, entry, seq)
+                               .snapshot())
+            return seq
+        made.append(entry)
+        return _journal(store, run_id, "restart", write)
     done = _perform(store, run_id, "restart", here,
                     lambda: _ask(store, run_id, "restart", {"by": by, "task": task}))
-    entry = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq)
-    record = entry.record
+    if done.by_orchestrator is None:
+        return Restarted(done.seq, None, made[-1])
+    record = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq).record
     assert isinstance(record, RestartTaken)
     return Restarted(done.seq, done.by_orchestrator, record)
 

@@ -122,6 +122,14 @@ class RunState:
             case ChangeRefused(refusal) if self.refusal is None:
                 self.refusal = refusal
 
+    def restarted(self, d: Derivation, entry: RestartTaken, seq: int) -> RunState:
+        """The state after ``entry``, a restart journaled as entry ``seq`` whose kept
+        steps replay to ``d`` (:func:`grammarflow.core.rollback.rollback`)."""
+        after = RunState(self.workflow, d, seq, dict(self.attempts), dict(self.failures),
+                         self.refusal, self.paused, dict(self.waiting))
+        after.note(entry)
+        return after
+
     def snapshot(self) -> dict[str, Any]:
         return {"format": FORMAT, "graph": self.d.graph.snapshot(),
                 "grammar": self.d.grammar.to_json(start=False), "attempts": self.attempts,
@@ -192,15 +200,21 @@ def fold_run(store: Store, run_id: int, upto: int | None = None,
 
 def _fold_run(store: Store, run_id: int, upto: int | None, kinds: Iterable[str],
               row: RunRow | None) -> RunState:
-    workflow = Workflow.from_json((row or store.run(run_id)).workflow)
     restarts = store.restarts(run_id, upto)
+    state = _from_snapshot(store, run_id, row or store.run(run_id), restarts, upto)
+    return _fold_entries(state, store, run_id, upto, kinds, rolled_back(restarts))
+
+
+def _from_snapshot(store: Store, run_id: int, row: RunRow, restarts: list[Entry],
+                   upto: int | None) -> RunState:
+    """The run's state as of its newest snapshot at or before ``upto`` that no restart
+    overtook (it would hold steps the restart removed), else at its start."""
+    workflow = Workflow.from_json(row.workflow)
     cached = store.snapshot(run_id, upto)
     state = None
     if cached is not None and (not restarts or cached[0] >= restarts[-1].seq):
         state = RunState.of_snapshot(workflow, cached[0], cached[1])
-    if state is None:
-        state = RunState(workflow, workflow.grammar.derivation())
-    return _fold_entries(state, store, run_id, upto, kinds, rolled_back(restarts))
+    return state or RunState(workflow, workflow.grammar.derivation())
 
 
 def current_snapshot(store: Store, run_id: int) -> dict[str, Any] | None:
@@ -237,6 +251,28 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def fold_with_steps(store: Store, run_id: int) -> tuple[RunState, list[Journaled]]:
+    """The run's state now and its steps as they stand (what a restart plans on), from
+    one read of the journal: the state from the newest snapshot that a restart did not
+    overtake and the entries after it, the steps from all of them."""
+    with gc_paused():
+        row = store.run(run_id)
+        restarts = store.restarts(run_id)
+        skip = rolled_back(restarts)
+        state = _from_snapshot(store, run_id, row, restarts, None)
+        steps: list[Journaled] = []
+        for e in store.entries(run_id, STATE_KINDS):
+            if e.seq in skip:
+                state.seq = max(state.seq, e.seq)
+                continue
+            record = e.record
+            if isinstance(record, StepTaken):
+                steps.append(Journaled(e.seq, record.step, record.by))
+            if e.seq > state.seq:
+                state.apply(e)
+        return state, steps
 
 
 def journaled_steps(store: Store, run_id: int) -> list[Journaled]:
@@ -344,6 +380,7 @@ __all__ = [
     "current_snapshot",
     "fold_from_start",
     "fold_run",
+    "fold_with_steps",
     "gc_paused",
     "journaled_steps",
     "made_by",
