@@ -12,11 +12,11 @@ from grammarflow.testing.expansions import allowed_expansions, expand
 from grammarflow.testing.walks import downstream
 from grammarflow.testing.writer import Draft, Writer, scratch_copy
 
-__all__ = ["diff_extra_edge", "diff_missing_edge", "diff_nowhere", "diff_of", "diff_steps",
-           "diff_wrong_kind", "legal_diff", "near_miss_diff"]
+__all__ = ["diff_extra_edge", "diff_missing_edge", "diff_nowhere", "diff_steps",
+           "diff_wrong_kind", "legal_diff", "near_miss_diff", "scratch_diff"]
 
 
-def diff_of(w: Writer, scratch: Derivation) -> Diff:
+def scratch_diff(w: Writer, scratch: Derivation) -> Diff:
     """What ``scratch`` has that the derivation has not, as a raw diff under fresh
     names, its tasks and edges in a random order."""
     g = w.g
@@ -30,24 +30,24 @@ def diff_of(w: Writer, scratch: Derivation) -> Diff:
 
 def legal_diff(w: Writer) -> tuple[Diff, tuple[str, ...]] | None:
     """The diff of 1-3 allowed expansions that add something, with its tag."""
-    return _diff_of_expansions(w, 1, set())
+    return _expansions_diff(w, 1, set())
 
 
 def near_miss_diff(w: Writer, least: int = 1) -> tuple[Diff, tuple[str, ...]] | None:
     """The diff of ``least``-3 allowed expansions that add something, to be spoilt: so
     mostly away from open holes (which might take it)."""
     away = not w.everywhere and not w.coin(4)
-    return _diff_of_expansions(w, least, {a for h in w.open for a in h.args} if away else set())
+    return _expansions_diff(w, least, {a for h in w.open for a in h.args} if away else set())
 
 
-def _diff_of_expansions(w: Writer, least: int, away: set[str]
-                        ) -> tuple[Diff, tuple[str, ...]] | None:
+def _expansions_diff(w: Writer, least: int, away: set[str]
+                     ) -> tuple[Diff, tuple[str, ...]] | None:
     scratch = scratch_copy(w.d)
     steps = allowed_expansions(w, scratch, w.draw(st.integers(least, 3)), adding=True,
                                away=away)
     if not steps:
         return None
-    return diff_of(w, scratch), ("diff/one step" if len(steps) == 1 else "diff/several steps",)
+    return scratch_diff(w, scratch), ("diff/one step" if len(steps) == 1 else "diff/several steps",)
 
 
 def diff_steps(w: Writer) -> Draft:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from grammarflow.core.steps import Expand, NarrowHole, NarrowType
 from grammarflow.core.wellformed import productive_types
-from grammarflow.testing.diffs import diff_of
+from grammarflow.testing.diffs import scratch_diff
 from grammarflow.testing.expansions import adds, allowed_expansions
 from grammarflow.testing.messages import Batch, production_diff
 from grammarflow.testing.writer import Draft, Writer, scratch_copy, unnarrowed_copy
@@ -103,4 +103,4 @@ def needs_removed(w: Writer, level: str | None = None) -> Draft:
     scratch.apply(steps[0])
     steps += allowed_expansions(w, scratch, w.draw(st.integers(0, 2)), adding=True)
     many = "diff/several steps" if len(steps) > 1 else "diff/one step"
-    return Draft(diff_of(w, scratch), (many, tag))
+    return Draft(scratch_diff(w, scratch), (many, tag))
