@@ -333,10 +333,10 @@ MUTANTS: list[Mutant] = [
       "a hole read from a snapshot keeps only its innermost scope's constraints",
       "snapshots"),
     # ---------------------------------------------------------------- issue 24.5: controls
-    M("M84", "journal/operations.py", "    busy = sorted(set(rb.restarted + rb.vanished) & running)",
+    M("M84", "core/rollback.py", "    busy = sorted(set(rb.restarted + rb.vanished) & running)",
       "    busy = sorted(set(rb.restarted) & running)",
       "a restart is taken although a running task would vanish", "controls"),
-    M("M85", "journal/operations.py", "    rb = rollback(grammar, journal, g, [task])",
+    M("M85", "core/rollback.py", "    rb = rollback(grammar, journal, g, [task])",
       "    rb = rollback(grammar, journal, g, [task])\n    running = running - {task}",
       "a restart of a running task itself is taken (only those after it count)",
       "controls"),
