@@ -145,14 +145,6 @@ def step_to_json(step: Step) -> dict[str, Any]:
     raise TypeError(f"not a step: {step!r}")
 
 
-def step_entry(step: Step, by: str | None = None) -> dict[str, Any]:
-    """A step as journaled: its JSON, and ``by``, the task whose commit (or answer) made
-    it — so a restart knows whose steps to roll back (:mod:`grammarflow.core.rollback`).
-    The orchestrator's own steps (states, due holes closed) carry no ``by``."""
-    data = step_to_json(step)
-    if by is not None:
-        data["by"] = by
-    return data
 
 
 def step_from_json(data: Mapping[str, Any]) -> Step:

@@ -126,7 +126,7 @@ def _state(store: Store, run_id: int) -> tuple[dict[str, Any], Callable[[], Grap
 def _task_views(state: dict[str, Any], graph: Callable[[], Graph],
                 refused_task: str | None) -> list[dict[str, Any]]:
     """Each task as `status` shows it, in creation order, from the run's state in its
-    snapshot form (:meth:`~grammarflow.journal.state.RunFold.snapshot`): 100k tasks in a tenth
+    snapshot form (:meth:`~grammarflow.journal.state.RunState.snapshot`): 100k tasks in a tenth
     of a second. The graph itself (``graph()``) is built only if a task has inputs."""
     g = state["graph"]
     ids, kinds, states = g["ids"], g["kinds"], g["states"]
