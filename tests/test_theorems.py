@@ -48,6 +48,11 @@ from grammarflow.core.constraints import parse_constraints
 from grammarflow.core.match import Added
 from grammarflow.core.match.agenda import Agenda
 from grammarflow.core.match.diff import Elements
+from grammarflow.core.match.exhaustive import (
+    EXHAUSTIVE_BUDGET,
+    exhaustive_moves,
+    searched_hole_by_hole,
+)
 from grammarflow.core.match.limits import Limits, TooCostly
 from grammarflow.core.match.search import Search
 from grammarflow.core.simulate import RandomChooser, finish
@@ -415,6 +420,26 @@ def test_the_first_search_alone_explains_expansions_of_the_graphs_own_holes(
     assert moves is not None, f"no plan found for {diff}"
 
 
+@given(production_sequences(least=1, most=4), st.randoms(use_true_random=False))
+def test_the_hole_by_hole_search_alone_explains_every_production_sequence(
+        case: tuple[Derivation, Derivation, list[Expand]], rnd: random.Random) -> None:
+    """Theorem 3 (completeness, the hole-by-hole search): the search that small changes
+    the first one refused fall back on finds a plan for every change a sequence of
+    allowed expansions makes — those through productions that make only holes too —
+    when it runs alone (the first search explains most changes, hiding its bugs)."""
+    d, expected, steps = case
+    elements = Elements(d, raw_diff(d, expected, rnd))
+    assume(searched_hole_by_hole(elements))
+    event(f"{len(steps)} expansion(s)")
+    try:
+        moves = exhaustive_moves(d, elements, Limits(EXHAUSTIVE_BUDGET, None, None, 0.0),
+                                 Search(d, elements, Limits(1, None, None, 0.0)).index)
+    except TooCostly:
+        assume(False)
+        return
+    assert moves is not None, f"no plan found for {steps}"
+
+
 class _WakeAll(Agenda):
     """An agenda that wakes every blocked element after every move: slow, and surely
     never misses one that a move made producible."""
@@ -453,13 +478,15 @@ def test_waking_only_what_a_move_may_make_producible_loses_no_plan(
 
 
 @st.composite
-def joined_through_holes(draw: st.DrawFn) -> tuple[Derivation, Derivation]:
+def joined_through_holes(draw: st.DrawFn, deepest: int = 2
+                         ) -> tuple[Derivation, Derivation]:
     """A grammar whose productions make a task no edge joins to its hole's arguments —
-    ``n`` below, joined to ``b`` only through a hole it makes, and 0-2 holes that make
-    only holes before it — started with 1-3 such holes and expanded to the end:
+    ``n`` below, joined to ``b`` only through a hole it makes, and 0 to ``deepest``
+    holes that make only holes before it — started with 1-3 such holes and expanded to
+    the end:
     (before, after). ``n``'s element is next to no task of the graph, so it waits until
     a move makes a hole that may make it anywhere."""
-    depth = draw(st.integers(0, 2))
+    depth = draw(st.integers(0, deepest))
     lanes = draw(st.integers(1, 3))
     beside = draw(st.booleans())  # X makes a task of its own too
     via = draw(st.booleans())  # n reaches b through a task P, or straight
@@ -486,6 +513,20 @@ def test_a_task_joined_to_its_hole_only_through_holes_is_found_in_any_order(
     event(f"{diff.tasks[0].kind} listed first")
     moves = Search(d, Elements(d, diff), Limits(20_000, None, None, 0.0)).run()
     assert moves is not None, f"no plan found for {diff}"
+
+
+@given(joined_through_holes(deepest=6), st.randoms(use_true_random=False))
+def test_the_hole_by_hole_search_goes_through_productions_that_make_only_holes(
+        case: tuple[Derivation, Derivation], rnd: random.Random) -> None:
+    """Theorem 3 (completeness, the hole-by-hole search): a plan may hold steps that
+    make only holes (Y0 ::= Y1 ::= ... before the step that makes a task); the search
+    alone finds it, whatever is listed first."""
+    d, expected = case
+    elements = Elements(d, raw_diff(d, expected, rnd))
+    assume(searched_hole_by_hole(elements))
+    moves = exhaustive_moves(d, elements, Limits(EXHAUSTIVE_BUDGET, None, None, 0.0),
+                             Search(d, elements, Limits(1, None, None, 0.0)).index)
+    assert moves is not None, f"no plan found for {elements.items}"
 
 
 class _Unchecked(Search):
