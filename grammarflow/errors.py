@@ -6,7 +6,6 @@ attributes so callers (the runtime, the journal) can record it without parsing t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,12 +61,15 @@ ASKED = "asked for a change the grammar does not allow"
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """A broken promise as the journal keeps it (its ``refused`` entry, number ``seq``):
-    who asked for the change (``task``; None: the orchestrator, closing a due hole), why
-    it was refused, the hole it was aimed at, every production tried, and the message
-    (truncated).
+    who asked for the change (``task``; None: the orchestrator), why it was refused, the
+    hole it was aimed at, every production tried, the message (truncated), and
+    ``starting``: the task the orchestrator could not start (a constraint on its
+    predecessors, decided then), if that is what broke.
 
     >>> Refusal("no production yields it", task="A").headline()
     'task A asked for a change the grammar does not allow'
+    >>> Refusal("too few P before it", starting="Work.1/extra").headline()
+    'the orchestrator could not start task Work.1/extra: its predecessors break a constraint'
     """
 
     reason: str
@@ -76,12 +78,14 @@ class Refusal:
     attempts: tuple[Attempt, ...] = ()
     message: str | None = None
     seq: int | None = None
+    starting: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "task": self.task, "reason": self.reason, "hole": self.hole,
                 "attempts": [{"production": a.production, "reason": a.reason}
                              for a in self.attempts],
-                "message": self.message}
+                "message": self.message,
+                **({"starting": self.starting} if self.starting is not None else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Refusal:
@@ -89,31 +93,18 @@ class Refusal:
                    data.get("hole"),
                    tuple(Attempt(str(a["production"]), str(a["reason"]))
                          for a in data.get("attempts") or ()),
-                   data.get("message"), data.get("seq"))
+                   data.get("message"), data.get("seq"), data.get("starting"))
 
     def headline(self) -> str:
         """Who broke the promise, in a few words (the reason says how)."""
         if self.task is not None:
             return f"task {self.task} {ASKED}"
-        starting = self._starting()
-        if starting is not None:
-            return (f"the orchestrator could not start task {starting}: its predecessors "
-                    "break a constraint")
+        if self.starting is not None:
+            return (f"the orchestrator could not start task {self.starting}: its "
+                    "predecessors break a constraint")
         if self.hole is not None:
             return f"hole {self.hole} became due and could not be closed"
         return "the orchestrator could not keep a promise"
-
-
-    def _starting(self) -> str | None:
-        """The task whose start was refused (a constraint decided then), if that is it."""
-        if not self.message or not self.message.startswith('{"event": "start"'):
-            return None
-        try:
-            data = json.loads(self.message)
-        except ValueError:
-            return None
-        task = data.get("task") if isinstance(data, dict) else None
-        return task if isinstance(task, str) else None
 
 
 class BrokenPromise(GrammarflowError):

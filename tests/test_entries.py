@@ -42,7 +42,7 @@ steps = st.one_of(
 )
 refusals = st.builds(Refusal, texts, st.none() | names, st.none() | names,
                      st.lists(st.builds(Attempt, names, texts), max_size=2).map(tuple),
-                     maybe_texts, st.none())
+                     maybe_texts, st.none(), st.none() | names)
 ranges = st.lists(st.tuples(numbers, numbers), max_size=3).map(tuple)
 entries: st.SearchStrategy[JournalEntry] = st.one_of(
     st.builds(StepTaken, steps, st.none() | names),
@@ -88,3 +88,21 @@ def test_an_attempt_of_an_event_not_known_is_kept_not_misread() -> None:
     data = {"event": "teleported", "task": "A", "attempt": 1}
     assert decode("attempt", data) == Other("attempt", data)
     assert encode(decode("attempt", data)) == ("attempt", data)
+
+
+def test_who_broke_a_run_is_data_and_a_journal_of_before_reads_the_same() -> None:
+    # The task whose start a constraint refused is the refusal's `starting` (issue 27.3:
+    # nothing parses it out of the message); a journal written before kept it only in
+    # the orchestrator's message, which the codec reads once, when it decodes.
+    new = ChangeRefused(Refusal("too few P before it", message='{"event": "start", '
+                                '"task": "W/x"}', starting="W/x"))
+    kind, data = encode(new)
+    assert data["starting"] == "W/x"
+    old = {k: v for k, v in data.items() if k != "starting"}
+    for stored in (data, old):
+        read = decode(kind, stored, 9)
+        assert isinstance(read, ChangeRefused) and read.refusal.starting == "W/x"
+        assert read.refusal.headline() == ("the orchestrator could not start task W/x: its "
+                                           "predecessors break a constraint")
+    asked = decode(kind, {**old, "task": "A"}, 9)  # a task's own change: no start refused
+    assert isinstance(asked, ChangeRefused) and asked.refusal.starting is None

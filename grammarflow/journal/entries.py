@@ -7,6 +7,7 @@ JSON (docs/architecture.md, "The journal and the store").
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,7 +222,8 @@ def decode(kind: str, data: Mapping[str, Any], seq: int | None = None) -> Journa
         case "attempt":
             return _attempt(data)
         case "refused":
-            return ChangeRefused(Refusal.from_json({**data, "seq": seq}))
+            return ChangeRefused(Refusal.from_json({**data, "seq": seq,
+                                                    "starting": _starting(data)}))
         case "error":
             return InternalError(str(data.get("error")), str(data.get("while")),
                                  data.get("message"), str(data.get("traceback") or ""))
@@ -235,6 +237,23 @@ def decode(kind: str, data: Mapping[str, Any], seq: int | None = None) -> Journa
         case "status":
             return StatusChanged(data["status"], data.get("reason"))
     return Other(kind, data)
+
+
+def _starting(data: Mapping[str, Any]) -> str | None:
+    """The task whose start a refusal refused: its ``starting``; a journal of an
+    earlier version kept it only in the message the orchestrator wrote then
+    (``{"event": "start", "task": ...}``), read here, once, as the codec reads any
+    older form."""
+    if "starting" in data or data.get("task") is not None:
+        return data.get("starting")
+    message = data.get("message")
+    if not isinstance(message, str) or not message.startswith('{"event": "start"'):
+        return None
+    try:
+        task = json.loads(message).get("task")
+    except (ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) else None
 
 
 def _attempt(data: Mapping[str, Any]) -> JournalEntry:

@@ -105,7 +105,9 @@ class Outcome:
         for attempt in o.running.values():  # first: nothing may keep them running
             attempt.kill("the workflow broke a promise")
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
-        refusal = Refusal(error.reason, task, error.hole, error.attempts, text)
+        starting = message.get("task") if message and message.get("event") == "start" else None
+        refusal = Refusal(error.reason, task, error.hole, error.attempts, text,
+                          starting=starting)
         try:
             refusal = o.record_refusal(refusal)
         except JournalWriteError as e:
