@@ -48,7 +48,8 @@ from grammarflow.core.graph import Graph
 from grammarflow.core.productions import Production
 from grammarflow.core.simulate import RandomChooser, finish
 from grammarflow.core.steps import Constrain, Step
-from grammarflow.picture.render import ANYWHERE_LATER, Picture, constraint_short, map_source, to_dot
+from grammarflow.picture.render import Picture, to_dot
+from grammarflow.picture.words import ANYWHERE_LATER, constraint_short, map_source
 from grammarflow.testing import message_runs
 
 _NODE = re.compile(r'^  "((?:[^"\\]|\\.)*)" \[(.*)\];$', re.M)

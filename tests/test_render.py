@@ -42,7 +42,6 @@ from grammarflow.core.match import Diff, add
 from grammarflow.core.steps import Constrain, NarrowHole, Style
 from grammarflow.errors import Attempt, GrammarError, Refusal
 from grammarflow.picture.render import (
-    ANYWHERE_LATER,
     HOLE_SHAPE,
     REFUSED,
     Picture,
@@ -50,6 +49,7 @@ from grammarflow.picture.render import (
     render,
     to_dot,
 )
+from grammarflow.picture.words import ANYWHERE_LATER
 
 BRANCH = define("start, end, X(start, end)", "X(a, b) ::= a -> A -> b | a -> B -> b")
 
