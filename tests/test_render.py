@@ -28,17 +28,10 @@ from grammarflow import (
     repeat_parallel,
     repeat_series,
 )
-from grammarflow.core.constraints import (
-    AtMost,
-    ConstraintState,
-    Degree,
-    Each,
-    NoEdges,
-    OnlyKinds,
-    parse_constraints,
-)
+from grammarflow.core.constraints import AtMost, Degree, Each, NoEdges, OnlyKinds, parse_constraints
 from grammarflow.core.graph import Role
 from grammarflow.core.match import Diff, add
+from grammarflow.core.scopes import ConstraintState
 from grammarflow.core.steps import Constrain, NarrowHole, Style
 from grammarflow.errors import Attempt, GrammarError, Refusal
 from grammarflow.picture.render import (

@@ -14,9 +14,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from grammarflow.core import choosing, narrowing, open_holes
-from grammarflow.core.constraints import (
-    ConstraintState,
-)
 from grammarflow.core.cosmetics import cosmetic_part, promise_refusal, style_refusal
 from grammarflow.core.dataflow import BindingError, bind, edge_problem
 from grammarflow.core.finishing import stranded
@@ -24,6 +21,7 @@ from grammarflow.core.graph import JSON, NO_ATTRS, Graph, Hole, TaskState
 from grammarflow.core.narrowing import narrowing_of
 from grammarflow.core.plans import Plan, compile_fragment, instantiate
 from grammarflow.core.productions import Fragment, HoleType, Production
+from grammarflow.core.scopes import ConstraintState
 from grammarflow.core.steps import (
     Applied,
     Constrain,

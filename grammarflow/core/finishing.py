@@ -17,10 +17,10 @@ from grammarflow.core.constraints import (
     NoTasks,
     OnlyEdges,
     OnlyKinds,
-    Scope,
     fragment_breaks,
 )
 from grammarflow.core.productions import HoleType, Production
+from grammarflow.core.scopes import Scope
 
 #: A task as the constraints see it: its id if a scope names it (else None), its kind.
 End = tuple[str | None, str]

@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from grammarflow.core.constraints import AtMost, Scope, with_tasks
+from grammarflow.core.constraints import AtMost, with_tasks
 from grammarflow.core.dataflow import BindingError, bind, signatures_from_json
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import Graph, Role, TaskState
 from grammarflow.core.productions import HoleType
+from grammarflow.core.scopes import Scope
 from grammarflow.core.steps import (
     Constrain,
     Expand,
@@ -181,7 +182,7 @@ def _hole_views(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 class _Promises:
     """The constraints in force on each hole, from a run's constraint state in its
-    snapshot form (:meth:`~grammarflow.core.constraints.ConstraintState.to_json`): every
+    snapshot form (:meth:`~grammarflow.core.scopes.ConstraintState.to_json`): every
     scope the hole is in, outer first, each constraint with what it counted so far."""
 
     def __init__(self, data: dict[str, Any]) -> None:

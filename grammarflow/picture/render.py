@@ -16,14 +16,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
-from grammarflow.core.constraints import (
-    ConstraintState,
-)
 from grammarflow.core.cosmetics import COLOR as _COLOR
 from grammarflow.core.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph, Hole, Role
 from grammarflow.core.productions import HoleType
+from grammarflow.core.scopes import ConstraintState
 from grammarflow.errors import Refusal
 from grammarflow.picture.words import (
     ANYWHERE_LATER,

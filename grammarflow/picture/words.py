@@ -13,7 +13,6 @@ from grammarflow.core.constraints import (
     SIDES,
     AtMost,
     Constraint,
-    ConstraintState,
     Each,
     NoEdges,
     NoTasks,
@@ -23,6 +22,7 @@ from grammarflow.core.constraints import (
 )
 from grammarflow.core.graph import Hole, Role
 from grammarflow.core.productions import Fragment, HoleType, Production
+from grammarflow.core.scopes import ConstraintState
 from grammarflow.core.wellformed import reachable_types
 
 NOTHING = "nothing"

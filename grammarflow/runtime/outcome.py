@@ -14,8 +14,8 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from grammarflow.core.constraints import TooFewNeighbours
 from grammarflow.core.graph import TaskState
+from grammarflow.core.scopes import TooFewNeighbours
 from grammarflow.errors import ASKED, BrokenPromise, Refusal
 from grammarflow.journal.database import JournalWriteError
 from grammarflow.journal.entries import InternalError
