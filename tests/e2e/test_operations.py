@@ -4,6 +4,7 @@ runs and while nobody runs it; journaled, shown, and kept across kill -9.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -468,16 +469,18 @@ def test_the_loop_example_paused_and_unpaused_from_a_second_process(project: Pro
         stderr=subprocess.PIPE,
         # 12 rounds of 0.4 s: a pause slowed by a loaded machine still comes before the end
         env={**os.environ, "EXAMPLE_ITERATIONS": "12", "EXAMPLE_DELAY": "0.4"})
-    wait_for(lambda: project.db.exists() and "Loop.1.2/step" in states(status(project)),
-             "the second round to be made")
-    assert project.cli("pause", "1").returncode == 0
-    paused_at_ = controls(project)[0][0]
-    time.sleep(1.2)  # three rounds' time: paused, at most the running one finishes
-    started = [t for t, s in states(status(project)).items()
-               if t.endswith("/step") and s != "pending"]
-    assert len(started) < 12 and all(started_at(project, t) < paused_at_ for t in started)
-    assert project.cli("unpause", "1").returncode == 0
-    out, err = run.communicate(timeout=60)
+    with contextlib.ExitStack() as cleanup:  # a failed check leaves no paused run behind
+        cleanup.callback(lambda: run.poll() is None and run.kill())
+        wait_for(lambda: project.db.exists() and "Loop.1.2/step" in states(status(project)),
+                 "the second round to be made")
+        assert project.cli("pause", "1").returncode == 0
+        paused_at_ = controls(project)[0][0]
+        time.sleep(1.2)  # three rounds' time: paused, at most the running one finishes
+        started = [t for t, s in states(status(project)).items()
+                   if t.endswith("/step") and s != "pending"]
+        assert len(started) < 12 and all(started_at(project, t) < paused_at_ for t in started)
+        assert project.cli("unpause", "1").returncode == 0
+        out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err[-800:]
     assert [t["output"] for t in json.loads(out)["tasks"]
             if t["kind"] == "step"] == list(range(1, 13))
