@@ -90,13 +90,16 @@ class RunState:
     waiting: dict[str, str] = field(default_factory=dict)  # task -> its question
 
     def apply(self, entry: Entry) -> None:
-        """Fold one more entry (in journal order): a step is applied by the core, and
-        every entry, the step's too, noted."""
-        record = entry.record
+        """Fold one more entry (in journal order)."""
+        self.replay(entry.record, entry.seq)
+
+    def replay(self, record: JournalEntry, seq: int) -> None:
+        """Fold entry ``seq``, already decoded: a step is applied by the core, and every
+        entry, the step's too, noted."""
         if isinstance(record, StepTaken):
             self.d.apply(record.step)
         self.note(record)
-        self.seq = entry.seq
+        self.seq = seq
 
     def note(self, record: JournalEntry) -> None:
         """What an entry changes of the run's state but its graph and grammar — which
@@ -271,7 +274,7 @@ def fold_with_steps(store: Store, run_id: int) -> tuple[RunState, list[Journaled
             if isinstance(record, StepTaken):
                 steps.append(Journaled(e.seq, record.step, record.by))
             if e.seq > state.seq:
-                state.apply(e)
+                state.replay(record, e.seq)
         return state, steps
 
 
