@@ -299,3 +299,24 @@ _CHECKS = {"expand": _check_expand, "add": _check_add, "narrow": _check_narrow,
            "style": _check_style,
            "log": _check_log,
            "progress": _check_progress}
+
+
+__all__ = [
+    "ENV_TASK",
+    "MAX_ATTRS",
+    "MAX_DEPTH",
+    "MAX_INPUTS",
+    "MAX_LINE",
+    "MAX_NEIGHBOURS",
+    "ONE_WAY",
+    "OPS",
+    "PREFIX",
+    "PREFIX_BYTES",
+    "REQUESTS",
+    "VERSION",
+    "WireError",
+    "attrs_problem",
+    "decode_message",
+    "encode_message",
+    "encode_reply",
+]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import re
 import types
 from collections.abc import Sequence
 from dataclasses import replace
@@ -154,48 +153,6 @@ def _with_cycle(draw: st.DrawFn, fragment: Fragment, types: dict[str, HoleType])
 
 
 # ---------------------------------------------------------------- what was exercised
-#: Refusal categories, by the words of BrokenPromise.reason (first match wins).
-REASONS: tuple[tuple[str, str], ...] = (
-    ("constraint", r"^constraint '[^']+' of hole \S+ \(\S+\) is broken: "
-                   r"|would break constraint '[^']+' of hole"),
-    ("no production left", r"no production left"),
-    ("due without default", r"is due .* no default"),
-    ("cycle", r"cycle"),
-    ("started", r"already started"),
-    ("narrowed away", r"narrowed away"),
-    ("no way to finish", r"no way to finish|can never finish"),
-    ("type exists", r"already exist"),
-    ("not declared", r"not declared|no hole type"),
-    ("outside the attachment", r"comes (before|after) '|enters '|leaves '"
-                               r"|neither a new task nor a parameter"),
-    ("hole arguments", r"attached everywhere; write|takes \d+ argument"),
-    ("no such hole", r"no hole '"),
-    ("no such production", r"no production named"),
-    ("attrs", r"attrs name"),
-    ("wrong step for the hole", r"is open|is not open|use 'refine' to add holes"),
-    ("no hole takes it", r"no hole that could take it"),
-    ("a narrowing removed it", r"^no sequence of allowed productions .*: production \S+ of "
-                               r"hole \S+ \(.*\) would match, but it was removed by a "
-                               r"narrowing promise \((type|hole) \S+ lost production \S+\)$"),
-    ("an edge no hole can make", r"^no sequence of allowed productions yields exactly this "
-                                 r"change \(\d+ tasks?, \d+ edges?\): .* can never be made: "
-                                 r"the production that makes task "),
-    ("no production yields it", r"^no sequence of allowed productions yields exactly this "
-                                r"change \(\d+ tasks?, \d+ edges?\); not produced: "),
-    ("search budget", r"could not be explained within"),
-    ("widens", r"would widen its promise"),
-    ("unknown task", r"no task '|neither a new task of this change nor a task"),
-    ("name or id", r"is not a valid name|appears twice|already a node id|already exists"),
-)
-
-
-def reason_category(reason: str) -> str:
-    for category, pattern in REASONS:
-        if re.search(pattern, reason):
-            return category
-    return f"unclassified: {reason[:60]}"
-
-
 def exercised(run: MessageRun) -> list[str]:
     """What a message run exercised: 'TAG: accepted|refused' per outcome tag, 'reason:
     CATEGORY' per refusal, 'illegal: accepted' for a message built to break a promise
@@ -205,11 +162,11 @@ def exercised(run: MessageRun) -> list[str]:
         verdict = "accepted" if o.accepted else "refused"
         out += [f"{tag}: {verdict}" for tag in o.tags]
         if o.error is not None:
-            out.append(f"reason: {reason_category(o.error.reason)}")
+            out.append(f"reason: {o.error.why}")
         if o.illegal and o.accepted:
             out.append("illegal: accepted")
     if run.broken is not None:
-        out.append(f"reason: {reason_category(run.broken.reason)}")
+        out.append(f"reason: {run.broken.why}")
     out.append("run: broken" if run.broken is not None else "run: finished")
     return out
 

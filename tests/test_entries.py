@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from grammarflow.core.graph import TaskState
 from grammarflow.core.steps import Expand, Output, SetState
-from grammarflow.errors import Attempt, Refusal
+from grammarflow.errors import Attempt, Refusal, Why
 from grammarflow.journal.entries import (
     AttemptEnded,
     AttemptLost,
@@ -42,7 +42,9 @@ steps = st.one_of(
 )
 refusals = st.builds(Refusal, texts, st.none() | names, st.none() | names,
                      st.lists(st.builds(Attempt, names, texts), max_size=2).map(tuple),
-                     maybe_texts, st.none(), st.none() | names)
+                     maybe_texts, st.none(), st.none() | names,
+                     st.none() | st.sampled_from(list(Why)), st.none() | names,
+                     st.none() | st.tuples(names, names), maybe_texts)
 ranges = st.lists(st.tuples(numbers, numbers), max_size=3).map(tuple)
 entries: st.SearchStrategy[JournalEntry] = st.one_of(
     st.builds(StepTaken, steps, st.none() | names),

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 from reference import Illegal, Model, full_graph, productive, replay
-from strategies import FIND, cyclic_grammars, grammar_runs, grammars, note, reason_category
+from strategies import FIND, cyclic_grammars, grammar_runs, grammars, note
 
 from grammarflow import (
     BrokenPromise,
@@ -57,6 +57,7 @@ from grammarflow.core.match.limits import Limits, TooCostly
 from grammarflow.core.match.search import Search
 from grammarflow.core.simulate import RandomChooser, finish
 from grammarflow.core.steps import Constrain
+from grammarflow.errors import Why
 from grammarflow.testing import MessageRun, derivations, message_runs, partial_runs
 
 MAP = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
@@ -147,7 +148,7 @@ def check_promise_safety(run: MessageRun) -> None:
     d = run.derivation
     if run.broken is None:
         assert d.is_finished()
-    elif reason_category(run.broken.reason) == "constraint":  # decided at a start or close
+    elif run.broken.why is Why.CONSTRAINT:  # decided at a start or close
         assert run.broken.hole in d.limits.scopes
     else:
         hole = d.graph.holes[run.broken.hole or ""]

@@ -13,7 +13,7 @@ from grammarflow.core.guards import DEPTH, Counts, GuardError
 from grammarflow.core.narrowing import narrowing_of
 from grammarflow.core.plans import hole_depth
 from grammarflow.core.productions import HoleType, Production
-from grammarflow.errors import Attempt, BrokenPromise
+from grammarflow.errors import Attempt, BrokenPromise, Why
 
 if TYPE_CHECKING:  # annotations only: the derivation calls these, passing itself
     from grammarflow.core.derivation import Derivation
@@ -43,7 +43,7 @@ def chosen(d: Derivation, hole: Hole) -> Production:
             f"{p.guard!r} is false" for p in htype.productions if p.guard is not None)
     raise BrokenPromise(f"hole {hole.id} ({hole.type}) is due and no allowed "
                         f"production may be taken: {why}{values_shown(d, hole)}",
-                        hole=hole.id)
+                        why=Why.GUARD, hole=hole.id)
 
 
 def guards_held(d: Derivation, hole: Hole, htype: HoleType) -> dict[str, bool | None]:
@@ -61,7 +61,8 @@ def guards_held(d: Derivation, hole: Hole, htype: HoleType) -> dict[str, bool | 
             held[p.name] = p.guard.holds(values, counts)
         except GuardError as e:
             raise BrokenPromise(f"guard {p.guard!r} of hole {hole.id} ({hole.type}) "
-                                f"cannot be read: {e}", hole=hole.id) from None
+                                f"cannot be read: {e}", why=Why.GUARD,
+                                hole=hole.id) from None
     return held
 
 
@@ -113,7 +114,7 @@ def check_guard(d: Derivation, hole: Hole, htype: HoleType, prod: Production) ->
         why = f"its guard {guard!r} is false"
     raise BrokenPromise(
         f"hole {hole.id} ({hole.type}) may not become {prod!r}: {why}"
-        f"{values_shown(d, hole)}", hole=hole.id,
+        f"{values_shown(d, hole)}", why=Why.GUARD, hole=hole.id,
         attempts=(Attempt(repr(prod), why),))
 
 
@@ -128,12 +129,12 @@ def check_condition(d: Derivation, hole: Hole, htype: HoleType, prod: Production
         holds = cond.holds(values, counts)
     except GuardError as e:
         raise BrokenPromise(f"condition {cond!r} of hole {hole.id} ({hole.type}) cannot "
-                            f"be read: {e}", hole=hole.id) from None
+                            f"be read: {e}", why=Why.GUARD, hole=hole.id) from None
     if not holds:
         why = f"its condition {cond!r} is false"
         raise BrokenPromise(
             f"hole {hole.id} ({hole.type}) may not become {prod!r}: {why}"
-            f"{values_shown(d, hole)}", hole=hole.id,
+            f"{values_shown(d, hole)}", why=Why.GUARD, hole=hole.id,
             attempts=(Attempt(repr(prod), why),))
 
 

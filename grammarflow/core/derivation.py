@@ -35,7 +35,7 @@ from grammarflow.core.steps import (
     Step,
     Style,
 )
-from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
+from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError, Why
 
 if TYPE_CHECKING:  # annotations only: a grammar is checked by, and built above, this module
     from grammarflow.core.grammar import Grammar
@@ -192,7 +192,7 @@ class Derivation:
                 f"hole {hole_id} ({hole.type}) is due (every task it comes after is done) "
                 f"but was not expanded, and its type has no default production "
                 f"among {sorted(allowed)}",
-                hole=hole_id,
+                why=Why.DUE_WITHOUT_DEFAULT, hole=hole_id,
             )
         return self.apply(Expand(hole_id, htype.default))
 
@@ -242,7 +242,8 @@ class Derivation:
                 return self._style(step)
             case SetState(task, state):
                 if task not in self.graph.tasks:
-                    raise BrokenPromise(f"no task {task!r} in the graph")
+                    raise BrokenPromise(f"no task {task!r} in the graph",
+                                        why=Why.UNKNOWN_TASK, task=task)
                 if state is TaskState.RUNNING:
                     if task in self.limits.rules:
                         self.limits.check_start(task)
@@ -263,34 +264,40 @@ class Derivation:
         try:
             return bind(self.graph, task, sig)
         except BindingError as e:
-            raise BrokenPromise(f"the orchestrator could not start task {task}: {e}") from None
+            raise BrokenPromise(f"the orchestrator could not start task {task}: {e}",
+                                why=Why.INPUTS, task=task) from None
 
     def _output(self, step: Output) -> Applied:
         g = self.graph
         if step.task not in g.tasks:
-            raise BrokenPromise(f"no task {step.task!r} in the graph")
+            raise BrokenPromise(f"no task {step.task!r} in the graph", why=Why.UNKNOWN_TASK,
+                                task=step.task)
         if g.state[step.task] is not TaskState.RUNNING:
             raise BrokenPromise(f"task {step.task} is {g.state[step.task].value}: only a "
-                                "running task gives its output")
+                                "running task gives its output", why=Why.OUTPUT,
+                                task=step.task)
         kind = g.tasks[step.task].kind
         sig = self.grammar.data.get(kind)
         if sig is not None and sig.output is None:
             raise BrokenPromise(f"task {step.task} gave an output, and kind {kind} declares "
-                                "none (declare its type to give one)")
+                                "none (declare its type to give one)", why=Why.OUTPUT,
+                                task=step.task)
         g.set_output(step.task, step.value)
         return Applied(step)
 
     def _style(self, step: Style) -> Applied:
         """Cosmetics of one task or one edge, checked (:mod:`grammarflow.core.cosmetics`)."""
         if (step.task is None) == (step.edge is None):
-            raise BrokenPromise("style: name a task or an edge (one of them)")
+            raise BrokenPromise("style: name a task or an edge (one of them)",
+                                why=Why.MESSAGE)
         what = step.task or " -> ".join(step.edge or ())
         why = style_refusal(self.grammar.cosmetics, what, step.task, step.attrs)
         if why is not None:
-            raise BrokenPromise(why)
+            raise BrokenPromise(why, why=Why.LOOKS, task=step.task, edge=step.edge)
         if step.task is not None:
             if step.task not in self.graph.tasks:
-                raise BrokenPromise(f"style: no task {step.task!r} in the graph")
+                raise BrokenPromise(f"style: no task {step.task!r} in the graph",
+                                    why=Why.UNKNOWN_TASK, task=step.task)
             self.graph.style_task(step.task, step.attrs)
         else:
             assert step.edge is not None
@@ -302,13 +309,13 @@ class Derivation:
         for u, v in edges:
             why = edge_problem(self.graph, data, u, v)
             if why is not None:
-                raise BrokenPromise(why)
+                raise BrokenPromise(why, why=Why.INPUTS, edge=(u, v))
 
     def hole(self, hole_id: str) -> Hole:
         hole = self.graph.holes.get(hole_id)
         if hole is None:
             raise BrokenPromise(f"no hole {hole_id!r} in the graph (it may have been "
-                                "expanded already)", hole=hole_id)
+                                "expanded already)", why=Why.NO_SUCH_HOLE, hole=hole_id)
         return hole
 
     # ---------------------------------------------------------------- productions
@@ -319,14 +326,15 @@ class Derivation:
         htype = self.grammar.types[hole.type]
         if htype.open:
             raise BrokenPromise(f"hole {hole.id} ({hole.type}) is open: it is changed by "
-                                "'add' or 'refine', not by a production", hole=hole.id)
+                                "'add' or 'refine', not by a production",
+                                why=Why.WRONG_STEP, hole=hole.id)
         prod, plan = self._production_plan(htype, step.production)
         if not htype.permits(prod.name, hole.allowed):
             allowed = [p.name for p in htype.allowed(hole.allowed)]
             narrowing = narrowing_of(htype, hole.id, prod.name)
             raise BrokenPromise(
                 f"production {prod!r} was narrowed away for hole {hole.id} ({narrowing}); "
-                f"still allowed: {allowed}", hole=hole.id,
+                f"still allowed: {allowed}", why=Why.NARROWED_AWAY, hole=hole.id,
                 attempts=(Attempt(repr(prod), f"removed by a narrowing promise ({narrowing})"),))
         if prod.guard is not None:
             choosing.check_guard(self, hole, htype, prod)
@@ -337,7 +345,7 @@ class Derivation:
             unknown = set(attrs) - set(prod.fragment.locals)
             if unknown:
                 raise BrokenPromise(f"attrs name {sorted(unknown)}, which {prod!r} does not "
-                                    "create", hole=hole.id)
+                                    "create", why=Why.ATTRS, hole=hole.id)
         self.graph.remove_hole(hole.id)
         created, holes = self.instantiate_plan(plan, hole.args, hole, attrs, replaced=True)
         return Applied(step, created, holes, hole.id)
@@ -433,7 +441,8 @@ class Derivation:
                 why = promise_refusal(self.grammar.cosmetics, prefix + local,
                                       prefix + local, looks)
                 if why is not None:
-                    raise BrokenPromise(why, hole=parent.id if parent is not None else None)
+                    raise BrokenPromise(why, why=Why.LOOKS, task=prefix + local,
+                                        hole=parent.id if parent is not None else None)
 
     def check_can_finish(self, holes: Iterable[str], chain: tuple[str, ...] | None = None,
                           types: Mapping[str, HoleType] | None = None,
@@ -455,7 +464,7 @@ class Derivation:
                 raise BrokenPromise(
                     f"hole {hid} ({hole.type}) would have no way to finish: {why}; a "
                     "change may not leave a hole that nothing allowed could replace",
-                    hole=hid)
+                    why=Why.NO_WAY_TO_FINISH, hole=hid)
 
     def kind_of(self, task: str) -> str:
         return self.graph.tasks[task].kind

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.errors import BrokenPromise, GrammarflowError, Why
 
 #: Local names, kinds and hole type names: a conservative identifier, safe in
 #: file names, DOT, HTML and shell arguments.
@@ -368,7 +368,8 @@ class Graph:
     # ---------------------------------------------------------------- mutations
     def add_task(self, task: Task) -> None:
         if task.id in self:
-            raise BrokenPromise(f"node id {task.id!r} already exists; ids are never reused")
+            raise BrokenPromise(f"node id {task.id!r} already exists; ids are never reused",
+                                why=Why.NAME_OR_ID, task=task.id)
         self.tasks[task.id] = task
         self.succ[task.id] = set()
         self.pred[task.id] = set()
@@ -383,10 +384,11 @@ class Graph:
     def set_output(self, task_id: str, value: JSON) -> None:
         """Record a task's output (once: a task has one output)."""
         if task_id not in self.tasks:
-            raise BrokenPromise(f"no task {task_id!r} in the graph")
+            raise BrokenPromise(f"no task {task_id!r} in the graph", why=Why.UNKNOWN_TASK,
+                                task=task_id)
         if task_id in self.outputs:
             raise BrokenPromise(f"task {task_id} has set its output already; a task "
-                                "gives one output")
+                                "gives one output", why=Why.OUTPUT, task=task_id)
         self.outputs[task_id] = value
         if self._undo is not None:
             self._undo.append((self.outputs.pop, task_id))
@@ -401,7 +403,8 @@ class Graph:
     def style_edge(self, u: str, v: str, attrs: Mapping[str, JSON]) -> None:
         """Merge cosmetic attributes into an edge's (undone with the transaction)."""
         if not self.has_edge(u, v):
-            raise BrokenPromise(f"no edge {u} -> {v} in the graph to style")
+            raise BrokenPromise(f"no edge {u} -> {v} in the graph to style",
+                                why=Why.UNKNOWN_TASK, edge=(u, v))
         old = self.edge_attrs.get((u, v))
         self.edge_attrs[(u, v)] = {**(old or {}), **attrs}
         if self._undo is not None:
@@ -426,16 +429,18 @@ class Graph:
         su = self.succ.get(u)
         if su is None or v not in state:
             missing = u if su is None else v
-            raise BrokenPromise(f"edge {u} -> {v}: no task {missing!r} in the graph")
+            raise BrokenPromise(f"edge {u} -> {v}: no task {missing!r} in the graph",
+                                why=Why.UNKNOWN_TASK, task=missing, edge=(u, v))
         if v in su:
             return
         if u == v:
-            raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task")
+            raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task", why=Why.CYCLE,
+                                edge=(u, v))
         if state[v] is not _PENDING:
             raise BrokenPromise(
                 f"edge {u} -> {v} ends at task {v!r}, which has already started "
-                f"({state[v].value}); a started task can get no new predecessor"
-            )
+                f"({state[v].value}); a started task can get no new predecessor",
+                why=Why.STARTED, task=v, edge=(u, v))
         su.add(v)
         self.pred[v].add(u)
         if self._next_of_kind:
@@ -482,20 +487,23 @@ class Graph:
 
     def add_hole(self, hole: Hole) -> None:
         if hole.id in self:
-            raise BrokenPromise(f"node id {hole.id!r} already exists; ids are never reused")
+            raise BrokenPromise(f"node id {hole.id!r} already exists; ids are never reused",
+                                why=Why.NAME_OR_ID, hole=hole.id)
         state = self.state
         if len(hole.args) != len(hole.roles):
             raise BrokenPromise(f"hole {hole.id} ({hole.type}) has {len(hole.args)} "
-                                f"argument(s) but {len(hole.roles)} role(s)")
+                                f"argument(s) but {len(hole.roles)} role(s)",
+                                why=Why.HOLE_ARGUMENTS, hole=hole.id)
         for a, role in zip(hole.args, hole.roles, strict=False):  # lengths checked above
             if a not in state:
                 raise BrokenPromise(f"hole {hole.id} ({hole.type}) is attached to {a!r}, "
-                                    "which is not a task in the graph")
+                                    "which is not a task in the graph",
+                                    why=Why.UNKNOWN_TASK, hole=hole.id, task=a)
             if role is _BEFORE and state[a] is not _PENDING:
                 raise BrokenPromise(
                     f"hole {hole.id} ({hole.type}) would come before task {a!r}, "
-                    f"which has already started ({state[a].value})"
-                )
+                    f"which has already started ({state[a].value})",
+                    why=Why.STARTED, hole=hole.id, task=a)
         self._link_hole(hole)
         if self._undo is not None:
             self._undo.append((self._unlink_hole, hole))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from grammarflow.core.productions import HoleType
 from grammarflow.core.steps import Applied, NarrowHole, NarrowType
 from grammarflow.core.wellformed import productive_types
-from grammarflow.errors import BrokenPromise
+from grammarflow.errors import BrokenPromise, Why
 
 if TYPE_CHECKING:  # annotations only: the derivation calls these, passing itself
     from grammarflow.core.derivation import Derivation
@@ -20,7 +20,7 @@ def narrow_type(d: Derivation, step: NarrowType) -> Applied:
     htype = d.grammar.types.get(step.type)
     if htype is None:
         raise BrokenPromise(f"no hole type {step.type!r}; expected one of "
-                            f"{sorted(d.grammar.types)}")
+                            f"{sorted(d.grammar.types)}", why=Why.NOT_DECLARED)
     for name in step.remove:
         htype.production(name)
     removed = htype.removed | frozenset(step.remove)
@@ -34,7 +34,7 @@ def narrow_type(d: Derivation, step: NarrowType) -> Applied:
         raise BrokenPromise(
             f"narrowing {htype.name} by removing {list(step.remove)} would leave "
             f"{sorted(lost)} with no way to finish; a promise may narrow the futures "
-            "but must leave at least one")
+            "but must leave at least one", why=Why.NO_WAY_TO_FINISH)
     for hid in d.graph.holes_of_type(htype.name):
         hole = d.graph.holes[hid]
         if hole.allowed is not None and not _can_finish(narrowed, hole.allowed, productive):
@@ -42,7 +42,7 @@ def narrow_type(d: Derivation, step: NarrowType) -> Applied:
                 f"narrowing {htype.name} by removing {list(step.remove)} would leave "
                 f"hole {hid}, itself narrowed to {sorted(hole.allowed)}, with no way to "
                 "finish; a promise may narrow the futures but must leave at least one",
-                hole=hid)
+                why=Why.NO_WAY_TO_FINISH, hole=hid)
     if d.limits:  # a hole in a constrained scope may have lost its only way
         d.check_can_finish(list(d.limits.hole_scopes), types=types)
     d.grammar = d.grammar.with_types(types.values())
@@ -54,13 +54,14 @@ def narrow_hole(d: Derivation, step: NarrowHole) -> Applied:
     htype = d.grammar.types[hole.type]
     if htype.open:
         raise BrokenPromise(f"hole {hole.id} is open; narrow it with 'refine'",
-                            hole=hole.id)
+                            why=Why.WRONG_STEP, hole=hole.id)
     for name in step.remove:
         htype.production(name)
     left = frozenset(p.name for p in htype.allowed(hole.allowed)) - frozenset(step.remove)
     if not _can_finish(htype, left, productive_types(d.grammar.types)):
         raise BrokenPromise(f"narrowing hole {hole.id} by removing {list(step.remove)} "
-                            "would leave it no way to finish", hole=hole.id)
+                            "would leave it no way to finish", why=Why.NO_WAY_TO_FINISH,
+                            hole=hole.id)
     d.check_can_finish([hole.id], allowed=left)
     d.graph.replace_hole(replace(hole, allowed=left))
     return Applied(step)

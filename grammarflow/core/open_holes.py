@@ -17,7 +17,7 @@ from grammarflow.core.productions import Fragment, HoleType
 from grammarflow.core.resolve import Vocabulary, unresolved
 from grammarflow.core.steps import Applied, Constrain, Grow, Refine
 from grammarflow.core.wellformed import check_fragment, reachable_types
-from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError
+from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError, Why, why_of
 
 if TYPE_CHECKING:  # annotations only: the derivation calls these, passing itself
     from grammarflow.core.derivation import Derivation
@@ -30,7 +30,7 @@ def open_hole(d: Derivation, hole_id: str, what: str) -> tuple[Hole, HoleType]:
     if not htype.open:
         raise BrokenPromise(
             f"hole {hole.id} ({hole.type}) is not open: it only becomes one of its "
-            f"productions, so it cannot take a {what}", hole=hole.id,
+            f"productions, so it cannot take a {what}", why=Why.WRONG_STEP, hole=hole.id,
             attempts=tuple(Attempt(repr(p), f"a {what} is not a production")
                            for p in htype.allowed(hole.allowed)))
     return hole, htype
@@ -48,12 +48,13 @@ def check_open_fragment(d: Derivation, hole: Hole, fragment: Fragment,
         check_fragment(fragment, outside, types, where=f"change to open hole {hole.id}",
                        outside_any=outside_any)
     except GrammarflowError as e:
-        raise BrokenPromise(str(e), hole=hole.id) from None
+        raise BrokenPromise(str(e), why=why_of(e, Why.NAME_OR_ID), hole=hole.id) from None
     for u, v in fragment.edges:
         for name in (u, v):
             if name not in fragment.locals and name not in d.graph.tasks:
                 raise BrokenPromise(f"edge {u} -> {v}: no task {name!r} in the graph",
-                                    hole=hole.id)
+                                    why=Why.UNKNOWN_TASK, hole=hole.id, task=name,
+                                    edge=(u, v))
 
 
 def open_instantiate(d: Derivation, hole: Hole, fragment: Fragment, types: Mapping[str, HoleType],
@@ -69,12 +70,13 @@ def open_instantiate(d: Derivation, hole: Hole, fragment: Fragment, types: Mappi
 def constrain(d: Derivation, step: Constrain) -> Applied:
     hole, htype = open_hole(d, step.hole, "constraint")
     if not step.constraints:
-        raise BrokenPromise(f"constraining {hole.id}: no constraint given", hole=hole.id)
+        raise BrokenPromise(f"constraining {hole.id}: no constraint given",
+                            why=Why.MESSAGE, hole=hole.id)
     for c in step.constraints:
         try:
             check_constraint(c, f"constraining {hole.id}")
         except GrammarflowError as e:
-            raise BrokenPromise(str(e), hole=hole.id) from None
+            raise BrokenPromise(str(e), why=why_of(e, Why.ILL_FORMED), hole=hole.id) from None
     check_names(d, f"constraining {hole.id}", htype, step.constraints,
                       dict(zip(htype.params, hole.args, strict=False)), hole.id)
     d.limits.start(hole.id, htype.name, step.constraints,
@@ -100,7 +102,7 @@ def check_names(d: Derivation, where: str, htype: HoleType, constraints: Sequenc
                        d.workflow_kinds is not None, start_kind)
     why = unresolved(constraints, where, names)
     if why is not None:
-        raise BrokenPromise(why, hole=hole)
+        raise BrokenPromise(why, why=Why.UNKNOWN_NAME, hole=hole)
 
 
 def check_refine_constraints(d: Derivation, hole: Hole, step: Refine, grammar: Grammar) -> None:
@@ -124,14 +126,15 @@ def check_refine_constraints(d: Derivation, hole: Hole, step: Refine, grammar: G
                             f"refining {hole.id} with {prod!r} would break constraint "
                             f"'{c}' of hole {scope.hole} ({scope.type}): {why}; a "
                             "refinement keeps the constraints of the hole it refines",
-                            hole=hole.id)
+                            why=Why.CONSTRAINT, hole=hole.id, constraint=str(c))
 
 
 def grow(d: Derivation, step: Grow) -> Applied:
     hole, _ = open_hole(d, step.hole, "raw fragment")
     if step.fragment.holes:
         raise BrokenPromise(f"a raw change through open hole {hole.id} adds tasks and "
-                            "edges only; use 'refine' to add holes", hole=hole.id)
+                            "edges only; use 'refine' to add holes", why=Why.WRONG_STEP,
+                            hole=hole.id)
     check_open_fragment(d, hole, step.fragment, d.grammar.types)
     d.graph.remove_hole(hole.id)
     created, _ = open_instantiate(d, hole, step.fragment, d.grammar.types,
@@ -177,20 +180,23 @@ def check_not_widened(d: Derivation, hole: Hole, step: Refine, grammar: Grammar)
         raise BrokenPromise(
             f"refining {hole.id} ({hole.type}, attached to {', '.join(hole.args)}) "
             f"with hole type(s) {wide} attached everywhere would widen its promise: a "
-            "refinement may narrow the futures, never widen them", hole=hole.id)
+            "refinement may narrow the futures, never widen them", why=Why.WIDENS,
+            hole=hole.id)
 
 
 def with_new_types(d: Derivation, new: Sequence[HoleType], hole: Hole) -> Grammar:
     clash = [t.name for t in new if t.name in d.grammar.types]
     if clash:
         raise BrokenPromise(f"refining {hole.id}: hole type(s) {clash} already exist; "
-                            "a refinement may only declare fresh types", hole=hole.id)
+                            "a refinement may only declare fresh types",
+                            why=Why.TYPE_EXISTS, hole=hole.id)
     if not new:
         return d.grammar
     try:
         return d.grammar.with_types(new)
     except GrammarflowError as e:
-        raise BrokenPromise(f"refining {hole.id}: {e}", hole=hole.id) from None
+        raise BrokenPromise(f"refining {hole.id}: {e}", why=why_of(e, Why.ILL_FORMED),
+                            hole=hole.id) from None
 
 
 def check_acyclic(d: Derivation, fragment: Fragment, created: Mapping[str, str]) -> None:
@@ -202,7 +208,7 @@ def check_acyclic(d: Derivation, fragment: Fragment, created: Mapping[str, str])
         src = created.get(u, u)
         if g.reaches(v, src):
             raise BrokenPromise(f"edge {src} -> {v} would close a cycle: {v} already "
-                                f"runs before {src}")
+                                f"runs before {src}", why=Why.CYCLE, edge=(src, v))
 
 
 def check_holes_acyclic(d: Derivation, hole_ids: Iterable[str], created: set[str]) -> None:
@@ -216,7 +222,7 @@ def check_holes_acyclic(d: Derivation, hole_ids: Iterable[str], created: set[str
                 if g.reaches(b, a):
                     raise BrokenPromise(f"hole {hid} ({hole.type}) would come after {a} "
                                         f"and before {b}, but {b} already runs before "
-                                        f"{a}: a cycle", hole=hid)
+                                        f"{a}: a cycle", why=Why.CYCLE, hole=hid)
 
 
 def check_fresh_looks(d: Derivation, hole: Hole, types: Sequence[HoleType]) -> None:
@@ -231,7 +237,8 @@ def check_fresh_looks(d: Derivation, hole: Hole, types: Sequence[HoleType]) -> N
                     d.grammar.cosmetics, f"task {t.local} of fresh hole type "
                     f"{fresh.name} (refining {hole.id})", f"{hole.id}/{t.local}", looks)
                 if why:
-                    raise BrokenPromise(why, hole=hole.id)
+                    raise BrokenPromise(why, why=Why.LOOKS, hole=hole.id,
+                                        task=f"{hole.id}/{t.local}")
 
 
 __all__ = ["constrain", "grow", "refine"]

@@ -20,7 +20,7 @@ from grammarflow.core.constraints import (
 from grammarflow.core.formatting import format_fragment, format_hole_type
 from grammarflow.core.graph import JSON, NO_ATTRS, Role
 from grammarflow.core.guards import Guard, guard_from_json
-from grammarflow.errors import BrokenPromise
+from grammarflow.errors import BrokenPromise, Why
 
 __all__ = ["EVERYWHERE", "Fragment", "HoleSpec", "HoleType", "Production", "TaskSpec",
            "hole_type", "open_type"]
@@ -171,8 +171,8 @@ class HoleType:
                 return p
         raise BrokenPromise(
             f"hole type {self.name} has no production named {name!r}; "
-            f"expected one of {[p.name for p in self.productions]}"
-        )
+            f"expected one of {[p.name for p in self.productions]}",
+            why=Why.NO_SUCH_PRODUCTION)
 
     @property
     def after(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from grammarflow.core.constraints import (
     constraints_to_json,
     parse_constraint,
 )
-from grammarflow.errors import BrokenPromise
+from grammarflow.errors import BrokenPromise, Why
 
 __all__ = ["ConstraintState", "Scope", "TooFewNeighbours"]
 
@@ -32,9 +32,11 @@ class TooFewNeighbours(BrokenPromise):
     neighbours of a kind. Decided by a change when it can be, else when the task would
     start (or its scope closes); then whoever made ``task`` is to name."""
 
-    def __init__(self, reason: str, *, hole: str, task: str) -> None:
-        super().__init__(reason, hole=hole)
-        self.task = task
+    task: str
+
+    def __init__(self, reason: str, *, hole: str, task: str, constraint: str) -> None:
+        super().__init__(reason, why=Why.CONSTRAINT, hole=hole, task=task,
+                         constraint=constraint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +61,12 @@ class Scope:
                    constraints_from_json(data["constraints"]), dict(data["bound"]))
 
     def broken(self, c: Constraint, what: str) -> BrokenPromise:
-        return BrokenPromise(self._said(c, what), hole=self.hole)
+        return BrokenPromise(self._said(c, what), why=Why.CONSTRAINT, hole=self.hole,
+                             constraint=str(c))
 
     def too_few(self, c: Each, task: str, what: str) -> TooFewNeighbours:
-        return TooFewNeighbours(self._said(c, what), hole=self.hole, task=task)
+        return TooFewNeighbours(self._said(c, what), hole=self.hole, task=task,
+                                constraint=str(c))
 
     def _said(self, c: Constraint, what: str) -> str:
         return f"constraint '{c}' of hole {self.hole} ({self.type}) is broken: {what}"

@@ -97,3 +97,12 @@ def repeat_series(name: str, task: str, kind: str | None = None, *,
     bound = f"[if depth <= {at_most}] " if at_most is not None else ""
     return list(parse_types(
         f"{name}(a, b) ::= [default] a -> b | {bound}a -> {s}, {name}({task}, b)").values())
+
+
+__all__ = [
+    "choice",
+    "map_over",
+    "optional_edge",
+    "repeat_parallel",
+    "repeat_series",
+]

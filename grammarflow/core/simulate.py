@@ -23,7 +23,7 @@ from grammarflow.core.graph import Hole, TaskState
 from grammarflow.core.productions import Fragment, HoleType, TaskSpec
 from grammarflow.core.steps import Applied, Expand, Grow, Refine, SetState, Step
 from grammarflow.core.wellformed import finishing_depth
-from grammarflow.errors import BrokenPromise
+from grammarflow.errors import BrokenPromise, Why
 
 T = TypeVar("T")
 
@@ -148,7 +148,8 @@ def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
     step = expand_choice(d, hole, chooser, limits)
     if step is None:
         raise BrokenPromise(f"hole {hole.id} ({hole.type}) has no production left: "
-                            "narrowing took every one, so it can never finish", hole=hole.id)
+                            "narrowing took every one, so it can never finish",
+                            why=Why.NO_PRODUCTION_LEFT, hole=hole.id)
     try:
         d.apply(step)
     except BrokenPromise:
@@ -268,3 +269,21 @@ def due_when_done(d: Derivation, task: str) -> list[Hole]:
                                        for a in hole.after if a != task):
             due.append(hole)
     return due
+
+
+__all__ = [
+    "Chooser",
+    "Journal",
+    "Limits",
+    "RandomChooser",
+    "close_due_holes",
+    "derive",
+    "due_when_done",
+    "expand_choice",
+    "finish",
+    "is_big",
+    "open_choice",
+    "run",
+    "run_from",
+    "unknown_data",
+]

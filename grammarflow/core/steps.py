@@ -174,3 +174,20 @@ def step_from_json(data: Mapping[str, Any]) -> Step:
         return SetState(data["task"], TaskState(data["state"]))
     raise GrammarflowError(f"unknown step op {op!r}; expected expand, grow, refine, "
                            "narrow_type, narrow_hole, constrain, output, style or state")
+
+
+__all__ = [
+    "Applied",
+    "Constrain",
+    "Expand",
+    "Grow",
+    "NarrowHole",
+    "NarrowType",
+    "Output",
+    "Refine",
+    "SetState",
+    "Step",
+    "Style",
+    "step_from_json",
+    "step_to_json",
+]

@@ -19,7 +19,7 @@ from grammarflow.core.graph import Role, check_name
 from grammarflow.core.guards import Guard
 from grammarflow.core.productions import EVERYWHERE, Fragment, HoleType
 from grammarflow.core.resolve import grammar_unresolved
-from grammarflow.errors import GrammarError
+from grammarflow.errors import GrammarError, Why
 
 if TYPE_CHECKING:  # annotations only: a grammar is checked by, and built above, this module
     from grammarflow.core.grammar import Grammar
@@ -39,14 +39,14 @@ def check_grammar(grammar: Grammar) -> None:
     if unproductive:
         raise GrammarError(
             f"hole type(s) {', '.join(unproductive)} can never finish: no production "
-            "derives a fragment without holes (add a base case, e.g. 'nothing')"
-        )
+            "derives a fragment without holes (add a base case, e.g. 'nothing')",
+            why=Why.NO_WAY_TO_FINISH)
     unknown = grammar_unresolved(grammar)
     if unknown is not None:
-        raise GrammarError(unknown)
+        raise GrammarError(unknown, why=Why.UNKNOWN_NAME)
     looks = registration_problem(grammar.cosmetics, grammar.styles, _given_attrs(grammar))
     if looks is not None:
-        raise GrammarError(looks)
+        raise GrammarError(looks, why=Why.LOOKS)
 
 
 def _given_attrs(grammar: Grammar) -> Iterator[tuple[str, Mapping[str, object]]]:
@@ -162,12 +162,14 @@ def check_fragment(
     """
     locals_ = fragment.locals
     if len(set(locals_)) != len(locals_):
-        raise GrammarError(f"{where}: task names repeat in the fragment: {list(locals_)}")
+        raise GrammarError(f"{where}: task names repeat in the fragment: {list(locals_)}",
+                           why=Why.NAME_OR_ID)
     for t in fragment.tasks:
         check_name(t.local, "task name")
         check_name(t.kind, f"kind of task {t.local}")
         if t.local in outside:
-            raise GrammarError(f"{where}: task {t.local!r} has the name of a parameter")
+            raise GrammarError(f"{where}: task {t.local!r} has the name of a parameter",
+                               why=Why.NAME_OR_ID)
     local_set = set(locals_)
 
     def role_of(name: str, use: str) -> Role | None:
@@ -178,40 +180,47 @@ def check_fragment(
         if outside_any:
             return None
         raise GrammarError(f"{where}: {use} names {name!r}, which is neither a new task "
-                           f"nor a parameter ({', '.join(outside) or 'none'})")
+                           f"nor a parameter ({', '.join(outside) or 'none'})",
+                           why=Why.OUTSIDE_THE_ATTACHMENT)
 
     def check_source(name: str, use: str) -> None:
         if role_of(name, use) is Role.BEFORE:
             raise GrammarError(f"{where}: {use} leaves {name!r}, but the hole comes before "
-                               f"{name!r}: nothing it becomes may run after {name!r}")
+                               f"{name!r}: nothing it becomes may run after {name!r}",
+                               why=Why.OUTSIDE_THE_ATTACHMENT)
 
     def check_target(name: str, use: str) -> None:
         if role_of(name, use) is Role.AFTER:
             raise GrammarError(f"{where}: {use} enters {name!r}, but the hole comes after "
-                               f"{name!r}: nothing it becomes may run before {name!r}")
+                               f"{name!r}: nothing it becomes may run before {name!r}",
+                               why=Why.OUTSIDE_THE_ATTACHMENT)
 
     for u, v in fragment.edges:
         if u == v:
-            raise GrammarError(f"{where}: edge {u} -> {v} is a cycle")
+            raise GrammarError(f"{where}: edge {u} -> {v} is a cycle", why=Why.CYCLE)
         check_source(u, f"edge {u} -> {v}")
         check_target(v, f"edge {u} -> {v}")
     for h in fragment.holes:
         ht = types.get(h.type)
         if ht is None:
-            raise GrammarError(f"{where}: hole type {h.type!r} is not declared")
+            raise GrammarError(f"{where}: hole type {h.type!r} is not declared",
+                               why=Why.NOT_DECLARED)
         if ht.everywhere:
             if h.args not in ((), (EVERYWHERE,)):
-                raise GrammarError(f"{where}: {h.type} is attached everywhere; write {h.type}(*)")
+                raise GrammarError(f"{where}: {h.type} is attached everywhere; write {h.type}(*)",
+                                   why=Why.HOLE_ARGUMENTS)
             continue
         if len(h.args) != len(ht.params):
             raise GrammarError(f"{where}: {h.type} takes {len(ht.params)} argument(s) "
-                               f"({', '.join(ht.params)}), got {len(h.args)}")
+                               f"({', '.join(ht.params)}), got {len(h.args)}",
+                               why=Why.HOLE_ARGUMENTS)
         for arg, role in zip(h.args, ht.roles, strict=True):
             use = f"hole {h.type}({', '.join(h.args)})"
             (check_source if role is Role.AFTER else check_target)(arg, use)
     cycle = fragment_cycle(fragment, types)
     if cycle:
-        raise GrammarError(f"{where}: the fragment has a cycle: {' -> '.join(cycle)}")
+        raise GrammarError(f"{where}: the fragment has a cycle: {' -> '.join(cycle)}",
+                           why=Why.CYCLE)
 
 
 def fragment_cycle(fragment: Fragment, types: Mapping[str, HoleType]) -> list[str]:
@@ -335,3 +344,19 @@ def finishing_depth(types: Mapping[str, HoleType]) -> dict[str, tuple[int, str |
                         best[n] = (cost, p.name)
                         changed = True
     return best
+
+
+__all__ = [
+    "PRODUCTION_NAME",
+    "check_defaults_terminate",
+    "check_fragment",
+    "check_grammar",
+    "check_guards",
+    "check_hole_type",
+    "check_start",
+    "find_cycle",
+    "finishing_depth",
+    "fragment_cycle",
+    "productive_types",
+    "reachable_types",
+]

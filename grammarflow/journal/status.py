@@ -364,3 +364,20 @@ def failure_lines(failure: Failure) -> list[str]:
 
 def when(at: float) -> str:
     return datetime.datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]
+
+
+__all__ = [
+    "BAD",
+    "WAITING",
+    "describe",
+    "describe_step",
+    "failure_lines",
+    "fold",
+    "orchestrator_view",
+    "refusal_at",
+    "run_view",
+    "short",
+    "snapshots",
+    "verdict",
+    "when",
+]

@@ -147,3 +147,12 @@ def _with_start(store: Store, run_id: int):  # type: ignore[no-untyped-def]
     _, start = fold(store, run_id, upto=0)
     yield None, start
     yield from snapshots(store, run_id)
+
+
+__all__ = [
+    "HistoryPage",
+    "history_page",
+    "inline",
+    "refusal_section",
+    "script_json",
+]

@@ -472,3 +472,21 @@ def render(dot: str, fmt: str) -> bytes:
     data: bytes = graphviz.Source(dot).pipe(format=fmt)
     return data
 
+
+__all__ = [
+    "HOLE_SHAPE",
+    "MAX_LABEL",
+    "OUTPUT_WIDTH",
+    "REFUSED",
+    "RUN_STATES",
+    "STATE_FILL",
+    "Picture",
+    "caption",
+    "legend",
+    "loops",
+    "quote",
+    "quote_html",
+    "render",
+    "summary",
+    "to_dot",
+]

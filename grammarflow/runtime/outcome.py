@@ -100,14 +100,13 @@ class Outcome:
             # Judged by the orchestrator, later than the change that broke it: name it.
             maker = made_by(journaled_steps(o.store, o.run_id), error.task)
             error = TooFewNeighbours(f"{error.reason}; {maker}", hole=error.hole or "",
-                                     task=error.task)
+                                     task=error.task, constraint=error.constraint or "")
         o.tentative.settle()
         for attempt in o.running.values():  # first: nothing may keep them running
             attempt.kill("the workflow broke a promise")
         text = json.dumps(message)[:MESSAGE_KEEP] if message is not None else None
         starting = message.get("task") if message and message.get("event") == "start" else None
-        refusal = Refusal(error.reason, task, error.hole, error.attempts, text,
-                          starting=starting)
+        refusal = Refusal.of(error, task, text, starting)
         try:
             refusal = o.record_refusal(refusal)
         except JournalWriteError as e:

@@ -83,3 +83,12 @@ class LiveProgress:
 
 def reporter_for(stream: TextIO = sys.stderr) -> PlainProgress | LiveProgress:
     return LiveProgress() if stream.isatty() else PlainProgress(stream)
+
+
+__all__ = [
+    "LiveProgress",
+    "PlainProgress",
+    "counts",
+    "reporter_for",
+    "said",
+]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from grammarflow import wire
 from grammarflow.core.match import Plan
-from grammarflow.errors import BrokenPromise
+from grammarflow.errors import BrokenPromise, Why
 from grammarflow.journal.database import JournalWriteError
 from grammarflow.journal.lease import LeaseLost
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stdout
@@ -55,7 +55,7 @@ class TaskProtocol:
             async with self.o.mutex:
                 self.o.outcome.broke(BrokenPromise(
                     f"task {attempt.task} sent a message of more than {wire.MAX_LINE} bytes; "
-                    "the largest message is 8 MiB"),
+                    "the largest message is 8 MiB", why=Why.MESSAGE, task=attempt.task),
                     {"size": f"> {wire.MAX_LINE} bytes",
                      "start": head.decode(errors="replace")}, attempt.task)
 
@@ -100,7 +100,8 @@ class TaskProtocol:
             message = wire.decode_message(line)
         except wire.WireError as e:
             self._reply_error(attempt, None, str(e))
-            o.outcome.broke(BrokenPromise(f"task {attempt.task} sent a malformed message: {e}"),
+            o.outcome.broke(BrokenPromise(f"task {attempt.task} sent a malformed message: {e}",
+                                          why=Why.MESSAGE, task=attempt.task),
                             {"raw": line[:MESSAGE_KEEP].decode("utf-8", "replace")},
                             attempt.task)
             return None

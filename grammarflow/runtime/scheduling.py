@@ -20,7 +20,7 @@ from grammarflow import wire
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import TaskState
 from grammarflow.core.steps import Output, SetState
-from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.errors import BrokenPromise, GrammarflowError, Why
 from grammarflow.journal.entries import AttemptEnded, AttemptStarted, AttemptWaits, StepTaken
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stderr
 from grammarflow.runtime.events import Event
@@ -239,7 +239,7 @@ class Scheduler:
         return BrokenPromise(
             f"task {attempt.task} finished without giving its output, and kind {kind} "
             f"declares one ({sig.output_text}): return it (a function task) or call "
-            "task.output(value) (a script)")
+            "task.output(value) (a script)", why=Why.OUTPUT, task=attempt.task)
 
     def _fail(self, attempt: Attempt) -> None:
         o = self.o

@@ -29,7 +29,7 @@ from grammarflow.core.steps import (
     Step,
     Style,
 )
-from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.errors import BrokenPromise, GrammarflowError, Why
 
 #: A raw change with more elements than this is planned apart (:meth:`Tentative.apart`):
 #: on a copy of the graph, in a worker thread, while signals (Ctrl-C) and other tasks
@@ -91,9 +91,8 @@ class Tentative:
                 self.d.apply(step)
         except BrokenPromise as e:
             self.settle()
-            raise BrokenPromise(
-                f"task {task}'s earlier changes no longer apply after another task's: "
-                f"{e.reason}", hole=e.hole, attempts=e.attempts) from None
+            raise e.again(f"task {task}'s earlier changes no longer apply after another "
+                          f"task's: {e.reason}") from None
 
     def request(self, task: str, pending: list[Step], message: dict[str, Any],
                 cancelled: Callable[[], bool]) -> Any:
@@ -150,9 +149,8 @@ class Tentative:
         try:
             self.d.apply_batch(pending)
         except BrokenPromise as e:
-            raise BrokenPromise(
-                f"task {task} succeeded, but its changes no longer apply after another "
-                f"task's: {e.reason}", hole=e.hole, attempts=e.attempts) from None
+            raise e.again(f"task {task} succeeded, but its changes no longer apply after "
+                          f"another task's: {e.reason}") from None
         return list(pending)
 
     def drop(self, task: str) -> None:
@@ -203,7 +201,7 @@ class Tentative:
             self.d.apply(Style(m.get("task") if edge is None else None,
                                (edge[0], edge[1]) if edge else None, m["attrs"]))
             return {}
-        raise BrokenPromise(f"unknown request {op!r}")
+        raise BrokenPromise(f"unknown request {op!r}", why=Why.MESSAGE)
 
     def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
         added = plan(self.d, diff, deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled,
@@ -220,7 +218,7 @@ class Tentative:
             if task is not None and task not in g.tasks:
                 raise BrokenPromise(
                     f"find: no task {task!r} in the graph this task sees (the committed "
-                    "tasks and its own new ones)")
+                    "tasks and its own new ones)", why=Why.UNKNOWN_TASK, task=task)
         found: Iterable[str] = g.tasks
         if after is not None:
             found = g.succ[after]
@@ -235,7 +233,7 @@ class Tentative:
                     hint = f"; did you mean {' or '.join(meant)}?" if meant else ""
                     raise BrokenPromise(f"find: no task is of kind {kind!r}, and no hole can "
                                         f"make one (the kinds: {', '.join(sorted(known))})"
-                                        f"{hint}")
+                                        f"{hint}", why=Why.NOT_DECLARED)
         return g.kinds_in_order(found)
 
     def _kinds(self) -> set[str]:
@@ -252,8 +250,7 @@ def _with_kinds_meant(refused: BrokenPromise, kinds: Iterable[str], known: set[s
     hints = [f"{m[0]}, not {k}" for k, m in meant.items() if m]
     if not hints:
         return refused
-    return BrokenPromise(f"{refused.reason}; did you mean kind {'; '.join(hints)}?",
-                         hole=refused.hole, attempts=refused.attempts)
+    return refused.again(f"{refused.reason}; did you mean kind {'; '.join(hints)}?")
 
 
 def _diff(m: dict[str, Any]) -> Diff:
@@ -267,7 +264,7 @@ def _constrain(m: dict[str, Any]) -> Constrain:
         constraints = tuple(c for text in m["constraints"] for c in parse_constraints(text))
     except GrammarflowError as e:
         raise BrokenPromise(f"constrain: the constraints do not parse: {e}",
-                            hole=m["hole"]) from None
+                            why=Why.MESSAGE, hole=m["hole"]) from None
     return Constrain(m["hole"], constraints)
 
 
@@ -275,7 +272,8 @@ def _refine(m: dict[str, Any]) -> Refine:
     try:
         types = tuple(parse_types(m.get("types", [])).values())
     except GrammarflowError as e:
-        raise BrokenPromise(f"refine: the new types do not parse: {e}") from None
+        raise BrokenPromise(f"refine: the new types do not parse: {e}", why=Why.MESSAGE,
+                            hole=m.get("hole")) from None
     fragment = Fragment(
         tasks=tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
                     for t in m.get("tasks", [])),

@@ -215,3 +215,10 @@ def _flush() -> None:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+__all__ = [
+    "ENV_ZYGOTE",
+    "MAX_PACKET",
+    "main",
+]

@@ -151,3 +151,12 @@ def to_json(value: Any) -> Any:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+__all__ = [
+    "MODULE",
+    "call",
+    "load",
+    "main",
+    "to_json",
+]

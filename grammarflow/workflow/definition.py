@@ -31,6 +31,7 @@ from grammarflow.errors import (
     GrammarflowError,
     KindError,
     NotationError,
+    Why,
     WorkflowFileError,
 )
 from grammarflow.workflow.annotations import (
@@ -174,7 +175,7 @@ class Workflow:
             return validator(value)
         except DataTypeError as e:
             raise BrokenPromise(f"the output of task {task} is not of the type kind {kind} "
-                                f"declares: {e}") from None
+                                f"declares: {e}", why=Why.OUTPUT, task=task) from None
 
     def with_types_of(self, other: Workflow) -> Workflow:
         """This workflow (as journaled) with the Python types of ``other`` (its file as

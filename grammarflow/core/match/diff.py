@@ -12,7 +12,7 @@ from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import JSON, check_name
 from grammarflow.core.productions import TaskSpec
 from grammarflow.core.wellformed import find_cycle
-from grammarflow.errors import BrokenPromise, GrammarflowError
+from grammarflow.errors import BrokenPromise, GrammarflowError, Why
 
 __all__ = ["SHOWN", "Diff", "Elements", "diff_of"]
 
@@ -146,12 +146,14 @@ class Elements:
                 if not (isinstance(t.kind, str) and t.kind in kinds):
                     kinds.add(check_name(t.kind, f"kind of new task {t.local!r}"))
             except GrammarflowError as e:
-                raise BrokenPromise(str(e)) from None
+                raise BrokenPromise(str(e), why=Why.NAME_OR_ID, task=t.local) from None
             if t.local in self.kind:
-                raise BrokenPromise(f"new task name {t.local!r} appears twice in the change")
+                raise BrokenPromise(f"new task name {t.local!r} appears twice in the change",
+                                    why=Why.NAME_OR_ID, task=t.local)
             if t.local in self.graph:
                 raise BrokenPromise(f"new task name {t.local!r} is already a node id; "
-                                    "name new tasks apart from existing ones")
+                                    "name new tasks apart from existing ones",
+                                    why=Why.NAME_OR_ID, task=t.local)
             self.kind[t.local] = t.kind
             self.attrs[t.local] = t.attrs
 
@@ -163,14 +165,17 @@ class Elements:
             for name in (u, v):
                 if name not in new and name not in tasks:
                     raise BrokenPromise(f"edge {u} -> {v}: {name!r} is neither a new task "
-                                        "of this change nor a task in the graph")
+                                        "of this change nor a task in the graph",
+                                        why=Why.UNKNOWN_TASK, task=name, edge=(u, v))
             if u == v:
-                raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task")
+                raise BrokenPromise(f"edge {u} -> {v} would be a cycle of one task",
+                                    why=Why.CYCLE, edge=(u, v))
             if v not in new and v not in ends:
                 if g.is_started(v):
                     raise BrokenPromise(
                         f"edge {u} -> {v} ends at task {v!r}, which has already started "
-                        f"({g.state[v].value}); a started task can get no new predecessor")
+                        f"({g.state[v].value}); a started task can get no new predecessor",
+                        why=Why.STARTED, task=v, edge=(u, v))
                 ends.add(v)
             if u not in new and v not in new and g.has_edge(u, v):
                 continue
@@ -182,5 +187,6 @@ class Elements:
                 succ.setdefault(u, []).append(v)
         cycle = find_cycle(succ)
         if cycle:
-            raise BrokenPromise(f"the change has a cycle: {' -> '.join(cycle)}")
+            raise BrokenPromise(f"the change has a cycle: {' -> '.join(cycle)}",
+                                why=Why.CYCLE, edge=(cycle[0], cycle[1]))
         return edges

@@ -29,7 +29,7 @@ from grammarflow.core.match.search import Search
 from grammarflow.core.narrowing import narrowing_of
 from grammarflow.core.plans import child_hole_id
 from grammarflow.core.productions import Production
-from grammarflow.errors import Attempt, BrokenPromise
+from grammarflow.errors import Attempt, BrokenPromise, Why
 
 __all__ = ["left_alone", "refusal", "refuse_what_no_hole_makes"]
 
@@ -136,13 +136,14 @@ def refusal(search: Search, left: list[int], why: str = "", *, blame: str = "",
         where = f"tasks {existing}" if existing else "no existing task"
         return BrokenPromise(
             f"the change touches {where}, and no hole that could take it is attached "
-            "there: the grammar promises no new tasks or edges at this place")
+            "there: the grammar promises no new tasks or edges at this place",
+            why=Why.NO_HOLE_TAKES_IT)
     head = (f"no sequence of allowed productions yields exactly this change "
             f"({_count(len(el.kind), 'task')}, {_count(len(el.edges), 'edge')})")
     named = _narrowing_behind(search)
     tried, fits = _tried(search, holes, named)
     if named is not None:
-        return BrokenPromise(f"{head}: {named.claim()}",
+        return BrokenPromise(f"{head}: {named.claim()}", why=Why.NARROWING_REMOVED_IT,
                              hole=str(holes[0].ref) if named.planned else named.hole,
                              attempts=tuple(tried))
     shown = ", ".join(el.describe(i) for i in left[:SHOWN])
@@ -154,8 +155,10 @@ def refusal(search: Search, left: list[int], why: str = "", *, blame: str = "",
     if cut:  # undecided: refused, never accepted, and said so
         hint = (f" (undecided: the search for a plan the first one missed ran out of {cut}; "
                 f"{USE_EXPAND})")
+    category = (Why.SEARCH_BUDGET if cut else Why.EDGE_NO_HOLE_CAN_MAKE if blame
+                else Why.NO_PRODUCTION_YIELDS_IT)
     return BrokenPromise(f"{head}{blame}; not produced: {shown}{more}{why}{hint}",
-                         hole=str(holes[0].ref), attempts=tuple(tried))
+                         why=category, hole=str(holes[0].ref), attempts=tuple(tried))
 
 
 def _tried(search: Search, holes: list[SearchHole],

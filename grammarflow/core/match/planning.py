@@ -18,7 +18,7 @@ from grammarflow.core.match.limits import Cancelled, Limits, TooCostly
 from grammarflow.core.match.patterns import Move
 from grammarflow.core.match.search import Search
 from grammarflow.core.steps import Applied, Expand, Grow, Step
-from grammarflow.errors import BrokenPromise
+from grammarflow.errors import BrokenPromise, Why
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_DEADLINE", "Added", "Plan", "add", "plan"]
 
@@ -127,10 +127,12 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
     except TooCostly as stop:
         grow = grow_for(derivation, elements, sender)
         if grow is None:
-            raise BrokenPromise(str(stop), hole=first_hole(derivation, elements)) from None
+            raise BrokenPromise(str(stop), why=Why.SEARCH_BUDGET,
+                                hole=first_hole(derivation, elements)) from None
         return Plan(derivation, grow=grow)
     except Cancelled as stop:
-        raise BrokenPromise(str(stop), hole=first_hole(derivation, elements)) from None
+        raise BrokenPromise(str(stop), why=Why.SEARCH_BUDGET,
+                            hole=first_hole(derivation, elements)) from None
     decided = False  # did a complete search find that no plan exists?
     cut = ""  # why the complete search stopped before it decided, if it did
     if moves is None and searched_hole_by_hole(elements):
@@ -140,7 +142,8 @@ def plan(derivation: Derivation, diff: Diff, *, budget: int | None = None,
         except TooCostly as stop:  # the refusal says what the first search found, and this
             cut = str(stop).split(";")[0].replace("the change could not be explained within ", "")
         except Cancelled as stop:
-            raise BrokenPromise(str(stop), hole=first_hole(derivation, elements)) from None
+            raise BrokenPromise(str(stop), why=Why.SEARCH_BUDGET,
+                                hole=first_hole(derivation, elements)) from None
     if moves is not None:
         return Plan(derivation, tuple(moves), elements.attrs)
     grow = grow_for(derivation, elements, sender)
