@@ -370,7 +370,7 @@ def test_status_of_a_large_run_counts_its_done_tasks_and_lists_the_rest(
     import asyncio
 
     from grammarflow import define
-    from grammarflow.cli import LIST_UP_TO
+    from grammarflow.cli.viewing import LIST_UP_TO
     from grammarflow.journal.store import Store
     from grammarflow.runtime import Options, Orchestrator
     from grammarflow.runtime.inprocess import InProcessExecutor
