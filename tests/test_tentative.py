@@ -4,6 +4,7 @@ if what another task did meanwhile took what the plan builds on."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,16 +13,17 @@ from grammarflow import BrokenPromise, define, repeat_parallel
 from grammarflow.core.graph import TaskState
 from grammarflow.core.steps import Expand, SetState
 from grammarflow.runtime import tentative as tentative_module
+from grammarflow.runtime.messages import AddRequest, Request, read
 from grammarflow.runtime.tentative import Tentative
 
 GRAMMAR = define("A, B, C, D, Ms(A, B), Ns(C, D)",
                  [*repeat_parallel("Ms", "M"), *repeat_parallel("Ns", "N")])
 
 
-def message(n: int, after: str = "A", before: str = "B", kind: str = "M") -> dict[str, Any]:
+def message(n: int, after: str = "A", before: str = "B", kind: str = "M") -> Request:
     names = [f"{kind.lower()}{i}" for i in range(n)]
-    return {"op": "add", "id": 1, "tasks": [{"name": m, "kind": kind} for m in names],
-            "edges": [e for m in names for e in ((after, m), (m, before))]}
+    return read({"op": "add", "id": 1, "tasks": [{"name": m, "kind": kind} for m in names],
+                 "edges": [e for m in names for e in ((after, m), (m, before))]})
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +39,7 @@ def started(t: Tentative) -> Tentative:
 def test_only_a_big_raw_change_is_planned_apart() -> None:
     t = started(Tentative(GRAMMAR.derivation()))
     assert t.apart("A", [], message(1)) is None  # 3 elements: searched at once, not apart
-    assert t.apart("A", [], {"op": "narrow", "type": "Ms", "remove": ["1"]}) is None
+    assert t.apart("A", [], read({"op": "narrow", "id": 2, "type": "Ms", "remove": ["1"]})) is None
     apart = t.apart("A", [], message(2))
     assert apart is not None and apart.derivation is not t.d
     assert set(apart.derivation.graph.tasks) == set(t.d.graph.tasks)
@@ -68,7 +70,7 @@ def test_a_plan_whose_hole_was_taken_meanwhile_is_searched_again() -> None:
     assert apart is not None
     found = apart.plan(lambda: False)
     c_steps: list[Any] = []  # task C closes the map before A's change lands
-    t.request("C", c_steps, {"op": "expand", "id": 2, "hole": "Ms.1", "production": "1"},
+    t.request("C", c_steps, read({"op": "expand", "id": 2, "hole": "Ms.1", "production": "1"}),
               cancelled=lambda: False)
     t.commit("C", c_steps)
     with pytest.raises(BrokenPromise, match=r"the change touches tasks .*no hole"):
@@ -78,7 +80,10 @@ def test_a_plan_whose_hole_was_taken_meanwhile_is_searched_again() -> None:
 
 def test_a_refusal_found_apart_is_the_answer() -> None:
     t = started(Tentative(GRAMMAR.derivation()))
-    apart = t.apart("A", [], {**message(3), "edges": [*message(3)["edges"], ["m0", "m1"]]})
+    request = message(3)
+    assert isinstance(request, AddRequest)
+    more = replace(request, diff=replace(request.diff, edges=(*request.diff.edges, ("m0", "m1"))))
+    apart = t.apart("A", [], more)
     assert apart is not None
     with pytest.raises(BrokenPromise) as refused:
         apart.plan(lambda: False)

@@ -18,6 +18,7 @@ from grammarflow.core.match import Plan
 from grammarflow.errors import BrokenPromise, Why
 from grammarflow.journal.database import JournalWriteError
 from grammarflow.journal.lease import LeaseLost
+from grammarflow.runtime import messages
 from grammarflow.runtime.attempt import Attempt, AttemptLog, read_stdout
 from grammarflow.runtime.events import Event
 from grammarflow.runtime.executor import TaskProcess
@@ -108,17 +109,23 @@ class TaskProtocol:
         op = message["op"]
         if op == self._fault_op:
             raise RuntimeError(f"test hook {INTERNAL_ERROR_ENV}: a bug while handling {op!r}")
-        if op == "log":
-            # JSON may carry lone surrogates (\ud800): keep them visible, as escapes
-            text = message["msg"].encode("utf-8", "backslashreplace")
-            log.write(b"[log] " + text + b"\n")
-            o.report(o, Event("log", attempt.task, message["msg"]))
+        try:
+            typed = messages.read(message)
+        except BrokenPromise as e:
+            self._reply_error(attempt, message["id"], str(e))
+            o.outcome.broke(e, message, attempt.task)
             return None
-        if op == "progress":
-            attempt.progress = (message.get("done") or 0, message.get("total"))
-            o.report(o, Event("progress", attempt.task, data=message))
-            return None
-        return self._handle_request(attempt, message)
+        match typed:
+            case messages.LogMessage(text):
+                # JSON may carry lone surrogates (\ud800): keep them visible, as escapes
+                log.write(b"[log] " + text.encode("utf-8", "backslashreplace") + b"\n")
+                o.report(o, Event("log", attempt.task, text))
+                return None
+            case messages.ProgressMessage(done, total):
+                attempt.progress = (done, total)
+                o.report(o, Event("progress", attempt.task, data=message))
+                return None
+        return self._handle_request(attempt, message, typed)
 
     def _refuse_while_ending(self, attempt: Attempt, line: bytes) -> None:
         """The run is ending and the attempt is being killed: still answer a request,
@@ -132,14 +139,14 @@ class TaskProtocol:
                               f"the run is ending ({self.o.outcome.status()[1]}); "
                               "this attempt is being stopped")
 
-    def _handle_request(self, attempt: Attempt, message: dict[str, Any]
-                        ) -> tuple[dict[str, Any], Apart] | None:
+    def _handle_request(self, attempt: Attempt, message: dict[str, Any],
+                        request: messages.Request) -> tuple[dict[str, Any], Apart] | None:
         o = self.o
         try:
-            apart = o.tentative.apart(attempt.task, attempt.pending, message)
+            apart = o.tentative.apart(attempt.task, attempt.pending, request)
             if apart is not None:
                 return message, apart
-            result = o.tentative.request(attempt.task, attempt.pending, message,
+            result = o.tentative.request(attempt.task, attempt.pending, request,
                                          cancelled=o.outcome.ending)
         except BrokenPromise as e:
             self._reply_error(attempt, message["id"], str(e))

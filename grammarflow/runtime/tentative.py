@@ -13,23 +13,23 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grammarflow.core.constraints import parse_constraints
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.lint import near, open_types
 from grammarflow.core.match import Diff, Plan, plan
-from grammarflow.core.notation import parse_types
-from grammarflow.core.productions import Fragment, HoleSpec, TaskSpec
-from grammarflow.core.steps import (
-    Constrain,
-    Expand,
-    NarrowHole,
-    NarrowType,
-    Output,
-    Refine,
-    Step,
-    Style,
+from grammarflow.core.steps import Output, Step
+from grammarflow.errors import BrokenPromise, Why
+from grammarflow.runtime.messages import (
+    AddRequest,
+    ConstrainRequest,
+    ExpandRequest,
+    FindRequest,
+    InputsRequest,
+    NarrowRequest,
+    OutputRequest,
+    RefineRequest,
+    Request,
+    StyleRequest,
 )
-from grammarflow.errors import BrokenPromise, GrammarflowError, Why
 
 #: A raw change with more elements than this is planned apart (:meth:`Tentative.apart`):
 #: on a copy of the graph, in a worker thread, while signals (Ctrl-C) and other tasks
@@ -94,24 +94,23 @@ class Tentative:
             raise e.again(f"task {task}'s earlier changes no longer apply after another "
                           f"task's: {e.reason}") from None
 
-    def request(self, task: str, pending: list[Step], message: dict[str, Any],
+    def request(self, task: str, pending: list[Step], request: Request,
                 cancelled: Callable[[], bool]) -> Any:
         """Check and apply one request of ``task`` tentatively; its new steps are added
         to ``pending``. Raises :class:`BrokenPromise` (nothing applied) if refused."""
         self.enter(task, pending)
         start = len(self.d.history)
-        result = self._apply(message, cancelled)
+        result = self._apply(request, cancelled)
         pending.extend(self.d.history[start:])
         return result
 
-    def apart(self, task: str, pending: Sequence[Step], message: dict[str, Any]
-              ) -> Apart | None:
+    def apart(self, task: str, pending: Sequence[Step], request: Request) -> Apart | None:
         """A raw change too big to search while everything else waits: its diff and a
         copy of the graph ``task`` sees, to plan in a worker thread (then
         :meth:`finish_apart`); None for any other request, which :meth:`request` takes."""
-        if message["op"] != "add":
+        if not isinstance(request, AddRequest):
             return None
-        diff = _diff(message)
+        diff = request.diff
         if len(diff.tasks) + len(diff.edges) <= OFFLOAD_ABOVE:
             return None
         self.enter(task, pending)
@@ -159,49 +158,35 @@ class Tentative:
             self.settle()
 
     # ---------------------------------------------------------------- requests
-    def _apply(self, m: dict[str, Any], cancelled: Callable[[], bool]) -> Any:
-        op = m["op"]
-        if op == "expand":
-            steps = [Expand(s["hole"], s["production"], s.get("attrs") or {})
-                     for s in m.get("expansions", [m])]
-            applied = self.d.apply_batch(steps)
-            results = [{"tasks": dict(a.tasks), "holes": list(a.holes)} for a in applied]
-            return results if "expansions" in m else results[0]
-        if op == "add":
-            diff = _diff(m)
-            try:
-                return self._add(diff, cancelled)
-            except BrokenPromise as e:
-                raise _with_kinds_meant(e, [t.kind for t in diff.tasks], self._kinds()) \
-                    from None
-        if op == "narrow":
-            step: Step = (NarrowType(m["type"], tuple(m["remove"])) if m.get("type")
-                          else NarrowHole(m["hole"], tuple(m["remove"])))
-            self.d.apply(step)
-            return {}
-        if op == "refine":
-            refined = self.d.apply(_refine(m))
-            return {"tasks": dict(refined.tasks), "holes": list(refined.holes)}
-        if op == "constrain":
-            self.d.apply(_constrain(m))
-            return {}
-        if op == "find":
-            return {"tasks": self._find(m.get("kind"), m.get("after"), m.get("before"))}
-        if op == "output":
-            task = self.owner
-            assert task is not None
-            value = self.check_output(task, m["value"])
-            self.d.apply(Output(task, value))
-            return {"value": value}
-        if op == "inputs":
-            assert self.owner is not None
-            return {"inputs": self.d.inputs(self.owner)}
-        if op == "style":
-            edge = m.get("edge")
-            self.d.apply(Style(m.get("task") if edge is None else None,
-                               (edge[0], edge[1]) if edge else None, m["attrs"]))
-            return {}
-        raise BrokenPromise(f"unknown request {op!r}", why=Why.MESSAGE)
+    def _apply(self, r: Request, cancelled: Callable[[], bool]) -> Any:
+        match r:
+            case ExpandRequest(_, steps, batch):
+                applied = self.d.apply_batch(list(steps))
+                results = [{"tasks": dict(a.tasks), "holes": list(a.holes)} for a in applied]
+                return results if batch else results[0]
+            case AddRequest(_, diff):
+                try:
+                    return self._add(diff, cancelled)
+                except BrokenPromise as e:
+                    raise _with_kinds_meant(e, [t.kind for t in diff.tasks], self._kinds()) \
+                        from None
+            case NarrowRequest(_, step) | ConstrainRequest(_, step) | StyleRequest(_, step):
+                self.d.apply(step)
+                return {}
+            case RefineRequest(_, step):
+                refined = self.d.apply(step)
+                return {"tasks": dict(refined.tasks), "holes": list(refined.holes)}
+            case FindRequest(_, kind, after, before):
+                return {"tasks": self._find(kind, after, before)}
+            case OutputRequest(_, value):
+                assert self.owner is not None
+                checked = self.check_output(self.owner, value)
+                self.d.apply(Output(self.owner, checked))
+                return {"value": checked}
+            case InputsRequest():
+                assert self.owner is not None
+                return {"inputs": self.d.inputs(self.owner)}
+        raise TypeError(f"not a request: {r!r}")
 
     def _add(self, diff: Diff, cancelled: Callable[[], bool]) -> dict[str, Any]:
         added = plan(self.d, diff, deadline=RAW_CHANGE_DEADLINE, cancelled=cancelled,
@@ -251,36 +236,6 @@ def _with_kinds_meant(refused: BrokenPromise, kinds: Iterable[str], known: set[s
     if not hints:
         return refused
     return refused.again(f"{refused.reason}; did you mean kind {'; '.join(hints)}?")
-
-
-def _diff(m: dict[str, Any]) -> Diff:
-    return Diff(tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
-                      for t in m.get("tasks", [])),
-                tuple((u, v) for u, v in m.get("edges", [])))
-
-
-def _constrain(m: dict[str, Any]) -> Constrain:
-    try:
-        constraints = tuple(c for text in m["constraints"] for c in parse_constraints(text))
-    except GrammarflowError as e:
-        raise BrokenPromise(f"constrain: the constraints do not parse: {e}",
-                            why=Why.MESSAGE, hole=m["hole"]) from None
-    return Constrain(m["hole"], constraints)
-
-
-def _refine(m: dict[str, Any]) -> Refine:
-    try:
-        types = tuple(parse_types(m.get("types", [])).values())
-    except GrammarflowError as e:
-        raise BrokenPromise(f"refine: the new types do not parse: {e}", why=Why.MESSAGE,
-                            hole=m.get("hole")) from None
-    fragment = Fragment(
-        tasks=tuple(TaskSpec(t["name"], t["kind"], t.get("attrs") or {})
-                    for t in m.get("tasks", [])),
-        holes=tuple(HoleSpec(h["type"], tuple(h.get("args", []))) for h in m["holes"])
-        if m.get("holes") else (),
-        edges=tuple((u, v) for u, v in m.get("edges", [])))
-    return Refine(m["hole"], fragment, types)
 
 
 __all__ = ["OFFLOAD_ABOVE", "RAW_CHANGE_DEADLINE", "Apart", "Tentative"]
