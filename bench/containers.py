@@ -35,7 +35,7 @@ from pathlib import Path
 
 from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
-from grammarflow.workflow.definition import load_workflow
+from grammarflow.workflow.checking import load_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/grammarflow/python3:test"

@@ -43,7 +43,7 @@ def write_big_run(root: Path, tasks: int, left: int = 2) -> Path:
     from grammarflow.core.steps import Expand, SetState, Step, step_to_json
     from grammarflow.journal.state import RunState, snapshot_due
     from grammarflow.journal.store import Store
-    from grammarflow.workflow.definition import load_workflow
+    from grammarflow.workflow.checking import load_workflow
 
     (root / "tasks").mkdir(parents=True, exist_ok=True)
     (root / "wf.py").write_text(WORKFLOW)

@@ -30,7 +30,7 @@ from typing import Any
 
 from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator, use_pidfd_child_watcher
-from grammarflow.workflow.definition import load_workflow
+from grammarflow.workflow.checking import load_workflow
 
 NOOP = "from grammarflow import task\n"
 FAN = """

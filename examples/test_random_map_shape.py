@@ -11,7 +11,7 @@ from hypothesis import given
 
 from grammarflow import Graph
 from grammarflow.testing import MessageRun, finished_graphs, message_runs, runs
-from grammarflow.workflow.definition import load_grammar
+from grammarflow.workflow.reading import load_grammar
 
 grammar = load_grammar(Path(__file__).with_name("random_map.py"))
 

@@ -9,7 +9,8 @@ from click.testing import CliRunner, Result
 from grammarflow.cli import main
 from grammarflow.core.grammar import Grammar
 from grammarflow.errors import GrammarflowError, NotationError, WorkflowFileError
-from grammarflow.workflow.definition import load_grammar, load_workflow, read_workflow
+from grammarflow.workflow.checking import load_workflow
+from grammarflow.workflow.reading import load_grammar, read_workflow
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -23,7 +23,7 @@ from grammarflow.runtime.container import (
 )
 from grammarflow.runtime.inprocess import InProcessExecutor
 from grammarflow.runtime.local import LocalExecutor
-from grammarflow.workflow.definition import check_workflow, load_workflow
+from grammarflow.workflow.checking import check_workflow, load_workflow
 
 IMAGE = "localhost/grammarflow/python3:test"
 

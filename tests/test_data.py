@@ -34,7 +34,8 @@ from grammarflow.core.shapes import map_over
 from grammarflow.core.steps import Grow, step_from_json, step_to_json
 from grammarflow.errors import WorkflowFileError
 from grammarflow.workflow.annotations import DataTypeError, KindTypes, Validator, function_types
-from grammarflow.workflow.definition import Kind, read_workflow
+from grammarflow.workflow.definition import Kind
+from grammarflow.workflow.reading import read_workflow
 
 
 @dataclass

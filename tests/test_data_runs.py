@@ -24,7 +24,8 @@ from grammarflow.journal.store import Store
 from grammarflow.runtime import Options, Orchestrator
 from grammarflow.runtime.inprocess import InProcessExecutor, Refused, TaskIO
 from grammarflow.workflow.annotations import All, Item, KindTypes
-from grammarflow.workflow.definition import Kind, Workflow, read_workflow
+from grammarflow.workflow.definition import Kind, Workflow
+from grammarflow.workflow.reading import read_workflow
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

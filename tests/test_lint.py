@@ -4,7 +4,7 @@ import pytest
 
 from grammarflow import define, repeat_parallel, repeat_series
 from grammarflow.core.lint import open_types, typos
-from grammarflow.workflow.definition import load_grammar
+from grammarflow.workflow.reading import load_grammar
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -21,7 +21,7 @@ from grammarflow.core.simulate import Limits, RandomChooser
 from grammarflow.core.simulate import run as simulate_run
 from grammarflow.core.steps import Expand, Grow, Refine, SetState, step_to_json
 from grammarflow.errors import BrokenPromise
-from grammarflow.workflow.definition import load_grammar
+from grammarflow.workflow.reading import load_grammar
 
 __all__ = ["check", "simulate"]
 
@@ -38,7 +38,7 @@ def check(workflow: str, as_json: bool) -> None:
     look like typos are `warning:` lines, what only a run can tell `note:` lines, on
     stderr with exit 0.
     """
-    from grammarflow.workflow.definition import check_workflow
+    from grammarflow.workflow.checking import check_workflow
 
     with _errors_reported(as_json):
         found = check_workflow(workflow)

@@ -22,7 +22,7 @@ from grammarflow.cli.app import (
     json_option,
     main,
 )
-from grammarflow.workflow.definition import load_grammar
+from grammarflow.workflow.reading import load_grammar
 
 __all__ = ["PICTURE_FORMATS", "render_cmd"]
 

@@ -40,7 +40,7 @@ def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bo
     """Run WORKFLOW.py to the end, enforcing its grammar; journal everything in --db."""
     from grammarflow.journal.store import Store
     from grammarflow.runtime import Orchestrator
-    from grammarflow.workflow.definition import load_workflow
+    from grammarflow.workflow.checking import load_workflow
 
     with _errors_reported(as_json):
         wf = load_workflow(workflow)

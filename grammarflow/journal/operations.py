@@ -33,7 +33,8 @@ from grammarflow.journal.lease import Holder, Lease, LeaseHeld
 from grammarflow.journal.requests import WITHDRAWN
 from grammarflow.journal.state import fold_run, fold_with_steps, paused_at, seq_ranges
 from grammarflow.journal.store import Store
-from grammarflow.workflow.definition import Workflow, read_workflow
+from grammarflow.workflow.definition import Workflow
+from grammarflow.workflow.reading import read_workflow
 
 #: Seconds an operation waits for a living orchestrator to take the request (then it is
 #: withdrawn: nothing changed).

@@ -55,7 +55,8 @@ from grammarflow.runtime.protocol import TaskProtocol
 from grammarflow.runtime.scheduling import Scheduler
 from grammarflow.runtime.tentative import Tentative
 from grammarflow.runtime.zygote_executor import NO_ZYGOTE_ENV, ZygoteExecutor
-from grammarflow.workflow.definition import Workflow, read_workflow
+from grammarflow.workflow.definition import Workflow
+from grammarflow.workflow.reading import read_workflow
 
 EXIT_SUCCEEDED = 0
 EXIT_TASK_FAILED = 1
