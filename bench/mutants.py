@@ -57,8 +57,8 @@ MUTANTS: list[Mutant] = [
     M("M01", "core/wellformed.py", "    if cycle:\n        raise GrammarError(f\"{where}: the fragment has a cycle",
       "    if False:\n        raise GrammarError(f\"{where}: the fragment has a cycle",
       "a fragment with a cycle among its tasks and holes is accepted", "cycles"),
-    M("M02", "core/wellformed.py", "        if u == v:\n            raise GrammarError(f\"{where}: edge {u} -> {v} is a cycle\")",
-      "        if False:\n            raise GrammarError(f\"{where}: edge {u} -> {v} is a cycle\")",
+    M("M02", "core/wellformed.py", "        if u == v:\n            raise GrammarError(f\"{where}: edge {u} -> {v} is a cycle\", why=Why.CYCLE)",
+      "        if False:\n            raise GrammarError(f\"{where}: edge {u} -> {v} is a cycle\", why=Why.CYCLE)",
       "a self-loop in a fragment is accepted", "cycles",
       equivalent="the self-loop is still refused, in other words: on a task of the fragment "
       "by the cycle check (graphlib sees a self-loop as a cycle), on a parameter by the "
