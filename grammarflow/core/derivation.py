@@ -13,9 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from grammarflow.core import choosing, narrowing, open_holes
-from grammarflow.core.cosmetics import cosmetic_part, promise_refusal, style_refusal
-from grammarflow.core.dataflow import BindingError, bind, edge_problem
+from grammarflow.core import choosing, narrowing, open_holes, styling
 from grammarflow.core.finishing import stranded
 from grammarflow.core.graph import JSON, NO_ATTRS, Graph, Hole, TaskState
 from grammarflow.core.narrowing import narrowing_of
@@ -35,6 +33,7 @@ from grammarflow.core.steps import (
     Step,
     Style,
 )
+from grammarflow.core.values import check_data_edges, inputs, output
 from grammarflow.errors import Attempt, BrokenPromise, GrammarflowError, Why
 
 if TYPE_CHECKING:  # annotations only: a grammar is checked by, and built above, this module
@@ -237,9 +236,9 @@ class Derivation:
             case Constrain():
                 return open_holes.constrain(self, step)
             case Output():
-                return self._output(step)
+                return output(self, step)
             case Style():
-                return self._style(step)
+                return styling.style(self, step)
             case SetState(task, state):
                 if task not in self.graph.tasks:
                     raise BrokenPromise(f"no task {task!r} in the graph",
@@ -255,61 +254,8 @@ class Derivation:
 
     # ---------------------------------------------------------------- data
     def inputs(self, task: str) -> dict[str, JSON]:
-        """The values of a task's inputs (its predecessors done); BrokenPromise if one
-        cannot be bound (decided when the task would start: the orchestrator could not
-        start it)."""
-        sig = self.grammar.data.get(self.graph.tasks[task].kind)
-        if sig is None:
-            return {}
-        try:
-            return bind(self.graph, task, sig)
-        except BindingError as e:
-            raise BrokenPromise(f"the orchestrator could not start task {task}: {e}",
-                                why=Why.INPUTS, task=task) from None
-
-    def _output(self, step: Output) -> Applied:
-        g = self.graph
-        if step.task not in g.tasks:
-            raise BrokenPromise(f"no task {step.task!r} in the graph", why=Why.UNKNOWN_TASK,
-                                task=step.task)
-        if g.state[step.task] is not TaskState.RUNNING:
-            raise BrokenPromise(f"task {step.task} is {g.state[step.task].value}: only a "
-                                "running task gives its output", why=Why.OUTPUT,
-                                task=step.task)
-        kind = g.tasks[step.task].kind
-        sig = self.grammar.data.get(kind)
-        if sig is not None and sig.output is None:
-            raise BrokenPromise(f"task {step.task} gave an output, and kind {kind} declares "
-                                "none (declare its type to give one)", why=Why.OUTPUT,
-                                task=step.task)
-        g.set_output(step.task, step.value)
-        return Applied(step)
-
-    def _style(self, step: Style) -> Applied:
-        """Cosmetics of one task or one edge, checked (:mod:`grammarflow.core.cosmetics`)."""
-        if (step.task is None) == (step.edge is None):
-            raise BrokenPromise("style: name a task or an edge (one of them)",
-                                why=Why.MESSAGE)
-        what = step.task or " -> ".join(step.edge or ())
-        why = style_refusal(self.grammar.cosmetics, what, step.task, step.attrs)
-        if why is not None:
-            raise BrokenPromise(why, why=Why.LOOKS, task=step.task, edge=step.edge)
-        if step.task is not None:
-            if step.task not in self.graph.tasks:
-                raise BrokenPromise(f"style: no task {step.task!r} in the graph",
-                                    why=Why.UNKNOWN_TASK, task=step.task)
-            self.graph.style_task(step.task, step.attrs)
-        else:
-            assert step.edge is not None
-            self.graph.style_edge(*step.edge, step.attrs)
-        return Applied(step)
-
-    def _check_data_edges(self, edges: Iterable[tuple[str, str]]) -> None:
-        data = self.grammar.data
-        for u, v in edges:
-            why = edge_problem(self.graph, data, u, v)
-            if why is not None:
-                raise BrokenPromise(why, why=Why.INPUTS, edge=(u, v))
+        """The values of a task's inputs (:func:`grammarflow.core.values.inputs`)."""
+        return inputs(self, task)
 
     def hole(self, hole_id: str) -> Hole:
         hole = self.graph.holes.get(hole_id)
@@ -372,14 +318,14 @@ class Derivation:
         step gives its new tasks, styles checked like a ``Style`` step's. O(size of the
         change)."""
         if attrs:
-            self._check_given_styles(parent, attrs)
+            styling.check_given_styles(self, parent, attrs)
         lim = self.limits
         if not lim and not self.grammar.constrained:
             if not self.grammar.data:
                 return instantiate(self.graph, plan, values, parent, attrs)
             created, holes = instantiate(self.graph, plan, values, parent, attrs)
             nodes = [*values, *created.values()]
-            self._check_data_edges((nodes[u], nodes[v]) for u, v in plan.edges)
+            check_data_edges(self, ((nodes[u], nodes[v]) for u, v in plan.edges))
             return created, holes
         g = self.graph
         n = len(values)
@@ -388,7 +334,7 @@ class Derivation:
         created, holes = instantiate(g, plan, values, parent, attrs)
         if self.grammar.data:
             nodes = [*values, *created.values()]
-            self._check_data_edges((nodes[u], nodes[v]) for u, v in plan.edges)
+            check_data_edges(self, ((nodes[u], nodes[v]) for u, v in plan.edges))
         chain = lim.scopes_of(parent.id) if parent is not None else ()
         if chain or lim.rules:
             nodes = [*values, *created.values()]
@@ -428,21 +374,6 @@ class Derivation:
             if task in g.tasks and not g.is_started(task) and not any(
                     task in holes[h].before for h in g.holes_at(task)):
                 self.limits.check_final(task)
-
-    def _check_given_styles(self, parent: Hole | None,
-                            attrs: Mapping[str, Mapping[str, JSON]]) -> None:
-        """The styles among the attrs a step gives its new tasks keep the cosmetic
-        promises a ``Style`` step keeps (a change may not draw what it could not
-        restyle); a value the picture cannot draw is data, kept and not drawn."""
-        prefix = parent.id + "/" if parent is not None else ""
-        for local, given in attrs.items():
-            looks = cosmetic_part(given)
-            if looks:
-                why = promise_refusal(self.grammar.cosmetics, prefix + local,
-                                      prefix + local, looks)
-                if why is not None:
-                    raise BrokenPromise(why, why=Why.LOOKS, task=prefix + local,
-                                        hole=parent.id if parent is not None else None)
 
     def check_can_finish(self, holes: Iterable[str], chain: tuple[str, ...] | None = None,
                           types: Mapping[str, HoleType] | None = None,
