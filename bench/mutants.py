@@ -79,8 +79,8 @@ MUTANTS: list[Mutant] = [
     M("M07", "core/open_holes.py", "                if g.reaches(b, a):",
       "                if False:",
       "a refinement of an everywhere hole may add a hole that closes a cycle", "cycles"),
-    M("M08", "core/graph.py", "                if x in hole.after:\n                    nexts.extend(hole.before)",
-      "                if False:\n                    nexts.extend(hole.before)",
+    M("M08", "core/reachability.py", "            if x in hole.after:\n                nexts.extend(hole.before)",
+      "            if False:\n                nexts.extend(hole.before)",
       "the cycle search does not go through holes", "cycles"),
     # ---------------------------------------------------------------- started tasks
     M("M09", "core/graph.py", "        if state[v] is not _PENDING:\n            raise BrokenPromise(\n"
@@ -325,8 +325,8 @@ MUTANTS: list[Mutant] = [
       "        self.closing = {s: [] for s in data[\"closing\"]}",
       "a scope read from a snapshot forgets the tasks to check when it closes",
       "snapshots"),
-    M("M82", "core/graph.py", "                       h.everywhere, None if h.allowed is None else sorted(h.allowed)]",
-      "                       h.everywhere, None]",
+    M("M82", "core/graph_codec.py", "                   h.everywhere, None if h.allowed is None else sorted(h.allowed)]",
+      "                   h.everywhere, None]",
       "a snapshot loses each hole's narrowing", "snapshots"),
     M("M83", "core/scopes.py", "        self.hole_scopes = {h: tuple(c) for h, c in data[\"holes\"].items()}",
       "        self.hole_scopes = {h: tuple(c)[-1:] for h, c in data[\"holes\"].items()}",

@@ -3,120 +3,43 @@
 A :class:`Graph` knows nothing of productions. It keeps the invariants that hold
 whatever the grammar says (proofs/00-definitions.md) and what a scheduler needs in O(1)
 per change: which tasks are ready, which holes are due. Every mutation can be undone
-(:meth:`Graph.atomic`), so a refused step leaves no trace.
+(:meth:`Graph.atomic`), so a refused step leaves no trace. Its nodes are in
+:mod:`~grammarflow.core.nodes` (re-exported here), its undo log in
+:mod:`~grammarflow.core.undo`, its JSON forms in :mod:`~grammarflow.core.graph_codec`
+and its paths in :mod:`~grammarflow.core.reachability`.
 """
 
 from __future__ import annotations
 
 import bisect
-import enum
-import gc
 import heapq
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from grammarflow.core import graph_codec, reachability
+from grammarflow.core.nodes import (
+    _AFTER,
+    _BEFORE,
+    _DONE,
+    _PENDING,
+    JSON,
+    NAME_PATTERN,
+    NO_ATTRS,
+    STARTED,
+    Hole,
+    Role,
+    Task,
+    TaskState,
+    check_name,
+)
+from grammarflow.core.undo import UndoLog
 from grammarflow.errors import BrokenPromise, GrammarflowError, Why
 
-#: Local names, kinds and hole type names: a conservative identifier, safe in
-#: file names, DOT, HTML and shell arguments.
-NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-
-JSON = Any  # a JSON-serialisable value; attrs are checked at the wire, not here
-
-class _Empty(Mapping[str, Any]):
-    """An immutable, hashable empty mapping: a safe shared default for attributes."""
-
-    __slots__ = ()
-
-    def __getitem__(self, key: str) -> Any:
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __repr__(self) -> str:
-        return "{}"
+__all__ = ["JSON", "NAME_PATTERN", "NO_ATTRS", "STARTED", "Graph", "Hole", "Role", "Task",
+           "TaskState", "check_name"]
 
 
-#: The attributes of a task that has none: one shared, read-only empty mapping.
-NO_ATTRS: Mapping[str, Any] = _Empty()
-
-
-class Role(enum.Enum):
-    """How a hole is glued to one of its arguments."""
-
-    AFTER = "after"  # the hole (and whatever replaces it) comes after this task
-    BEFORE = "before"  # the hole (and whatever replaces it) comes before this task
-
-
-class TaskState(enum.Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-STARTED = frozenset({TaskState.RUNNING, TaskState.DONE, TaskState.FAILED})
-# Hot-path constants: an Enum member's hash is a Python-level call, so the bookkeeping
-# below compares members by identity ("started" is exactly "not pending").
-_PENDING, _DONE = TaskState.PENDING, TaskState.DONE
-_AFTER, _BEFORE = Role.AFTER, Role.BEFORE
-
-
-def check_name(name: str, what: str) -> str:
-    """Return ``name`` if it is a valid identifier, else raise with what was expected."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise GrammarflowError(
-            f"{what} {name!r} is not a valid name: expected a letter or '_' followed by "
-            "up to 63 letters, digits or '_'"
-        )
-    return name
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """A terminal node: what runs (``kind``), with attributes (inputs, cosmetics)."""
-
-    id: str
-    kind: str
-    attrs: Mapping[str, JSON] = NO_ATTRS
-
-
-@dataclass(frozen=True, slots=True)
-class Hole:
-    """A nonterminal: a hyperedge of ``type`` glued to ``args`` in ``roles``.
-
-    ``everywhere`` marks an open hole attached to every task (it never blocks a task
-    and becomes due only when every task is done). ``allowed`` narrows this one hole
-    to a subset of its type's productions (``None``: all of them).
-    """
-
-    id: str
-    type: str
-    args: tuple[str, ...] = ()
-    roles: tuple[Role, ...] = ()
-    everywhere: bool = False
-    allowed: frozenset[str] | None = None
-
-    @property
-    def after(self) -> tuple[str, ...]:
-        return tuple(a for a, r in zip(self.args, self.roles, strict=True) if r is Role.AFTER)
-
-    @property
-    def before(self) -> tuple[str, ...]:
-        return tuple(a for a, r in zip(self.args, self.roles, strict=True) if r is Role.BEFORE)
-
-
-class Graph:
+class Graph(UndoLog):
     """The sentential form, with O(1) bookkeeping of ready tasks and due holes.
 
     >>> g = Graph()
@@ -254,116 +177,9 @@ class Graph:
         """Ids of the holes of one type, oldest first."""
         return iter(self._by_type.get(hole_type, ()))
 
-    def reaches(self, src: str, dst: str) -> bool:
-        """Is there a path src ->* dst, counting a local hole as a node between its roles?
-
-        Only used for edges that may end at an existing task (open holes attached
-        everywhere); production steps are acyclic by construction and never call it.
-        """
-        return src == dst or any(y == dst for y in self._onward_from([src]))
-
-    def downstream(self, tasks: Iterable[str]) -> set[str]:
-        """``tasks`` and every task that runs after one of them (the paths of
-        :meth:`reaches`: what comes after a hole comes after what comes before it)."""
-        starts = list(tasks)
-        return {t for t in (*starts, *self._onward_from(starts)) if t in self.tasks}
-
-    def _onward_from(self, starts: Iterable[str]) -> Iterator[str]:
-        """Every node reachable from ``starts`` by one step or more, each once (not the
-        starts themselves unless reached again), a local hole counted as a node between
-        its roles."""
-        seen = set(starts)
-        stack = list(seen)
-        while stack:
-            x = stack.pop()
-            nexts: list[str] = list(self.succ.get(x, ()))
-            for h in self._holes_at.get(x, ()):
-                hole = self.holes[h]
-                if x in hole.after:
-                    nexts.extend(hole.before)
-            for y in nexts:
-                if y not in seen:
-                    seen.add(y)
-                    stack.append(y)
-                    yield y
-
-    # ---------------------------------------------------------------- atomicity
-    @contextmanager
-    def atomic(self) -> Iterator[None]:
-        """All changes inside the block happen, or (on any exception) none do."""
-        if self._undo is not None:  # nested: the outer block owns the rollback
-            yield
-            return
-        self.begin()
-        try:
-            yield
-        except BaseException:
-            self.rollback()
-            raise
-        self.commit()
-
-    def in_transaction(self) -> bool:
-        return self._undo is not None
-
-    def begin(self) -> None:
-        """Start recording undo actions (prefer :meth:`atomic`; this is its fast path)."""
-        if self._undo is not None:
-            raise GrammarflowError("a transaction is already open on this graph")
-        self._undo = []
-
-    def commit(self) -> None:
-        self._undo = None
-
-    def rollback(self) -> None:
-        log, self._undo = self._undo or [], None
-        for fn, *args in reversed(log):
-            fn(*args)
-
-    def open_or_savepoint(self) -> int | None:
-        """Start a transaction (None), or, inside one, mark a savepoint (its index).
-
-        Pair it with :meth:`close` on success and :meth:`undo_to` on failure.
-        """
-        if self._undo is None:
-            self._undo = []
-            return None
-        return len(self._undo)
-
-    def close(self, mark: int | None) -> None:
-        """Success: commit a transaction :meth:`open_or_savepoint` started."""
-        if mark is None:
-            self._undo = None
-
-    def undo_to(self, mark: int | None) -> None:
-        """Failure: undo back to the savepoint, or the whole transaction."""
-        if mark is None:
-            self.rollback()
-        else:
-            self.rollback_to(mark)
-
-    def savepoint(self) -> int:
-        """A mark inside the open transaction to roll back to (nested atomicity)."""
-        if self._undo is None:
-            raise GrammarflowError("no transaction is open on this graph")
-        return len(self._undo)
-
-    def rollback_to(self, mark: int) -> None:
-        log = self._undo
-        if log is None:
-            raise GrammarflowError("no transaction is open on this graph")
-        while len(log) > mark:
-            fn, *args = log.pop()
-            fn(*args)
-
-    def _on_undo(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._undo is not None:
-            self._undo.append((fn, *args))
-
-    def on_undo(self, fn: Callable[..., None], *args: Any) -> None:
-        """Record ``fn(*args)`` to run if the open transaction is rolled back: how state
-        kept beside the graph (constraint counts) is undone with it."""
-        if self._undo is not None:
-            self._undo.append((fn, *args))
+    # what runs after what: grammarflow.core.reachability's functions, taken as methods
+    reaches = reachability.reaches
+    downstream = reachability.downstream
 
     # ---------------------------------------------------------------- mutations
     def add_task(self, task: Task) -> None:
@@ -611,111 +427,11 @@ class Graph:
                 self._due.pop(h, None)
 
     # ---------------------------------------------------------------- (de)serialisation
-    def to_json(self) -> dict[str, Any]:
-        """A canonical JSON form: equal graphs give equal JSON."""
-        outputs: dict[str, Any] = {"outputs": {t: self.outputs[t] for t in sorted(self.outputs)}} \
-            if self.outputs else {}
-        if self.edge_attrs:
-            outputs["edge_attrs"] = [[u, v, a] for (u, v), a in sorted(self.edge_attrs.items())]
-        return {**outputs,
-            "tasks": [
-                {"id": t.id, "kind": t.kind, "attrs": dict(t.attrs),
-                 "state": self.state[t.id].value}
-                for t in sorted(self.tasks.values(), key=lambda t: t.id)
-            ],
-            "edges": sorted([u, v] for u, v in self.edges()),
-            "holes": [
-                {"id": h.id, "type": h.type, "args": list(h.args),
-                 "roles": [r.value for r in h.roles], "everywhere": h.everywhere,
-                 "allowed": None if h.allowed is None else sorted(h.allowed)}
-                for h in sorted(self.holes.values(), key=lambda h: h.id)
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Graph:
-        g = cls()
-        for t in data["tasks"]:
-            g.add_task(Task(t["id"], t["kind"], dict(t.get("attrs", {}))))
-        for u, v in data["edges"]:
-            g.add_edge(u, v)
-        for h in data["holes"]:
-            allowed = h.get("allowed")
-            g.add_hole(Hole(h["id"], h["type"], tuple(h["args"]),
-                            tuple(Role(r) for r in h["roles"]), bool(h.get("everywhere")),
-                            None if allowed is None else frozenset(allowed)))
-        g.outputs = dict(data.get("outputs", {}))
-        g.edge_attrs = {(u, v): dict(a) for u, v, a in data.get("edge_attrs", ())}
-        # States last: DONE tasks must see their edges and holes to update counters.
-        for t in data["tasks"]:
-            state = TaskState(t.get("state", "pending"))
-            if state is not TaskState.PENDING:
-                g._force_state(t["id"], state)
-        return g
-
-    def snapshot(self) -> dict[str, Any]:
-        """A compact JSON form that keeps creation order, for :meth:`from_snapshot`:
-        the cache that lets a long run be read without replaying its whole journal."""
-        order = sorted(self.rank, key=self.rank.__getitem__)
-        index = {t: i for i, t in enumerate(order)}
-        return {
-            "ids": order,
-            "kinds": [self.tasks[t].kind for t in order],
-            "states": "".join(_STATE_CODE[self.state[t]] for t in order),
-            "ready": [index[t] for t in self._ready],
-            "attrs": {str(i): dict(self.tasks[t].attrs) for i, t in enumerate(order)
-                      if self.tasks[t].attrs},
-            "edges": [[index[u], index[v]] for u, vs in self.succ.items() for v in vs],
-            "holes": [[h.id, h.type, list(h.args), "".join(r.value[0] for r in h.roles),
-                       h.everywhere, None if h.allowed is None else sorted(h.allowed)]
-                      for h in self.holes.values()],
-            **({"outputs": {str(index[t]): v for t, v in self.outputs.items()}}
-               if self.outputs else {}),
-            **({"edge_attrs": [[index[u], index[v], a] for (u, v), a in self.edge_attrs.items()]}
-               if self.edge_attrs else {}),
-        }
-
-    @classmethod
-    def from_snapshot(cls, data: Mapping[str, Any]) -> Graph:
-        """The graph of :meth:`snapshot`, built in bulk (no per-element bookkeeping)."""
-        # Hundreds of thousands of objects at once: the collector would scan them again
-        # and again while nothing can be garbage yet (it doubled the time).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return cls._build(data)
-        finally:
-            if collecting:
-                gc.enable()
-
-    @classmethod
-    def _build(cls, data: Mapping[str, Any]) -> Graph:
-        g = cls()
-        ids, kinds, states = data["ids"], data["kinds"], data["states"]
-        attrs = data.get("attrs", {})
-        g.tasks = {t: Task(t, kinds[i], attrs.get(str(i), NO_ATTRS)) for i, t in enumerate(ids)}
-        g.rank = {t: i for i, t in enumerate(ids)}
-        g.state = {t: _CODE_STATE[states[i]] for i, t in enumerate(ids)}
-        g.outputs = {ids[int(i)]: v for i, v in data.get("outputs", {}).items()}
-        g.edge_attrs = {(ids[u], ids[v]): dict(a) for u, v, a in data.get("edge_attrs", ())}
-        g.succ = {t: set() for t in ids}
-        g.pred = {t: set() for t in ids}
-        waiting = dict.fromkeys(ids, 0)
-        for u, v in data["edges"]:
-            tu, tv = ids[u], ids[v]
-            g.succ[tu].add(tv)
-            g.pred[tv].add(tu)
-            if states[u] != "d":
-                waiting[tv] += 1
-        g._waiting = waiting
-        g._undone_tasks = sum(1 for c in states if c != "d")
-        g._ready = {t: None for t in ids if waiting[t] == 0 and g.state[t] is _PENDING}
-        g._ready_heap = [(g.rank[t], t) for t in g._ready]  # in rank order: a heap
-        role = {"a": Role.AFTER, "b": Role.BEFORE}
-        for hid, htype, args, roles, everywhere, allowed in data["holes"]:
-            g._link_hole(Hole(hid, htype, tuple(args), tuple(role[r] for r in roles),
-                              everywhere, None if allowed is None else frozenset(allowed)))
-        return g
+    # grammarflow.core.graph_codec's functions, taken as methods (no call in between)
+    to_json = graph_codec.to_json
+    from_json = classmethod(graph_codec.from_json)
+    snapshot = graph_codec.snapshot
+    from_snapshot = classmethod(graph_codec.from_snapshot)
 
     def _force_state(self, task_id: str, new: TaskState) -> None:
         self._set_state(task_id, self.state[task_id], new)
@@ -743,14 +459,9 @@ def _attachment(hole: Hole) -> Iterator[tuple[str, Role]]:
     return ((a, r) for (a, _), r in seen.items())
 
 
-_STATE_CODE = {TaskState.PENDING: "p", TaskState.RUNNING: "r", TaskState.DONE: "d",
-               TaskState.FAILED: "f"}
-_CODE_STATE = {code: state for state, code in _STATE_CODE.items()}
-
 _TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.PENDING: frozenset({TaskState.RUNNING}),
     TaskState.RUNNING: frozenset({TaskState.DONE, TaskState.FAILED, TaskState.PENDING}),
     TaskState.DONE: frozenset({TaskState.PENDING}),
     TaskState.FAILED: frozenset({TaskState.PENDING}),
 }
-
