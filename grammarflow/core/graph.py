@@ -5,18 +5,19 @@ whatever the grammar says (proofs/00-definitions.md) and what a scheduler needs 
 per change: which tasks are ready, which holes are due. Every mutation can be undone
 (:meth:`Graph.atomic`), so a refused step leaves no trace. Its nodes are in
 :mod:`~grammarflow.core.nodes` (re-exported here), its undo log in
-:mod:`~grammarflow.core.undo`, its JSON forms in :mod:`~grammarflow.core.graph_codec`
-and its paths in :mod:`~grammarflow.core.reachability`.
+:mod:`~grammarflow.core.undo`, its JSON forms in :mod:`~grammarflow.core.graph_codec`,
+its paths in :mod:`~grammarflow.core.reachability` and its order in
+:mod:`~grammarflow.core.ordering`.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from grammarflow.core import graph_codec, reachability
+from grammarflow.core import graph_codec, ordering, reachability
 from grammarflow.core.nodes import (
     _AFTER,
     _BEFORE,
@@ -95,35 +96,10 @@ class Graph(UndoLog):
         """Pending tasks whose predecessors are all done and that no hole comes before."""
         return iter(self._ready)
 
-    def ready_in_order(self) -> list[str]:
-        """Ready tasks, oldest first: the documented order in which runs start them."""
-        return sorted(self._ready, key=self.rank.__getitem__)
-
-    def ready_oldest_first(self) -> Iterator[str]:
-        """Ready tasks, oldest first, one at a time (the order of :meth:`ready_in_order`),
-        without sorting them all: the caller may start each before it asks for the next.
-        O(log n) a task, however many are ready — what the scheduler asks on every pass."""
-        heap, ready = self._ready_heap, self._ready
-        kept: list[tuple[int, str]] = []  # ready ones the caller did not start
-        seen: set[str] = set()
-        try:
-            while heap:
-                entry = heap[0]
-                if (entry[1] not in ready or self.rank.get(entry[1]) != entry[0]
-                        or entry[1] in seen):
-                    heapq.heappop(heap)  # started, blocked or gone since, or twice: stale
-                    continue
-                seen.add(entry[1])
-                yield entry[1]
-                if heap and heap[0] == entry and entry[1] in ready:
-                    kept.append(heapq.heappop(heap))  # still ready: put back at the end
-        finally:
-            for entry in kept:
-                heapq.heappush(heap, entry)
-
-    def kinds_in_order(self, task_ids: Iterable[str]) -> dict[str, str]:
-        """``{id: kind}`` of these tasks, oldest first (in the order they were created)."""
-        return {t: self.tasks[t].kind for t in sorted(task_ids, key=self.rank.__getitem__)}
+    # oldest first: grammarflow.core.ordering's functions, taken as methods
+    ready_in_order = ordering.ready_in_order
+    ready_oldest_first = ordering.ready_oldest_first
+    kinds_in_order = ordering.kinds_in_order
 
     def done_count(self) -> int:
         """How many tasks are done (kept as states change: O(1))."""
