@@ -10,6 +10,7 @@ public names are loaded lazily, on first use).
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import networkx as nx
@@ -142,3 +143,48 @@ def test_a_circle_a_lazy_import_hides_or_an_upward_import_is_found(tmp_path: Pat
         "import circle: grammarflow.core.a -> grammarflow.core.b -> grammarflow.journal.store"
         " -> grammarflow.core.a",
     ]
+
+
+def _public(tree: ast.Module) -> list[str] | None:
+    """The names a module's ``__all__`` lists (None: it has none)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                assert node.value is not None
+                return list(ast.literal_eval(node.value))
+    return None
+
+
+def test_every_module_says_what_it_offers() -> None:
+    # Each module has `__all__`, and everything it lists is there (not a stale name).
+    missing, stale = [], []
+    for name, path in module_names(PACKAGE).items():
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        listed = _public(tree)
+        if listed is None:
+            missing.append(name)
+            continue
+        module = importlib.import_module(name)
+        stale += [f"{name}.{n}" for n in listed if not hasattr(module, n)]
+    assert missing == [] and stale == []
+
+
+#: The house rule (issue 27): a module a person can read, a class that does one job.
+MODULE_LINES, CLASS_LINES = 600, 400
+
+
+def test_no_module_or_class_outgrows_the_house() -> None:
+    big = []
+    for name, path in module_names(PACKAGE).items():
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MODULE_LINES:
+            big.append(f"module {name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > CLASS_LINES:
+                    big.append(f"class {name}.{node.name}: {lines} lines")
+    assert big == []
