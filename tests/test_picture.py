@@ -530,15 +530,18 @@ def unguarded(grammar: Grammar) -> Grammar:
         for n, t in grammar.types.items()}, checked=False)
 
 
-def may_open_everywhere_by_steps(d: Derivation, hole: str, seen: set[str]) -> bool:
+def may_open_everywhere_by_steps(d: Derivation, hole: str,
+                                 seen: set[tuple[str, frozenset[str] | None]]) -> bool:
     """Can expanding ``hole`` — with a production still allowed, then the holes that
     makes, at any depth — make a hole attached everywhere? Found by applying the steps
     to copies, not by reading the grammar; guards and conditions left out (the picture
     shows what the promises allow, whatever the data will be); ``seen``: hole types
-    already tried."""
-    htype = d.grammar.types[d.graph.holes[hole].type]
-    seen.add(htype.name)
-    for p in htype.allowed(d.graph.holes[hole].allowed):
+    already tried, each with the narrowing of the hole it was tried for (a hole narrowed
+    to its recursive production makes a hole of its type that is not narrowed)."""
+    start = d.graph.holes[hole]
+    htype = d.grammar.types[start.type]
+    seen.add((htype.name, start.allowed))
+    for p in htype.allowed(start.allowed):
         trial = Derivation(unguarded(d.grammar), Graph.from_snapshot(d.graph.snapshot()),
                            d.limits.to_json())
         before = set(trial.graph.holes)
@@ -550,7 +553,7 @@ def may_open_everywhere_by_steps(d: Derivation, hole: str, seen: set[str]) -> bo
         if any(h.everywhere for h in made):
             return True
         if any(may_open_everywhere_by_steps(trial, h.id, seen) for h in made
-               if not trial.grammar.types[h.type].open and h.type not in seen):
+               if not trial.grammar.types[h.type].open and (h.type, h.allowed) not in seen):
             return True
     return False
 
@@ -649,6 +652,19 @@ def check_only_allowed(d: Derivation) -> None:
         event(f"drawn: {'a hole that may' if opens else 'no hole that may'} open everywhere")
         assert (hid in drawn.anywhere) == opens, \
             f"{hid}: anything may come anywhere? the picture says {hid in drawn.anywhere}"
+
+
+def test_a_hole_narrowed_to_its_recursion_may_still_open_everywhere() -> None:
+    # Found by fuzzing (the oracle, not the picture, was wrong): T.1 may only recurse,
+    # but the T it makes is not narrowed, and may become Any(*).
+    d = define("s, T(s)", ["T(a) ::= nothing | Any(*) | a -> N, T(N)", "Any(*) ::= *"]
+               ).derivation()
+    d.apply(NarrowHole("T.1", ("1", "2")))
+    assert may_open_everywhere_by_steps(d, "T.1", set())
+    assert "T.1" in read(to_dot(d.graph, d.grammar, Picture(unroll=True))).anywhere
+    d.apply(NarrowType("T", ("2",)))  # now no T anywhere may become Any(*)
+    assert not may_open_everywhere_by_steps(d, "T.1", set())
+    assert "T.1" not in read(to_dot(d.graph, d.grammar, Picture(unroll=True))).anywhere
 
 
 @st.composite
