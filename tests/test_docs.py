@@ -42,6 +42,7 @@ GUARDS = "guard   := 'when' expr | 'if' expr | 'else'"
 TASK_SDK = "from grammarflow import task        # stdlib only"
 # For each page, the first line of each non-doctest, non-console block, and the test
 # that executes or checks it.
+OPEN_HOLES = "from hypothesis import given\nfrom grammarflow import define"
 CLAIMED: dict[str, dict[str, str]] = {
     "README.md": {
         "bash dev.sh example   # install everything": "test_the_two_commands_are_what_ci_runs",
@@ -51,7 +52,9 @@ CLAIMED: dict[str, dict[str, str]] = {
         "from grammarflow import Kind, define, repeat_parallel": "test_the_workflow_file_runs",
         TASK_SDK: "test_the_task_snippet_runs",
     },
-    "docs/testing.md": {"from hypothesis import given": "test_the_shape_tests_run"},
+    "docs/testing.md": {"from hypothesis import given\nfrom grammarflow.testing import":
+                        "test_the_shape_tests_run",
+                        OPEN_HOLES: "test_the_open_hole_tests_run"},
     "docs/notation.md": {NOTATION: "test_the_notation_grammar_is_the_parser_s"},
     "docs/data.md": {
         "from dataclasses import dataclass": "test_the_data_workflow_runs",
@@ -420,7 +423,7 @@ def _shape_tests(path: Path, start: str) -> Any:
     or not."""
     _write(path, "from grammarflow import define, repeat_parallel\n"
            f"grammar = define({start!r}, repeat_parallel('Ms', 'M'))\n"
-           + block("docs/testing.md", "from hypothesis import given"))
+           + block("docs/testing.md", "from hypothesis import given\nfrom grammarflow.testing"))
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -436,6 +439,20 @@ def test_the_shape_tests_run(tmp_path: Path) -> None:
     wrong = _shape_tests(tmp_path / "shape_wrong.py", "A, B, Ms(B, A)")
     with pytest.raises(AssertionError):
         wrong.test_b_is_always_last()  # B -> M* -> A: B is not last, and the property says so
+
+
+def test_the_open_hole_tests_run(tmp_path: Path) -> None:
+    """The testing page's open-hole property passes, and fails once the promise is
+    loosened (the strategies grow a sixth step, which the property refuses)."""
+    text = block("docs/testing.md", OPEN_HOLES)
+    scope: dict[str, Any] = {}
+    exec(compile(text, "testing.md", "exec"), scope)
+    scope["test_a_plan_and_at_most_five_steps"]()
+    loosened: dict[str, Any] = {}
+    exec(compile(text.replace("at most 5 step", "at most 6 step"), "loosened", "exec"),
+         loosened)
+    with pytest.raises(AssertionError):
+        loosened["test_a_plan_and_at_most_five_steps"]()
 
 
 # -- ```console blocks, run for real (troubleshooting.md, operations.md, ...) ---------

@@ -15,25 +15,18 @@ import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Hole, TaskState
-from grammarflow.core.productions import Fragment, HoleType, TaskSpec
-from grammarflow.core.steps import Applied, Expand, Grow, Refine, SetState, Step
+from grammarflow.core.growing import Chooser, Growth, step_open
+from grammarflow.core.productions import HoleType
+from grammarflow.core.steps import Applied, Expand, SetState, Step
 from grammarflow.core.wellformed import finishing_depth
 from grammarflow.errors import BrokenPromise, Why
 
 T = TypeVar("T")
-
-
-class Chooser(Protocol):
-    """Where a simulation's choices come from."""
-
-    def choose(self, options: Sequence[T]) -> T: ...
-
-    def coin(self) -> bool: ...
 
 
 @dataclass
@@ -54,7 +47,10 @@ class Limits:
     """When the simulation stops growing the graph and takes the shortest way to finish."""
 
     max_tasks: int = 40
+    #: Tasks an open hole grows at most (how many it grows is chosen, 0 to this).
     max_open_growth: int = 3
+    #: Kinds an open hole whose constraints name none may grow (with the grammar's).
+    kinds: tuple[str, ...] = ()
     #: Steps (of the whole derivation) after which every choice takes the shortest way
     #: to finish: productions that only re-create holes would otherwise go on forever.
     max_steps: int = 400
@@ -82,32 +78,10 @@ def expand_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits) -
     return Expand(hole.id, chooser.choose(allowed).name)
 
 
-def open_choice(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
-                kinds: Sequence[str], grown: dict[str, int]) -> Grow | Refine:
-    """For an open hole: grow one new task inside it, or close it (refine to nothing)."""
-    if grown.get(hole.id, 0) >= limits.max_open_growth or is_big(d, limits) or chooser.coin():
-        return Refine(hole.id, Fragment())
-    grown[hole.id] = grown.get(hole.id, 0) + 1
-    n = grown[hole.id]
-    while f"{hole.id}/n{n}" in d.graph:  # a continued derivation may have grown it before
-        n += 1
-    name = f"n{n}"
-    kind = chooser.choose(list(kinds))
-    if hole.everywhere:
-        sources = [t for t in d.graph.tasks]
-        edges = [(chooser.choose(sources), name)] if sources and chooser.coin() else []
-        return Grow(hole.id, Fragment(tasks=(TaskSpec(name, kind),), edges=tuple(edges)))
-    edges = []
-    if hole.after and chooser.coin():
-        edges.append((chooser.choose(list(hole.after)), name))
-    if hole.before and chooser.coin():
-        edges.append((name, chooser.choose(list(hole.before))))
-    return Grow(hole.id, Fragment(tasks=(TaskSpec(name, kind),), edges=tuple(edges)))
-
-
-def _kinds(grammar: Grammar) -> list[str]:
-    """Kinds for tasks grown in open holes: those the grammar knows (or one made up)."""
-    return sorted(grammar.kinds()) or ["task"]
+def _growth(grammar: Grammar, limits: Limits) -> Growth:
+    """Open holes grow kinds the grammar knows, and those the limits name."""
+    return Growth(tuple(dict.fromkeys([*sorted(grammar.kinds()), *limits.kinds])),
+                  limits.max_open_growth)
 
 
 def derive(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:
@@ -125,25 +99,18 @@ def unknown_data(d: Derivation) -> Derivation:
 def finish(d: Derivation, chooser: Chooser, limits: Limits | None = None) -> Derivation:
     """Continue a derivation (in place) until no hole is left; returns it."""
     limits = limits or Limits()
-    kinds = _kinds(d.grammar)
-    grown: dict[str, int] = {}
+    growth = _growth(d.grammar, limits)
     while d.graph.holes:
         hole = d.graph.holes[chooser.choose(sorted(d.graph.holes))]
-        _step(d, hole, chooser, limits, kinds, grown)
+        _step(d, hole, chooser, limits, growth)
     return d
 
 
 def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
-          kinds: Sequence[str], grown: dict[str, int]) -> None:
+          growth: Growth) -> None:
     htype: HoleType = d.grammar.types[hole.type]
     if htype.open:
-        choice = open_choice(d, hole, chooser, limits, kinds, grown)
-        try:
-            d.apply(choice)
-        except BrokenPromise:
-            if not isinstance(choice, Grow) or not d.limits.scopes_of(hole.id):
-                raise
-            d.apply(Refine(hole.id, Fragment()))  # a constraint refused it: close instead
+        step_open(d, hole, chooser, growth, is_big(d, limits))
         return
     step = expand_choice(d, hole, chooser, limits)
     if step is None:
@@ -190,8 +157,7 @@ def run_from(d: Derivation, chooser: Chooser, limits: Limits | None = None,
     the scheduler; ``tasks``: stop after that many tasks have run (a partial run);
     ``also(d, task)``: more that a running task does (say, narrow a promise)."""
     limits = limits or Limits()
-    kinds = _kinds(d.grammar)
-    grown: dict[str, int] = {}
+    growth = _growth(d.grammar, limits)
     tell = journal or _untold
     start = len(d.history)
 
@@ -211,7 +177,7 @@ def run_from(d: Derivation, chooser: Chooser, limits: Limits | None = None,
         task = chooser.choose(ready)
         d.apply(SetState(task, TaskState.RUNNING))
         told(None)
-        _work(d, task, chooser, limits, kinds, grown)
+        _work(d, task, chooser, limits, growth)
         if also is not None:
             also(d, task)
         d.apply(SetState(task, TaskState.DONE))
@@ -239,7 +205,7 @@ def close_due_holes(d: Derivation) -> list[Applied]:
 
 
 def _work(d: Derivation, task: str, chooser: Chooser, limits: Limits,
-          kinds: Sequence[str], grown: dict[str, int]) -> None:
+          growth: Growth) -> None:
     """What the running ``task`` changes: every hole due when it ends (those its
     expansions create too), and by chance a few others."""
     by_chance = 0
@@ -255,7 +221,7 @@ def _work(d: Derivation, task: str, chooser: Chooser, limits: Limits,
             by_chance += 1
         else:
             return
-        _step(d, hole, chooser, limits, kinds, grown)
+        _step(d, hole, chooser, limits, growth)
 
 
 def due_when_done(d: Derivation, task: str) -> list[Hole]:
@@ -282,7 +248,6 @@ __all__ = [
     "expand_choice",
     "finish",
     "is_big",
-    "open_choice",
     "run",
     "run_from",
     "unknown_data",

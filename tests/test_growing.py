@@ -1,0 +1,84 @@
+"""The shipped strategies explore open holes (issue 28.1): an open hole grows, within
+its constraints, up to the size the user sets, of the kinds its constraints name; every
+graph they make is one the checker accepts, and a planted loosening of a constraint (or
+of a map) makes some graph the original grammar refuses."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import find, given, settings
+
+from grammarflow import BrokenPromise, Derivation, Grammar, define, repeat_parallel
+from grammarflow.testing import derivations, finished_graphs, runs
+
+PROMISE = "only step; at most 5 step; each step has 1 plan before"
+DYNAMIC = define("plan, report, Work(plan, report)",
+                 [f"Work(plan; report) ::= * where {PROMISE}"])
+
+#: A grammar, and the same with one promise loosened (a planted bug of the user's own).
+LOOSENED: dict[str, tuple[Grammar, Grammar]] = {
+    "at most 5 -> 6": (DYNAMIC, define("plan, report, Work(plan, report)", [
+        "Work(plan; report) ::= * where only step; at most 6 step; "
+        "each step has 1 plan before"])),
+    "only step -> step, audit": (DYNAMIC, define("plan, report, Work(plan, report)", [
+        "Work(plan; report) ::= * where only step, audit; at most 5 step; "
+        "each step has 1 plan before"])),
+    "each step has 1 plan before -> 0": (DYNAMIC, define("plan, report, Work(plan, report)", [
+        "Work(plan; report) ::= * where only step; at most 5 step"])),
+    "a map of M -> of M or X": (
+        define("A, B, Ms(A, B)", repeat_parallel("Ms", "M")),
+        define("A, B, Ms(A, B)", ["Ms(a, b) ::= nothing | a -> M -> b, Ms(a, b) "
+                                  "| a -> X -> b, Ms(a, b)"])),
+}
+
+
+def refused_by(grammar: Grammar, d: Derivation) -> bool:
+    """Would the original grammar refuse the steps that made ``d``?"""
+    try:
+        Derivation.replay(grammar, d.history)
+    except BrokenPromise:
+        return True
+    return False
+
+
+def kinds(d: Derivation) -> Counter[str]:
+    return Counter(t.kind for t in d.graph.tasks.values())
+
+
+@given(derivations(DYNAMIC, open_tasks=8))
+def test_an_open_hole_grows_only_what_its_promise_allows(d: Derivation) -> None:
+    assert not refused_by(DYNAMIC, d)
+    steps = [t for t, task in d.graph.tasks.items() if task.kind == "step"]
+    assert set(kinds(d)) <= {"plan", "report", "step"} and len(steps) <= 5
+    assert all("plan" in d.graph.pred[s] for s in steps)
+
+
+@given(runs(DYNAMIC, open_tasks=8))
+def test_a_run_grows_an_open_hole_too(d: Derivation) -> None:
+    assert not refused_by(DYNAMIC, d) and kinds(d)["step"] <= 5
+
+
+@pytest.mark.parametrize("size", [0, 1, 5])
+def test_every_size_up_to_the_bound_is_reached(size: int) -> None:
+    found = find(finished_graphs(DYNAMIC, open_tasks=8),
+                 lambda g: Counter(t.kind for t in g.tasks.values())["step"] == size,
+                 settings=settings(max_examples=500, derandomize=True, database=None))
+    assert sum(t.kind == "step" for t in found.tasks.values()) == size
+
+
+@pytest.mark.parametrize("planted", sorted(LOOSENED))
+def test_a_loosened_promise_is_told_apart(planted: str) -> None:
+    original, loosened = LOOSENED[planted]
+    found = find(derivations(loosened, open_tasks=8), lambda d: refused_by(original, d),
+                 settings=settings(max_examples=500, derandomize=True, database=None))
+    assert refused_by(original, found) and not refused_by(loosened, found)
+
+
+def test_a_fully_open_hole_grows_the_kinds_the_user_names() -> None:
+    anything = define("a, Any(a)", ["Any(a; ) ::= *"])
+    found = find(finished_graphs(anything, kinds=["fetch", "parse"]),
+                 lambda g: {"fetch", "parse"} <= {t.kind for t in g.tasks.values()},
+                 settings=settings(max_examples=500, derandomize=True, database=None))
+    assert {t.kind for t in found.tasks.values()} <= {"a", "fetch", "parse"}
