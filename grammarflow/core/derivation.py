@@ -143,6 +143,11 @@ class Derivation:
         copied.workflow_kinds = self.workflow_kinds
         return copied
 
+    def __repr__(self) -> str:
+        """The steps that rebuild it, as code to paste into a test (``@example``):
+        ``replay(grammar, [...])`` (:func:`grammarflow.testing.replay`)."""
+        return f"replay(grammar, {self.history!r})"
+
     # ---------------------------------------------------------------- speculation
     def speculate(self) -> None:
         """Apply the next steps tentatively: :meth:`keep` them, or :meth:`discard` them

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from grammarflow.core.constraints import format_constraints
 
@@ -12,7 +12,13 @@ if TYPE_CHECKING:  # annotations only: the values call these to print themselves
     from grammarflow.core.grammar import Grammar
     from grammarflow.core.productions import Fragment, HoleType
 
-__all__ = ["format_fragment", "format_grammar", "format_hole_type", "signature"]
+__all__ = ["format_fragment", "format_grammar", "format_hole_type", "pretty", "signature"]
+
+def pretty(value: object, p: Any, cycle: bool) -> None:
+    """``_repr_pretty_`` of a value whose ``repr`` is meant to be read (Hypothesis and
+    IPython print dataclasses field by field otherwise)."""
+    p.text(repr(value))
+
 
 def format_fragment(fragment: Fragment) -> str:
     """The short notation of a fragment: chains, lone tasks and holes, or ``nothing``.

@@ -17,7 +17,7 @@ from grammarflow.core.dataflow import (
     static_problems,
 )
 from grammarflow.core.derivation import Derivation
-from grammarflow.core.formatting import format_grammar
+from grammarflow.core.formatting import format_grammar, pretty
 from grammarflow.core.graph import JSON
 from grammarflow.core.plans import Plan
 from grammarflow.core.productions import Fragment, HoleType, Production
@@ -94,6 +94,8 @@ class Grammar:
 
     def __repr__(self) -> str:
         return format_grammar(self)
+
+    _repr_pretty_ = pretty
 
     def to_json(self, *, start: bool = True) -> dict[str, Any]:
         """Its JSON form (``start=False``: without the start graph, as a snapshot keeps

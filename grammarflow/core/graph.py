@@ -17,7 +17,7 @@ import heapq
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from grammarflow.core import graph_codec, ordering, reachability
+from grammarflow.core import graph_codec, graph_views, ordering, reachability
 from grammarflow.core.nodes import (
     _AFTER,
     _BEFORE,
@@ -417,9 +417,10 @@ class Graph(UndoLog):
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __repr__(self) -> str:
-        return (f"<Graph {len(self.tasks)} tasks, {sum(len(s) for s in self.succ.values())} "
-                f"edges, {len(self.holes)} holes>")
+    # grammarflow.core.graph_views's: the graph in the notation's words, for networkx
+    notation = graph_views.notation
+    __repr__ = graph_views.graph_repr
+    to_networkx = graph_views.to_networkx
 
 
 def _attachment(hole: Hole) -> Iterator[tuple[str, Role]]:

@@ -54,12 +54,18 @@ class Role(enum.Enum):
     AFTER = "after"  # the hole (and whatever replaces it) comes after this task
     BEFORE = "before"  # the hole (and whatever replaces it) comes before this task
 
+    def __repr__(self) -> str:  # as code: TaskState.DONE
+        return f"{type(self).__name__}.{self.name}"
+
 
 class TaskState(enum.Enum):
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+    def __repr__(self) -> str:  # as code: TaskState.DONE
+        return f"{type(self).__name__}.{self.name}"
 
 
 STARTED = frozenset({TaskState.RUNNING, TaskState.DONE, TaskState.FAILED})

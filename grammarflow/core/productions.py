@@ -17,7 +17,7 @@ from grammarflow.core.constraints import (
     constraints_to_json,
     to_constraints,
 )
-from grammarflow.core.formatting import format_fragment, format_hole_type
+from grammarflow.core.formatting import format_fragment, format_hole_type, pretty
 from grammarflow.core.graph import JSON, NO_ATTRS, Role
 from grammarflow.core.guards import Guard, guard_from_json
 from grammarflow.errors import BrokenPromise, Why
@@ -82,6 +82,8 @@ class Fragment:
     def __repr__(self) -> str:
         return format_fragment(self)
 
+    _repr_pretty_ = pretty
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tasks": [{"local": t.local, "kind": t.kind, "attrs": dict(t.attrs)}
@@ -123,6 +125,7 @@ class Production:
                 f"{guard}{format_fragment(self.fragment)}")
 
     __str__ = __repr__
+    _repr_pretty_ = pretty
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,8 @@ class HoleType:
 
     def __repr__(self) -> str:
         return format_hole_type(self)
+
+    _repr_pretty_ = pretty
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,13 +8,43 @@ that folding the journal replays the run exactly (proofs/07-replay.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from grammarflow.core.constraints import Constraint, constraints_from_json, constraints_to_json
+from grammarflow.core.formatting import pretty
 from grammarflow.core.graph import JSON, NO_ATTRS, TaskState
-from grammarflow.core.productions import Fragment, HoleType
+from grammarflow.core.productions import Fragment, HoleSpec, HoleType, TaskSpec
 from grammarflow.errors import GrammarflowError
+
+
+def as_code(value: object) -> str:
+    """A step (or a part of one) as the code that makes it, to paste into a test
+    (``Expand('Ms.1', '2')``): its fields without a default by position, the others by
+    name where they are not the default; new hole types as the notation they parse from.
+
+    >>> Grow("X.1", Fragment((TaskSpec("n", "M"),), edges=(("A", "n"),)))
+    Grow('X.1', Fragment(tasks=(TaskSpec('n', 'M'),), edges=(('A', 'n'),)))
+    """
+    shown = []
+    for f in fields(value):  # type: ignore[arg-type]
+        part = getattr(value, f.name)
+        if f.default is MISSING:
+            shown.append(_code(part))
+        elif part != f.default:
+            shown.append(f"{f.name}={_code(part)}")
+    return f"{type(value).__name__}({', '.join(shown)})"
+
+
+def _code(value: object) -> str:
+    if isinstance(value, Fragment | TaskSpec | HoleSpec):
+        return as_code(value)
+    if isinstance(value, tuple) and value and all(isinstance(v, HoleType) for v in value):
+        return f"tuple(parse_types({[repr(t) for t in value]!r}).values())"
+    if isinstance(value, tuple):
+        parts = [_code(v) for v in value]
+        return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
+    return repr(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +58,9 @@ class Expand:
     attrs: Mapping[str, Mapping[str, JSON]] = NO_ATTRS
     guard: str | None = None
 
+    __repr__ = as_code
+    _repr_pretty_ = pretty
+
 
 @dataclass(frozen=True, slots=True)
 class Grow:
@@ -40,6 +73,9 @@ class Grow:
     hole: str
     fragment: Fragment
 
+    __repr__ = as_code
+    _repr_pretty_ = pretty
+
 
 @dataclass(frozen=True, slots=True)
 class Refine:
@@ -49,6 +85,9 @@ class Refine:
     fragment: Fragment
     types: tuple[HoleType, ...] = ()
 
+    __repr__ = as_code
+    _repr_pretty_ = pretty
+
 
 @dataclass(frozen=True, slots=True)
 class NarrowType:
@@ -57,6 +96,9 @@ class NarrowType:
     type: str
     remove: tuple[str, ...]
 
+    __repr__ = as_code
+    _repr_pretty_ = pretty
+
 
 @dataclass(frozen=True, slots=True)
 class NarrowHole:
@@ -64,6 +106,9 @@ class NarrowHole:
 
     hole: str
     remove: tuple[str, ...]
+
+    __repr__ = as_code
+    _repr_pretty_ = pretty
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +119,9 @@ class Constrain:
     hole: str
     constraints: tuple[Constraint, ...]
 
+    __repr__ = as_code
+    _repr_pretty_ = pretty
+
 
 @dataclass(frozen=True, slots=True)
 class Output:
@@ -82,6 +130,9 @@ class Output:
 
     task: str
     value: JSON
+
+    __repr__ = as_code
+    _repr_pretty_ = pretty
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +143,9 @@ class Style:
     edge: tuple[str, str] | None
     attrs: Mapping[str, JSON]
 
+    __repr__ = as_code
+    _repr_pretty_ = pretty
+
 
 @dataclass(frozen=True, slots=True)
 class SetState:
@@ -99,6 +153,9 @@ class SetState:
 
     task: str
     state: TaskState
+
+    __repr__ = as_code
+    _repr_pretty_ = pretty
 
 
 Step = (Expand | Grow | Refine | NarrowType | NarrowHole | Constrain | Output | Style

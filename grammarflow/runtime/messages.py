@@ -118,7 +118,7 @@ def read(m: dict[str, Any]) -> Message:
     >>> read({"op": "find", "id": 3, "kind": "M"})
     FindRequest(id=3, kind='M', after=None, before=None)
     >>> read({"op": "narrow", "id": 4, "hole": "X.1", "remove": ["2"]}).step
-    NarrowHole(hole='X.1', remove=('2',))
+    NarrowHole('X.1', ('2',))
     """
     op = m["op"]
     if op == "log":

@@ -5,7 +5,13 @@
 :func:`closed_types`): docs/testing.md.
 """
 
-from grammarflow.testing.language import derivations, finished_graphs, partial_runs, runs
+from grammarflow.testing.language import (
+    derivations,
+    finished_graphs,
+    partial_runs,
+    replay,
+    runs,
+)
 from grammarflow.testing.messages import (
     TAGS,
     Batch,
@@ -34,5 +40,6 @@ __all__ = [
     "message_runs",
     "partial_runs",
     "production_diff",
+    "replay",
     "runs",
 ]

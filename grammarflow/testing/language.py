@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from hypothesis import note
 from hypothesis import strategies as st
 
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph
-from grammarflow.core.simulate import Limits, derive, run
+from grammarflow.core.simulate import Limits, derive, run, unknown_data
+from grammarflow.core.steps import Step
 
 T = TypeVar("T")
 
-__all__ = ["derivations", "finished_graphs", "partial_runs", "runs"]
+__all__ = ["derivations", "finished_graphs", "partial_runs", "replay", "runs"]
 
 
 class _DrawChooser:
@@ -41,12 +43,19 @@ def derivations(draw: st.DrawFn, grammar: Grammar, max_tasks: int = 30, *,
 
     An open hole grows up to ``open_tasks`` tasks (how many is drawn) of the kinds its
     constraints name, else of the grammar's kinds and ``kinds``; every growth is one
-    the checker accepts (docs/testing.md)."""
-    return derive(grammar, _DrawChooser(draw), _limits(max_tasks, open_tasks, kinds))
+    the checker accepts (docs/testing.md). A failing example prints as the steps that
+    rebuild it (:func:`replay`), with its graph in the notation's words."""
+    return _told(derive(grammar, _DrawChooser(draw), _limits(max_tasks, open_tasks, kinds)))
 
 
-def finished_graphs(grammar: Grammar, max_tasks: int = 30, *, open_tasks: int = 3,
-                    kinds: Sequence[str] = ()) -> st.SearchStrategy[Graph]:
+def _told(d: Derivation) -> Derivation:
+    note(f"its graph: {d.graph.notation(most=None)}")
+    return d
+
+
+@st.composite
+def finished_graphs(draw: st.DrawFn, grammar: Grammar, max_tasks: int = 30, *,
+                    open_tasks: int = 3, kinds: Sequence[str] = ()) -> Graph:
     """Hole-free graphs in the grammar's language (no task has run yet); open holes
     grown as in :func:`derivations`.
 
@@ -57,9 +66,13 @@ def finished_graphs(grammar: Grammar, max_tasks: int = 30, *, open_tasks: int = 
     ... def test_b_is_always_last(graph):
     ...     assert not graph.succ["B"]
     >>> test_b_is_always_last()
+
+    A failing example prints as the graph in the notation's words, and the steps that
+    make it as :func:`replay` code.
     """
-    return derivations(grammar, max_tasks, open_tasks=open_tasks, kinds=kinds).map(
-        lambda d: d.graph)
+    d = derive(grammar, _DrawChooser(draw), _limits(max_tasks, open_tasks, kinds))
+    note(f"made by: {d!r}")
+    return d.graph
 
 
 @st.composite
@@ -67,7 +80,7 @@ def runs(draw: st.DrawFn, grammar: Grammar, max_tasks: int = 30, *, open_tasks: 
          kinds: Sequence[str] = ()) -> Derivation:
     """Finished runs: every task done, in an order the scheduler could have chosen (open
     holes grown as in :func:`derivations`)."""
-    return run(grammar, _DrawChooser(draw), _limits(max_tasks, open_tasks, kinds))
+    return _told(run(grammar, _DrawChooser(draw), _limits(max_tasks, open_tasks, kinds)))
 
 
 @st.composite
@@ -76,4 +89,23 @@ def partial_runs(draw: st.DrawFn, grammar: Grammar, max_tasks: int = 30, *,
     """A run stopped after a random number of its steps (replayed from its history)."""
     finished = draw(runs(grammar, max_tasks, open_tasks=open_tasks, kinds=kinds))
     cut = draw(st.integers(0, len(finished.history)))
-    return Derivation.replay(grammar, finished.history[:cut])
+    return _told(Derivation.replay(grammar, finished.history[:cut]))
+
+
+def replay(grammar: Grammar, steps: Sequence[Step]) -> Derivation:
+    """The derivation (or run) ``steps`` make from ``grammar``'s start, as the strategies
+    made it: a failing example prints as ``replay(grammar, [...])``, to paste into
+    ``@example``. Raises BrokenPromise if a step is refused.
+
+    >>> from grammarflow import Expand, define, repeat_parallel
+    >>> grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    >>> d = replay(grammar, [Expand("Ms.1", "2"), Expand("Ms.1/Ms_more.1", "1")])
+    >>> d
+    replay(grammar, [Expand('Ms.1', '2'), Expand('Ms.1/Ms_more.1', '1')])
+    >>> d.graph
+    Graph('A -> Ms.1/M:M, Ms.1/M -> B')
+    """
+    d = unknown_data(grammar.derivation())
+    for step in steps:
+        d.apply(step)
+    return d

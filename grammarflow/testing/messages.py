@@ -80,10 +80,10 @@ class Outcome:
     message: Message
     result: Result | None
     error: BrokenPromise | None
-    before: dict[str, Any]
-    after: dict[str, Any]
-    grammar_before: dict[str, Any]
-    grammar_after: dict[str, Any]
+    before: dict[str, Any] = field(repr=False)
+    after: dict[str, Any] = field(repr=False)
+    grammar_before: dict[str, Any] = field(repr=False)
+    grammar_after: dict[str, Any] = field(repr=False)
     tags: tuple[str, ...] = ()
     illegal: bool = False
     legal: bool = False
