@@ -9,11 +9,12 @@ from typing import Any
 import networkx as nx
 import pytest
 from hypothesis import given, settings
+from hypothesis.vendor.pretty import pretty
 from strategies import RICH
 
 import grammarflow
 from grammarflow import Derivation, Expand, Graph, define, repeat_parallel
-from grammarflow.testing import finished_graphs, replay, runs
+from grammarflow.testing import MessageRun, finished_graphs, message_runs, replay, runs
 
 MAP = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
 DYNAMIC = define("plan, report, Work(plan, report)",
@@ -89,3 +90,11 @@ def test_a_failing_property_shows_the_graph_and_the_steps_to_paste() -> None:
     made = next(line for line in notes.splitlines() if line.startswith("made by: "))
     d = pasted(made.removeprefix("made by: "), MAP)
     assert sum(t.kind == "M" for t in d.graph.tasks.values()) == 2  # the shrunk example
+
+
+@settings(max_examples=20)
+@given(message_runs(RICH[0]))
+def test_a_message_run_prints_short(run: MessageRun) -> None:
+    shown = pretty(run)  # as Hypothesis prints a failing example
+    assert shown.startswith(f"MessageRun({len(run.outcomes)} messages")
+    assert shown.endswith(f"graph: {run.derivation.graph!r})") and len(shown) < 8_000

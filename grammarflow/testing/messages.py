@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grammarflow.core.derivation import Derivation
+from grammarflow.core.formatting import pretty
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Hole
 from grammarflow.core.match import Added, Diff, add
@@ -113,6 +114,26 @@ class MessageRun:
     derivation: Derivation
     outcomes: list[Outcome] = field(default_factory=list)
     broken: BrokenPromise | None = None
+
+    def __repr__(self) -> str:
+        """Short enough to read: what was sent and what became of it, the graph."""
+        refused = sum(not o.accepted for o in self.outcomes)
+        broken = f", broken: {self.broken.why}: {self.broken.reason}" if self.broken else ""
+        sent = "; ".join(f"{o.message!r} -> {_said(o)}" for o in self.outcomes[:SHOWN])
+        more = f" ... and {len(self.outcomes) - SHOWN} more" \
+            if len(self.outcomes) > SHOWN else ""
+        return (f"MessageRun({len(self.outcomes)} messages, {refused} refused{broken}; "
+                f"sent: {sent}{more}; graph: {self.derivation.graph!r})")
+
+    _repr_pretty_ = pretty
+
+
+#: Messages a MessageRun's repr shows.
+SHOWN = 20
+
+
+def _said(o: Outcome) -> str:
+    return "accepted" if o.error is None else f"refused ({o.error.why})"
 
 
 def production_diff(d: Derivation, hole: Hole, production: str,
