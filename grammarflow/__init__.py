@@ -67,6 +67,13 @@ _EXPORTS = {
     "repeat_parallel": "grammarflow.core.shapes",
     "map_over": "grammarflow.core.shapes",
     "repeat_series": "grammarflow.core.shapes",
+    "Why": "grammarflow.errors",
+    "Refusal": "grammarflow.errors",
+    "load_workflow": "grammarflow.workflow.checking",
+    "Run": "grammarflow.running",
+    "run": "grammarflow.running",
+    "run_async": "grammarflow.running",
+    "open_run": "grammarflow.running",
 }
 
 __all__ = [
@@ -97,25 +104,32 @@ __all__ = [
     "Output",
     "Production",
     "Refine",
+    "Refusal",
     "Role",
+    "Run",
     "SetState",
     "Signature",
     "Task",
     "TaskSpec",
     "TaskState",
+    "Why",
     "Workflow",
     "add",
     "choice",
     "define",
     "format_fragment",
     "hole_type",
+    "load_workflow",
     "map_over",
+    "open_run",
     "open_type",
     "optional_edge",
     "parse_fragment",
     "parse_types",
     "repeat_parallel",
     "repeat_series",
+    "run",
+    "run_async",
 ]
 
 
@@ -142,7 +156,7 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*__all__, "__version__"])
 
 
 if TYPE_CHECKING:
@@ -187,6 +201,10 @@ if TYPE_CHECKING:
         GrammarError,
         GrammarflowError,
         NotationError,
+        Refusal,
+        Why,
     )
     from grammarflow.gather import All, Item
+    from grammarflow.running import Run, open_run, run, run_async
+    from grammarflow.workflow.checking import load_workflow
     from grammarflow.workflow.definition import Kind, Workflow

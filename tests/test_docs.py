@@ -36,13 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 
-LAYOUT = "grammarflow/     the public API (__init__: every name loaded lazily), cli, testing"
+LAYOUT = "grammarflow/     the public API (__init__: every name loaded lazily), running"
 NOTATION = "production  := TYPE '(' params ')' '::=' body ('|' body)*"
 GUARDS = "guard   := 'when' expr | 'if' expr | 'else'"
 TASK_SDK = "from grammarflow import task        # stdlib only"
 # For each page, the first line of each non-doctest, non-console block, and the test
 # that executes or checks it.
 OPEN_HOLES = "from hypothesis import given\nfrom grammarflow import define"
+FROM_PYTHON = "import grammarflow\n\ndone = grammarflow.run("
 CLAIMED: dict[str, dict[str, str]] = {
     "README.md": {
         "bash dev.sh example   # install everything": "test_the_two_commands_are_what_ci_runs",
@@ -63,6 +64,7 @@ CLAIMED: dict[str, dict[str, str]] = {
     "docs/architecture.md": {LAYOUT: "test_the_layout_names_every_module"},
     "docs/operations.md": {
         "warning: production 1 of X makes a new task 'B'": "test_check_warns_as_the_docs_show",
+        FROM_PYTHON: "test_running_from_python_works_as_the_page_says",
     },
 }
 
@@ -439,6 +441,14 @@ def test_the_shape_tests_run(tmp_path: Path) -> None:
     wrong = _shape_tests(tmp_path / "shape_wrong.py", "A, B, Ms(B, A)")
     with pytest.raises(AssertionError):
         wrong.test_b_is_always_last()  # B -> M* -> A: B is not last, and the property says so
+
+
+def test_running_from_python_works_as_the_page_says(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block("docs/operations.md", FROM_PYTHON), "operations.md", "exec"), {})
+    assert (tmp_path / ".grammarflow" / "grammarflow.db").is_file()
 
 
 def test_the_open_hole_tests_run(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from typing import Any, NoReturn
 import click
 
 from grammarflow.errors import GrammarflowError, KindError
+from grammarflow.journal.database import DB_ENV, DEFAULT_DB
 
 __all__ = [
-    "DEFAULT_DB",
     "EXIT_BROKEN_PROMISE",
     "EXIT_OK",
     "EXIT_OUTPUT",
@@ -46,10 +46,8 @@ EXIT_OK = 0
 EXIT_BROKEN_PROMISE = 3
 EXIT_USAGE = 2
 EXIT_OUTPUT = 1  # the picture or page could not be made or written
-DEFAULT_DB = ".grammarflow/grammarflow.db"
-
-db_option = click.option("--db", default=DEFAULT_DB, show_default=True,
-                         type=click.Path(dir_okay=False),
+db_option = click.option("--db", default=DEFAULT_DB, show_default=True, envvar=DB_ENV,
+                         show_envvar=True, type=click.Path(dir_okay=False),
                          help="The SQLite file holding runs and their journals.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 zygote_option = click.option(

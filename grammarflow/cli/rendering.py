@@ -65,7 +65,6 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
     fmt = fmt or _format_of(output, as_json)
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above,
                       unroll=unroll)
-    refusal = None
     is_workflow = target.endswith(".py") or Path(target).is_file()
     if not is_workflow and _run_id(target) is None:
         _error(f"{target!r} is neither a workflow file nor a run id (a whole number from 1 "
@@ -80,33 +79,17 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
             graph = d.graph
             default_out = Path(target).with_suffix(f".{fmt}")
             title = f"{target}: before any run"
+            dot = to_dot(graph, grammar, replace(picture, title=title), d.limits)
         else:
-            from grammarflow.journal.state import fold_run, paused_at
-            from grammarflow.journal.status import refusal_at
-            from grammarflow.journal.store import FINAL, Store
+            from grammarflow.journal.store import Store
+            from grammarflow.picture.of_run import run_dot
 
             run_id = int(target)
             store = Store(db, readonly=True)
             if at is not None:
                 _check_step(store, run_id, at, as_json)
-            state = fold_run(store, run_id, upto=at)
-            d = state.d
-            grammar, graph = d.grammar, d.graph
-            picture = replace(picture, waiting=state.waiting)
-            refusal = refusal_at(store, run_id, upto=at)
+            dot, graph = run_dot(store, run_id, picture, at)
             default_out = Path(db).parent / f"run-{run_id}.{fmt}"
-            title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
-            if paused_at(store, run_id, at) and (at is not None or store.run(
-                    run_id, start=False).status not in FINAL):  # a pause ends with its run
-                title += f" — PAUSED (`grammarflow unpause {run_id}`)"
-            restarts = store.restarts(run_id, at)
-            if restarts and (at is not None or store.run(run_id).status == "restarted"):
-                last = restarts[-1]
-                title += (f" — task {last.data['task']} restarted at step {last.seq}"
-                          if at is not None and at > last.seq else
-                          f" — task {last.data['task']} restarted: `grammarflow resume "
-                          f"{run_id}` runs it and what follows")
-    dot = to_dot(graph, grammar, replace(picture, title=title, refusal=refusal), d.limits)
     try:
         data = render(dot, fmt)
     except Exception as e:  # the dot binary failing or missing: say so plainly

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from grammarflow.core import choosing, narrowing, open_holes, styling
+from grammarflow.core import choosing, graph_views, narrowing, open_holes, styling
 from grammarflow.core.finishing import stranded
 from grammarflow.core.graph import JSON, NO_ATTRS, Graph, Hole, TaskState
 from grammarflow.core.narrowing import narrowing_of
@@ -147,6 +147,10 @@ class Derivation:
         """The steps that rebuild it, as code to paste into a test (``@example``):
         ``replay(grammar, [...])`` (:func:`grammarflow.testing.replay`)."""
         return f"replay(grammar, {self.history!r})"
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's picture: the graph as it stands, every hole a wildcard."""
+        return graph_views.svg(self.graph, self.grammar, self.limits)
 
     # ---------------------------------------------------------------- speculation
     def speculate(self) -> None:

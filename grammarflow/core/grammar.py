@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import InitVar, dataclass, field
 from typing import Any
 
+from grammarflow.core import graph_views
 from grammarflow.core.dataflow import (
     Signature,
     signatures_from_json,
@@ -96,6 +97,11 @@ class Grammar:
         return format_grammar(self)
 
     _repr_pretty_ = pretty
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's picture: the start graph, every hole a wildcard for its futures."""
+        d = self.derivation()
+        return graph_views.svg(d.graph, self, d.limits)
 
     def to_json(self, *, start: bool = True) -> dict[str, Any]:
         """Its JSON form (``start=False``: without the start graph, as a snapshot keeps

@@ -421,6 +421,7 @@ class Graph(UndoLog):
     notation = graph_views.notation
     __repr__ = graph_views.graph_repr
     to_networkx = graph_views.to_networkx
+    _repr_svg_ = graph_views.graph_svg
 
 
 def _attachment(hole: Hole) -> Iterator[tuple[str, Role]]:

@@ -5,14 +5,37 @@ are :class:`~grammarflow.core.graph.Graph`'s methods of the same names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import networkx
 
+    from grammarflow.core.grammar import Grammar
     from grammarflow.core.graph import Graph
 
-__all__ = ["SHOWN", "graph_repr", "notation", "to_networkx"]
+__all__ = ["SHOWN", "Drawer", "graph_repr", "graph_svg", "install_drawer", "notation", "svg",
+           "to_networkx"]
+
+#: Draws a graph as SVG, its holes as the wildcards its grammar says (the constraints
+#: in force too, the third argument). The core does no I/O: :mod:`grammarflow.picture`
+#: installs one when it is imported (the public API imports it), and Jupyter shows a
+#: graph, a derivation, a grammar, a workflow or a run as its picture from then on.
+Drawer = Callable[["Graph", "Grammar | None", Any], str]
+_drawers: list[Drawer] = []
+
+
+def install_drawer(drawer: Drawer) -> None:
+    """Draw every ``_repr_svg_`` with ``drawer`` from now on."""
+    _drawers[:] = [drawer]
+
+
+def svg(graph: Graph, grammar: Grammar | None, limits: Any = None) -> str | None:
+    """``graph`` as SVG, if a drawer is installed and the holes' promises are known
+    (a bare graph with holes is not drawn: its picture would not know their futures)."""
+    if not _drawers or (grammar is None and graph.holes):
+        return None
+    return _drawers[0](graph, grammar, limits)
 
 #: Items (edges, lone tasks, holes) ``repr`` shows before it says how many more.
 SHOWN = 40
@@ -78,3 +101,8 @@ def to_networkx(self: Graph, *, holes: bool = False) -> networkx.DiGraph:
             out.add_edges_from((a, h.id) for a in h.after)
             out.add_edges_from((h.id, b) for b in h.before)
     return out
+
+
+def graph_svg(self: Graph) -> str | None:
+    """Jupyter's picture of a graph (see :data:`Drawer`)."""
+    return svg(self, None)

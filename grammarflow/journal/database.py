@@ -335,7 +335,18 @@ def check_version(db: sqlite3.Connection, path: Path) -> bool:
     return False
 
 
-__all__ = ["MAX_PAGES_ENV", "SCHEMA", "SCHEMA_VERSION", "Handle", "JournalWriteError",
-           "StoreError", "Transaction", "check_version", "describe_error", "open_existing",
+#: Where the journal is unless a command or a call says: ``$GRAMMARFLOW_DB``, else this.
+DEFAULT_DB = ".grammarflow/grammarflow.db"
+DB_ENV = "GRAMMARFLOW_DB"
+
+
+def default_db() -> str:
+    """The journal's place: ``$GRAMMARFLOW_DB`` if set, else ``.grammarflow/grammarflow.db``."""
+    return os.environ.get(DB_ENV) or DEFAULT_DB
+
+
+__all__ = ["DB_ENV", "DEFAULT_DB", "MAX_PAGES_ENV", "SCHEMA", "SCHEMA_VERSION", "Handle",
+           "JournalWriteError", "StoreError", "Transaction", "check_version", "default_db",
+           "describe_error", "open_existing",
            "open_readonly", "open_writable", "refuse_foreign", "refuse_truncated",
            "translated"]

@@ -15,12 +15,14 @@ import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 from grammarflow.core.cosmetics import COLOR as _COLOR
 from grammarflow.core.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph, Hole, Role
-from grammarflow.core.productions import HoleType
+from grammarflow.core.graph_views import install_drawer
+from grammarflow.core.productions import Fragment, HoleType
 from grammarflow.core.scopes import ConstraintState
 from grammarflow.errors import Refusal
 from grammarflow.picture.words import (
@@ -473,6 +475,17 @@ def render(dot: str, fmt: str) -> bytes:
     return data
 
 
+def draw_svg(graph: Graph, grammar: Grammar | None, limits: Any = None) -> str:
+    """A graph as SVG, its holes the wildcards ``grammar`` says (none: a graph without
+    holes): the core's ``_repr_svg_`` for Jupyter (:mod:`grammarflow.core.graph_views`)."""
+    if grammar is None:
+        grammar = Grammar(Fragment(), {})
+    return render(to_dot(graph, grammar, Picture(), limits), "svg").decode()
+
+
+install_drawer(draw_svg)
+
+
 __all__ = [
     "HOLE_SHAPE",
     "MAX_LABEL",
@@ -482,6 +495,7 @@ __all__ = [
     "STATE_FILL",
     "Picture",
     "caption",
+    "draw_svg",
     "legend",
     "loops",
     "quote",

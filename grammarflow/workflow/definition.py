@@ -139,6 +139,10 @@ class Workflow:
     _validators: dict[str, Validator] = field(default_factory=dict, compare=False,
                                               repr=False)
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's picture: the start graph, every hole a wildcard for its futures."""
+        return self.grammar._repr_svg_()
+
     def validator(self, kind: str) -> Validator | None:
         """Checks the outputs of ``kind`` (``None``: it declares no output type)."""
         found = self._validators.get(kind)

@@ -1,0 +1,117 @@
+"""Running from Python (issue 28.3): `grammarflow.run` returns a Run (status, graph,
+outputs, history, picture); `run_async` works inside a running event loop, as in a
+notebook; Jupyter's `_repr_svg_` draws workflows, grammars, derivations, graphs and
+runs; `GRAMMARFLOW_DB` places the journal; the public surface is `__all__`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import grammarflow
+from grammarflow import Expand, define, load_workflow, open_run, repeat_parallel, run, run_async
+
+FLOW = '''
+from grammarflow import define
+
+grammar = define("A -> B, Ms(A, B)", "Ms(a, b) ::= [default] nothing | a -> M -> b, Ms(a, b)")
+
+
+def A() -> int:
+    from grammarflow import task
+
+    task.expand("Ms.1", "2")
+    return 21
+
+
+def M() -> None: ...
+
+
+def B() -> None: ...
+'''
+
+BROKEN = '''
+from grammarflow import define
+
+grammar = define("A -> B")
+
+
+def A() -> None:
+    from grammarflow import task
+
+    task.add(tasks={"rogue": "Rogue"}, edges=[("A", "rogue")])
+
+
+def B() -> None: ...
+'''
+
+
+@pytest.fixture
+def flow(tmp_path: Path) -> Path:
+    path = tmp_path / "flow.py"
+    path.write_text(FLOW)
+    return path
+
+
+def test_a_run_from_python_says_how_it_went(flow: Path, tmp_path: Path) -> None:
+    done = run(flow, db=tmp_path / "j.db")
+    assert done.ok and done.status == "succeeded" and done.reason is None
+    assert set(done.graph.tasks) == {"A", "B", "Ms.1/M"}
+    assert done.outputs == {"A": 21}
+    assert any("expand" in line.lower() or "Ms.1" in line for line in done.history())
+    assert done.picture().startswith(b"<?xml") and "<svg" in done._repr_svg_()
+    assert open_run(done.id, db=tmp_path / "j.db").graph == done.graph
+    assert repr(done).startswith(f"<Run {done.id} succeeded")
+
+
+def test_a_broken_run_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text(BROKEN)
+    broken = run(path, db=tmp_path / "j.db")
+    assert broken.status == "broken" and not broken.ok
+    assert "broken promise" in (broken.reason or "")
+    assert broken.view["refusal"]["why"] == "no hole takes it"
+
+
+def test_a_notebook_awaits_the_run_in_its_own_loop(flow: Path, tmp_path: Path) -> None:
+    async def cell() -> grammarflow.Run:  # a notebook cell runs inside a running loop
+        with pytest.raises(RuntimeError, match="run_async"):
+            run(flow, db=tmp_path / "j.db")
+        return await run_async(flow, db=tmp_path / "j.db", max_parallel=4)
+
+    done = asyncio.run(cell())
+    assert done.ok and done.id == 1 and "<svg" in done._repr_svg_()
+
+
+def test_the_journal_goes_where_grammarflow_db_says(flow: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAMMARFLOW_DB", str(tmp_path / "from-env.db"))
+    assert run(flow).ok and (tmp_path / "from-env.db").exists()
+    env = {**os.environ, "GRAMMARFLOW_DB": str(tmp_path / "cli.db")}
+    cli = subprocess.run([sys.executable, "-m", "grammarflow", "run", str(flow)], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert (tmp_path / "cli.db").exists() and not (tmp_path / ".grammarflow").exists()
+
+
+def test_jupyter_draws_what_it_is_shown(flow: Path) -> None:
+    grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    d = grammar.derivation()
+    d.apply(Expand("Ms.1", "2"))
+    for shown in (grammar, d, load_workflow(str(flow))):
+        svg = shown._repr_svg_()
+        assert svg is not None and "<svg" in svg and "Ms" in svg
+    assert d.graph._repr_svg_() is None  # a bare graph does not know what its holes may be
+    done = define("A -> B").derivation().graph
+    assert "<svg" in (done._repr_svg_() or "")
+
+
+def test_the_public_surface_is_what_all_says() -> None:
+    assert dir(grammarflow) == sorted([*grammarflow.__all__, "__version__"])
+    assert not {"annotations", "importlib", "TYPE_CHECKING"} & set(dir(grammarflow))
+    assert all(getattr(grammarflow, name) is not None for name in grammarflow.__all__)
