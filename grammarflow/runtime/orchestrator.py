@@ -230,7 +230,8 @@ class Orchestrator:
                     if not self.outcome.stopping():
                         async with self.mutex:
                             self.outcome.guarded(self.scheduler.start_ready)
-                    if not self.running and not self._held_by_pause():
+                    if not (self.running or self._held_by_pause()
+                            or self.scheduler.retrying()):
                         break
                     await self.wake.wait()
                     self.wake.clear()

@@ -18,6 +18,8 @@ def said(event: Event) -> str:
         text += f" — {stderr[-1].strip()}"
     if event.kind in ("failed", "retry") and event.data.get("log"):
         text += f" (log: {event.data['log']})"
+    if event.kind == "retry" and event.data.get("retry_in"):
+        text += f"; retried in {event.data['retry_in']:g} s"
     return text
 
 

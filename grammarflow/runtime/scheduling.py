@@ -45,6 +45,9 @@ class Scheduler:
         self.o = o
         self.group: asyncio.TaskGroup | None = None  # the attempts' (while run() runs)
         self._log_dir = str(o.options.logs / f"run-{o.run_id}")  # str: joined per attempt
+        #: Tasks waiting out their kind's retry delay: when each may start again
+        #: (time.monotonic; not journaled: a resumed run retries at once).
+        self.not_before: dict[str, float] = {}
 
     def start_ready(self) -> None:
         """Begin attempts of ready tasks, oldest first, up to --max-parallel: their
@@ -57,10 +60,25 @@ class Scheduler:
             for task in o.d.graph.ready_oldest_first():
                 if len(o.running) >= o.options.max_parallel or o.outcome.stopping():
                     break
+                if self.not_before and self._waits(task):
+                    continue
                 attempt = self._begin(task)
                 if attempt is not None:
                     assert self.group is not None, "attempts begin only inside run()"
                     self.group.create_task(self._run(attempt))
+
+    def retrying(self) -> bool:
+        """Does a task wait out its retry delay (the run is not over while one does)?"""
+        return bool(self.not_before) and not self.o.outcome.stopping()
+
+    def _waits(self, task: str) -> bool:
+        when = self.not_before.get(task)
+        if when is None:
+            return False
+        if when > time.monotonic():
+            return True
+        del self.not_before[task]
+        return False
 
     # ================================================================ the start
     def _begin(self, task: str) -> Attempt | None:
@@ -250,6 +268,11 @@ class Scheduler:
                         extra=[self._attempt_end(attempt, "failed")])
         failure = o.state.failures[attempt.task].to_json()
         if retry:
+            delay = attempt.kind.delay_before(attempt.number + 1)
+            if delay > 0:
+                self.not_before[attempt.task] = time.monotonic() + delay
+                asyncio.get_running_loop().call_later(delay, o.wake.set)
+                failure = {**failure, "retry_in": delay}
             o.report(o, Event("retry", attempt.task, attempt.failure or "", failure))
             return
         if o.outcome.failed is None:  # the first failure is the cause; others may follow from it

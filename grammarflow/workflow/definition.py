@@ -42,6 +42,9 @@ class Kind:
     args: tuple[str, ...] = ()
     timeout: float | None = None  # seconds per attempt; None: no limit
     retries: int = 0  # attempts after the first one fails
+    #: Seconds before the first retry; each next one waits ``backoff`` times longer.
+    retry_delay: float = 0.0
+    backoff: float = 2.0
     inputs: Mapping[str, Any] | None = field(default=None, compare=False)
     output: Any = field(default=NOTHING, compare=False)
     #: A question for a person: the task runs no process, it waits for
@@ -61,6 +64,11 @@ class Kind:
     network: str | None = None
 
     def __post_init__(self) -> None:
+        if self.retry_delay < 0 or self.backoff < 1:
+            raise GrammarflowError(f"Kind(retry_delay={self.retry_delay}, backoff="
+                                   f"{self.backoff}): a delay is at least 0 s, and each "
+                                   "retry waits at least as long as the one before "
+                                   "(backoff at least 1)")
         ways = [way for way, given in (("run", self.run), ("ask", self.ask is not None),
                                        ("image", self.image is not None)) if given]
         if not ways:
@@ -81,6 +89,14 @@ class Kind:
                 raise GrammarflowError(f"Kind({self.run or ''!r}, {'=..., '.join(given)}=...): "
                                        "these apply to a task run in a container: give "
                                        "image= too")
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt`` (2: the first retry), in a run.
+
+        >>> [Kind(":f", retries=3, retry_delay=1.5).delay_before(n) for n in (2, 3, 4)]
+        [1.5, 3.0, 6.0]
+        """
+        return self.retry_delay * self.backoff ** (attempt - 2) if attempt > 1 else 0.0
 
     @property
     def container(self) -> Container | None:
@@ -116,6 +132,8 @@ class Kind:
     def to_json(self) -> dict[str, Any]:
         return {"run": self.run, "args": list(self.args), "timeout": self.timeout,
                 "retries": self.retries, **({"ask": self.ask} if self.ask is not None else {}),
+                **({"retry_delay": self.retry_delay, "backoff": self.backoff}
+                   if self.retry_delay else {}),
                 **({} if self.zygote else {"zygote": False}),
                 **({"container": c.to_json()} if (c := self.container) is not None else {})}
 
@@ -123,6 +141,8 @@ class Kind:
     def from_json(cls, data: dict[str, Any]) -> Kind:
         return cls(data["run"], tuple(data.get("args", ())), data.get("timeout"),
                    int(data.get("retries", 0)), ask=data.get("ask"),
+                   retry_delay=float(data.get("retry_delay", 0.0)),
+                   backoff=float(data.get("backoff", 2.0)),
                    zygote=bool(data.get("zygote", True)), **data.get("container", {}))
 
 

@@ -115,3 +115,36 @@ def test_the_public_surface_is_what_all_says() -> None:
     assert dir(grammarflow) == sorted([*grammarflow.__all__, "__version__"])
     assert not {"annotations", "importlib", "TYPE_CHECKING"} & set(dir(grammarflow))
     assert all(getattr(grammarflow, name) is not None for name in grammarflow.__all__)
+
+
+FLAKY = '''
+from pathlib import Path
+
+from grammarflow import Kind, define
+
+grammar = define("A")
+kinds = {"A": Kind(":A", retries=2, retry_delay=0.3, backoff=2)}
+
+
+def A() -> None:
+    tries = Path(__file__).with_name("tries")
+    n = int(tries.read_text()) + 1 if tries.exists() else 1
+    tries.write_text(str(n))
+    if n < 3:
+        raise SystemExit(f"attempt {n} fails")
+'''
+
+
+def test_a_retry_waits_longer_each_time(tmp_path: Path) -> None:
+    from grammarflow.journal.store import Store
+
+    path = tmp_path / "flaky.py"
+    path.write_text(FLAKY)
+    done = run(path, db=tmp_path / "j.db")
+    assert done.ok and (tmp_path / "tries").read_text() == "3"
+    starts = [x.at for x in Store(str(tmp_path / "j.db"), readonly=True).entries(done.id)
+              if x.kind == "attempt" and x.data.get("event") == "start"]
+    ends = [x.at for x in Store(str(tmp_path / "j.db"), readonly=True).entries(done.id)
+            if x.kind == "attempt" and x.data.get("event") == "end"]
+    assert len(starts) == 3
+    assert starts[1] - ends[0] >= 0.3 and starts[2] - ends[1] >= 0.6  # 0.3 s, then twice that
