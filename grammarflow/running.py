@@ -86,10 +86,11 @@ def open_run(run_id: int, *, db: str | os.PathLike[str] | None = None) -> Run:
 
 
 def run(workflow: str | os.PathLike[str] | Workflow, *, db: str | os.PathLike[str] | None = None,
-        max_parallel: int = 1, durable: bool = False, zygote: bool = True,
+        max_parallel: int | None = None, durable: bool = False, zygote: bool = True,
         engine: str | None = None, progress: bool = False) -> Run:
     """Run ``workflow`` (a workflow file, or one loaded from it) to its end, as
-    ``grammarflow run`` does, and return the :class:`Run`. Inside a running event loop
+    ``grammarflow run`` does, and return the :class:`Run` (``max_parallel``: how many
+    tasks at once; None: the workflow file's ``max_parallel``, else 1). Inside a running event loop
     (a notebook's), ``await run_async(...)`` instead."""
     try:
         asyncio.get_running_loop()
@@ -103,7 +104,7 @@ def run(workflow: str | os.PathLike[str] | Workflow, *, db: str | os.PathLike[st
 
 
 async def run_async(workflow: str | os.PathLike[str] | Workflow, *,
-                    db: str | os.PathLike[str] | None = None, max_parallel: int = 1,
+                    db: str | os.PathLike[str] | None = None, max_parallel: int | None = None,
                     durable: bool = False, zygote: bool = True, engine: str | None = None,
                     progress: bool = False) -> Run:
     """:func:`run`, awaited in a running event loop (a notebook's cell, an async app)."""

@@ -28,14 +28,15 @@ __all__ = ["resume_cmd", "run_cmd", "runs_cmd"]
 @main.command("run")
 @click.argument("workflow", type=click.Path(dir_okay=False))
 @db_option
-@click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True,
-              help="How many tasks may run at once.")
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None,
+              help="How many tasks may run at once [default: the workflow file's "
+                   "max_parallel, else 1].")
 @click.option("--durable", is_flag=True,
               help="fsync every journal commit (survives power loss, ~0.35 ms a commit).")
 @zygote_option
 @engine_option
 @json_option
-def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bool,
+def run_cmd(workflow: str, db: str, max_parallel: int | None, durable: bool, zygote: bool,
             engine: str | None, as_json: bool) -> None:
     """Run WORKFLOW.py to the end, enforcing its grammar; journal everything in --db."""
     from grammarflow.journal.store import Store
@@ -55,12 +56,14 @@ def run_cmd(workflow: str, db: str, max_parallel: int, durable: bool, zygote: bo
 @main.command("resume")
 @click.argument("run_id", type=RUN_ID)
 @db_option
-@click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--max-parallel", type=click.IntRange(min=1), default=None,
+              help="How many tasks may run at once [default: the workflow file's "
+                   "max_parallel, else 1].")
 @click.option("--durable", is_flag=True, help="fsync every journal commit.")
 @zygote_option
 @engine_option
 @json_option
-def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, zygote: bool,
+def resume_cmd(run_id: int, db: str, max_parallel: int | None, durable: bool, zygote: bool,
                engine: str | None, as_json: bool) -> None:
     """Continue RUN_ID from its journal (after a crash, kill or interruption).
 
@@ -76,7 +79,7 @@ def resume_cmd(run_id: int, db: str, max_parallel: int, durable: bool, zygote: b
     _finish(store, orchestrator, as_json)
 
 
-def _options(db: str, max_parallel: int, zygote: bool, engine: str | None) -> Any:
+def _options(db: str, max_parallel: int | None, zygote: bool, engine: str | None) -> Any:
     from grammarflow.runtime import Options
 
     options = Options(max_parallel=max_parallel, logs=Path(db).parent / "logs",

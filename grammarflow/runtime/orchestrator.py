@@ -86,7 +86,8 @@ class JournalLost(GrammarflowError):
 
 @dataclass
 class Options:
-    max_parallel: int = 1
+    #: How many tasks run at once; None: what the workflow says, else one at a time.
+    max_parallel: int | None = None
     logs: Path = Path(".grammarflow/logs")
     python: str = sys.executable
     #: Fork function tasks from a warm zygote (:mod:`grammarflow.runtime.zygote_executor`);
@@ -113,6 +114,8 @@ class Orchestrator:
         derivation.workflow_kinds = frozenset(workflow.kinds)
         self.tentative = Tentative(derivation, self.check_output)
         self.options = options
+        #: How many tasks run at once: as told, else as the workflow says, else one.
+        self.max_parallel: int = options.max_parallel or workflow.max_parallel or 1
         self.report = report
         self.executor: Executor = executor or with_containers(
             ZygoteExecutor(options.python, fork=options.zygote),

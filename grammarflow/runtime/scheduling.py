@@ -53,12 +53,12 @@ class Scheduler:
         """Begin attempts of ready tasks, oldest first, up to --max-parallel: their
         starts journaled in one transaction, each process started after it commits."""
         o = self.o
-        if len(o.running) >= o.options.max_parallel or o.state.paused:
+        if len(o.running) >= o.max_parallel or o.state.paused:
             return
         o.tentative.settle()
         with o.store.batch(o.run_id):
             for task in o.d.graph.ready_oldest_first():
-                if len(o.running) >= o.options.max_parallel or o.outcome.stopping():
+                if len(o.running) >= o.max_parallel or o.outcome.stopping():
                     break
                 if self.not_before and self._waits(task):
                     continue

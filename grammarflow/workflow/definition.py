@@ -149,13 +149,16 @@ class Kind:
 @dataclass(frozen=True)
 class Workflow:
     """A grammar and how to run each kind of task in it (and, when read from its
-    file, the Python types each kind declares: ``types``, to validate outputs)."""
+    file, the Python types each kind declares: ``types``, to validate outputs).
+    ``max_parallel``: how many tasks it runs at once unless told (the file's
+    ``max_parallel = N``; None: one at a time)."""
 
     grammar: Grammar
     kinds: dict[str, Kind]
     path: Path
     functions: frozenset[str] = field(default=frozenset())
     types: dict[str, KindTypes] = field(default_factory=dict, compare=False)
+    max_parallel: int | None = None
     _validators: dict[str, Validator] = field(default_factory=dict, compare=False,
                                               repr=False)
 
@@ -202,7 +205,7 @@ class Workflow:
                 f"({shown}); a run keeps the promises it began with: restore them, or "
                 "start a new run")
         return Workflow(self.grammar, self.kinds, self.path, self.functions,
-                        dict(other.types))
+                        dict(other.types), max_parallel=self.max_parallel)
 
     def kind(self, name: str) -> Kind:
         found = self.kinds.get(name)
@@ -214,12 +217,14 @@ class Workflow:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "grammar": self.grammar.to_json(),
-                "kinds": {k: v.to_json() for k, v in sorted(self.kinds.items())}}
+                "kinds": {k: v.to_json() for k, v in sorted(self.kinds.items())},
+                **({"max_parallel": self.max_parallel} if self.max_parallel else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Workflow:
         return cls(Grammar.from_json(data["grammar"], checked=False),  # checked when it ran
-                   {k: Kind.from_json(v) for k, v in data["kinds"].items()}, Path(data["path"]))
+                   {k: Kind.from_json(v) for k, v in data["kinds"].items()}, Path(data["path"]),
+                   max_parallel=data.get("max_parallel"))
 
 
 def no_command(kind: str, workflow_name: str) -> str:

@@ -71,7 +71,14 @@ def read_workflow(path: str | Path) -> Workflow:
         except (GrammarError, DataTypeError) as e:
             raise WorkflowFileError(str(path), None, one_line(str(e))
                                     if isinstance(e, DataTypeError) else str(e)) from None
-    return Workflow(grammar, kinds, file, functions, declared)
+    most = getattr(module, "max_parallel", None)
+    if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most < 1):
+        line = next((n for n, text in enumerate(file.read_text().splitlines(), 1)
+                     if text.startswith("max_parallel")), None)
+        raise WorkflowFileError(str(path), line,
+                                f"max_parallel = {most!r}: how many tasks may run at once "
+                                "is a whole number, at least 1")
+    return Workflow(grammar, kinds, file, functions, declared, max_parallel=most)
 
 
 def _declared_types(module: Any, grammar: Grammar, kinds: dict[str, Kind],

@@ -148,3 +148,46 @@ def test_a_retry_waits_longer_each_time(tmp_path: Path) -> None:
             if x.kind == "attempt" and x.data.get("event") == "end"]
     assert len(starts) == 3
     assert starts[1] - ends[0] >= 0.3 and starts[2] - ends[1] >= 0.6  # 0.3 s, then twice that
+
+
+WIDE = '''
+import time
+
+from grammarflow import define
+
+grammar = define("A -> M1 -> B, A -> M2 -> B, A -> M3 -> B, A -> M4 -> B")
+max_parallel = 3
+
+
+def A() -> None: ...
+def B() -> None: ...
+def M1() -> None: time.sleep(0.4)
+def M2() -> None: time.sleep(0.4)
+def M3() -> None: time.sleep(0.4)
+def M4() -> None: time.sleep(0.4)
+'''
+
+
+def _most_at_once(db: Path, run_id: int) -> int:
+    from grammarflow.journal.store import Store
+
+    moments = sorted((x.at, 1 if x.data["event"] == "start" else -1)
+                     for x in Store(str(db), readonly=True).entries(run_id)
+                     if x.kind == "attempt" and x.data.get("event") in ("start", "end"))
+    most = now = 0
+    for _, change in moments:
+        now += change
+        most = max(most, now)
+    return most
+
+
+def test_a_workflow_says_how_many_tasks_run_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "wide.py"
+    path.write_text(WIDE)
+    wide = run(path, db=tmp_path / "j.db")
+    assert wide.ok and 2 <= _most_at_once(tmp_path / "j.db", wide.id) <= 3
+    told = run(path, db=tmp_path / "j.db", max_parallel=1)  # the caller's word wins
+    assert told.ok and _most_at_once(tmp_path / "j.db", told.id) == 1
+    path.write_text(WIDE.replace("max_parallel = 3", "max_parallel = 0"))
+    with pytest.raises(grammarflow.GrammarflowError, match="line 7: max_parallel = 0"):
+        run(path, db=tmp_path / "j.db")
