@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,12 @@ def open_run(run_id: int, *, db: str | os.PathLike[str] | None = None) -> Run:
 
 
 def run(workflow: str | os.PathLike[str] | Workflow, *, db: str | os.PathLike[str] | None = None,
-        max_parallel: int | None = None, durable: bool = False, zygote: bool = True,
-        engine: str | None = None, progress: bool = False) -> Run:
+        params: Mapping[str, Any] | None = None, max_parallel: int | None = None,
+        durable: bool = False, zygote: bool = True, engine: str | None = None,
+        progress: bool = False) -> Run:
     """Run ``workflow`` (a workflow file, or one loaded from it) to its end, as
-    ``grammarflow run`` does, and return the :class:`Run` (``max_parallel``: how many
+    ``grammarflow run`` does, and return the :class:`Run` (``params``: values of the
+    run parameters the workflow declares; ``max_parallel``: how many
     tasks at once; None: the workflow file's ``max_parallel``, else 1). Inside a running event loop
     (a notebook's), ``await run_async(...)`` instead."""
     try:
@@ -99,16 +102,20 @@ def run(workflow: str | os.PathLike[str] | Workflow, *, db: str | os.PathLike[st
     else:
         raise RuntimeError("grammarflow.run() was called inside a running event loop (a "
                            "notebook's?): use `await grammarflow.run_async(...)` there")
-    return asyncio.run(run_async(workflow, db=db, max_parallel=max_parallel, durable=durable,
-                                 zygote=zygote, engine=engine, progress=progress))
+    return asyncio.run(run_async(workflow, db=db, params=params, max_parallel=max_parallel,
+                                 durable=durable, zygote=zygote, engine=engine,
+                                 progress=progress))
 
 
 async def run_async(workflow: str | os.PathLike[str] | Workflow, *,
-                    db: str | os.PathLike[str] | None = None, max_parallel: int | None = None,
+                    db: str | os.PathLike[str] | None = None,
+                    params: Mapping[str, Any] | None = None, max_parallel: int | None = None,
                     durable: bool = False, zygote: bool = True, engine: str | None = None,
                     progress: bool = False) -> Run:
     """:func:`run`, awaited in a running event loop (a notebook's cell, an async app)."""
     wf = workflow if isinstance(workflow, Workflow) else load_workflow(str(workflow))
+    if params:
+        wf = wf.with_params(params)
     where = str(db) if db is not None else default_db()
     store = Store(where, durable=durable)
     options = Options(max_parallel=max_parallel, logs=Path(where).parent / "logs",

@@ -39,6 +39,7 @@ class Context:
     ``run``, ``task`` (its id), ``kind``, ``attrs``, ``attempt`` (from 1); ``inputs``:
     the values of its declared inputs, bound along its edges (validated outputs of the
     tasks it runs after; see docs/data.md);
+    ``params``: the run's parameters (``grammarflow run -p key=value``; docs/operations.md);
     ``holes``: the holes after it (id -> type), the ones it may expand; ``after`` and
     ``before``: the tasks it runs right after and right before (id -> kind, oldest
     first). A task with so many neighbours that they do not fit its environment asks
@@ -46,16 +47,18 @@ class Context:
     edge enters a started task), ``before`` is as of that moment.
     """
 
-    __slots__ = ("_after", "_before", "_inputs", "attempt", "attrs", "holes", "kind", "run",
-                 "task")
+    __slots__ = ("_after", "_before", "_inputs", "attempt", "attrs", "holes", "kind", "params",
+                 "run", "task")
 
     def __init__(self, run: str, task: str, kind: str, attrs: dict[str, Any],
                  attempt: int, holes: dict[str, str] | None = None,
                  after: dict[str, str] | None = None,
                  before: dict[str, str] | None = None,
-                 inputs: dict[str, Any] | None = None) -> None:
+                 inputs: dict[str, Any] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
         self.run, self.task, self.kind, self.attrs, self.attempt = (
             run, task, kind, attrs, attempt)
+        self.params = params or {}
         self.holes = holes or {}
         self._after, self._before = after, before
         self._inputs = inputs
@@ -147,7 +150,7 @@ def context() -> Context:
     inputs = None if data.get("inputs_by_request") else data.get("inputs", {})
     return Context(data["run"], data["task"], data["kind"], data.get("attrs", {}),
                    data.get("attempt", 1), data.get("holes", {}), data.get("after"),
-                   data.get("before"), inputs)
+                   data.get("before"), inputs, data.get("params"))
 
 
 def expand(hole: str, production: str, attrs: dict[str, dict[str, Any]] | None = None

@@ -33,18 +33,24 @@ __all__ = ["resume_cmd", "run_cmd", "runs_cmd"]
                    "max_parallel, else 1].")
 @click.option("--durable", is_flag=True,
               help="fsync every journal commit (survives power loss, ~0.35 ms a commit).")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A run parameter the workflow file declares (params = {...}), read as "
+                   "its default's type; repeat for more.")
 @zygote_option
 @engine_option
 @json_option
-def run_cmd(workflow: str, db: str, max_parallel: int | None, durable: bool, zygote: bool,
-            engine: str | None, as_json: bool) -> None:
+def run_cmd(workflow: str, db: str, max_parallel: int | None, durable: bool,
+            params: tuple[str, ...], zygote: bool, engine: str | None, as_json: bool) -> None:
     """Run WORKFLOW.py to the end, enforcing its grammar; journal everything in --db."""
     from grammarflow.journal.store import Store
     from grammarflow.runtime import Orchestrator
     from grammarflow.workflow.checking import load_workflow
+    from grammarflow.workflow.parameters import parse_assignment
 
     with _errors_reported(as_json):
         wf = load_workflow(workflow)
+        if params:
+            wf = wf.with_params(dict(parse_assignment(p) for p in params))
         store = Store(db, durable=durable)
         options = _options(db, max_parallel, zygote, engine)
         orchestrator = Orchestrator.start(store, wf, options, _reporter(as_json))

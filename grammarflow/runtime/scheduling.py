@@ -133,7 +133,8 @@ class Scheduler:
                               "kind": task.kind, "attrs": dict(task.attrs),
                               "attempt": attempt.number, "owner": o.owner,
                               "holes": _holes_after(o.d, task.id),
-                              **_neighbours(o.d, task.id), **_inputs(o.d, task.id)})
+                              **_neighbours(o.d, task.id), **_inputs(o.d, task.id),
+                              **({"params": o.workflow.params} if o.workflow.params else {})})
         return Launch(task.id, task.kind, attempt.kind, context, o.workflow.path)
 
     # ================================================================ the run

@@ -7,6 +7,8 @@ or a value is checked. Which types work: docs/data.md.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from grammarflow.errors import GrammarflowError
 from grammarflow.gather import All, Gathered, Item, type_text
 
@@ -59,10 +61,11 @@ class KindTypes:
                          type_text(self.output))
 
 
-def function_types(func: Callable[..., Any], skip: int = 0) -> KindTypes | None:
+def function_types(func: Callable[..., Any], skip: int = 0,
+                   params: Collection[str] = ()) -> KindTypes | None:
     """The types a function declares (``None`` if it takes no input and declares no
     output: an untyped task). ``skip``: leading parameters filled by the
-    kind's ``args``."""
+    kind's ``args``; ``params``: names of the run's parameters (no inputs)."""
     import inspect
     import typing
     from typing import Any
@@ -72,12 +75,13 @@ def function_types(func: Callable[..., Any], skip: int = 0) -> KindTypes | None:
     except Exception as e:  # a name in an annotation that does not exist, ...
         raise DataTypeError(f"function {func.__name__}: its annotations cannot be read: "
                             f"{type(e).__name__}: {e}") from None
-    params = list(inspect.signature(func).parameters.values())[skip:]
-    if not params and hints.get("return", None) in (None, type(None)):
+    taken = [p for p in list(inspect.signature(func).parameters.values())[skip:]
+             if p.name not in params]
+    if not taken and hints.get("return", None) in (None, type(None)):
         return None  # takes nothing, gives nothing: an untyped task
     inputs: dict[str, Any] = {}
     optional = set()
-    for p in params:
+    for p in taken:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise DataTypeError(f"function {func.__name__}: *{p.name} cannot be an input; "
                                 "name each input")

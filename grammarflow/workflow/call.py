@@ -59,7 +59,7 @@ def call(module: Any, path: str, name: str, args: list[str]) -> int:
     if not callable(func):
         print(f"{path!r} has no function {name!r}", file=sys.stderr)
         return 2
-    inputs = _inputs()
+    inputs = {**_params(func), **_inputs()}
     if inputs:
         inputs = _converted(func, inputs)
     result = func(*args, **inputs)
@@ -68,6 +68,23 @@ def call(module: Any, path: str, name: str, args: list[str]) -> int:
 
         task.output(to_json(result))
     return 0
+
+
+def _params(func: Any) -> dict[str, Any]:
+    """The run's parameters the function names among its parameters (``n: int`` gets the
+    run's ``n``)."""
+    import os
+
+    from grammarflow import wire
+
+    if '"params"' not in os.environ.get(wire.ENV_TASK, ""):
+        return {}
+    from grammarflow import task
+
+    code = getattr(func, "__code__", None)
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount] if code else ()
+    given = task.context().params
+    return {name: given[name] for name in names if name in given}
 
 
 def _inputs() -> dict[str, Any]:

@@ -10,13 +10,14 @@ kinds can start, :mod:`grammarflow.workflow.checking`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.lint import near
 from grammarflow.errors import BrokenPromise, GrammarflowError, Why
+from grammarflow.workflow import parameters
 from grammarflow.workflow.annotations import (
     NOTHING,
     DataTypeError,
@@ -151,7 +152,8 @@ class Workflow:
     """A grammar and how to run each kind of task in it (and, when read from its
     file, the Python types each kind declares: ``types``, to validate outputs).
     ``max_parallel``: how many tasks it runs at once unless told (the file's
-    ``max_parallel = N``; None: one at a time)."""
+    ``max_parallel = N``; None: one at a time); ``params``: its run parameters, their
+    defaults (of a run: their values; :mod:`grammarflow.workflow.parameters`)."""
 
     grammar: Grammar
     kinds: dict[str, Kind]
@@ -159,6 +161,7 @@ class Workflow:
     functions: frozenset[str] = field(default=frozenset())
     types: dict[str, KindTypes] = field(default_factory=dict, compare=False)
     max_parallel: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
     _validators: dict[str, Validator] = field(default_factory=dict, compare=False,
                                               repr=False)
 
@@ -204,8 +207,11 @@ class Workflow:
                 f"the types declared in {self.path.name} changed since the run began "
                 f"({shown}); a run keeps the promises it began with: restore them, or "
                 "start a new run")
-        return Workflow(self.grammar, self.kinds, self.path, self.functions,
-                        dict(other.types), max_parallel=self.max_parallel)
+        return replace(self, types=dict(other.types), _validators={})
+
+    def with_params(self, values: Mapping[str, Any]) -> Workflow:
+        """This workflow for a run given ``values`` for some of its parameters."""
+        return replace(self, params=parameters.given(self.params, values))
 
     def kind(self, name: str) -> Kind:
         found = self.kinds.get(name)
@@ -218,13 +224,14 @@ class Workflow:
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "grammar": self.grammar.to_json(),
                 "kinds": {k: v.to_json() for k, v in sorted(self.kinds.items())},
-                **({"max_parallel": self.max_parallel} if self.max_parallel else {})}
+                **({"max_parallel": self.max_parallel} if self.max_parallel else {}),
+                **({"params": self.params} if self.params else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Workflow:
         return cls(Grammar.from_json(data["grammar"], checked=False),  # checked when it ran
                    {k: Kind.from_json(v) for k, v in data["kinds"].items()}, Path(data["path"]),
-                   max_parallel=data.get("max_parallel"))
+                   max_parallel=data.get("max_parallel"), params=data.get("params") or {})
 
 
 def no_command(kind: str, workflow_name: str) -> str:

@@ -29,6 +29,7 @@ from grammarflow.errors import (
     NotationError,
     WorkflowFileError,
 )
+from grammarflow.workflow import parameters
 from grammarflow.workflow.annotations import (
     NOTHING,
     DataTypeError,
@@ -64,7 +65,11 @@ def read_workflow(path: str | Path) -> Workflow:
     unknown = grammar_unresolved(grammar, kinds)  # now every kind a run can make is known
     if unknown is not None:
         raise WorkflowFileError(str(path), _line_naming(file, unknown), unknown)
-    declared = _declared_types(module, grammar, kinds, functions, str(path))
+    try:
+        params = parameters.declared(getattr(module, "params", {}) or {}, str(path))
+    except GrammarflowError as e:
+        raise WorkflowFileError(str(path), _line_starting(file, "params"), str(e)) from None
+    declared = _declared_types(module, grammar, kinds, functions, str(path), set(params))
     if declared:
         try:
             grammar = grammar.with_data({k: t.signature(k) for k, t in declared.items()})
@@ -73,19 +78,26 @@ def read_workflow(path: str | Path) -> Workflow:
                                     if isinstance(e, DataTypeError) else str(e)) from None
     most = getattr(module, "max_parallel", None)
     if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most < 1):
-        line = next((n for n, text in enumerate(file.read_text().splitlines(), 1)
-                     if text.startswith("max_parallel")), None)
-        raise WorkflowFileError(str(path), line,
+        raise WorkflowFileError(str(path), _line_starting(file, "max_parallel"),
                                 f"max_parallel = {most!r}: how many tasks may run at once "
                                 "is a whole number, at least 1")
-    return Workflow(grammar, kinds, file, functions, declared, max_parallel=most)
+    return Workflow(grammar, kinds, file, functions, declared, max_parallel=most,
+                    params=params)
+
+
+def _line_starting(file: Path, name: str) -> int | None:
+    """The line of ``file`` that assigns ``name`` (None: none does)."""
+    return next((n for n, text in enumerate(file.read_text().splitlines(), 1)
+                 if text.startswith(name)), None)
 
 
 def _declared_types(module: Any, grammar: Grammar, kinds: dict[str, Kind],
-                    functions: frozenset[str], shown: str) -> dict[str, KindTypes]:
+                    functions: frozenset[str], shown: str,
+                    params: set[str]) -> dict[str, KindTypes]:
     """The types each kind declares: a function of the workflow file by its
-    annotations, a script or module by ``Kind(inputs=..., output=...)``. Only kinds
-    the grammar makes (or names in ``kinds``), unless an open hole may make any."""
+    annotations (a parameter named as a run parameter is no input), a script or module
+    by ``Kind(inputs=..., output=...)``. Only kinds the grammar makes (or names in
+    ``kinds``), unless an open hole may make any."""
     wanted = grammar.kinds() | {k for k, v in kinds.items() if v.inputs is not None
                                 or v.output is not NOTHING}
     everything = bool(open_types(grammar))
@@ -98,7 +110,8 @@ def _declared_types(module: Any, grammar: Grammar, kinds: dict[str, Kind],
             if kind.inputs is not None or kind.output is not NOTHING:
                 types = KindTypes(dict(kind.inputs or {}), kind.output)
             elif kind.run.startswith(":") and kind.run[1:] in functions:
-                types = function_types(getattr(module, kind.run[1:]), skip=len(kind.args))
+                types = function_types(getattr(module, kind.run[1:]), skip=len(kind.args),
+                                       params=params)
             if types is None:
                 continue
             types.signature(name)  # every type has a schema

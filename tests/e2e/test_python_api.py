@@ -6,6 +6,7 @@ runs; `GRAMMARFLOW_DB` places the journal; the public surface is `__all__`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -191,3 +192,53 @@ def test_a_workflow_says_how_many_tasks_run_at_once(tmp_path: Path) -> None:
     path.write_text(WIDE.replace("max_parallel = 3", "max_parallel = 0"))
     with pytest.raises(grammarflow.GrammarflowError, match="line 7: max_parallel = 0"):
         run(path, db=tmp_path / "j.db")
+
+
+PARAMS = '''
+import json
+import sys
+from pathlib import Path
+
+from grammarflow import Kind, define
+
+grammar = define("A -> B")
+params = {"n": 3, "mode": "fast", "ratio": 0.5}
+kinds = {"B": Kind("b.py")}
+
+
+def A(n: int, mode: str) -> int:
+    Path(__file__).with_name("a.json").write_text(json.dumps([n, mode]))
+    return n * 2
+'''
+
+SCRIPT = '''
+import json
+from pathlib import Path
+
+from grammarflow import task
+
+Path(__file__).with_name("b.json").write_text(json.dumps(task.context().params))
+'''
+
+
+def test_a_run_is_given_its_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "params.py"
+    path.write_text(PARAMS)
+    (tmp_path / "b.py").write_text(SCRIPT)
+    done = run(path, db=tmp_path / "j.db", params={"n": 7})
+    assert done.ok and done.outputs == {"A": 14}
+    assert (tmp_path / "a.json").read_text() == '[7, "fast"]'  # a function: by its names
+    assert json.loads((tmp_path / "b.json").read_text()) == {"n": 7, "mode": "fast",
+                                                              "ratio": 0.5}  # a script
+    cli = subprocess.run([sys.executable, "-m", "grammarflow", "run", str(path), "--db",
+                          str(tmp_path / "j.db"), "-p", "n=11", "-p", "ratio=2"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert (tmp_path / "a.json").read_text() == '[11, "fast"]'
+    assert json.loads((tmp_path / "b.json").read_text())["ratio"] == 2.0
+    for bad, said in ((["-p", "n=many"], "run parameter n='many': expected int"),
+                      (["-p", "nn=2"], "no run parameter 'nn'"), (["-p", "n"], "NAME=VALUE")):
+        refused = subprocess.run([sys.executable, "-m", "grammarflow", "run", str(path),
+                                  "--db", str(tmp_path / "j.db"), *bad], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
