@@ -201,3 +201,10 @@ def test_the_notation_of_a_grammar_reads_back_as_the_same_grammar(grammar: Gramm
     again = define(format_fragment(grammar.start),
                    [format_hole_type(t) for t in grammar.types.values()])
     assert meaning(again) == meaning(grammar)
+
+
+def test_roles_written_in_a_use_of_a_hole_say_where_they_belong() -> None:
+    with pytest.raises(NotationError, match=r"';' separates roles only in a production's "
+                       r"head, Work\(a; b\) ::= \.\.\.; here write Work\(plan, \.\.\.\)"):
+        define("plan, report, Work(plan; report)", ["Work(plan; report) ::= *"])
+    assert define("plan, report, Work(plan, report)", ["Work(plan; report) ::= *"])

@@ -224,6 +224,11 @@ def _parse_fragment(toks: _Tokens, params: tuple[str, ...]) -> Fragment:
                 args.append(atom())
                 while toks.accept(","):
                     args.append(atom())
+            if toks.peek() == ";":  # roles belong in a production's head, not in a use
+                raise NotationError(toks.text, toks.where(), "',' or ')' closing the hole's "
+                                    "arguments (';' separates roles only in a production's "
+                                    f"head, {htype}(a; b) ::= ...; here write "
+                                    f"{htype}({', '.join(args)}, ...))")
             toks.take(")", "')' closing the hole's arguments")
             if toks.peek() == "->":
                 raise NotationError(toks.text, toks.where(),
