@@ -61,3 +61,22 @@ def test_open_types_are_listed() -> None:
     grammar = define("start, end, Dyn(start, end), Any(*)", ["Dyn(a; b) ::= *",
                                                             "Any(*) ::= *"])
     assert open_types(grammar) == ["Dyn", "Any"]
+
+
+def test_check_knows_the_kinds_an_open_hole_promises(tmp_path: Path) -> None:
+    from grammarflow.workflow.checking import check_workflow
+
+    flow = tmp_path / "dyn.py"
+    flow.write_text('from grammarflow import define\n'
+                    'grammar = define("plan, report, Work(plan, report)",\n'
+                    '                 ["Work(plan; report) ::= * where only step"])\n'
+                    'kinds = {"step": "tasks/step.py"}\n'
+                    'def plan(): ...\ndef report(): ...\n')
+    found = check_workflow(flow)
+    assert found.notes == ()  # `only step` names every kind it may make
+    assert [w for w in found.warnings if "may make 'step' tasks" in w and "step.py" in w]
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "step.py").write_text("print('a step')\n")
+    assert not [w for w in check_workflow(flow).warnings if "may make" in w]
+    flow.write_text(flow.read_text().replace(" where only step", ""))
+    assert "cannot be checked before a run" in check_workflow(flow).notes[0]

@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from grammarflow.core.constraints import OnlyKinds
 from grammarflow.core.formatting import signature
 from grammarflow.core.graph import Role
 from grammarflow.core.productions import Fragment, HoleType, Production
@@ -17,7 +18,7 @@ from grammarflow.core.productions import Fragment, HoleType, Production
 if TYPE_CHECKING:  # annotations only: a grammar is checked by, and built above, this module
     from grammarflow.core.grammar import Grammar
 
-__all__ = ["near", "open_types", "typos"]
+__all__ = ["near", "open_kinds", "open_types", "typos"]
 
 #: How alike two names must be (difflib's ratio, case and underscores aside) for one
 #: to be offered for the other: one letter wrong in five, two letters swapped.
@@ -49,6 +50,21 @@ def typos(grammar: Grammar) -> list[str]:
 def open_types(grammar: Grammar) -> list[str]:
     """The open hole types: tasks of any kind may appear in them at run time."""
     return [t.name for t in grammar.types.values() if t.open]
+
+
+def open_kinds(t: HoleType) -> frozenset[str] | None:
+    """The kinds open hole type ``t`` may make, if its constraints say (``only K, ...``);
+    None: any kind.
+
+    >>> from grammarflow import parse_types
+    >>> sorted(open_kinds(parse_types("W(a; ) ::= * where only step, audit")["W"]))
+    ['audit', 'step']
+    """
+    found: frozenset[str] | None = None
+    for c in t.constraints:
+        if isinstance(c, OnlyKinds):
+            found = frozenset(c.kinds) if found is None else found & frozenset(c.kinds)
+    return found
 
 
 def near(name: str, names: Iterable[str], most: int = 3) -> list[str]:

@@ -13,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from grammarflow.core.lint import near, open_types, typos
+from grammarflow.core.lint import near, open_kinds, open_types, typos
 from grammarflow.errors import KindError
 from grammarflow.workflow.definition import Kind, Workflow, either, no_command
 from grammarflow.workflow.reading import one_line, read_workflow
@@ -51,12 +51,30 @@ def check_workflow(path: str | Path) -> Findings:
     workflow = read_workflow(path)
     grammar = workflow.grammar
     notes: tuple[str, ...] = ()
-    if open_types(grammar):
-        notes = (f"kinds made at run time in open holes ({', '.join(open_types(grammar))}) "
+    unlimited = [t for t in open_types(grammar) if open_kinds(grammar.types[t]) is None]
+    if unlimited:
+        notes = (f"kinds made at run time in open holes ({', '.join(unlimited)}) "
                  "cannot be checked before a run; one with no command fails its task "
                  "when it appears",)
     return Findings(workflow, kind_problems(workflow),
-                    (*typos(grammar), *_unmade_kinds(workflow)), notes)
+                    (*typos(grammar), *_unmade_kinds(workflow), *_open_kinds(workflow)),
+                    notes)
+
+
+def _open_kinds(workflow: Workflow) -> list[str]:
+    """The kinds an open hole's ``only`` names that have no command that starts: a task
+    of one would fail when it appears (a warning: the hole may never make one)."""
+    grammar, sources = workflow.grammar, _Sources(workflow.path)
+    found = []
+    for name in open_types(grammar):
+        for kind in sorted((open_kinds(grammar.types[name]) or set()) - grammar.kinds()):
+            given = workflow.kinds.get(kind)
+            problem = (no_command(kind, workflow.path.name) if given is None
+                       else None if given.ask is not None or given.image is not None
+                       else sources.problem(kind, given))
+            if problem is not None:
+                found.append(f"open hole type {name} may make {kind!r} tasks, and {problem}")
+    return found
 
 
 def kind_problems(workflow: Workflow) -> tuple[str, ...]:
