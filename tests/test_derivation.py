@@ -348,3 +348,39 @@ def test_expanding_a_production_narrowed_away_names_the_narrowing(
         "still allowed: ['1']\n"
         f"  tried X(a, b) ::= a -> B -> b: removed by a narrowing promise ({named})")
     assert e.value.hole == "X.1"
+
+
+# ---------------------------------------------------------------- order kept
+def _work() -> Derivation:
+    return define("plan, report, Work(plan, report)", ["Work(plan; report) ::= *"]
+                  ).derivation()
+
+
+def test_an_open_hole_closed_as_nothing_keeps_its_order() -> None:
+    from grammarflow.core.graph import Graph
+    from grammarflow.picture.render import ORDER_KEPT, Picture, to_dot
+
+    d = _work()
+    d.apply(SetState("plan", TaskState.RUNNING))
+    d.apply(SetState("plan", TaskState.DONE))
+    d.close_due()  # due: every task it comes after is done, and nothing grew
+    assert d.graph.order == {("plan", "report"): None} and not d.graph.has_edge("plan", "report")
+    assert Graph.from_snapshot(d.graph.snapshot()).order == d.graph.order
+    assert Graph.from_json(d.graph.to_json()) == d.graph
+    assert ("plan", "report") in d.graph.to_networkx().edges
+    assert ORDER_KEPT in to_dot(d.graph, d.grammar, Picture())
+    replayed = Derivation.replay(d.grammar, d.history)
+    assert replayed.graph.order == d.graph.order
+
+
+def test_no_order_is_kept_for_a_task_not_done_nor_by_a_refused_step() -> None:
+    d = _work()
+    d.apply(Refine("Work.1", Fragment()))  # closed before plan ends: report need not wait
+    assert d.graph.order == {} and d.graph.is_ready("report")
+    d = _work()
+    d.apply(SetState("plan", TaskState.RUNNING))
+    d.apply(SetState("plan", TaskState.DONE))
+    with pytest.raises(BrokenPromise), d.atomic():
+        d.apply(Refine("Work.1", Fragment()))
+        d.apply(Expand("nope", "1"))  # the batch is refused: the mark goes with it
+    assert d.graph.order == {} and "Work.1" in d.graph.holes

@@ -108,6 +108,8 @@ def _status_lines(view: dict[str, Any], list_all: bool) -> Iterator[str]:
         shown = " | ".join(p.split(" ::= ", 1)[1] for p in h["productions"]) or "*"
         yield f"  hole     {h['id']} {h['type']}({', '.join(h['args']) or '*'}) ::= {shown}"
         yield from _promise_lines(h)
+    for a, b in view.get("ran_after", ())[:LIST_UP_TO]:
+        yield f"  order    {b} ran after {a} (an open hole between them closed as nothing)"
 
 
 def _promise_lines(hole: dict[str, Any]) -> Iterator[str]:

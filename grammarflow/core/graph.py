@@ -58,6 +58,9 @@ class Graph(UndoLog):
         self.state: dict[str, TaskState] = {}
         self.outputs: dict[str, JSON] = {}  # task -> its output (a JSON value), once set
         self.edge_attrs: dict[tuple[str, str], dict[str, JSON]] = {}  # cosmetics of edges
+        #: (a, b): b runs after a though no edge says so — the order of an open hole
+        #: that closed as nothing (docs/notation.md, "Changing the graph"); no part of the shape.
+        self.order: dict[tuple[str, str], None] = {}
         self._holes_at: dict[str, set[str]] = {}
         self._everywhere: dict[str, None] = {}
         self._waiting: dict[str, int] = {}  # pending task -> undone preds + blocking holes
@@ -184,6 +187,13 @@ class Graph(UndoLog):
         self.outputs[task_id] = value
         if self._undo is not None:
             self._undo.append((self.outputs.pop, task_id))
+
+    def keep_order(self, a: str, b: str) -> None:
+        """Mark that ``b`` runs after ``a`` (:attr:`order`)."""
+        if (a, b) not in self.order:
+            self.order[(a, b)] = None
+            if self._undo is not None:
+                self._undo.append((self.order.pop, (a, b)))
 
     def style_task(self, task_id: str, attrs: Mapping[str, JSON]) -> None:
         """Merge cosmetic attributes into a task's (undone with the transaction)."""

@@ -25,6 +25,8 @@ def to_json(self: Graph) -> dict[str, Any]:
         if self.outputs else {}
     if self.edge_attrs:
         outputs["edge_attrs"] = [[u, v, a] for (u, v), a in sorted(self.edge_attrs.items())]
+    if self.order:
+        outputs["order"] = sorted([a, b] for a, b in self.order)
     return {**outputs,
         "tasks": [
             {"id": t.id, "kind": t.kind, "attrs": dict(t.attrs),
@@ -54,6 +56,7 @@ def from_json(cls: type[Graph], data: Mapping[str, Any]) -> Graph:
                         None if allowed is None else frozenset(allowed)))
     g.outputs = dict(data.get("outputs", {}))
     g.edge_attrs = {(u, v): dict(a) for u, v, a in data.get("edge_attrs", ())}
+    g.order = {(a, b): None for a, b in data.get("order", ())}
     # States last: DONE tasks must see their edges and holes to update counters.
     for t in data["tasks"]:
         state = TaskState(t.get("state", "pending"))
@@ -82,6 +85,7 @@ def snapshot(self: Graph) -> dict[str, Any]:
            if self.outputs else {}),
         **({"edge_attrs": [[index[u], index[v], a] for (u, v), a in self.edge_attrs.items()]}
            if self.edge_attrs else {}),
+        **({"order": [[index[a], index[b]] for a, b in self.order]} if self.order else {}),
     }
 
 
@@ -107,6 +111,7 @@ def _build(cls: type[Graph], data: Mapping[str, Any]) -> Graph:
     g.state = {t: _CODE_STATE[states[i]] for i, t in enumerate(ids)}
     g.outputs = {ids[int(i)]: v for i, v in data.get("outputs", {}).items()}
     g.edge_attrs = {(ids[u], ids[v]): dict(a) for u, v, a in data.get("edge_attrs", ())}
+    g.order = {(ids[a], ids[b]): None for a, b in data.get("order", ())}
     g.succ = {t: set() for t in ids}
     g.pred = {t: set() for t in ids}
     waiting = dict.fromkeys(ids, 0)

@@ -76,7 +76,8 @@ def graph_repr(self: Graph) -> str:
 
 def to_networkx(self: Graph, *, holes: bool = False) -> networkx.DiGraph:
     """The graph as a ``networkx.DiGraph``: a node per task (``kind``, ``state``,
-    ``attrs``, and ``output`` when it gave one), an edge per edge; with ``holes``, a
+    ``attrs``, and ``output`` when it gave one), an edge per edge (and ``order=True``
+    per mark of the order an open hole kept: ``b`` ran after ``a``); with ``holes``, a
     node per hole too (``hole=True``, ``type``), joined to the tasks it comes after and
     before (an everywhere hole: to none).
 
@@ -95,6 +96,7 @@ def to_networkx(self: Graph, *, holes: bool = False) -> networkx.DiGraph:
             data["output"] = self.outputs[task.id]
         out.add_node(task.id, **data)
     out.add_edges_from(self.edges())
+    out.add_edges_from(((a, b) for a, b in self.order if not out.has_edge(a, b)), order=True)
     if holes:
         for h in self.holes.values():
             out.add_node(h.id, hole=True, type=h.type)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from grammarflow.core.constraints import Constraint, check_constraint, fragment_breaks
 from grammarflow.core.cosmetics import cosmetic_part, promise_refusal
-from grammarflow.core.graph import Hole, Role
+from grammarflow.core.graph import Hole, Role, TaskState
 from grammarflow.core.plans import compile_fragment
 from grammarflow.core.productions import Fragment, HoleType
 from grammarflow.core.resolve import Vocabulary, unresolved
@@ -167,7 +167,22 @@ def refine(d: Derivation, step: Refine) -> Applied:
     if hole.everywhere:
         check_acyclic(d, step.fragment, created)
         check_holes_acyclic(d, holes, set(created.values()))
+    elif step.fragment == Fragment() and not step.types:
+        keep_order(d, hole)
     return Applied(step, created, holes, hole.id)
+
+
+def keep_order(d: Derivation, hole: Hole) -> None:
+    """An open hole closed as nothing leaves the order it imposed while it stood: each
+    task it came before runs after each task it came after that is done by then (a mark
+    of the graph's ``order``, where no path says so: no edge, and no part of the shape
+    its grammar promised; a task not done yet is no longer waited for)."""
+    g = d.graph
+    done = [a for a in dict.fromkeys(hole.after) if g.state[a] is TaskState.DONE]
+    for b in dict.fromkeys(hole.before):
+        for a in done:
+            if not g.reaches(a, b):
+                g.keep_order(a, b)
 
 
 def check_not_widened(d: Derivation, hole: Hole, step: Refine, grammar: Grammar) -> None:

@@ -105,6 +105,7 @@ def _run_view(store: Store, run_id: int) -> dict[str, Any]:
         "orchestrator": orchestrator_view(store, run_id),
         "tasks": tasks,
         "edges": sorted([ids[u], ids[v]] for u, v in state["graph"]["edges"]),
+        "ran_after": sorted([ids[a], ids[b]] for a, b in state["graph"].get("order", ())),
         "holes": _hole_views(state),
         "signatures": {kind: sig.shown(kind) for kind, sig
                        in sorted(signatures_from_json(state["grammar"].get("data")).items())},

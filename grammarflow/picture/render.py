@@ -140,11 +140,18 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
         edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(
             graph, grammar, u, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
+    kept = {(node_of.get(a, f"t:{a}"), node_of.get(b, f"t:{b}")) for a, b in graph.order}
+    lines.extend(f"  {quote(u)} -> {quote(v)} [style=dotted, color=gray45, tooltip="
+                 f"{quote(ORDER_KEPT)}];" for u, v in sorted(kept - set(edges)) if u != v)
     for hole in graph.holes.values():
         where = hole_limits(hole, types[hole.type], limits)
         lines.extend(_hole(hole, types, node_of, picture, where))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+#: What a dotted gray edge says: the order an open hole kept when it closed as nothing.
+ORDER_KEPT = "ran after: an open hole stood between them, and closed as nothing"
 
 
 def _state(graph: Graph, tid: str) -> str:
@@ -489,6 +496,7 @@ install_drawer(draw_svg)
 __all__ = [
     "HOLE_SHAPE",
     "MAX_LABEL",
+    "ORDER_KEPT",
     "OUTPUT_WIDTH",
     "REFUSED",
     "RUN_STATES",

@@ -242,3 +242,18 @@ def test_a_run_is_given_its_parameters(tmp_path: Path) -> None:
                                   "--db", str(tmp_path / "j.db"), *bad], cwd=tmp_path,
                                  capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+
+
+def test_a_run_shows_the_order_an_empty_hole_kept(tmp_path: Path) -> None:
+    path = tmp_path / "work.py"
+    path.write_text('from grammarflow import define\n'
+                    'grammar = define("plan, report, Work(plan, report)",\n'
+                    '                 ["Work(plan; report) ::= * where only step"])\n'
+                    'def plan(): ...\ndef report(): ...\ndef step(): ...\n')
+    done = run(path, db=tmp_path / "j.db")
+    assert done.ok and done.view["ran_after"] == [["plan", "report"]]
+    assert done.view["edges"] == [] and "ran after" in done._repr_svg_()
+    status = subprocess.run([sys.executable, "-m", "grammarflow", "status", str(done.id),
+                             "--db", str(tmp_path / "j.db")], capture_output=True, text=True,
+                            timeout=60)
+    assert "order    report ran after plan" in status.stdout
