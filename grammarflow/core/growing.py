@@ -46,7 +46,9 @@ def step_open(d: Derivation, hole: Hole, chooser: Chooser, growth: Growth, big: 
               ) -> None:
     """Grow one task inside open ``hole`` while it is to grow (and the run is not
     ``big``), else close it (refine it to nothing)."""
-    target = growth.target.setdefault(hole.id, chooser.choose(range(growth.most + 1)))
+    target = growth.target.get(hole.id)
+    if target is None:  # chosen once a hole (a draw each visit would skew the choices)
+        target = growth.target[hole.id] = chooser.choose(range(growth.most + 1))
     done = growth.grown.get(hole.id, 0)
     if done < target and not big and grow(d, hole, chooser, growth):
         growth.grown[hole.id] = done + 1

@@ -60,9 +60,11 @@ TAGS = (
 
 
 def apply_message(d: Derivation, message: Message) -> Result:
-    """Apply what a task sent: a step, a batch of expansions, or a raw diff."""
+    """Apply what a task sent: a step, a batch of expansions, or a raw diff (searched
+    within its step budget, never a deadline: a generated example must not depend on
+    how busy the machine is)."""
     if isinstance(message, Diff):
-        return add(d, message)
+        return add(d, message, deadline=None)  # its step budget alone: the same on any load
     if isinstance(message, Batch):
         return tuple(d.apply_batch(message.steps))
     return d.apply(message)
