@@ -474,13 +474,19 @@ class Result:
     seconds: float
 
 
+#: The control: no bug planted. Every property must pass on it, or a "kill" would be the
+#: properties failing on their own (each mutant's first failure counts).
+CONTROL = Mutant("M00", "", "", "", "no bug planted (the control)", "control")
+
+
 def run_one(mutant: Mutant, profile: str) -> Result:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.id}-") as tmp:
         package = Path(tmp) / "grammarflow"
         shutil.copytree(ROOT / "grammarflow", package,
                         ignore=shutil.ignore_patterns("__pycache__"))
-        apply(mutant, package)
+        if mutant is not CONTROL:
+            apply(mutant, package)
         env = {**os.environ, "PYTHONPATH": tmp, "GRAMMARFLOW_PROPERTIES_ONLY": "1",
                "HYPOTHESIS_PROFILE": profile, "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONHASHSEED": "0"}  # set iteration order, so a run is repeatable
@@ -567,6 +573,13 @@ def main() -> None:
     chosen = [m for m in MUTANTS if not args.only or m.id in args.only]
     done = read_log(args.log, chosen) if args.log else {}
     t0 = time.perf_counter()
+    if any(m.id not in done for m in chosen):
+        control = run_one(CONTROL, args.profile)
+        if control.killed:
+            sys.exit(f"the properties fail with no bug planted ({control.by}): fix that "
+                     "first, or every mutant would count as caught by it")
+        print(f"control: every property passes with no bug planted ({control.seconds:.0f} s)",
+              flush=True)
     results = [done[m.id] for m in chosen if m.id in done]
     with ThreadPoolExecutor(args.jobs) as pool:
         for r in pool.map(lambda m: run_one(m, args.profile),

@@ -48,7 +48,7 @@ from grammarflow.core.graph import Graph
 from grammarflow.core.productions import Production
 from grammarflow.core.simulate import RandomChooser, finish
 from grammarflow.core.steps import Constrain, Step
-from grammarflow.picture.render import Picture, to_dot
+from grammarflow.picture.render import ORDER_KEPT, Picture, to_dot
 from grammarflow.picture.words import ANYWHERE_LATER, constraint_short, map_source
 from grammarflow.testing import message_runs
 
@@ -63,6 +63,7 @@ class Drawn:
     tasks: set[str] = field(default_factory=set)
     holes: dict[str, str] = field(default_factory=dict)  # hole id -> label
     solid: set[tuple[str, str]] = field(default_factory=set)
+    order: set[tuple[str, str]] = field(default_factory=set)  # "ran after" marks (dotted)
     after: dict[str, set[str]] = field(default_factory=dict)  # hole -> tasks it follows
     before: dict[str, set[str]] = field(default_factory=dict)  # hole -> tasks it precedes
     potential: dict[tuple[str, str], str] = field(default_factory=dict)  # edge -> hole
@@ -108,6 +109,8 @@ def read(dot: str) -> Drawn:
                 hole = re.search(r'tooltip="([^:"]+): this edge may appear"', attrs)
                 assert hole, attrs
                 drawn.potential[(u[2:], v[2:])] = hole.group(1)
+            elif ORDER_KEPT in attrs:
+                drawn.order.add((u[2:], v[2:]))
             else:
                 drawn.solid.add((u[2:], v[2:]))
         elif u.startswith("t:") and v.startswith("h:"):
@@ -193,6 +196,7 @@ def check_complete(data: st.DataObject,
     g = cont.graph
     assert drawn.tasks <= set(g.tasks)
     assert drawn.solid <= set(g.edges())
+    assert drawn.order <= set(g.order)  # an order kept stays kept
     for tid in set(g.tasks) - drawn.tasks:
         r = root(tid, parent, holes)
         assert r is not None, f"{tid} comes from no drawn wildcard"
