@@ -9,8 +9,9 @@ from collections import Counter
 
 import pytest
 from hypothesis import find, given, settings
+from hypothesis import strategies as st
 
-from grammarflow import BrokenPromise, Derivation, Grammar, define, repeat_parallel
+from grammarflow import BrokenPromise, Derivation, Grammar, define, map_over, repeat_parallel
 from grammarflow.testing import derivations, finished_graphs, runs
 
 PROMISE = "only step; at most 5 step; each step has 1 plan before"
@@ -82,3 +83,32 @@ def test_a_fully_open_hole_grows_the_kinds_the_user_names() -> None:
                  lambda g: {"fetch", "parse"} <= {t.kind for t in g.tasks.values()},
                  settings=settings(max_examples=500, derandomize=True, database=None))
     assert {t.kind for t in found.tasks.values()} <= {"a", "fetch", "parse"}
+
+
+MAP = define("find, merge, Each(find, merge)", map_over("Each", "M"))
+SIZE = define("measure, done, Size(measure, done)", [
+    "Size(m, d) ::= [when m > 10] m -> Big -> d | [else] m -> Small -> d"])
+
+
+@given(runs(MAP, outputs={"find": st.lists(st.integers(), max_size=6)}))
+def test_a_map_makes_one_copy_per_element_of_a_generated_list(d: Derivation) -> None:
+    assert kinds(d)["M"] == len(d.graph.outputs["find"])
+    assert not refused_by(MAP, d)
+
+
+@given(runs(SIZE, outputs={"measure": st.integers(0, 20)}))
+def test_a_guard_is_decided_by_the_generated_output(d: Derivation) -> None:
+    big = d.graph.outputs["measure"] > 10
+    assert kinds(d)["Big" if big else "Small"] == 1 and kinds(d)["Small" if big else "Big"] == 0
+
+
+def test_every_list_length_and_both_branches_are_generated() -> None:
+    lengths = settings(max_examples=300, derandomize=True, database=None)
+    for n in (0, 1, 6):
+        found = find(runs(MAP, outputs={"find": st.lists(st.integers(), max_size=6)}),
+                     lambda d, n=n: kinds(d)["M"] == n, settings=lengths)
+        assert len(found.graph.outputs["find"]) == n
+    for kind in ("Big", "Small"):
+        found = find(runs(SIZE, outputs={"measure": st.integers(0, 20)}),
+                     lambda d, kind=kind: kinds(d)[kind] == 1, settings=lengths)
+        assert (found.graph.outputs["measure"] > 10) == (kind == "Big")

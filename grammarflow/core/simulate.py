@@ -119,12 +119,13 @@ def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
                             why=Why.NO_PRODUCTION_LEFT, hole=hole.id)
     try:
         d.apply(step)
-    except BrokenPromise:
-        if not d.limits.scopes_of(hole.id):
+    except BrokenPromise as e:
+        if not d.limits.scopes_of(hole.id) and e.why is not Why.GUARD:
             raise
         # Refused by its scope — a constraint, given what the hole is glued to, or a
-        # hole it would make that could never finish there: a run takes another one
-        # (one finishes: a step that would have stranded the hole was refused).
+        # hole it would make that could never finish there — or by a guard that reads
+        # an output given (runs with outputs): a run takes another one (one finishes:
+        # a step that would have stranded the hole was refused; one guard holds).
         others = [p.name for p in htype.allowed(hole.allowed) if p.name != step.production]
         while others:
             name = others.pop(chooser.choose(list(range(len(others)))))
@@ -134,14 +135,17 @@ def _step(d: Derivation, hole: Hole, chooser: Chooser, limits: Limits,
         raise
 
 
-def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None) -> Derivation:
+def run(grammar: Grammar, chooser: Chooser, limits: Limits | None = None,
+        gives: Callable[[Derivation, str], object] | None = None) -> Derivation:
     """Run the workflow's scheduler through the core: one task at a time, to the end.
 
     Each task, while it runs, expands every hole that is due when it ends (so no hole
     ever needs a default it does not have) and, by chance, some others it is attached
-    to; then it is done and due holes take their defaults.
+    to; then it is done and due holes take their defaults. ``gives(d, task)``: what a
+    task does first, once it runs (say, give its output: guards that read it are then
+    decided by it).
     """
-    return run_from(unknown_data(grammar.derivation()), chooser, limits)
+    return run_from(unknown_data(grammar.derivation()), chooser, limits, gives=gives)
 
 
 #: Told each step of a simulated run, with the task that made it (None: the scheduler).
@@ -150,7 +154,8 @@ Journal = Callable[[Step, str | None], None]
 
 def run_from(d: Derivation, chooser: Chooser, limits: Limits | None = None,
              journal: Journal | None = None, tasks: int | None = None,
-             also: Callable[[Derivation, str], object] | None = None) -> Derivation:
+             also: Callable[[Derivation, str], object] | None = None,
+             gives: Callable[[Derivation, str], object] | None = None) -> Derivation:
     """Continue a run (as :func:`run`) from derivation ``d``, in place; returns it.
     ``journal(step, by)`` is told every step as the orchestrator journals it — a task's
     changes and its completion by the task, its start and the defaults of due holes by
@@ -177,6 +182,8 @@ def run_from(d: Derivation, chooser: Chooser, limits: Limits | None = None,
         task = chooser.choose(ready)
         d.apply(SetState(task, TaskState.RUNNING))
         told(None)
+        if gives is not None:
+            gives(d, task)
         _work(d, task, chooser, limits, growth)
         if also is not None:
             also(d, task)

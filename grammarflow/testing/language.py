@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from hypothesis import note
@@ -12,7 +12,7 @@ from grammarflow.core.derivation import Derivation
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph
 from grammarflow.core.simulate import Limits, derive, run, unknown_data
-from grammarflow.core.steps import Step
+from grammarflow.core.steps import Output, Step
 
 T = TypeVar("T")
 
@@ -77,10 +77,22 @@ def finished_graphs(draw: st.DrawFn, grammar: Grammar, max_tasks: int = 30, *,
 
 @st.composite
 def runs(draw: st.DrawFn, grammar: Grammar, max_tasks: int = 30, *, open_tasks: int = 3,
-         kinds: Sequence[str] = ()) -> Derivation:
+         kinds: Sequence[str] = (),
+         outputs: Mapping[str, st.SearchStrategy[Any]] | None = None) -> Derivation:
     """Finished runs: every task done, in an order the scheduler could have chosen (open
-    holes grown as in :func:`derivations`)."""
-    return _told(run(grammar, _DrawChooser(draw), _limits(max_tasks, open_tasks, kinds)))
+    holes grown as in :func:`derivations`). ``outputs``: a strategy for the output of
+    each kind named (say ``{"find": st.lists(st.text(), max_size=5)}``); a task of it
+    gives one drawn as it starts, and the guards that read it are decided by it — a map
+    over it makes exactly one copy per element. Other guards may hold or not."""
+    given = outputs or {}
+
+    def gives(d: Derivation, task: str) -> None:
+        strategy = given.get(d.graph.tasks[task].kind)
+        if strategy is not None:
+            d.apply(Output(task, draw(strategy)))
+
+    return _told(run(grammar, _DrawChooser(draw), _limits(max_tasks, open_tasks, kinds),
+                     gives=gives if given else None))
 
 
 @st.composite
