@@ -12,7 +12,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 from grammarflow import BrokenPromise, Derivation, Grammar, define, map_over, repeat_parallel
-from grammarflow.testing import derivations, finished_graphs, runs
+from grammarflow.testing import derivations, finished_graphs, message_runs, runs
 
 PROMISE = "only step; at most 5 step; each step has 1 plan before"
 DYNAMIC = define("plan, report, Work(plan, report)",
@@ -112,3 +112,9 @@ def test_every_list_length_and_both_branches_are_generated() -> None:
         found = find(runs(SIZE, outputs={"measure": st.integers(0, 20)}),
                      lambda d, kind=kind: kinds(d)[kind] == 1, settings=lengths)
         assert (found.graph.outputs["measure"] > 10) == (kind == "Big")
+
+
+def test_message_runs_grow_the_kinds_an_open_hole_promises() -> None:
+    found = find(message_runs(DYNAMIC), lambda run: kinds(run.derivation)["step"] >= 2,
+                 settings=settings(max_examples=300, derandomize=True, database=None))
+    assert not refused_by(DYNAMIC, found.derivation)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from hypothesis import strategies as st
 
 from grammarflow.core.graph import Hole, Role
+from grammarflow.core.growing import kinds_for
 from grammarflow.core.productions import EVERYWHERE, Fragment, HoleSpec, TaskSpec
 from grammarflow.testing.pieces import Signature
 from grammarflow.testing.walks import downstream
@@ -56,7 +57,8 @@ def fragment_in(w: Writer, hole: Hole, holes: Mapping[str, Signature] | None = N
             continue
         specs.append(HoleSpec(name, tuple(w.pick(left if r is Role.AFTER else right)
                                           for r in sig)))
-    tasks = tuple(TaskSpec(x, w.pick(w.kinds)) for x in new)
+    kinds = kinds_for(w.d, hole, w.kinds)  # those its constraints name first, if any
+    tasks = tuple(TaskSpec(x, w.pick(kinds)) for x in new)
     return Fragment(tasks, tuple(specs), tuple(dict.fromkeys(edges)))
 
 
