@@ -459,8 +459,8 @@ def test_a_hole_grown_inside_a_constrained_one_shows_what_it_keeps() -> None:
                                      (("s", "m"),)), (sub_type,)))
     dot = to_dot(d.graph, d.grammar, Picture(alternatives=True), d.limits)
     sub = next(h for h in d.graph.holes)
-    assert label_of(dot, f"h:{sub}").split("\n")[1:] == ["anything, where",
-                                                         "only M · at most 2 M"]
+    assert label_of(dot, f"h:{sub}").split("\n")[1:] == [  # m counted: what is left
+        "anything, where", "only M · up to 1 more M (1 of 2 made)"]
     assert label_of(dot, f"w:{sub}") == (
         "only tasks of kind M (kept from Dyn.1, counted over all it grows)\n"
         "at most 2 M (kept from Dyn.1, counted over all it grows)")
@@ -506,3 +506,23 @@ def test_a_loop_is_drawn_folded_with_its_count_and_unrolled_on_request() -> None
     parallel.apply(Expand("Ms.1", "2"))
     parallel.apply(Expand("Ms.1/Ms_more.1", "2"))
     assert "l:" not in to_dot(parallel.graph, parallel.grammar, Picture())  # not a loop
+
+
+def test_the_picture_says_what_is_known_now() -> None:
+    # issue 29.2: a map whose list is known counts its copies; an `at most` what is left
+    from grammarflow import Grow, Output, map_over
+
+    d = define("find, merge, Each(find, merge)", map_over("Each", "M")).derivation()
+    assert "one M per element of find's list" in to_dot(d.graph, d.grammar, Picture())
+    d.apply(SetState("find", TaskState.RUNNING))
+    d.apply(Output("find", [1, 2, 3]))
+    assert "3 × M, one per element of find's list" in to_dot(d.graph, d.grammar, Picture())
+    d.apply(Expand("Each.1", "1"))
+    assert "2 more M (1 of find's 3 made)" in to_dot(d.graph, d.grammar, Picture())
+    w = define("plan, report, Work(plan, report)",
+               ["Work(plan; report) ::= * where only step; at most 5 step"]).derivation()
+    assert "at most 5 step" in to_dot(w.graph, w.grammar, Picture(), w.limits)
+    w.apply(SetState("plan", TaskState.RUNNING))
+    w.apply(Grow("Work.1", Fragment((TaskSpec("s1", "step"), TaskSpec("s2", "step")), (),
+                                    (("plan", "s1"), ("plan", "s2")))))
+    assert "up to 3 more step (2 of 5 made)" in to_dot(w.graph, w.grammar, Picture(), w.limits)

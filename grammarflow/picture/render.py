@@ -33,6 +33,7 @@ from grammarflow.picture.words import (
     hole_limits,
     in_words,
     is_potential_edge,
+    map_known,
     may_open_everywhere,
     where_lines,
 )
@@ -145,7 +146,8 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
                  f"{quote(ORDER_KEPT)}];" for u, v in sorted(kept - set(edges)) if u != v)
     for hole in graph.holes.values():
         where = hole_limits(hole, types[hole.type], limits)
-        lines.extend(_hole(hole, types, node_of, picture, where))
+        lines.extend(_hole(hole, types, node_of, picture, where,
+                           map_known(graph, hole, types[hole.type])))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -220,7 +222,8 @@ def summary(value: object, limit: int = OUTPUT_WIDTH) -> str:
 
 
 def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
-          picture: Picture, where: Sequence[Limits] = ()) -> list[str]:
+          picture: Picture, where: Sequence[Limits] = (), known: str | None = None
+          ) -> list[str]:
     htype = types[hole.type]
     hid = f"h:{hole.id}"
     aimed = picture.refusal is not None and picture.refusal.hole == hole.id
@@ -239,7 +242,7 @@ def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
         return [f"  {quote(node_of.get(a, 't:' + a))} -> {quote(node_of.get(b, 't:' + b))} "
                 f"[style=dashed, color=\"{color}\", label={quote(hole.id + ': maybe')}, "
                 f"tooltip={quote(hole.id + ': this edge may appear')}];"]
-    label = f"{hole.id} ({hole.type}) becomes\n{in_words(htype, hole, types)}"
+    label = f"{hole.id} ({hole.type}) becomes\n{known or in_words(htype, hole, types)}"
     if may_open_everywhere(htype, hole, types):
         label += f"\n{ANYWHERE_LATER}"
     if where:

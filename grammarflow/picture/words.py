@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grammarflow.core.constraints import (
     SIDES,
@@ -20,7 +20,7 @@ from grammarflow.core.constraints import (
     OnlyKinds,
     with_tasks,
 )
-from grammarflow.core.graph import Hole, Role
+from grammarflow.core.graph import Graph, Hole, Role
 from grammarflow.core.productions import Fragment, HoleType, Production
 from grammarflow.core.scopes import ConstraintState
 from grammarflow.core.wellformed import reachable_types
@@ -152,6 +152,25 @@ def map_source(htype: HoleType) -> tuple[str, str] | None:
     return source, kind
 
 
+def map_known(graph: Graph, hole: Hole, htype: HoleType) -> str | None:
+    """What a map hole will still make once its list is known (its source gave it):
+    ``3 × M, one per element of find's list``, then ``2 more M (1 of find's 3 made)``;
+    None if it is no map or its list is not known yet."""
+    mapped = map_source(htype)
+    if mapped is None:
+        return None
+    source, kind = mapped
+    task = dict(zip(htype.params, hole.args, strict=False)).get(source)
+    value = graph.outputs.get(task) if task is not None else None
+    if task is None or not isinstance(value, list):
+        return None
+    made = sum(1 for s in graph.succ[task] if graph.tasks[s].kind == kind)
+    left = max(len(value) - made, 0)
+    if not made:
+        return f"{left} × {kind}, one per element of {task}'s list"
+    return f"{left} more {kind} ({made} of {task}'s {len(value)} made)"
+
+
 def _guarded_in_words(htype: HoleType, hole: Hole | None, types: dict[str, HoleType]) -> str:
     bound = dict(zip(htype.params, hole.args, strict=False)) if hole is not None else {}
     mapped = map_source(htype)
@@ -222,6 +241,8 @@ class Limits:
     type: str
     constraints: tuple[Constraint, ...]
     bound: Mapping[str, str]
+    #: constraint index -> tasks an ``at most`` counted so far (what a run knows now)
+    made: Mapping[int, int] = field(default_factory=dict)
 
 
 def hole_limits(hole: Hole, htype: HoleType, state: ConstraintState | None) -> list[Limits]:
@@ -233,7 +254,10 @@ def hole_limits(hole: Hole, htype: HoleType, state: ConstraintState | None) -> l
         return [Limits(hole.id, htype.name, htype.constraints,
                        dict(zip(htype.params, hole.args, strict=False)))]
     scopes = [state.scopes[s] for s in state.scopes_of(hole.id)]
-    return [Limits(s.hole, s.type, s.constraints, s.bound) for s in scopes if s.constraints]
+    return [Limits(s.hole, s.type, s.constraints, s.bound,
+                   {i: n for i in range(len(s.constraints))
+                    if (n := state.made.get((s.id, i), 0))})
+            for s in scopes if s.constraints]
 
 
 def constraint_short(c: Constraint, bound: Mapping[str, str] = {}) -> str:
@@ -296,12 +320,21 @@ def _or(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
 
+def _known(c: Constraint, made: int, short: str) -> str:
+    """An ``at most`` as what is left of it once some were made: ``up to 3 more step``."""
+    if isinstance(c, AtMost) and made:
+        left = max(c.n - made, 0)
+        return (f"no more {c.kind or 'new tasks'} ({c.n} made)" if not left
+                else f"up to {left} more {c.kind or 'new tasks'} ({made} of {c.n} made)")
+    return short
+
+
 def where_lines(limits: Sequence[Limits], width: int = WHERE_WIDTH,
                 most: int = WHERE_LINES) -> list[str]:
     """The constraints in short, ``·`` between them, wrapped to ``most`` lines of about
     ``width`` characters; what does not fit is counted: ``+3 more``."""
-    items = list(dict.fromkeys(constraint_short(c, lim.bound)
-                               for lim in limits for c in lim.constraints))
+    items = list(dict.fromkeys(_known(c, lim.made.get(i, 0), constraint_short(c, lim.bound))
+                               for lim in limits for i, c in enumerate(lim.constraints)))
     lines: list[str] = []
     for i, item in enumerate(items):
         if lines and len(lines[-1]) + 3 + len(item) <= width:
@@ -342,6 +375,7 @@ __all__ = [
     "is_potential_edge",
     "joined",
     "many",
+    "map_known",
     "map_source",
     "may_open_everywhere",
     "repetition",
