@@ -509,13 +509,18 @@ def test_a_loop_is_drawn_folded_with_its_count_and_unrolled_on_request() -> None
 
 
 def test_the_picture_says_what_is_known_now() -> None:
-    # issue 29.2: a map whose list is known counts its copies; an `at most` what is left
+    # issue 29.2: a map whose list is known counts its copies; an `at most` what is left;
+    # a task's output is shown once it is done
     from grammarflow import Grow, Output, map_over
 
     d = define("find, merge, Each(find, merge)", map_over("Each", "M")).derivation()
     assert "one M per element of find's list" in to_dot(d.graph, d.grammar, Picture())
     d.apply(SetState("find", TaskState.RUNNING))
-    d.apply(Output("find", [1, 2, 3]))
+    d.apply(Output("find", [1, 2, 3]))  # given while it runs: not yet shown, nor counted
+    assert "→ [3 items]" not in to_dot(d.graph, d.grammar, Picture())
+    assert "one M per element of find's list" in to_dot(d.graph, d.grammar, Picture())
+    d.apply(SetState("find", TaskState.DONE))
+    assert "→ [3 items]" in to_dot(d.graph, d.grammar, Picture())
     assert "3 × M, one per element of find's list" in to_dot(d.graph, d.grammar, Picture())
     d.apply(Expand("Each.1", "1"))
     assert "2 more M (1 of find's 3 made)" in to_dot(d.graph, d.grammar, Picture())

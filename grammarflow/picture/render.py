@@ -20,7 +20,7 @@ from typing import Any
 from grammarflow.core.cosmetics import COLOR as _COLOR
 from grammarflow.core.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
 from grammarflow.core.grammar import Grammar
-from grammarflow.core.graph import Graph, Hole, Role
+from grammarflow.core.graph import Graph, Hole, Role, TaskState
 from grammarflow.core.graph_views import install_drawer
 from grammarflow.core.productions import Fragment, HoleType
 from grammarflow.core.scopes import ConstraintState
@@ -186,7 +186,7 @@ def _task_node(graph: Graph, grammar: Grammar, tid: str, state: str,
     custom = attrs.get("label")
     if isinstance(custom, str) and custom:
         label = f"{custom[:MAX_LABEL]}\n[{tid}]"
-    if tid in graph.outputs:
+    if tid in graph.outputs and graph.state[tid] is TaskState.DONE:  # given, not tentative
         label += f"\n→ {summary(graph.outputs[tid])}"
     if asks is not None:
         shown = asks if len(asks) <= 40 else asks[:39] + "…"
@@ -404,7 +404,7 @@ def _loop_node(graph: Graph, key: str, members: Sequence[str]) -> list[str]:
     kind = graph.tasks[members[0]].kind
     counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     label = f"{kind} (loop {key.rsplit('/', 1)[0]})\n{len(members)} iterations ({counts})"
-    if members[-1] in graph.outputs:
+    if members[-1] in graph.outputs and graph.state[members[-1]] is TaskState.DONE:
         label += f"\n→ {summary(graph.outputs[members[-1]])}"
     node = quote("l:" + key)
     return [f"  {node} [label={quote(label)}, shape=box, style=\"rounded,filled,bold\", "

@@ -20,7 +20,7 @@ from grammarflow.core.constraints import (
     OnlyKinds,
     with_tasks,
 )
-from grammarflow.core.graph import Graph, Hole, Role
+from grammarflow.core.graph import Graph, Hole, Role, TaskState
 from grammarflow.core.productions import Fragment, HoleType, Production
 from grammarflow.core.scopes import ConstraintState
 from grammarflow.core.wellformed import reachable_types
@@ -153,7 +153,7 @@ def map_source(htype: HoleType) -> tuple[str, str] | None:
 
 
 def map_known(graph: Graph, hole: Hole, htype: HoleType) -> str | None:
-    """What a map hole will still make once its list is known (its source gave it):
+    """What a map hole will still make once its list is known (its source is done):
     ``3 × M, one per element of find's list``, then ``2 more M (1 of find's 3 made)``;
     None if it is no map or its list is not known yet."""
     mapped = map_source(htype)
@@ -162,7 +162,7 @@ def map_known(graph: Graph, hole: Hole, htype: HoleType) -> str | None:
     source, kind = mapped
     task = dict(zip(htype.params, hole.args, strict=False)).get(source)
     value = graph.outputs.get(task) if task is not None else None
-    if task is None or not isinstance(value, list):
+    if task is None or not isinstance(value, list) or graph.state[task] is not TaskState.DONE:
         return None
     made = sum(1 for s in graph.succ[task] if graph.tasks[s].kind == kind)
     left = max(len(value) - made, 0)
