@@ -531,3 +531,11 @@ def test_the_picture_says_what_is_known_now() -> None:
     w.apply(Grow("Work.1", Fragment((TaskSpec("s1", "step"), TaskSpec("s2", "step")), (),
                                     (("plan", "s1"), ("plan", "s2")))))
     assert "up to 3 more step (2 of 5 made)" in to_dot(w.graph, w.grammar, Picture(), w.limits)
+
+
+def test_alternatives_are_drawn_between_the_actual_tasks() -> None:
+    # issue 29.2: a production's parameters are named as the tasks the hole is bound to
+    d = define("fetch, merge, X(fetch, merge)", "X(a, b) ::= a -> A -> b | a -> B -> b"
+               ).derivation()
+    dot = to_dot(d.graph, d.grammar, Picture(alternatives=True))
+    assert label_of(dot, "a:X.1:0:a") == "fetch" and label_of(dot, "a:X.1:1:b") == "merge"

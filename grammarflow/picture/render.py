@@ -278,8 +278,10 @@ def _explanation(hole: str, where: Sequence[Limits]) -> list[str]:
 
 
 def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType]) -> list[str]:
-    """Each production of the hole as a small dashed cluster beside it."""
+    """Each production of the hole as a small dashed cluster beside it, its parameters
+    named as the tasks they are bound to (not the formal ``a``/``b``)."""
     out = []
+    bound = dict(zip(htype.params, hole.args, strict=False))
     for i, prod in enumerate(htype.allowed(hole.allowed)):
         cid = f"cluster_{hole.id}_{i}"
         pre = f"a:{hole.id}:{i}:"
@@ -288,7 +290,7 @@ def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType]) -> li
                    f"label={quote(f'{hole.id} may become ({prod.name})')};")
         frag = prod.fragment
         for p in prod.params:
-            out.append(f"    {quote(pre + p)} [label={quote(p)}, shape=plaintext, "
+            out.append(f"    {quote(pre + p)} [label={quote(bound.get(p, p))}, shape=plaintext, "
                        f"fontcolor=\"#6b7280\"];")
         for t in frag.tasks:
             out.append(f"    {quote(pre + t.local)} [label={quote(t.kind)}, shape=box, "
