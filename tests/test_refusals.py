@@ -69,6 +69,25 @@ def raw(*tasks: tuple[str, str], edges: tuple[tuple[str, str], ...] = ()
     return lambda d: plan(d, diff).apply()
 
 
+def _types(*texts: str) -> tuple[HoleType, ...]:
+    return tuple(parse_types(list(texts)).values())
+
+
+def _hole(name: str) -> HoleSpec:
+    return HoleSpec(name, ("*",))
+
+
+def _narrowed(d: Derivation) -> Derivation:
+    d.apply(NarrowHole("X.1", ("1",)))
+    return d
+
+
+def _constrained_chain() -> Derivation:
+    d = chain()
+    d.apply(Constrain("Any.1", parse_constraints("only M")))
+    return d
+
+
 CASES: list[tuple[str, Callable[[], Derivation], Callable[[Derivation], object], Why,
                   dict[str, object]]] = [
     ("no such hole", chain, lambda d: d.apply(Expand("X.9", "1")), Why.NO_SUCH_HOLE,
@@ -109,31 +128,12 @@ CASES: list[tuple[str, Callable[[], Derivation], Callable[[Derivation], object],
      lambda d: d.apply(Refine("Any.1", Fragment((), (_hole("W"),)),
                                         _types("W(*) ::= *"))),
      Why.WIDENS, {"hole": "Any.1"}),
-    ("constraint", _constrained := lambda: _constrained_chain(),
+    ("constraint", _constrained_chain,
      lambda d: d.apply(Grow("Any.1", Fragment((TaskSpec("n", "N"),), (), (("b", "n"),)))),
      Why.CONSTRAINT, {"hole": "Any.1", "constraint": "only M"}),
     ("output of a task not running", chain, lambda d: d.apply(Output("a", 1)), Why.OUTPUT,
      {"task": "a"}),
 ]
-
-
-def _types(*texts: str) -> tuple[HoleType, ...]:
-    return tuple(parse_types(list(texts)).values())
-
-
-def _hole(name: str) -> HoleSpec:
-    return HoleSpec(name, ("*",))
-
-
-def _narrowed(d: Derivation) -> Derivation:
-    d.apply(NarrowHole("X.1", ("1",)))
-    return d
-
-
-def _constrained_chain() -> Derivation:
-    d = chain()
-    d.apply(Constrain("Any.1", parse_constraints("only M")))
-    return d
 
 
 @pytest.mark.parametrize(("made", "change", "why", "evidence"),
