@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # grammarflow's one entry point for set-up: `bash dev.sh example` and `bash dev.sh test`.
 # Idempotent: installs the Debian packages it needs (graphviz for `dot`, python3-venv;
-# podman, runc and debootstrap for container kinds), creates .venv, installs the project
+# podman, runc and debootstrap for container kinds; chromium and its driver for the
+# browser tests), creates .venv, installs the project
 # with its test extras, builds the local image container tasks run in (once), then does
 # the job.
 set -euo pipefail
@@ -123,6 +124,19 @@ need_image() {
   as_root rm -rf "$root"
 }
 
+# The browser tests (tests/e2e/test_browser.py) drive Debian's headless Chromium through
+# its ChromeDriver: nothing is downloaded at test time.
+need_browser() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "dev.sh: installing Debian packages: ${missing[*]} (for the browser tests)"
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
 main() {
   cd "$(dirname "$0")"
   local cmd=${1:-}
@@ -131,10 +145,14 @@ main() {
     example)
       need_debian; need_venv; need_containers
       if [ $# -eq 0 ]; then set -- run examples/random_map.py; fi
-      exec .venv/bin/grammarflow "$@"
+      local code=0
+      .venv/bin/grammarflow "$@" || code=$?
+      echo "dev.sh: to watch and steer runs in the browser: .venv/bin/grammarflow serve" \
+        "(then open the address it prints)" >&2
+      exit "$code"
       ;;
     test)
-      need_debian; need_venv; need_containers
+      need_debian; need_venv; need_containers; need_browser
       export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
       .venv/bin/ruff check grammarflow tests examples bench
       .venv/bin/mypy

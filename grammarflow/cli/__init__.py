@@ -10,7 +10,14 @@ adds one group of commands to it when imported.
 from __future__ import annotations
 
 # Importing a command module adds its commands to `main`.
-from grammarflow.cli import checking, controls, rendering, running, viewing  # noqa: F401
+from grammarflow.cli import (  # noqa: F401
+    checking,
+    controls,
+    rendering,
+    running,
+    serving,
+    viewing,
+)
 from grammarflow.cli.app import main
 
 __all__ = ["main"]

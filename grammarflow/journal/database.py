@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS controls (  -- operations asked for by other processe
                                      -- 0: refused, the reason in reply, -1: withdrawn)
     reply TEXT                       -- why it was refused (or withdrawn)
 );
+CREATE TABLE IF NOT EXISTS progress (  -- what running tasks last reported: not the
+    run INTEGER NOT NULL,               -- journal (a hint for the pages, never replayed)
+    task TEXT NOT NULL,
+    done REAL NOT NULL,
+    total REAL,
+    at REAL NOT NULL,
+    PRIMARY KEY (run, task)
+);
 CREATE TABLE IF NOT EXISTS leases (  -- the orchestrator that owns a running run
     run INTEGER PRIMARY KEY REFERENCES runs(id),
     owner TEXT NOT NULL,             -- random token of that orchestrator

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from grammarflow.core.answers import answer_steps, apply_answer
 from grammarflow.core.derivation import Derivation
+from grammarflow.core.graph import TaskState
 from grammarflow.core.rollback import Rollback, plan_restart
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.journal.database import JournalWriteError
@@ -163,6 +164,19 @@ def restart(store: Store, run_id: int, task: str) -> Restarted:
     record = next(e for e in store.restarts(run_id, done.seq) if e.seq == done.seq).record
     assert isinstance(record, RestartTaken)
     return Restarted(done.seq, done.by_orchestrator, record)
+
+
+def restart_preview(store: Store, run_id: int, task: str) -> RestartTaken:
+    """What :func:`restart` would do now, planned as it plans it and journaled by
+    nobody: the tasks it sends back, those that vanish, the holes it reopens. A
+    GrammarflowError says why it would be refused (no such task, not started, one of
+    them running, the run ended)."""
+    _refuse_if_ended(store, run_id, "restart")
+    state, journal = fold_with_steps(store, run_id)
+    g = state.d.graph
+    running = {t for t in g.tasks if g.state[t] is TaskState.RUNNING} - set(state.waiting)
+    rb = plan_restart(state.d, journal, state.workflow.grammar, task, running=running)
+    return restart_entry(task, rb, who())
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +329,7 @@ __all__ = [
     "plan_restart",
     "restart",
     "restart_entry",
+    "restart_preview",
     "set_paused",
     "who",
 ]

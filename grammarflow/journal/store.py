@@ -320,12 +320,17 @@ class Store:
         return list(range(first, first + len(entries)))
 
     def entries(self, run_id: int, kinds: Sequence[str] | None = None,
-                after: int = 0) -> Iterator[Entry]:
+                after: int = 0, task: str | None = None) -> Iterator[Entry]:
+        """The run's entries after ``after``, in order: of ``kinds`` only, if given, and
+        about ``task`` only (an attempt's, say), if given."""
         query = "SELECT run, seq, at, kind, data FROM journal WHERE run=? AND seq>?"
         params: list[Any] = [run_id, after]
         if kinds:
             query += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
+        if task is not None:
+            query += " AND json_extract(data, '$.task') = ?"
+            params.append(task)
         # The consumer's code runs outside this frame: only SQLite's errors come here.
         with self._reading():
             for r in self.db.execute(query + " ORDER BY seq", params):
@@ -362,6 +367,26 @@ class Store:
             row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal WHERE run=?",
                                   (run_id,)).fetchone()
         return int(row[0])
+
+    def put_progress(self, run_id: int, reported: dict[str, tuple[float, float | None]]
+                     ) -> None:
+        """What running tasks last reported of their progress (``task -> (done,
+        total)``): a hint for the pages, outside the journal."""
+        now = time.time()
+        with translated(self.path, JournalWriteError), self.transactions.own():
+            self.db.executemany("INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
+                                [(run_id, t, d, total, now)
+                                 for t, (d, total) in reported.items()])
+
+    def progress(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """What each task of the run last reported of its progress, and when."""
+        try:
+            with self._reading():
+                rows = self.db.execute("SELECT task, done, total, at FROM progress "
+                                       "WHERE run=?", (run_id,)).fetchall()
+        except StoreError:  # a journal of a version with no progress table
+            return {}
+        return {t: {"done": d, "total": total, "at": at} for t, d, total, at in rows}
 
     def put_snapshot(self, run_id: int, seq: int, data: dict[str, Any]) -> None:
         """Cache the run's state as of journal entry ``seq`` (keeping the newest two)."""

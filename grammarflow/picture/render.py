@@ -99,6 +99,9 @@ class Picture:
     refusal: Refusal | None = None  # the run broke: say so, mark who, caption why
     waiting: Mapping[str, str] = field(default_factory=dict)  # task -> what it asks
     unroll: bool = False  # draw a loop's iterations one by one, not folded
+    #: groups drawn task by task though collapsed by default: their node names without
+    #: the prefix (``g:step#b/1`` is ``step#b/1``, a loop's ``l:L.1/step`` is ``L.1/step``)
+    expand: frozenset[str] = frozenset()
 
 
 def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
@@ -120,8 +123,10 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
     refused = picture.refusal.task if picture.refusal else None
     keep = {t for t in (refused, *picture.waiting) if t is not None}
     folded = {} if picture.unroll else loops(graph, keep)
+    folded = {k: m for k, m in folded.items() if k not in picture.expand}
     in_loops = {t for members in folded.values() for t in members}
     groups = _collapse(graph, picture.collapse_above, keep | in_loops)
+    groups = {k: m for k, m in groups.items() if k not in picture.expand}
     node_of = {t: f"g:{key}" for key, members in groups.items() for t in members}
     node_of.update((t, f"l:{key}") for key, members in folded.items() for t in members)
     for key, members in groups.items():

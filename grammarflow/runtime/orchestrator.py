@@ -84,6 +84,10 @@ class JournalLost(GrammarflowError):
     still says ``running``. Nothing journaled is lost; ``resume`` continues the run."""
 
 
+#: Seconds between two writes of what running tasks report of their progress.
+PROGRESS_EVERY = 0.5
+
+
 @dataclass
 class Options:
     #: How many tasks run at once; None: what the workflow says, else one at a time.
@@ -224,6 +228,7 @@ class Orchestrator:
             async with asyncio.TaskGroup() as tg:
                 beat = tg.create_task(self._heartbeat())
                 watch = tg.create_task(self.controls.watch())
+                shown = tg.create_task(self._progress_shown())
                 if self.state.paused:
                     self.report(self, Event("paused", detail="the run is paused: no task "
                                             "starts until `grammarflow unpause "
@@ -240,6 +245,7 @@ class Orchestrator:
                     self.wake.clear()
                 beat.cancel()
                 watch.cancel()
+                shown.cancel()
         except* LeaseLost as deposed:
             # The TaskGroup cancelled every attempt, and each killed its tree on the way.
             raise deposed.exceptions[0] from None
@@ -275,6 +281,20 @@ class Orchestrator:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY)
             self.store.heartbeat(self.run_id)
+
+    async def _progress_shown(self) -> None:
+        """What running tasks report of their progress, written for the pages
+        (`grammarflow serve`) at most every PROGRESS_EVERY seconds, and only when a task
+        reported something new: a hint, not the journal (a failed write is dropped)."""
+        shown: dict[str, tuple[float, float | None]] = {}
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY)
+            now = {t: a.progress for t, a in self.running.items() if a.progress is not None}
+            new = {t: p for t, p in now.items() if shown.get(t) != p}
+            if new:
+                with contextlib.suppress(JournalWriteError):
+                    self.store.put_progress(self.run_id, new)
+                shown = now
 
     def _held_by_pause(self) -> bool:
         """Paused with work left to start: wait for `unpause` (or a signal)."""
