@@ -271,24 +271,27 @@ def test_a_task_in_full_with_its_log_and_hostile_text_kept_as_text(journal: Path
     t = client(journal).get("/api/runs/1/task", params={"id": "A"}).json()
     assert t["output"] == HOSTILE  # JSON: the page shows it with textContent
     assert t["history"][0]["outcome"] == "succeeded"
-    assert HOSTILE in (t["log"]["text"] or "") or HOSTILE in t["history"][0]["stderr"]
+    assert HOSTILE in t["log"]["text"] and HOSTILE in t["history"][0]["stderr"]
     # the picture has it escaped, never as markup
     svg = client(journal).get("/api/runs/1/picture").json()["svg"]
     assert "<script" not in svg and "<img" not in svg
 
 
 def test_a_log_outside_the_runs_logs_is_not_read(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    run_dir = logs / "run-1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "A.2.log").write_text("hello")
+    assert log_tail(logs, 1, "A", "elsewhere/run-1/A.2.log")["text"] == "hello"
     secret = tmp_path / "secret.txt"
     secret.write_text("password")
-    assert log_tail(1, "A", str(secret))["text"] is None
-    run_dir = tmp_path / "run-1"
-    run_dir.mkdir()
+    # a journaled path that is no log of the task, or of another task, is not read
+    for journaled in (str(secret), "/etc/passwd", "../../secret.txt", "B.2.log"):
+        assert log_tail(logs, 1, "A", journaled)["text"] is None, journaled
     (run_dir / "A.1.log").symlink_to(secret)  # the right name, but a link out
-    assert log_tail(1, "A", str(run_dir / "A.1.log"))["text"] is None
-    assert log_tail(2, "A", str(run_dir / "A.1.log"))["text"] is None  # another run's
-    (run_dir / "A.2.log").write_text("hello")
-    assert log_tail(1, "A", str(run_dir / "A.2.log"))["text"] == "hello"
-    assert log_tail(1, "B", str(run_dir / "A.2.log"))["text"] is None  # another task's
+    assert log_tail(logs, 1, "A", "A.1.log")["text"] is None
+    assert log_tail(logs, 2, "A", "A.2.log")["text"] is None  # another run's: not there
+    assert log_tail(logs, 1, "A", None) is None
 
 
 # ---------------------------------------------------------------- push

@@ -35,7 +35,8 @@ _RUNS = """<h1>Runs</h1>
 
 _RUN = """<section id="verdict"></section>
 <section id="refusal" hidden></section>
-<section id="steer" hidden></section>
+<section id="steer" hidden><h2>Steer</h2><span id="buttons"></span>
+<span id="said" class="said"></span></section>
 <div id="layout">
 <div id="left">
 <div id="timeline"><button id="back" title="one step back">&larr;</button>

@@ -3,6 +3,7 @@ cleanly by Ctrl-C (open event streams are closed within a second)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from collections.abc import Callable
@@ -63,4 +64,7 @@ def serve(db: Path, host: str = "127.0.0.1", port: int = 8765, *, read_only: boo
     said(f"grammarflow serve: the runs of {db}" + (" (read-only: no steering)"
                                                    if read_only else "")
          + f"\nopen {address(host, port, keys)}\n(Ctrl-C stops it)")
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn stops at Ctrl-C, then raises the Ctrl-C it caught again: that is the end
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
+    said("grammarflow serve: stopped")

@@ -139,7 +139,8 @@ def task_view(store: Store, run_id: int, task: str) -> dict[str, Any]:
     found = dict(found)
     found["history"] = [attempts[n] for n in sorted(attempts)]
     newest = found["history"][-1] if found["history"] else None
-    found["log"] = log_tail(run_id, task, newest.get("log")) if newest else None
+    logs = store.path.parent / "logs"  # where `grammarflow run --db` puts them
+    found["log"] = log_tail(logs, run_id, task, newest.get("log")) if newest else None
     signature = signatures_from_json(row.workflow["grammar"].get("data")).get(found["kind"])
     if signature is not None and signature.output is not None:
         # what an answer must be: the page builds its form from it
@@ -151,26 +152,30 @@ def task_view(store: Store, run_id: int, task: str) -> dict[str, Any]:
 _LOG_NAME = re.compile(r"^(?P<task>.+)\.(?P<attempt>[0-9]+)\.log$")
 
 
-def log_tail(run_id: int, task: str, path: str | None) -> dict[str, Any] | None:
-    """The end of a task's log, if the journal names one and it is one of this run's
-    logs: a file ``run-<id>/<task>.<n>.log`` reached without a symbolic link. Any
-    other path is not read (a journal is data; it must not make the server read
-    /etc/passwd)."""
-    if not path:
+def log_tail(logs: Path, run_id: int, task: str, journaled: str | None
+             ) -> dict[str, Any] | None:
+    """The end of a task's log, if the journal names one: read from this run's folder of
+    logs only (``logs/run-<id>/``, where ``logs`` is beside the journal, as `run` puts
+    them), by the name the journal gives if it is this task's (``<task>.<n>.log``), and
+    only a file reached without a symbolic link. Nothing else is read: a journal is data,
+    and it must not make the server read /etc/passwd."""
+    if not journaled:
         return None
-    p = Path(path)
-    m = _LOG_NAME.match(p.name)
-    if (m is None or m["task"] != task.replace("/", "__") or p.parent.name != f"run-{run_id}"
-            or p.is_symlink() or p.parent.is_symlink()):
-        return {"path": path, "text": None, "error": "not one of this run's logs: not read"}
+    m = _LOG_NAME.match(Path(journaled).name)
+    folder = logs / f"run-{run_id}"
+    if m is None or m["task"] != task.replace("/", "__"):
+        return {"path": journaled, "text": None, "error": "not a log of this task: not read"}
+    p = folder / Path(journaled).name
+    if any(q.is_symlink() for q in (p, folder, logs)):
+        return {"path": str(p), "text": None, "error": "a symbolic link: not read"}
     try:
         with p.open("rb") as f:
             size = f.seek(0, 2)
             f.seek(max(0, size - LOG_TAIL))
             data = f.read()
     except OSError as e:
-        return {"path": path, "text": None, "error": f"cannot read it: {e.strerror or e}"}
-    return {"path": path, "text": data.decode("utf-8", "backslashreplace"),
+        return {"path": str(p), "text": None, "error": f"cannot read it: {e.strerror or e}"}
+    return {"path": str(p), "text": data.decode("utf-8", "backslashreplace"),
             "bytes": size, "cut": size > LOG_TAIL, "error": None}
 
 

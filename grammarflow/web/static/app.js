@@ -25,6 +25,11 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
+// A node's children replaced by these (null and undefined left out, not "null").
+function put(node, ...kids) {
+  node.replaceChildren(...kids.filter((k) => k !== null && k !== undefined));
+}
+
 async function getJSON(url) {
   const r = await fetch(url, {credentials: "same-origin"});
   const data = await r.json();
@@ -112,7 +117,7 @@ function runsPage() {
   const refresh = coalesced(async () => {
     const runs = await getJSON("/api/runs");
     document.getElementById("none").hidden = runs.length > 0;
-    tbody.replaceChildren(...runs.map((r) => {
+    put(tbody, ...runs.map((r) => {
       const counts = Object.entries(r.counts).map(([s, n]) => n + " " + s).join(", ");
       const glance = [];
       if (r.status === "broken") glance.push(el("span", {class: "bad"}, "BROKEN"));
@@ -219,7 +224,7 @@ function runPage() {
     const at = live ? null : +slider.value;
     const p = await getJSON(pictureURL(at));
     const svg = cleanSVG(p.svg);
-    if (svg) canvas.replaceChildren(svg);
+    if (svg) put(canvas, svg);
     caption.textContent = p.caption;
     body.dataset.seq = p.seq;
     last = Math.max(last, p.last);
@@ -279,7 +284,7 @@ function runPage() {
   function showVerdict(r) {
     const v = document.getElementById("verdict");
     const started = r.created ? "started " + when(r.created) : "";
-    v.replaceChildren(
+    put(v, 
       el("h1", {class: "st-" + r.status}, r.verdict.line),
       el("p", {class: "meta"}, r.workflow, " · ", started,
          " · ", r.tasks.length + " tasks, " + r.holes.length + " holes",
@@ -293,7 +298,7 @@ function runPage() {
     if (!f) return;
     const tried = (f.attempts || []).map((a) =>
       el("li", {}, el("code", {}, a.production), ": ", a.reason));
-    s.replaceChildren(
+    put(s, 
       el("h2", {class: "bad"}, "BROKEN: the promise broken"),
       el("p", {class: "reason"}, f.reason),
       f.task ? el("p", {}, "by task ", el("a", {href: "#", class: "task-link",
@@ -309,7 +314,7 @@ function runPage() {
     const s = document.getElementById("steer");
     s.hidden = readOnly || r.final && r.status !== "succeeded";
     if (s.hidden) return;
-    const out = el("span", {id: "said", class: "said"});
+    const out = document.getElementById("said");
     const act = (label, id, fn) => el("button", {id, onclick: async () => {
       out.textContent = "…";
       try { out.textContent = (await fn()).said; } catch (e) {
@@ -332,14 +337,14 @@ function runPage() {
       buttons.push(act("resume", "resume", () => post(`/api/runs/${runId}/resume`)));
     }
     s.hidden = buttons.length === 0;
-    s.replaceChildren(el("h2", {}, "Steer"), ...buttons, out);
+    put(document.getElementById("buttons"), ...buttons);
   }
 
   function showLists(r) {
     const byId = Object.fromEntries(r.tasks.map((t) => [t.id, t]));
     const link = (id) => el("a", {href: "#", class: "task-link", "data-task": id,
       onclick: (e) => { e.preventDefault(); showTask(id, true); }}, id);
-    document.getElementById("running").replaceChildren(...r.tasks
+    put(document.getElementById("running"), ...r.tasks
       .filter((t) => t.state === "running")
       .map((t) => {
         const p = r.progress[t.id];
@@ -348,10 +353,10 @@ function runPage() {
         return el("li", {}, link(t.id), " ", el("span", {class: "kind"}, t.kind), " ", bar,
                   " ", words);
       }));
-    document.getElementById("waiting").replaceChildren(...r.tasks
+    put(document.getElementById("waiting"), ...r.tasks
       .filter((t) => t.state === "waiting")
       .map((t) => el("li", {}, link(t.id), ": ", t.asks || "")));
-    document.getElementById("holes").replaceChildren(...r.holes.map((h) => el("div",
+    put(document.getElementById("holes"), ...r.holes.map((h) => el("div",
       {class: "hole"},
       el("h3", {}, h.id, " ", el("span", {class: "kind"}, h.type + (h.open ? " (open)" : ""))),
       el("p", {class: "where"}, "between " + (h.args.join(", ") || "nothing")),
@@ -372,7 +377,7 @@ function runPage() {
       t = await getJSON(`/api/runs/${runId}/task?id=` + encodeURIComponent(id));
     } catch (e) {
       s.hidden = false;
-      s.replaceChildren(el("p", {class: "bad"}, e.message));
+      put(s, el("p", {class: "bad"}, e.message));
       return;
     }
     const rows = [
@@ -402,7 +407,7 @@ function runPage() {
     if (!readOnly && run && !run.final || (!readOnly && run && run.status === "succeeded")) {
       parts.push(...steerTask(t));
     }
-    s.replaceChildren(...parts);
+    put(s, ...parts);
     s.hidden = false;
     if (scroll) s.scrollIntoView({block: "nearest"});
   }
@@ -417,9 +422,9 @@ function runPage() {
         const p = await getJSON(`/api/runs/${runId}/restart-preview?task=` +
                                 encodeURIComponent(t.id));
         if (p.refused) {
-          confirm.replaceChildren(el("p", {class: "bad"}, "restart refused: " + p.refused));
+          put(confirm, el("p", {class: "bad"}, "restart refused: " + p.refused));
         } else {
-          confirm.replaceChildren(
+          put(confirm, 
             el("p", {}, `restarting ${t.id} sends ${p.restarted.length} task(s) back:`),
             el("ul", {class: "restarted"}, ...p.restarted.map((x) => el("li", {}, x))),
             p.vanished.length ? el("p", {}, "gone: " + p.vanished.join(", ")) : null,
