@@ -346,6 +346,39 @@ def test_a_long_run_of_tasks_collapses_into_one_node() -> None:
     dot = to_dot(g.derivation().graph, g, Picture(collapse_above=100))
     assert re.findall(r'label="t ×(\d+) in a row\\n\((\d+) pending\)"', dot) == [("300", "300")]
     assert {("t:start", "g:t~t0"), ("g:t~t0", "t:end")} <= edges(dot)
+    assert ("g:t~t0", "g:t~t0") not in edges(dot)  # a row is a row, not a loop
+
+
+def fan(n: int) -> Any:
+    """s -> p_i -> d_i -> e for i < n: no two p alike as siblings (each has its own d)."""
+    return define(", ".join(f"s -> p{i}:P -> d{i}:D -> e" for i in range(n)), [])
+
+
+def test_tasks_alike_collapse_when_siblings_leave_too_many_to_draw() -> None:
+    g = fan(300)
+    graph = g.derivation().graph
+    dot = to_dot(graph, g, Picture(collapse_above=100, summarize_above=50))
+    assert re.findall(r'label="([PD]) ×(\d+) alike\\n\((\d+) (\w+)\)"', dot) == [
+        ("P", "300", "300", "pending"), ("D", "300", "300", "pending")]
+    assert edges(dot) >= {("t:s", "g:P≈p0"), ("g:P≈p0", "g:D≈d0"), ("g:D≈d0", "t:e")}
+    assert dot.count('"t:') == 4  # s and e, each once as a node and once in edges
+    # below the threshold, or a picture asked to draw everything: each task drawn
+    assert "alike" not in to_dot(graph, g, Picture(collapse_above=100, summarize_above=700))
+    assert "alike" not in to_dot(graph, g, Picture(collapse_above=1000, summarize_above=50))
+
+
+def test_a_collapsed_group_asked_for_is_drawn_task_by_task() -> None:
+    g = fan(300)
+    graph = g.derivation().graph
+    dot = to_dot(graph, g, Picture(collapse_above=100, summarize_above=50,
+                                   expand=frozenset({"P≈p0"})))
+    assert "P ×" not in dot and "D ×300 alike" in dot
+    assert {("t:s", "t:p7"), ("t:p7", "g:D≈d0")} <= edges(dot)
+    siblings = a_map(300)
+    dot = to_dot(siblings[1].graph, siblings[0], Picture(
+        collapse_above=100, expand=frozenset({"M#Ms.1/M"})))
+    assert '"g:' not in dot
+    assert len(re.findall(r'^  "t:Ms\.1[^"]*" \[label', dot, re.M)) == 300
 
 
 def test_drawn_alternatives_name_the_nothing_alternative() -> None:

@@ -94,6 +94,9 @@ class Picture:
 
     alternatives: bool = False  # draw each hole's productions as small dashed clusters
     collapse_above: int = 200  # collapse sibling tasks when the graph has more tasks
+    #: and when still more nodes than this are left to draw, tasks alike (one kind, after
+    #: and before the same kinds) too: what dot lays out in well under a second
+    summarize_above: int = 400
     legend: bool = True
     title: str | None = None
     refusal: Refusal | None = None  # the run broke: say so, mark who, caption why
@@ -127,6 +130,11 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
     in_loops = {t for members in folded.values() for t in members}
     groups = _collapse(graph, picture.collapse_above, keep | in_loops)
     groups = {k: m for k, m in groups.items() if k not in picture.expand}
+    if groups or len(graph.tasks) > picture.collapse_above:
+        taken = keep | in_loops | {t for members in groups.values() for t in members}
+        if len(graph.tasks) - len(taken) + len(groups) + len(folded) > picture.summarize_above:
+            groups.update((k, m) for k, m in _alike(graph, taken).items()
+                          if k not in picture.expand)
     node_of = {t: f"g:{key}" for key, members in groups.items() for t in members}
     node_of.update((t, f"l:{key}") for key, members in folded.items() for t in members)
     for key, members in groups.items():
@@ -141,8 +149,8 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
         lines.append(_task_node(graph, grammar, tid, state, picture.waiting.get(tid)))
     edges: dict[tuple[str, str], str] = {}
     for u, v in graph.edges():
-        if u in in_loops and node_of[u] == node_of.get(v):
-            continue  # one iteration to the next: the loop's own edge says it
+        if u in node_of and node_of[u] == node_of.get(v):
+            continue  # within a group: a loop's own edge says it, a row is a row
         edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(
             graph, grammar, u, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
@@ -344,6 +352,24 @@ def _collapse(graph: Graph, above: int, keep: set[str]) -> dict[str, list[str]]:
     return groups
 
 
+def _alike(graph: Graph, taken: set[str]) -> dict[str, list[str]]:
+    """Tasks alike, to draw as one when even collapsed siblings leave too many to lay
+    out: of one kind, after tasks of the same kinds and before tasks of the same kinds
+    (a Montage's 500 mProject, each after survey and before its own mDiffFit and
+    mBackground), no hole attached; 3 or more. An edge to or from the group stands for
+    an edge to or from some of its members."""
+    kinds = graph.tasks
+    by_key: dict[tuple[str, frozenset[str], frozenset[str]], list[str]] = {}
+    for tid, task in kinds.items():
+        if tid in taken or graph.holes_at(tid):
+            continue
+        key = (task.kind, frozenset(kinds[p].kind for p in graph.pred[tid]),
+               frozenset(kinds[q].kind for q in graph.succ[tid]))
+        by_key.setdefault(key, []).append(tid)
+    return {f"{kind}≈{members[0]}": members
+            for (kind, _, _), members in by_key.items() if len(members) >= 3}
+
+
 def _runs(graph: Graph, taken: set[str]) -> list[list[str]]:
     """Maximal runs a -> b -> c ... of 3+ same-kind tasks, each with one predecessor and
     one successor inside the run and no hole attached: drawn as one node."""
@@ -425,7 +451,7 @@ def _group_node(graph: Graph, key: str, members: Sequence[str]) -> str:
     kind = graph.tasks[members[0]].kind
     counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     main = max(states, key=lambda s: states[s])
-    row = " in a row" if "~" in key else ""
+    row = " in a row" if "~" in key else " alike" if "≈" in key else ""
     label = f"{kind} ×{len(members)}{row}\n({counts})"
     return (f"  {quote('g:' + key)} [label={quote(label)}, shape=box3d, "
             f'style="filled", fillcolor="{STATE_FILL[main]}"];')
