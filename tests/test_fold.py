@@ -23,6 +23,7 @@ from grammarflow.journal.entries import ChangeRefused, JournalEntry, Other, Step
 from grammarflow.journal.state import (
     SNAPSHOT_EVERY,
     STDERR_LINES,
+    Checkpoints,
     RunState,
     current_snapshot,
     fold_from_start,
@@ -169,6 +170,51 @@ def test_a_run_read_from_a_snapshot_is_the_run_folded_from_the_start(
                 assert state_of(fold_run(store, run_id, upto)) == \
                     state_of(fold_from_start(store, run_id, upto))
         assert status_of(store, run_id) == folded
+
+
+@given(st.data())
+def test_a_run_folded_from_a_checkpoint_is_the_run_folded_from_the_start(
+        data: st.DataObject) -> None:
+    """The slider's checkpoints (`grammarflow serve`) are a cache too: the state as of
+    any entry, asked in any order, folded from the nearest state kept in memory, is the
+    state folded from the whole journal."""
+    with _journaled_run(data, mixed_grammars(constrained=True)) as (store, run_id, run):
+        store.append_many(run_id, journal_entries(run, random.Random(data.draw(
+            st.integers(0, 2**32), label="seed"))))
+        last = store.last_seq(run_id)
+        checkpoints = Checkpoints(every=data.draw(st.integers(1, 5), label="every"))
+        asked = data.draw(st.lists(st.integers(0, last), min_size=1, max_size=6),
+                          label="asked")
+        for upto in asked:
+            assert state_of(checkpoints.fold(store, run_id, upto)) == \
+                state_of(fold_from_start(store, run_id, upto))
+        assert checkpoints.kept[run_id] or last <= 2  # it did keep states along the way
+
+
+def test_a_checkpoint_before_a_restart_is_not_used_after_it(tmp_path: Path) -> None:
+    """A state kept before a restart holds steps the restart removed: the state as of
+    an entry after the restart is folded without it, and states kept on the way to it
+    are kept only past the restart."""
+    from grammarflow.journal.operations import restart
+    from grammarflow.running import run
+
+    (tmp_path / "wf.py").write_text("from grammarflow import define\n"
+                                    "grammar = define('A -> B -> C')\n"
+                                    "def A() -> None: ...\ndef B() -> None: ...\n"
+                                    "def C() -> None: ...\n")
+    db = tmp_path / "gf.db"
+    assert run(tmp_path / "wf.py", db=db).ok
+    done = restart(Store.existing(db), 1, "B")
+    import sqlite3
+
+    with sqlite3.connect(db) as con:  # as a journal written before restarts took snapshots
+        con.execute("DELETE FROM snapshots")
+    store = Store(db, readonly=True)
+    checkpoints = Checkpoints(every=1)
+    for upto in [done.seq - 1, *range(store.last_seq(1) + 1)]:  # before it first
+        assert state_of(checkpoints.fold(store, 1, upto)) == \
+            state_of(fold_from_start(store, 1, upto)), upto
+    assert any(seq < done.seq for seq in checkpoints.kept[1])  # it had some to misuse
 
 
 @given(st.data())

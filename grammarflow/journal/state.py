@@ -8,8 +8,10 @@ store"); folding from the start gives the same state (tests/test_fold.py).
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -220,6 +222,72 @@ def _from_snapshot(store: Store, run_id: int, row: RunRow, restarts: list[Entry]
     return state or RunState(workflow, workflow.grammar.derivation())
 
 
+class Checkpoints:
+    """A run's state kept in memory every ``every`` entries as it is folded, so that its
+    state as of any entry is folded from the nearest one (a timeline moved back and
+    forth: `grammarflow serve`'s slider) rather than from the start — the store keeps
+    only its newest two snapshots. Kept as JSON text: a state folded on from one never
+    changes it. For ``runs`` runs at most, the least recently used dropped."""
+
+    def __init__(self, every: int = 5_000, runs: int = 4) -> None:
+        self.every = every
+        self.runs = runs
+        self.kept: dict[int, dict[int, str]] = {}  # run -> seq -> its state's snapshot
+        self.lock = threading.Lock()
+
+    def fold(self, store: Store, run_id: int, upto: int) -> RunState:
+        """The run's state as of entry ``upto``: as :func:`fold_run` folds it. The first
+        fold of a run keeps a state every ``every`` entries of all its journal (of a run
+        never restarted; else along the way)."""
+        with gc_paused():
+            row = store.run(run_id)
+            with self.lock:
+                first = run_id not in self.kept
+                kept = self.kept.pop(run_id, {})
+                self.kept[run_id] = kept  # the most recently used last
+                while len(self.kept) > self.runs:
+                    del self.kept[next(iter(self.kept))]
+            if first and not store.restarts(run_id):
+                self._fold(store, run_id, row, store.last_seq(run_id), kept, whole=True)
+            return self._fold(store, run_id, row, upto, kept)
+
+    def _fold(self, store: Store, run_id: int, row: RunRow, upto: int,
+              kept: dict[int, str], whole: bool = False) -> RunState:
+        restarts = store.restarts(run_id, upto)
+        # a state before the newest restart holds steps it removed: neither used nor kept
+        after = restarts[-1].seq if restarts else 0
+        with self.lock:
+            near = max((seq for seq in kept if after <= seq <= upto), default=None)
+            text = kept[near] if near is not None else None
+        ours = None if text is None or near is None else RunState.of_snapshot(
+            Workflow.from_json(row.workflow), near, json.loads(text))
+        # the store's own snapshot only if it is nearer (building one costs)
+        if whole:  # from the start, keeping states all along
+            workflow = Workflow.from_json(row.workflow)
+            state = RunState(workflow, workflow.grammar.derivation())
+        elif ours is not None and near is not None and near >= (
+                store.snapshot_seq(run_id, upto) or 0):
+            state = ours
+        else:
+            state = _from_snapshot(store, run_id, row, restarts, upto)
+        skip = rolled_back(restarts)
+        last = state.seq
+        for e in store.entries(run_id, list(STATE_KINDS), after=state.seq):
+            if e.seq > upto:
+                break
+            if e.seq in skip:
+                state.seq = e.seq
+            else:
+                state.apply(e)
+            if e.seq - last >= self.every and e.seq >= after:
+                last = e.seq
+                text = json.dumps(state.snapshot(), separators=(",", ":"))
+                with self.lock:
+                    kept[e.seq] = text
+        state.seq = upto
+        return state
+
+
 def current_snapshot(store: Store, run_id: int) -> dict[str, Any] | None:
     """The run's newest snapshot if it is its whole state now — no entry of the state
     (:data:`STATE_KINDS`, restarts among them) after it, and of this format (a run that
@@ -378,6 +446,7 @@ __all__ = [
     "SNAPSHOT_EVERY",
     "STATE_KINDS",
     "STDERR_LINES",
+    "Checkpoints",
     "Failure",
     "RunState",
     "current_snapshot",

@@ -412,6 +412,19 @@ class Store:
                 "LIMIT 1", (run_id, upto if upto is not None else 2 ** 62)).fetchone()
         return None if row is None else (int(row[0]), json.loads(row[1]))
 
+    def snapshot_seq(self, run_id: int, upto: int | None = None) -> int | None:
+        """The entry :meth:`snapshot` would return the state as of, without reading it."""
+        if self.empty:
+            return None
+        with self._reading():
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' "
+                                   "AND name='snapshots'").fetchone():
+                return None
+            row = self.db.execute(
+                "SELECT MAX(seq) FROM snapshots WHERE run=? AND seq<=?",
+                (run_id, upto if upto is not None else 2 ** 62)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def integrity(self) -> str:
         with self._reading():
             return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])

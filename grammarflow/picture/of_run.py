@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from grammarflow.core.graph import Graph
-from grammarflow.journal.state import fold_run, paused_at
+from grammarflow.journal.state import RunState, fold_run
 from grammarflow.journal.status import refusal_at
 from grammarflow.journal.store import FINAL, Store
 from grammarflow.picture.render import Picture, to_dot
@@ -16,13 +16,14 @@ __all__ = ["run_dot"]
 
 
 def run_dot(store: Store, run_id: int, picture: Picture | None = None,
-            at: int | None = None) -> tuple[str, Graph]:
-    """The DOT of run ``run_id`` (after journal step ``at``; None: now), and its graph."""
-    state = fold_run(store, run_id, upto=at)
+            at: int | None = None, state: RunState | None = None) -> tuple[str, Graph]:
+    """The DOT of run ``run_id`` (after journal step ``at``; None: now), and its graph;
+    ``state``: the run's state as of ``at``, if the caller has folded it."""
+    state = state or fold_run(store, run_id, upto=at)
     d = state.d
     picture = replace(picture or Picture(), waiting=state.waiting)
     title = f"run {run_id}" + (f" after step {at}" if at is not None else "")
-    if paused_at(store, run_id, at) and (at is not None or store.run(
+    if state.paused and (at is not None or store.run(
             run_id, start=False).status not in FINAL):  # a pause ends with its run
         title += f" — PAUSED (`grammarflow unpause {run_id}`)"
     restarts = store.restarts(run_id, at)

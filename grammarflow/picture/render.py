@@ -151,8 +151,9 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
     for u, v in graph.edges():
         if u in node_of and node_of[u] == node_of.get(v):
             continue  # within a group: a loop's own edge says it, a row is a row
-        edges[(node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))] = _edge_style(
-            graph, grammar, u, v)
+        pair = (node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))
+        if pair not in edges:  # a group's edges: drawn once, styled as the first
+            edges[pair] = _edge_style(graph, grammar, u, v)
     lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
     kept = {(node_of.get(a, f"t:{a}"), node_of.get(b, f"t:{b}")) for a, b in graph.order}
     lines.extend(f"  {quote(u)} -> {quote(v)} [style=dotted, color=gray45, tooltip="

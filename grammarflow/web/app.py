@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from grammarflow.errors import GrammarflowError
+from grammarflow.journal.state import Checkpoints
 from grammarflow.journal.store import Store
 from grammarflow.picture.render import Picture
 from grammarflow.web import steering, views
@@ -86,6 +87,7 @@ class Server:
     read_only: bool = False
     watcher: Watcher = field(init=False)
     cache: _Cache = field(default_factory=_Cache)
+    checkpoints: Checkpoints = field(default_factory=Checkpoints)
     _local: threading.local = field(default_factory=threading.local)
 
     def __post_init__(self) -> None:
@@ -160,8 +162,8 @@ def make_app(server: Server, hosts: frozenset[str]) -> Guard:
         last = await run_in_threadpool(lambda: s.last(run_id))
         key = ("picture", run_id, last if at is None else at, at is None,
                picture.alternatives, tuple(sorted(picture.expand)))
-        made = await s.cache.get(key, lambda: views.picture_view(s.store(), run_id, at,
-                                                                  picture))
+        made = await s.cache.get(key, lambda: views.picture_view(
+            s.store(), run_id, at, picture, s.checkpoints))
         return JSONResponse(made.to_json())
 
     async def task_json(request: Request) -> Response:

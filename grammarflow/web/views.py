@@ -16,6 +16,7 @@ from grammarflow.core.dataflow import signatures_from_json
 from grammarflow.errors import GrammarflowError
 from grammarflow.journal.entries import AttemptEnded, AttemptStarted, AttemptWaits
 from grammarflow.journal.operations import restart_preview
+from grammarflow.journal.state import Checkpoints
 from grammarflow.journal.status import describe, run_view
 from grammarflow.journal.store import FINAL, RunRow, Store
 from grammarflow.picture.of_run import run_dot
@@ -98,15 +99,18 @@ class PictureView:
         return {"seq": self.seq, "last": self.last, "caption": self.caption, "svg": self.svg}
 
 
-def picture_view(store: Store, run_id: int, at: int | None, picture: Picture) -> PictureView:
+def picture_view(store: Store, run_id: int, at: int | None, picture: Picture,
+                 checkpoints: Checkpoints | None = None) -> PictureView:
     """The run's picture (after journal step ``at``; None: now) as SVG, with what that
-    step did."""
+    step did; a step in the past folded from the nearest of ``checkpoints``."""
     run_row(store, run_id)
     last = store.last_seq(run_id)
     if at is not None and not 0 <= at <= last:
         raise NotFound(f"run {run_id} has no journal step {at} (its steps are 0 to {last})")
     seq = last if at is None else at
-    dot, _ = run_dot(store, run_id, picture, at=None if at is None or at == last else at)
+    past = None if at is None or at == last else at
+    state = checkpoints.fold(store, run_id, past) if checkpoints and past is not None else None
+    dot, _ = run_dot(store, run_id, picture, at=past, state=state)
     svg = render(dot, "svg").decode()
     return PictureView(seq, last, _caption(store, run_id, seq), svg[svg.index("<svg"):])
 
