@@ -19,6 +19,8 @@ rows with sqlite3 without decoding them.
   server cold (nothing cached). Target < 0.2 s.
 - pages: the CPU time of a 1,000-task run at --max-parallel 4 with ten pages watching
   it, against none. Target < 5% more.
+- stable: each time a hole of an example's run expands, how many pairs of tasks drawn
+  in one column swap places in the picture. Target: none.
 """
 
 from __future__ import annotations
@@ -280,13 +282,60 @@ def e() -> None: ...
           f"{ten:.2f} s with ten (best of each): {100 * (ten / none - 1):+.1f}%")
 
 
+# ------------------------------------------------------------------------ stable
+def drawn_at(svg: str) -> dict[str, tuple[float, float]]:
+    out = {}
+    for chunk in svg.split('class="node">')[1:]:
+        title = re.search(r"<title>([^<]*)</title>", chunk)
+        where = re.search(r'<text[^>]* x="([\d.\-]+)" y="([\d.\-]+)"', chunk)
+        if title and where and title.group(1).startswith("t:"):
+            out[title.group(1)] = (float(where.group(1)), float(where.group(2)))
+    return out
+
+
+def stable(quick: bool) -> None:
+    """Each time a hole expands, how many pairs of tasks drawn in one column before and
+    after it swap places (the pictures the page shows, alternatives drawn)."""
+    from grammarflow.core.steps import Expand
+    from grammarflow.journal.entries import StepTaken
+    from grammarflow.journal.store import Store
+    from grammarflow.picture.of_run import run_dot
+    from grammarflow.picture.render import Picture, render
+
+    examples = ["random_map.py", "dynamic.py", "loop.py", "subgraph.py"]
+    for name in examples[:2] if quick else examples:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            run(root, str(ROOT / "examples" / name), env={"EXAMPLE_SEED": "5"})
+            store = Store(root / "gf.db", readonly=True)
+            steps = [e.seq for e in store.entries(1, ["step"])
+                     if isinstance(e.record, StepTaken) and isinstance(e.record.step, Expand)]
+
+            def at(seq: int, store: Store = store) -> dict[str, tuple[float, float]]:
+                dot = run_dot(store, 1, Picture(alternatives=True), at=seq)[0]
+                return drawn_at(render(dot, "svg").decode())
+            swaps = pairs = 0
+            for seq in steps:
+                before, after = at(seq - 1), at(seq)
+                both = [t for t in before if t in after]
+                for i, a in enumerate(both):
+                    for b in both[i + 1:]:
+                        if before[a][0] == before[b][0] and after[a][0] == after[b][0]:
+                            pairs += 1
+                            swaps += (before[a][1] - before[b][1]) * (
+                                after[a][1] - after[b][1]) < 0
+            print(f"stable layout, {name}: {len(steps)} expansions; of {pairs} pairs of "
+                  f"tasks in one column before and after one, {swaps} swapped places")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="paint,push,slider,pages")
+    parser.add_argument("--only", default="paint,push,slider,pages,stable")
     args = parser.parse_args()
     for name in args.only.split(","):
-        {"paint": paint, "push": push, "slider": slider, "pages": pages}[name](args.quick)
+        {"paint": paint, "push": push, "slider": slider, "pages": pages,
+         "stable": stable}[name](args.quick)
 
 
 if __name__ == "__main__":

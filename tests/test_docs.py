@@ -118,12 +118,18 @@ def test_every_page_runs_as_a_doctest() -> None:
 
 
 def test_the_readme_reads_in_ten_minutes() -> None:
-    """What it is, the two commands, three shapes with a picture each, where to go next:
-    at most 2,500 words, code included; everything else lives in docs/."""
+    """What it is, the two commands, three shapes with a picture each, the browser in
+    the screenshots the browser tests take, where to go next: at most 2,500 words, code
+    included; everything else lives in docs/."""
     words = len(text("README.md").split())
     assert words <= 2500, f"README.md has {words} words"
     pictures = re.findall(r"!\[[^\]]*\]\((docs/pictures/[^)]+)\)", text("README.md"))
-    assert len(pictures) == 3, pictures
+    assert len([p for p in pictures if p.endswith(".svg")]) == 3, pictures
+    screenshots = [p for p in pictures if p.endswith(".png")]
+    assert screenshots, "the README shows the browser"
+    taker = text("tests/e2e/test_browser.py")
+    for shot in screenshots:  # taken by the suite (GRAMMARFLOW_SCREENSHOTS=docs/pictures)
+        assert f'"{Path(shot).name}"' in taker, f"no browser test takes {shot}"
     for page in PAGES[1:]:
         assert f"({page})" in text("README.md"), f"README.md does not link {page}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shlex
 import xml.etree.ElementTree as ET
@@ -572,3 +573,32 @@ def test_alternatives_are_drawn_between_the_actual_tasks() -> None:
                ).derivation()
     dot = to_dot(d.graph, d.grammar, Picture(alternatives=True))
     assert label_of(dot, "a:X.1:0:a") == "fetch" and label_of(dot, "a:X.1:1:b") == "merge"
+
+
+def drawn_at(svg: bytes) -> dict[str, tuple[float, float]]:
+    """Where dot drew each node: its title -> its label's (x, y)."""
+    out = {}
+    for chunk in svg.decode().split('class="node">')[1:]:
+        title = re.search(r"<title>([^<]*)</title>", chunk)
+        where = re.search(r'<text[^>]* x="([\d.\-]+)" y="([\d.\-]+)"', chunk)
+        assert title is not None and where is not None
+        out[html.unescape(title.group(1))] = (float(where.group(1)), float(where.group(2)))
+    return out
+
+
+@pytest.mark.parametrize("alternatives", [False, True])
+def test_tasks_drawn_keep_their_order_as_a_hole_expands(alternatives: bool) -> None:
+    # A map grown one M at a time, drawn by the real dot after each expansion: the Ms
+    # drawn before stay in the order they were made, the new one where the wildcard
+    # was (after them), the wildcard after it. (Sorted edges had shuffled them.)
+    g = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+    d = g.derivation()
+    applied = d.apply(Expand("Ms.1", "2"))
+    for _ in range(7):
+        applied = d.apply(Expand(applied.holes[0], "2"))
+        at = drawn_at(render(to_dot(d.graph, g, Picture(alternatives=alternatives)), "svg"))
+        made = [f"t:{t}" for t in d.graph.tasks if d.graph.tasks[t].kind == "M"]
+        ys = [at[m][1] for m in made]
+        assert ys == sorted(ys), "the Ms are drawn in the order they were made"
+        assert len({at[m][0] for m in made}) == 1  # in one column
+        assert at[f"h:{applied.holes[0]}"][1] > ys[-1]  # the wildcard after the last M

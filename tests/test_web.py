@@ -178,6 +178,8 @@ def test_an_answer_is_checked_as_the_command_line_checks_it(journal: Path,
     task = c.get("/api/runs/2/task", params={"id": "approve"}).json()
     assert task["state"] == "waiting" and task["asks"] == "Ship it?"
     assert task["answer_type"]["schema"]["type"] == "boolean"
+    assert task["history"] == [{"attempt": 1, "started": task["history"][0]["started"],
+                                "log": None, "asks": "Ship it?"}]
     r = c.post("/api/runs/2/answer", headers=csrf(), json={"task": "approve",
                                                             "value": "maybe"})
     assert r.status_code == 409
@@ -356,3 +358,24 @@ def test_ten_pages_asking_for_one_picture_make_it_once(journal: Path) -> None:
     assert all(r.status_code == 200 for r in answers)
     assert len({r.text for r in answers}) == 1
     assert server.cache.makings == 1
+
+
+def test_the_runs_page_folds_again_only_the_runs_that_changed(journal: Path,
+                                                               tmp_path: Path) -> None:
+    from grammarflow.journal.lease import Holder
+    from grammarflow.web.views import runs_view
+
+    db = copy_of(journal, tmp_path)
+    known: dict[int, Any] = {}
+    first = runs_view(Store(db, readonly=True), known)
+    said = {run: pair[1] for run, pair in known.items()}
+    again = runs_view(Store(db, readonly=True), known)
+    assert again == first
+    assert all(known[run][1] is said[run] for run in known)  # nothing folded again
+    store = Store.existing(db)
+    store.acquire(2, Holder.this_process())
+    store.append(2, AttemptStarted("build", 9))
+    store.release(2)
+    runs_view(Store(db, readonly=True), known)
+    assert known[1][1] is said[1] and known[2][1] is not said[2]
+    assert known[2][1]["seq"] == said[2]["seq"] + 1

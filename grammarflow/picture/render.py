@@ -118,7 +118,7 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
     lines = ["digraph grammarflow {",
              # newrank: one ranking pass for the whole graph, clusters included — a wide
              # rank of 2,000 siblings lays out in 1.5 s instead of 2.8 (bench/render.py)
-             '  graph [rankdir=LR, newrank=true, fontname="Helvetica", fontsize=11, '
+             '  graph [rankdir=LR, newrank=true, ordering=out, fontname="Helvetica", fontsize=11, '
              'nodesep=0.3, ranksep=0.45' + (f", label={heading}, labelloc=t, labeljust=l" if heading
                               else "") + "];",
              '  node [fontname="Helvetica", fontsize=10];',
@@ -148,13 +148,17 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
                  else _state(graph, tid))
         lines.append(_task_node(graph, grammar, tid, state, picture.waiting.get(tid)))
     edges: dict[tuple[str, str], str] = {}
-    for u, v in graph.edges():
+    # in the order the tasks were made, as the tasks are: with ordering=out, dot keeps a
+    # task's successors in that order, so that tasks already drawn keep their places
+    # when a hole expands (a stable layout; bench/serve.py measures it)
+    made = {t: i for i, t in enumerate(graph.tasks)}
+    for u, v in sorted(graph.edges(), key=lambda e: (made[e[0]], made[e[1]])):
         if u in node_of and node_of[u] == node_of.get(v):
             continue  # within a group: a loop's own edge says it, a row is a row
         pair = (node_of.get(u, f"t:{u}"), node_of.get(v, f"t:{v}"))
         if pair not in edges:  # a group's edges: drawn once, styled as the first
             edges[pair] = _edge_style(graph, grammar, u, v)
-    lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in sorted(edges.items()))
+    lines.extend(f"  {quote(u)} -> {quote(v)}{style};" for (u, v), style in edges.items())
     kept = {(node_of.get(a, f"t:{a}"), node_of.get(b, f"t:{b}")) for a, b in graph.order}
     lines.extend(f"  {quote(u)} -> {quote(v)} [style=dotted, color=gray45, tooltip="
                  f"{quote(ORDER_KEPT)}];" for u, v in sorted(kept - set(edges)) if u != v)

@@ -88,6 +88,9 @@ class Server:
     watcher: Watcher = field(init=False)
     cache: _Cache = field(default_factory=_Cache)
     checkpoints: Checkpoints = field(default_factory=Checkpoints)
+    #: each run as the runs page lists it, with the journal step and status it is of
+    summaries: dict[int, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
+    runs_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _local: threading.local = field(default_factory=threading.local)
 
     def __post_init__(self) -> None:
@@ -146,10 +149,9 @@ def make_app(server: Server, hosts: frozenset[str]) -> Guard:
         return Response(found[1], media_type=found[0])
 
     async def runs_json(request: Request) -> Response:
-        key = ("runs", s.watcher.watched.get(None) and s.watcher.watched[None].change)
-        if key[1] is None:
-            return JSONResponse(await run_in_threadpool(lambda: views.runs_view(s.store())))
-        return JSONResponse(await s.cache.get(key, lambda: views.runs_view(s.store())))
+        async with s.runs_lock:  # one page at a time folds what changed
+            return JSONResponse(await run_in_threadpool(
+                lambda: views.runs_view(s.store(), s.summaries)))
 
     async def run_json(request: Request) -> Response:
         run_id = _run_id(request)

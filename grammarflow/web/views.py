@@ -53,26 +53,41 @@ def run_row(store: Store, run_id: int) -> RunRow:
         raise
 
 
-def runs_view(store: Store) -> list[dict[str, Any]]:
+def runs_view(store: Store, known: dict[int, tuple[Any, dict[str, Any]]] | None = None
+              ) -> list[dict[str, Any]]:
     """Every run, newest first: status, workflow, started, how long, and counts of its
-    tasks by state, its holes, whether it is paused, broken or waits for a person."""
+    tasks by state, its holes, whether it is paused, broken or waits for a person.
+    ``known``: what was said of each run before, kept for as long as its journal and
+    status stay as they were (a run is folded again only when it changed)."""
+    known = {} if known is None else known
     out = []
     for row in sorted(store.runs(), key=lambda r: -r.id):
-        view = run_view(store, row.id)
-        counts: dict[str, int] = {}
-        for task in view["tasks"]:
-            counts[task["state"]] = counts.get(task["state"], 0) + 1
-        ended = row.status in FINAL
-        out.append({
-            "run": row.id, "status": row.status, "workflow": view["workflow"],
-            "created": row.created, "updated": row.updated,
-            "duration": (row.updated if ended else time.time()) - row.created,
-            "tasks": len(view["tasks"]), "counts": counts, "holes": len(view["holes"]),
-            "open_holes": sum(1 for h in view["holes"] if h["open"]),
-            "paused": view["paused"], "line": view["verdict"]["line"],
-            "waiting": [t["id"] for t in view["tasks"] if t["state"] == "waiting"],
-            "seq": store.last_seq(row.id)})
+        seq = store.last_seq(row.id)
+        key = (seq, row.status, row.reason)
+        said = known.get(row.id)
+        if said is None or said[0] != key:
+            said = known[row.id] = (key, _run_summary(store, row, seq))
+        view = dict(said[1])
+        if row.status == "running":  # (a run that waits or is interrupted runs not)
+            view["duration"] = time.time() - row.created
+        out.append(view)
     return out
+
+
+def _run_summary(store: Store, row: RunRow, seq: int) -> dict[str, Any]:
+    view = run_view(store, row.id)
+    counts: dict[str, int] = {}
+    for task in view["tasks"]:
+        counts[task["state"]] = counts.get(task["state"], 0) + 1
+    return {
+        "run": row.id, "status": row.status, "workflow": view["workflow"],
+        "created": row.created, "updated": row.updated,
+        "duration": row.updated - row.created,
+        "tasks": len(view["tasks"]), "counts": counts, "holes": len(view["holes"]),
+        "open_holes": sum(1 for h in view["holes"] if h["open"]),
+        "paused": view["paused"], "line": view["verdict"]["line"],
+        "waiting": [t["id"] for t in view["tasks"] if t["state"] == "waiting"],
+        "seq": seq}
 
 
 def run_page_view(store: Store, run_id: int) -> dict[str, Any]:
@@ -133,9 +148,12 @@ def task_view(store: Store, run_id: int, task: str) -> dict[str, Any]:
     attempts: dict[int, dict[str, Any]] = {}
     for e in store.entries(run_id, ["attempt"], task=task):
         record = e.record
-        if isinstance(record, AttemptStarted | AttemptWaits):
+        if isinstance(record, AttemptStarted):
             attempts[record.attempt] = {"attempt": record.attempt, "started": e.at,
-                                        "log": getattr(record, "log", None)}
+                                        "log": record.log}
+        elif isinstance(record, AttemptWaits):
+            attempts[record.attempt] = {"attempt": record.attempt, "started": e.at,
+                                        "log": None, "asks": record.question}
         elif isinstance(record, AttemptEnded):
             a = attempts.setdefault(record.attempt, {"attempt": record.attempt})
             a.update(ended=e.at, outcome=record.outcome, reason=record.reason,

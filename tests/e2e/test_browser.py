@@ -53,6 +53,8 @@ def _gate(name):
         time.sleep(0.02)
 
 def A() -> None:
+    from grammarflow import task
+    task.progress(3, 10)
     _gate("a")
 
 def B() -> None:
@@ -241,6 +243,12 @@ def test_the_picture_is_live_and_the_slider_steps_back(
     server.page(browser, "/runs/1")
     wait_until(lambda: fill(browser, "t:A") == RUNNING, "A drawn running")
     assert fill(browser, "t:B") == "#ffffff"
+    # what A reports of its progress reaches the page (the orchestrator writes it twice
+    # a second at most, beside the journal)
+    wait_until(lambda: "3 of 10" in browser.find_element(By.ID, "running").text,
+               "A's progress shown")
+    bar = browser.find_element(By.CSS_SELECTOR, "#running progress")
+    assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("3", "10")
     browser.execute_script("window.__still_this_page = true")
     seq = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-seq"))
     (project.root / "a-go").write_text("")
@@ -303,6 +311,7 @@ def test_an_answer_typed_in_the_form_unblocks_a_waiting_task(
     click(browser, "#waiting a", "the waiting task listed")
     form = wait_until(lambda: browser.find_elements(By.ID, "answer"), "the answer form")[0]
     # built from the kind's declared type: a bool is a choice of true or false
+    assert "waits for an answer" in browser.find_element(By.CSS_SELECTOR, "#task .attempts").text
     choice = Select(form.find_element(By.NAME, "value"))
     assert [o.text for o in choice.options] == ["true", "false"]
     shot(browser, "serve-answer.png", tmp_path)

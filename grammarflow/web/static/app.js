@@ -388,7 +388,8 @@ function runPage() {
       ["error", t.error],
     ].filter(([, v]) => v !== null && v !== undefined);
     const history = t.history.map((a) => el("li", {},
-      `attempt ${a.attempt}: ${a.outcome || "running"}`, a.reason ? " — " + a.reason : "",
+      `attempt ${a.attempt}: ${a.outcome ||
+        (a.asks !== undefined ? "waits for an answer" : "running")}`, a.reason ? " — " + a.reason : "",
       a.stderr ? el("pre", {class: "stderr"}, a.stderr) : null));
     const parts = [
       el("h2", {}, "task ", el("code", {class: "task-id"}, t.id),
