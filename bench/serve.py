@@ -296,18 +296,24 @@ def drawn_at(svg: str) -> dict[str, tuple[float, float]]:
 def stable(quick: bool) -> None:
     """Each time a hole expands, how many pairs of tasks drawn in one column before and
     after it swap places (the pictures the page shows, alternatives drawn)."""
+    from bench.journal import write_big_run
     from grammarflow.core.steps import Expand
     from grammarflow.journal.entries import StepTaken
     from grammarflow.journal.store import Store
     from grammarflow.picture.of_run import run_dot
     from grammarflow.picture.render import Picture, render
 
-    examples = ["random_map.py", "dynamic.py", "loop.py", "subgraph.py"]
+    examples = ["a map grown one M at a time (40)", "random_map.py", "loop.py",
+                "subgraph.py"]
     for name in examples[:2] if quick else examples:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            run(root, str(ROOT / "examples" / name), env={"EXAMPLE_SEED": "5"})
-            store = Store(root / "gf.db", readonly=True)
+            if name.endswith(".py"):
+                run(root, str(ROOT / "examples" / name), env={"EXAMPLE_SEED": "5"})
+                db = root / "gf.db"
+            else:
+                db = write_big_run(root, 40)
+            store = Store(db, readonly=True)
             steps = [e.seq for e in store.entries(1, ["step"])
                      if isinstance(e.record, StepTaken) and isinstance(e.record.step, Expand)]
 

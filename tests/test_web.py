@@ -8,6 +8,7 @@ The browser itself is driven in tests/e2e/test_browser.py.
 from __future__ import annotations
 
 import asyncio
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -228,7 +229,8 @@ def test_a_bad_address_is_a_404_page_not_a_traceback(journal: Path, path: str) -
 
 @pytest.mark.parametrize("path", [
     "/api/runs/99", "/api/runs/1/picture?at=99999", "/api/runs/1/picture?at=-1",
-    "/api/runs/1/picture?at=x", "/api/runs/1/task?id=nope", "/events/runs/99"])
+    "/api/runs/1/picture?at=x", "/api/runs/1/task?id=nope", "/events?watch=99",
+    "/events?watch=1&watch=x"])
 def test_a_bad_run_step_or_task_is_a_404(journal: Path, path: str) -> None:
     r = client(journal).get(path)
     assert r.status_code == 404, path
@@ -260,7 +262,6 @@ def test_a_picture_at_every_step_and_its_caption(journal: Path) -> None:
 
 def fill_of(svg: str, node: str) -> str:
     """The fill of the node titled ``node`` in dot's SVG."""
-    import re
 
     group = re.search(r"<title>" + re.escape(node) + r"</title>(.*?)</g>", svg, re.S)
     assert group is not None, f"no node {node} in the picture"
@@ -328,7 +329,7 @@ def test_a_stream_sends_the_state_unless_the_page_has_it(journal: Path) -> None:
     async def first_two(last_id: str | None) -> list[str]:
         w = Watcher(journal)
         out = []
-        async for chunk in events(w, 1, last_id, ping_every=0.05):
+        async for chunk in events(w, [1], last_id, ping_every=0.05):
             out.append(chunk)
             if len(out) == 3:
                 break
@@ -337,10 +338,42 @@ def test_a_stream_sends_the_state_unless_the_page_has_it(journal: Path) -> None:
 
     fresh = asyncio.run(first_two(None))
     assert fresh[1].startswith("id: ") and "event: change" in fresh[1]
+    assert '"key": 1' in fresh[1]
     had = fresh[1].split("\n")[0][4:]
     again = asyncio.run(first_two(had))
     assert all("event: change" not in c for c in again)  # nothing new: pings only
     assert "event: ping" in again[1]
+
+
+def test_one_stream_carries_every_run_a_browser_watches(journal: Path, tmp_path: Path
+                                                        ) -> None:
+    """A browser opens six connections to a server at most: its pages share one stream
+    (static/stream.js), which says of each change which run it is of."""
+    from grammarflow.journal.lease import Holder
+
+    db = copy_of(journal, tmp_path)
+
+    async def go() -> list[str]:
+        w = Watcher(db)
+        out: list[str] = []
+        stream = events(w, [None, 1, 2], None, ping_every=5)
+        async for chunk in stream:
+            out.append(chunk)
+            if len(out) == 4:  # retry, then the state now of the list, run 1, run 2
+                store = Store.existing(db)
+                store.acquire(2, Holder.this_process())
+                store.append(2, AttemptStarted("build", 9))
+                store.release(2)
+                w.look()
+            if len(out) == 6:  # then what changed: run 2, and so the list
+                break
+        await stream.aclose()
+        w.close()
+        return out
+    out = asyncio.run(go())
+    keys = [re.search(r'"key": ("?\w+"?)', c).group(1) for c in out[1:]]  # type: ignore[union-attr]
+    assert keys[:3] == ['"runs"', "1", "2"]
+    assert sorted(keys[3:]) == ['"runs"', "2"]
 
 
 def test_ten_pages_asking_for_one_picture_make_it_once(journal: Path) -> None:

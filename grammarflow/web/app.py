@@ -115,6 +115,28 @@ def _run_id(request: Request) -> int:
     return number
 
 
+#: The most a stream watches: the list of runs and this many runs.
+MAX_WATCHED = 64
+
+
+def _watched(request: Request) -> list[int | None]:
+    """What a stream watches: ``/events?watch=runs&watch=3&watch=5`` (``runs``: the list
+    of runs; a number: that run)."""
+    keys: list[int | None] = []
+    for text in request.query_params.getlist("watch") or ["runs"]:
+        if text == "runs":
+            keys.append(None)
+            continue
+        number = int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
+        if not 1 <= number <= MAX_RUN_ID:
+            raise views.NotFound(f"no run {text}")
+        keys.append(number)
+    keys = list(dict.fromkeys(keys))
+    if len(keys) > MAX_WATCHED + 1:
+        raise views.NotFound(f"a stream watches at most {MAX_WATCHED} runs")
+    return keys
+
+
 def _at(request: Request) -> int | None:
     text = request.query_params.get("at")
     if text in (None, ""):
@@ -179,11 +201,11 @@ def make_app(server: Server, hosts: frozenset[str]) -> Guard:
             lambda: views.preview_view(s.store(), run_id, task)))
 
     async def stream(request: Request) -> Response:
-        key = _run_id(request) if "run_id" in request.path_params else None
-        if key is not None:
-            await run_in_threadpool(lambda: views.run_row(s.store(), key))
+        keys = _watched(request)
+        await run_in_threadpool(lambda: [views.run_row(s.store(), k) for k in keys
+                                         if k is not None])
         last_id = request.headers.get("last-event-id")
-        return StreamingResponse(_until_gone(request, events(s.watcher, key, last_id)),
+        return StreamingResponse(_until_gone(request, events(s.watcher, keys, last_id)),
                                  media_type="text/event-stream",
                                  headers={"x-accel-buffering": "no"})
 
@@ -195,7 +217,7 @@ def make_app(server: Server, hosts: frozenset[str]) -> Guard:
         Route("/api/runs/{run_id}/picture", picture_json),
         Route("/api/runs/{run_id}/task", task_json),
         Route("/api/runs/{run_id}/restart-preview", preview_json),
-        Route("/events", stream), Route("/events/runs/{run_id}", stream),
+        Route("/events", stream),
     ]
     if s.read_only:
         routes.append(Route("/api/runs/{run_id}/{op}", _read_only, methods=["POST"]))

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +53,9 @@ class Change:
     def id(self) -> str:
         return f"{self.seq}.{self.status}.{self.stamp}"
 
-    def to_json(self) -> str:
-        return json.dumps({"seq": self.seq, "status": self.status, "id": self.id})
+    def to_json(self, key: int | str) -> str:
+        return json.dumps({"key": key, "seq": self.seq, "status": self.status,
+                           "id": self.id})
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Watcher:
         self._db: sqlite3.Connection | None = None
         self._version: int | None = None
         self.looks = 0  # reads of the runs (not of the change counter): for the tests
+        self.any_change = asyncio.Event()  # set (and replaced) when anything watched changed
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
@@ -94,12 +96,17 @@ class Watcher:
             return
         self._version = version
         self.looks += 1
+        changed = False
         for key, w in self.watched.items():
             change = self._read(db, key)
             if change != w.change:
                 w.change = change
                 w.woken.set()
                 w.woken = asyncio.Event()
+                changed = True
+        if changed:
+            self.any_change.set()
+            self.any_change = asyncio.Event()
 
     def _read(self, db: sqlite3.Connection, key: int | None) -> Change:
         try:
@@ -136,20 +143,28 @@ class Watcher:
                 del self.watched[key]
 
 
-async def events(watcher: Watcher, key: int | None, last_id: str | None,
+async def events(watcher: Watcher, keys: Sequence[int | None], last_id: str | None,
                  ping_every: float = PING_EVERY) -> AsyncIterator[str]:
-    """The event stream of a page watching ``key``: the state now, unless it is the one
-    the page had (``last_id``), then one ``change`` event each time it changes, and a
-    ``ping`` each ``ping_every`` seconds of quiet."""
-    with watcher.watching(key) as w:
-        sent = last_id
+    """The event stream of a browser watching ``keys`` (runs; None: the list of runs),
+    one stream for all its pages (a browser opens at most six connections to a server):
+    each key's state now, unless it is the one the stream had sent (``last_id``, after a
+    reconnect), then one ``change`` event (``key``: the run, or "runs") each time a key
+    changes, and a ``ping`` each ``ping_every`` seconds of quiet."""
+    with contextlib.ExitStack() as stack:
+        watched = {key: stack.enter_context(watcher.watching(key)) for key in keys}
+        sent = dict.fromkeys(keys, None)
+        if last_id is not None and len(keys) == 1:
+            sent[keys[0]] = last_id
         yield "retry: 1000\n\n"
         while True:
-            change = w.change
-            if change is not None and change.id != sent:
-                sent = change.id
-                yield f"id: {change.id}\nevent: change\ndata: {change.to_json()}\n\n"
+            woken = watcher.any_change
+            for key, w in watched.items():
+                change = w.change
+                if change is not None and change.id != sent[key]:
+                    sent[key] = change.id
+                    yield (f"id: {change.id}\nevent: change\n"
+                           f"data: {change.to_json('runs' if key is None else key)}\n\n")
             try:
-                await asyncio.wait_for(w.woken.wait(), ping_every)
+                await asyncio.wait_for(woken.wait(), ping_every)
             except TimeoutError:
                 yield "event: ping\ndata: {}\n\n"

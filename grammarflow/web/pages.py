@@ -83,6 +83,7 @@ def _static(name: str) -> bytes:
     return resources.files("grammarflow.web").joinpath("static", name).read_bytes()
 
 
-#: The only files the server sends: its script and its style, read once.
+#: The only files the server sends: its scripts and its style, read once.
 STATIC = {"app.js": ("text/javascript; charset=utf-8", _static("app.js")),
+          "stream.js": ("text/javascript; charset=utf-8", _static("stream.js")),
           "app.css": ("text/css; charset=utf-8", _static("app.css"))}

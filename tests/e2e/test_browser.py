@@ -420,3 +420,29 @@ def test_a_page_whose_server_is_gone_says_so(
                       "the page to say it lost the server", timeout=8)
     assert lost
     assert browser.find_element(By.ID, "stream").text == "connection lost"
+
+
+def test_eight_pages_of_one_server_all_stay_live(
+        project: Project, served: Callable[..., Served], browser: webdriver.Chrome) -> None:
+    # A browser opens at most six connections to a server: a stream per page would
+    # leave the seventh page loading for ever. The pages share one stream.
+    project.write("wf.py", GATED)
+    running = background_run(project, "wf.py")
+    wait_until(lambda: (project.root / "a-started").exists(), "A to start")
+    server = served()
+    server.page(browser, "/")
+    first = browser.current_window_handle
+    tabs = []
+    for _ in range(8):
+        browser.switch_to.new_window("tab")
+        browser.get(f"{server.base}/runs/1")
+        tabs.append(browser.current_window_handle)
+        wait_until(lambda: fill(browser, "t:A") == RUNNING, "the page drawn")
+    (project.root / "a-go").write_text("")
+    for tab in tabs:
+        browser.switch_to.window(tab)
+        wait_until(lambda: fill(browser, "t:A") == DONE, "every page hears that A is done")
+        browser.close()
+    browser.switch_to.window(first)
+    (project.root / "b-go").write_text("")
+    assert running.wait(60) == 0

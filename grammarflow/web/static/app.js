@@ -66,24 +66,43 @@ function short(v, n) {
 }
 
 // ------------------------------------------------------------------ the stream
-// One EventSource; it reconnects by itself, sending the last event id it had, and the
-// server sends the state at once if it changed meanwhile. A ping every 2 s says the
-// stream lives; 5 s without one, the page says it is lost.
-function stream(url, onChange) {
+// One stream for all of this browser's pages of the server (a shared worker holds it:
+// a browser opens at most six connections to a server); it reconnects by itself and
+// is sent at once what changed meanwhile. A ping every 2 s says the stream lives; 5 s
+// without one, the page says it is lost. ``key``: "runs" (the list) or a run's id.
+function stream(key, onChange) {
   const lost = document.getElementById("lost");
   const mark = document.getElementById("stream");
   let last = Date.now();
+  let had = null;  // the id of the last change handled
   const alive = () => {
     last = Date.now();
     lost.hidden = true;
     mark.className = "stream on";
     mark.textContent = "live";
   };
-  const source = new EventSource(url);
-  source.addEventListener("change", (e) => { alive(); onChange(JSON.parse(e.data)); });
-  source.addEventListener("ping", alive);
-  source.addEventListener("open", alive);
-  source.addEventListener("error", () => { mark.className = "stream off"; });
+  const heard = (type, data) => {
+    if (type === "change") {
+      alive();
+      if (data.id !== had) { had = data.id; onChange(data); }
+    } else if (type === "ping" || type === "open") {
+      alive();
+    } else if (type === "error") {
+      mark.className = "stream off";
+    }
+  };
+  if (window.SharedWorker) {
+    const worker = new SharedWorker("/static/stream.js", {name: "grammarflow"});
+    worker.port.onmessage = (m) => heard(m.data.type, m.data.data);
+    worker.port.start();
+    worker.port.postMessage({watch: [key]});
+    window.addEventListener("pagehide", () => worker.port.postMessage({bye: true}));
+  } else {
+    const source = new EventSource("/events?watch=" + encodeURIComponent(key));
+    for (const type of ["change", "ping", "open", "error"]) {
+      source.addEventListener(type, (e) => heard(type, e.data ? JSON.parse(e.data) : null));
+    }
+  }
   setInterval(() => {
     if (Date.now() - last > LOST_AFTER) {
       lost.hidden = false;
@@ -94,7 +113,6 @@ function stream(url, onChange) {
       delete body.dataset.stale;
     }
   }, 1000);
-  return source;
 }
 
 // Run ``fetch`` now, or after the one running ends: never two at once, never a
@@ -137,7 +155,7 @@ function runsPage() {
     }));
   });
   refresh();
-  stream("/events", refresh);
+  stream("runs", refresh);
 }
 
 // ------------------------------------------------------------------ the picture
@@ -274,7 +292,7 @@ function runPage() {
 
   drawRun();
   drawPicture();
-  stream(`/events/runs/${runId}`, (change) => {
+  stream(runId, (change) => {
     last = Math.max(last, change.seq);
     slider.max = last;
     drawRun();
