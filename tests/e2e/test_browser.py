@@ -145,9 +145,10 @@ class Served:
 
     def __init__(self, project: Project, *args: str) -> None:
         self.project = project
+        port = [] if "--port" in args else ["--port", "0"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "grammarflow", "serve", "--db", str(project.db),
-             "--port", "0", "--token", TOKEN, *args],
+             *port, "--token", TOKEN, *args],
             cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stderr is not None
         said = ""
@@ -446,3 +447,83 @@ def test_eight_pages_of_one_server_all_stay_live(
     browser.switch_to.window(first)
     (project.root / "b-go").write_text("")
     assert running.wait(60) == 0
+
+
+def click_node(driver: webdriver.Chrome, node: str) -> None:
+    """A click on the picture's node titled ``node``, as a person's."""
+    wait_until(lambda: fill(driver, node) is not None, f"{node} drawn")
+    driver.execute_script("""
+        const g = [...document.querySelectorAll('#canvas g.node')]
+            .find(n => n.querySelector('title').textContent === arguments[0]);
+        g.dispatchEvent(new MouseEvent('click', {bubbles: true}));""", node)
+
+
+def nodes(driver: webdriver.Chrome) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#canvas g.node title')].map(t => t.textContent)")
+
+
+def test_a_collapsed_group_is_drawn_task_by_task_on_a_click(
+        project: Project, served: Callable[..., Served], browser: webdriver.Chrome) -> None:
+    project.write("wide.py", """
+        from grammarflow import define
+        grammar = define(", ".join(f"s -> m{i}:M -> e" for i in range(250)), [])
+        def s() -> None: ...
+        def M() -> None: ...
+        def e() -> None: ...
+    """)
+    assert project.cli("run", "wide.py", "--max-parallel", "4").returncode == 0
+    served().page(browser, "/runs/1")
+    wait_until(lambda: "g:M#m0" in nodes(browser), "the 250 Ms drawn as one")
+    assert "t:m7" not in nodes(browser)
+    click_node(browser, "g:M#m0")
+    wait_until(lambda: "t:m7" in nodes(browser), "each M drawn after the click")
+    drawn = nodes(browser)
+    assert "g:M#m0" not in drawn and sum(n.startswith("t:m") for n in drawn) == 250
+
+
+def test_restart_lists_what_it_sends_back_then_does_it(
+        project: Project, served: Callable[..., Served], browser: webdriver.Chrome) -> None:
+    project.write("chain.py", """
+        from grammarflow import define
+        grammar = define("A -> B -> C")
+        def A() -> None: ...
+        def B() -> None: ...
+        def C() -> None: ...
+    """)
+    assert project.cli("run", "chain.py").returncode == 0
+    served().page(browser, "/runs/1")
+    click_node(browser, "t:B")
+    click(browser, "#restart", "the restart button")
+    listed = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "ul.restarted li"),
+                        "the tasks a restart sends back")
+    assert sorted(li.text for li in listed) == ["B", "C"]
+    assert Store(project.db, readonly=True).run(1).status == "succeeded"  # not yet
+    click(browser, "#confirm-restart", "the confirmation")
+    wait_until(lambda: Store(project.db, readonly=True).run(1).status == "restarted",
+               "the restart journaled")
+    wait_until(lambda: "restarted" in browser.find_element(By.ID, "verdict").text,
+               "the page says restarted")
+    click(browser, "#resume", "the resume button")
+    wait_until(lambda: Store(project.db, readonly=True).run(1).status == "succeeded",
+               "the run resumed to its end", timeout=60)
+    assert journal_starts(project, "B") == 2 and journal_starts(project, "A") == 1
+
+
+def test_a_page_picks_up_again_when_its_server_comes_back(
+        project: Project, served: Callable[..., Served], browser: webdriver.Chrome) -> None:
+    project.write("approval.py", APPROVAL)
+    assert project.cli("run", "approval.py").returncode == 4
+    first = served()
+    port = first.base.rsplit(":", 1)[1]
+    first.page(browser, "/runs/1")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#waiting li"), "waiting")
+    assert first.stop() == 0
+    wait_until(lambda: browser.find_element(By.ID, "lost").is_displayed(), "lost", timeout=8)
+    # meanwhile, from a terminal: the answer
+    assert project.cli("answer", "1", "approve", "false").returncode == 0
+    served("--port", port)  # the same address, the same token: the page's cookie holds
+    wait_until(lambda: not browser.find_element(By.ID, "lost").is_displayed(),
+               "the page live again", timeout=15)
+    wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, "#waiting li"),
+               "what changed meanwhile shown: nobody waits now")
