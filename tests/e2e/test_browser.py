@@ -416,6 +416,12 @@ def test_a_page_whose_server_is_gone_says_so(
     server = served()
     server.page(browser, "/runs/1")
     wait_until(lambda: browser.find_element(By.ID, "stream").text == "live", "live")
+    # an idle page asks nothing: what it hears comes over the one stream it shares
+    asked = "return performance.getEntriesByType('resource').length"
+    before = browser.execute_script(asked)
+    time.sleep(3)
+    assert browser.execute_script(asked) == before
+    assert browser.find_element(By.ID, "stream").text == "live"  # the pings came
     assert server.stop() == 0
     lost = wait_until(lambda: browser.find_element(By.ID, "lost").is_displayed(),
                       "the page to say it lost the server", timeout=8)
