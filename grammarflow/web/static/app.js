@@ -349,9 +349,7 @@ function runPage() {
         : act("pause", "pause", () => post(`/api/runs/${runId}/pause`)));
     }
     const alive = r.orchestrator && r.orchestrator.alive;
-    if (!alive && !r.final) {
-      buttons.push(act("resume", "resume", () => post(`/api/runs/${runId}/resume`)));
-    } else if (!alive && r.status === "restarted") {
+    if (!alive && !r.final) {  // nobody runs it: failed, interrupted, waiting, restarted
       buttons.push(act("resume", "resume", () => post(`/api/runs/${runId}/resume`)));
     }
     s.hidden = buttons.length === 0;
@@ -359,7 +357,6 @@ function runPage() {
   }
 
   function showLists(r) {
-    const byId = Object.fromEntries(r.tasks.map((t) => [t.id, t]));
     const link = (id) => el("a", {href: "#", class: "task-link", "data-task": id,
       onclick: (e) => { e.preventDefault(); showTask(id, true); }}, id);
     put(document.getElementById("running"), ...r.tasks
@@ -384,7 +381,6 @@ function runPage() {
         el("code", {}, (i ? " | " : "") + p))) : null,
       h.narrowed.length ? el("p", {class: "narrowed"}, "narrowed away: ",
         h.narrowed.map((n) => n.production + " (by " + n.by + ")").join(", ")) : null)));
-    void byId;
   }
 
   async function showTask(id, scroll) {
@@ -423,7 +419,7 @@ function runPage() {
                  t.log.text !== null ? el("pre", {class: "log"}, t.log.text)
                                      : el("p", {class: "bad"}, t.log.error));
     }
-    if (!readOnly && run && !run.final || (!readOnly && run && run.status === "succeeded")) {
+    if (!readOnly && run && run.status !== "broken") {  // a broken promise is final
       parts.push(...steerTask(t));
     }
     put(s, ...parts);
