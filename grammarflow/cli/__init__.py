@@ -11,6 +11,7 @@ from __future__ import annotations
 
 # Importing a command module adds its commands to `main`.
 from grammarflow.cli import (  # noqa: F401
+    analyzing,
     checking,
     controls,
     rendering,
