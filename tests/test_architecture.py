@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("grammarflow.workflow",),
     ("grammarflow.journal",),
     ("grammarflow.runtime", "grammarflow.picture"),
-    ("grammarflow.web",),  # `grammarflow serve`: reads the journal, draws, steers
+    ("grammarflow.web", "grammarflow.formats"),  # serve; other tools' formats
     ("grammarflow",),  # the public API, the command line, the strategies for users
 )
 #: The task SDK runs inside every task: it imports nothing of the rest but itself.

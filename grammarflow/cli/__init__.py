@@ -14,6 +14,7 @@ from grammarflow.cli import (  # noqa: F401
     analyzing,
     checking,
     controls,
+    importing,
     rendering,
     running,
     serving,

@@ -418,6 +418,12 @@ def test_a_page_whose_server_is_gone_says_so(
     wait_until(lambda: browser.find_element(By.ID, "stream").text == "live", "live")
     # an idle page asks nothing: what it hears comes over the one stream it shares
     asked = "return performance.getEntriesByType('resource').length"
+
+    def settled() -> bool:  # what loading the page asked (its first state) has come
+        was = browser.execute_script(asked)
+        time.sleep(1.0)
+        return bool(browser.execute_script(asked) == was)
+    wait_until(settled, "the page loaded")
     before = browser.execute_script(asked)
     time.sleep(3)
     assert browser.execute_script(asked) == before
