@@ -117,3 +117,19 @@ def test_names_the_notation_cannot_read_are_made_names(tmp_path: Path) -> None:
     assert instance.tasks == [("split_1", "split_py", {"wf_id": "split-1"}),
                               ("_2nd", "split_py", {"wf_id": "2nd", "runtime": 4.5})]
     assert instance.edges == [("split_1", "_2nd")]
+
+
+def test_conform_says_yes_or_names_what_breaks_the_promise(project: Project) -> None:
+    source = generated("Montage", 150, 5, project.root)
+    assert gf(project, "import", "wfformat", str(source), "-o", "m.py").returncode == 0
+    yes = gf(project, "conform", "m.py", str(source))
+    assert yes.returncode == 0 and "conforms" in yes.stdout, yes.stderr
+    data = json.loads(source.read_text())
+    tasks = data["workflow"]["specification"]["tasks"]
+    tasks[0]["children"].append(tasks[-1]["id"])  # one edge more than the run had
+    tasks[-1]["parents"].append(tasks[0]["id"])
+    (project.root / "more.json").write_text(json.dumps(data))
+    no = gf(project, "conform", "m.py", "more.json", "--json")
+    assert no.returncode == 3
+    said = json.loads(no.stdout)
+    assert not said["conforms"] and f"{tasks[0]['id']} -> {tasks[-1]['id']}" in said["reason"]
