@@ -1,4 +1,5 @@
-"""`import wfformat` and `conform`: other tools' workflows in, and checked against ours."""
+"""`import wfformat`, `conform` and `export`: other tools' workflows in, checked
+against ours, and our runs out."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import click
 
 from grammarflow.cli.app import (
     EXIT_BROKEN_PROMISE,
+    RUN_ID,
     _emit,
     _errors_reported,
+    db_option,
     json_option,
     main,
 )
 
-__all__ = ["conform_cmd", "import_group", "wfformat_cmd"]
+__all__ = ["conform_cmd", "export_cmd", "import_group", "wfformat_cmd"]
 
 
 @main.group("import")
@@ -81,3 +84,29 @@ def conform_cmd(workflow: str, trace: str, as_json: bool) -> None:
         if len(verdict.tried) > 10:
             click.echo(f"  ... and {len(verdict.tried) - 10} more production(s) tried")
     sys.exit(0 if verdict.conforms else EXIT_BROKEN_PROMISE)
+
+
+@main.command("export")
+@click.argument("run_id", type=RUN_ID)
+@click.option("--wfformat", "out", required=True, type=click.Path(dir_okay=False),
+              help="Write the run as a WfCommons/WfFormat instance to this file.")
+@db_option
+@json_option
+def export_cmd(run_id: int, out: str, db: str, as_json: bool) -> None:
+    """Write RUN_ID, a finished run, as a WfCommons/WfFormat instance: its tasks (kind as
+    name) with parents and children, and what each attempt took — for the WfCommons
+    tools (analysis, simulators) to read."""
+    import json
+
+    from grammarflow.formats.wfformat import export_run
+    from grammarflow.journal.store import Store
+
+    with _errors_reported(as_json):
+        data = export_run(Store(db, readonly=True), run_id)
+    Path(out).write_text(json.dumps(data, indent=1))
+    tasks = len(data["workflow"]["specification"]["tasks"])
+    if as_json:
+        _emit({"run": run_id, "output": out, "tasks": tasks})
+    else:
+        click.echo(f"wrote {out}: run {run_id} as a WfFormat {data['schemaVersion']} "
+                   f"instance ({tasks} tasks)")

@@ -1,6 +1,6 @@
-"""Real workflows in: a WfCommons/WfFormat instance (the JSON of Pegasus, Nextflow and
-Makeflow traces) as a static workflow file — its tasks and edges the start graph, a
-function per kind that sleeps each task's recorded runtime, scaled (docs/formats.md)."""
+"""WfCommons/WfFormat (the JSON of Pegasus, Nextflow and Makeflow traces): an instance
+in, as a static workflow file (its tasks and edges the start graph, a function per kind
+sleeping each task's recorded runtime, scaled), and a finished run out (docs/formats.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from grammarflow.errors import GrammarflowError
 
-__all__ = ["Instance", "WfFormatError", "import_wfformat", "name_of", "read_instance",
-           "workflow_text"]
+__all__ = ["EXPORT_VERSION", "Instance", "WfFormatError", "export_run", "import_wfformat",
+           "name_of", "read_instance", "workflow_text"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
@@ -192,3 +192,71 @@ def import_wfformat(source: Path, out: Path) -> Imported:
     out.write_text(workflow_text(instance, source.name, shape.name))
     return Imported(out, shape, len(instance.tasks), len(instance.edges),
                     len({k for _, k, _ in instance.tasks}))
+
+
+#: The WfFormat version the export writes.
+EXPORT_VERSION = "1.5"
+
+
+def export_run(store: Any, run_id: int) -> dict[str, Any]:
+    """A finished run of ``store`` as a WfFormat instance: its tasks (kind as ``name``)
+    with parents and children, and each task's last attempt (start, end, runtime) in
+    ``execution``. Refused (GrammarflowError) for a run that has not succeeded."""
+    import datetime
+
+    from grammarflow.journal.entries import AttemptEnded, AttemptStarted
+    from grammarflow.journal.state import fold_run
+
+    row = store.run(run_id, start=False)
+    if row.status != "succeeded":
+        raise GrammarflowError(f"run {run_id} is {row.status}: only a finished run (one "
+                               "that succeeded) is a WfFormat instance; `grammarflow "
+                               f"status {run_id}` says why it is not")
+    graph = fold_run(store, run_id).d.graph
+    started: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    for e in store.entries(run_id, ["attempt"]):
+        record = e.record
+        if isinstance(record, AttemptStarted):
+            started[record.task] = e.at
+        elif isinstance(record, AttemptEnded) and record.outcome in ("succeeded", "answered"):
+            ended[record.task] = e.at
+
+    def when(at: float) -> str:
+        return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat()
+
+    tasks = [{"name": task.kind, "id": tid, "parents": sorted(graph.pred[tid]),
+              "children": sorted(graph.succ[tid]), "inputFiles": [], "outputFiles": []}
+             for tid, task in graph.tasks.items()]
+    execution = []
+    for tid, task in graph.tasks.items():
+        row_: dict[str, Any] = {"id": tid, "command": {"program": task.kind},
+                                "coreCount": 1}
+        if tid in started and tid in ended:
+            row_["runtimeInSeconds"] = round(max(0.0, ended[tid] - started[tid]), 6)
+            row_["executedAt"] = when(started[tid])
+        else:  # answered by a person, or no attempt: no time of its own
+            row_["runtimeInSeconds"] = 0.0
+        execution.append(row_)
+    return {
+        "name": f"grammarflow run {run_id}: {Path(row.workflow['path']).name}",
+        "description": f"run {run_id} of {row.workflow['path']}, written by grammarflow",
+        "createdAt": when(row.created),
+        "schemaVersion": EXPORT_VERSION,
+        "runtimeSystem": {"name": "grammarflow", "version": _version(),
+                          "url": "https://github.com/grammarflow/grammarflow"},
+        "workflow": {
+            "specification": {"tasks": tasks, "files": []},
+            "execution": {"makespanInSeconds": round(row.updated - row.created, 6),
+                          "executedAt": when(row.created), "tasks": execution},
+        },
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("grammarflow")
+    except PackageNotFoundError:
+        return "unknown"

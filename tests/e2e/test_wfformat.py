@@ -133,3 +133,43 @@ def test_conform_says_yes_or_names_what_breaks_the_promise(project: Project) -> 
     assert no.returncode == 3
     said = json.loads(no.stdout)
     assert not said["conforms"] and f"{tasks[0]['id']} -> {tasks[-1]['id']}" in said["reason"]
+
+
+def test_a_finished_run_exported_is_read_by_wfcommons_and_round_trips(
+        project: Project) -> None:
+    from wfcommons.wfinstances import Instance
+    from wfcommons.wfinstances.schema import SchemaValidator
+
+    source = generated("Epigenomics", 120, 2, project.root)
+    assert gf(project, "import", "wfformat", str(source), "-o", "epi.py").returncode == 0
+    assert project.run("epi.py", "--max-parallel", "4").code == 0
+    out = project.root / "run.json"
+    done = project.cli("export", "1", "--wfformat", str(out))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    # WfCommons' own checks (ids, parents and children that agree, the execution's
+    # tasks); its JSON schema is fetched from GitHub, which no test here can reach
+    empty = project.root / "schema.json"
+    empty.write_text("{}")
+    checker = SchemaValidator(empty)
+    checker.validate_instance(data)
+    assert checker.errors == []
+    read = Instance(out, schema_file=str(empty))
+    ids, edges = shape_of(source)
+    assert len(read.workflow.nodes) == len(ids) and read.workflow.number_of_edges() == len(edges)
+    assert all(t["runtimeInSeconds"] >= 0 for t in data["workflow"]["execution"]["tasks"])
+    # and back: the exported run is the graph the workflow allows
+    assert gf(project, "conform", "epi.py", str(out)).returncode == 0
+
+
+def test_only_a_finished_run_is_exported(project: Project) -> None:
+    project.write("wait.py", """
+        from grammarflow import Kind, define
+        grammar = define("a -> b")
+        kinds = {"b": Kind(ask="go?", output=bool)}
+        def a() -> None: ...
+    """)
+    assert project.run("wait.py").code == 4
+    done = project.cli("export", "1", "--wfformat", str(project.root / "x.json"))
+    assert done.returncode == 2 and "only a finished run" in done.stderr
+    assert not (project.root / "x.json").exists()
