@@ -14,7 +14,7 @@ from typing import Any
 from grammarflow.errors import GrammarflowError
 
 __all__ = ["EXPORT_VERSION", "Instance", "WfFormatError", "export_run", "import_wfformat",
-           "name_of", "read_instance", "workflow_text"]
+           "name_of", "read_instance", "wf_id", "workflow_text"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
@@ -225,12 +225,14 @@ def export_run(store: Any, run_id: int) -> dict[str, Any]:
     def when(at: float) -> str:
         return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat()
 
-    tasks = [{"name": task.kind, "id": tid, "parents": sorted(graph.pred[tid]),
-              "children": sorted(graph.succ[tid]), "inputFiles": [], "outputFiles": []}
+    tasks = [{"name": task.kind, "id": wf_id(tid),
+              "parents": sorted(map(wf_id, graph.pred[tid])),
+              "children": sorted(map(wf_id, graph.succ[tid])),
+              "inputFiles": [], "outputFiles": []}
              for tid, task in graph.tasks.items()]
     execution = []
     for tid, task in graph.tasks.items():
-        row_: dict[str, Any] = {"id": tid, "command": {"program": task.kind},
+        row_: dict[str, Any] = {"id": wf_id(tid), "command": {"program": task.kind},
                                 "coreCount": 1}
         if tid in started and tid in ended:
             row_["runtimeInSeconds"] = round(max(0.0, ended[tid] - started[tid]), 6)
@@ -251,6 +253,16 @@ def export_run(store: Any, run_id: int) -> dict[str, Any]:
                           "executedAt": when(row.created), "tasks": execution},
         },
     }
+
+
+def wf_id(task_id: str) -> str:
+    """A task id as WfFormat spells ids (letters, digits, ``-``, ``_``, ``.``): each
+    ``/`` of a made task's id (``Ms.1/M``) as ``-``, which no id of ours holds.
+
+    >>> wf_id("Ms.1/Ms_more.1/M")
+    'Ms.1-Ms_more.1-M'
+    """
+    return task_id.replace("/", "-")
 
 
 def _version() -> str:

@@ -173,3 +173,26 @@ def test_only_a_finished_run_is_exported(project: Project) -> None:
     done = project.cli("export", "1", "--wfformat", str(project.root / "x.json"))
     assert done.returncode == 2 and "only a finished run" in done.stderr
     assert not (project.root / "x.json").exists()
+
+
+def test_an_exported_run_spells_its_ids_as_wfformat_does(project: Project) -> None:
+    # WfFormat's ids and the parents and children naming them are letters, digits,
+    # '-', '_' and '.': a map's made tasks (Ms.1/M) are written Ms.1-M
+    import re
+
+    project.write("map.py", """
+        from grammarflow import define, repeat_parallel
+        grammar = define("A, B, Ms(A, B)", repeat_parallel("Ms", "M"))
+        def A() -> None:
+            from grammarflow import task
+            task.expand_all([("Ms.1", "2"), ("Ms.1/Ms_more.1", "1")])
+        def M() -> None: ...
+        def B() -> None: ...
+    """)
+    assert project.run("map.py").code == 0
+    out = project.root / "map.json"
+    assert project.cli("export", "1", "--wfformat", str(out)).returncode == 0
+    tasks = json.loads(out.read_text())["workflow"]["specification"]["tasks"]
+    named = [t["id"] for t in tasks] + [n for t in tasks for n in t["parents"] + t["children"]]
+    assert "Ms.1-M" in named
+    assert all(re.fullmatch(r"[0-9A-Za-z_.\-]+", n) for n in named), named
