@@ -185,10 +185,27 @@ def served(project: Project) -> Iterator[Callable[..., Served]]:
         assert s.stop() == 0, "Ctrl-C should stop the server cleanly"
 
 
+#: Runs started in the background by the test running now: ended when it ends, passed
+#: or not (a run waiting for a gate file would otherwise wait for ever).
+BACKGROUND: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test() -> Iterator[None]:
+    yield
+    while BACKGROUND:
+        proc = BACKGROUND.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def background_run(project: Project, workflow: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "grammarflow", "run", workflow, "--db",
+    proc = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", workflow, "--db",
                              str(project.db)], cwd=project.root, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    BACKGROUND.append(proc)
+    return proc
 
 
 def click(driver: webdriver.Chrome, selector: str, what: str) -> None:
