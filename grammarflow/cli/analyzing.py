@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from grammarflow.cli.app import (
-    EXIT_USAGE,
-    MAX_RUN_ID,
     _emit,
-    _error,
     _errors_reported,
-    _run_id,
     db_option,
+    is_workflow_file,
     json_option,
     main,
 )
@@ -34,10 +29,7 @@ def analyze_cmd(target: str, db: str, as_json: bool) -> None:
     TARGET: a workflow file, or a run id (what is still possible from where it stands)."""
     from grammarflow.core.analysis import analyze, analyze_graph
 
-    is_workflow = target.endswith(".py") or Path(target).is_file()
-    if not is_workflow and _run_id(target) is None:
-        _error(f"{target!r} is neither a workflow file nor a run id (a whole number from 1 "
-               f"to {MAX_RUN_ID})", EXIT_USAGE, as_json)
+    is_workflow = is_workflow_file(target, as_json)
     with _errors_reported(as_json):
         if is_workflow:
             from grammarflow.workflow.reading import load_grammar

@@ -36,6 +36,7 @@ __all__ = [
     "_write_output",
     "db_option",
     "engine_option",
+    "is_workflow_file",
     "json_option",
     "main",
     "zygote_option",
@@ -76,6 +77,17 @@ def _run_id(text: str) -> int | None:
         return None
     number = int(text)
     return number if 1 <= number <= MAX_RUN_ID else None
+
+
+def is_workflow_file(target: str, as_json: bool) -> bool:
+    """Whether TARGET names a workflow file (else it is a run id); anything that is
+    neither ends the command as a usage error saying so."""
+    if target.endswith(".py") or Path(target).is_file():
+        return True
+    if _run_id(target) is None:
+        _error(f"{target!r} is neither a workflow file nor a run id (a whole number from 1 "
+               f"to {MAX_RUN_ID})", EXIT_USAGE, as_json)
+    return False
 
 
 class _RunId(click.IntRange):

@@ -12,13 +12,12 @@ import click
 from grammarflow.cli.app import (
     EXIT_OUTPUT,
     EXIT_USAGE,
-    MAX_RUN_ID,
     _emit,
     _error,
     _errors_reported,
-    _run_id,
     _write_output,
     db_option,
+    is_workflow_file,
     json_option,
     main,
 )
@@ -65,10 +64,7 @@ def render_cmd(target: str, db: str, fmt: str | None, output: str | None,
     fmt = fmt or _format_of(output, as_json)
     picture = Picture(alternatives=alternatives, collapse_above=collapse_above,
                       unroll=unroll)
-    is_workflow = target.endswith(".py") or Path(target).is_file()
-    if not is_workflow and _run_id(target) is None:
-        _error(f"{target!r} is neither a workflow file nor a run id (a whole number from 1 "
-               f"to {MAX_RUN_ID})", EXIT_USAGE, as_json)
+    is_workflow = is_workflow_file(target, as_json)
     if is_workflow and at is not None:
         _error(f"--at {at}: a workflow file has no journal; give a run id to draw a run as "
                "it stood after a step", EXIT_USAGE, as_json)

@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from grammarflow.core import chains
-from grammarflow.core.constraints import AtMost, NoTasks, OnlyKinds
+from grammarflow.core.constraints import AtMost, NoTasks, OnlyEdges, OnlyKinds
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph
 from grammarflow.core.productions import HoleType, Production
+from grammarflow.core.wellformed import productive_types
 
 __all__ = ["ANY_KIND", "Analysis", "Bounds", "analyze", "analyze_graph", "witness"]
 
@@ -72,8 +73,9 @@ def analyze(grammar: Grammar) -> Analysis:
     """What the grammar allows from its start graph."""
     start = grammar.start
     holes: list[Root] = [(h.type, None) for h in start.holes]
-    a = _analysis(grammar.types, [t.kind for t in start.tasks], holes, grammar.kinds())
-    chain = chains.longest_chain(start, _summaries(grammar.types, holes), grammar.types)
+    parts = _Parts.of(grammar.types, holes)
+    a = _analysis(grammar.types, [t.kind for t in start.tasks], holes, grammar.kinds(), parts)
+    chain = chains.longest_chain(start, _summaries(grammar.types, parts), grammar.types)
     return replace(a, chain=None if chain == INF else int(chain))
 
 
@@ -81,28 +83,42 @@ def analyze_graph(grammar: Grammar, graph: Graph) -> Analysis:
     """What is still possible from ``graph`` (a run as it stands): its tasks, and what
     its holes (each as narrowed) may still become."""
     holes: list[Root] = [(h.type, h.allowed) for h in graph.holes.values()]
+    parts = _Parts.of(grammar.types, holes)
     a = _analysis(grammar.types, [t.kind for t in graph.tasks.values()], holes,
-                  grammar.kinds())
-    chain = chains.longest_in_graph(graph, _summaries(grammar.types, holes), grammar.types)
+                  grammar.kinds(), parts)
+    chain = chains.longest_in_graph(graph, _summaries(grammar.types, parts), grammar.types)
     return replace(a, chain=None if chain == INF else int(chain))
 
 
-def _summaries(types: Mapping[str, HoleType], holes: list[Root]) -> dict[str, chains.Summary]:
-    finishing = _finishing(types)
-    usable = {n: [p for p in t.allowed() if all(h.type in finishing for h in p.fragment.holes)]
-              for n, t in types.items()}
-    reach = _reachable(types, usable, {name for name, _ in holes})
+@dataclass(frozen=True)
+class _Parts:
+    """What every piece of the analysis starts from: the types that can finish, the
+    productions that can be used (every hole they make can finish), and the types the
+    roots can reach through those."""
+
+    finishing: set[str]
+    usable: dict[str, list[Production]]
+    reach: set[str]
+
+    @classmethod
+    def of(cls, types: Mapping[str, HoleType], roots: Iterable[Root]) -> _Parts:
+        finishing = productive_types(types)
+        usable = {n: [p for p in t.allowed()
+                      if all(h.type in finishing for h in p.fragment.holes)]
+                  for n, t in types.items()}
+        return cls(finishing, usable, _reachable(types, usable, {n for n, _ in roots}))
+
+
+def _summaries(types: Mapping[str, HoleType], parts: _Parts) -> dict[str, chains.Summary]:
     most = {n: min(_open_most(types[n], None), _open_chain(types[n]))
-            for n in reach if types[n].open}
-    return chains.summaries(types, usable, reach, most)
+            for n in parts.reach if types[n].open}
+    return chains.summaries(types, parts.usable, parts.reach, most)
 
 
 def _open_chain(t: HoleType) -> float:
     """The most tasks an open hole of ``t`` may put one after another: with ``only``
     edges, a path of kinds along them (every edge it makes is one; unbounded if they
     make a cycle of kinds), else unbounded."""
-    from grammarflow.core.constraints import OnlyEdges
-
     bound = INF
     for c in t.constraints:
         if isinstance(c, OnlyEdges):
@@ -126,14 +142,9 @@ def _kind_path(edges: Iterable[tuple[str, str]], params: set[str]) -> float:
     return max((walk(k, frozenset()) for k in kinds), default=0)
 
 
-def _analysis(types: Mapping[str, HoleType], tasks: list[str],
-              holes: list[tuple[str, frozenset[str] | None]], named: Iterable[str]
-              ) -> Analysis:
-    finishing = _finishing(types)
-    usable = {n: [p for p in t.allowed() if all(h.type in finishing for h in p.fragment.holes)]
-              for n, t in types.items()}
-    roots = list(holes)
-    reach = _reachable(types, usable, {name for name, _ in roots})
+def _analysis(types: Mapping[str, HoleType], tasks: list[str], roots: list[Root],
+              named: Iterable[str], parts: _Parts) -> Analysis:
+    finishing, usable, reach = parts.finishing, parts.usable, parts.reach
     kinds = _kinds(types, usable, reach, tasks)
     counts = {k: _bounds(types, usable, reach, roots, tasks, _weight_of(k), k)
               for k in sorted(kinds)}
@@ -160,10 +171,8 @@ def witness(grammar: Grammar, most: bool = False) -> dict[str, str]:
     most, where that is bounded; types that pump are left out): the bounds of
     :func:`analyze` are reached, not just kept."""
     types = grammar.types
-    finishing = _finishing(types)
-    usable = {n: [p for p in t.allowed() if all(h.type in finishing for h in p.fragment.holes)]
-              for n, t in types.items()}
-    reach = _reachable(types, usable, {h.type for h in grammar.start.holes})
+    parts = _Parts.of(types, [(h.type, None) for h in grammar.start.holes])
+    usable, reach = parts.usable, parts.reach
 
     def size(p: Production) -> int:
         return len(p.fragment.tasks)
@@ -185,20 +194,6 @@ def witness(grammar: Grammar, most: bool = False) -> dict[str, str]:
 # ---------------------------------------------------------------- the pieces
 #: A hole to analyse: its type, and the productions it is narrowed to (None: all).
 Root = tuple[str, frozenset[str] | None]
-
-
-def _finishing(types: Mapping[str, HoleType]) -> set[str]:
-    """Types a hole of which can be expanded into a graph with no hole (least fixpoint)."""
-    done = {n for n, t in types.items() if t.open}
-    changed = True
-    while changed:
-        changed = False
-        for n, t in types.items():
-            if n not in done and any(all(h.type in done for h in p.fragment.holes)
-                                     for p in t.allowed()):
-                done.add(n)
-                changed = True
-    return done
 
 
 def _reachable(types: Mapping[str, HoleType], usable: Mapping[str, list[Production]],

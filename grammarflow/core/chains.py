@@ -103,15 +103,16 @@ def _production(p: Production, t: HoleType, sums: Mapping[str, Summary],
         for j, b in enumerate(params):
             if i != j:
                 s.through[(i, j)] = _longest(names, weight, edges, {a: 0}, {b: 0})
-        s.into[i] = _longest(names, weight, edges, {a: 0}, {**inside, **_only(ends, f)})
+        s.into[i] = _longest(names, weight, edges, {a: 0}, {**inside, **_only(ends)})
     for j, b in enumerate(params):
-        s.out[j] = _longest(names, weight, edges, {**inside, **_only(starts, f)}, {b: 0})
-    s.inner = max(alone, _longest(names, weight, edges, {**inside, **_only(starts, f)},
-                                  {**inside, **_only(ends, f)}))
+        s.out[j] = _longest(names, weight, edges, {**inside, **_only(starts)}, {b: 0})
+    s.inner = max(alone, _longest(names, weight, edges, {**inside, **_only(starts)},
+                                  {**inside, **_only(ends)}))
     return s
 
 
-def _only(bonus: Mapping[str, float], f: Fragment) -> dict[str, float]:
+def _only(bonus: Mapping[str, float]) -> dict[str, float]:
+    """The names a path may end (or start) at with a bonus: those with one."""
     return {n: w for n, w in bonus.items() if w != NONE}
 
 
@@ -220,8 +221,7 @@ def _longest_with(names: list[str], weight: dict[str, int], edges: list[tuple[st
     everywhere = max((s.inner for _, s, anywhere in spread if anywhere), default=NONE)
     tasks = dict.fromkeys(names, 0.0)
     best = _longest(names, weight, [*((u, v, 0) for u, v in edges), *gadget],
-                    {**tasks, **{n: w for n, w in starts.items() if w != NONE}},
-                    {**tasks, **{n: w for n, w in ends.items() if w != NONE}})
+                    {**tasks, **_only(starts)}, {**tasks, **_only(ends)})
     best = max(best, alone, 0)
     if everywhere != NONE:  # a hole attached to every task: its tasks anywhere on a path
         best += max(everywhere, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +143,4 @@ def resume_process(db: Path, run_id: int, watch: float = RESUME_WATCH) -> dict[s
 
 def _reap_later(child: subprocess.Popen[bytes]) -> None:
     """Wait for a resumed run in a thread of its own, so that it leaves no zombie."""
-    import threading
-
     threading.Thread(target=child.wait, daemon=True, name=f"reap {child.pid}").start()
