@@ -223,6 +223,19 @@ def click(driver: webdriver.Chrome, selector: str, what: str) -> None:
     wait_until(clicked, what)
 
 
+def texts(driver: webdriver.Chrome, selector: str) -> list[str]:
+    """The text of everything ``selector`` finds, read in one step (a part the page
+    redraws as the run changes is never read half old, half new, nor gone stale)."""
+    return list(driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText);",
+        selector))
+
+
+def text(driver: webdriver.Chrome, selector: str) -> str:
+    """The text of the first thing ``selector`` finds, or "" when there is none."""
+    return next(iter(texts(driver, selector)), "")
+
+
 def fill(driver: webdriver.Chrome, node: str) -> str | None:
     """The fill of the picture's node titled ``node``, as the page shows it now."""
     return driver.execute_script("""
@@ -263,7 +276,7 @@ def test_the_picture_is_live_and_the_slider_steps_back(
     assert fill(browser, "t:B") == "#ffffff"
     # what A reports of its progress reaches the page (the orchestrator writes it twice
     # a second at most, beside the journal)
-    wait_until(lambda: "3 of 10" in browser.find_element(By.ID, "running").text,
+    wait_until(lambda: "3 of 10" in text(browser, "#running"),
                "A's progress shown")
     bar = browser.find_element(By.CSS_SELECTOR, "#running progress")
     assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("3", "10")
@@ -274,7 +287,7 @@ def test_the_picture_is_live_and_the_slider_steps_back(
                "A drawn done and B running, pushed to the page")
     assert browser.execute_script("return window.__still_this_page") is True  # no reload
     assert int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-seq")) > seq
-    running_list = browser.find_element(By.ID, "running").text
+    running_list = text(browser, "#running")
     assert "B" in running_list and "A" not in running_list.split()
     shot(browser, "serve-run.png", tmp_path)
 
@@ -282,18 +295,18 @@ def test_the_picture_is_live_and_the_slider_steps_back(
     browser.execute_script("const s = document.getElementById('slider'); s.value = 0; "
                            "s.dispatchEvent(new Event('input'));")
     wait_until(lambda: fill(browser, "t:A") == READY, "the start graph drawn")
-    assert browser.find_element(By.ID, "caption").text == "the start graph"
+    assert text(browser, "#caption") == "the start graph"
     browser.find_element(By.ID, "fwd").click()
-    wait_until(lambda: browser.find_element(By.ID, "caption").text.startswith("step 1: "),
+    wait_until(lambda: text(browser, "#caption").startswith("step 1: "),
                "step 1")
     # while looking back, the run goes on: the picture stays where it was asked to be
     (project.root / "b-go").write_text("")
     assert running.wait(60) == 0
     time.sleep(0.5)
-    assert browser.find_element(By.ID, "caption").text.startswith("step 1: ")
+    assert text(browser, "#caption").startswith("step 1: ")
     browser.find_element(By.ID, "live").click()
     wait_until(lambda: fill(browser, "t:C") == DONE, "live again: C done")
-    wait_until(lambda: "succeeded" in browser.find_element(By.ID, "verdict").text,
+    wait_until(lambda: "succeeded" in text(browser, "#verdict"),
                "the verdict says succeeded")
 
 
@@ -304,7 +317,7 @@ def test_pause_stops_new_tasks_and_unpause_lets_them_start(
     wait_until(lambda: (project.root / "a-started").exists(), "A to start")
     served().page(browser, "/runs/1")
     click(browser, "#pause", "the pause button")
-    wait_until(lambda: "paused" in browser.find_element(By.ID, "said").text, "paused said")
+    wait_until(lambda: "paused" in text(browser, "#said"), "paused said")
     wait_until(lambda: fold_run(Store(project.db, readonly=True), 1).paused, "pause journaled")
     (project.root / "a-go").write_text("")
     wait_until(lambda: fold_run(Store(project.db, readonly=True), 1).d.graph.state["A"].value
@@ -312,7 +325,7 @@ def test_pause_stops_new_tasks_and_unpause_lets_them_start(
     time.sleep(1.5)  # B would have started by now
     assert journal_starts(project, "B") == 0
     assert not (project.root / "b-started").exists()
-    wait_until(lambda: "PAUSED" in browser.find_element(By.ID, "verdict").text,
+    wait_until(lambda: "PAUSED" in text(browser, "#verdict"),
                "the page says PAUSED")
     click(browser, "#unpause", "the unpause button")
     wait_until(lambda: (project.root / "b-started").exists(), "B to start after unpause")
@@ -329,13 +342,13 @@ def test_an_answer_typed_in_the_form_unblocks_a_waiting_task(
     click(browser, "#waiting a", "the waiting task listed")
     form = wait_until(lambda: browser.find_elements(By.ID, "answer"), "the answer form")[0]
     # built from the kind's declared type: a bool is a choice of true or false
-    assert "waits for an answer" in browser.find_element(By.CSS_SELECTOR, "#task .attempts").text
+    assert "waits for an answer" in text(browser, "#task .attempts")
     choice = Select(form.find_element(By.NAME, "value"))
     assert [o.text for o in choice.options] == ["true", "false"]
     shot(browser, "serve-answer.png", tmp_path)
     choice.select_by_visible_text("true")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait_until(lambda: "answered" in browser.find_element(By.CSS_SELECTOR, "#task .said").text,
+    wait_until(lambda: "answered" in text(browser, "#task .said"),
                "answered said")
     state = fold_run(Store(project.db, readonly=True), 1)
     assert state.waiting == {} and state.d.graph.outputs["approve"] is True
@@ -344,8 +357,24 @@ def test_an_answer_typed_in_the_form_unblocks_a_waiting_task(
     wait_until(lambda: Store(project.db, readonly=True).run(1).status == "succeeded",
                "the run resumed to its end", timeout=60)
     assert (project.root / "shipped").exists()  # the answer chose ship
-    wait_until(lambda: "succeeded" in browser.find_element(By.ID, "verdict").text,
+    wait_until(lambda: "succeeded" in text(browser, "#verdict"),
                "the page says succeeded")
+
+
+def test_an_answer_being_filled_in_is_not_drawn_again_by_a_change_elsewhere(
+        project: Project, served: Callable[..., Served], browser: webdriver.Chrome) -> None:
+    project.write("approval.py", APPROVAL)
+    assert project.cli("run", "approval.py").returncode == 4
+    served().page(browser, "/runs/1")
+    click(browser, "#waiting a", "the waiting task listed")
+    form = wait_until(lambda: browser.find_elements(By.ID, "answer"), "the answer form")[0]
+    Select(form.find_element(By.NAME, "value")).select_by_visible_text("false")
+    seq = Store(project.db, readonly=True).last_seq(1)
+    click(browser, "#pause", "the pause button")  # a change to the run, not to the task
+    wait_until(lambda: "PAUSED" in text(browser, "#verdict"), "the page says PAUSED")
+    assert Store(project.db, readonly=True).last_seq(1) > seq
+    # the very form the user was filling in, still holding their choice
+    assert Select(form.find_element(By.NAME, "value")).first_selected_option.text == "false"
 
 
 def test_markup_in_any_label_never_runs(
@@ -357,14 +386,13 @@ def test_markup_in_any_label_never_runs(
     assert project.cli("run", "ok.py").returncode == 0
     server = served()
     server.page(browser, "/runs/1")
-    refusal = wait_until(lambda: browser.find_element(By.ID, "refusal").text, "the refusal")
+    refusal = wait_until(lambda: text(browser, "#refusal"), "the refusal")
     assert "BROKEN" in refusal and "<script>window.pwned=1</script>" in refusal  # as text
     assert "null" not in refusal  # what is not there is left out, not said "null"
     wait_until(lambda: fill(browser, "t:A"), "the picture")
     click(browser, "#refusal a.task-link", "the refused task's link")
-    log = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#task pre.log"),
-                     "the task's log")[0]
-    assert H in log.text
+    log = wait_until(lambda: text(browser, "#task pre.log"), "the task's log")
+    assert H in log
     shot(browser, "serve-broken.png", tmp_path)
     server.page(browser, "/runs/2")
     wait_until(lambda: fill(browser, "t:A") == DONE, "run 2's picture")
@@ -372,9 +400,8 @@ def test_markup_in_any_label_never_runs(
         const a = [...document.querySelectorAll('#canvas g.node')]
             .find(n => n.querySelector('title').textContent === 't:A');
         a.dispatchEvent(new MouseEvent('click', {bubbles: true}));""")
-    output = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#task .v-output"),
-                        "A's output shown")[0]
-    assert output.text == f'"{H.replace(chr(34), chr(92) + chr(34))}"'  # JSON, as text
+    output = wait_until(lambda: text(browser, "#task .v-output"), "A's output shown")
+    assert output == f'"{H.replace(chr(34), chr(92) + chr(34))}"'  # JSON, as text
     server.page(browser, "/")
     wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 2,
                "the runs listed")
@@ -409,7 +436,7 @@ def test_a_request_without_the_token_or_from_another_site_changes_nothing(
     assert not fold_run(Store(project.db, readonly=True), 1).paused
     # a bad run id is a page that says so
     server.page(browser, "/runs/999")
-    assert "no run 999" in browser.find_element(By.CSS_SELECTOR, ".missing").text
+    assert "no run 999" in text(browser, ".missing")
 
 
 def test_a_read_only_server_shows_no_steering(
@@ -417,7 +444,7 @@ def test_a_read_only_server_shows_no_steering(
     project.write("approval.py", APPROVAL)
     assert project.cli("run", "approval.py").returncode == 4
     served("--read-only").page(browser, "/runs/1")
-    wait_until(lambda: "WAITING" in browser.find_element(By.ID, "verdict").text.upper(),
+    wait_until(lambda: "WAITING" in text(browser, "#verdict").upper(),
                "the verdict")
     click(browser, "#waiting a", "the waiting task listed")
     wait_until(lambda: browser.find_element(By.ID, "task").is_displayed(), "the task")
@@ -432,7 +459,7 @@ def test_a_page_whose_server_is_gone_says_so(
     assert project.cli("run", "approval.py").returncode == 4
     server = served()
     server.page(browser, "/runs/1")
-    wait_until(lambda: browser.find_element(By.ID, "stream").text == "live", "live")
+    wait_until(lambda: text(browser, "#stream") == "live", "live")
     # an idle page asks nothing: what it hears comes over the one stream it shares
     asked = "return performance.getEntriesByType('resource').length"
 
@@ -444,12 +471,12 @@ def test_a_page_whose_server_is_gone_says_so(
     before = browser.execute_script(asked)
     time.sleep(3)
     assert browser.execute_script(asked) == before
-    assert browser.find_element(By.ID, "stream").text == "live"  # the pings came
+    assert text(browser, "#stream") == "live"  # the pings came
     assert server.stop() == 0
     lost = wait_until(lambda: browser.find_element(By.ID, "lost").is_displayed(),
                       "the page to say it lost the server", timeout=8)
     assert lost
-    assert browser.find_element(By.ID, "stream").text == "connection lost"
+    assert text(browser, "#stream") == "connection lost"
 
 
 def test_eight_pages_of_one_server_all_stay_live(
@@ -524,14 +551,14 @@ def test_restart_lists_what_it_sends_back_then_does_it(
     served().page(browser, "/runs/1")
     click_node(browser, "t:B")
     click(browser, "#restart", "the restart button")
-    listed = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "ul.restarted li"),
+    listed = wait_until(lambda: texts(browser, "ul.restarted li"),
                         "the tasks a restart sends back")
-    assert sorted(li.text for li in listed) == ["B", "C"]
+    assert sorted(listed) == ["B", "C"]
     assert Store(project.db, readonly=True).run(1).status == "succeeded"  # not yet
     click(browser, "#confirm-restart", "the confirmation")
     wait_until(lambda: Store(project.db, readonly=True).run(1).status == "restarted",
                "the restart journaled")
-    wait_until(lambda: "restarted" in browser.find_element(By.ID, "verdict").text,
+    wait_until(lambda: "restarted" in text(browser, "#verdict"),
                "the page says restarted")
     click(browser, "#resume", "the resume button")
     wait_until(lambda: Store(project.db, readonly=True).run(1).status == "succeeded",

@@ -230,6 +230,7 @@ function runPage() {
   const pz = panZoom(box, canvas);
   const expand = new Set();
   let live = true, last = 0, fitted = false, run = null, shownTask = null;
+  let shownAs = null;  // what the task shown was drawn from: redrawn only when it changes
 
   const pictureURL = (at) => {
     const q = new URLSearchParams();
@@ -392,8 +393,14 @@ function runPage() {
     } catch (e) {
       s.hidden = false;
       put(s, el("p", {class: "bad"}, e.message));
+      shownAs = null;
       return;
     }
+    // a change elsewhere in the run leaves this task as it was: a form being filled
+    // in is not drawn again under the user's hands
+    const as = JSON.stringify([t, run && run.status]);
+    if (!scroll && as === shownAs && !s.hidden) return;
+    shownAs = as;
     const rows = [
       ["kind", t.kind], ["state", t.state], ["attempts", t.attempts],
       ["attributes", Object.keys(t.attrs).length ? JSON.stringify(t.attrs) : null],
@@ -407,7 +414,8 @@ function runPage() {
       a.stderr ? el("pre", {class: "stderr"}, a.stderr) : null));
     const parts = [
       el("h2", {}, "task ", el("code", {class: "task-id"}, t.id),
-         el("button", {class: "close", onclick: () => { s.hidden = true; shownTask = null; }},
+         el("button", {class: "close", onclick: () => {
+           s.hidden = true; shownTask = null; shownAs = null; }},
             "×")),
       el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {class: "v-" + k},
         String(v))])),
