@@ -264,8 +264,8 @@ MUTANTS: list[Mutant] = [
       "        return False",
       "the orchestrator's close of a hole after a restarted task is kept", "restart"),
     # M63 (the restart's walk past holes) is M08 now: one traversal, Graph._onward_from
-    M("M64", "journal/state.py", "        if e.seq in skip:\n            state.seq = e.seq\n            continue",
-      "        if False:\n            state.seq = e.seq\n            continue",
+    M("M64", "journal/state.py", "    if e.seq in skip:\n        state.seq = e.seq\n        return state",
+      "    if False:\n        state.seq = e.seq\n        return state",
       "the fold replays the steps a restart removed", "restart"),
     M("M65", "journal/state.py", "    if cached is not None and (not restarts or cached[0] >= restarts[-1].seq):",
       "    if cached is not None:",

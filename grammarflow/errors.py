@@ -149,7 +149,8 @@ class Refusal:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Refusal:
         why, edge = data.get("why"), data.get("edge")
-        return cls(str(data.get("reason") or "a promise was broken"), data.get("task"),
+        reason = data.get("reason")
+        return cls("a promise was broken" if reason is None else str(reason), data.get("task"),
                    data.get("hole"),
                    tuple(Attempt(str(a["production"]), str(a["reason"]))
                          for a in data.get("attempts") or ()),

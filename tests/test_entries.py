@@ -26,6 +26,7 @@ from grammarflow.journal.entries import (
     RestartTaken,
     StatusChanged,
     StepTaken,
+    UpgradeTaken,
     decode,
     encode,
 )
@@ -65,6 +66,8 @@ entries: st.SearchStrategy[JournalEntry] = st.one_of(
     st.builds(RestartTaken, names, st.lists(names, max_size=3).map(tuple),
               st.lists(names, max_size=3).map(tuple), st.lists(names, max_size=3).map(tuple),
               st.dictionaries(names, texts, max_size=2), ranges, numbers, askers),
+    st.builds(UpgradeTaken, st.fixed_dictionaries({"path": names, "kinds": st.just({})}),
+              st.dictionaries(names, names, max_size=2), names, names, askers),
     st.builds(StatusChanged, names, maybe_texts),
     st.builds(Other, st.sampled_from(["log", "note"]),
               st.dictionaries(names, numbers | texts, max_size=3)),

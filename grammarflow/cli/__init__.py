@@ -18,6 +18,7 @@ from grammarflow.cli import (  # noqa: F401
     rendering,
     running,
     serving,
+    upgrading,
     viewing,
 )
 from grammarflow.cli.app import main

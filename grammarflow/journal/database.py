@@ -33,12 +33,14 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER NOT NULL,            -- 1, 2, 3, ... per run, no gaps
     at REAL NOT NULL,
     kind TEXT NOT NULL,              -- step | attempt | refused | control | restart
-                                     -- | status | error
+                                     -- | upgrade | status | error
     data TEXT NOT NULL,              -- JSON
     PRIMARY KEY (run, seq)
 );
 -- the restarts of a run, found without reading its journal (a fold needs them first)
 CREATE INDEX IF NOT EXISTS journal_restarts ON journal (run, seq) WHERE kind = 'restart';
+-- its upgrades (a fold needs them too: each re-derives the run under a new version)
+CREATE INDEX IF NOT EXISTS journal_upgrades ON journal (run, seq) WHERE kind = 'upgrade';
 -- its refusals, for `status` (a database made before this index scans the journal)
 CREATE INDEX IF NOT EXISTS journal_refused ON journal (run, seq) WHERE kind = 'refused';
 CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, never the truth
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS snapshots (  -- caches of a run's state: derived, nev
 CREATE TABLE IF NOT EXISTS controls (  -- operations asked for by other processes
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run INTEGER NOT NULL REFERENCES runs(id),
-    op TEXT NOT NULL,                -- pause | unpause | answer | restart
+    op TEXT NOT NULL,                -- pause | unpause | answer | restart | upgrade
     data TEXT NOT NULL,              -- JSON: who asked, and what
     at REAL NOT NULL,
     taken INTEGER,                   -- the journal entry that took it (NULL: not yet,

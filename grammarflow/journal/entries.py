@@ -131,6 +131,20 @@ class RestartTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class UpgradeTaken:
+    """The run goes on under another version of its workflow (`grammarflow upgrade`):
+    ``workflow`` its JSON (the run's parameters kept), its journal re-derived under it
+    with the ids of hole types ``renamed`` (old -> new) re-mapped; ``version`` and
+    ``was`` name the versions (:attr:`grammarflow.workflow.definition.Workflow.version`)."""
+
+    workflow: Mapping[str, Any]
+    renamed: Mapping[str, str]
+    version: str
+    was: str
+    by: Asker | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged:
     status: str
     reason: str | None = None
@@ -147,7 +161,7 @@ class Other:
 
 JournalEntry = (StepTaken | AttemptStarted | AttemptWaits | AttemptEnded | AttemptLost
                 | AttemptRetried | ChangeRefused | InternalError | ControlTaken | RestartTaken
-                | StatusChanged | Other)
+                | UpgradeTaken | StatusChanged | Other)
 
 
 def encode(entry: JournalEntry) -> tuple[str, dict[str, Any]]:
@@ -186,6 +200,9 @@ def encode(entry: JournalEntry) -> tuple[str, dict[str, Any]]:
             return "control", {"op": op, "by": by, **({"asked": asked} if asked else {})}
         case RestartTaken():
             return "restart", _restarted(entry)
+        case UpgradeTaken(workflow, renamed, version, was, by):
+            return "upgrade", {"workflow": dict(workflow), "renamed": dict(renamed),
+                               "version": version, "was": was, "by": by}
         case StatusChanged(status, reason):
             return "status", {"status": status, "reason": reason}
         case Other(kind, data):
@@ -236,6 +253,9 @@ def decode(kind: str, data: Mapping[str, Any], seq: int | None = None) -> Journa
                              int(data.get("steps", 0)), data.get("by"))
         case "status":
             return StatusChanged(data["status"], data.get("reason"))
+        case "upgrade":
+            return UpgradeTaken(data["workflow"], dict(data.get("renamed", {})),
+                                str(data["version"]), str(data["was"]), data.get("by"))
     return Other(kind, data)
 
 
@@ -290,6 +310,7 @@ __all__ = [
     "RestartTaken",
     "StatusChanged",
     "StepTaken",
+    "UpgradeTaken",
     "decode",
     "encode",
 ]

@@ -1,5 +1,5 @@
 """Operations on a run from another process: pause and unpause, answer a waiting task,
-restart a task and everything after it.
+restart a task and everything after it, upgrade the run to a new version of its workflow.
 
 Asked of the run's orchestrator through the store's ``controls`` table while it lives,
 journaled under the run's lease by the asking process when nobody runs the run; either
@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from grammarflow.core.answers import answer_steps, apply_answer
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import TaskState
 from grammarflow.core.rollback import Rollback, plan_restart
+from grammarflow.core.upgrade import BUDGET
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.journal.database import JournalWriteError
 from grammarflow.journal.entries import (
@@ -34,6 +35,7 @@ from grammarflow.journal.lease import Holder, Lease, LeaseHeld
 from grammarflow.journal.requests import WITHDRAWN
 from grammarflow.journal.state import fold_run, fold_with_steps, paused_at, seq_ranges
 from grammarflow.journal.store import Store
+from grammarflow.journal.upgrading import UpgradePlan, plan_upgrade
 from grammarflow.workflow.definition import Workflow
 from grammarflow.workflow.reading import read_workflow
 
@@ -43,7 +45,8 @@ TAKE_WITHIN = 15.0
 
 #: What an operation a finished run no longer takes would have done.
 _NOTHING = {"pause": "there is nothing to pause", "unpause": "there is nothing to unpause",
-            "answer": "no task of it waits for an answer", "restart": "nothing restarts"}
+            "answer": "no task of it waits for an answer", "restart": "nothing restarts",
+            "upgrade": "there is nothing to upgrade"}
 
 #: Test hook: the process asking for an operation stops itself (SIGSTOP) once it has
 #: looked at the run, before it acts on it — a test changes the run meanwhile (ends it,
@@ -177,6 +180,65 @@ def restart_preview(store: Store, run_id: int, task: str) -> RestartTaken:
     running = {t for t in g.tasks if g.state[t] is TaskState.RUNNING} - set(state.waiting)
     rb = plan_restart(state.d, journal, state.workflow.grammar, task, running=running)
     return restart_entry(task, rb, who())
+
+
+class UpgradeRefused(GrammarflowError):
+    """The upgrade is refused (unsafe, stuck or undecided): ``plan`` says why, and what
+    it would have changed."""
+
+    def __init__(self, plan: UpgradePlan) -> None:
+        super().__init__(f"upgrade refused ({plan.verdict.verdict}): {plan.verdict.reason}")
+        self.plan = plan
+
+
+def upgrade_plan(store: Store, run_id: int, new: Workflow, *,
+                 renames: Mapping[str, str] | None = None, budget: int = BUDGET
+                 ) -> UpgradePlan:
+    """What :func:`upgrade` would do now, planned from the journal as it is and
+    journaled by nobody (``--dry-run``; it reads the store, and writes nothing). The
+    tasks of a run that an orchestrator runs now count as running."""
+    _refuse_if_ended(store, run_id, "upgrade")
+    state, journal = fold_with_steps(store, run_id)
+    lease = store.lease(run_id)
+    running: set[str] = set()
+    if lease is not None and lease.alive():
+        g = state.d.graph
+        running = {t for t, st in g.state.items() if st is TaskState.RUNNING} - set(
+            state.waiting)
+    return plan_upgrade(state, journal, new, running=running, renames=renames,
+                        budget=budget)
+
+
+def upgrade(store: Store, run_id: int, new: Workflow, *,
+            renames: Mapping[str, str] | None = None, budget: int = BUDGET) -> Done:
+    """Upgrade run ``run_id`` to workflow ``new`` (read from its file) if that is safe
+    (:mod:`grammarflow.journal.upgrading`): its ``upgrade`` entry journaled, with a
+    snapshot of its state under the new version, in one transaction — by its
+    orchestrator between two steps if it lives, else here under the run's lease (then
+    `resume` goes on under the new version). UpgradeRefused says why not."""
+    _refuse_if_ended(store, run_id, "upgrade")
+    by = who()
+
+    def here() -> Done:
+        _refuse_if_ended(store, run_id, "upgrade")
+        state, journal = fold_with_steps(store, run_id)
+        plan = plan_upgrade(state, journal, new, renames=renames, budget=budget)
+        if plan.already:
+            return Done(store.last_seq(run_id), None, already=True)
+        if not plan.accepted or plan.after is None:
+            raise UpgradeRefused(plan)
+        after = plan.after
+
+        def write() -> int:
+            seq = store.take_many(run_id, None, [plan.entry(by)])[0]
+            after.seq = seq
+            store.put_snapshot(run_id, seq, after.snapshot())
+            return seq
+        return _journal(store, run_id, "upgrade", write)
+    asked = {"by": by, "path": str(new.path), "version": new.version,
+             "renames": dict(renames or {}), "budget": budget}
+    return _perform(store, run_id, "upgrade", here,
+                    lambda: _ask(store, run_id, "upgrade", asked))
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +383,7 @@ __all__ = [
     "TAKE_WITHIN",
     "Done",
     "Restarted",
+    "UpgradeRefused",
     "answer",
     "answer_steps",
     "answered",
@@ -331,5 +394,7 @@ __all__ = [
     "restart_entry",
     "restart_preview",
     "set_paused",
+    "upgrade",
+    "upgrade_plan",
     "who",
 ]

@@ -12,16 +12,17 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from grammarflow.core.derivation import Derivation
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph
 from grammarflow.core.rollback import Journaled
 from grammarflow.core.steps import Expand, Grow, Refine
+from grammarflow.core.upgrade import rename_id, rename_step
 from grammarflow.errors import Refusal
 from grammarflow.journal.entries import (
     AttemptEnded,
@@ -32,6 +33,7 @@ from grammarflow.journal.entries import (
     JournalEntry,
     RestartTaken,
     StepTaken,
+    UpgradeTaken,
 )
 from grammarflow.journal.store import Entry, RunRow, Store
 from grammarflow.workflow.definition import Workflow
@@ -43,7 +45,7 @@ from grammarflow.workflow.definition import Workflow
 #: from the start).
 FORMAT = 5
 
-#: What a task whose change was refused did, in few words.
+V = TypeVar("V")
 
 #: How many of a failed attempt's last stderr lines are shown.
 STDERR_LINES = 5
@@ -135,6 +137,27 @@ class RunState:
         after.note(entry)
         return after
 
+    def upgraded(self, entry: UpgradeTaken, seq: int, journal: Iterable[Journaled]
+                 ) -> RunState:
+        """The state after ``entry``, an upgrade journaled as entry ``seq``: the run's
+        steps as they stand (``journal``, with the ids of the version before) replayed
+        under the new version, renamed as it says."""
+        workflow = Workflow.from_json(dict(entry.workflow))
+        d = Derivation.replay(workflow.grammar, (rename_step(j.step, entry.renamed)
+                                                 for j in journal))
+        return self.moved_to(workflow, d, seq, entry.renamed)
+
+    def moved_to(self, workflow: Workflow, d: Derivation, seq: int,
+                 renamed: Mapping[str, str]) -> RunState:
+        """The run under another version of its workflow, its derivation ``d`` (its
+        steps re-derived there): what it knows of its tasks (attempts, failures,
+        waits) kept, under their ids there."""
+        def moved(by_task: dict[str, V]) -> dict[str, V]:
+            return {rename_id(t, renamed): v for t, v in by_task.items()}
+        d.workflow_kinds = frozenset(workflow.kinds)
+        return RunState(workflow, d, seq, moved(self.attempts), moved(self.failures),
+                        self.refusal, self.paused, moved(self.waiting))
+
     def snapshot(self) -> dict[str, Any]:
         return {"format": FORMAT, "graph": self.d.graph.snapshot(),
                 "grammar": self.d.grammar.to_json(start=False), "attempts": self.attempts,
@@ -188,7 +211,7 @@ def stderr_lines(tail: str, keep: int = STDERR_LINES) -> tuple[str, ...]:
 
 
 #: The journal entries that make up a run's state.
-STATE_KINDS = ("step", "attempt", "refused", "control", "restart")
+STATE_KINDS = ("step", "attempt", "refused", "control", "restart", "upgrade")
 
 
 def fold_run(store: Store, run_id: int, upto: int | None = None,
@@ -214,12 +237,40 @@ def _from_snapshot(store: Store, run_id: int, row: RunRow, restarts: list[Entry]
                    upto: int | None) -> RunState:
     """The run's state as of its newest snapshot at or before ``upto`` that no restart
     overtook (it would hold steps the restart removed), else at its start."""
-    workflow = Workflow.from_json(row.workflow)
     cached = store.snapshot(run_id, upto)
     state = None
     if cached is not None and (not restarts or cached[0] >= restarts[-1].seq):
-        state = RunState.of_snapshot(workflow, cached[0], cached[1])
-    return state or RunState(workflow, workflow.grammar.derivation())
+        state = RunState.of_snapshot(workflow_at(store, run_id, row, cached[0]), cached[0],
+                                     cached[1])
+    return state or _at_start(row)
+
+
+def _at_start(row: RunRow) -> RunState:
+    workflow = Workflow.from_json(row.workflow)
+    return RunState(workflow, workflow.grammar.derivation())
+
+
+def workflow_at(store: Store, run_id: int, row: RunRow, seq: int | None = None) -> Workflow:
+    """The version of its workflow the run was under as of entry ``seq`` (default: now):
+    the one it began with, or the newest it was upgraded to by then."""
+    upgrades = store.upgrades(run_id, seq)
+    if not upgrades:
+        return Workflow.from_json(row.workflow)
+    return Workflow.from_json(upgrades[-1].data["workflow"])
+
+
+def take(state: RunState, e: Entry, store: Store, skip: set[int]) -> RunState:
+    """``state`` with entry ``e`` folded in (in journal order): a step a restart rolled
+    back skipped; an upgrade re-derives the steps as they stand (those ``skip`` does
+    not hold) under its version; any other entry applied."""
+    if e.seq in skip:
+        state.seq = e.seq
+        return state
+    record = e.record
+    if isinstance(record, UpgradeTaken):
+        return state.upgraded(record, e.seq, journaled_steps(store, e.run, e.seq - 1, skip))
+    state.replay(record, e.seq)
+    return state
 
 
 class Checkpoints:
@@ -260,11 +311,10 @@ class Checkpoints:
             near = max((seq for seq in kept if after <= seq <= upto), default=None)
             text = kept[near] if near is not None else None
         ours = None if text is None or near is None else RunState.of_snapshot(
-            Workflow.from_json(row.workflow), near, json.loads(text))
+            workflow_at(store, run_id, row, near), near, json.loads(text))
         # the store's own snapshot only if it is nearer (building one costs)
         if whole:  # from the start, keeping states all along
-            workflow = Workflow.from_json(row.workflow)
-            state = RunState(workflow, workflow.grammar.derivation())
+            state = _at_start(row)
         elif ours is not None and near is not None and near >= (
                 store.snapshot_seq(run_id, upto) or 0):
             state = ours
@@ -275,10 +325,7 @@ class Checkpoints:
         for e in store.entries(run_id, list(STATE_KINDS), after=state.seq):
             if e.seq > upto:
                 break
-            if e.seq in skip:
-                state.seq = e.seq
-            else:
-                state.apply(e)
+            state = take(state, e, store, skip)
             if e.seq - last >= self.every and e.seq >= after:
                 last = e.seq
                 text = json.dumps(state.snapshot(), separators=(",", ":"))
@@ -304,9 +351,8 @@ def current_snapshot(store: Store, run_id: int) -> dict[str, Any] | None:
 def fold_from_start(store: Store, run_id: int, upto: int | None = None,
                     kinds: Iterable[str] = STATE_KINDS) -> RunState:
     """The same state as :func:`fold_run`, from the whole journal (no snapshot)."""
-    workflow = Workflow.from_json(store.run(run_id).workflow)
-    return _fold_entries(RunState(workflow, workflow.grammar.derivation()), store, run_id,
-                         upto, kinds, rolled_back(store.restarts(run_id, upto)))
+    return _fold_entries(_at_start(store.run(run_id)), store, run_id, upto, kinds,
+                         rolled_back(store.restarts(run_id, upto)))
 
 
 @contextmanager
@@ -341,17 +387,40 @@ def fold_with_steps(store: Store, run_id: int) -> tuple[RunState, list[Journaled
             record = e.record
             if isinstance(record, StepTaken):
                 steps.append(Journaled(e.seq, record.step, record.by))
-            if e.seq > state.seq:
+            if isinstance(record, UpgradeTaken):
+                if e.seq > state.seq:
+                    state = state.upgraded(record, e.seq, steps)
+                steps = _renamed(steps, record.renamed)
+            elif e.seq > state.seq:
                 state.replay(record, e.seq)
         return state, steps
 
 
-def journaled_steps(store: Store, run_id: int) -> list[Journaled]:
-    """The run's steps as they stand (those no restart removed), with who made each."""
-    skip = rolled_back(store.restarts(run_id))
-    return [Journaled(e.seq, record.step, record.by)
-            for e in store.entries(run_id, ["step"]) if e.seq not in skip
-            for record in [e.record] if isinstance(record, StepTaken)]
+def journaled_steps(store: Store, run_id: int, upto: int | None = None,
+                    skip: set[int] | None = None) -> list[Journaled]:
+    """The run's steps as they stand (those no restart removed; ``skip``: those the
+    restarts a fold heeds removed) at or before entry ``upto``, with who made each, and
+    with the ids of the version the run is under then (an upgrade that renamed hole
+    types re-maps the steps before it)."""
+    skip = rolled_back(store.restarts(run_id)) if skip is None else skip
+    steps: list[Journaled] = []
+    for e in store.entries(run_id, ["step", "upgrade"]):
+        if upto is not None and e.seq > upto:
+            break
+        if e.seq in skip:
+            continue
+        record = e.record
+        if isinstance(record, StepTaken):
+            steps.append(Journaled(e.seq, record.step, record.by))
+        elif isinstance(record, UpgradeTaken):
+            steps = _renamed(steps, record.renamed)
+    return steps
+
+
+def _renamed(steps: list[Journaled], renamed: Mapping[str, str]) -> list[Journaled]:
+    if not renamed:
+        return steps
+    return [Journaled(j.seq, rename_step(j.step, renamed), j.by) for j in steps]
 
 
 def made_by(journal: Iterable[Journaled], task: str) -> str:
@@ -413,10 +482,7 @@ def _fold_entries(state: RunState, store: Store, run_id: int, upto: int | None,
     for e in store.entries(run_id, list(kinds), after=state.seq):
         if upto is not None and e.seq > upto:
             break
-        if e.seq in skip:
-            state.seq = e.seq
-            continue
-        state.apply(e)
+        state = take(state, e, store, skip)
     if upto is not None:
         state.seq = upto
     return state
@@ -461,4 +527,6 @@ __all__ = [
     "seq_ranges",
     "snapshot_due",
     "stderr_lines",
+    "take",
+    "workflow_at",
 ]

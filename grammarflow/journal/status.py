@@ -41,6 +41,7 @@ from grammarflow.journal.entries import (
     RestartTaken,
     StatusChanged,
     StepTaken,
+    UpgradeTaken,
 )
 from grammarflow.journal.state import (
     Failure,
@@ -55,7 +56,7 @@ from grammarflow.workflow.definition import Workflow
 def fold(store: Store, run_id: int, upto: int | None = None) -> tuple[Workflow, Derivation]:
     """The run's workflow and its derivation: the journal's steps folded (those with
     sequence number <= ``upto``, if given), from the newest snapshot on."""
-    state = fold_run(store, run_id, upto, kinds=("step",))
+    state = fold_run(store, run_id, upto, kinds=("step", "upgrade"))
     return state.workflow, state.d
 
 
@@ -64,7 +65,7 @@ def snapshots(store: Store, run_id: int) -> Iterator[tuple[Entry, Derivation]]:
     and after each restart the rolled-back one: the run as it happened."""
     workflow = Workflow.from_json(store.run(run_id).workflow)
     d = workflow.grammar.derivation()
-    for e in store.entries(run_id, ["step", "restart"]):
+    for e in store.entries(run_id, ["step", "restart", "upgrade"]):
         record = e.record
         if isinstance(record, StepTaken):
             d.apply(record.step)
@@ -97,10 +98,14 @@ def _run_view(store: Store, run_id: int) -> dict[str, Any]:
         said["line"] += (f" — PAUSED: no task starts until `grammarflow unpause {row.id}`"
                          " (running ones finish)")
     ids = state["graph"]["ids"]
+    upgrades = [{"seq": e.seq, "version": e.data["version"], "was": e.data["was"],
+                 "workflow": e.data["workflow"]["path"], "renamed": e.data.get("renamed", {})}
+                for e in store.upgrades(run_id)]
     return {
         "verdict": said, "paused": paused,
         "run": row.id, "status": row.status, "reason": row.reason,
-        "workflow": row.workflow["path"],
+        "workflow": upgrades[-1]["workflow"] if upgrades else row.workflow["path"],
+        "upgrades": upgrades,
         "created": row.created, "updated": row.updated,
         "orchestrator": orchestrator_view(store, run_id),
         "tasks": tasks,
@@ -272,6 +277,11 @@ def describe(entry: Entry) -> str:
             return f"request to {asked} ignored{_asked_by(by)}"
         case RestartTaken() as r:
             return _describe_restart(r)
+        case UpgradeTaken(workflow, renamed, version, was, by):
+            moved = (f"; ids re-mapped: {', '.join(f'{a} -> {b}' for a, b in renamed.items())}"
+                     if renamed else "")
+            return (f"UPGRADE to version {version} ({workflow.get('path')}) from {was}"
+                    f"{_asked_by(by)}: the run goes on under it{moved}")
         case AttemptWaits(task, _, question):
             return f"task {task} waits for a person: {question!r} (`grammarflow answer`)"
         case AttemptEnded(task, outcome="answered", by=by):

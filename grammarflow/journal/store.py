@@ -340,6 +340,10 @@ class Store:
         """The run's ``restart`` entries (at or before ``upto``), oldest first."""
         return self._rare_entries(run_id, "restart", upto)
 
+    def upgrades(self, run_id: int, upto: int | None = None) -> list[Entry]:
+        """The run's ``upgrade`` entries (at or before ``upto``), oldest first."""
+        return self._rare_entries(run_id, "upgrade", upto)
+
     def refusals(self, run_id: int, upto: int | None = None) -> list[Entry]:
         """The run's ``refused`` entries (at or before ``upto``), oldest first."""
         return self._rare_entries(run_id, "refused", upto)
@@ -349,7 +353,7 @@ class Store:
         journal; the kind must be a literal of the query for SQLite to use it)."""
         if self.empty:
             return []
-        assert kind in ("restart", "refused"), kind
+        assert kind in ("restart", "refused", "upgrade"), kind
         query = ("SELECT run, seq, at, kind, data FROM journal WHERE run=? AND "
                  f"kind='{kind}' AND seq<=? ORDER BY seq")
         with self._reading():

@@ -22,7 +22,7 @@ from grammarflow.core.cosmetics import EDGE_STYLES, SAFE_SHAPES, edge_key
 from grammarflow.core.grammar import Grammar
 from grammarflow.core.graph import Graph, Hole, Role, TaskState
 from grammarflow.core.graph_views import install_drawer
-from grammarflow.core.productions import Fragment, HoleType
+from grammarflow.core.productions import Fragment, HoleType, Production
 from grammarflow.core.scopes import ConstraintState
 from grammarflow.errors import Refusal
 from grammarflow.picture.words import (
@@ -105,6 +105,15 @@ class Picture:
     #: groups drawn task by task though collapsed by default: their node names without
     #: the prefix (``g:step#b/1`` is ``step#b/1``, a loop's ``l:L.1/step`` is ``L.1/step``)
     expand: frozenset[str] = frozenset()
+    #: an upgrade's difference of futures: per hole, the productions it gains or that
+    #: change (by name) and those it loses (drawn too); tasks the new version adds
+    changes: Mapping[str, tuple[frozenset[str], frozenset[str], tuple[Production, ...]]] = \
+        field(default_factory=dict)
+    added: frozenset[str] = frozenset()
+
+
+#: An upgrade's marks: what the new version adds, changes, takes away.
+ADDED, CHANGED, REMOVED = "#15803d", "#b45309", "#b91c1c"
 
 
 def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
@@ -146,7 +155,8 @@ def to_dot(graph: Graph, grammar: Grammar, picture: Picture = Picture(),
             continue
         state = ("refused" if tid == refused else "waiting" if tid in picture.waiting
                  else _state(graph, tid))
-        lines.append(_task_node(graph, grammar, tid, state, picture.waiting.get(tid)))
+        lines.append(_task_node(graph, grammar, tid, state, picture.waiting.get(tid),
+                                tid in picture.added))
     edges: dict[tuple[str, str], str] = {}
     # in the order the tasks were made, as the tasks are: with ordering=out, dot keeps a
     # task's successors in that order, so that tasks already drawn keep their places
@@ -197,7 +207,7 @@ def _edge_style(graph: Graph, grammar: Grammar, source: str, target: str) -> str
 
 
 def _task_node(graph: Graph, grammar: Grammar, tid: str, state: str,
-               asks: str | None = None) -> str:
+               asks: str | None = None, added: bool = False) -> str:
     task = graph.tasks[tid]
     attrs = {**grammar.styles.get(task.kind, {}), **task.attrs}
     label = tid if task.kind == tid.rsplit("/", 1)[-1] else f"{tid}\n({task.kind})"
@@ -219,6 +229,9 @@ def _task_node(graph: Graph, grammar: Grammar, tid: str, state: str,
     if state == "refused":
         label += "\nits change was refused"
         pen = f', color="{REFUSED}", fontcolor="{REFUSED}", penwidth=3'
+    if added:
+        label += "\nnew in this version"
+        pen = f', color="{ADDED}", fontcolor="{ADDED}", penwidth=2'
     return (f"  {quote('t:' + tid)} [label={quote(label)}, shape={shape}, "
             f'style="rounded,filled", fillcolor="{STATE_FILL[state]}", '
             f"tooltip={quote(tooltip)}{pen}];")
@@ -275,7 +288,7 @@ def _hole(hole: Hole, types: dict[str, HoleType], node_of: dict[str, str],
         else:
             out.append(f'  {quote(hid)} -> {node} [style=dashed, color="#6b7280", weight=2];')
     if picture.alternatives:
-        out.extend(_alternatives(hole, htype, types))
+        out.extend(_alternatives(hole, htype, types, picture.changes.get(hole.id)))
         if where:
             out.extend(_explanation(hole.id, where))
     return out
@@ -295,17 +308,26 @@ def _explanation(hole: str, where: Sequence[Limits]) -> list[str]:
             f'[style=dotted, arrowhead=none, color="#d1d5db"];']
 
 
-def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType]) -> list[str]:
+def _alternatives(hole: Hole, htype: HoleType, types: dict[str, HoleType],
+                  change: tuple[frozenset[str], frozenset[str], tuple[Production, ...]]
+                  | None = None) -> list[str]:
     """Each production of the hole as a small dashed cluster beside it, its parameters
-    named as the tasks they are bound to (not the formal ``a``/``b``)."""
+    named as the tasks they are bound to (not the formal ``a``/``b``); ``change``: an
+    upgrade's, the productions it adds marked, those it removes drawn struck."""
     out = []
     bound = dict(zip(htype.params, hole.args, strict=False))
-    for i, prod in enumerate(htype.allowed(hole.allowed)):
+    added, changed, removed = change or (frozenset(), frozenset(), ())
+    shown = [*htype.allowed(hole.allowed), *removed]
+    for i, prod in enumerate(shown):
         cid = f"cluster_{hole.id}_{i}"
         pre = f"a:{hole.id}:{i}:"
+        gone = i >= len(shown) - len(removed)
+        mark, color = (("no longer: ", REMOVED) if gone else
+                       ("new: ", ADDED) if prod.name in added else
+                       ("changed: ", CHANGED) if prod.name in changed else ("", "#9ca3af"))
         out.append(f"  subgraph {quote(cid)} {{")
-        out.append(f'    style=dashed; color="#9ca3af"; fontsize=9; '
-                   f"label={quote(f'{hole.id} may become ({prod.name})')};")
+        out.append(f'    style=dashed; color="{color}"; fontcolor="{color}"; fontsize=9; '
+                   f"label={quote(f'{mark}{hole.id} may become ({prod.name})')};")
         frag = prod.fragment
         for p in prod.params:
             out.append(f"    {quote(pre + p)} [label={quote(bound.get(p, p))}, shape=plaintext, "
@@ -535,11 +557,14 @@ install_drawer(draw_svg)
 
 
 __all__ = [
+    "ADDED",
+    "CHANGED",
     "HOLE_SHAPE",
     "MAX_LABEL",
     "ORDER_KEPT",
     "OUTPUT_WIDTH",
     "REFUSED",
+    "REMOVED",
     "RUN_STATES",
     "STATE_FILL",
     "Picture",

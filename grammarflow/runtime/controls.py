@@ -1,5 +1,6 @@
 """Operations other processes ask of a running orchestrator (pause, unpause, answer,
-restart), taken from the store's requests: each journaled and acted on, or refused.
+restart, upgrade), taken from the store's requests: each journaled and acted on, or
+refused.
 
 What each does to a run: docs/operations.md.
 """
@@ -10,6 +11,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grammarflow.core.answers import answer_steps, apply_answer
@@ -17,10 +19,13 @@ from grammarflow.core.derivation import Derivation
 from grammarflow.core.graph import TaskState
 from grammarflow.core.rollback import plan_restart
 from grammarflow.core.steps import Step
+from grammarflow.core.upgrade import BUDGET
 from grammarflow.errors import BrokenPromise, GrammarflowError
 from grammarflow.journal.entries import ControlTaken, StepTaken
 from grammarflow.journal.state import journaled_steps
+from grammarflow.journal.upgrading import plan_upgrade
 from grammarflow.runtime.events import Event
+from grammarflow.workflow.reading import read_workflow
 
 if TYPE_CHECKING:
     from grammarflow.runtime.orchestrator import Orchestrator
@@ -62,6 +67,9 @@ class Controls:
             return
         if op == "restart":
             self._take_restart(request, data)
+            return
+        if op == "upgrade":
+            self._take_upgrade(request, data)
             return
         if op not in ("pause", "unpause"):
             o.take_request(request, [ControlTaken("ignored", data.get("by"), op)])
@@ -124,6 +132,39 @@ class Controls:
         o.close_due()
         o.wake.set()
 
+    def _take_upgrade(self, request: int, data: dict[str, Any]) -> None:
+        """Go on under a new version of the workflow, between two steps
+        (:func:`grammarflow.journal.operations.upgrade`): planned against the committed
+        run; refused if unsafe, if a running task's kind changes, or if a running task's
+        accepted changes do not apply under it; else journaled, and the run goes on
+        from the re-derived graph."""
+        o = self.o
+        o.tentative.settle()
+        try:
+            new = read_workflow(Path(data.get("path", "")))
+            if new.version != data.get("version"):
+                raise GrammarflowError(f"{new.path.name} changed since the upgrade was asked "
+                                       f"(version {new.version}, not {data.get('version')}); "
+                                       "ask again")
+            plan = plan_upgrade(o.state, journaled_steps(o.store, o.run_id), new,
+                                running=set(o.running), renames=data.get("renames"),
+                                budget=int(data.get("budget") or BUDGET))
+            if plan.already:
+                raise GrammarflowError(plan.verdict.reason)
+            if not plan.accepted or plan.after is None:
+                raise GrammarflowError(f"upgrade refused ({plan.verdict.verdict}): "
+                                       f"{plan.verdict.reason}")
+            for other, attempt in o.running.items():
+                _still_applies(plan.after.d, other, attempt.pending, "the new version")
+        except GrammarflowError as e:
+            o.store.requests.refuse(request, str(e))
+            return
+        o.take_upgrade(request, plan.entry(data.get("by") or {}), plan.after, plan.new)
+        o.report(o, Event("upgraded", detail=f"version {plan.old.version} -> "
+                          f"{plan.new.version} ({plan.new.path.name})"))
+        o.close_due()
+        o.wake.set()
+
     def _failure_after_restart(self) -> None:
         """The run stops starting tasks (and ends ``failed``) only while one of its tasks
         is failed: a restart of the failed ones lets the run go on."""
@@ -138,15 +179,16 @@ class Controls:
                                 f"{failure.reason}")
 
 
-def _still_applies(d: Derivation, task: str, pending: Sequence[Step]) -> None:
+def _still_applies(d: Derivation, task: str, pending: Sequence[Step],
+                   what: str = "what the restart rolls back") -> None:
     """A running task's accepted changes apply to ``d`` (else a GrammarflowError)."""
     d.speculate()
     try:
         d.apply_batch(pending)
     except BrokenPromise as e:
         raise GrammarflowError(
-            f"task {task} is running and its changes build on what the restart rolls "
-            f"back ({e.reason}); wait until it ends") from None
+            f"task {task} is running and its changes do not apply under {what} "
+            f"({e.reason}); wait until it ends") from None
     finally:
         d.discard()
 

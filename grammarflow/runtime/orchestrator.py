@@ -34,6 +34,7 @@ from grammarflow.journal.entries import (
     JournalEntry,
     RestartTaken,
     StepTaken,
+    UpgradeTaken,
 )
 from grammarflow.journal.lease import HEARTBEAT_EVERY, Holder, LeaseLost
 from grammarflow.journal.state import (
@@ -45,7 +46,7 @@ from grammarflow.journal.state import (
 )
 from grammarflow.journal.store import Store
 from grammarflow.runtime.attempt import Attempt
-from grammarflow.runtime.container import with_containers
+from grammarflow.runtime.container import ContainerExecutor, with_containers
 from grammarflow.runtime.controls import Controls
 from grammarflow.runtime.events import Event, Reporter, no_report
 from grammarflow.runtime.executor import Executor
@@ -333,6 +334,19 @@ class Orchestrator:
         graph rolled back."""
         self.take_request(request, [entry])
         self.tentative.d = self.state.d = derivation
+
+    def take_upgrade(self, request: int, entry: UpgradeTaken, after: RunState,
+                     workflow: Workflow) -> None:
+        """:meth:`take_request` of an upgrade; the run goes on under ``workflow``, from
+        ``after`` (its journal re-derived there). A kind the new version runs in a
+        container gets the engine the old one did not need."""
+        self.take_request(request, [entry])
+        self.workflow = workflow
+        self.state = after
+        self.tentative.d = after.d
+        if not isinstance(self.executor, ContainerExecutor):
+            self.executor = with_containers(self.executor, workflow.kinds.values(),
+                                            self.options.engine)
 
     def record_refusal(self, refusal: Refusal) -> Refusal:
         """Journal a broken promise's refusal, then note it with its entry's number."""

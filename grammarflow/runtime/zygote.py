@@ -145,13 +145,18 @@ def _spawn(request: dict[str, object], fds: list[int], env: dict[bytes, bytes]
 def _fork(sock: socket.socket, selector: selectors.BaseSelector, request: dict[str, object],
           fds: list[int], modules: dict[str, object]) -> int:
     path = str(request["file"])
-    module = modules.get(path)
-    if module is None and path not in modules:
+    try:  # a file changed since it was loaded (a run upgraded to it) is loaded again
+        st = os.stat(path)
+        key = f"{path}\0{st.st_mtime_ns}\0{st.st_size}"
+    except OSError:
+        key = path
+    module = modules.get(key)
+    if module is None and key not in modules:
         try:
             module = _preload(path)
         except BaseException:
             module = None
-        modules[path] = module
+        modules[key] = module
     gc.freeze()  # what the zygote holds stays out of the children's collections
     try:
         pid = os.fork()

@@ -9,6 +9,8 @@ kinds can start, :mod:`grammarflow.workflow.checking`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -220,6 +222,15 @@ class Workflow:
             hint = f"; did you mean kind {either(meant)}, which has one?" if meant else ""
             raise GrammarflowError(no_command(name, self.path.name) + hint)
         return found
+
+    @property
+    def version(self) -> str:
+        """What names this version of the workflow: a digest of its grammar and kinds
+        (not of its path, nor of a run's parameters) — equal for an unchanged file."""
+        text = json.dumps({"grammar": self.grammar.to_json(),
+                           "kinds": {k: v.to_json() for k, v in self.kinds.items()}},
+                          sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "grammar": self.grammar.to_json(),
