@@ -48,6 +48,7 @@ def main() -> None:
             gf("render", str(i), "-o", str(OUT / f"{name}-after.svg"), db=db)
             print(f"{name}: before, during (after step {first_done}), after")
         restart_pictures(db, len(EXAMPLES) + 1)
+        upgrade_picture(db, len(EXAMPLES) + 2)
 
 
 def restart_pictures(db: Path, run: int) -> None:
@@ -58,6 +59,17 @@ def restart_pictures(db: Path, run: int) -> None:
     gf("restart", str(run), "A", db=db)
     gf("render", str(run), "-o", str(OUT / "restart-after.svg"), db=db)
     print("restart: before and after `restart RUN A`")
+
+
+def upgrade_picture(db: Path, run: int) -> None:
+    """examples/upgrade/v1.py stopped by a failed measure, upgraded to v2.py: the
+    branch after the map is new, the production it had changed."""
+    subprocess.run([sys.executable, "-m", "grammarflow", "run", "examples/upgrade/v1.py",
+                    "--db", str(db)], cwd=ROOT, capture_output=True, text=True,
+                   env={**os.environ, "EXAMPLE_FAIL": "item2"}, check=False)
+    gf("upgrade", str(run), "examples/upgrade/v2.py", "--dry-run", "--picture",
+       str(OUT / "upgrade.svg"), db=db)
+    print("upgrade: v1 -> v2 of examples/upgrade")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ while it runs"; docs/operations.md, "Upgrading a run").
 
 split makes a list, one measure per element (a map: map_over), total adds them up, and
 then After: in this version, always publish. EXAMPLE_DELAY (seconds, default 0) slows
-each measure, so that there is time to upgrade the run while it runs.
+each measure, so that there is time to upgrade the run while it runs; EXAMPLE_FAIL=item2
+makes that element's measure fail (the run stops: upgrade it, then resume it).
 """
 
 import os
@@ -25,6 +26,8 @@ def split() -> list[str]:
 
 def measure(split: Item[str]) -> int:
     time.sleep(float(os.environ.get("EXAMPLE_DELAY", "0")))
+    if split == os.environ.get("EXAMPLE_FAIL"):
+        raise SystemExit(f"measure of {split} failed (EXAMPLE_FAIL)")
     return len(split) * 3
 
 

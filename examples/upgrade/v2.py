@@ -22,6 +22,8 @@ def split() -> list[str]:
 
 def measure(split: Item[str]) -> int:
     time.sleep(float(os.environ.get("EXAMPLE_DELAY", "0")))
+    if split == os.environ.get("EXAMPLE_FAIL"):
+        raise SystemExit(f"measure of {split} failed (EXAMPLE_FAIL)")
     return len(split) * 3
 
 
