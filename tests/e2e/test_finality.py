@@ -111,13 +111,20 @@ def ends_with_its_status(project: Project, status: str) -> None:
 
 # ---------------------------------------------------------------- racing the break
 RACERS = {"restart": ("restart", "1", "A"), "pause": ("pause", "1"),
-          "answer": ("answer", "1", "approve", "true")}
+          "answer": ("answer", "1", "approve", "true"),
+          "upgrade": ("upgrade", "1", "wf2.py")}
+#: A version of BREAKS its runs may be upgraded to: one more task, on its own.
+BREAKS_V2 = BREAKS.replace('"A -> B, approve"', '"A -> B, approve, C"') + """
+def C() -> None:
+    pass
+"""
 
 
 @pytest.mark.parametrize("op", list(RACERS))
 def test_an_operation_that_races_the_break_is_refused_and_the_run_stays_broken(
         project: Project, op: str) -> None:
     project.write("wf.py", BREAKS)
+    project.write("wf2.py", BREAKS_V2)
     with reaped(project) as mine:
         run = running(project, mine, "b-started", "--max-parallel", "2")
         asker = stopped_before_acting(project, mine, *RACERS[op])  # it saw the run running
@@ -131,7 +138,7 @@ def test_an_operation_that_races_the_break_is_refused_and_the_run_stays_broken(
     assert "a broken promise is final" in err
     ends_with_its_status(project, "broken")
     for later in (["unpause", "1"], ["resume", "1"], ["pause", "1"], ["restart", "1", "A"],
-                  ["answer", "1", "approve", "true"]):
+                  ["answer", "1", "approve", "true"], ["upgrade", "1", "wf2.py"]):
         refused = project.cli(*later)
         assert refused.returncode == 2, (later, refused.stdout)
         assert refused.stderr.startswith("error: run 1 is broken: "), (later, refused.stderr)
