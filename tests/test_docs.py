@@ -118,13 +118,14 @@ def test_every_page_runs_as_a_doctest() -> None:
 
 
 def test_the_readme_reads_in_ten_minutes() -> None:
-    """What it is, the two commands, three shapes with a picture each, the browser in
-    the screenshots the browser tests take, where to go next: at most 2,500 words, code
-    included; everything else lives in docs/."""
+    """What it is, the two commands, three shapes with a picture each, an upgrade with
+    its picture, the browser in the screenshots the browser tests take, where to go
+    next: at most 2,500 words, code included; everything else lives in docs/."""
     words = len(text("README.md").split())
     assert words <= 2500, f"README.md has {words} words"
     pictures = re.findall(r"!\[[^\]]*\]\((docs/pictures/[^)]+)\)", text("README.md"))
-    assert len([p for p in pictures if p.endswith(".svg")]) == 3, pictures
+    assert len([p for p in pictures if p.endswith(".svg")]) == 4, pictures
+    assert "docs/pictures/upgrade.svg" in pictures
     screenshots = [p for p in pictures if p.endswith(".png")]
     assert screenshots, "the README shows the browser"
     taker = text("tests/e2e/test_browser.py")
