@@ -372,8 +372,8 @@ MUTANTS: list[Mutant] = [
       "            return f\"no edges into {self.source}\"",
       "'no edges from X' is written 'no edges into X'", "notation"),
     # ---------------------------------------------------------------- issue 24.5: the picture
-    M("M96", "picture/render.py", "    for i, prod in enumerate(htype.allowed(hole.allowed)):",
-      "    for i, prod in enumerate(htype.productions):",
+    M("M96", "picture/render.py", "    shown = [*htype.allowed(hole.allowed), *removed]",
+      "    shown = [*htype.productions, *removed]",
       "the picture draws a production narrowed away as an alternative", "picture"),
     M("M97", "picture/words.py", "    for i, p in enumerate(htype.allowed(hole.allowed if hole else None)):",
       "    for i, p in enumerate(htype.allowed()):",

@@ -412,3 +412,37 @@ def test_the_runs_page_folds_again_only_the_runs_that_changed(journal: Path,
     runs_view(Store(db, readonly=True), known)
     assert known[1][1] is said[1] and known[2][1] is not said[2]
     assert known[2][1]["seq"] == said[2]["seq"] + 1
+
+
+def test_an_upgraded_run_is_drawn_under_the_version_it_was_under_at_each_step(
+        tmp_path: Path) -> None:
+    from grammarflow.journal.operations import upgrade
+    from grammarflow.workflow.reading import read_workflow
+
+    db = tmp_path / "gf.db"
+    (tmp_path / "v1.py").write_text(textwrap.dedent("""
+        from grammarflow import define
+        grammar = define("A -> B")
+        def A() -> None: ...
+        def B() -> None:
+            raise SystemExit(1)
+        """))
+    (tmp_path / "v2.py").write_text(textwrap.dedent("""
+        from grammarflow import define
+        grammar = define("A -> B, C")
+        def A() -> None: ...
+        def B() -> None: ...
+        def C() -> int:
+            return 3
+        """))
+    assert run(tmp_path / "v1.py", db=db).status == "failed"
+    done = upgrade(Store(db), 1, read_workflow(tmp_path / "v2.py"))
+    c = client(db)
+    now = c.get("/api/runs/1/picture").json()
+    assert now["seq"] == done.seq and now["caption"].startswith(
+        f"step {done.seq}: UPGRADE to version ")
+    assert "<title>t:C</title>" in now["svg"]
+    before = c.get("/api/runs/1/picture", params={"at": done.seq - 1}).json()
+    assert "<title>t:C</title>" not in before["svg"] and "<title>t:B</title>" in before["svg"]
+    task = c.get("/api/runs/1/task", params={"id": "C"}).json()
+    assert task["kind"] == "C" and task["answer_type"]["text"] == "int"

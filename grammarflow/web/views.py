@@ -163,7 +163,9 @@ def task_view(store: Store, run_id: int, task: str) -> dict[str, Any]:
     newest = found["history"][-1] if found["history"] else None
     logs = store.path.parent / "logs"  # where `grammarflow run --db` puts them
     found["log"] = log_tail(logs, run_id, task, newest.get("log")) if newest else None
-    signature = signatures_from_json(row.workflow["grammar"].get("data")).get(found["kind"])
+    upgrades = store.upgrades(run_id)  # the version the run is under now declares it
+    workflow = upgrades[-1].data["workflow"] if upgrades else row.workflow
+    signature = signatures_from_json(workflow["grammar"].get("data")).get(found["kind"])
     if signature is not None and signature.output is not None:
         # what an answer must be: the page builds its form from it
         found["answer_type"] = {"schema": signature.output, "text": signature.output_text}
