@@ -93,6 +93,7 @@ def main() -> None:
               f"(x{safe / fold:.2f} the fold)")
         print(f"decided in process, v1 -> v3 (unsafe): {unsafe:.3f} s "
               f"(x{unsafe / fold:.2f} the fold; refused at entry {plans['v3'].verdict.seq})")
+        reader.close()  # before the file is read as bytes (that drops SQLite's locks)
         start = best(lambda: subprocess.run([sys.executable, "-m", "grammarflow", "--version"],
                                             check=True, capture_output=True))
         before = digest(db)

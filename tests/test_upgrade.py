@@ -36,7 +36,7 @@ from grammarflow.core.upgrade import (
     rename_id,
     rename_step,
 )
-from grammarflow.errors import GrammarError
+from grammarflow.errors import BrokenPromise, GrammarError
 from grammarflow.testing import replay, runs
 
 S = TaskState
@@ -468,3 +468,47 @@ def test_a_run_upgraded_to_its_own_grammar_is_safe_and_the_same(g: Grammar) -> N
     v = rederive(g, g, [], d.graph)
     assert v.verdict == SAFE and v.derivation is not None
     assert v.derivation.graph == d.graph
+
+
+LIMITED = "s0 -> s1, Lim(s0, s1)"
+
+
+def _limited(at_most: int) -> Grammar:
+    return define(LIMITED, [f"Lim(a; b) ::= * where only A, B; at most {at_most} A"])
+
+
+def test_a_constraint_is_kept_and_a_tighter_one_refuses_what_grew_under_the_old() -> None:
+    from grammarflow.core.constraints import parse_constraints
+    from grammarflow.core.steps import Constrain, Grow
+
+    g = _limited(2)
+    two = Fragment((TaskSpec("x", "A"), TaskSpec("y", "A")), (), (("s0", "x"), ("s0", "y")))
+    steps: list[Step] = [SetState("s0", S.RUNNING), Grow("Lim.1", two),
+                         Constrain("Lim.1", parse_constraints("at most 1 B")),
+                         SetState("s0", S.DONE)]
+    now = replay(g, steps)
+    looser = rederive(g, _limited(3), journal_of(steps), now.graph)
+    assert looser.verdict == SAFE and looser.derivation is not None
+    # the constraint a task added at run time is in force under the new version too
+    d = looser.derivation
+    b2 = Fragment((TaskSpec("b1", "B"), TaskSpec("b2", "B")), (), (("s0", "b1"), ("s0", "b2")))
+    with pytest.raises(BrokenPromise, match="at most 1 B"):
+        d.apply(Grow("Lim.1", b2))
+    tighter = rederive(g, _limited(1), journal_of(steps), now.graph)
+    assert tighter.verdict == UNSAFE and tighter.seq == 2 and "at most 1 A" in tighter.reason
+
+
+def test_a_guard_read_again_on_the_outputs_given_can_make_a_step_unsafe() -> None:
+    g = define("m, r, Size(m, r)", "Size(a, b) ::= [big, when a > 10] a -> big -> b "
+                                   "| [small, else] a -> small -> b")
+    steps: list[Step] = [SetState("m", S.RUNNING), Output("m", 7), SetState("m", S.DONE),
+                         Expand("Size.1", "small", guard="else")]
+    now = replay(g, steps)
+    same = define("m, r, Size(m, r)", "Size(a, b) ::= [big, when a > 20] a -> big -> b "
+                                      "| [small, else] a -> small -> b")
+    assert rederive(g, same, journal_of(steps), now.graph).verdict == SAFE
+    lower = define("m, r, Size(m, r)", "Size(a, b) ::= [big, when a > 5] a -> big -> b "
+                                       "| [small, else] a -> small -> b")
+    v = rederive(g, lower, journal_of(steps), now.graph)
+    assert v.verdict == UNSAFE and v.seq == 4
+    assert "[else] holds only when no other guard does" in v.reason

@@ -6,6 +6,7 @@ database byte for byte, a repeated upgrade, kill -9 at every journal commit, `--
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +91,27 @@ def digest(db: Path) -> str:
 
 
 def upgrades(project: Project, run: int = 1) -> list[dict[str, Any]]:
-    return [e.data for e in Store(project.db, readonly=True).upgrades(run)]
+    with reading(project) as store:
+        return [e.data for e in store.upgrades(run)]
+
+
+def last_seq(project: Project, run: int = 1) -> int:
+    with reading(project) as store:
+        return store.last_seq(run)
+
+
+@contextlib.contextmanager
+def reading(project: Project) -> Iterator[Store]:
+    """The store, read only, closed after. A connection left open here must not meet
+    :func:`digest`: reading the file closes a descriptor of it, which drops every POSIX
+    lock this process holds on it — SQLite's too — so a command that writes next takes
+    itself for the last connection and removes the write-ahead log under ours (seen:
+    "database disk image is malformed")."""
+    store = Store(project.db, readonly=True)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def failed_v1_run(project: Project) -> None:
@@ -102,14 +124,19 @@ def failed_v1_run(project: Project) -> None:
 def test_a_stopped_run_is_upgraded_and_resumed_under_the_new_version(project: Project) -> None:
     failed_v1_run(project)
     before = digest(project.db)
-    seq = Store(project.db, readonly=True).last_seq(1)
+    seq = last_seq(project)
     # --dry-run: decided, printed, nothing written — the database byte for byte
     refused = upgrade(project, "1", "upgrade/v3_no_map.py", "--dry-run")
     assert refused.returncode == 3
     assert "UNSAFE" in refused.stdout and "hole type Each has no production named '1'" in \
         refused.stdout
-    safe = upgrade(project, "1", "upgrade/v2.py", "--dry-run", "--json")
+    safe = upgrade(project, "1", "upgrade/v2.py", "--dry-run", "--json", "--picture",
+                   "up.svg")
     assert safe.returncode == 0, safe.stderr
+    # the picture: the run under v2, what After.1 gains and what changed marked
+    svg = (project.root / "up.svg").read_text()
+    assert "new: After.1 may become (review)" in svg
+    assert "changed: After.1 may become (plain)" in svg and "no longer:" not in svg
     said = json.loads(safe.stdout)
     assert said["verdict"] == "safe" and said["dry_run"] is True
     assert said["futures"]["holes"] == [{"hole": "After.1", "type": "After",
@@ -117,9 +144,12 @@ def test_a_stopped_run_is_upgraded_and_resumed_under_the_new_version(project: Pr
                                          "changed": ["plain"]}]
     assert said["futures"]["kinds_gained"] == ["review"]
     assert digest(project.db) == before
+    gone = upgrade(project, "1", "upgrade/v2.py", "--dry-run", "--picture", "up.dot")
+    assert gone.returncode == 0
+    assert "After.1 (After) becomes" in (project.root / "up.dot").read_text()
     # refused for real: nothing journaled either
     assert upgrade(project, "1", "upgrade/v3_no_map.py").returncode == 3
-    assert Store(project.db, readonly=True).last_seq(1) == seq and upgrades(project) == []
+    assert last_seq(project) == seq and upgrades(project) == []
     # safe: journaled under the lease; resume goes on under it
     done = upgrade(project, "1", "upgrade/v2.py")
     assert done.returncode == 0, done.stderr
@@ -132,13 +162,13 @@ def test_a_stopped_run_is_upgraded_and_resumed_under_the_new_version(project: Pr
     # again: nothing to do, nothing written
     again = upgrade(project, "1", "upgrade/v2.py")
     assert again.returncode == 0 and "already: nothing to do" in again.stdout
-    assert Store(project.db, readonly=True).last_seq(1) == seq + 1
+    assert last_seq(project) == seq + 1
     resumed = project.resume(1)
     assert resumed.code == 0, resumed.stderr[-800:]
     ran = {t["id"]: t["state"] for t in resumed.view["tasks"]}
     assert ran["After.1/review"] == "done" and ran["After.1/publish"] == "done"
-    store = Store(project.db, readonly=True)
-    assert fold_from_start(store, 1).d.graph == fold_run(store, 1).d.graph
+    with reading(project) as store:
+        assert fold_from_start(store, 1).d.graph == fold_run(store, 1).d.graph
     history = project.cli("history", "1").stdout
     assert f"UPGRADE to version {entry['version']}" in history
     project.check_consistent(1)
@@ -193,9 +223,8 @@ def test_a_running_task_keeps_its_kind_the_upgrade_waits_until_it_ends(
 def test_kill_9_at_every_commit_of_an_upgrade_leaves_the_old_version_or_the_new(
         project: Project) -> None:
     failed_v1_run(project)
-    store = Store(project.db, readonly=True)
-    seq, was = store.last_seq(1), fold_run(store, 1).workflow.version
-    store.close()
+    with reading(project) as store:
+        seq, was = store.last_seq(1), fold_run(store, 1).workflow.version
     new = read_workflow(project.root / "upgrade" / "v2.py").version
     failed = upgrade(project, "1", "upgrade/v2.py", env={**os.environ, FAIL_WRITES_ENV: "1+"})
     assert failed.returncode == 2 and "could not be journaled, so nothing changed" in \
@@ -211,7 +240,7 @@ def test_kill_9_at_every_commit_of_an_upgrade_leaves_the_old_version_or_the_new(
     finally:
         asker.kill()
         asker.wait()
-    assert upgrades(project) == [] and Store(project.db, readonly=True).last_seq(1) == seq
+    assert upgrades(project) == [] and last_seq(project) == seq
     k = 1
     while True:  # killed after its k-th journal commit, for every k until it completes
         # each k on its own copy of the stopped run (never a file copied under a reader)
@@ -223,14 +252,13 @@ def test_kill_9_at_every_commit_of_an_upgrade_leaves_the_old_version_or_the_new(
         if killed.returncode != -signal.SIGKILL:
             assert killed.returncode == 0, killed.stderr
             break
-        store = Store(copy.db, readonly=True)
-        state = fold_run(store, 1)
-        under = state.workflow.version
-        assert under in (was, new)  # never between
+        with reading(copy) as store:
+            state = fold_run(store, 1)
+            under = state.workflow.version
+            assert under in (was, new)  # never between
+            assert store.last_seq(1) == (seq if under == was else seq + 1)
+            assert fold_from_start(store, 1).d.graph == state.d.graph
         assert len(upgrades(copy)) == (0 if under == was else 1)
-        assert store.last_seq(1) == (seq if under == was else seq + 1)
-        assert fold_from_start(store, 1).d.graph == state.d.graph
-        store.close()
         resumed = copy.resume(1)  # whichever version it is under, it goes on
         assert resumed.code == 0, resumed.stderr[-800:]
         ran = {t["id"] for t in resumed.view["tasks"]}
@@ -265,7 +293,8 @@ def test_kill_9_of_the_orchestrator_right_after_it_took_an_upgrade(project: Proj
     resumed = project.resume(1)
     assert resumed.code == 0, resumed.stderr[-800:]
     assert {t["id"]: t["state"] for t in resumed.view["tasks"]}["After.1/review"] == "done"
-    steps = journaled_steps(Store(project.db, readonly=True), 1)
+    with reading(project) as store:
+        steps = journaled_steps(store, 1)
     assert sum(1 for j in steps if getattr(j.step, "task", None) == "Each.1/measure"
                and j.step.__class__.__name__ == "SetState") >= 2
 
