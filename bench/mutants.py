@@ -444,6 +444,20 @@ MUTANTS: list[Mutant] = [
       "        woken: set[int] = set()",
       "a task no edge joins to its hole's arguments is never woken by a new hole that may "
       "make it anywhere", "raw diffs"),
+    M("M116", "core/upgrade.py", "            went, refused = len(journal), _kind_changed(now, outcome.graph, mapping)",
+      "            went, refused = len(journal), None",
+      "an upgrade lets a task that ran change kind", "upgrade"),
+    M("M117", "core/upgrade.py", "    return _due_unclosable(d)",
+      "    return None",
+      "an upgrade leaves a hole due with nothing to close it, and calls it safe", "upgrade"),
+    M("M118", "core/upgrade.py", "            applied = d.apply(step)",
+      "            applied = d.apply(step) if type(step).__name__ != 'SetState' else None",
+      "an upgrade re-derives the productions but not the order tasks ran in", "upgrade"),
+    M("M119", "core/upgrade.py", "    if (was.fragment, was.guard, was.condition) == (now.fragment, now.guard, now.condition):\n        return None",
+      "    return None",
+      "a production changed under the run is not named (words only: a property cannot "
+      "tell)", "upgrade", equivalent="it changes only the words of a refusal, which no "
+      "property compares; tests/test_upgrade.py checks them by hand"),
 ]
 
 

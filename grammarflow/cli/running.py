@@ -135,14 +135,18 @@ def runs_cmd(db: str, as_json: bool) -> None:
     from grammarflow.journal.store import Store
 
     with _errors_reported(as_json):
-        rows = Store(db, readonly=True).runs()
+        store = Store(db, readonly=True)
+        rows = store.runs()
+        # the file each run is under now: the one it began with, or its newest upgrade's
+        now = {r.id: ups[-1].data["workflow"]["path"] if (ups := store.upgrades(r.id))
+               else r.workflow["path"] for r in rows}
     if as_json:
         _emit([{"run": r.id, "status": r.status, "reason": r.reason,
-                "workflow": r.workflow["path"], "created": r.created, "updated": r.updated}
+                "workflow": now[r.id], "created": r.created, "updated": r.updated}
                for r in rows])
         return
     if not rows:
         click.echo("no runs yet")
     for r in rows:
         reason = f"  ({r.reason})" if r.reason else ""
-        click.echo(f"{r.id:>4}  {r.status:<11} {r.workflow['path']}{reason}")
+        click.echo(f"{r.id:>4}  {r.status:<11} {now[r.id]}{reason}")

@@ -159,6 +159,8 @@ def test_a_stopped_run_is_upgraded_and_resumed_under_the_new_version(project: Pr
     assert entry["was"] == said["was"] and entry["version"] == said["version"]
     shown = status(project)
     assert shown["workflow"].endswith("upgrade/v2.py") and len(shown["upgrades"]) == 1
+    listed = json.loads(project.cli("runs", "--json").stdout)
+    assert listed[0]["workflow"].endswith("upgrade/v2.py")
     # again: nothing to do, nothing written
     again = upgrade(project, "1", "upgrade/v2.py")
     assert again.returncode == 0 and "already: nothing to do" in again.stdout
