@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from grammarflow.journal.operations import STOP_BEFORE_ACTING_ENV
 from grammarflow.journal.state import fold_from_start, fold_run, journaled_steps
 from grammarflow.journal.store import Store
@@ -25,6 +27,7 @@ from grammarflow.journal.transactions import CRASH_ENV, FAIL_WRITES_ENV
 from grammarflow.workflow.reading import read_workflow
 
 from .conftest import Project
+from .processes import Leftovers, reaped
 from .test_finality import stopped
 from .test_operations import start, status, wait_for
 
@@ -74,6 +77,20 @@ GATED_V2_RETRIED = GATED_V2 + """
     from grammarflow import Kind
     kinds = {"measure": Kind(":measure", retries=2)}
     """
+
+
+@pytest.fixture
+def mine(project: Project) -> Iterator[Leftovers]:
+    """What a test starts in the background, ended with it, passed or not (a run that
+    waits for a gate file would outlive a failed test)."""
+    with reaped(project) as leftovers:
+        yield leftovers
+
+
+def background(project: Project, mine: Leftovers, *args: str) -> subprocess.Popen[str]:
+    proc = start(project, *args)
+    mine.add(proc.pid)
+    return proc
 
 
 def upgrade(project: Project, *args: str, env: dict[str, str] | None = None
@@ -177,10 +194,10 @@ def test_a_stopped_run_is_upgraded_and_resumed_under_the_new_version(project: Pr
 
 
 def test_a_running_run_is_upgraded_by_its_orchestrator_between_two_steps(
-        project: Project) -> None:
+        project: Project, mine: Leftovers) -> None:
     project.write("v1.py", GATED_V1)
     project.write("v2.py", GATED_V2)
-    run = start(project, "run", "v1.py", "--max-parallel", "2")
+    run = background(project, mine, "run", "v1.py", "--max-parallel", "2")
     wait_for(lambda: (project.root / "a-started").exists(), "a measure to start")
     done = upgrade(project, "1", "v2.py")
     assert done.returncode == 0, done.stderr
@@ -197,10 +214,10 @@ def test_a_running_run_is_upgraded_by_its_orchestrator_between_two_steps(
 
 
 def test_a_running_task_keeps_its_kind_the_upgrade_waits_until_it_ends(
-        project: Project) -> None:
+        project: Project, mine: Leftovers) -> None:
     project.write("v1.py", GATED_V1)
     project.write("v2.py", GATED_V2_RETRIED)
-    run = start(project, "run", "v1.py")
+    run = background(project, mine, "run", "v1.py")
     wait_for(lambda: (project.root / "a-started").exists(), "a measure to start")
     refused = upgrade(project, "1", "v2.py")
     assert refused.returncode == 3, refused.stderr
@@ -282,10 +299,11 @@ def copy_db(source: Path, target: Path) -> None:
             here.unlink(missing_ok=True)
 
 
-def test_kill_9_of_the_orchestrator_right_after_it_took_an_upgrade(project: Project) -> None:
+def test_kill_9_of_the_orchestrator_right_after_it_took_an_upgrade(
+        project: Project, mine: Leftovers) -> None:
     project.write("v1.py", GATED_V1)
     project.write("v2.py", GATED_V2)
-    run = start(project, "run", "v1.py")
+    run = background(project, mine, "run", "v1.py")
     wait_for(lambda: (project.root / "a-started").exists(), "a measure to start")
     assert upgrade(project, "1", "v2.py").returncode == 0
     run.send_signal(signal.SIGKILL)
