@@ -191,6 +191,14 @@ def test_a_stopped_run_is_upgraded_and_resumed_under_the_new_version(project: Pr
     history = project.cli("history", "1").stdout
     assert f"UPGRADE to version {entry['version']}" in history
     project.check_consistent(1)
+    # a restart after it plans on the new version: the branch it added runs again
+    again = project.cli("restart", "1", "total")
+    assert again.returncode == 0, again.stderr
+    rerun = project.resume(1)
+    assert rerun.code == 0, rerun.stderr[-800:]
+    attempts = {t["id"]: t["attempts"] for t in rerun.view["tasks"]}
+    assert attempts["total"] == 2 and attempts["After.1/review"] == 2
+    project.check_consistent(1)
 
 
 def test_a_running_run_is_upgraded_by_its_orchestrator_between_two_steps(
@@ -353,3 +361,46 @@ def test_upgrade_says_what_it_cannot_do(project: Project) -> None:
     finished = upgrade(project, "2", "upgrade/v2.py")
     assert (finished.returncode, finished.stderr) == (
         2, "error: run 2 succeeded: there is nothing to upgrade\n")
+
+
+RENAMED_V1 = """
+    import os
+    from grammarflow import define, repeat_parallel
+
+    grammar = define("A -> B, Ms(A, B)", repeat_parallel("Ms", "M"))
+
+    def A() -> None:
+        from grammarflow import task
+        hole = task.context().hole("Ms")
+        more = task.expand(hole, "2")["holes"][0]
+        task.expand(more, "2")
+
+    def M() -> None:
+        if os.environ.get("FAIL_M"):
+            raise SystemExit(1)
+
+    def B() -> None: ...
+    """
+
+
+def test_a_renamed_hole_type_re_maps_the_run_s_ids_in_every_fold(project: Project) -> None:
+    project.write("v1.py", RENAMED_V1)
+    project.write("v2.py", RENAMED_V1.replace("Ms", "Items"))
+    failed = project.run("v1.py", env={**os.environ, "FAIL_M": "1"})
+    assert failed.code == 1, failed.stderr[-800:]
+    done = upgrade(project, "1", "v2.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ids re-mapped: Ms -> Items, Ms_more -> Items_more" in done.stdout
+    with reading(project) as store:
+        state = fold_run(store, 1)
+        assert fold_from_start(store, 1).d.graph == state.d.graph
+        ids = set(state.d.graph.tasks)
+        assert {"Items.1/M", "Items.1/Items_more.1/M"} <= ids and not any("Ms" in i for i in ids)
+        assert state.failures and all(t.startswith("Items.1/") for t in state.failures)
+        steps = journaled_steps(store, 1)
+        assert not any("Ms." in repr(j.step) for j in steps)  # the old ids re-mapped
+    resumed = project.resume(1)
+    assert resumed.code == 0, resumed.stderr[-800:]
+    attempts = {t["id"]: t["attempts"] for t in resumed.view["tasks"]}
+    assert attempts["Items.1/M"] == 2  # its failed attempt counted, under its new id
+    project.check_consistent(1)
