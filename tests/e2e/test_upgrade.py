@@ -93,6 +93,16 @@ def background(project: Project, mine: Leftovers, *args: str) -> subprocess.Pope
     return proc
 
 
+def gated_run(project: Project, mine: Leftovers, v2: str, *args: str
+              ) -> subprocess.Popen[str]:
+    """Run 1 of GATED_V1 (``v2`` beside it as v2.py), once its first measure runs."""
+    project.write("v1.py", GATED_V1)
+    project.write("v2.py", v2)
+    run = background(project, mine, "run", "v1.py", *args)
+    wait_for(lambda: (project.root / "a-started").exists(), "a measure to start")
+    return run
+
+
 def upgrade(project: Project, *args: str, env: dict[str, str] | None = None
             ) -> Any:
     return project.cli("upgrade", *args, env=env)
@@ -203,10 +213,7 @@ def test_a_stopped_run_is_upgraded_and_resumed_under_the_new_version(project: Pr
 
 def test_a_running_run_is_upgraded_by_its_orchestrator_between_two_steps(
         project: Project, mine: Leftovers) -> None:
-    project.write("v1.py", GATED_V1)
-    project.write("v2.py", GATED_V2)
-    run = background(project, mine, "run", "v1.py", "--max-parallel", "2")
-    wait_for(lambda: (project.root / "a-started").exists(), "a measure to start")
+    run = gated_run(project, mine, GATED_V2, "--max-parallel", "2")
     done = upgrade(project, "1", "v2.py")
     assert done.returncode == 0, done.stderr
     assert "SAFE" in done.stdout and "taken by its orchestrator (pid " in done.stdout
@@ -223,10 +230,7 @@ def test_a_running_run_is_upgraded_by_its_orchestrator_between_two_steps(
 
 def test_a_running_task_keeps_its_kind_the_upgrade_waits_until_it_ends(
         project: Project, mine: Leftovers) -> None:
-    project.write("v1.py", GATED_V1)
-    project.write("v2.py", GATED_V2_RETRIED)
-    run = background(project, mine, "run", "v1.py")
-    wait_for(lambda: (project.root / "a-started").exists(), "a measure to start")
+    run = gated_run(project, mine, GATED_V2_RETRIED)
     refused = upgrade(project, "1", "v2.py")
     assert refused.returncode == 3, refused.stderr
     assert ("task Each.1/measure is running as kind measure, which the new version changes"
@@ -309,10 +313,7 @@ def copy_db(source: Path, target: Path) -> None:
 
 def test_kill_9_of_the_orchestrator_right_after_it_took_an_upgrade(
         project: Project, mine: Leftovers) -> None:
-    project.write("v1.py", GATED_V1)
-    project.write("v2.py", GATED_V2)
-    run = background(project, mine, "run", "v1.py")
-    wait_for(lambda: (project.root / "a-started").exists(), "a measure to start")
+    run = gated_run(project, mine, GATED_V2)
     assert upgrade(project, "1", "v2.py").returncode == 0
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
