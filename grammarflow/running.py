@@ -89,11 +89,12 @@ def open_run(run_id: int, *, db: str | os.PathLike[str] | None = None) -> Run:
 def run(workflow: str | os.PathLike[str] | Workflow, *, db: str | os.PathLike[str] | None = None,
         params: Mapping[str, Any] | None = None, max_parallel: int | None = None,
         durable: bool = False, zygote: bool = True, engine: str | None = None,
-        progress: bool = False) -> Run:
+        dask: str | None = None, progress: bool = False) -> Run:
     """Run ``workflow`` (a workflow file, or one loaded from it) to its end, as
     ``grammarflow run`` does, and return the :class:`Run` (``params``: values of the
     run parameters the workflow declares; ``max_parallel``: how many
-    tasks at once; None: the workflow file's ``max_parallel``, else 1). Inside a running event loop
+    tasks at once; None: the workflow file's ``max_parallel``, else 1; ``dask``: a
+    Dask scheduler's address, or ``local:N``, to run the tasks there). Inside a running event loop
     (a notebook's), ``await run_async(...)`` instead."""
     try:
         asyncio.get_running_loop()
@@ -104,14 +105,14 @@ def run(workflow: str | os.PathLike[str] | Workflow, *, db: str | os.PathLike[st
                            "notebook's?): use `await grammarflow.run_async(...)` there")
     return asyncio.run(run_async(workflow, db=db, params=params, max_parallel=max_parallel,
                                  durable=durable, zygote=zygote, engine=engine,
-                                 progress=progress))
+                                 dask=dask, progress=progress))
 
 
 async def run_async(workflow: str | os.PathLike[str] | Workflow, *,
                     db: str | os.PathLike[str] | None = None,
                     params: Mapping[str, Any] | None = None, max_parallel: int | None = None,
                     durable: bool = False, zygote: bool = True, engine: str | None = None,
-                    progress: bool = False) -> Run:
+                    dask: str | None = None, progress: bool = False) -> Run:
     """:func:`run`, awaited in a running event loop (a notebook's cell, an async app)."""
     wf = workflow if isinstance(workflow, Workflow) else load_workflow(str(workflow))
     if params:
@@ -119,7 +120,7 @@ async def run_async(workflow: str | os.PathLike[str] | Workflow, *,
     where = str(db) if db is not None else default_db()
     store = Store(where, durable=durable)
     options = Options(max_parallel=max_parallel, logs=Path(where).parent / "logs",
-                      python=sys.executable, engine=engine)
+                      python=sys.executable, engine=engine, dask=dask)
     if not zygote:
         options.zygote = False
     orchestrator = Orchestrator.start(store, wf, options,

@@ -34,6 +34,7 @@ __all__ = [
     "_errors_reported",
     "_run_id",
     "_write_output",
+    "dask_option",
     "db_option",
     "engine_option",
     "is_workflow_file",
@@ -58,6 +59,10 @@ zygote_option = click.option(
          "--no-zygote spawns every task fresh (for code that is not fork-safe; "
          "Kind(zygote=False) does it for one kind).")
 
+dask_option = click.option(
+    "--dask", metavar="ADDRESS", default=None,
+    help="Run the tasks on a Dask cluster: its scheduler's address (tcp://host:8786), or "
+         "local:N for a local cluster of N worker processes (docs/cluster.md).")
 engine_option = click.option(
     "--engine", type=click.Choice(["podman", "docker"]), default=None,
     help="The container engine that runs container kinds (Kind(image=...)); "

@@ -14,6 +14,7 @@ from grammarflow.cli.app import (
     _emit,
     _error,
     _errors_reported,
+    dask_option,
     db_option,
     engine_option,
     json_option,
@@ -38,9 +39,11 @@ __all__ = ["resume_cmd", "run_cmd", "runs_cmd"]
                    "its default's type; repeat for more.")
 @zygote_option
 @engine_option
+@dask_option
 @json_option
 def run_cmd(workflow: str, db: str, max_parallel: int | None, durable: bool,
-            params: tuple[str, ...], zygote: bool, engine: str | None, as_json: bool) -> None:
+            params: tuple[str, ...], zygote: bool, engine: str | None, dask: str | None,
+            as_json: bool) -> None:
     """Run WORKFLOW.py to the end, enforcing its grammar; journal everything in --db."""
     from grammarflow.journal.store import Store
     from grammarflow.runtime import Orchestrator
@@ -52,7 +55,7 @@ def run_cmd(workflow: str, db: str, max_parallel: int | None, durable: bool,
         if params:
             wf = wf.with_params(dict(parse_assignment(p) for p in params))
         store = Store(db, durable=durable)
-        options = _options(db, max_parallel, zygote, engine)
+        options = _options(db, max_parallel, zygote, engine, dask)
         orchestrator = Orchestrator.start(store, wf, options, _reporter(as_json))
     if not as_json:
         click.echo(f"run {orchestrator.run_id} of {workflow} (journal: {db})", err=True)
@@ -68,9 +71,10 @@ def run_cmd(workflow: str, db: str, max_parallel: int | None, durable: bool,
 @click.option("--durable", is_flag=True, help="fsync every journal commit.")
 @zygote_option
 @engine_option
+@dask_option
 @json_option
 def resume_cmd(run_id: int, db: str, max_parallel: int | None, durable: bool, zygote: bool,
-               engine: str | None, as_json: bool) -> None:
+               engine: str | None, dask: str | None, as_json: bool) -> None:
     """Continue RUN_ID from its journal (after a crash, kill or interruption).
 
     Tasks that were running when the orchestrator stopped run again (at least once).
@@ -80,16 +84,17 @@ def resume_cmd(run_id: int, db: str, max_parallel: int | None, durable: bool, zy
 
     with _errors_reported(as_json):
         store = Store.existing(db, durable=durable)
-        options = _options(db, max_parallel, zygote, engine)
+        options = _options(db, max_parallel, zygote, engine, dask)
         orchestrator = Orchestrator.resume(store, run_id, options, _reporter(as_json))
     _finish(store, orchestrator, as_json)
 
 
-def _options(db: str, max_parallel: int | None, zygote: bool, engine: str | None) -> Any:
+def _options(db: str, max_parallel: int | None, zygote: bool, engine: str | None,
+             dask: str | None = None) -> Any:
     from grammarflow.runtime import Options
 
     options = Options(max_parallel=max_parallel, logs=Path(db).parent / "logs",
-                      python=sys.executable, engine=engine)
+                      python=sys.executable, engine=engine, dask=dask)
     if not zygote:
         options.zygote = False
     return options

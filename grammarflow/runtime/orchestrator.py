@@ -101,6 +101,9 @@ class Options:
                          not in ("1", "true", "yes"))
     #: The container engine of container kinds (``--engine``); None: podman, else docker.
     engine: str | None = None
+    #: Run the tasks on this Dask cluster (``--dask``: a scheduler's address, or
+    #: ``local:N``); None: on this machine.
+    dask: str | None = None
 
 
 class Orchestrator:
@@ -122,9 +125,9 @@ class Orchestrator:
         #: How many tasks run at once: as told, else as the workflow says, else one.
         self.max_parallel: int = options.max_parallel or workflow.max_parallel or 1
         self.report = report
+        self.db_key = str(store.path.resolve())
         self.executor: Executor = executor or with_containers(
-            ZygoteExecutor(options.python, fork=options.zygote),
-            workflow.kinds.values(), options.engine)
+            self._executor(options), workflow.kinds.values(), options.engine)
         #: The run's state (attempts, failures, the refusal, pause, waiting tasks): changed
         #: only by what is journaled (:meth:`record`); its graph is the committed one.
         self.state = RunState(workflow, derivation)
@@ -132,7 +135,6 @@ class Orchestrator:
         self.running: dict[str, Attempt] = {}
         self.wake = asyncio.Event()
         self.mutex = asyncio.Lock()  # held while the derivation is read for or changed
-        self.db_key = str(store.path.resolve())
         #: Why the run stops (a broken promise, a failed task, a signal, a fault).
         self.outcome = Outcome(self)
         #: Its tasks' attempts: started, run, ended.
@@ -141,6 +143,15 @@ class Orchestrator:
         self.protocol = TaskProtocol(self)
         #: The requests of other processes (pause, unpause, answer, restart).
         self.controls = Controls(self)
+
+    def _executor(self, options: Options) -> Executor:
+        """Where tasks run: on a Dask cluster (``--dask``), else this machine's zygote."""
+        if options.dask is not None:
+            from grammarflow.runtime.dask_executor import DaskExecutor
+
+            return DaskExecutor(options.dask, {"db": self.db_key, "run": str(self.run_id),
+                                               "owner": self.owner})
+        return ZygoteExecutor(options.python, fork=options.zygote)
 
     @property
     def d(self) -> Derivation:

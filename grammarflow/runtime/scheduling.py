@@ -180,7 +180,8 @@ class Scheduler:
                         reader.cancel()
                     proc.release()
             if code != 0 and attempt.failure is None:
-                attempt.failure = exit_reason(code)
+                # a process lost with the machine that ran it says so (a Dask worker)
+                attempt.failure = getattr(proc, "lost", None) or exit_reason(code)
         finally:
             log.close()
             attempt.logged = log.written
