@@ -144,3 +144,63 @@ def test_a_cluster_that_cannot_be_reached_fails_the_task_and_says_why(
     bad = project.cli("run", "wf.py", "--dask", "local:0")
     assert bad.returncode == 2 and "expected local:N" in bad.stderr
 
+
+
+#: A task that waits for the file go-<attempt> (and says it started, with its pid).
+GATED = """
+import json, os, time
+from pathlib import Path
+from grammarflow import define, task
+
+grammar = define("a -> b")
+
+def a() -> None:
+    attempt = task.context().attempt
+    Path(f"a-{attempt}.pid").write_text(str(os.getpid()))
+    while not Path(f"go-{attempt}").exists():
+        time.sleep(0.05)
+
+def b() -> None: ...
+"""
+
+
+def workers_of(project: Project) -> list[int]:
+    """The processes that carry the run's local-cluster marker (its Dask workers)."""
+    from grammarflow.runtime.dask_executor import worker_marker
+
+    marker = worker_marker(str(project.db.resolve()), 1)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if any(v.startswith(marker) for v in environ.split(b"\0")):
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_killed_orchestrator_s_cluster_and_tasks_are_ended_when_the_run_resumes(
+        project: Project) -> None:
+    project.write("wf.py", GATED)
+    with reaped(project) as mine:
+        run = subprocess.Popen([sys.executable, "-m", "grammarflow", "run", "wf.py",
+                                "--dask", "local:2", "--json", "--db", str(project.db)],
+                               cwd=project.root, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        mine.add(run.pid)
+        wait_for(lambda: (project.root / "a-1.pid").exists(), "a to start", timeout=60)
+        task = int((project.root / "a-1.pid").read_text())
+        workers = workers_of(project)
+        assert workers  # the worker processes of its local cluster
+        mine.add(*workers, task)
+        run.send_signal(signal.SIGKILL)  # the orchestrator dies; its cluster lives on
+        run.wait(timeout=30)
+        assert alive(task)
+        (project.root / "go-2").write_text("")  # the next attempt may end
+        resumed = project.resume(1, "--dask", "local:2")
+    assert resumed.code == 0, resumed.stderr[-800:]
+    assert not alive(task) and not any(alive(w) for w in workers)
+    attempts = {t["id"]: t["attempts"] for t in resumed.view["tasks"]}
+    assert attempts == {"a": 2, "b": 1}
