@@ -51,7 +51,7 @@ class DaskExecutor:
         self.live: dict[str, DaskProcess] = {}  # attempt -> its process, while it runs
         self._connecting = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
-        self._saying: set[asyncio.Future[Any]] = set()  # words on their way to workers
+        self._background: set[asyncio.Future[Any]] = set()  # kills on their way to workers
 
     async def connected(self) -> Any:
         """The client, connected on first use (a local cluster started then)."""
@@ -102,8 +102,8 @@ class DaskExecutor:
     def later(self, work: Any) -> None:
         """Run coroutine ``work`` in the background, kept until it is done."""
         task = asyncio.ensure_future(work)
-        self._saying.add(task)
-        task.add_done_callback(self._saying.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def say(self, attempt: str, word: tuple[Any, ...]) -> None:
         """Put a word on the attempt's queue (the worker made it before the first
