@@ -278,8 +278,11 @@ def test_the_picture_is_live_and_the_slider_steps_back(
     # a second at most, beside the journal)
     wait_until(lambda: "3 of 10" in text(browser, "#running"),
                "A's progress shown")
-    bar = browser.find_element(By.CSS_SELECTOR, "#running progress")
-    assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("3", "10")
+    # read in one step: the list is drawn again as progress comes
+    bar = browser.execute_script("""
+        const p = document.querySelector('#running progress');
+        return p && [p.getAttribute('value'), p.getAttribute('max')];""")
+    assert bar == ["3", "10"]
     browser.execute_script("window.__still_this_page = true")
     seq = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-seq"))
     (project.root / "a-go").write_text("")
@@ -296,7 +299,7 @@ def test_the_picture_is_live_and_the_slider_steps_back(
                            "s.dispatchEvent(new Event('input'));")
     wait_until(lambda: fill(browser, "t:A") == READY, "the start graph drawn")
     assert text(browser, "#caption") == "the start graph"
-    browser.find_element(By.ID, "fwd").click()
+    click(browser, "#fwd", "the step forward button")
     wait_until(lambda: text(browser, "#caption").startswith("step 1: "),
                "step 1")
     # while looking back, the run goes on: the picture stays where it was asked to be
@@ -304,7 +307,7 @@ def test_the_picture_is_live_and_the_slider_steps_back(
     assert running.wait(60) == 0
     time.sleep(0.5)
     assert text(browser, "#caption").startswith("step 1: ")
-    browser.find_element(By.ID, "live").click()
+    click(browser, "#live", "the live button")
     wait_until(lambda: fill(browser, "t:C") == DONE, "live again: C done")
     wait_until(lambda: "succeeded" in text(browser, "#verdict"),
                "the verdict says succeeded")
