@@ -137,14 +137,14 @@ def _finish(store: Any, orchestrator: Any, as_json: bool) -> None:
 @json_option
 def runs_cmd(db: str, as_json: bool) -> None:
     """List the runs in --db."""
+    from grammarflow.journal.state import workflow_json_at
     from grammarflow.journal.store import Store
 
     with _errors_reported(as_json):
         store = Store(db, readonly=True)
         rows = store.runs()
         # the file each run is under now: the one it began with, or its newest upgrade's
-        now = {r.id: ups[-1].data["workflow"]["path"] if (ups := store.upgrades(r.id))
-               else r.workflow["path"] for r in rows}
+        now = {r.id: workflow_json_at(store, r.id, r)["path"] for r in rows}
     if as_json:
         _emit([{"run": r.id, "status": r.status, "reason": r.reason,
                 "workflow": now[r.id], "created": r.created, "updated": r.updated}

@@ -253,10 +253,14 @@ def _at_start(row: RunRow) -> RunState:
 def workflow_at(store: Store, run_id: int, row: RunRow, seq: int | None = None) -> Workflow:
     """The version of its workflow the run was under as of entry ``seq`` (default: now):
     the one it began with, or the newest it was upgraded to by then."""
+    return Workflow.from_json(workflow_json_at(store, run_id, row, seq))
+
+
+def workflow_json_at(store: Store, run_id: int, row: RunRow, seq: int | None = None
+                     ) -> dict[str, Any]:
+    """:func:`workflow_at` as its JSON, not read (its path, its grammar's data)."""
     upgrades = store.upgrades(run_id, seq)
-    if not upgrades:
-        return Workflow.from_json(row.workflow)
-    return Workflow.from_json(upgrades[-1].data["workflow"])
+    return dict(upgrades[-1].data["workflow"]) if upgrades else row.workflow
 
 
 def take(state: RunState, e: Entry, store: Store, skip: set[int]) -> RunState:
@@ -529,4 +533,5 @@ __all__ = [
     "stderr_lines",
     "take",
     "workflow_at",
+    "workflow_json_at",
 ]

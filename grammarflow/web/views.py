@@ -16,7 +16,7 @@ from grammarflow.core.dataflow import signatures_from_json
 from grammarflow.errors import GrammarflowError
 from grammarflow.journal.entries import AttemptEnded, AttemptStarted, AttemptWaits
 from grammarflow.journal.operations import restart_preview
-from grammarflow.journal.state import Checkpoints
+from grammarflow.journal.state import Checkpoints, workflow_json_at
 from grammarflow.journal.status import describe, run_view
 from grammarflow.journal.store import FINAL, RunRow, Store
 from grammarflow.picture.of_run import run_dot
@@ -163,8 +163,7 @@ def task_view(store: Store, run_id: int, task: str) -> dict[str, Any]:
     newest = found["history"][-1] if found["history"] else None
     logs = store.path.parent / "logs"  # where `grammarflow run --db` puts them
     found["log"] = log_tail(logs, run_id, task, newest.get("log")) if newest else None
-    upgrades = store.upgrades(run_id)  # the version the run is under now declares it
-    workflow = upgrades[-1].data["workflow"] if upgrades else row.workflow
+    workflow = workflow_json_at(store, run_id, row)  # the version it is under declares it
     signature = signatures_from_json(workflow["grammar"].get("data")).get(found["kind"])
     if signature is not None and signature.output is not None:
         # what an answer must be: the page builds its form from it
